@@ -1,0 +1,3 @@
+"""mmxfer: multimodal vs text intermediate-task training for zero-shot cross-lingual transfer."""
+
+__version__ = "0.1.0"

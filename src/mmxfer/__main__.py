@@ -1,0 +1,5 @@
+import sys
+
+from mmxfer.cli import main
+
+sys.exit(main())

@@ -1,0 +1,213 @@
+"""The one entry point: ``mmxfer train|evaluate|compare|study|embed|ls|validate``.
+
+Argument parsing lives here; each subcommand's work lives in its own module and is imported
+only when that subcommand runs, so ``mmxfer --help`` stays fast. Every :class:`MmxferError`
+ends as one line on stderr and exit code 2; Ctrl-C exits 130 with a note on resuming.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from mmxfer import __version__
+from mmxfer.errors import MmxferError
+
+EPILOG_TRAIN = """examples:
+  mmxfer train --intermediate vqa                      # starter profile, offline, CPU
+  mmxfer train --intermediate vqa --target xnli --profile xlmr-large --seed 1
+  mmxfer train --intermediate mnli,squad,hellaswag --target pawsx --profile xlmr-base
+  mmxfer train --intermediate none --target udpos     # the no-intermediate baseline arm
+  accelerate launch -m mmxfer train --intermediate caption --target xquad --profile xlmr-large
+"""
+
+EPILOG_EVALUATE = """examples:
+  mmxfer evaluate --trunk starter --suite starter
+  mmxfer evaluate --trunk xlm-roberta-large --suite xtreme-retrieval
+  mmxfer evaluate --trunk starter --task tatoeba --data-dir DIR --languages kaz,amh --output scores.json
+  mmxfer evaluate --run runs/default/vqa-xnli-s1-1a2b3c --suite xtreme
+  mmxfer evaluate --rescore runs/default/vqa-xnli-s1-1a2b3c
+"""
+
+EPILOG_COMPARE = """examples:
+  mmxfer compare --suite starter
+  mmxfer compare --suite flores200 --runs runs/paper --out reports/flores200
+"""
+
+EPILOG_STUDY = """examples:
+  mmxfer study starter                          # the embedded default comparison (offline, CPU)
+  mmxfer study configs/studies/paper.yaml --dry-run
+  mmxfer study paper --launcher slurm --set slurm.partition=gpu
+"""
+
+EPILOG_EMBED = """examples:
+  mmxfer embed --trunk starter --input sentences.txt --output emb.npy
+  mmxfer embed --trunk runs/default/vqa-s1-1a2b/trunk --input de.txt --output de.npy --layer 7 --pooling mean
+"""
+
+EPILOG_LS = """examples:
+  mmxfer ls tasks
+  mmxfer ls suites
+  mmxfer ls profiles
+"""
+
+EPILOG_VALIDATE = """examples:
+  mmxfer validate configs/profiles/xlmr-large.yaml
+  mmxfer validate configs/studies/paper.yaml --set seeds=[1,2]
+"""
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set target.lr=2e-5 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmxfer",
+        description="Multimodal vs text intermediate-task training for zero-shot cross-lingual transfer.",
+        epilog="Run `mmxfer COMMAND --help` for the options and examples of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"mmxfer {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more, and show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("train", help="run one arm: intermediate training, target fine-tuning, zero-shot eval",
+                       description="Phase 2 (intermediate task, English) -> phase 3 (target task, English) -> "
+                                   "zero-shot evaluation on every target language, all in one run folder.",
+                       epilog=EPILOG_TRAIN, formatter_class=fmt)
+    p.add_argument("--intermediate", default="none",
+                   help="intermediate task(s): a name, a comma list for multi-task, or 'none' (baseline)")
+    p.add_argument("--target", default=None,
+                   help="target task; without it the run stops after phase 2 and evaluates retrieval")
+    p.add_argument("--profile", default="starter",
+                   help="profile name (starter, xlmr-base, xlmr-large) or YAML path [default: starter]")
+    p.add_argument("--config", default=None, help="a profile YAML file (same as --profile PATH)")
+    p.add_argument("--seed", type=int, default=None, help="seed for data order, new heads and dropout")
+    p.add_argument("--study", default=None, help="study folder name under the runs dir")
+    p.add_argument("--runs-dir", default=None, help="where run folders go [default: the profile's runs_dir]")
+    p.add_argument("--data-dir", default=None, help="local copies of datasets in their release formats")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--force", action="store_true", help="re-run even if the run folder is finished")
+    _add_config_args(p)
+
+    p = sub.add_parser("evaluate", help="evaluate a trunk or a finished run on a suite or one task",
+                       description="Zero-shot evaluation. Predictions are written to files first, then scored.",
+                       epilog=EPILOG_EVALUATE, formatter_class=fmt)
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--trunk", help="registered trunk name, hub id, or a trunk folder")
+    who.add_argument("--run", help="a finished run folder")
+    who.add_argument("--rescore", metavar="RUN", help="re-score a run's stored predictions")
+    p.add_argument("--suite", default=None, help="suite name or YAML path")
+    p.add_argument("--task", default=None, help="one task instead of a suite")
+    p.add_argument("--languages", default=None, help="comma list of languages to evaluate")
+    p.add_argument("--data-dir", default=None, help="local copies of datasets in their release formats")
+    p.add_argument("--output", default=None, help="write scores as JSON: task -> language -> metric -> value")
+    p.add_argument("--profile", default="starter", help="profile for model and retrieval settings")
+    p.add_argument("--out-dir", default=None, help="folder for predictions of a trunk evaluation")
+    _add_config_args(p)
+
+    p = sub.add_parser("compare", help="gap analysis: multimodal vs text arms vs baseline, with intervals",
+                       description="Builds the tidy results table from finished runs and reports margins with "
+                                   "bootstrap confidence intervals, tests, tables and plots.",
+                       epilog=EPILOG_COMPARE, formatter_class=fmt)
+    p.add_argument("--suite", required=True, help="suite whose tasks are compared")
+    p.add_argument("--runs", nargs="+", default=None, help="run folders or study folders [default: runs/]")
+    p.add_argument("--out", default=None, help="output folder for tables and plots [default: reports/<suite>]")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples [default: 1000]")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level [default: 0.05]")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+
+    p = sub.add_parser("study", help="run a grid of arms x targets x seeds, locally or on SLURM",
+                       description="Expands a study config into runs, skips finished ones (DONE), and runs the "
+                                   "rest in sequence or submits them to SLURM.",
+                       epilog=EPILOG_STUDY, formatter_class=fmt)
+    p.add_argument("study", nargs="?", default="starter", help="study name or YAML path [default: starter]")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the number of trainings, run nothing")
+    p.add_argument("--launcher", choices=("local", "slurm"), default=None, help="override the study's launcher")
+    p.add_argument("--runs-dir", default=None, help="where run folders go")
+    p.add_argument("--data-dir", default=None, help="local copies of datasets in their release formats")
+    p.add_argument("--no-compare", action="store_true", help="do not run `compare` when the grid is finished")
+    _add_config_args(p)
+
+    p = sub.add_parser("embed", help="write sentence embeddings of a trunk to a .npy file",
+                       description="One float32 row per input line (UTF-8, one sentence a line).",
+                       epilog=EPILOG_EMBED, formatter_class=fmt)
+    p.add_argument("--trunk", default="starter", help="registered trunk name, hub id, or a run's trunk folder")
+    p.add_argument("--input", required=True, help="text file, one sentence a line")
+    p.add_argument("--output", required=True, help="output .npy file")
+    p.add_argument("--layer", type=int, default=None, help="hidden layer (0 = embeddings, -1 = last) [default: last]")
+    p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
+    p.add_argument("--prefix", default="", help="text prepended to every line (e5 models want 'query: ')")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--no-normalize", action="store_true", help="do not L2-normalise the rows")
+
+    p = sub.add_parser("ls", help="list tasks, suites, profiles, studies, trunks, vision towers, heads, metrics",
+                       epilog=EPILOG_LS, formatter_class=fmt)
+    p.add_argument("what", choices=("tasks", "suites", "profiles", "studies", "trunks", "towers", "heads",
+                                    "metrics", "runs"))
+    p.add_argument("--runs-dir", default="runs", help="for `ls runs`")
+
+    p = sub.add_parser("validate", help="check a profile, suite or study YAML file",
+                       description="Parses and validates a config file (and its overrides) without running it.",
+                       epilog=EPILOG_VALIDATE, formatter_class=fmt)
+    p.add_argument("config", help="YAML file or shipped config name")
+    p.add_argument("--kind", choices=("profile", "suite", "study"), default=None,
+                   help="what the file is [default: guessed from its folder and keys]")
+    _add_config_args(p)
+    return parser
+
+
+# subcommand -> "module:function"; a module that is not there yet is reported plainly.
+COMMANDS: dict[str, str] = {
+    "train": "mmxfer.train.cli:run",
+    "evaluate": "mmxfer.evaluation.cli:run",
+    "compare": "mmxfer.compare.cli:run",
+    "study": "mmxfer.runs.study:run",
+    "embed": "mmxfer.models.embed:run",
+    "ls": "mmxfer.listing:run",
+    "validate": "mmxfer.listing:validate",
+}
+
+
+def _resolve(command: str) -> Callable[[argparse.Namespace], int | None]:
+    module_name, func_name = COMMANDS[command].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("mmxfer"):
+            raise MmxferError(f"`mmxfer {command}` is not available in this version ({exc.name} is missing)") from None
+        raise
+    return getattr(module, func_name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = _resolve(args.command)(args)
+        return int(result or 0)
+    except MmxferError as exc:
+        if args.verbose or os.environ.get("MMXFER_DEBUG"):
+            raise
+        print(f"mmxfer {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"\nmmxfer {args.command}: interrupted; finished work is kept, rerun with --resume to continue",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

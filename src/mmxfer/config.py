@@ -1,0 +1,453 @@
+"""Configuration: frozen dataclasses, YAML files, dotted ``--set`` overrides, validation.
+
+One layer only: a YAML file gives values for the dataclass fields below, ``--set a.b=c``
+overrides individual values, and :func:`build` validates everything (types, allowed
+values, unknown keys) with messages that name the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+import yaml
+
+from mmxfer.errors import ConfigError, suggest  # noqa: F401  (suggest is re-exported)
+
+C = TypeVar("C")
+
+CONFIG_ROOT = Path(__file__).resolve().parent / "configs"
+
+Precision = Literal["no", "fp16", "bf16"]
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True)
+class TrunkConfig:
+    """The shared multilingual text trunk (phase 1)."""
+
+    name: str = "xlm-roberta-large"  # registered trunk, hub id, or local directory
+    revision: str | None = None
+    max_length: int = 128
+    freeze_embeddings: bool = False
+    attn_implementation: Literal["sdpa", "eager"] = "sdpa"
+
+
+@dataclass(frozen=True)
+class VisionConfig:
+    """The open_clip vision tower, attached only for image-text intermediate tasks."""
+
+    model: str = "ViT-B-32"
+    pretrained: str | None = "laion2b_s34b_b79k"  # open_clip pretrained tag
+    checkpoint: str | None = None  # local checkpoint file; wins over `pretrained`
+    freeze: bool = True
+    projector: Literal["linear", "mlp"] = "mlp"
+    num_tokens: int | None = None  # None = all patch tokens (+CLS); N = pooled to N tokens
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """Optimisation recipe of one training phase."""
+
+    lr: float = 1e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    batch_size: int = 32
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    epochs: float = 2.0
+    max_steps: int | None = None
+    max_length: int | None = None  # None = trunk.max_length
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    eval_every: int | None = None  # steps; None = once per epoch
+    checkpoint_every: int = 500
+    early_stopping_patience: int | None = None
+    group_by_length: bool = True
+
+
+@dataclass(frozen=True)
+class MultiTaskConfig:
+    """How several intermediate tasks are mixed (``--intermediate mnli,squad``)."""
+
+    sampling: Literal["proportional", "temperature", "uniform"] = "proportional"
+    cap: int | None = 50_000  # examples-proportional mixing caps each task's size here
+    temperature: float = 2.0
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Settings recorded with every retrieval result (XTREME PR #104 is why).
+
+    Default: mean pooling over layer 14 of 24 for XLM-R Large (the XTREME paper's choice for
+    XLM-R on BUCC/Tatoeba, i.e. a middle layer); ``layer: null`` = the middle layer of
+    whichever trunk is used, ``-1`` = last layer.
+    """
+
+    layer: int | None = None
+    pooling: Literal["mean", "cls"] = "mean"
+    normalize: bool = True
+    margin: Literal["ratio", "distance", "absolute"] = "ratio"
+    k: int = 4
+    direction: Literal["xx-en", "en-xx", "both"] = "both"
+    threshold_source: Literal["dev", "test-oracle"] = "dev"
+    batch_size: int = 64
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A profile: everything one run needs except the arm, target and seed."""
+
+    name: str = "custom"
+    description: str = ""
+    trunk: TrunkConfig = field(default_factory=TrunkConfig)
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    intermediate: PhaseConfig = field(default_factory=PhaseConfig)
+    target: PhaseConfig = field(default_factory=PhaseConfig)
+    # per-target recipe overrides: {xnli: {epochs: 2}, udpos: {epochs: 10}, ...}
+    target_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    multitask: MultiTaskConfig = field(default_factory=MultiTaskConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    suite: str = "xtreme"
+    precision: Precision = "bf16"
+    seed: int = 1
+    data_dir: str | None = None
+    runs_dir: str = "runs"
+    study: str = "default"
+    on_bad_image: Literal["skip", "fail"] = "skip"
+
+    def phase_for_target(self, target: str) -> PhaseConfig:
+        """The target recipe with that target's overrides applied."""
+        overrides = self.target_overrides.get(target, {})
+        return from_dict(PhaseConfig, {**dataclasses.asdict(self.target), **overrides}, f"target_overrides.{target}")
+
+
+@dataclass(frozen=True)
+class ArmConfig:
+    """One arm of a study: the intermediate task(s); empty = the no-intermediate baseline."""
+
+    name: str
+    intermediate: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SlurmConfig:
+    partition: str | None = None
+    gpus_per_node: int = 1
+    nodes: int = 1
+    cpus_per_task: int = 8
+    timeout_min: int = 24 * 60
+    mem_gb: int | None = None
+    account: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A grid: arms x targets x seeds, all on one profile."""
+
+    name: str
+    profile: str = "starter"
+    arms: tuple[ArmConfig, ...] = ()
+    targets: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (1,)
+    suite: str | None = None  # retrieval-only evaluation for arms when targets is empty
+    launcher: Literal["local", "slurm"] = "local"
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    overrides: tuple[str, ...] = ()  # `--set`-style overrides applied to the profile
+
+
+@dataclass(frozen=True)
+class SuiteTaskConfig:
+    """One task inside a suite, with the metric the suite averages."""
+
+    task: str
+    metric: str | None = None  # None = the task's own primary metric
+    languages: tuple[str, ...] | None = None  # None = all the task's evaluation languages
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """A named set of evaluation tasks with declared languages and averaging."""
+
+    name: str
+    description: str = ""
+    tasks: tuple[SuiteTaskConfig, ...] = ()
+    include_english_in_average: bool = True
+    average: Literal["mean-of-tasks", "mean-of-categories"] = "mean-of-tasks"
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    """Check ``value`` against annotation ``tp``; convert where lossless (int -> float, list -> tuple)."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            hint = suggest(str(value), [str(a) for a in allowed])
+            raise ConfigError(
+                f"{path}: {value!r} is not allowed{hint}; allowed values: {', '.join(map(repr, allowed))}"
+            )
+        return value
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"{path}: null is not allowed; expected {_type_name(tp)}")
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, path)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {value!r} is not {_type_name(tp)}")
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        item_tp = args[0] if args else Any
+        return tuple(_coerce(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        _, val_tp = typing.get_args(tp) or (str, Any)
+        return {str(k): _coerce(v, val_tp, f"{path}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{path}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{path}: expected a string, got {value!r}")
+    raise TypeError(f"unsupported config annotation {tp!r} at {path}")
+
+
+def from_dict(cls: type[C], data: Any, path: str = "") -> C:
+    """Build dataclass ``cls`` from a mapping, naming the exact key of every problem."""
+    if isinstance(data, cls):
+        return data
+    where = path or cls.__name__
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigError(
+                f"{(path + '.') if path else ''}{key}: unknown key{suggest(str(key), fields)}; "
+                f"allowed keys: {', '.join(fields)}"
+            )
+        kwargs[key] = _coerce(value, hints[key], f"{path}.{key}" if path else key)
+    missing = [
+        n for n, f in fields.items()
+        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where}: missing required key(s): {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> Any:
+    """A plain, YAML/JSON-safe dict of a config dataclass (tuples become lists)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def config_hash(obj: Any, length: int = 10) -> str:
+    """Content hash of a config (canonical JSON), stable across runs and machines."""
+    blob = json.dumps(to_dict(obj), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` -> (["a", "b", "c"], parsed value); the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. target.lr=2e-5")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    # YAML reads 1e-5 as a string; numbers in scientific notation are common in recipes.
+    if isinstance(value, str):
+        try:
+            value = float(value) if any(c in value for c in ".eE") and value.strip() else value
+        except ValueError:
+            pass
+    return key.split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with each ``a.b=c`` override set (deep copy of touched levels)."""
+    result = json.loads(json.dumps(data, default=str)) if data else {}
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = result
+        for key in keys[:-1]:
+            child = node.get(key)
+            if child is None:
+                child = {}
+                node[key] = child
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {text!r}: {key} is not a mapping")
+            node = child
+        node[keys[-1]] = value
+    return result
+
+
+def load(cls: type[C], path: str | Path | None = None, overrides: typing.Iterable[str] = (),
+         base: dict[str, Any] | None = None) -> C:
+    """Load ``cls`` from a YAML file (or ``base``), apply overrides, validate."""
+    data = dict(base or {})
+    if path is not None:
+        file_data = read_yaml(path)
+        data = {**data, **file_data}
+    data = apply_overrides(data, overrides)
+    try:
+        return from_dict(cls, data)
+    except ConfigError as exc:
+        if path is not None:
+            raise ConfigError(f"{path}: {exc}") from None
+        raise
+
+
+# --------------------------------------------------------------------------- named configs
+
+
+def config_dir(kind: str) -> Path:
+    """Folder of shipped YAML configs of one kind (profiles, suites, studies)."""
+    return CONFIG_ROOT / kind
+
+
+def named_configs(kind: str) -> dict[str, Path]:
+    folder = config_dir(kind)
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+def resolve_config_path(kind: str, name_or_path: str) -> Path:
+    """A shipped config by name (``xlmr-large``) or a path to a YAML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.is_file():
+            raise ConfigError(f"config file not found: {candidate}")
+        return candidate
+    known = named_configs(kind)
+    if name_or_path not in known:
+        raise ConfigError(
+            f"unknown {kind[:-1]} {name_or_path!r}{suggest(name_or_path, known)}; "
+            f"shipped: {', '.join(known) or 'none'}"
+        )
+    return known[name_or_path]
+
+
+def load_profile(name_or_path: str, overrides: typing.Iterable[str] = ()) -> ExperimentConfig:
+    path = resolve_config_path("profiles", name_or_path)
+    return load(ExperimentConfig, path, overrides)
+
+
+def load_study(name_or_path: str, overrides: typing.Iterable[str] = ()) -> StudyConfig:
+    path = resolve_config_path("studies", name_or_path)
+    data = read_yaml(path)
+    data.setdefault("name", path.stem)
+    return load(StudyConfig, None, overrides, base=data)
+
+
+def load_suite(name_or_path: str) -> SuiteConfig:
+    path = resolve_config_path("suites", name_or_path)
+    data = read_yaml(path)
+    data.setdefault("name", path.stem)
+    try:
+        return from_dict(SuiteConfig, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def detect_kind(path: str | Path) -> str:
+    """Guess whether a YAML file is a profile, a suite or a study (for `mmxfer validate`)."""
+    path = Path(path)
+    parent = path.parent.name
+    if parent in ("profiles", "suites", "studies"):
+        return parent
+    data = read_yaml(path)
+    if "arms" in data or "seeds" in data:
+        return "studies"
+    if "tasks" in data:
+        return "suites"
+    return "profiles"

@@ -1,0 +1,96 @@
+"""`mmxfer ls` and `mmxfer validate`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from mmxfer import catalog, config
+from mmxfer.errors import ConfigError
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[str(h) for h in headers]] + [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _ls_tasks() -> None:
+    catalog.load_plugins()
+    rows = []
+    for name, spec in catalog.TASKS.items():
+        source = spec.source.path if spec.source else "generated"
+        if spec.source and spec.source.config:
+            source += f" ({spec.source.config})"
+        aliases = ",".join(catalog.TASKS.aliases_of(name))
+        rows.append((name, aliases, spec.modality, spec.kind, spec.category, len(spec.languages), spec.metric, source))
+    print_table(("task", "aliases", "modality", "kind", "category", "langs", "metric", "source"), rows)
+
+
+def _ls_configs(kind: str) -> None:
+    rows = []
+    for name, path in config.named_configs(kind).items():
+        data = config.read_yaml(path)
+        rows.append((name, str(data.get("description", "")).strip().splitlines()[0] if data.get("description") else ""))
+    print_table((kind[:-1], "description"), rows)
+
+
+def _ls_registry(registry: catalog.Registry) -> None:
+    catalog.load_plugins()
+    rows = []
+    for name, obj in registry.items():
+        doc = (getattr(obj, "description", None) or getattr(obj, "__doc__", None) or "").strip()
+        rows.append((name, ",".join(registry.aliases_of(name)), doc.splitlines()[0] if doc else ""))
+    print_table((registry.kind, "aliases", "description"), rows)
+
+
+def _ls_runs(runs_dir: str) -> None:
+    from mmxfer.runs.store import iter_runs
+
+    rows = []
+    for run in iter_runs(runs_dir, finished_only=False):
+        rows.append((run.study, run.run_id, "done" if run.is_done() else "unfinished", len(run.metrics())))
+    print_table(("study", "run", "state", "metrics"), rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    what = args.what
+    if what == "tasks":
+        _ls_tasks()
+    elif what in ("suites", "profiles", "studies"):
+        _ls_configs(what)
+    elif what == "runs":
+        _ls_runs(args.runs_dir)
+    else:
+        registry = {"trunks": catalog.TRUNKS, "towers": catalog.VISION_TOWERS, "heads": catalog.HEADS,
+                    "metrics": catalog.METRICS}[what]
+        _ls_registry(registry)
+    return 0
+
+
+def validate(args: argparse.Namespace) -> int:
+    """Validate a config file; also checks that the names it uses are registered."""
+    kind = {"profile": "profiles", "suite": "suites", "study": "studies"}.get(args.kind or "") or None
+    path = config.resolve_config_path(kind or "profiles", args.config) if kind else None
+    if path is None:
+        from pathlib import Path
+
+        candidate = Path(args.config)
+        if candidate.exists() or candidate.suffix in (".yaml", ".yml"):
+            path = config.resolve_config_path("profiles", args.config)
+            kind = config.detect_kind(path)
+        else:
+            for k in ("profiles", "studies", "suites"):
+                if args.config in config.named_configs(k):
+                    kind, path = k, config.named_configs(k)[args.config]
+                    break
+            else:
+                raise ConfigError(f"no config file or shipped config named {args.config!r}")
+    from mmxfer.validation import validate_file
+
+    summary = validate_file(path, kind, args.overrides)
+    print(f"{path}: valid {kind[:-1]} ({summary})")
+    return 0

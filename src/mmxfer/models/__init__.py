@@ -1,0 +1,1 @@
+"""Trunks, vision towers, fusion and heads. Importing this package registers them."""

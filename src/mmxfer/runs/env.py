@@ -1,0 +1,71 @@
+"""Provenance: versions, git commit, device, host and command line of a run."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import socket
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import mmxfer
+
+_PACKAGES = ("torch", "transformers", "datasets", "accelerate", "open_clip_torch", "tokenizers",
+             "sacrebleu", "numpy", "pandas")
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit(path: Path | None = None) -> str | None:
+    """The commit of the mmxfer source tree, with '+dirty' if it has local changes; None if not a checkout."""
+    where = path or Path(mmxfer.__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def device_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"cuda": False}
+    try:
+        import torch
+
+        info["cuda"] = torch.cuda.is_available()
+        if info["cuda"]:
+            info["cuda_version"] = torch.version.cuda
+            info["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    return info
+
+
+def environment(seed: int | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "mmxfer_version": mmxfer.__version__,
+        "git_commit": git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "packages": package_versions(),
+        "device": device_info(),
+        "seed": seed,
+        "command_line": sys.argv,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **(extra or {}),
+    }

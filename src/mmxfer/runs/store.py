@@ -1,0 +1,206 @@
+"""Run folders: the source of truth for every result.
+
+Layout::
+
+    <runs_dir>/<study>/<run_id>/
+        config.yaml        resolved configuration (what was run)
+        env.json           provenance (versions, git commit, device, host, seed, command line)
+        metrics.jsonl      one JSON object per (task, language, split, metric)
+        predictions/<task>/<split>-<lang>.jsonl
+        checkpoints/       resumable training state
+        train_log.jsonl    loss / learning-rate log
+        DONE               written last, atomically; a folder without it is never a result
+
+``run_id`` is ``<label>-<hash>`` where ``hash`` is a short content hash of the resolved
+config, so the same config always maps to the same folder (a grid can skip finished runs)
+and the label keeps folders readable.
+
+Metric rows have the keys ``task, lang, split, metric, score`` and optionally ``n`` (number
+of examples), ``category``, ``task_version`` and ``settings`` (e.g. the retrieval settings).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mmxfer.config import config_hash, to_dict
+from mmxfer.errors import RunStoreError
+from mmxfer.runs import atomic
+from mmxfer.runs.env import environment
+
+DONE = "DONE"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-")[:60] or "run"
+
+
+class Run:
+    """One run folder."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # paths ------------------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def study(self) -> str:
+        return self.path.parent.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def env_path(self) -> Path:
+        return self.path / "env.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.path / "predictions"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def train_log_path(self) -> Path:
+        return self.path / "train_log.jsonl"
+
+    @property
+    def done_path(self) -> Path:
+        return self.path / DONE
+
+    def predictions_path(self, task: str, split: str, lang: str) -> Path:
+        return self.predictions_dir / task / f"{split}-{lang}.jsonl"
+
+    # state ------------------------------------------------------------------
+    def is_done(self) -> bool:
+        return self.done_path.is_file()
+
+    def config(self) -> dict[str, Any]:
+        import yaml
+
+        if not self.config_path.is_file():
+            raise RunStoreError(f"{self.path}: no config.yaml - not a run folder")
+        return yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
+
+    def env(self) -> dict[str, Any]:
+        return json.loads(self.env_path.read_text(encoding="utf-8")) if self.env_path.is_file() else {}
+
+    def done_info(self) -> dict[str, Any]:
+        return json.loads(self.done_path.read_text(encoding="utf-8")) if self.is_done() else {}
+
+    def require_done(self) -> None:
+        if not self.is_done():
+            raise RunStoreError(f"{self.path}: run is not finished (no DONE file); its results are not used")
+
+    # writing ----------------------------------------------------------------
+    def write_config(self, config: dict[str, Any]) -> None:
+        atomic.write_yaml(self.config_path, config)
+
+    def write_env(self, seed: int | None = None, extra: dict[str, Any] | None = None) -> None:
+        atomic.write_json(self.env_path, environment(seed=seed, extra=extra))
+
+    def log_metric(self, task: str, lang: str, split: str, metric: str, score: float, **extra: Any) -> None:
+        row = {"task": task, "lang": lang, "split": split, "metric": metric, "score": float(score), **extra}
+        atomic.append_jsonl(self.metrics_path, row)
+
+    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
+        """Replace metrics.jsonl as a whole (used by re-scoring)."""
+        atomic.write_jsonl(self.metrics_path, rows)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.is_file():
+            return []
+        rows = []
+        with open(self.metrics_path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:  # a torn last line from a killed process
+                    continue
+        return rows
+
+    def write_predictions(self, task: str, split: str, lang: str, rows: list[dict[str, Any]]) -> Path:
+        path = self.predictions_path(task, split, lang)
+        atomic.write_jsonl(path, rows)
+        return path
+
+    def read_predictions(self, task: str, split: str, lang: str) -> list[dict[str, Any]]:
+        path = self.predictions_path(task, split, lang)
+        if not path.is_file():
+            raise RunStoreError(f"{self.path}: no predictions for {task} {split}-{lang} ({path})")
+        return atomic.read_jsonl(path)
+
+    def prediction_files(self) -> Iterator[tuple[str, str, str, Path]]:
+        """Yield (task, split, lang, path) for every predictions file."""
+        if not self.predictions_dir.is_dir():
+            return
+        for path in sorted(self.predictions_dir.glob("*/*.jsonl")):
+            split, _, lang = path.stem.partition("-")
+            yield path.parent.name, split, lang, path
+
+    def mark_done(self, summary: dict[str, Any] | None = None) -> None:
+        info = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "n_metrics": len(self.metrics()), **(summary or {})}
+        atomic.write_json(self.done_path, info)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, done={self.is_done()})"
+
+
+def run_id_for(config: Any, label: str) -> str:
+    return f"{slug(label)}-{config_hash(config)}"
+
+
+def open_run(runs_dir: str | Path, study: str, config: Any, label: str, *, resume: bool = False,
+             force: bool = False, seed: int | None = None) -> Run:
+    """Create (or reopen) the run folder for ``config``.
+
+    - a finished run (DONE) is never touched unless ``force`` (then it is wiped and restarted);
+    - an unfinished folder is continued with ``resume`` or wiped with ``force``; otherwise an error
+      tells the user which flag to pass;
+    - the resolved config is written atomically before anything else.
+    """
+    config_dict = to_dict(config)
+    run = Run(Path(runs_dir) / slug(study) / run_id_for(config_dict, label))
+    if run.path.exists():
+        if run.is_done() and not force:
+            raise RunStoreError(f"{run.path} is already finished (DONE); pass --force to run it again")
+        if force:
+            shutil.rmtree(run.path)
+        elif not resume:
+            raise RunStoreError(
+                f"{run.path} exists but is unfinished; pass --resume to continue it or --force to start over"
+            )
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.write_config(config_dict)
+    run.write_env(seed=seed)
+    return run
+
+
+def iter_runs(root: str | Path, finished_only: bool = True) -> Iterator[Run]:
+    """Every run folder under ``root`` (a runs dir, a study dir or a run dir)."""
+    root = Path(root)
+    if (root / "config.yaml").is_file():
+        candidates = [root]
+    else:
+        candidates = sorted({p.parent for p in root.glob("**/config.yaml")})
+    for path in candidates:
+        run = Run(path)
+        if not finished_only or run.is_done():
+            yield run

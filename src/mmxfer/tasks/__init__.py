@@ -1,0 +1,1 @@
+"""Task specs. Importing this package registers every task in ``mmxfer.catalog.TASKS``."""

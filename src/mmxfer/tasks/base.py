@@ -1,0 +1,80 @@
+"""TaskSpec: everything mmxfer knows about one task, declared in one place.
+
+Each task declares its modality, kind, category, source, languages, metric and version;
+nothing else in mmxfer switches on task names. Loaders return a ``datasets.Dataset`` in the
+*canonical schema* of the task's kind, so featurisation, heads and metrics never see the
+source's column names:
+
+================  =============================================================================
+kind              canonical columns
+================  =============================================================================
+classification    id, text_a, text_b (str or None), label (int index into ``label_names``)
+multiple_choice   id, context, question, choices (list[str]), label (int)
+span_qa           id, context, question, answers {"text": [str], "answer_start": [int]}
+tagging           id, tokens (list[str]), tags (list[str], names from ``label_names``)
+vqa               id, image (path or PIL image), question, answers (list[str], the human answers)
+                  (the text twin has ``context`` - the scene's captions - instead of ``image``)
+captioning        id, image (path or PIL image), caption
+retrieval         id, source (sentence in ``lang``), target (its English counterpart)
+translation       id, source, target
+================  =============================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+Kind = Literal["classification", "multiple_choice", "span_qa", "tagging", "vqa", "captioning",
+               "retrieval", "translation"]
+Modality = Literal["text", "image-text"]
+Category = Literal["classification", "structured", "qa", "retrieval", "generation", "intermediate"]
+
+CATEGORIES: tuple[str, ...] = ("classification", "structured", "qa", "retrieval", "generation")
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a task lives on the Hugging Face Hub. ``config`` may contain ``{lang}``."""
+
+    path: str
+    config: str | None = None
+    revision: str | None = None
+    splits: dict[str, str] = field(default_factory=dict)  # mmxfer split -> hub split
+    gated: bool = False
+
+
+Loader = Callable[["TaskSpec", str, str, "str | None"], "datasets.Dataset"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    kind: Kind
+    modality: Modality
+    category: Category
+    version: str
+    description: str
+    languages: tuple[str, ...]  # evaluation languages, codes as the task's source names them
+    metric: str  # primary metric, a name in catalog.METRICS
+    source: HubSource | None = None
+    train_language: str = "en"
+    label_names: tuple[str, ...] = ()
+    fields: dict[str, str] = field(default_factory=dict)  # canonical column -> source column
+    splits: tuple[str, ...] = ("train", "validation", "test")
+    train_task: str | None = None  # e.g. XNLI is trained on MNLI; None = its own English train split
+    head: str | None = None  # default head name in catalog.HEADS
+    local_format: str = ""  # one line: which official release files --data-dir expects
+    intermediate: bool = False  # usable as a phase-2 task
+    loader: Loader | None = field(default=None, compare=False, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def load(self, split: str, lang: str | None = None, data_dir: str | None = None) -> datasets.Dataset:
+        """The canonical-schema dataset for one split and language (from the hub or ``data_dir``)."""
+        if self.loader is None:  # pragma: no cover - every registered task has one
+            raise NotImplementedError(self.name)
+        return self.loader(self, split, lang or self.train_language, data_dir)
