@@ -1,0 +1,107 @@
+import dataclasses
+
+import pytest
+
+from mmxfer import config
+from mmxfer.config import ExperimentConfig, PhaseConfig, StudyConfig
+from mmxfer.errors import ConfigError
+
+
+def write(tmp_path, text, name="p.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_shipped_profiles_load():
+    for name in ("starter", "xlmr-base", "xlmr-large"):
+        profile = config.load_profile(name)
+        assert profile.name == name
+    large = config.load_profile("xlmr-large")
+    assert large.trunk.name == "xlm-roberta-large"
+    assert large.target.lr == pytest.approx(1e-5)
+    assert large.phase_for_target("pawsx").epochs == 5
+    assert large.phase_for_target("xquad").max_length == 384
+    assert large.phase_for_target("xnli").epochs == 2
+
+
+def test_overrides_are_typed(tmp_path):
+    path = write(tmp_path, "trunk: {name: xlm-roberta-base}\n")
+    cfg = config.load(ExperimentConfig, path, ["target.lr=2e-5", "target.batch_size=8", "trunk.freeze_embeddings=true",
+                                               "vision.num_tokens=null", "precision=fp16"])
+    assert cfg.target.lr == pytest.approx(2e-5) and isinstance(cfg.target.lr, float)
+    assert cfg.target.batch_size == 8
+    assert cfg.trunk.freeze_embeddings is True
+    assert cfg.vision.num_tokens is None
+    assert cfg.precision == "fp16"
+    assert cfg.trunk.name == "xlm-roberta-base"
+
+
+def test_configs_are_frozen():
+    cfg = ExperimentConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 3  # type: ignore[misc]
+
+
+def test_unknown_key_names_key_and_suggests(tmp_path):
+    path = write(tmp_path, "target:\n  lrr: 0.1\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(ExperimentConfig, path)
+    msg = str(info.value)
+    assert "target.lrr" in msg and "did you mean lr" in msg and str(path) in msg
+
+
+def test_bad_literal_lists_allowed_values():
+    with pytest.raises(ConfigError) as info:
+        config.load(ExperimentConfig, None, ["precision=bf61"])
+    msg = str(info.value)
+    assert "precision" in msg and "'bf61'" in msg and "'bf16'" in msg and "did you mean bf16" in msg
+
+
+def test_bad_type_names_key_value_and_type():
+    with pytest.raises(ConfigError, match=r"target\.batch_size: expected an integer, got 'many'"):
+        config.load(ExperimentConfig, None, ["target.batch_size=many"])
+    with pytest.raises(ConfigError, match=r"trunk\.freeze_embeddings: expected true or false"):
+        config.load(ExperimentConfig, None, ["trunk.freeze_embeddings=3"])
+
+
+def test_invalid_yaml_reports_line(tmp_path):
+    path = write(tmp_path, "trunk:\n  name: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"invalid YAML \(line"):
+        config.load(ExperimentConfig, path)
+
+
+def test_missing_file_and_unknown_profile():
+    with pytest.raises(ConfigError, match="config file not found"):
+        config.load(ExperimentConfig, "/nonexistent/x.yaml")
+    with pytest.raises(ConfigError, match="did you mean xlmr-large"):
+        config.load_profile("xlmr-lage")
+
+
+def test_override_syntax_errors():
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        config.apply_overrides({}, ["target.lr"])
+    with pytest.raises(ConfigError, match="empty key"):
+        config.apply_overrides({}, ["a..b=1"])
+
+
+def test_study_tuples_and_required_name(tmp_path):
+    path = write(tmp_path, "name: s\narms:\n  - {name: base}\n  - {name: vqa, intermediate: [vqa]}\nseeds: [1, 2, 3]\n")
+    study = config.load(StudyConfig, path, ["targets=xnli,pawsx"])
+    assert study.seeds == (1, 2, 3)
+    assert study.targets == ("xnli", "pawsx")
+    assert study.arms[1].intermediate == ("vqa",)
+    with pytest.raises(ConfigError, match="missing required key"):
+        config.from_dict(StudyConfig, {"arms": []})
+
+
+def test_config_hash_is_stable_and_sensitive():
+    a = PhaseConfig()
+    assert config.config_hash(a) == config.config_hash(PhaseConfig())
+    assert config.config_hash(a) != config.config_hash(PhaseConfig(lr=2e-5))
+
+
+def test_to_dict_round_trip():
+    cfg = config.load_profile("xlmr-large")
+    again = config.from_dict(ExperimentConfig, config.to_dict(cfg))
+    assert again == cfg
