@@ -1,0 +1,78 @@
+"""Resolve every external thing (hub model, hub dataset, local dir, packaged file) in one place.
+
+Honours ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` / ``TRANSFORMERS_OFFLINE``: offline, only
+local folders and the local hub cache are used, and a missing asset is an :class:`AssetError`
+that names the asset and says how to pass a local copy instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mmxfer.errors import AssetError, DataError
+
+_TRUTHY = {"1", "true", "yes", "on"}
+
+
+def cache_dir(*parts: str) -> Path:
+    """mmxfer's own cache (converted trunks, features): ``$MMXFER_CACHE`` or ``~/.cache/mmxfer``."""
+    root = Path(os.environ.get("MMXFER_CACHE") or Path.home() / ".cache" / "mmxfer")
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def is_offline() -> bool:
+    return any(os.environ.get(var, "").strip().lower() in _TRUTHY
+               for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def resolve_model_dir(name_or_path: str, revision: str | None = None, *, hint: str = "") -> Path:
+    """A local folder holding ``name_or_path``: the folder itself, or the hub snapshot (downloaded unless offline)."""
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        return local
+    if local.suffix or name_or_path.startswith((".", "/", "~")):
+        raise AssetError(f"model folder not found: {name_or_path}")
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = snapshot_download(name_or_path, revision=revision, local_files_only=is_offline(),
+                                 allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.bin"])
+    except Exception as exc:  # hub client raises many types: offline, 404, gated, network
+        mode = "offline (HF_HUB_OFFLINE is set) and not in the local hub cache" if is_offline() else "not reachable"
+        raise AssetError(
+            f"hub model {name_or_path!r}{f'@{revision}' if revision else ''} is {mode} ({_describe(exc)}); "
+            f"download it on a connected machine (`huggingface-cli download {name_or_path}`) and pass its folder "
+            f"instead{hint}"
+        ) from None
+    return Path(path)
+
+
+def load_hub_dataset(path: str, name: str | None = None, *, split: str | None = None, revision: str | None = None,
+                     gated: bool = False, **kwargs: Any) -> Any:
+    """``datasets.load_dataset`` with the failure modes a user can fix turned into one clear message."""
+    import datasets
+
+    if gated and not (os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")):
+        raise AssetError(f"dataset {path!r} is gated: accept its terms on the Hub and set HF_TOKEN, "
+                         f"or pass a local copy with --data-dir")
+    try:
+        return datasets.load_dataset(path, name, split=split, revision=revision, **kwargs)
+    except (ValueError, KeyError) as exc:
+        if "split" in str(exc).lower() and split:
+            raise DataError(f"dataset {path!r} ({name or 'default'}) has no split {split!r}: {_describe(exc)}") from None
+        raise AssetError(f"dataset {path!r} ({name or 'default'}) could not be loaded: {_describe(exc)}") from None
+    except Exception as exc:
+        mode = "offline (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE is set)" if is_offline() else "not reachable"
+        raise AssetError(
+            f"hub dataset {path!r} ({name or 'default'}) is {mode} and not cached ({_describe(exc)}); "
+            f"pass a local copy in its release format with --data-dir"
+        ) from None
