@@ -1,0 +1,153 @@
+"""The one shared trunk: any Hugging Face encoder, saved and loaded as trunk weights only.
+
+``load_trunk`` accepts a registered trunk name (``catalog.TRUNKS``), a hub id or a local folder
+and returns ``(model, fast_tokenizer)`` with ``output_hidden_states`` switched on. ``save_trunk``
+writes only the trunk (safetensors + config + tokenizer) atomically, so a phase-2 checkpoint
+carries nothing of the heads, projector or vision tower into phase 3.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mmxfer.catalog import TRUNKS
+from mmxfer.errors import AssetError
+
+log = logging.getLogger(__name__)
+
+TrunkPair = tuple["transformers.PreTrainedModel", "transformers.PreTrainedTokenizerFast"]  # noqa: F821
+
+
+@dataclass(frozen=True)
+class TrunkEntry:
+    """A registered trunk: either a hub id or a builder that returns ``(model, tokenizer)``."""
+
+    name: str
+    hub_id: str | None = None
+    builder: Callable[[str], TrunkPair] | None = field(default=None, compare=False, repr=False)
+    description: str = ""
+
+
+TRUNKS.add(TrunkEntry("xlm-roberta-large", hub_id="FacebookAI/xlm-roberta-large",
+                      description="XLM-R Large (24 layers, 1024 hidden), the paper's trunk"), "xlm-roberta-large")
+TRUNKS.add(TrunkEntry("xlm-roberta-base", hub_id="FacebookAI/xlm-roberta-base",
+                      description="XLM-R Base (12 layers, 768 hidden)"), "xlm-roberta-base")
+
+
+def _finish(model: nn.Module, tokenizer) -> TrunkPair:
+    model.config.output_hidden_states = True
+    model.eval()
+    return model, tokenizer
+
+
+def _load_dir(path: Path, attn_implementation: str) -> TrunkPair:
+    from transformers import AutoModel, AutoTokenizer
+
+    if not (path / "config.json").is_file():
+        raise AssetError(f"{path} is not a trunk folder (no config.json); pass a folder written by save_trunk "
+                         f"or a Hugging Face model folder")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True)
+    except Exception as exc:
+        raise AssetError(f"cannot load the tokenizer in {path}: {str(exc).splitlines()[0][:200]}") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise AssetError(f"the tokenizer in {path} is not a fast tokenizer (tokenizer.json is missing)")
+    model = AutoModel.from_pretrained(str(path), attn_implementation=attn_implementation)
+    return _finish(model, tokenizer)
+
+
+def load_trunk(name_or_path: str, revision: str | None = None, *, attn_implementation: str = "sdpa") -> TrunkPair:
+    """Load a trunk by registered name, local folder or hub id; all hidden states are returned."""
+    from mmxfer.assets import resolve_model_dir
+    from mmxfer.catalog import load_plugins
+
+    load_plugins()
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        return _load_dir(local, attn_implementation)
+    if name_or_path in TRUNKS:
+        entry: TrunkEntry = TRUNKS.get(name_or_path)
+        if entry.builder is not None:
+            model, tokenizer = entry.builder(attn_implementation)
+            return _finish(model, tokenizer)
+        name_or_path = entry.hub_id or entry.name
+    elif "/" not in name_or_path:
+        TRUNKS.canonical(name_or_path)  # raises UnknownNameError with close names
+    hint = " (e.g. `--trunk /path/to/xlm-roberta-large` or `--set trunk.name=/path/to/folder`)"
+    path = resolve_model_dir(name_or_path, revision, hint=hint)
+    return _load_dir(path, attn_implementation)
+
+
+def save_trunk(model: nn.Module, tokenizer, out_dir: str | os.PathLike) -> Path:
+    """Write only the trunk (safetensors weights, config, tokenizer) to ``out_dir``, atomically."""
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_state_partial` did: loaded keys, keys it dropped, keys the module kept as they were."""
+
+    loaded: list[str]
+    dropped: list[str]  # in the state dict but not in the module (e.g. an old head)
+    missing: list[str]  # in the module but not in the state dict (kept at their current values)
+    mismatched: list[str]  # same name, different shape (dropped)
+
+    def summary(self) -> str:
+        def short(keys: list[str]) -> str:
+            return ", ".join(keys[:5]) + (f", ... (+{len(keys) - 5})" if len(keys) > 5 else "")
+
+        parts = [f"loaded {len(self.loaded)} tensors"]
+        if self.dropped:
+            parts.append(f"dropped {len(self.dropped)} unexpected: {short(self.dropped)}")
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing (kept as initialised): {short(self.missing)}")
+        if self.mismatched:
+            parts.append(f"{len(self.mismatched)} shape-mismatched (dropped): {short(self.mismatched)}")
+        return "; ".join(parts)
+
+
+def load_state_partial(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, log_level: int = logging.INFO
+                       ) -> LoadReport:
+    """Load the keys of ``state_dict`` that match ``module`` by name and shape; report the rest."""
+    own = module.state_dict()
+    loaded, dropped, mismatched = [], [], []
+    usable = {}
+    for key, value in state_dict.items():
+        if key not in own:
+            dropped.append(key)
+        elif tuple(own[key].shape) != tuple(value.shape):
+            mismatched.append(key)
+        else:
+            usable[key] = value
+            loaded.append(key)
+    missing = sorted(k for k in own if k not in usable)
+    module.load_state_dict(usable, strict=False)
+    report = LoadReport(sorted(loaded), sorted(dropped), missing, sorted(mismatched))
+    log.log(log_level, "partial load into %s: %s", type(module).__name__, report.summary())
+    return report
