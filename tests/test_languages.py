@@ -1,0 +1,70 @@
+import pytest
+
+from mmxfer import languages as L
+from mmxfer.errors import UnknownNameError
+
+XTREME = {
+    "xnli": "en fr es de el bg ru tr ar vi th zh hi sw ur",
+    "pawsx": "en de es fr ja ko zh",
+    "udpos": "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi yo zh "
+             "lt pl uk wo ro",
+    "panx": "af ar bg bn de el en es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr ms my nl pt ru sw ta te "
+            "th tl tr ur vi yo zh",
+    "xquad": "ar de el en es hi ru th tr vi zh ro",
+    "mlqa": "ar de en es hi vi zh",
+    "tydiqa": "en ar bn fi id ko ru sw te",
+    "bucc": "de fr ru zh",
+    "tatoeba": "afr ara bul ben deu ell spa est eus pes fin fra heb hin hun ind ita jpn jav kat kaz kor mal mar "
+               "nld por rus swh tam tel tha tgl tur urd vie cmn",
+}
+
+
+def test_flores_codes_unique_and_complete():
+    codes = L.flores200_codes()
+    assert len(codes) == 204 and len(set(codes)) == 204
+    assert {"eng_Latn", "zho_Hant", "sat_Olck", "taq_Tfng", "arb_Latn", "min_Arab"} <= set(codes)
+    for code in codes:
+        assert L.to_flores(code) == code
+        assert L.lookup(code).flores == code
+
+
+@pytest.mark.parametrize("task", sorted(XTREME))
+def test_xtreme_codes_resolve(task):
+    for code in XTREME[task].split():
+        lang = L.lookup(code)
+        assert lang.name and lang.family and lang.script
+
+
+def test_panx_has_40_and_tatoeba_36():
+    assert len(XTREME["panx"].split()) == 40 and len(XTREME["tatoeba"].split()) == 36
+
+
+def test_round_trips_and_aliases():
+    assert L.to_flores("de") == "deu_Latn" and L.to_iso1("deu_Latn") == "de" and L.to_iso1("deu") == "de"
+    assert L.to_flores("cmn") == "zho_Hans" and L.to_flores("zh") == "zho_Hans"
+    assert L.to_flores("zh-Hant") == "zho_Hant" and L.to_flores("zh_TW") == "zho_Hant"
+    assert L.to_flores("ara") == "arb_Arab" and L.to_flores("ar") == "arb_Arab"
+    assert L.to_flores("fa") == "pes_Arab" and L.to_flores("sw") == "swh_Latn" and L.to_flores("ms") == "zsm_Latn"
+    assert L.lookup("DEU_LATN").code == "deu_Latn"
+    for lang in L.languages():
+        if lang.iso639_1:
+            assert L.lookup(lang.iso639_1) == lang
+            assert L.to_iso1(L.lookup(lang.iso639_1).code) == lang.iso639_1
+
+
+def test_xlmr_sizes_and_levels():
+    assert L.lookup("en").xlmr_gb == pytest.approx(300.8) and L.lookup("en").resource == "high"
+    assert L.lookup("sw").resource == "mid" and L.lookup("yo").resource == "unseen"
+    assert L.lookup("la").flores is None and L.lookup("la").in_xlmr
+    t = L.table()
+    assert t["xlmr_gb"].notna().sum() == 94  # XLM-R's 100 minus its 6 romanised / Zawgyi rows
+    assert set(t["resource"]) <= set(L.RESOURCE_LEVELS)
+
+
+def test_unknown_code_suggests():
+    with pytest.raises(UnknownNameError, match="did you mean"):
+        L.lookup("deu_Latm")
+    with pytest.raises(UnknownNameError, match="not in FLORES-200"):
+        L.to_flores("la")
+    with pytest.raises(UnknownNameError, match="no ISO 639-1"):
+        L.to_iso1("ace_Latn")
