@@ -1,0 +1,117 @@
+"""Translation scores through sacrebleu: chrF++ and spBLEU (FLORES-200 SentencePiece tokenisation).
+
+spBLEU tokenises hypotheses and references with the FLORES-200 SentencePiece model and computes BLEU
+on the pieces; sacrebleu's ``flores200`` tokenizer does exactly that (``" ".join(EncodeAsPieces)``), so
+with a local model file we tokenise ourselves and call sacrebleu with ``tokenize="none"``, which gives
+the same number without any download.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from mmxfer.errors import AssetError, DataError
+from mmxfer.metrics.base import register
+
+FLORES200_SPM_URL = "https://tinyurl.com/flores200sacrebleuspm"
+
+
+def _check(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]]) -> list[list[str]]:
+    if not hyps:
+        raise DataError("translation scoring: no hypotheses")
+    if refs and isinstance(refs[0], str):
+        ref_streams = [list(refs)]  # one reference per hypothesis
+    else:
+        ref_streams = [list(r) for r in refs]
+    for stream in ref_streams:
+        if len(stream) != len(hyps):
+            raise DataError(f"translation scoring: {len(hyps)} hypotheses but {len(stream)} references")
+    return ref_streams
+
+
+def chrf_pp(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]]) -> float:
+    """Corpus chrF++ (sacrebleu ``CHRF(word_order=2)``), 0-100. ``refs``: one per hyp, or a list of streams."""
+    from sacrebleu.metrics import CHRF
+
+    return float(CHRF(word_order=2).corpus_score(list(hyps), _check(hyps, refs)).score)
+
+
+def default_spm_path() -> Path:
+    """Where sacrebleu keeps (and looks for) the FLORES-200 SentencePiece model."""
+    from sacrebleu.utils import SACREBLEU_DIR
+
+    return Path(SACREBLEU_DIR) / "models" / os.path.basename(FLORES200_SPM_URL)
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("MMXFER_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+@lru_cache(maxsize=4)
+def _load_spm(path: str):  # noqa: ANN202 - sentencepiece has no stubs
+    try:
+        import sentencepiece as spm
+    except ImportError:
+        raise AssetError("spBLEU needs the sentencepiece package: pip install sentencepiece") from None
+    processor = spm.SentencePieceProcessor()
+    try:
+        processor.Load(path)
+    except (OSError, RuntimeError) as exc:
+        raise AssetError(f"spBLEU: cannot read SentencePiece model {path}: {exc}") from None
+    return processor
+
+
+def resolve_spm_model(spm_model: str | os.PathLike[str] | None = None) -> Path:
+    """A local FLORES-200 SentencePiece model, downloading it through sacrebleu only when online."""
+    if spm_model is not None:
+        path = Path(spm_model)
+        if not path.is_file():
+            raise AssetError(f"spBLEU: SentencePiece model not found at {path}")
+        return path
+    path = default_spm_path()
+    if path.is_file():
+        return path
+    hint = (f"download {FLORES200_SPM_URL} and save it as {path} (or pass its path as spm_model / "
+            f"set MMXFER_FLORES200_SPM)")
+    env = os.environ.get("MMXFER_FLORES200_SPM")
+    if env:
+        return resolve_spm_model(env)
+    if _offline():
+        raise AssetError(f"spBLEU needs the FLORES-200 SentencePiece model and this machine is offline: {hint}")
+    try:
+        from sacrebleu.utils import download_file
+
+        download_file(FLORES200_SPM_URL, str(path))
+    except Exception as exc:  # any network failure ends in the same instruction
+        raise AssetError(f"spBLEU: could not download the FLORES-200 SentencePiece model ({exc}); {hint}") from None
+    return path
+
+
+def spbleu(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]],
+           spm_model: str | os.PathLike[str] | None = None) -> float:
+    """Corpus spBLEU (BLEU on FLORES-200 SentencePiece pieces, sacrebleu defaults otherwise), 0-100."""
+    from sacrebleu.metrics import BLEU
+
+    streams = _check(hyps, refs)
+    sp = _load_spm(str(resolve_spm_model(spm_model)))
+
+    def tok(line: str) -> str:
+        return " ".join(sp.EncodeAsPieces(line))
+
+    return float(BLEU(tokenize="none").corpus_score([tok(h) for h in hyps],
+                                                    [[tok(r) for r in s] for s in streams]).score)
+
+
+@register("chrf_pp", primary="chrf_pp", corpus_level=True, description="corpus chrF++ (sacrebleu, word_order=2)",
+          aliases=("chrf++",))
+def _chrf_metric(golds: list, preds: list) -> dict[str, float]:
+    return {"chrf_pp": chrf_pp(preds, golds), "n": float(len(golds))}
+
+
+@register("spbleu", primary="spbleu", corpus_level=True,
+          description="corpus spBLEU with the FLORES-200 SentencePiece model (sacrebleu)")
+def _spbleu_metric(golds: list, preds: list, spm_model: str | None = None) -> dict[str, float]:
+    return {"spbleu": spbleu(preds, golds, spm_model), "n": float(len(golds))}

@@ -1,0 +1,271 @@
+"""Bitext retrieval scores: xSIM (LASER), Tatoeba accuracy and BUCC mining F1 (XTREME/LASER recipes).
+
+All similarities are cosines of L2-normalised embeddings, computed in float32 with torch in chunks
+(``chunk_size`` query rows at a time, top-k kept per chunk), so memory is bounded by
+``chunk_size x n_database`` whatever the corpus size; on GPU when one is present.
+
+Ties: among equal scores the lower database index wins (what a flat exhaustive index does), so
+results never depend on chunking or device. When ``k`` exceeds the database size it is reduced to
+it (as XTREME's ``mine_bitext`` does), which lets languages with fewer sentences be scored.
+
+Margins (Artetxe & Schwenk 2019), for candidate y of query x with ``mean_k`` the mean cosine of the
+k nearest neighbours: ``absolute`` = cos(x, y); ``distance`` = cos - (mean_k(x) + mean_k(y)) / 2;
+``ratio`` = cos / ((mean_k(x) + mean_k(y)) / 2). As in LASER's xsim.py, the margin re-scores only the
+k nearest candidates of each query (by cosine) and the best-scoring one is retrieved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from mmxfer.errors import DataError
+from mmxfer.metrics.base import register
+
+Margin = Literal["ratio", "distance", "absolute"]
+MARGINS = ("ratio", "distance", "absolute")
+
+
+def _device(device: str | None) -> Any:
+    import torch
+
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _as_tensor(x: Any, device: Any, normalize: bool, what: str) -> Any:
+    import torch
+
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if t.ndim != 2:
+        raise DataError(f"{what}: expected a 2-d embedding matrix, got shape {tuple(t.shape)}")
+    if t.shape[0] == 0:
+        raise DataError(f"{what}: no embeddings")
+    t = t.to(device=device, dtype=torch.float32)
+    if normalize:
+        t = torch.nn.functional.normalize(t, p=2, dim=1)
+    return t
+
+
+def knn(queries: Any, database: Any, k: int, *, normalize: bool = True, chunk_size: int = 1024,
+        device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine k nearest neighbours of each query row in ``database``: (sims, indices), both (n_q, k).
+
+    Sorted by decreasing similarity, ties broken by the lower index; ``k`` is capped at the database size.
+    """
+    import torch
+
+    dev = _device(device)
+    q = _as_tensor(queries, dev, normalize, "queries")
+    d = _as_tensor(database, dev, normalize, "database")
+    if q.shape[1] != d.shape[1]:
+        raise DataError(f"embedding sizes differ: queries {q.shape[1]}, database {d.shape[1]}")
+    k = max(1, min(int(k), d.shape[0]))
+    sims_out = np.empty((q.shape[0], k), dtype=np.float32)
+    idx_out = np.empty((q.shape[0], k), dtype=np.int64)
+    # take a few extra candidates so that ties at the k-th place can be ordered by index
+    extra = min(d.shape[0], k + 4)
+    with torch.no_grad():
+        for start in range(0, q.shape[0], chunk_size):
+            block = q[start:start + chunk_size] @ d.T
+            vals, inds = torch.topk(block, extra, dim=1, largest=True, sorted=True)
+            vals_np, inds_np = vals.cpu().numpy(), inds.cpu().numpy()
+            order = np.lexsort((inds_np, -vals_np), axis=1)
+            vals_np = np.take_along_axis(vals_np, order, 1)[:, :k]
+            inds_np = np.take_along_axis(inds_np, order, 1)[:, :k]
+            sims_out[start:start + len(vals_np)] = vals_np
+            idx_out[start:start + len(vals_np)] = inds_np
+    return sims_out, idx_out
+
+
+def _check_margin(margin: str | None) -> str:
+    margin = margin or "absolute"
+    if margin not in MARGINS:
+        raise DataError(f"unknown margin {margin!r}; choose one of {', '.join(MARGINS)}")
+    return margin
+
+
+def _margin_scores(cos: np.ndarray, cand: np.ndarray, mean_q: np.ndarray, mean_d: np.ndarray,
+                   margin: str) -> np.ndarray:
+    # float32 throughout, as LASER's numpy code on faiss float32 output computes it
+    if margin == "absolute":
+        return cos.astype(np.float32)
+    b = (mean_q[:, None].astype(np.float32) + mean_d[cand].astype(np.float32)) / np.float32(2)
+    return cos / b if margin == "ratio" else cos - b
+
+
+def retrieve(src: Any, tgt: Any, margin: str | None = "ratio", k: int = 4, *, normalize: bool = True,
+             chunk_size: int = 1024, device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``src``, the index of the best ``tgt`` row and its (margin) score."""
+    margin = _check_margin(margin)
+    if margin == "absolute":
+        sims, inds = knn(src, tgt, 1, normalize=normalize, chunk_size=chunk_size, device=device)
+        return inds[:, 0], sims[:, 0].astype(np.float64)
+    fwd_sims, fwd_inds = knn(src, tgt, k, normalize=normalize, chunk_size=chunk_size, device=device)
+    bwd_sims, _ = knn(tgt, src, k, normalize=normalize, chunk_size=chunk_size, device=device)
+    scores = _margin_scores(fwd_sims, fwd_inds, fwd_sims.mean(axis=1), bwd_sims.mean(axis=1), margin)
+    best = scores.argmax(axis=1)  # first maximum = the nearer candidate on ties
+    rows = np.arange(len(best))
+    return fwd_inds[rows, best], scores[rows, best]
+
+
+def xsim(src: Any, tgt: Any, margin: str = "ratio", k: int = 4, *, gold: Sequence[int] | None = None,
+         normalize: bool = True, chunk_size: int = 1024, device: str | None = None) -> dict[str, float]:
+    """LASER's xSIM: how many ``src`` rows do not retrieve their translation in ``tgt``.
+
+    Row i of ``src`` is aligned with row ``gold[i]`` of ``tgt`` (default: row i). Returns
+    ``{"errors", "n", "error_rate"}`` with ``error_rate`` in percent.
+    """
+    pred, _ = retrieve(src, tgt, margin, k, normalize=normalize, chunk_size=chunk_size, device=device)
+    ref = np.arange(len(pred)) if gold is None else np.asarray(gold)
+    if len(ref) != len(pred):
+        raise DataError(f"xsim: {len(pred)} source rows but {len(ref)} gold indices")
+    errors = int((pred != ref).sum())
+    return {"errors": errors, "n": len(pred), "error_rate": 100.0 * errors / len(pred)}
+
+
+def tatoeba_accuracy(src: Any, tgt: Any, margin: str | None = None, *, direction: str = "en-xx", k: int = 4,
+                     normalize: bool = True, chunk_size: int = 1024, device: str | None = None) -> float:
+    """Tatoeba accuracy (0-100): nearest neighbour by cosine, XTREME's convention.
+
+    ``src`` holds the non-English sentences, ``tgt`` their English translations (row-aligned). XTREME's
+    ``run_retrieval.py`` indexes ``src`` and queries it with each English sentence (``direction='en-xx'``);
+    ``'xx-en'`` queries the other way. ``margin`` (ratio | distance | absolute) switches to margin retrieval.
+    """
+    if len(src) != len(tgt):
+        raise DataError(f"tatoeba: {len(src)} source sentences but {len(tgt)} English sentences")
+    queries, database = (tgt, src) if direction == "en-xx" else (src, tgt)
+    if direction not in ("en-xx", "xx-en"):
+        raise DataError(f"tatoeba: direction must be en-xx or xx-en, got {direction!r}")
+    pred, _ = retrieve(queries, database, margin, k, normalize=normalize, chunk_size=chunk_size, device=device)
+    return 100.0 * float((pred == np.arange(len(pred))).mean())
+
+
+# --------------------------------------------------------------------------- BUCC
+
+
+def mine(src: Any, tgt: Any, k: int = 4, margin: str = "ratio", *, normalize: bool = True,
+         chunk_size: int = 1024, device: str | None = None) -> list[tuple[int, int, float]]:
+    """LASER/XTREME bitext mining, ``retrieval='max'``: (src index, tgt index, margin score) candidates.
+
+    Best candidate of every source (forward) and every target (backward) sentence, sorted by score,
+    each sentence used at most once (greedy by decreasing score).
+    """
+    margin = _check_margin(margin)
+    fs, fi = knn(src, tgt, k, normalize=normalize, chunk_size=chunk_size, device=device)
+    bs, bi = knn(tgt, src, k, normalize=normalize, chunk_size=chunk_size, device=device)
+    f_mean, b_mean = fs.mean(axis=1), bs.mean(axis=1)
+    fwd = _margin_scores(fs, fi, f_mean, b_mean, margin)
+    bwd = _margin_scores(bs, bi, b_mean, f_mean, margin)
+    fwd_best = fi[np.arange(len(fi)), fwd.argmax(axis=1)]
+    bwd_best = bi[np.arange(len(bi)), bwd.argmax(axis=1)]
+    pairs = np.concatenate([np.stack([np.arange(len(fi)), fwd_best], 1), np.stack([bwd_best, np.arange(len(bi))], 1)])
+    scores = np.concatenate([fwd.max(axis=1), bwd.max(axis=1)])
+    seen_src: set[int] = set()
+    seen_tgt: set[int] = set()
+    out = []
+    for i in np.argsort(-scores, kind="stable"):
+        s, t = int(pairs[i, 0]), int(pairs[i, 1])
+        if s not in seen_src and t not in seen_tgt:
+            seen_src.add(s)
+            seen_tgt.add(t)
+            out.append((s, t, float(scores[i])))
+    return out
+
+
+def optimize_threshold(candidates: Iterable[tuple[Hashable, Hashable, float]],
+                       gold: Iterable[tuple[Hashable, Hashable]]) -> float:
+    """XTREME's ``bucc_optimize``: the score threshold that maximises F1 on ``gold``.
+
+    Candidates are ranked by decreasing score; the threshold is halfway between the best-F1 cut and the
+    next candidate's score (the last candidate's own score when the cut is at the end).
+    """
+    items = sorted(((s, t, float(sc)) for s, t, sc in candidates), key=lambda c: -c[2])
+    gold_set = {tuple(g) for g in gold}
+    if not gold_set:
+        raise DataError("BUCC: the gold alignments used to choose the threshold are empty")
+    threshold, best_f1 = 0.0, 0.0
+    extracted = correct = 0
+    for i, (s, t, sc) in enumerate(items):
+        extracted += 1
+        correct += int((s, t) in gold_set)
+        if correct:
+            precision, recall = correct / extracted, correct / len(gold_set)
+            f1 = 2 * precision * recall / (precision + recall)
+            if f1 > best_f1:
+                best_f1 = f1
+                threshold = (sc + items[i + 1][2]) / 2 if i + 1 < len(items) else sc
+    return threshold
+
+
+def pair_f1(gold: Iterable[tuple[Hashable, Hashable]], pred: Iterable[tuple[Hashable, Hashable]]) -> dict[str, float]:
+    """Set F1 of predicted vs gold pairs (0-100), XTREME's ``bucc_f1``."""
+    gold_set, pred_set = {tuple(g) for g in gold}, {tuple(p) for p in pred}
+    correct = len(gold_set & pred_set)
+    if correct:
+        precision, recall = correct / len(pred_set), correct / len(gold_set)
+        f1 = 2 * precision * recall / (precision + recall)
+    else:
+        precision = recall = f1 = 0.0
+    return {"f1": 100.0 * f1, "precision": 100.0 * precision, "recall": 100.0 * recall}
+
+
+def bucc_f1(dev_src: Any, dev_tgt: Any, dev_gold: Iterable[tuple[int, int]], test_src: Any, test_tgt: Any,
+            test_gold: Iterable[tuple[int, int]] | None = None, *, k: int = 4, margin: str = "ratio",
+            threshold: float | None = None, normalize: bool = True, chunk_size: int = 1024,
+            device: str | None = None) -> dict[str, Any]:
+    """BUCC 2018 recipe: mine dev and test with the ``margin`` (k-NN), pick the F1-optimal threshold on
+    the dev gold pairs (row indices), keep test candidates scoring >= it, score them against the test gold.
+
+    Returns ``{"f1", "precision", "recall", "threshold", "pairs"}`` (``pairs``: the extracted test pairs;
+    F1 keys absent when ``test_gold`` is None). Pass ``threshold`` to skip the dev step.
+    """
+    opts = dict(normalize=normalize, chunk_size=chunk_size, device=device)
+    if threshold is None:
+        threshold = optimize_threshold(mine(dev_src, dev_tgt, k, margin, **opts), dev_gold)
+    test_cands = mine(test_src, test_tgt, k, margin, **opts)
+    pairs = [(s, t) for s, t, sc in test_cands if sc >= threshold]
+    result: dict[str, Any] = {"threshold": float(threshold), "pairs": pairs}
+    if test_gold is not None:
+        result.update(pair_f1(test_gold, pairs))
+    return result
+
+
+# --------------------------------------------------------------------------- registered metrics
+
+
+def _indices(values: list, what: str) -> np.ndarray:
+    try:
+        return np.asarray([-1 if v is None else int(v) for v in values], dtype=np.int64)
+    except (TypeError, ValueError):
+        raise DataError(f"{what}: predictions and golds must be row indices (integers)") from None
+
+
+@register("tatoeba_accuracy", primary="accuracy",
+          description="bitext retrieval accuracy from retrieved vs true indices (Tatoeba)")
+def _tatoeba_metric(golds: list, preds: list) -> dict[str, float]:
+    g, p = _indices(golds, "tatoeba_accuracy"), _indices(preds, "tatoeba_accuracy")
+    if not len(g):
+        raise DataError("tatoeba_accuracy: nothing to score")
+    return {"accuracy": 100.0 * float((g == p).mean()), "n": float(len(g))}
+
+
+@register("xsim", primary="error_rate", higher_is_better=False,
+          description="xSIM error rate (%) from retrieved vs true indices (LASER)")
+def _xsim_metric(golds: list, preds: list) -> dict[str, float]:
+    g, p = _indices(golds, "xsim"), _indices(preds, "xsim")
+    if not len(g):
+        raise DataError("xsim: nothing to score")
+    errors = int((g != p).sum())
+    return {"error_rate": 100.0 * errors / len(g), "errors": float(errors), "n": float(len(g))}
+
+
+@register("bucc_f1", primary="f1", corpus_level=True,
+          description="BUCC mining F1: predicted vs gold [src_id, tgt_id] pairs (null = none)")
+def _bucc_metric(golds: list, preds: list) -> dict[str, float]:
+    gold = [tuple(g) for g in golds if g]
+    pred = [tuple(p) for p in preds if p]
+    return {**pair_f1(gold, pred), "n": float(len(gold))}

@@ -1,0 +1,113 @@
+"""Sequence-labelling F1 exactly as ``seqeval``'s default (conlleval-compatible) mode computes it.
+
+XTREME scores both PAN-X (BIO entity tags) and UDPOS (bare POS tags) with
+``seqeval.metrics.f1_score(labels, predictions)`` (google-research/xtreme ``evaluate.py``).
+For bare POS tags that means seqeval's chunker reads the first character of a tag as its
+B/I/O prefix and the rest as its type, so runs of equal tags merge into one chunk; we reproduce
+that on purpose so UDPOS numbers are comparable with the XTREME leaderboard, and also report the
+plain token ``accuracy`` (a true per-token score) next to it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from mmxfer.errors import DataError
+from mmxfer.metrics.base import register
+
+Chunk = tuple[str, int, int]
+
+
+def _split(tag: str) -> tuple[str, str]:
+    return tag[0], (tag[1:].split("-", maxsplit=1)[-1] or "_")
+
+
+def _chunk_ends(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
+    if prev_tag in ("E", "S"):
+        return True
+    if prev_tag in ("B", "I") and tag in ("B", "S", "O"):
+        return True
+    return prev_tag not in ("O", ".") and prev_type != type_
+
+
+def _chunk_starts(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
+    if tag in ("B", "S"):
+        return True
+    if prev_tag in ("E", "S", "O") and tag in ("E", "I"):
+        return True
+    return tag not in ("O", ".") and prev_type != type_
+
+
+def chunks(tags: Sequence[str], offset: int = 0) -> list[Chunk]:
+    """(type, start, end) chunks of one tag sequence, conlleval-style (IOB1/IOB2/IOBES tolerant)."""
+    prev_tag, prev_type, begin = "O", "", 0
+    found: list[Chunk] = []
+    for i, full in enumerate([*tags, "O"]):
+        if not isinstance(full, str) or not full:
+            raise DataError(f"tagging: invalid tag {full!r} at position {i}")
+        tag, type_ = _split(full)
+        if _chunk_ends(prev_tag, tag, prev_type, type_):
+            found.append((prev_type, offset + begin, offset + i - 1))
+        if _chunk_starts(prev_tag, tag, prev_type, type_):
+            begin = i
+        prev_tag, prev_type = tag, type_
+    return found
+
+
+def _check(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> None:
+    if len(gold_tags) != len(pred_tags):
+        raise DataError(f"tagging: {len(gold_tags)} gold sentences but {len(pred_tags)} predicted")
+    for i, (g, p) in enumerate(zip(gold_tags, pred_tags)):
+        if len(g) != len(p):
+            raise DataError(f"tagging: sentence {i} has {len(g)} gold tags but {len(p)} predicted tags")
+
+
+def prf(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Micro precision, recall and F1 over chunks (0-100), as seqeval's ``average='micro'``."""
+    _check(gold_tags, pred_tags)
+    true_by_type: dict[str, set] = defaultdict(set)
+    pred_by_type: dict[str, set] = defaultdict(set)
+    offset = 0
+    for g, p in zip(gold_tags, pred_tags):
+        for type_, s, e in chunks(list(g), offset):
+            true_by_type[type_].add((s, e))
+        for type_, s, e in chunks(list(p), offset):
+            pred_by_type[type_].add((s, e))
+        offset += len(g) + 1  # seqeval joins sentences with an "O" separator
+    types = set(true_by_type) | set(pred_by_type)
+    tp = sum(len(true_by_type[t] & pred_by_type[t]) for t in types)
+    n_pred = sum(len(pred_by_type[t]) for t in types)
+    n_true = sum(len(true_by_type[t]) for t in types)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_true if n_true else 0.0
+    denom = precision + recall
+    f1 = 2 * precision * recall / denom if denom else 0.0
+    return {"f1": 100.0 * f1, "precision": 100.0 * precision, "recall": 100.0 * recall}
+
+
+def f1(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> float:
+    """Span F1 (0-100) over BIO/IOB2 chunks, equal to ``100 * seqeval.metrics.f1_score``."""
+    return prf(gold_tags, pred_tags)["f1"]
+
+
+def token_accuracy(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> float:
+    """Percentage of tokens whose predicted tag equals the gold tag."""
+    _check(gold_tags, pred_tags)
+    total = sum(len(g) for g in gold_tags)
+    if not total:
+        raise DataError("tagging: no tokens to score")
+    correct = sum(int(a == b) for g, p in zip(gold_tags, pred_tags) for a, b in zip(g, p))
+    return 100.0 * correct / total
+
+
+@register("span_f1", primary="f1", corpus_level=True,
+          description="entity-span F1 over BIO chunks, seqeval default mode (PAN-X)", aliases=("seqeval",))
+def _span_f1_metric(golds: list, preds: list) -> dict[str, float]:
+    return {**prf(golds, preds), "n": float(len(golds))}
+
+
+@register("token_f1", primary="f1", corpus_level=True,
+          description="UDPOS as XTREME reports it: seqeval F1 on POS tags, plus token accuracy")
+def _token_f1_metric(golds: list, preds: list) -> dict[str, float]:
+    return {**prf(golds, preds), "accuracy": token_accuracy(golds, preds), "n": float(len(golds))}
