@@ -62,6 +62,7 @@ def _load_dir(path: Path, attn_implementation: str) -> TrunkPair:
     if not getattr(tokenizer, "is_fast", False):
         raise AssetError(f"the tokenizer in {path} is not a fast tokenizer (tokenizer.json is missing)")
     model = AutoModel.from_pretrained(str(path), attn_implementation=attn_implementation)
+    model.mmxfer_source_dir = str(path)  # lets the MLM head find the checkpoint's LM-head weights
     return _finish(model, tokenizer)
 
 

@@ -1,0 +1,121 @@
+"""``build_task_model``: trunk + optional vision tower and projector + one head, as one module.
+
+Text inputs take exactly the plain trunk path (``trunk(input_ids, attention_mask)``); image+text
+inputs are fused by prepending projected visual tokens (see :mod:`mmxfer.models.fusion`). Only
+``trunk_state()`` / ``save_trunk`` is carried to the next phase.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmxfer.catalog import HEADS
+from mmxfer.config import VisionConfig
+from mmxfer.models.fusion import Projector, fused_forward
+from mmxfer.models.heads import Head
+
+
+class TaskModel(nn.Module):
+    def __init__(self, trunk: nn.Module, head: Head, vision: nn.Module | None = None,
+                 projector: nn.Module | None = None, tokenizer: Any = None, head_name: str = "") -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.head = head
+        self.vision = vision
+        self.projector = projector
+        self.tokenizer = tokenizer
+        self.head_name = head_name
+        self.vision_frozen = vision is not None and not any(p.requires_grad for p in vision.parameters())
+
+    def train(self, mode: bool = True) -> TaskModel:
+        super().train(mode)
+        if self.vision is not None and self.vision_frozen:
+            self.vision.eval()  # a frozen tower keeps eval-mode behaviour (dropout off)
+        return self
+
+    def visual_tokens(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Projected visual tokens ``[B, N, H_trunk]``."""
+        if self.vision is None or self.projector is None:
+            raise ValueError("this model has no vision tower: build it with vision_cfg to pass pixel_values")
+        if self.vision_frozen:
+            with torch.no_grad():
+                tokens = self.vision(pixel_values)
+        else:
+            tokens = self.vision(pixel_values)
+        return self.projector(tokens)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                pixel_values: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
+                **labels: Any) -> dict[str, torch.Tensor]:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        num_choices = 1
+        if input_ids.dim() == 3:  # multiple choice: [B, C, L] -> [B*C, L]
+            num_choices = input_ids.shape[1]
+            input_ids = input_ids.reshape(-1, input_ids.shape[-1])
+            attention_mask = attention_mask.reshape(-1, attention_mask.shape[-1])
+            if token_type_ids is not None:
+                token_type_ids = token_type_ids.reshape(-1, token_type_ids.shape[-1])
+            if pixel_values is not None:
+                pixel_values = pixel_values.repeat_interleave(num_choices, dim=0)
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        labels = {k: v for k, v in labels.items() if v is not None}
+
+        if self.head.dual:
+            text_out = self.trunk(input_ids=input_ids, attention_mask=attention_mask, **extra)
+            kwargs: dict[str, Any] = {}
+            if pixel_values is not None:
+                empty = input_ids[:, :0]
+                img_out, img_mask = fused_forward(self.trunk, empty, attention_mask[:, :0],
+                                                  self.visual_tokens(pixel_values))
+                kwargs = {"image_hidden": img_out.last_hidden_state, "image_mask": img_mask}
+            return self.head(text_out.last_hidden_state, attention_mask, labels=labels, **kwargs)
+
+        if pixel_values is None:
+            out = self.trunk(input_ids=input_ids, attention_mask=attention_mask, **extra)
+            hidden, mask, text_start = out.last_hidden_state, attention_mask, 0
+        else:
+            visual = self.visual_tokens(pixel_values)
+            out, mask = fused_forward(self.trunk, input_ids, attention_mask, visual, token_type_ids)
+            hidden, text_start = out.last_hidden_state, visual.shape[1]
+        result = self.head(hidden, mask, text_start=text_start, labels=labels, num_choices=num_choices)
+        result["hidden_states"] = out.hidden_states
+        return result
+
+    def trunk_state(self) -> dict[str, torch.Tensor]:
+        """The trunk's weights only (what phase 2 hands to phase 3)."""
+        return {k: v.detach() for k, v in self.trunk.state_dict().items()}
+
+    def save_trunk(self, out_dir: str, tokenizer: Any = None):
+        from mmxfer.models.trunk import save_trunk
+
+        tok = tokenizer or self.tokenizer
+        if tok is None:
+            raise ValueError("save_trunk needs the tokenizer (pass it, or build the model from a (model, tokenizer) pair)")
+        return save_trunk(self.trunk, tok, out_dir)
+
+
+def build_task_model(trunk: Any, head: str, *, num_labels: int | None = None, vision_cfg: VisionConfig | None = None,
+                     freeze_embeddings: bool = False, **head_kwargs: Any) -> TaskModel:
+    """Trunk (a model or a ``(model, tokenizer)`` pair) + head; with ``vision_cfg`` also a tower and projector."""
+    from mmxfer.catalog import load_plugins
+
+    load_plugins()
+    tokenizer = None
+    if isinstance(trunk, tuple):
+        trunk, tokenizer = trunk
+    hidden = int(trunk.config.hidden_size)
+    head_cls = HEADS.get(head)
+    head_module = head_cls(hidden_size=hidden, num_labels=num_labels, trunk=trunk, **head_kwargs)
+    vision = projector = None
+    if vision_cfg is not None:
+        from mmxfer.models.vision import build_vision_tower
+
+        vision = build_vision_tower(vision_cfg)
+        projector = Projector(vision.hidden_size, hidden, vision_cfg.projector, vision_cfg.num_tokens)
+    if freeze_embeddings:
+        trunk.get_input_embeddings().requires_grad_(False)
+    return TaskModel(trunk, head_module, vision, projector, tokenizer, HEADS.canonical(head))

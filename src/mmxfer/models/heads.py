@@ -1,0 +1,249 @@
+"""Task heads, each a small module that owns its loss; registered in ``catalog.HEADS``.
+
+Every head sees the trunk's last hidden states ``[B, T, H]`` of the (possibly visual-prefixed)
+sequence, the matching attention mask, and ``text_start`` - the index of the text's ``<s>``
+token (the number of visual tokens before it) - so pooling and token-level outputs always refer
+to the text. ``forward`` returns a dict with ``logits`` (``start_logits``/``end_logits`` for span
+QA) and ``loss`` when its label keys are in ``labels``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmxfer.catalog import HEADS
+from mmxfer.errors import ConfigError
+
+
+def _require_labels(name: str, num_labels: int | None) -> int:
+    if not num_labels or num_labels < 1:
+        raise ConfigError(f"head {name!r} needs num_labels >= 1 (the task's label or answer count)")
+    return int(num_labels)
+
+
+class Head(nn.Module):
+    """Base: ``label_keys`` name the batch entries the loss needs; ``dual`` heads encode text and image apart."""
+
+    label_keys: tuple[str, ...] = ("labels",)
+    dual: bool = False
+    token_level: bool = False
+
+    def has_labels(self, labels: dict[str, torch.Tensor]) -> bool:
+        return all(labels.get(k) is not None for k in self.label_keys)
+
+
+class _PooledHead(Head):
+    """``<s>`` pooling -> dense -> tanh -> dropout -> output (RoBERTa's classification head shape)."""
+
+    def __init__(self, hidden_size: int, out_dim: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, out_dim)
+
+    def pooled_logits(self, hidden: torch.Tensor, text_start: int) -> torch.Tensor:
+        x = self.dropout(hidden[:, text_start])
+        x = self.dropout(torch.tanh(self.dense(x)))
+        return self.out(x)
+
+
+@HEADS.register("classification", "sequence_classification")
+class ClassificationHead(_PooledHead):
+    def __init__(self, hidden_size: int, num_labels: int | None = None, dropout: float = 0.1, **_: object) -> None:
+        super().__init__(hidden_size, _require_labels("classification", num_labels), dropout)
+        self.num_labels = num_labels
+
+    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
+        logits = self.pooled_logits(hidden, text_start)
+        out = {"logits": logits}
+        if labels and self.has_labels(labels):
+            out["loss"] = F.cross_entropy(logits.float(), labels["labels"].long())
+        return out
+
+
+@HEADS.register("multiple_choice")
+class MultipleChoiceHead(_PooledHead):
+    """Scores each (context, choice) sequence; the model flattens ``[B, C, L]`` to ``[B*C, L]``."""
+
+    def __init__(self, hidden_size: int, dropout: float = 0.1, **_: object) -> None:
+        super().__init__(hidden_size, 1, dropout)
+
+    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, num_choices: int = 1,
+                **_: object) -> dict:
+        logits = self.pooled_logits(hidden, text_start).view(-1, num_choices)
+        out = {"logits": logits}
+        if labels and self.has_labels(labels):
+            out["loss"] = F.cross_entropy(logits.float(), labels["labels"].long())
+        return out
+
+
+@HEADS.register("span_qa", "qa")
+class SpanQAHead(Head):
+    label_keys = ("start_positions", "end_positions")
+    token_level = True
+
+    def __init__(self, hidden_size: int, **_: object) -> None:
+        super().__init__()
+        self.qa_outputs = nn.Linear(hidden_size, 2)
+
+    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
+        logits = self.qa_outputs(hidden[:, text_start:])
+        start, end = logits.split(1, dim=-1)
+        out = {"start_logits": start.squeeze(-1), "end_logits": end.squeeze(-1)}
+        if labels and self.has_labels(labels):
+            length = out["start_logits"].shape[1]
+            s = labels["start_positions"].long().view(-1).clamp(0, length)
+            e = labels["end_positions"].long().view(-1).clamp(0, length)
+            out["loss"] = (F.cross_entropy(out["start_logits"].float(), s, ignore_index=length)
+                           + F.cross_entropy(out["end_logits"].float(), e, ignore_index=length)) / 2
+        return out
+
+
+@HEADS.register("tagging", "token_classification")
+class TaggingHead(Head):
+    token_level = True
+
+    def __init__(self, hidden_size: int, num_labels: int | None = None, dropout: float = 0.1, **_: object) -> None:
+        super().__init__()
+        self.num_labels = _require_labels("tagging", num_labels)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_size, self.num_labels)
+
+    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
+        logits = self.classifier(self.dropout(hidden[:, text_start:]))
+        out = {"logits": logits}
+        if labels and self.has_labels(labels):
+            out["loss"] = F.cross_entropy(logits.float().reshape(-1, self.num_labels),
+                                          labels["labels"].long().reshape(-1), ignore_index=-100)
+        return out
+
+
+@HEADS.register("vqa")
+class VQAHead(Head):
+    """Multi-label over an answer vocabulary; labels are VQAv2 soft scores ``min(1, #humans/3)`` in ``[B, A]``."""
+
+    def __init__(self, hidden_size: int, num_labels: int | None = None, dropout: float = 0.1, **_: object) -> None:
+        super().__init__()
+        self.num_labels = _require_labels("vqa", num_labels)
+        self.net = nn.Sequential(nn.Linear(hidden_size, 2 * hidden_size), nn.GELU(), nn.LayerNorm(2 * hidden_size),
+                                 nn.Dropout(dropout), nn.Linear(2 * hidden_size, self.num_labels))
+
+    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
+        logits = self.net(hidden[:, text_start])
+        out = {"logits": logits}
+        if labels and self.has_labels(labels):
+            target = labels["labels"].to(torch.float32)
+            # mean BCE scaled by the answer count (the usual VQAv2 convention: a sum over answers, mean over batch)
+            out["loss"] = F.binary_cross_entropy_with_logits(logits.float(), target) * target.shape[1]
+        return out
+
+
+def _lm_head_tensors(trunk: nn.Module) -> dict[str, torch.Tensor]:
+    """The checkpoint's MLM-head tensors, renamed to this module's keys; {} when it has none."""
+    source = getattr(trunk, "mmxfer_source_dir", None)
+    if not source:
+        return {}
+    files = sorted(Path(source).glob("*.safetensors"))
+    if not files:
+        return {}
+    from safetensors import safe_open
+
+    names = {  # XLM-R/RoBERTa and BERT layouts -> ours
+        "lm_head.dense.weight": "dense.weight", "lm_head.dense.bias": "dense.bias",
+        "lm_head.layer_norm.weight": "layer_norm.weight", "lm_head.layer_norm.bias": "layer_norm.bias",
+        "lm_head.bias": "bias",
+        "cls.predictions.transform.dense.weight": "dense.weight", "cls.predictions.transform.dense.bias": "dense.bias",
+        "cls.predictions.transform.LayerNorm.weight": "layer_norm.weight",
+        "cls.predictions.transform.LayerNorm.bias": "layer_norm.bias", "cls.predictions.bias": "bias",
+    }
+    found: dict[str, torch.Tensor] = {}
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            for key in handle.keys():
+                if key in names:
+                    found[names[key]] = handle.get_tensor(key)
+    return found if len(found) == 5 else {}
+
+
+@HEADS.register("caption_mlm", "mlm")
+class CaptionMLMHead(Head):
+    """Image-conditioned masked LM over the caption; decoder tied to the trunk's word embeddings.
+
+    Logits are computed only at masked positions (``mlm_labels != -100``): a full ``[B, L, 250k]``
+    tensor would not fit. ``logits`` is ``[M, V]`` for the M masked tokens, in row-major order.
+    """
+
+    label_keys = ("mlm_labels",)
+    token_level = True
+
+    def __init__(self, hidden_size: int, trunk: nn.Module | None = None, **_: object) -> None:
+        super().__init__()
+        if trunk is None:
+            raise ConfigError("head 'caption_mlm' needs the trunk (its word embeddings are the decoder)")
+        emb = trunk.get_input_embeddings()
+        eps = getattr(trunk.config, "layer_norm_eps", 1e-5)
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.layer_norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.bias = nn.Parameter(torch.zeros(emb.num_embeddings))
+        self._embeddings = [emb]  # a list, so the tied weight is not registered twice
+        state = _lm_head_tensors(trunk)
+        self.reused_lm_head = bool(state) and state["bias"].shape == self.bias.shape
+        if self.reused_lm_head:
+            self.load_state_dict(state)
+
+    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
+        text = hidden[:, text_start:]
+        mlm = labels.get("mlm_labels") if labels else None
+        if mlm is None:
+            selected, target = text.reshape(-1, text.shape[-1]), None
+        else:
+            keep = mlm != -100
+            selected, target = text[keep], mlm[keep]
+        x = self.layer_norm(F.gelu(self.dense(selected)))
+        logits = F.linear(x, self._embeddings[0].weight, self.bias)
+        out = {"logits": logits}
+        if target is not None:
+            loss = F.cross_entropy(logits.float(), target.long()) if target.numel() else logits.sum() * 0.0
+            out["loss"] = loss
+        return out
+
+
+@HEADS.register("caption_contrastive", "contrastive")
+class ContrastiveHead(Head):
+    """Symmetric InfoNCE between mean-pooled text and mean-pooled image sequences, learnable temperature.
+
+    Both sides run through the one trunk: the caption alone, and the visual tokens alone.
+    """
+
+    label_keys = ()
+    dual = True
+
+    def __init__(self, hidden_size: int, init_temperature: float = 0.07, **_: object) -> None:
+        super().__init__()
+        self.text_proj = nn.Linear(hidden_size, hidden_size)
+        self.image_proj = nn.Linear(hidden_size, hidden_size)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
+
+    @staticmethod
+    def _mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+    def forward(self, hidden, mask, *, image_hidden=None, image_mask=None, labels: dict | None = None,
+                **_: object) -> dict:
+        text = F.normalize(self.text_proj(self._mean(hidden, mask)).float(), dim=-1)
+        out: dict[str, torch.Tensor] = {"text_embeds": text}
+        if image_hidden is None:
+            return out
+        image = F.normalize(self.image_proj(self._mean(image_hidden, image_mask)).float(), dim=-1)
+        scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
+        logits = scale * text @ image.t()
+        target = torch.arange(logits.shape[0], device=logits.device)
+        out.update(logits=logits, image_embeds=image,
+                   loss=(F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2)
+        return out
