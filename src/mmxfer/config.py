@@ -72,6 +72,8 @@ class PhaseConfig:
     checkpoint_every: int = 500
     early_stopping_patience: int | None = None
     group_by_length: bool = True
+    log_every: int = 10  # steps between train_log.jsonl rows (loss, lr)
+    seed: int | None = None  # intermediate phase only: None = the run's seed; N = one phase-2 trunk for all seeds
 
 
 @dataclass(frozen=True)
