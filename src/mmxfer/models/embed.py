@@ -1,0 +1,102 @@
+"""Sentence embeddings from a trunk: the function retrieval evaluation calls, and ``mmxfer embed``."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmxfer.errors import ConfigError, DataError
+
+
+def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    if pooling == "cls":
+        return hidden[:, 0]
+    m = mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+@torch.no_grad()
+def encode(model, tokenizer, sentences: list[str], *, layer: int | None = None, pooling: str = "mean",
+           prefix: str = "", batch_size: int = 32, max_length: int = 256, normalize: bool = True,
+           device: str | torch.device | None = None, progress: bool = True) -> np.ndarray:
+    """Pooled hidden states, float32 ``[N, H]``, in input order.
+
+    ``layer``: None = last, 0 = embedding output, negative counts from the end (-1 = last).
+    Mean pooling averages every non-pad token including ``<s>``/``</s>`` (as e5 and the XTREME
+    retrieval baselines do). Sentences are sorted by length internally for speed.
+    """
+    from tqdm.auto import tqdm
+
+    if pooling not in ("mean", "cls"):
+        raise ConfigError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+    if batch_size < 1 or max_length < 2:
+        raise ConfigError("batch_size must be >= 1 and max_length >= 2")
+    num_layers = int(model.config.num_hidden_layers)
+    index = num_layers if layer is None else layer
+    if not -(num_layers + 1) <= index <= num_layers:
+        raise ConfigError(f"layer {layer} is out of range: the trunk has layers 0..{num_layers} (or -1..-{num_layers + 1})")
+    hidden_size = int(model.config.hidden_size)
+    if not sentences:
+        return np.zeros((0, hidden_size), dtype=np.float32)
+    if device is None:
+        device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    model.to(device)
+    texts = [prefix + s for s in sentences]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    out = np.zeros((len(texts), hidden_size), dtype=np.float32)
+    try:
+        for start in tqdm(range(0, len(order), batch_size), desc="embed", unit="batch", disable=not progress):
+            idx = order[start:start + batch_size]
+            batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
+                              return_tensors="pt")
+            batch = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+            hidden = model(**batch, output_hidden_states=True).hidden_states[index]
+            pooled = _pool(hidden.float(), batch["attention_mask"], pooling)
+            if normalize:
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            out[idx] = pooled.cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise DataError(f"input file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    lines = [line.rstrip("\r") for line in lines]
+    if not lines:
+        raise DataError(f"input file is empty: {path}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """``mmxfer embed``: one float32 row per input line, written atomically to ``--output``."""
+    from mmxfer.models.trunk import load_trunk
+    from mmxfer.runs.atomic import atomic_open
+
+    lines = _read_lines(Path(args.input))
+    output = Path(args.output)
+    if output.suffix != ".npy":
+        raise ConfigError(f"--output must end in .npy, got {output}")
+    model, tokenizer = load_trunk(args.trunk)
+    emb = encode(model, tokenizer, lines, layer=args.layer, pooling=args.pooling, prefix=args.prefix,
+                 batch_size=args.batch_size, max_length=args.max_length, normalize=not args.no_normalize)
+    buffer = io.BytesIO()
+    np.save(buffer, emb)
+    with atomic_open(output, "wb") as handle:
+        handle.write(buffer.getvalue())
+    print(f"wrote {emb.shape[0]} x {emb.shape[1]} float32 embeddings to {output}")
+    return 0
