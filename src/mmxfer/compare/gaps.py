@@ -1,0 +1,367 @@
+"""Margins between arms with hierarchical paired bootstrap intervals and corrected tests.
+
+Comparisons: every multimodal arm (modality ``image-text`` or ``mixed``) against every text arm
+and against the baseline (modality ``none``: no intermediate task), plus every text arm
+against the baseline (the STILTs effect, for reference). A margin is
+``score(arm) - score(reference)``, averaged over the seeds both arms have (paired by seed).
+
+Levels: per language (one cell = task x split x language x metric), per task (mean over the
+task's languages; English left out when the suite says ``include_english_in_average: false``),
+per category (mean of its tasks) and the suite average (mean of tasks, or of categories when the
+suite says ``average: mean-of-categories``).
+
+Uncertainty (hierarchical paired bootstrap, B resamples): each resample draws the seeds with
+replacement (one draw per resample, shared by every cell, so the seed spread propagates into
+the averages) and, inside each cell, the example ids with replacement - the same ids for both
+arms and every seed (paired). Cells whose example-id lists are identical (parallel test sets
+such as XNLI's languages) share their id draw. The per-example scores come from the stored
+predictions (``predictions/<task>/<split>-<lang>.jsonl``); corpus-level metrics are recomputed
+per resample. Aggregated margins average the replicates of their cells, so their intervals
+carry every source of variation. Intervals are percentile intervals; p-values are two-sided
+centred-bootstrap p-values for margin = 0 (:func:`mmxfer.compare.stats.bootstrap_p`).
+
+Multiple comparisons: per-language p-values are corrected across the languages of one
+(comparison, task) with Holm's step-down method (family-wise error; ``bh`` = Benjamini-Hochberg
+is available); task-level p-values across the tasks of one comparison, category-level across
+its categories, suite-level across comparisons. ``significant`` = adjusted p < alpha.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mmxfer.compare import stats
+from mmxfer.compare.scoring import example_scores, read_predictions, scorer_for
+from mmxfer.errors import ConfigError, DataError, MmxferError, RunStoreError
+
+log = logging.getLogger(__name__)
+
+MULTIMODAL = ("image-text", "mixed")
+LEVELS = ("language", "task", "category", "suite")
+
+
+@dataclass(frozen=True)
+class GapSettings:
+    n_boot: int = 1000
+    alpha: float = 0.05
+    seed: int = 0
+    correction: str = "holm"  # holm | bh | none
+    include_english: bool = True
+    average: str = "mean-of-tasks"  # or mean-of-categories
+    resample_seeds: bool = True
+    progress: bool = True
+
+
+@dataclass
+class GapResult:
+    """Margins at four levels; each frame has the same comparison columns."""
+
+    languages: pd.DataFrame
+    tasks: pd.DataFrame
+    categories: pd.DataFrame
+    suite: pd.DataFrame
+    settings: GapSettings
+    arms: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def all(self) -> pd.DataFrame:
+        frames = [f.assign(level=lvl) for lvl, f in zip(LEVELS, (self.languages, self.tasks, self.categories,
+                                                                    self.suite))]
+        return pd.concat(frames, ignore_index=True)
+
+
+def _stable_int(*parts: Any) -> int:
+    return int.from_bytes(hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest(), "little")
+
+
+def arm_table(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per arm: name, modality, intermediate tasks, seeds."""
+    rows = []
+    for arm, grp in results.groupby("arm", sort=True):
+        modalities = sorted(set(grp["modality"]))
+        if len(modalities) > 1:
+            raise DataError(f"arm {arm!r} has runs of different modalities ({', '.join(modalities)}); "
+                            "give each arm one intermediate task set")
+        rows.append({"arm": arm, "modality": modalities[0], "intermediate": grp["intermediate"].iloc[0],
+                     "seeds": ",".join(str(s) for s in sorted(grp["seed"].dropna().unique())),
+                     "n_runs": grp["run_id"].nunique()})
+    return pd.DataFrame(rows)
+
+
+def comparisons(arms: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(arm, reference, kind) for every multimodal-vs-text, multimodal-vs-baseline, text-vs-baseline pair."""
+    by_mod = defaultdict(list)
+    for row in arms.itertuples():
+        by_mod[row.modality].append(row.arm)
+    baselines = by_mod.get("none", [])
+    if not baselines:
+        raise RunStoreError(
+            "no baseline arm among the finished runs (an arm with no intermediate task, "
+            "`mmxfer train --intermediate none`); margins against the baseline need it"
+        )
+    multimodal = [a for m in MULTIMODAL for a in by_mod.get(m, [])]
+    text = by_mod.get("text", [])
+    pairs = [(a, t, "multimodal-vs-text") for a in multimodal for t in text]
+    pairs += [(a, b, "multimodal-vs-baseline") for a in multimodal for b in baselines]
+    pairs += [(t, b, "text-vs-baseline") for t in text for b in baselines]
+    if not pairs:
+        raise RunStoreError("nothing to compare: the finished runs have only baseline arms")
+    return pairs
+
+
+def check_consistent(results: pd.DataFrame) -> None:
+    """One trunk and one suite per comparison (mixing them would confound the margins)."""
+    trunks = sorted({t for t in results["trunk"].dropna() if t})
+    if len(trunks) > 1:
+        raise ConfigError(f"runs of different trunks are mixed ({', '.join(trunks)}); "
+                          "compare one trunk at a time (pass --runs for one study)")
+    if "suite" in results:
+        suites = sorted({s for s in results["suite"].dropna() if s})
+        if len(suites) > 1:
+            raise ConfigError(f"runs of different suites are mixed ({', '.join(suites)}); "
+                              "compare runs of one suite at a time")
+
+
+def select_metrics(results: pd.DataFrame, wanted: dict[str, str | None] | None = None) -> pd.DataFrame:
+    """Keep one metric and one split per task: the suite's metric (else the task spec's, else
+    the only / first metric), the ``test`` split when present."""
+    keep = []
+    for task, grp in results.groupby("task", sort=False):
+        metric = (wanted or {}).get(task)
+        metrics = sorted(set(grp["metric"]))
+        if metric is None:
+            try:
+                from mmxfer import catalog
+
+                spec_metric = catalog.task(task).metric
+            except (MmxferError, ImportError, AttributeError):
+                spec_metric = None
+            metric = spec_metric if spec_metric in metrics else metrics[0]
+        if metric not in metrics:
+            raise DataError(f"task {task}: the runs have no {metric!r} scores (they have {', '.join(metrics)})")
+        sub = grp[grp["metric"] == metric]
+        splits = set(sub["split"])
+        split = "test" if "test" in splits else sorted(splits)[0]
+        keep.append(sub[sub["split"] == split])
+    return pd.concat(keep, ignore_index=True)
+
+
+def _is_english(lang: str) -> bool:
+    return str(lang).lower() in ("en", "eng", "eng_latn")
+
+
+class _Cell:
+    """All arms' runs on one task x split x language x metric."""
+
+    def __init__(self, key: tuple[str, str, str, str], category: str, grp: pd.DataFrame) -> None:
+        self.task, self.split, self.lang, self.metric = key
+        self.category = category
+        self.runs: dict[str, dict[int, tuple[float, str, Any]]] = defaultdict(dict)
+        for row in grp.itertuples():
+            seed = int(row.seed) if pd.notna(row.seed) else 0
+            if seed in self.runs[row.arm]:
+                other = self.runs[row.arm][seed][1]
+                raise DataError(f"two finished runs for arm {row.arm!r} seed {seed} on {self.task}.{self.lang}: "
+                                f"{other} and {row.path}; remove one or pass --runs for one study")
+            self.runs[row.arm][seed] = (float(row.score), row.path, row.n_examples)
+
+    def seeds(self, arm: str, ref: str) -> list[int]:
+        return sorted(set(self.runs.get(arm, {})) & set(self.runs.get(ref, {})))
+
+
+def _cell_replicates(cell: _Cell, needed: list[tuple[str, int]], settings: GapSettings,
+                     draw_cache: dict[int, np.ndarray]) -> tuple[dict[tuple[str, int], np.ndarray], int]:
+    """Bootstrap replicate scores (B,) per (arm, seed) on shared example draws; and n examples."""
+    from mmxfer.runs.store import Run
+
+    loaded = {}
+    for arm, seed in needed:
+        run = Run(cell.runs[arm][seed][1])
+        path = run.predictions_path(cell.task, cell.split, cell.lang)
+        if not path.is_file():
+            raise RunStoreError(
+                f"missing predictions for the bootstrap: {path} (arm {arm}, seed {seed}); re-run "
+                f"`mmxfer evaluate --run {run.path}` or pass --bootstrap 0 for margins without intervals"
+            )
+        loaded[(arm, seed)] = read_predictions(path)
+    ref_ids = next(iter(loaded.values()))[0]
+    if all(v[0] == ref_ids for v in loaded.values()):
+        ids = ref_ids
+        aligned = {k: (v[1], v[2]) for k, v in loaded.items()}
+    else:  # different order or subsets: score the ids every file has
+        common = set(ref_ids).intersection(*(set(v[0]) for v in loaded.values()))
+        if not common:
+            raise DataError(f"{cell.task}.{cell.lang}: the arms' predictions share no example ids")
+        ids = [i for i in ref_ids if i in common]
+        aligned = {}
+        for k, (fids, golds, preds) in loaded.items():
+            pos = {i: j for j, i in enumerate(fids)}
+            aligned[k] = ([golds[pos[i]] for i in ids], [preds[pos[i]] for i in ids])
+    n = len(ids)
+    B = settings.n_boot
+    draw_key = _stable_int(settings.seed, cell.task, cell.split, n, hashlib.blake2b(
+        "\x1f".join(map(str, ids)).encode(), digest_size=8).hexdigest())
+    scorer = scorer_for(cell.task, cell.metric)
+    out: dict[tuple[str, int], np.ndarray] = {}
+    if not scorer.corpus_level:
+        if draw_key not in draw_cache:
+            draw_cache.clear()  # parallel languages come together; keep memory flat
+            draw_cache[draw_key] = stats.resample_counts(np.random.default_rng(draw_key), n, B)
+        counts = draw_cache[draw_key]
+        keys = list(aligned)
+        X = np.stack([example_scores(scorer, *aligned[k]) for k in keys], axis=1)  # (n, K)
+        M = counts @ X / n  # (B, K)
+        for j, k in enumerate(keys):
+            out[k] = M[:, j]
+        return out, n
+    rng = np.random.default_rng(draw_key)
+    idx = rng.integers(0, n, size=(B, n))
+    for k, (golds, preds) in aligned.items():
+        g, p = np.asarray(golds, dtype=object), np.asarray(preds, dtype=object)
+        out[k] = np.fromiter((scorer.fn(list(g[i]), list(p[i])) for i in idx), np.float32, B)
+    return out, n
+
+
+def _seed_draws(settings: GapSettings, k: int) -> np.ndarray:
+    rng = np.random.default_rng(_stable_int(settings.seed, "seeds", k))
+    if settings.resample_seeds and k > 1:
+        return rng.integers(0, k, size=(settings.n_boot, k))
+    return np.tile(np.arange(k), (settings.n_boot, 1))
+
+
+def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
+                 metrics: dict[str, str | None] | None = None, tasks: Iterable[str] | None = None) -> GapResult:
+    """Margins at every level from the tidy table (see module docstring for the method)."""
+    settings = settings or GapSettings()
+    if settings.correction not in stats.CORRECTIONS:
+        raise ConfigError(f"unknown correction {settings.correction!r}; choose from {', '.join(stats.CORRECTIONS)}")
+    if not 0 < settings.alpha < 1:
+        raise ConfigError(f"--alpha must be between 0 and 1, got {settings.alpha}")
+    if settings.n_boot < 0:
+        raise ConfigError(f"--bootstrap must be >= 0, got {settings.n_boot}")
+    frame = results
+    if tasks is not None:
+        tasks = list(tasks)
+        frame = frame[frame["task"].isin(tasks)]
+        if frame.empty:
+            have = ", ".join(sorted(set(results["task"])))
+            raise RunStoreError(f"no finished run has scores for the suite's tasks ({', '.join(tasks)}); "
+                                f"the runs have: {have}")
+    check_consistent(frame)
+    frame = select_metrics(frame, metrics)
+    arms = arm_table(frame)
+    pairs = comparisons(arms)
+    B = settings.n_boot
+
+    cells = [_Cell(key, grp["category"].iloc[0], grp)
+             for key, grp in frame.groupby(["task", "split", "lang", "metric"], sort=True)]
+    rows: list[dict[str, Any]] = []
+    reps: list[np.ndarray | None] = []
+    draw_cache: dict[int, np.ndarray] = {}
+    bar = tqdm(cells, desc="compare", unit="cell", disable=not settings.progress or len(cells) < 20)
+    for cell in bar:
+        active = [(a, r, kind, cell.seeds(a, r)) for a, r, kind in pairs]
+        active = [p for p in active if p[3]]
+        if not active:
+            continue
+        cell_reps: dict[tuple[str, int], np.ndarray] = {}
+        n = None
+        if B > 0:
+            needed = sorted({(arm, s) for a, r, _, seeds in active for arm in (a, r) for s in seeds})
+            cell_reps, n = _cell_replicates(cell, needed, settings, draw_cache)
+        for a, r, kind, seeds in active:
+            sa = np.array([cell.runs[a][s][0] for s in seeds])
+            sr = np.array([cell.runs[r][s][0] for s in seeds])
+            n_ex = n if n is not None else cell.runs[a][seeds[0]][2]
+            rows.append({"arm": a, "reference": r, "kind": kind, "task": cell.task, "category": cell.category,
+                         "metric": cell.metric, "split": cell.split, "lang": cell.lang,
+                         "score_arm": sa.mean(), "score_reference": sr.mean(), "margin": float((sa - sr).mean()),
+                         "n_seeds": len(seeds), "n_examples": n_ex})
+            if B > 0:
+                diff = np.stack([cell_reps[(a, s)] - cell_reps[(r, s)] for s in seeds], axis=1)  # (B, k)
+                sidx = _seed_draws(settings, len(seeds))
+                reps.append(np.take_along_axis(diff, sidx, axis=1).mean(axis=1).astype(np.float32))
+            else:
+                reps.append(None)
+    if not rows:
+        raise RunStoreError("no task x language has finished runs of both arms of any comparison")
+    lang_df = pd.DataFrame(rows)
+    lang_reps = np.stack(reps) if B > 0 else np.zeros((len(rows), 0), np.float32)
+    lang_df = _finish(lang_df, lang_reps, settings, group=["arm", "reference", "task", "metric"])
+
+    # aggregate: task = mean over languages, category = mean over tasks, suite = mean over tasks/categories
+    in_avg = np.array([settings.include_english or not _is_english(x) for x in lang_df["lang"]])
+    task_df, task_reps = _aggregate(lang_df[in_avg], lang_reps[in_avg],
+                                    ["arm", "reference", "kind", "category", "task", "metric"])
+    task_df = _finish(task_df, task_reps, settings, group=["arm", "reference"])
+    cat_df, cat_reps = _aggregate(task_df, task_reps, ["arm", "reference", "kind", "category"])
+    cat_df = _finish(cat_df, cat_reps, settings, group=["arm", "reference"])
+    if settings.average == "mean-of-categories":
+        suite_df, suite_reps = _aggregate(cat_df, cat_reps, ["arm", "reference", "kind"])
+    else:
+        suite_df, suite_reps = _aggregate(task_df, task_reps, ["arm", "reference", "kind"])
+    suite_df = _finish(suite_df, suite_reps, settings, group=None)
+    return GapResult(lang_df, task_df, cat_df, suite_df, settings, arms)
+
+
+def _aggregate(df: pd.DataFrame, reps: np.ndarray, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Mean of margins and of replicates within groups of ``keys``."""
+    df = df.reset_index(drop=True)
+    codes = df.groupby(keys, sort=False).ngroup().to_numpy()
+    g = int(codes.max()) + 1 if len(codes) else 0
+    counts = np.bincount(codes, minlength=g).astype(float)
+    first = np.unique(codes, return_index=True)[1]
+    out = df.loc[first, keys].reset_index(drop=True)
+    for col in ("margin", "score_arm", "score_reference"):
+        out[col] = np.bincount(codes, weights=df[col].to_numpy(float), minlength=g) / counts
+    out["n_seeds"] = df.groupby(codes)["n_seeds"].min().to_numpy()
+    out["n_cells"] = np.bincount(codes, weights=df.get("n_cells", pd.Series(1, index=df.index)).to_numpy(float),
+                                 minlength=g).astype(int)
+    if reps.shape[1]:
+        agg = np.zeros((g, reps.shape[1]), np.float64)
+        np.add.at(agg, codes, reps)
+        agg /= counts[:, None]
+    else:
+        agg = np.zeros((g, 0))
+    return out, agg.astype(np.float32)
+
+
+def _finish(df: pd.DataFrame, reps: np.ndarray, settings: GapSettings, group: list[str] | None) -> pd.DataFrame:
+    """Add interval, p-value, corrected p-value and the significance flag."""
+    df = df.reset_index(drop=True).copy()
+    lo, hi = stats.percentile_interval(reps, settings.alpha)
+    df["ci_low"], df["ci_high"] = lo, hi
+    df["p"] = stats.bootstrap_p(reps, df["margin"].to_numpy(float))
+    if group is None:
+        df["p_adj"] = stats.adjust(df["p"].to_numpy(), settings.correction)
+    else:
+        df["p_adj"] = np.nan
+        for _, idx in df.groupby(group, sort=False).groups.items():
+            df.loc[idx, "p_adj"] = stats.adjust(df.loc[idx, "p"].to_numpy(), settings.correction)
+    df["significant"] = df["p_adj"] < settings.alpha
+    df["correction"] = settings.correction
+    return df
+
+
+def write_gaps(result: GapResult, out_dir: str | Path) -> dict[str, Path]:
+    """Every level as CSV (atomically)."""
+    from mmxfer.runs import atomic
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for level, frame in zip(LEVELS, (result.languages, result.tasks, result.categories, result.suite)):
+        path = out_dir / f"gaps_{level}.csv"
+        with atomic.atomic_open(path, "w") as handle:
+            frame.to_csv(handle, index=False)
+        paths[level] = path
+    return paths

@@ -1,0 +1,182 @@
+"""The tidy results table: one row per run x task x language x metric, from finished runs only.
+
+Where each column comes from:
+
+- ``config.yaml`` of the run (written by the training phase): ``arm`` ({name, intermediate,
+  modality}, or a bare name), ``target``, ``seed``, ``study``, ``profile`` (the profile dict:
+  ``trunk.name``, ``vision.model``, ``suite``);
+- ``metrics.jsonl``: ``task, lang, split, metric, score`` and optional ``n``, ``category``;
+- ``env.json``: ``mmxfer_version``.
+
+Missing ``modality`` is derived from the intermediate tasks' specs (all text -> ``text``, all
+image-text -> ``image-text``, both -> ``mixed``, none -> ``none``). Missing ``category`` comes
+from the task spec (``catalog.task(name).category``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mmxfer.errors import DataError, RunStoreError, UnknownNameError
+from mmxfer.runs import atomic
+from mmxfer.runs.store import Run, iter_runs
+
+log = logging.getLogger(__name__)
+
+COLUMNS: tuple[str, ...] = (
+    "study", "run_id", "arm", "intermediate", "modality", "target", "task", "category", "lang", "split",
+    "metric", "score", "seed", "n_examples", "trunk", "vision", "mmxfer_version",
+)
+MODALITIES: tuple[str, ...] = ("none", "text", "image-text", "mixed")
+
+
+def _task_attr(task: str, attr: str) -> str | None:
+    try:
+        from mmxfer import catalog
+
+        return getattr(catalog.task(task), attr)
+    except (UnknownNameError, ImportError, AttributeError):
+        return None
+
+
+def _intermediate_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    return [str(v).strip() for v in value if str(v).strip() and str(v).strip() != "none"]
+
+
+def modality_of(intermediate: list[str]) -> str:
+    """none | text | image-text | mixed, from the intermediate tasks' declared modalities."""
+    if not intermediate:
+        return "none"
+    kinds = {_task_attr(t, "modality") or "unknown" for t in intermediate}
+    if kinds == {"text"}:
+        return "text"
+    if kinds == {"image-text"}:
+        return "image-text"
+    if kinds <= {"text", "image-text"}:
+        return "mixed"
+    return "unknown"
+
+
+def _get(d: dict[str, Any], dotted: str) -> Any:
+    node: Any = d
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def run_meta(run: Run) -> dict[str, Any]:
+    """The per-run columns of the tidy table, read from config.yaml and env.json."""
+    cfg = run.config()
+    arm = cfg.get("arm")
+    if isinstance(arm, dict):
+        arm_name = arm.get("name")
+        intermediate = _intermediate_list(arm.get("intermediate"))
+        modality = arm.get("modality")
+    else:
+        intermediate = _intermediate_list(cfg.get("intermediate"))
+        arm_name = arm if isinstance(arm, str) else None
+        modality = None
+    arm_name = arm_name or ("+".join(intermediate) if intermediate else "baseline")
+    modality = modality or modality_of(intermediate)
+    profile = cfg.get("profile") if isinstance(cfg.get("profile"), dict) else cfg
+    env = run.env()
+    return {
+        "study": cfg.get("study") or _get(profile, "study") or run.study,
+        "run_id": run.run_id,
+        "arm": str(arm_name),
+        "intermediate": ",".join(intermediate),
+        "modality": modality,
+        "target": cfg.get("target") or "",
+        "seed": cfg.get("seed", _get(profile, "seed")),
+        "trunk": _get(profile, "trunk.name") or "",
+        "vision": _get(profile, "vision.model") or "",
+        "suite": _get(profile, "suite") or "",
+        "mmxfer_version": env.get("mmxfer_version") or run.done_info().get("mmxfer_version") or "",
+        "path": str(run.path),
+    }
+
+
+def collect_runs(paths: Iterable[str | Path]) -> list[Run]:
+    """Finished runs under each path (run, study or runs folder); unfinished ones are skipped with a log line."""
+    runs: list[Run] = []
+    seen: set[Path] = set()
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise RunStoreError(f"runs folder not found: {path}")
+        for run in iter_runs(path, finished_only=False):
+            if run.path.resolve() in seen:
+                continue
+            seen.add(run.path.resolve())
+            if run.is_done():
+                runs.append(run)
+            else:
+                log.info("skipping unfinished run %s (no DONE)", run.path)
+    return runs
+
+
+def build_results(run_paths: Iterable[str | Path]) -> pd.DataFrame:
+    """The tidy table from every finished run under ``run_paths`` (columns: :data:`COLUMNS` + ``path``)."""
+    paths = list(run_paths)
+    runs = collect_runs(paths)
+    if not runs:
+        raise RunStoreError(
+            f"no finished runs (folders with a DONE file) under {', '.join(map(str, paths)) or 'nothing'}"
+        )
+    rows: list[dict[str, Any]] = []
+    category_cache: dict[str, str] = {}
+    for run in runs:
+        meta = run_meta(run)
+        for m in run.metrics():
+            try:
+                task, lang, metric, score = m["task"], m["lang"], m["metric"], m["score"]
+            except KeyError as exc:
+                raise DataError(f"{run.metrics_path}: metric row without {exc.args[0]!r}: {m}") from None
+            category = m.get("category")
+            if not category:
+                if task not in category_cache:
+                    category_cache[task] = _task_attr(task, "category") or "other"
+                category = category_cache[task]
+            rows.append({**meta, "task": task, "category": category, "lang": str(lang),
+                         "split": m.get("split", "test"), "metric": metric,
+                         "score": float(score) if score is not None else float("nan"),
+                         "n_examples": m.get("n")})
+    if not rows:
+        raise RunStoreError(f"the {len(runs)} finished run(s) under {', '.join(map(str, paths))} have no metrics")
+    frame = pd.DataFrame(rows)
+    frame["n_examples"] = pd.to_numeric(frame["n_examples"], errors="coerce").astype("Int64")
+    frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
+    ordered = [*COLUMNS, "suite", "path"]
+    return frame[ordered].sort_values(["study", "arm", "task", "lang", "metric", "seed"], kind="stable",
+                                      ignore_index=True)
+
+
+def write_results(frame: pd.DataFrame, out_dir: str | Path, stem: str = "results") -> dict[str, Path]:
+    """Write the table as Parquet and CSV (atomically); returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"parquet": out_dir / f"{stem}.parquet", "csv": out_dir / f"{stem}.csv"}
+    with atomic.atomic_open(paths["parquet"], "wb") as handle:
+        frame.to_parquet(handle, index=False)
+    with atomic.atomic_open(paths["csv"], "w") as handle:
+        frame.to_csv(handle, index=False)
+    return paths
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """Read a tidy table written by :func:`write_results` (Parquet or CSV)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"results table not found: {path}")
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)

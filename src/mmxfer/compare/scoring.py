@@ -1,0 +1,101 @@
+"""Per-example scores from stored predictions, for the bootstrap.
+
+A predictions file ``predictions/<task>/<split>-<lang>.jsonl`` has rows ``{id, pred, gold}``.
+Metrics that are means over examples (accuracy, exact match, per-question F1) are split into
+per-example scores once, so that every bootstrap resample is a matrix product. Corpus-level
+metrics (chunk F1, BLEU, BUCC F1) are recomputed on every resample instead (slower).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmxfer.errors import DataError, UnknownNameError
+
+ACCURACY_NAMES = frozenset({"accuracy", "acc"})
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """How one (task, metric) is scored from predictions."""
+
+    name: str
+    corpus_level: bool
+    fn: Callable[[Sequence[Any], Sequence[Any]], float]  # golds, preds -> score (0-100)
+
+
+def _accuracy(golds: Sequence[Any], preds: Sequence[Any]) -> float:
+    return 100.0 * float(np.mean([g == p for g, p in zip(golds, preds)])) if golds else float("nan")
+
+
+def scorer_for(task: str, metric: str) -> Scorer:
+    """The registered metric (``catalog.METRICS``) that produced ``metric`` for ``task``.
+
+    Tries the metric name itself, then the task spec's metric (reading the key ``metric`` from
+    its result dict, else its primary key). Accuracy has a local implementation as a fallback.
+    """
+    from mmxfer import catalog
+
+    candidates = [metric]
+    try:
+        candidates.append(catalog.task(task).metric)
+    except (UnknownNameError, ImportError, AttributeError):
+        pass
+    for name in candidates:
+        try:
+            catalog.load_plugins()
+        except ImportError:  # a plugin package is broken; metrics may still be registered
+            pass
+        if name in catalog.METRICS:
+            obj = catalog.METRICS.get(name)
+
+            def fn(golds: Sequence[Any], preds: Sequence[Any], _obj: Any = obj) -> float:
+                result = _obj.score(golds, preds)
+                return float(result[metric] if metric in result else result[_obj.primary])
+
+            return Scorer(name, bool(getattr(obj, "corpus_level", False)), fn)
+    if metric in ACCURACY_NAMES:
+        return Scorer("accuracy", False, _accuracy)
+    raise UnknownNameError(f"no registered metric can re-score {task} {metric!r} from predictions "
+                           f"(pass --bootstrap 0 to compare without intervals)")
+
+
+def read_predictions(path: Path) -> tuple[list[Any], list[Any], list[Any]]:
+    """(ids, golds, preds) of one predictions file."""
+    ids: list[Any] = []
+    golds: list[Any] = []
+    preds: list[Any] = []
+    loads = json.loads
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = loads(line)
+                ids.append(row["id"])
+                golds.append(row["gold"])
+                preds.append(row["pred"])
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise DataError(f"{path}:{number}: not a predictions row {{id, pred, gold}} ({exc})") from None
+    if not ids:
+        raise DataError(f"{path}: empty predictions file")
+    return ids, golds, preds
+
+
+def example_scores(scorer: Scorer, golds: Sequence[Any], preds: Sequence[Any]) -> np.ndarray:
+    """Per-example scores whose mean is the metric (only for non-corpus-level metrics)."""
+    if scorer.name in ACCURACY_NAMES:
+        try:
+            g, p = np.asarray(golds), np.asarray(preds)
+            if g.ndim == 1 and p.ndim == 1 and g.dtype != object and p.dtype != object:
+                return (g == p).astype(np.float32) * 100.0
+        except ValueError:
+            pass
+        return np.fromiter((100.0 * (a == b) for a, b in zip(golds, preds)), np.float32, len(golds))
+    return np.fromiter((scorer.fn([g], [p]) for g, p in zip(golds, preds)), np.float32, len(golds))
