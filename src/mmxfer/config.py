@@ -181,6 +181,7 @@ class SuiteTaskConfig:
     category: str | None = None  # None = the task's own category
     split: str = "test"
     mode: Literal["auto", "trunk", "finetune", "translation"] = "auto"  # auto: retrieval kinds use the trunk
+    label: str | None = None  # key in aggregates when one task appears twice (e.g. flores200 xsim and chrf_pp)
 
 
 @dataclass(frozen=True)
