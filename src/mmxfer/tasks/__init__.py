@@ -1,1 +1,3 @@
 """Task specs. Importing this package registers every task in ``mmxfer.catalog.TASKS``."""
+
+from mmxfer.tasks import flores, starter, text, vision_language, xtreme  # noqa: F401  (registration)

@@ -1,0 +1,268 @@
+"""Shared plumbing for task loaders: registration, language checks, hub loading, canonical datasets.
+
+A loader built with :func:`make_loader` checks the split and language, reads the local release
+files when ``data_dir`` is given (else the hub), and verifies the result: canonical columns
+present, split not empty. Every failure a user can cause is one :class:`MmxferError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mmxfer.catalog import TASKS
+from mmxfer.errors import DataError, MmxferError, UnknownNameError, suggest
+from mmxfer.tasks.base import TaskSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+#: canonical columns per kind (the contract documented in :mod:`mmxfer.tasks.base`)
+CANONICAL: dict[str, tuple[str, ...]] = {
+    "classification": ("id", "text_a", "text_b", "label"),
+    "multiple_choice": ("id", "context", "question", "choices", "label"),
+    "span_qa": ("id", "context", "question", "answers"),
+    "tagging": ("id", "tokens", "tags"),
+    "vqa": ("id", "question", "answers"),
+    "captioning": ("id", "caption"),
+    "retrieval": ("id", "source", "target"),
+    "mining": ("id", "side", "text", "gold"),
+    "translation": ("id", "source", "target"),
+}
+
+
+def register(spec: TaskSpec, *aliases: str) -> TaskSpec:
+    """Add ``spec`` to ``catalog.TASKS`` under its name and ``aliases``."""
+    return TASKS.add(spec, spec.name, *aliases)
+
+
+def schema_of(spec: TaskSpec) -> str:
+    """The canonical-schema key of ``spec`` (``mining`` for BUCC-style bitext mining)."""
+    return "mining" if spec.extra.get("mining") else spec.kind
+
+
+def check_language(spec: TaskSpec, lang: str, data_dir: str | None = None) -> str:
+    """``lang`` if the task evaluates it; local copies may hold extra languages (Tatoeba's 112)."""
+    if lang in spec.languages or lang == spec.train_language:
+        return lang
+    normalised = _normalise(spec, lang)
+    if normalised is not None:
+        return normalised
+    if data_dir is not None and spec.extra.get("open_languages"):
+        return lang
+    raise UnknownNameError(
+        f"task {spec.name!r} has no language {lang!r}{suggest(lang, spec.languages)}; "
+        f"it has {len(spec.languages)}: {', '.join(spec.languages[:12])}{' ...' if len(spec.languages) > 12 else ''}"
+    )
+
+
+def _normalise(spec: TaskSpec, lang: str) -> str | None:
+    """``lang`` written in another code system (``de`` for ``deu_Latn``, ``deu`` for ``de``), if any."""
+    from mmxfer import languages
+
+    try:
+        info = languages.lookup(lang)
+    except MmxferError:
+        return None
+    for code in (info.flores, info.iso639_1, info.iso639_3):
+        if code and (code in spec.languages or code == spec.train_language):
+            return code
+    return None
+
+
+def check_split(spec: TaskSpec, split: str) -> str:
+    if split not in spec.splits:
+        raise DataError(f"task {spec.name!r} has no split {split!r}; it has: {', '.join(spec.splits)}")
+    return split
+
+
+def hub_token() -> str | None:
+    return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+
+
+def load_hub(spec: TaskSpec, split: str, config: str | None = None, *, hub_split: str | None = None) -> datasets.Dataset:
+    """The hub split of ``spec.source`` (``config`` overrides the source's), with clear errors."""
+    from mmxfer import assets
+    from mmxfer.errors import AssetError
+
+    src = spec.source
+    if src is None:
+        raise DataError(f"task {spec.name!r} has no hub source; pass a local copy with --data-dir "
+                        f"({spec.local_format})")
+    name = config if config is not None else src.config
+    hub_split = hub_split or src.splits.get(split, split)
+    if src.gated and not hub_token():
+        raise AssetError(f"task {spec.name!r}: hub dataset {src.path!r} is gated: accept its terms on the Hub and "
+                         f"set HF_TOKEN, or pass a local copy with --data-dir DIR ({spec.local_format})")
+    try:
+        return assets.load_hub_dataset(src.path, name, split=hub_split, revision=src.revision, gated=src.gated)
+    except AssetError as exc:
+        if not assets.is_offline():
+            raise
+        raise AssetError(
+            f"task {spec.name!r} needs hub dataset {src.path!r} ({name or 'default'}, split {hub_split}), which is "
+            f"not in the local cache, and the hub is offline (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set); pass a "
+            f"local copy with --data-dir DIR: {spec.local_format}"
+        ) from exc
+
+
+def find_file(data_dir: str | os.PathLike, candidates: Sequence[str], spec: TaskSpec, what: str = "") -> Path:
+    """The first of ``candidates`` (paths relative to ``data_dir``; ``.gz`` variants too) that exists.
+
+    Falls back to a recursive search for the candidates' base names, so a user may point
+    ``--data-dir`` at the release folder itself or at a parent of several releases.
+    """
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data dir {str(root)!r} does not exist")
+    for rel in candidates:
+        for suffix in ("", ".gz"):
+            path = root / f"{rel}{suffix}"
+            if path.is_file():
+                return path
+    for rel in candidates:
+        base = Path(rel).name
+        for suffix in ("", ".gz"):
+            hits = sorted(p for p in root.rglob(base + suffix) if p.is_file() and str(p).endswith(rel + suffix))
+            if hits:
+                return hits[0]
+    raise DataError(
+        f"task {spec.name!r}: no {what or 'data file'} in {str(root)!r}; expected one of "
+        f"{', '.join(candidates[:4])} ({spec.local_format})"
+    )
+
+
+def read_text(path: Path) -> str:
+    """UTF-8 text of ``path``, gunzipped when it ends in ``.gz``."""
+    import gzip
+
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as fh:
+                return fh.read()
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+
+
+def read_lines(path: Path) -> list[str]:
+    text = read_text(path)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def features_for(schema: str, label_names: Sequence[str] = ()) -> datasets.Features:
+    """Explicit Arrow types for a canonical schema (so None and empty lists stay well typed)."""
+    from datasets import Features, Image, Sequence as Seq, Value
+
+    s, i = Value("string"), Value("int64")
+    table: dict[str, dict[str, Any]] = {
+        "classification": {"id": s, "text_a": s, "text_b": s, "label": i},
+        "multiple_choice": {"id": s, "context": s, "question": s, "choices": Seq(s), "label": i},
+        "span_qa": {"id": s, "context": s, "question": s,
+                    "answers": {"text": Seq(s), "answer_start": Seq(i)}},
+        "tagging": {"id": s, "tokens": Seq(s), "tags": Seq(s)},
+        "vqa": {"id": s, "image": Image(), "question": s, "answers": Seq(s)},
+        "vqa-text": {"id": s, "context": s, "question": s, "answers": Seq(s)},
+        "captioning": {"id": s, "image": Image(), "caption": s},
+        "captioning-text": {"id": s, "caption": s},
+        "retrieval": {"id": s, "source": s, "target": s},
+        "mining": {"id": s, "side": s, "text": s, "gold": s},
+        "translation": {"id": s, "source": s, "target": s},
+    }
+    return Features(table[schema])
+
+
+def dataset_from_rows(spec: TaskSpec, rows: Iterable[dict[str, Any]], *, split: str, lang: str) -> datasets.Dataset:
+    """A canonical dataset for ``spec`` from plain dict rows (images as paths, bytes or PIL images)."""
+    import datasets
+
+    rows = list(rows)
+    schema = schema_of(spec)
+    if spec.kind in ("vqa", "captioning") and spec.modality == "text":
+        schema += "-text"
+    feats = features_for(schema)
+    if not rows:
+        raise DataError(f"task {spec.name!r}: split {split!r} for language {lang!r} is empty")
+    missing = [c for c in feats if c not in rows[0]]
+    if missing:
+        raise DataError(f"task {spec.name!r}: rows lack canonical column(s) {', '.join(missing)}")
+    columns = {name: [row[name] for row in rows] for name in feats}
+    if "image" in columns:
+        columns["image"] = [_image_value(v) for v in columns["image"]]
+    return datasets.Dataset.from_dict(columns, features=feats)
+
+
+def _image_value(value: Any) -> Any:
+    """What ``datasets.Image`` accepts: a path, bytes or a PIL image (kept lazy: never decoded here)."""
+    if isinstance(value, (str, os.PathLike)):
+        return {"path": str(value), "bytes": None}
+    if isinstance(value, bytes):
+        return {"path": None, "bytes": value}
+    return value
+
+
+def rename_to_canonical(spec: TaskSpec, ds: datasets.Dataset, *, split: str, lang: str) -> datasets.Dataset:
+    """Rename source columns to canonical ones (``spec.fields``: canonical -> source); missing = DataError."""
+    missing = [src for src in spec.fields.values() if src not in ds.column_names]
+    if missing:
+        raise DataError(
+            f"task {spec.name!r} ({spec.source.path if spec.source else 'local'}, split {split}, {lang}): "
+            f"missing column(s) {', '.join(missing)}; the data has {', '.join(ds.column_names)}"
+        )
+    mapping = {src: canon for canon, src in spec.fields.items() if src != canon}
+    return ds.rename_columns(mapping) if mapping else ds
+
+
+def verify(spec: TaskSpec, ds: datasets.Dataset, *, split: str, lang: str) -> datasets.Dataset:
+    """Check the canonical columns and that the split is not empty."""
+    schema = schema_of(spec)
+    needed = CANONICAL[schema]
+    if spec.kind == "vqa":
+        needed = (*needed, "context" if spec.modality == "text" else "image")
+    if spec.kind == "captioning" and spec.modality == "image-text":
+        needed = (*needed, "image")
+    missing = [c for c in needed if c not in ds.column_names]
+    if missing:
+        raise DataError(f"task {spec.name!r} ({split}, {lang}): missing column(s) {', '.join(missing)} "
+                        f"after loading; columns are {', '.join(ds.column_names)}")
+    if len(ds) == 0:
+        raise DataError(f"task {spec.name!r}: split {split!r} for language {lang!r} is empty")
+    return ds
+
+
+HubFn = Callable[[TaskSpec, str, str], "datasets.Dataset"]
+LocalFn = Callable[[TaskSpec, str, str, Path], "datasets.Dataset"]
+
+
+def make_loader(hub: HubFn | None, local: LocalFn | None):
+    """A :data:`~mmxfer.tasks.base.Loader` that dispatches to ``local`` (with ``data_dir``) or ``hub``."""
+
+    def loader(spec: TaskSpec, split: str, lang: str, data_dir: str | None) -> datasets.Dataset:
+        check_split(spec, split)
+        lang = check_language(spec, lang, data_dir)
+        if data_dir is not None:
+            if local is None:
+                raise DataError(f"task {spec.name!r} has no local-file mode")
+            ds = local(spec, split, lang, Path(data_dir).expanduser())
+        else:
+            if hub is None:
+                raise DataError(f"task {spec.name!r} has no public source: pass a local copy with --data-dir DIR "
+                                f"({spec.local_format})")
+            ds = hub(spec, split, lang)
+        return verify(spec, ds, split=split, lang=lang)
+
+    return loader
+
+
+def hub_simple(spec: TaskSpec, split: str, lang: str) -> datasets.Dataset:
+    """Hub split with ``spec.fields`` renamed to canonical names, ``id`` added when absent."""
+    ds = load_hub(spec, split)
+    ds = rename_to_canonical(spec, ds, split=split, lang=lang)
+    if "id" not in ds.column_names:
+        ds = ds.add_column("id", [f"{split}-{i}" for i in range(len(ds))])
+    return ds

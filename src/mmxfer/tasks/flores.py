@@ -1,0 +1,116 @@
+"""FLORES-200 (xSIM bitext retrieval, 204 languages), SIB-200 topic classification, FLORES+ (gated).
+
+``facebook/flores`` is a loading-script dataset, which current ``datasets`` no longer runs: from
+the hub use ``flores_plus`` (Parquet, gated: needs ``HF_TOKEN``) or pass the release folder with
+``--data-dir`` (``flores200_dataset/{dev,devtest}/<lang_Script>.<split>``, plain or ``.gz``).
+FLORES+ renamed a few codes; :data:`FLORES_PLUS_RENAMES` maps FLORES-200 codes to its names,
+and results stay keyed by the FLORES-200 code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmxfer.errors import DataError
+from mmxfer.languages import flores200_codes
+from mmxfer.tasks import formats as F
+from mmxfer.tasks.base import HubSource, TaskSpec
+from mmxfer.tasks.common import dataset_from_rows, find_file, load_hub, make_loader, register
+
+FLORES_LANGS: tuple[str, ...] = flores200_codes()
+PIVOT = "eng_Latn"
+#: FLORES-200 code -> FLORES+ config name (Chinese split by variety; Twi variants carry glottocodes)
+FLORES_PLUS_RENAMES = {"zho_Hans": "cmn_Hans", "zho_Hant": "cmn_Hant",
+                       "twi_Latn": "twi_Latn_akua1239", "aka_Latn": "twi_Latn_asan1239"}
+SIB_LABELS = ("science/technology", "travel", "politics", "sports", "health", "entertainment", "geography")
+
+
+def _flores_file(spec: TaskSpec, root: Path, split: str, lang: str) -> Path:
+    name = f"{lang}.{split}"
+    return find_file(root, [f"flores200_dataset/{split}/{name}", f"flores200/{split}/{name}", f"{split}/{name}", name],
+                     spec, f"FLORES file for {lang}")
+
+
+def _local_flores(spec: TaskSpec, split: str, lang: str, root: Path):
+    src, trg = _flores_file(spec, root, split, lang), _flores_file(spec, root, split, PIVOT)
+    rows = F.aligned_pairs(src, trg)
+    return dataset_from_rows(spec, rows, split=split, lang=lang)
+
+
+def _hub_flores_plus(spec: TaskSpec, split: str, lang: str):
+    def sentences(code: str) -> list[str]:
+        ds = load_hub(spec, split, config=FLORES_PLUS_RENAMES.get(code, code))
+        if "text" not in ds.column_names:
+            raise DataError(f"{spec.source.path} ({code}) has no 'text' column; it has {', '.join(ds.column_names)}")
+        return list(ds["text"])
+
+    src, trg = sentences(lang), sentences(PIVOT)
+    if len(src) != len(trg):
+        raise DataError(f"flores_plus {lang} has {len(src)} {split} sentences but {PIVOT} has {len(trg)}")
+    rows = [{"id": str(i), "source": s, "target": t} for i, (s, t) in enumerate(zip(src, trg))]
+    return dataset_from_rows(spec, rows, split=split, lang=lang)
+
+
+def _hub_flores_script(spec: TaskSpec, split: str, lang: str):
+    raise DataError("facebook/flores is a loading-script dataset that datasets>=4 cannot run: use the task "
+                    "'flores_plus' (gated, set HF_TOKEN) or pass the FLORES-200 release with --data-dir DIR "
+                    f"({spec.local_format})")
+
+
+_FLORES_COMMON = dict(kind="retrieval", modality="text", category="retrieval", version="1.0",
+                      languages=FLORES_LANGS, metric="xsim", splits=("dev", "devtest"), train_language=PIVOT,
+                      fields={"source": "sentence", "target": "sentence"})
+
+register(TaskSpec(
+    name="flores200", description="FLORES-200 dev/devtest: xSIM bitext retrieval, 204 languages vs eng_Latn",
+    source=HubSource("facebook/flores", "{lang}"),
+    local_format="flores200_dataset/{dev,devtest}/<lang_Script>.{dev,devtest} (also .gz, or flores200/devtest/...)",
+    loader=make_loader(_hub_flores_script, _local_flores), **_FLORES_COMMON,
+), "flores", "flores-200")
+
+register(TaskSpec(
+    name="flores_plus", description="FLORES+ (OLDI) dev/devtest as xSIM retrieval; gated on the Hub (HF_TOKEN)",
+    source=HubSource("openlanguagedata/flores_plus", "{lang}", gated=True),
+    local_format="same layout as flores200: <split>/<lang_Script>.<split> (FLORES+ release files renamed to "
+                 "FLORES-200 codes)",
+    extra={"code_renames": FLORES_PLUS_RENAMES},
+    loader=make_loader(_hub_flores_plus, _local_flores), **_FLORES_COMMON,
+), "floresplus", "flores+")
+
+
+def _hub_sib(spec: TaskSpec, split: str, lang: str):
+    ds = load_hub(spec, split, config=lang)
+    for col in ("index_id", "category", "text"):
+        if col not in ds.column_names:
+            raise DataError(f"Davlan/sib200 ({lang}) has no column {col!r}; it has {', '.join(ds.column_names)}")
+    return dataset_from_rows(spec, _sib_rows(ds, lang, spec), split=split, lang=lang)
+
+
+def _sib_rows(records, lang: str, spec: TaskSpec) -> list[dict]:
+    rows = []
+    for r in records:
+        if r["category"] not in SIB_LABELS:
+            raise DataError(f"sib200 {lang}: unknown category {r['category']!r}")
+        rows.append({"id": str(r["index_id"]), "text_a": r["text"], "text_b": None,
+                     "label": SIB_LABELS.index(r["category"])})
+    return rows
+
+
+def _local_sib(spec: TaskSpec, split: str, lang: str, root: Path):
+    name = {"train": "train", "validation": "dev", "test": "test"}[split]
+    path = find_file(root, [f"data/annotated/{lang}/{name}.tsv", f"{lang}/{name}.tsv"], spec)
+    raw = F.read_tsv(path)
+    if raw:
+        F.require(raw[0], ("index_id", "category", "text"), path)
+    return dataset_from_rows(spec, _sib_rows(raw, lang, spec), split=split, lang=lang)
+
+
+register(TaskSpec(
+    name="sib200", kind="classification", modality="text", category="classification", version="1.0",
+    description="SIB-200: 7-way topic classification of FLORES-200 sentences, train on English",
+    languages=FLORES_LANGS, metric="accuracy", source=HubSource("Davlan/sib200", "{lang}"),
+    label_names=SIB_LABELS, fields={"id": "index_id", "text_a": "text", "label": "category"},
+    train_language=PIVOT, head="classification",
+    local_format="data/annotated/<lang_Script>/{train,dev,test}.tsv (index_id category text)",
+    loader=make_loader(_hub_sib, _local_sib),
+), "sib-200", "sib")

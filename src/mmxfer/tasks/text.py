@@ -1,0 +1,264 @@
+"""English text intermediate tasks (the STILTs set of Phang et al. 2020) plus SST-2.
+
+Hub sources are the maintained Parquet datasets; every task also reads its original release
+files from ``--data-dir`` (see each spec's ``local_format``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mmxfer.errors import DataError
+from mmxfer.tasks import formats as F
+from mmxfer.tasks.base import HubSource, TaskSpec
+from mmxfer.tasks.common import (dataset_from_rows, find_file, hub_simple, load_hub, make_loader, register,
+                                 rename_to_canonical)
+
+EN = ("en",)
+GLUE = "nyu-mll/glue"
+
+
+def _rows(spec: TaskSpec, split: str, lang: str, rows: list[dict[str, Any]]):
+    return dataset_from_rows(spec, rows, split=split, lang=lang)
+
+
+# --- NLI / paraphrase / sentiment (classification) ----------------------------------------------
+
+def _hub_pair(spec: TaskSpec, split: str, lang: str):
+    ds = hub_simple(spec, split, lang)
+    if "text_b" not in ds.column_names:
+        ds = ds.add_column("text_b", [None] * len(ds))
+    ds = ds.map(lambda ex: {"id": str(ex["id"])}, desc=f"{spec.name} ids")
+    ds = ds.filter(lambda ex: ex["label"] >= 0)  # unlabeled test rows carry -1
+    return ds.select_columns(["id", "text_a", "text_b", "label"])
+
+
+def _local_mnli(spec: TaskSpec, split: str, lang: str, root: Path):
+    names = {"train": "train", "validation": "dev_matched", "validation_mismatched": "dev_mismatched"}[split]
+    path = find_file(root, [f"multinli_1.0_{names}.jsonl", f"MNLI/{names}.tsv", f"{names}.tsv"], spec)
+    raw = F.read_jsonl(path) if path.name.endswith((".jsonl", ".jsonl.gz")) else F.read_tsv(path)
+    rows = []
+    for i, r in enumerate(raw):
+        F.require(r, ("sentence1", "sentence2", "gold_label"), path)
+        if r["gold_label"] == "-":
+            continue
+        rows.append({"id": str(r.get("pairID", i)), "text_a": r["sentence1"], "text_b": r["sentence2"],
+                     "label": F.nli_label(r["gold_label"], path)})
+    return _rows(spec, split, lang, rows)
+
+
+def _local_anli(spec: TaskSpec, split: str, lang: str, root: Path):
+    name = {"train": "train", "validation": "dev", "test": "test"}[split]
+    rows = []
+    for rnd in spec.extra["rounds"]:
+        path = find_file(root, [f"R{rnd}/{name}.jsonl", f"anli_v1.0/R{rnd}/{name}.jsonl"], spec)
+        for r in F.read_jsonl(path):
+            F.require(r, ("uid", "context", "hypothesis", "label"), path)
+            rows.append({"id": r["uid"], "text_a": r["context"], "text_b": r["hypothesis"],
+                         "label": F.nli_label(r["label"], path)})
+    return _rows(spec, split, lang, rows)
+
+
+def _local_glue_tsv(folder: str, a: str, b: str | None, label: str):
+    def local(spec: TaskSpec, split: str, lang: str, root: Path):
+        name = {"train": "train", "validation": "dev"}[split]
+        path = find_file(root, [f"{folder}/{name}.tsv", f"{name}.tsv"], spec)
+        rows = []
+        for i, r in enumerate(F.read_tsv(path)):
+            F.require(r, tuple(c for c in (a, b, label) if c), path)
+            rows.append({"id": r.get("id", str(i)), "text_a": r[a], "text_b": r[b] if b else None,
+                         "label": int(r[label])})
+        return _rows(spec, split, lang, rows)
+
+    return local
+
+
+register(TaskSpec(
+    name="mnli", kind="classification", modality="text", category="classification", version="1.0",
+    description="MultiNLI: 3-way entailment over 10 genres (GLUE copy)", languages=EN, metric="accuracy",
+    source=HubSource(GLUE, "mnli", splits={"validation": "validation_matched",
+                                           "validation_mismatched": "validation_mismatched"}),
+    label_names=F.NLI_LABELS, fields={"id": "idx", "text_a": "premise", "text_b": "hypothesis", "label": "label"},
+    splits=("train", "validation", "validation_mismatched"), head="classification", intermediate=True,
+    local_format="multinli_1.0_{train,dev_matched,dev_mismatched}.jsonl or GLUE MNLI/{train,dev_matched}.tsv",
+    loader=make_loader(_hub_pair, _local_mnli),
+), "multinli", "multi_nli")
+
+register(TaskSpec(
+    name="anli", kind="classification", modality="text", category="classification", version="1.0",
+    description="Adversarial NLI, rounds 1-3 concatenated", languages=EN, metric="accuracy",
+    source=HubSource("facebook/anli", "plain_text", splits={
+        "train": "train_r1+train_r2+train_r3", "validation": "dev_r1+dev_r2+dev_r3",
+        "test": "test_r1+test_r2+test_r3"}),
+    label_names=F.NLI_LABELS, fields={"id": "uid", "text_a": "premise", "text_b": "hypothesis", "label": "label"},
+    head="classification", intermediate=True, extra={"rounds": (1, 2, 3)},
+    local_format="anli_v1.0/R{1,2,3}/{train,dev,test}.jsonl",
+    loader=make_loader(_hub_pair, _local_anli),
+), "adversarial_nli")
+
+register(TaskSpec(
+    name="qqp", kind="classification", modality="text", category="classification", version="1.0",
+    description="Quora Question Pairs: duplicate-question detection (GLUE copy)", languages=EN, metric="accuracy",
+    source=HubSource(GLUE, "qqp"), label_names=("not_duplicate", "duplicate"),
+    fields={"id": "idx", "text_a": "question1", "text_b": "question2", "label": "label"},
+    splits=("train", "validation"), head="classification", intermediate=True,
+    local_format="GLUE QQP/{train,dev}.tsv (id qid1 qid2 question1 question2 is_duplicate)",
+    loader=make_loader(_hub_pair, _local_glue_tsv("QQP", "question1", "question2", "is_duplicate")),
+), "quora")
+
+register(TaskSpec(
+    name="sst2", kind="classification", modality="text", category="classification", version="1.0",
+    description="Stanford Sentiment Treebank, binary (GLUE copy)", languages=EN, metric="accuracy",
+    source=HubSource(GLUE, "sst2"), label_names=("negative", "positive"),
+    fields={"id": "idx", "text_a": "sentence", "label": "label"},
+    splits=("train", "validation"), head="classification", intermediate=True,
+    local_format="GLUE SST-2/{train,dev}.tsv (sentence label)",
+    loader=make_loader(_hub_pair, _local_glue_tsv("SST-2", "sentence", None, "label")),
+), "sst-2", "sst")
+
+
+# --- extractive QA ------------------------------------------------------------------------------
+
+def _hub_squad(spec: TaskSpec, split: str, lang: str):
+    ds = load_hub(spec, split)
+    ds = rename_to_canonical(spec, ds, split=split, lang=lang)
+    return ds.select_columns(["id", "context", "question", "answers"])
+
+
+def _local_squad(files: dict[str, str]):
+    def local(spec: TaskSpec, split: str, lang: str, root: Path):
+        path = find_file(root, [files[split]], spec)
+        return _rows(spec, split, lang, F.squad_rows(path))
+
+    return local
+
+
+_QA_FIELDS = {"id": "id", "context": "context", "question": "question", "answers": "answers"}
+
+register(TaskSpec(
+    name="squad", kind="span_qa", modality="text", category="qa", version="1.0",
+    description="SQuAD v1.1 extractive QA", languages=EN, metric="squad",
+    source=HubSource("rajpurkar/squad", "plain_text"), fields=_QA_FIELDS, splits=("train", "validation"),
+    head="span_qa", intermediate=True, local_format="train-v1.1.json / dev-v1.1.json (SQuAD JSON)",
+    loader=make_loader(_hub_squad, _local_squad({"train": "train-v1.1.json", "validation": "dev-v1.1.json"})),
+), "squad1", "squad_v1", "squad1.1")
+
+register(TaskSpec(
+    name="squad_v2", kind="span_qa", modality="text", category="qa", version="1.0",
+    description="SQuAD v2.0 extractive QA with unanswerable questions", languages=EN, metric="squad",
+    source=HubSource("rajpurkar/squad_v2", "squad_v2"), fields=_QA_FIELDS, splits=("train", "validation"),
+    head="span_qa", intermediate=True, extra={"allow_null": True},
+    local_format="train-v2.0.json / dev-v2.0.json (SQuAD JSON)",
+    loader=make_loader(_hub_squad, _local_squad({"train": "train-v2.0.json", "validation": "dev-v2.0.json"})),
+), "squad2", "squadv2")
+
+
+# --- multiple choice ----------------------------------------------------------------------------
+
+def _mc_rows(spec: TaskSpec, split: str, lang: str, ds_or_rows, convert):
+    rows = [r for r in (convert(i, ex) for i, ex in enumerate(ds_or_rows)) if r is not None]
+    return _rows(spec, split, lang, rows)
+
+
+def _hellaswag_row(i: int, ex: dict[str, Any]) -> dict[str, Any] | None:
+    if str(ex.get("label", "")).strip() == "":
+        return None
+    return {"id": str(ex.get("ind", i)), "context": ex["ctx_a"], "question": ex["ctx_b"],
+            "choices": list(ex["endings"]), "label": int(ex["label"])}
+
+
+def _csqa_row(i: int, ex: dict[str, Any]) -> dict[str, Any] | None:
+    q = ex["question"]
+    if isinstance(q, dict):  # original release: {"stem", "choices": [{"label", "text"}]}
+        labels = [c["label"] for c in q["choices"]]
+        texts = [c["text"] for c in q["choices"]]
+        stem = q["stem"]
+    else:
+        labels, texts, stem = list(ex["choices"]["label"]), list(ex["choices"]["text"]), q
+    key = ex.get("answerKey") or ""
+    if key not in labels:
+        return None
+    return {"id": str(ex.get("id", i)), "context": "", "question": stem, "choices": texts, "label": labels.index(key)}
+
+
+def _cosmos_row(i: int, ex: dict[str, Any]) -> dict[str, Any] | None:
+    if str(ex.get("label", "")).strip() == "":
+        return None
+    return {"id": str(ex.get("id", i)), "context": ex["context"], "question": ex["question"],
+            "choices": [ex[f"answer{k}"] for k in range(4)], "label": int(ex["label"])}
+
+
+def _mc_task(convert, local_files: dict[str, list[str]], columns: tuple[str, ...]):
+    def hub(spec: TaskSpec, split: str, lang: str):
+        ds = load_hub(spec, split)
+        missing = [c for c in columns if c not in ds.column_names]
+        if missing:
+            raise DataError(f"task {spec.name!r}: hub data lacks column(s) {', '.join(missing)}")
+        return _mc_rows(spec, split, lang, ds, convert)
+
+    def local(spec: TaskSpec, split: str, lang: str, root: Path):
+        path = find_file(root, local_files[split], spec)
+        raw = F.read_jsonl(path) if ".jsonl" in path.name else _read_csv(path)
+        if raw:
+            F.require(raw[0], columns, path)
+        return _mc_rows(spec, split, lang, raw, convert)
+
+    return make_loader(hub, local)
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(F.read_text(path))))
+
+
+register(TaskSpec(
+    name="hellaswag", kind="multiple_choice", modality="text", category="classification", version="1.0",
+    description="HellaSwag: commonsense sentence completion, 4 endings", languages=EN, metric="accuracy",
+    source=HubSource("Rowan/hellaswag"), splits=("train", "validation"), head="multiple_choice", intermediate=True,
+    fields={"context": "ctx_a", "question": "ctx_b", "choices": "endings", "label": "label"},
+    local_format="hellaswag_{train,val}.jsonl (ctx_a ctx_b endings label)",
+    loader=_mc_task(_hellaswag_row, {"train": ["hellaswag_train.jsonl"], "validation": ["hellaswag_val.jsonl"]},
+                    ("ctx_a", "ctx_b", "endings", "label")),
+), "hella_swag")
+
+register(TaskSpec(
+    name="commonsenseqa", kind="multiple_choice", modality="text", category="classification", version="1.0",
+    description="CommonsenseQA: 5-way multiple choice over ConceptNet concepts", languages=EN, metric="accuracy",
+    source=HubSource("tau/commonsense_qa"), splits=("train", "validation"), head="multiple_choice",
+    intermediate=True, fields={"id": "id", "question": "question", "choices": "choices", "label": "answerKey"},
+    local_format="{train,dev}_rand_split.jsonl (original release)",
+    loader=_mc_task(_csqa_row, {"train": ["train_rand_split.jsonl"], "validation": ["dev_rand_split.jsonl"]},
+                    ("id", "question", "answerKey")),
+), "commonsense_qa", "csqa")
+
+register(TaskSpec(
+    name="cosmosqa", kind="multiple_choice", modality="text", category="classification", version="1.0",
+    description="Cosmos QA: commonsense reading comprehension, 4 answers", languages=EN, metric="accuracy",
+    source=HubSource("allenai/cosmos_qa"), splits=("train", "validation"), head="multiple_choice",
+    intermediate=True, fields={"id": "id", "context": "context", "question": "question", "label": "label"},
+    local_format="{train,valid}.csv (id context question answer0..answer3 label)",
+    loader=_mc_task(_cosmos_row, {"train": ["train.csv"], "validation": ["valid.csv", "dev.csv"]},
+                    ("context", "question", "answer0", "answer1", "answer2", "answer3", "label")),
+), "cosmos_qa", "cosmos")
+
+
+# --- CCG supertagging (no public source) ---------------------------------------------------------
+
+def _local_ccg(spec: TaskSpec, split: str, lang: str, root: Path):
+    name = {"train": "train", "validation": "dev", "test": "test"}[split]
+    path = find_file(root, [f"ccg/{name}.stagged", f"{name}.stagged"], spec)
+    return _rows(spec, split, lang, F.stagged_sentences(path))
+
+
+register(TaskSpec(
+    name="ccg", kind="tagging", modality="text", category="structured", version="1.0",
+    description="CCG supertagging on CCGbank (LDC2005T13; licensed, no public copy)", languages=EN,
+    metric="token_f1", source=None, head="tagging", intermediate=True,
+    local_format="ccg/{train,dev,test}.stagged: one sentence a line of word|POS|SUPERTAG tokens "
+                 "(CCGbank sections 02-21 / 00 / 23, from LDC2005T13)",
+    extra={"label_set": "from the training file (no fixed inventory)"},
+    loader=make_loader(None, _local_ccg),
+), "ccgbank", "supertagging")

@@ -1,0 +1,319 @@
+"""The nine XTREME targets, from the ``google/xtreme`` Parquet configs or their release files.
+
+Traps handled here:
+
+* ``tydiqa`` is ONE config mixing nine languages; rows are filtered by the language name that
+  prefixes every id (``arabic-...``). English training data only (the GoldP train split, ``english-``).
+* ``bucc18.<lang>`` holds only the gold pairs, not the ~100k distractor sentences per side that
+  BUCC mining F1 is defined over; from the hub the task is therefore an easy upper bound and
+  ``extra['hub_caveat']`` says so. Use the original BUCC 2018 release with ``--data-dir``
+  (``bucc2018/<xx>-en/<xx>-en.{sample,training}.{<xx>,en,gold}``) for the real benchmark.
+* Tatoeba uses LASER's three-letter codes (``tatoeba.kaz``), all others ISO 639-1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mmxfer.errors import DataError
+from mmxfer.tasks import formats as F
+from mmxfer.tasks.base import HubSource, TaskSpec
+from mmxfer.tasks.common import (dataset_from_rows, find_file, load_hub, make_loader, register,
+                                 rename_to_canonical)
+
+XTREME = "google/xtreme"
+
+XNLI_LANGS = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
+PAWSX_LANGS = ("de", "en", "es", "fr", "ja", "ko", "zh")
+PANX_LANGS = ("af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id",
+              "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru", "sw", "ta", "te", "th",
+              "tl", "tr", "ur", "vi", "yo", "zh")
+UDPOS_NAMES = {"af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",
+               "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French",
+               "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian",
+               "ja": "Japanese", "kk": "Kazakh", "ko": "Korean", "mr": "Marathi", "nl": "Dutch", "pt": "Portuguese",
+               "ru": "Russian", "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish",
+               "ur": "Urdu", "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese"}
+UDPOS_LANGS = tuple(sorted(UDPOS_NAMES))
+XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
+MLQA_LANGS = ("ar", "de", "en", "es", "hi", "vi", "zh")
+TYDIQA_NAMES = {"ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
+                "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu"}
+TYDIQA_LANGS = tuple(sorted(TYDIQA_NAMES))
+BUCC_LANGS = ("de", "fr", "ru", "zh")
+TATOEBA_LANGS = ("afr", "ara", "ben", "bul", "cmn", "deu", "ell", "est", "eus", "fin", "fra", "heb", "hin", "hun",
+                 "ind", "ita", "jav", "jpn", "kat", "kaz", "kor", "mal", "mar", "nld", "pes", "por", "rus", "spa",
+                 "swh", "tam", "tel", "tgl", "tha", "tur", "urd", "vie")
+
+UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT", "SCONJ",
+        "SYM", "VERB", "X")
+PANX_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+PAWSX_LABELS = ("different", "paraphrase")
+
+
+def _rows(spec: TaskSpec, split: str, lang: str, rows: list[dict[str, Any]]):
+    return dataset_from_rows(spec, rows, split=split, lang=lang)
+
+
+# --- XNLI ---------------------------------------------------------------------------------------
+
+def _hub_xnli(spec: TaskSpec, split: str, lang: str):
+    ds = load_hub(spec, split)
+    ds = rename_to_canonical(spec, ds, split=split, lang=lang)
+    ds = ds.filter(lambda ex: ex["language"] == lang, desc=f"xnli {lang}")
+    rows = [{"id": f"{lang}-{i}", "text_a": ex["text_a"], "text_b": ex["text_b"],
+             "label": F.NLI_LABELS.index(ex["label"]) if isinstance(ex["label"], str) else int(ex["label"])}
+            for i, ex in enumerate(ds)]
+    return _rows(spec, split, lang, rows)
+
+
+def _local_xnli(spec: TaskSpec, split: str, lang: str, root: Path):
+    if split == "translate_train":
+        path = find_file(root, [f"XNLI-MT-1.0/multinli/multinli.train.{lang}.tsv",
+                                f"XNLI-MT-1.0_multinli_train/multinli.train.{lang}.tsv", f"multinli.train.{lang}.tsv"], spec)
+        raw = F.read_tsv(path)
+        if raw:
+            F.require(raw[0], ("premise", "hypo", "label"), path)
+        rows = [{"id": f"{lang}-train-{i}", "text_a": r["premise"], "text_b": r["hypo"],
+                 "label": F.nli_label(r["label"], path)} for i, r in enumerate(raw)]
+        return _rows(spec, split, lang, rows)
+    name = {"validation": "dev", "test": "test"}[split]
+    path = find_file(root, [f"XNLI-1.0/xnli.{name}.tsv", f"xnli.{name}.tsv", f"xnli.{name}.jsonl"], spec)
+    raw = F.read_jsonl(path) if ".jsonl" in path.name else F.read_tsv(path)
+    if raw:
+        F.require(raw[0], ("language", "gold_label", "sentence1", "sentence2"), path)
+    rows = [{"id": f"{lang}-{r.get('pairID', i)}", "text_a": r["sentence1"], "text_b": r["sentence2"],
+             "label": F.nli_label(r["gold_label"], path)} for i, r in enumerate(raw) if r["language"] == lang]
+    return _rows(spec, split, lang, rows)
+
+
+register(TaskSpec(
+    name="xnli", kind="classification", modality="text", category="classification", version="1.0",
+    description="XNLI: MNLI-style NLI in 15 languages (train on English MNLI)", languages=XNLI_LANGS,
+    metric="accuracy", source=HubSource(XTREME, "XNLI"), label_names=F.NLI_LABELS, train_task="mnli",
+    fields={"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"},
+    splits=("validation", "test", "translate_train"), head="classification",
+    local_format="XNLI-1.0/xnli.{dev,test}.tsv (or .jsonl); translate-train: XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv",
+    loader=make_loader(_hub_xnli, _local_xnli),
+))
+
+
+# --- PAWS-X -------------------------------------------------------------------------------------
+
+def _hub_pawsx(spec: TaskSpec, split: str, lang: str):
+    ds = load_hub(spec, split, config=f"PAWS-X.{lang}")
+    ds = rename_to_canonical(spec, ds, split=split, lang=lang)
+    rows = [{"id": f"{lang}-{split}-{i}", "text_a": ex["text_a"], "text_b": ex["text_b"], "label": int(ex["label"])}
+            for i, ex in enumerate(ds)]
+    return _rows(spec, split, lang, rows)
+
+
+def _local_pawsx(spec: TaskSpec, split: str, lang: str, root: Path):
+    name = {"train": "train" if lang == "en" else "translated_train", "validation": "dev_2k", "test": "test_2k"}[split]
+    path = find_file(root, [f"x-final/{lang}/{name}.tsv", f"{lang}/{name}.tsv", f"{lang}_{name}.tsv"], spec)
+    raw = F.read_tsv(path)
+    if raw:
+        F.require(raw[0], ("id", "sentence1", "sentence2", "label"), path)
+    rows = [{"id": f"{lang}-{r['id']}", "text_a": r["sentence1"], "text_b": r["sentence2"], "label": int(r["label"])}
+            for r in raw if r["label"].strip() in ("0", "1")]
+    return _rows(spec, split, lang, rows)
+
+
+register(TaskSpec(
+    name="pawsx", kind="classification", modality="text", category="classification", version="1.0",
+    description="PAWS-X: adversarial paraphrase identification in 7 languages", languages=PAWSX_LANGS,
+    metric="accuracy", source=HubSource(XTREME, "PAWS-X.{lang}"), label_names=PAWSX_LABELS,
+    fields={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, head="classification",
+    local_format="x-final/<lang>/{train,dev_2k,test_2k}.tsv (id sentence1 sentence2 label); also <lang>_dev_2k.tsv",
+    loader=make_loader(_hub_pawsx, _local_pawsx),
+), "paws-x", "paws_x")
+
+
+# --- tagging: UDPOS, PAN-X ----------------------------------------------------------------------
+
+def _hub_tagging(config_of):
+    def hub(spec: TaskSpec, split: str, lang: str):
+        ds = load_hub(spec, split, config=config_of(lang))
+        ds = rename_to_canonical(spec, ds, split=split, lang=lang)
+        feat = ds.features["tags"]
+        names = getattr(getattr(feat, "feature", None), "names", None) or spec.label_names
+        rows = [{"id": f"{lang}-{split}-{i}", "tokens": list(ex["tokens"]),
+                 "tags": [t if isinstance(t, str) else names[t] for t in ex["tags"]]} for i, ex in enumerate(ds)]
+        return _rows(spec, split, lang, rows)
+
+    return hub
+
+
+def _local_udpos(spec: TaskSpec, split: str, lang: str, root: Path):
+    name = {"train": "train", "validation": "dev", "test": "test"}[split]
+    folder = root
+    files = sorted(p for p in root.rglob(f"{lang}_*-ud-{name}.conllu") if p.is_file())
+    if not files:
+        find_file(folder, [f"{lang}_*-ud-{name}.conllu"], spec, "CoNLL-U file")  # raises with the expected name
+    rows = []
+    for path in files:  # XTREME concatenates every treebank of the language
+        rows.extend(F.conllu_sentences(path))
+    bad = sorted({t for r in rows for t in r["tags"] if t not in UPOS})
+    if bad:
+        raise DataError(f"udpos {lang}: tags outside the 17 UPOS tags: {', '.join(bad[:5])}")
+    return _rows(spec, split, lang, rows)
+
+
+def _local_panx(spec: TaskSpec, split: str, lang: str, root: Path):
+    name = {"train": "train", "validation": "dev", "test": "test"}[split]
+    path = find_file(root, [f"{lang}/{name}", f"panx/{lang}/{name}"], spec)
+    rows = F.panx_sentences(path, lang)
+    bad = sorted({t for r in rows for t in r["tags"] if t not in PANX_TAGS})
+    if bad:
+        raise DataError(f"{path}: tags outside {', '.join(PANX_TAGS)}: {', '.join(bad[:5])}")
+    return _rows(spec, split, lang, rows)
+
+
+register(TaskSpec(
+    name="udpos", kind="tagging", modality="text", category="structured", version="1.0",
+    description="Universal Dependencies POS tagging (17 UPOS tags), 33 languages", languages=UDPOS_LANGS,
+    metric="token_f1", source=HubSource(XTREME, "udpos.{lang_name}"), label_names=UPOS,
+    fields={"tokens": "tokens", "tags": "pos_tags"}, head="tagging",
+    extra={"hub_lang": UDPOS_NAMES},
+    local_format="UD treebanks: <lang>_<treebank>-ud-{train,dev,test}.conllu anywhere under the dir (CoNLL-U)",
+    loader=make_loader(_hub_tagging(lambda lang: f"udpos.{UDPOS_NAMES[lang]}"), _local_udpos),
+), "ud-pos", "pos")
+
+register(TaskSpec(
+    name="panx", kind="tagging", modality="text", category="structured", version="1.0",
+    description="PAN-X / WikiANN named entities (PER, ORG, LOC; IOB2), 40 languages", languages=PANX_LANGS,
+    metric="span_f1", source=HubSource(XTREME, "PAN-X.{lang}"), label_names=PANX_TAGS,
+    fields={"tokens": "tokens", "tags": "ner_tags"}, head="tagging",
+    local_format="<lang>/{train,dev,test} with 'lang:token<TAB>TAG' lines, blank line between sentences",
+    loader=make_loader(_hub_tagging(lambda lang: f"PAN-X.{lang}"), _local_panx),
+), "pan-x", "wikiann", "ner")
+
+
+# --- QA: XQuAD, MLQA, TyDiQA-GoldP -------------------------------------------------------------
+
+def _hub_qa(config_of, id_filter=None):
+    def hub(spec: TaskSpec, split: str, lang: str):
+        ds = load_hub(spec, split, config=config_of(lang))
+        ds = rename_to_canonical(spec, ds, split=split, lang=lang)
+        if id_filter is not None:
+            prefix = id_filter(lang)
+            ds = ds.filter(lambda ex: str(ex["id"]).startswith(prefix), desc=f"{spec.name} {lang}")
+        return ds.select_columns(["id", "context", "question", "answers"])
+
+    return hub
+
+
+_QA_FIELDS = {"id": "id", "context": "context", "question": "question", "answers": "answers"}
+
+
+def _local_xquad(spec: TaskSpec, split: str, lang: str, root: Path):
+    path = find_file(root, [f"xquad.{lang}.json", f"xquad/xquad.{lang}.json"], spec)
+    return _rows(spec, split, lang, F.squad_rows(path))
+
+
+def _local_mlqa(spec: TaskSpec, split: str, lang: str, root: Path):
+    name = {"validation": "dev", "test": "test"}[split]
+    rel = f"{name}-context-{lang}-question-{lang}.json"
+    path = find_file(root, [f"MLQA_V1/{name}/{rel}", f"{name}/{rel}", f"mlqa.{lang}.{lang}/{rel}", rel], spec)
+    return _rows(spec, split, lang, F.squad_rows(path))
+
+
+def _local_tydiqa(spec: TaskSpec, split: str, lang: str, root: Path):
+    name = {"train": "train", "validation": "dev"}[split]
+    path = find_file(root, [f"tydiqa-goldp-v1.1-{name}.json", f"tydiqa_goldp/tydiqa-goldp-v1.1-{name}.json"], spec)
+    rows = F.squad_rows(path, id_prefix=f"{TYDIQA_NAMES[lang]}-")
+    return _rows(spec, split, lang, rows)
+
+
+register(TaskSpec(
+    name="xquad", kind="span_qa", modality="text", category="qa", version="1.0",
+    description="XQuAD: SQuAD v1.1 dev translated into 10 languages (train on SQuAD v1.1)",
+    languages=XQUAD_LANGS, metric="squad", source=HubSource(XTREME, "XQuAD.{lang}", splits={"test": "validation"}),
+    fields=_QA_FIELDS, splits=("test",), train_task="squad", head="span_qa",
+    local_format="xquad.<lang>.json (SQuAD v1.1 JSON)",
+    loader=make_loader(_hub_qa(lambda lang: f"XQuAD.{lang}"), _local_xquad),
+))
+
+register(TaskSpec(
+    name="mlqa", kind="span_qa", modality="text", category="qa", version="1.0",
+    description="MLQA: extractive QA, context and question in the same language (train on SQuAD v1.1)",
+    languages=MLQA_LANGS, metric="mlqa", source=HubSource(XTREME, "MLQA.{lang}.{lang}"), fields=_QA_FIELDS,
+    splits=("validation", "test"), train_task="squad", head="span_qa",
+    local_format="MLQA_V1/{dev,test}/{dev,test}-context-<lang>-question-<lang>.json (SQuAD JSON)",
+    loader=make_loader(_hub_qa(lambda lang: f"MLQA.{lang}.{lang}"), _local_mlqa),
+))
+
+register(TaskSpec(
+    name="tydiqa", kind="span_qa", modality="text", category="qa", version="1.0",
+    description="TyDiQA-GoldP: gold-passage QA in 9 languages; English training data only",
+    languages=TYDIQA_LANGS, metric="squad", source=HubSource(XTREME, "tydiqa"), fields=_QA_FIELDS,
+    splits=("train", "validation"), head="span_qa",
+    extra={"id_prefix": TYDIQA_NAMES, "train_languages": ("en",)},
+    local_format="tydiqa-goldp-v1.1-{train,dev}.json (SQuAD JSON; ids prefixed by language name)",
+    loader=make_loader(_hub_qa(lambda lang: "tydiqa", lambda lang: f"{TYDIQA_NAMES[lang]}-"), _local_tydiqa),
+), "tydiqa-goldp", "tydiqa_goldp")
+
+
+# --- retrieval: BUCC, Tatoeba -------------------------------------------------------------------
+
+def _hub_bucc(spec: TaskSpec, split: str, lang: str):
+    ds = load_hub(spec, split, config=f"bucc18.{lang}")
+    ds = rename_to_canonical(spec, ds, split=split, lang=lang)
+    rows = []
+    for i, ex in enumerate(ds):
+        sid, tid = f"{lang}-{i:09d}", f"en-{i:09d}"
+        rows.append({"id": sid, "side": "source", "text": ex["source"], "gold": tid})
+        rows.append({"id": tid, "side": "target", "text": ex["target"], "gold": sid})
+    return _rows(spec, split, lang, rows)
+
+
+def _local_bucc(spec: TaskSpec, split: str, lang: str, root: Path):
+    name = {"validation": "sample", "test": "test", "train": "training"}[split]
+    base = f"{lang}-en.{name}"
+    src = find_file(root, [f"bucc2018/{lang}-en/{base}.{lang}", f"{lang}-en/{base}.{lang}", f"{base}.{lang}"], spec)
+    trg = src.with_name(src.name[: -len(lang)] + "en") if src.suffix != ".gz" else src.with_name(f"{base}.en.gz")
+    if not trg.exists():
+        raise DataError(f"bucc {lang}: {src} has no English side {trg.name} next to it")
+    gold = src.with_name(f"{base}.gold")
+    return _rows(spec, split, lang, F.bucc_rows(src, trg, gold if gold.exists() else None))
+
+
+register(TaskSpec(
+    name="bucc", kind="retrieval", modality="text", category="retrieval", version="1.0",
+    description="BUCC 2018 bitext mining (de, fr, ru, zh vs en); F1 over mined pairs",
+    languages=BUCC_LANGS, metric="bucc_f1", source=HubSource(XTREME, "bucc18.{lang}"),
+    fields={"source": "source_sentence", "target": "target_sentence"}, splits=("validation", "test"),
+    extra={"mining": True, "hub_caveat": "google/xtreme bucc18 has only the gold pairs (no distractors): F1 is "
+           "an optimistic upper bound; use the BUCC 2018 release files with --data-dir for the benchmark"},
+    local_format="bucc2018/<xx>-en/<xx>-en.{sample,training,test}.{<xx>,en,gold} (<id>\\t<sentence> lines)",
+    loader=make_loader(_hub_bucc, _local_bucc),
+), "bucc18", "bucc2018")
+
+
+def _hub_tatoeba(spec: TaskSpec, split: str, lang: str):
+    ds = load_hub(spec, split, config=f"tatoeba.{lang}")
+    ds = rename_to_canonical(spec, ds, split=split, lang=lang)
+    rows = [{"id": str(i), "source": ex["source"], "target": ex["target"]} for i, ex in enumerate(ds)]
+    return _rows(spec, split, lang, rows)
+
+
+def _local_tatoeba(spec: TaskSpec, split: str, lang: str, root: Path):
+    src = find_file(root, [f"tatoeba.{lang}-eng.{lang}", f"tatoeba/tatoeba.{lang}-eng.{lang}",
+                           f"v1/tatoeba.{lang}-eng.{lang}"], spec, f"Tatoeba file for {lang}")
+    trg = src.with_name(f"tatoeba.{lang}-eng.eng{'.gz' if src.suffix == '.gz' else ''}")
+    if not trg.exists():
+        raise DataError(f"tatoeba {lang}: {src} has no English side {trg.name} next to it")
+    return _rows(spec, split, lang, F.aligned_pairs(src, trg))
+
+
+register(TaskSpec(
+    name="tatoeba", kind="retrieval", modality="text", category="retrieval", version="1.0",
+    description="Tatoeba similarity search (LASER v1 test pairs, xx <-> en), 36 XTREME languages",
+    languages=TATOEBA_LANGS, metric="tatoeba_accuracy",
+    source=HubSource(XTREME, "tatoeba.{lang}", splits={"test": "validation"}),
+    fields={"source": "source_sentence", "target": "target_sentence"}, splits=("test",), train_language="eng",
+    extra={"open_languages": True},
+    local_format="tatoeba.<xxx>-eng.<xxx> + tatoeba.<xxx>-eng.eng (LASER data/tatoeba/v1, any of its 112 languages)",
+    loader=make_loader(_hub_tatoeba, _local_tatoeba),
+))
