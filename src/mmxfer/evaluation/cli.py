@@ -1,0 +1,160 @@
+"""``mmxfer evaluate``: a trunk on retrieval tasks, a finished run on a suite, or re-scoring a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from mmxfer import catalog, config
+from mmxfer.config import SuiteTaskConfig
+from mmxfer.errors import ConfigError
+from mmxfer.evaluation import suites as S
+from mmxfer.runs import atomic
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    from mmxfer.listing import print_table
+
+    table = [(r["task"], r["lang"], r["split"], r["metric"] + (f" [{r['part']}]" if r.get("part") else ""),
+              f"{r['score']:.2f}", r.get("n", "")) for r in rows]
+    print_table(("task", "lang", "split", "metric", "score", "n"), table)
+
+
+def _print_aggregate(agg: dict[str, Any], suite: str) -> None:
+    from mmxfer.listing import print_table
+
+    rows = [(k, f"{v:.2f}") for k, v in agg.items() if isinstance(v, float)]
+    if rows:
+        print(f"\nsuite {suite}:")
+        print_table(("task / category", "score"), rows)
+    if agg.get("missing"):
+        shown = ", ".join(agg["missing"][:10]) + (" ..." if len(agg["missing"]) > 10 else "")
+        print(f"not scored ({len(agg['missing'])}): {shown}")
+
+
+def scores_json(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """task -> language -> metric -> value (headline under the metric name, then every score key)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("part"):
+            out.setdefault(r["task"], {}).setdefault(r["lang"], {})[f"{r['metric']}.{r['part']}"] = r["score"]
+            continue
+        entry = out.setdefault(r["task"], {}).setdefault(r["lang"], {})
+        entry[r["metric"]] = r["score"]
+        entry.update({k: v for k, v in (r.get("scores") or {}).items() if k != r["metric"]})
+        if r.get("settings"):
+            entry["settings"] = r["settings"]
+    return out
+
+
+def _items(args: argparse.Namespace) -> tuple[list[SuiteTaskConfig], str | None]:
+    catalog.load_plugins()
+    langs = tuple(x.strip() for x in args.languages.split(",") if x.strip()) if args.languages else None
+    if args.task:
+        spec = catalog.task(args.task)
+        return [SuiteTaskConfig(task=spec.name, languages=langs, split=spec.splits[-1])], None
+    suite = config.load_suite(args.suite)
+    items = S.suite_tasks(suite)
+    if langs:
+        items = [SuiteTaskConfig(**{**config.to_dict(i), "languages": langs, "params": dict(i.params)}) for i in items]
+    return items, suite.name
+
+
+def _split_items(items: list[SuiteTaskConfig]) -> list[SuiteTaskConfig]:
+    keep = []
+    for item in items:
+        if S.uses_trunk(item):
+            keep.append(item)
+        else:
+            print(f"skip {item.label or item.task}: a {item.mode if item.mode != 'auto' else 'fine-tuned'} task "
+                  f"needs a fine-tuned run (mmxfer train ... then mmxfer evaluate --run RUN)")
+    return keep
+
+
+def _write_output(path: str | None, rows: list[dict[str, Any]]) -> None:
+    if path:
+        atomic.write_json(path, scores_json(rows))
+        print(f"scores written to {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmxfer.evaluation.scoring import rescore_run
+
+    if args.rescore:
+        rows = rescore_run(args.rescore)
+        _print_table(rows)
+        _write_output(args.output, rows)
+        return 0
+    if not (args.trunk or args.run):
+        raise ConfigError("say what to evaluate: --trunk NAME_OR_DIR, --run RUN or --rescore RUN")
+    if not (args.suite or args.task):
+        if args.run:
+            args.suite = config.load(config.ExperimentConfig, base=_run_profile(args.run)).suite
+        else:
+            raise ConfigError("give --suite NAME or --task NAME")
+    items, suite_name = _items(args)
+    if args.trunk:
+        from mmxfer.evaluation.runner import evaluate_trunk
+        from mmxfer.runs.store import slug
+
+        profile = config.load_profile(args.profile, args.overrides)
+        out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / slug(Path(args.trunk).name or args.trunk)
+        trunk_items = _split_items(items)
+        rows = evaluate_trunk(args.trunk, trunk_items, profile, out_dir, data_dir=args.data_dir) if trunk_items else []
+        print(f"predictions and metrics in {out_dir}")
+    else:
+        rows = _evaluate_run(args, items)
+    _print_table(rows)
+    if suite_name:
+        _print_aggregate(S.aggregate(rows, suite_name), suite_name)
+    _write_output(args.output, rows)
+    return 0
+
+
+def _run_profile(run_dir: str) -> dict[str, Any]:
+    from mmxfer.runs.store import Run
+
+    data = Run(run_dir).config()
+    return data.get("profile", data) if isinstance(data.get("profile"), dict) else data
+
+
+def _evaluate_run(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> list[dict[str, Any]]:
+    """Re-score a finished run's predictions and evaluate its trunk folder on the retrieval tasks."""
+    from mmxfer.evaluation.retrieval import trunk_embedder
+    from mmxfer.evaluation.runner import evaluate_retrieval
+    from mmxfer.runs.store import Run
+
+    run = Run(args.run)
+    run.require_done()
+    rows = [r for r in run.metrics()]
+    if any(True for _ in run.prediction_files()):
+        from mmxfer.evaluation.scoring import rescore_run
+
+        rows = rescore_run(run)
+    trunk_dir = run.path / "trunk"
+    retrieval_items = [i for i in items if S.uses_trunk(i)]
+    if retrieval_items and trunk_dir.is_dir():
+        from mmxfer.models.trunk import load_trunk
+
+        try:
+            profile = config.load(config.ExperimentConfig, base=_run_profile(args.run), overrides=args.overrides)
+        except ConfigError:
+            profile = config.load_profile(args.profile, args.overrides)
+        model, tokenizer = load_trunk(str(trunk_dir))
+        embed, layer = trunk_embedder(model, tokenizer, profile.retrieval, max_length=profile.trunk.max_length)
+        done = {(r["task"], r["lang"]) for r in rows}
+        for item in retrieval_items:
+            new = evaluate_retrieval(item, embed, profile.retrieval, run.path, layer=layer, trunk=str(trunk_dir),
+                                     max_length=profile.trunk.max_length, data_dir=args.data_dir)
+            rows = [r for r in rows if (r["task"], r["lang"]) not in {(n["task"], n["lang"]) for n in new}] + new
+            done |= {(n["task"], n["lang"]) for n in new}
+        run.write_metrics(rows)
+    elif retrieval_items:
+        print(f"no trunk folder in {run.path}: retrieval tasks are scored only from stored predictions")
+    return rows
+
+
+def rows_to_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(scores_json(rows), indent=2, ensure_ascii=False)

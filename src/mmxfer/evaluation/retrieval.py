@@ -1,0 +1,123 @@
+"""Retrieval evaluation of a trunk: embed, retrieve, write predictions, score - with the settings stored.
+
+The settings (layer, pooling, normalisation, margin, k, direction, threshold source, prefix) come from
+:class:`mmxfer.config.RetrievalConfig`, overridden per suite task by its ``params`` (e.g. XTREME's
+Tatoeba uses plain nearest neighbour: ``margin: absolute``), and are written into every metric row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mmxfer.config import RetrievalConfig
+from mmxfer.errors import ConfigError, DataError
+from mmxfer.metrics import retrieval as R
+
+Embedder = Callable[[list[str]], np.ndarray]
+_FIELDS = {f.name for f in dataclasses.fields(RetrievalConfig)}
+
+
+def with_params(cfg: RetrievalConfig, params: dict[str, Any] | None) -> RetrievalConfig:
+    """``cfg`` with the retrieval keys of a suite task's ``params`` applied (other keys are ignored)."""
+    from mmxfer.config import from_dict, to_dict
+
+    updates = {k: v for k, v in (params or {}).items() if k in _FIELDS}
+    return from_dict(RetrievalConfig, {**to_dict(cfg), **updates}, "retrieval") if updates else cfg
+
+
+def resolve_layer(cfg: RetrievalConfig, num_layers: int | None) -> int | None:
+    """``layer: null`` means the trunk's middle layer (XTREME's choice for XLM-R), -1 the last."""
+    if cfg.layer is None and num_layers:
+        return num_layers // 2
+    return cfg.layer
+
+
+def settings_of(cfg: RetrievalConfig, *, layer: int | None, trunk: str | None = None,
+                max_length: int | None = None) -> dict[str, Any]:
+    out = {"layer": layer, "pooling": cfg.pooling, "normalize": cfg.normalize, "margin": cfg.margin, "k": cfg.k,
+           "direction": cfg.direction, "threshold_source": cfg.threshold_source, "prefix": cfg.prefix}
+    if trunk is not None:
+        out["trunk"] = trunk
+    if max_length is not None:
+        out["max_length"] = max_length
+    return out
+
+
+def trunk_embedder(model: Any, tokenizer: Any, cfg: RetrievalConfig, *, max_length: int = 128,
+                   device: str | None = None) -> tuple[Embedder, int | None]:
+    """An embedder calling :func:`mmxfer.models.embed.encode` with ``cfg``; returns it and the layer used."""
+    from mmxfer.models.embed import encode
+
+    layer = resolve_layer(cfg, getattr(getattr(model, "config", None), "num_hidden_layers", None))
+
+    def embed(sentences: list[str]) -> np.ndarray:
+        return encode(model, tokenizer, sentences, layer=layer, pooling=cfg.pooling, prefix=cfg.prefix,
+                      batch_size=cfg.batch_size, max_length=max_length, normalize=cfg.normalize, device=device,
+                      progress=False)
+
+    return embed, layer
+
+
+def _directions(cfg: RetrievalConfig) -> list[str]:
+    return ["xx-en", "en-xx"] if cfg.direction == "both" else [cfg.direction]
+
+
+def pair_predictions(sources: list[str], targets: list[str], ids: list[Any], embed: Embedder,
+                     cfg: RetrievalConfig, metric: str) -> list[dict[str, Any]]:
+    """Rows ``{id, pred, gold, direction}`` for aligned (source, English target) pairs."""
+    if len(sources) != len(targets):
+        raise DataError(f"retrieval: {len(sources)} source sentences but {len(targets)} targets")
+    if not sources:
+        raise DataError("retrieval: no sentence pairs")
+    src, tgt = embed(list(sources)), embed(list(targets))
+    rows: list[dict[str, Any]] = []
+    for direction in _directions(cfg):
+        queries, database = (src, tgt) if direction == "xx-en" else (tgt, src)
+        pred, _ = R.retrieve(queries, database, cfg.margin, cfg.k, normalize=cfg.normalize)
+        rows.extend({"id": ids[i], "pred": int(p), "gold": i, "direction": direction} for i, p in enumerate(pred))
+    return rows
+
+
+def _mining_side(ds: Any) -> tuple[list, list, list, list, set]:
+    src_ids, src_txt, tgt_ids, tgt_txt, gold = [], [], [], [], set()
+    for ex in ds:
+        if ex["side"] == "source":
+            src_ids.append(ex["id"])
+            src_txt.append(ex["text"])
+            if ex.get("gold"):
+                gold.add((ex["id"], ex["gold"]))
+        else:
+            tgt_ids.append(ex["id"])
+            tgt_txt.append(ex["text"])
+    if not src_ids or not tgt_ids:
+        raise DataError("BUCC: a split needs both source and English sentences")
+    return src_ids, src_txt, tgt_ids, tgt_txt, gold
+
+
+def mining_predictions(dev: Any, test: Any, embed: Embedder, cfg: RetrievalConfig) -> tuple[list[dict], float]:
+    """BUCC rows (one per test source sentence) and the threshold, chosen per ``cfg.threshold_source``."""
+    t_src_ids, t_src, t_tgt_ids, t_tgt, t_gold = _mining_side(test)
+    t_x, t_y = embed(t_src), embed(t_tgt)
+    margin = cfg.margin
+    if cfg.threshold_source == "dev":
+        if dev is None:
+            raise DataError("BUCC: threshold_source is 'dev' but there is no dev (sample) split")
+        d_src_ids, d_src, d_tgt_ids, d_tgt, d_gold = _mining_side(dev)
+        cands = R.mine(embed(d_src), embed(d_tgt), cfg.k, margin, normalize=cfg.normalize)
+        named = [(d_src_ids[s], d_tgt_ids[t], sc) for s, t, sc in cands]
+        threshold = R.optimize_threshold(named, d_gold)
+    elif cfg.threshold_source == "test-oracle":
+        cands = R.mine(t_x, t_y, cfg.k, margin, normalize=cfg.normalize)
+        threshold = R.optimize_threshold([(t_src_ids[s], t_tgt_ids[t], sc) for s, t, sc in cands], t_gold)
+    else:  # pragma: no cover - RetrievalConfig validates the literal
+        raise ConfigError(f"unknown threshold_source {cfg.threshold_source!r}")
+    test_cands = R.mine(t_x, t_y, cfg.k, margin, normalize=cfg.normalize)
+    extracted = {t_src_ids[s]: [t_src_ids[s], t_tgt_ids[t]] for s, t, sc in test_cands if sc >= threshold}
+    gold_of = dict(t_gold)
+    rows = [{"id": sid, "pred": extracted.get(sid), "gold": [sid, gold_of[sid]] if sid in gold_of else None}
+            for sid in t_src_ids]
+    return rows, float(threshold)
