@@ -131,14 +131,20 @@ def check_consistent(results: pd.DataFrame) -> None:
                               "compare runs of one suite at a time")
 
 
-def select_metrics(results: pd.DataFrame, wanted: dict[str, str | None] | None = None) -> pd.DataFrame:
-    """Keep one metric and one split per task: the suite's metric (else the task spec's, else
-    the only / first metric), the ``test`` split when present."""
+def select_metrics(results: pd.DataFrame, wanted: dict[str, Any] | None = None,
+                   splits: dict[str, str] | None = None) -> pd.DataFrame:
+    """Keep one metric and one split per task: the first of the suite's candidates the runs have
+    (``wanted[task]``: a name or a list, e.g. [score_key, metric]), else the task spec's metric,
+    else the first metric in name order; the suite's split, else ``test`` when present."""
     keep = []
     for task, grp in results.groupby("task", sort=False):
-        metric = (wanted or {}).get(task)
         metrics = sorted(set(grp["metric"]))
+        cands = (wanted or {}).get(task)
+        cands = [c for c in ([cands] if isinstance(cands, str) else (cands or [])) if c]
+        metric = next((c for c in cands if c in metrics), None)
         if metric is None:
+            if cands:
+                log.warning("task %s: no %s scores in the runs; using %s", task, "/".join(cands), metrics)
             try:
                 from mmxfer import catalog
 
@@ -146,11 +152,11 @@ def select_metrics(results: pd.DataFrame, wanted: dict[str, str | None] | None =
             except (MmxferError, ImportError, AttributeError):
                 spec_metric = None
             metric = spec_metric if spec_metric in metrics else metrics[0]
-        if metric not in metrics:
-            raise DataError(f"task {task}: the runs have no {metric!r} scores (they have {', '.join(metrics)})")
         sub = grp[grp["metric"] == metric]
-        splits = set(sub["split"])
-        split = "test" if "test" in splits else sorted(splits)[0]
+        have = set(sub["split"])
+        split = (splits or {}).get(task)
+        if split not in have:
+            split = "test" if "test" in have else sorted(have)[0]
         keep.append(sub[sub["split"] == split])
     return pd.concat(keep, ignore_index=True)
 
@@ -239,7 +245,8 @@ def _seed_draws(settings: GapSettings, k: int) -> np.ndarray:
 
 
 def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
-                 metrics: dict[str, str | None] | None = None, tasks: Iterable[str] | None = None) -> GapResult:
+                 metrics: dict[str, Any] | None = None, tasks: Iterable[str] | None = None,
+                 splits: dict[str, str] | None = None, categories: dict[str, str] | None = None) -> GapResult:
     """Margins at every level from the tidy table (see module docstring for the method)."""
     settings = settings or GapSettings()
     if settings.correction not in stats.CORRECTIONS:
@@ -257,7 +264,9 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
             raise RunStoreError(f"no finished run has scores for the suite's tasks ({', '.join(tasks)}); "
                                 f"the runs have: {have}")
     check_consistent(frame)
-    frame = select_metrics(frame, metrics)
+    frame = select_metrics(frame, metrics, splits)
+    if categories:
+        frame = frame.assign(category=[categories.get(t) or c for t, c in zip(frame["task"], frame["category"])])
     arms = arm_table(frame)
     pairs = comparisons(arms)
     B = settings.n_boot
