@@ -147,7 +147,7 @@ def load_state_partial(module: nn.Module, state_dict: Mapping[str, torch.Tensor]
         else:
             usable[key] = value
             loaded.append(key)
-    missing = sorted(k for k in own if k not in usable)
+    missing = sorted(k for k in own if k not in usable and k not in mismatched)
     module.load_state_dict(usable, strict=False)
     report = LoadReport(sorted(loaded), sorted(dropped), missing, sorted(mismatched))
     log.log(log_level, "partial load into %s: %s", type(module).__name__, report.summary())

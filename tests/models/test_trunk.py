@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from mmxfer.errors import AssetError, UnknownNameError
+from mmxfer.models import build_task_model, load_state_partial, load_trunk, save_trunk, tiny_trunk
+
+
+def test_tiny_trunk_gives_all_hidden_states_and_xlmr_layout():
+    model, tok = load_trunk("tiny")
+    assert tok.is_fast
+    assert [tok.bos_token_id, tok.pad_token_id, tok.eos_token_id, tok.unk_token_id] == [0, 1, 2, 3]
+    assert tok.mask_token_id == len(tok) - 1
+    batch = tok(["the cat sat on the mat", "Die Katze"], padding=True, return_tensors="pt")
+    out = model(**batch)
+    assert len(out.hidden_states) == model.config.num_hidden_layers + 1
+    assert out.last_hidden_state.shape == (2, batch["input_ids"].shape[1], 32)
+
+
+def test_tiny_trunk_is_deterministic():
+    a, _ = tiny_trunk()
+    b, _ = tiny_trunk()
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_save_load_round_trip_is_bit_identical(tmp_path):
+    model, tok = tiny_trunk()
+    with torch.no_grad():  # move away from the seeded init so the test sees the saved weights
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    out_dir = save_trunk(model, tok, tmp_path / "trunk")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temp folder left behind"
+    assert (out_dir / "model.safetensors").is_file() and (out_dir / "tokenizer.json").is_file()
+    loaded, tok2 = load_trunk(str(out_dir))
+    sd1, sd2 = model.state_dict(), loaded.state_dict()
+    assert list(sd1) == list(sd2)
+    assert all(torch.equal(sd1[k], sd2[k]) for k in sd1)
+    text = ["a man is riding a horse", "猫坐在垫子上"]
+    assert tok(text)["input_ids"] == tok2(text)["input_ids"]
+    model.eval()
+    batch = tok(text, padding=True, return_tensors="pt")
+    assert torch.equal(model(**batch).last_hidden_state, loaded(**batch).last_hidden_state)
+
+
+def test_save_trunk_of_a_task_model_carries_no_head_weights(tmp_path):
+    tm = build_task_model(tiny_trunk(), "classification", num_labels=3)
+    tm.save_trunk(str(tmp_path / "t"))
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "t" / "model.safetensors"), framework="pt") as handle:
+        keys = list(handle.keys())
+    assert keys and not any(k.startswith(("head.", "dense", "out.")) for k in keys)
+    assert set(keys) == set(tm.trunk_state())
+
+
+def test_partial_load_reports_dropped_missing_and_mismatched(caplog):
+    qa = build_task_model(tiny_trunk(), "span_qa")  # an intermediate checkpoint with a QA head
+    state = qa.state_dict()
+    tagger = build_task_model(tiny_trunk(), "tagging", num_labels=7)
+    with caplog.at_level("INFO"):
+        report = load_state_partial(tagger, state)
+    assert report.dropped == ["head.qa_outputs.bias", "head.qa_outputs.weight"]
+    assert report.missing == ["head.classifier.bias", "head.classifier.weight"]
+    assert len(report.loaded) == len(qa.trunk_state())
+    assert "partial load" in caplog.text and "dropped 2 unexpected" in caplog.text
+
+    other = build_task_model(tiny_trunk(), "tagging", num_labels=5)
+    report = load_state_partial(other, tagger.state_dict())
+    assert report.mismatched == ["head.classifier.bias", "head.classifier.weight"] and report.missing == []
+
+    tm = qa
+    trunk, _ = tiny_trunk()
+    with torch.no_grad():
+        for p in tm.trunk.parameters():
+            p.add_(1.0)
+    report = load_state_partial(trunk, {**tm.trunk_state(), "lm_head.bias": torch.zeros(3)})
+    assert report.dropped == ["lm_head.bias"]
+    assert report.missing == [] and report.mismatched == []
+    assert torch.equal(trunk.embeddings.word_embeddings.weight, tm.trunk.embeddings.word_embeddings.weight)
+
+
+def test_unknown_trunk_name_suggests():
+    with pytest.raises(UnknownNameError, match="xlm-roberta-base"):
+        load_trunk("xlm-robeta-base")
+
+
+def test_hub_trunk_offline_names_asset_and_local_dir(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(AssetError) as info:
+        load_trunk("xlm-roberta-base")
+    msg = str(info.value)
+    assert "FacebookAI/xlm-roberta-base" in msg and "folder" in msg
+    assert os.linesep not in msg
+
+
+def test_missing_local_dir_is_an_asset_error(tmp_path):
+    with pytest.raises(AssetError, match="not found"):
+        load_trunk(str(tmp_path / "nope"))
