@@ -81,6 +81,8 @@ def make_accelerator(precision: str = "no", *, log_with: Sequence[str] = (), pro
         raise ConfigError(f"precision: {precision!r} is not allowed; allowed values: 'no', 'fp16', 'bf16'")
     if precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("precision fp16 needs a GPU; use --set precision=bf16 or precision=no on CPU")
+    # without a GPU, accelerate only sets up multi-process CPU training (gloo) when told cpu=True
+    cpu = cpu or not torch.cuda.is_available()
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
     return Accelerator(mixed_precision=precision, log_with=list(log_with) or None,
                        project_dir=str(project_dir) if project_dir else None, kwargs_handlers=handlers, cpu=cpu)
