@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmxfer.config import VisionConfig
+from mmxfer.errors import UnknownNameError
+from mmxfer.models import build_task_model, tiny_bert_trunk, tiny_trunk
+from mmxfer.models.fusion import fused_forward, position_ids_for
+
+VISION = VisionConfig(model="tiny-vit", pretrained=None, freeze=False, projector="mlp", num_tokens=None)
+TEXTS = ["a cat on a mat", "Die Katze sitzt auf der Matte und schaut"]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    _, tok = tiny_trunk()
+    enc = tok(TEXTS, padding=True, return_tensors="pt")
+    torch.manual_seed(0)
+    return enc["input_ids"], enc["attention_mask"], torch.randn(2, 3, 32, 32)
+
+
+def _labels(head, ids):
+    g = torch.Generator().manual_seed(1)
+    if head == "classification":
+        return {"labels": torch.tensor([0, 2])}
+    if head == "span_qa":
+        return {"start_positions": torch.tensor([1, 2]), "end_positions": torch.tensor([2, 4])}
+    if head == "tagging":
+        lab = torch.randint(0, 5, ids.shape, generator=g)
+        lab[:, 0] = -100
+        return {"labels": lab}
+    if head == "vqa":
+        return {"labels": torch.tensor([[1.0, 0.3, 0, 0, 0, 0, 0], [0, 0, 0.6, 0, 0, 0, 1.0]])}
+    if head == "caption_mlm":
+        lab = torch.full_like(ids, -100)
+        lab[:, 2] = ids[:, 2]
+        return {"mlm_labels": lab}
+    return {}
+
+
+HEAD_KW = {"classification": {"num_labels": 3}, "tagging": {"num_labels": 5}, "vqa": {"num_labels": 7}}
+
+
+@pytest.mark.parametrize("head", ["classification", "span_qa", "tagging", "vqa", "caption_mlm", "caption_contrastive"])
+def test_fused_forward_backward_each_head(head, batch):
+    ids, mask, pixels = batch
+    model = build_task_model(tiny_trunk(), head, vision_cfg=VISION, **HEAD_KW.get(head, {}))
+    model.train()
+    out = model(ids, mask, pixel_values=pixels, **_labels(head, ids))
+    assert out["loss"].ndim == 0 and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    grads = [p.grad for p in model.projector.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert model.trunk.embeddings.word_embeddings.weight.grad is not None
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.vision.parameters())
+    if head == "span_qa":
+        assert out["start_logits"].shape == ids.shape and out["end_logits"].shape == ids.shape
+    elif head == "tagging":
+        assert out["logits"].shape == (*ids.shape, 5)
+    elif head == "caption_mlm":
+        assert out["logits"].shape == (2, model.trunk.config.vocab_size)  # only the 2 masked positions
+    elif head == "caption_contrastive":
+        assert out["logits"].shape == (2, 2)
+    else:
+        assert out["logits"].shape == (2, HEAD_KW[head]["num_labels"])
+
+
+def test_multiple_choice_flattens_choices(batch):
+    ids, mask, _ = batch
+    model = build_task_model(tiny_trunk(), "multiple_choice")
+    ids3 = torch.stack([ids, ids.flip(0), ids], dim=1)  # [B=2, C=3, L]
+    mask3 = torch.stack([mask, mask.flip(0), mask], dim=1)
+    out = model(ids3, mask3, labels=torch.tensor([1, 2]))
+    assert out["logits"].shape == (2, 3)
+    out["loss"].backward()
+
+
+def test_text_only_heads_without_vision(batch):
+    ids, mask, _ = batch
+    for head in ("classification", "span_qa", "tagging", "vqa", "caption_mlm"):
+        model = build_task_model(tiny_trunk(), head, **HEAD_KW.get(head, {}))
+        assert model.vision is None and model.projector is None
+        out = model(ids, mask, **_labels(head, ids))
+        out["loss"].backward()
+
+
+@pytest.mark.parametrize("builder", [tiny_trunk, tiny_bert_trunk])
+def test_text_only_path_equals_plain_trunk(builder, batch):
+    ids, mask, _ = batch
+    model = build_task_model(builder(), "tagging", num_labels=3, vision_cfg=VISION).eval()
+    plain, _ = builder()
+    plain.eval()
+    with torch.no_grad():
+        ours = model(ids, mask)["hidden_states"]
+        ref = plain(input_ids=ids, attention_mask=mask).hidden_states
+    assert len(ours) == len(ref)
+    assert all(torch.equal(a, b) for a, b in zip(ours, ref))
+
+
+@pytest.mark.parametrize("builder", [tiny_trunk, tiny_bert_trunk])
+def test_fused_positions_match_trunk_convention(builder, batch):
+    """With zero visual tokens the fused path (inputs_embeds + explicit positions) equals input_ids."""
+    ids, mask, _ = batch
+    trunk, _ = builder()
+    trunk.eval()
+    with torch.no_grad():
+        fused, ext = fused_forward(trunk, ids, mask, torch.zeros(2, 0, 32))
+        plain = trunk(input_ids=ids, attention_mask=mask)
+    real = mask.bool()
+    assert torch.allclose(fused.last_hidden_state[real], plain.last_hidden_state[real], atol=1e-5)
+    pos = position_ids_for(trunk, torch.cat([torch.ones(2, 4, dtype=mask.dtype), mask], 1))
+    if builder is tiny_trunk:  # RoBERTa: visual tokens take padding_idx+1.., the text continues, pads stay at padding_idx
+        assert pos[0, :4].tolist() == [2, 3, 4, 5] and pos[0, 4].item() == 6
+        assert (pos[0][torch.cat([torch.ones(4), mask[0]]) == 0] == 1).all()
+    else:
+        assert pos[0].tolist() == list(range(pos.shape[1]))
+
+
+def test_model_works_under_bf16_autocast(batch):
+    ids, mask, pixels = batch
+    model = build_task_model(tiny_trunk(), "classification", num_labels=3, vision_cfg=VISION)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(ids, mask, pixel_values=pixels, labels=torch.tensor([0, 1]))
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"])
+
+
+def test_frozen_vision_tower_gets_no_grad_and_stays_eval(batch):
+    ids, mask, pixels = batch
+    cfg = VisionConfig(model="tiny-vit", pretrained=None, freeze=True, projector="linear", num_tokens=2)
+    model = build_task_model(tiny_trunk(), "classification", num_labels=2, vision_cfg=cfg)
+    model.train()
+    assert not model.vision.training and model.projector.training
+    out = model(ids, mask, pixel_values=pixels, labels=torch.tensor([0, 1]))
+    out["loss"].backward()
+    assert all(p.grad is None for p in model.vision.parameters())
+    assert model.visual_tokens(pixels).shape == (2, 2, 32)  # pooled to num_tokens, projected to trunk width
+
+
+def test_unknown_head_suggests():
+    with pytest.raises(UnknownNameError, match="classification"):
+        build_task_model(tiny_trunk(), "clasification", num_labels=2)
