@@ -1,0 +1,119 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmxfer.compare import stats
+from mmxfer.compare.gaps import GapSettings, compute_gaps
+from mmxfer.compare.results import COLUMNS, build_results, read_results, write_results
+from mmxfer.compare.synthetic import SynthArm, SynthTask, make_study, write_run
+from mmxfer.errors import MmxferError
+
+
+def test_tidy_table_columns_and_done_only(study_dir, tmp_path):
+    frame = build_results([study_dir])
+    assert list(frame.columns[: len(COLUMNS)]) == list(COLUMNS)
+    assert len(frame) == 3 * 3 * 5  # arms x seeds x (task, lang) cells
+    assert set(frame["modality"]) == {"none", "text", "image-text"}
+    assert frame.loc[frame["arm"] == "vqa", "intermediate"].unique().tolist() == ["vqa"]
+    # an unfinished run is ignored
+    write_run(study_dir, "synthetic", SynthArm("cap", ("caption",), "image-text"), SynthTask("xnli", "classification",
+              ("de",)), 1, {"de": 90.0}, done=False)
+    assert "cap" not in set(build_results([study_dir])["arm"])
+    paths = write_results(frame, tmp_path)
+    back = read_results(paths["parquet"])
+    pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+    assert len(read_results(paths["csv"])) == len(frame)
+
+
+def test_margins_equal_constructed_effects(study_dir):
+    res = compute_gaps(build_results([study_dir]), GapSettings(n_boot=200, progress=False))
+    lang = res.languages.set_index(["arm", "reference", "task", "lang"])["margin"]
+    assert lang[("vqa", "mnli", "xnli", "de")] == pytest.approx(3.0)
+    assert lang[("vqa", "baseline", "tatoeba", "kaz")] == pytest.approx(9.0)
+    assert lang[("mnli", "baseline", "xnli", "sw")] == pytest.approx(2.0)
+    task = res.tasks.set_index(["arm", "reference", "task"])["margin"]
+    assert task[("vqa", "mnli", "tatoeba")] == pytest.approx(5.0)  # (3 + 7) / 2
+    cat = res.categories.set_index(["arm", "reference", "category"])["margin"]
+    assert cat[("vqa", "mnli", "retrieval")] == pytest.approx(5.0)
+    suite = res.suite.set_index(["arm", "reference"])["margin"]
+    assert suite[("vqa", "mnli")] == pytest.approx(4.0)  # mean of tasks 3 and 5
+    assert suite[("vqa", "baseline")] == pytest.approx(6.0)
+    # every interval contains its estimate; vqa-baseline on the suite is clearly positive
+    for frame in (res.languages, res.tasks, res.suite):
+        assert (frame["ci_low"] <= frame["margin"] + 1e-6).all() and (frame["margin"] <= frame["ci_high"] + 1e-6).all()
+    assert bool(res.suite.set_index(["arm", "reference"]).loc[("vqa", "baseline"), "significant"])
+
+
+def test_english_left_out_of_average(study_dir):
+    res = compute_gaps(build_results([study_dir]), GapSettings(n_boot=0, include_english=False, progress=False))
+    xnli = res.tasks[(res.tasks.task == "xnli") & (res.tasks.arm == "vqa") & (res.tasks.reference == "mnli")]
+    assert int(xnli["n_cells"].iloc[0]) == 2
+    assert res.languages["ci_low"].isna().all()  # no bootstrap -> no intervals
+
+
+def test_holm_and_bh_hand_example():
+    p = np.array([0.01, 0.04, 0.03, 0.005])
+    # Holm: sorted 0.005,0.01,0.03,0.04 x (4,3,2,1) = 0.02,0.03,0.06,0.04 -> monotone 0.02,0.03,0.06,0.06
+    assert stats.holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # BH: sorted x 4/rank = 0.02,0.02,0.04,0.04 -> step-up minimum
+    assert stats.benjamini_hochberg(p) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert np.isnan(stats.holm(np.array([np.nan, 0.2]))[0])
+    assert stats.holm(np.array([0.9, 0.8])).max() <= 1.0
+
+
+def test_bootstrap_p_null_and_effect():
+    rng = np.random.default_rng(0)
+    null = rng.normal(0.0, 1.0, 2000)
+    assert stats.bootstrap_p(null, 0.0) == pytest.approx(1.0)
+    assert stats.bootstrap_p(null + 5.0, 5.0) < 0.01
+
+
+def test_interval_coverage_near_nominal():
+    """200 simulated paired studies (n=150, 3 seeds with seed noise); 90% intervals cover the true margin."""
+    rng = np.random.default_rng(1)
+    true, hits, n_sim, alpha = 4.0, 0, 200, 0.10
+    for _ in range(n_sim):
+        ability = rng.normal(0, 1, 150)  # shared item difficulty -> positive pairing
+        seed_a = rng.normal(0, 0.15, 8)[:, None]
+        seed_b = rng.normal(0, 0.15, 8)[:, None]
+        pa = 1 / (1 + np.exp(-(ability + 0.3 + seed_a)))
+        pb = 1 / (1 + np.exp(-(ability + 0.3 + seed_b)))
+        xa = (rng.random((8, 150)) < pa) * 100.0
+        xb = (rng.random((8, 150)) < pb) * 100.0
+        xa = xa + true  # known effect on every example
+        reps = stats.paired_bootstrap(xa, xb, 400, rng)
+        lo, hi = stats.percentile_interval(reps, alpha)
+        hits += lo <= true <= hi  # seeds a/b are exchangeable, so the population margin is `true`
+    coverage = hits / n_sim
+    assert 0.82 <= coverage <= 0.97, coverage
+
+
+def test_errors(tmp_path, study_dir):
+    with pytest.raises(MmxferError, match="no finished runs"):
+        build_results([tmp_path])
+    # no baseline
+    root = tmp_path / "nobase"
+    make_study(root, [SynthArm("vqa", ("vqa",), "image-text"), SynthArm("mnli", ("mnli",), "text")],
+               [SynthTask("xnli", "classification", ("de",), 20)], [1])
+    with pytest.raises(MmxferError, match="no baseline arm"):
+        compute_gaps(build_results([root]), GapSettings(n_boot=10, progress=False))
+    # trunks mixed
+    root2 = tmp_path / "mixed"
+    make_study(root2, [SynthArm("baseline", (), "none")], [SynthTask("xnli", "classification", ("de",), 20)], [1])
+    make_study(root2, [SynthArm("vqa", ("vqa",), "image-text")], [SynthTask("xnli", "classification", ("de",), 20)],
+               [1], trunk="xlm-roberta-base")
+    with pytest.raises(MmxferError, match="different trunks"):
+        compute_gaps(build_results([root2]), GapSettings(n_boot=10, progress=False))
+    root3 = tmp_path / "suites"
+    make_study(root3, [SynthArm("baseline", (), "none")], [SynthTask("xnli", "classification", ("de",), 20)], [1])
+    make_study(root3, [SynthArm("vqa", ("vqa",), "image-text")], [SynthTask("xnli", "classification", ("de",), 20)],
+               [1], suite="other")
+    with pytest.raises(MmxferError, match="different suites"):
+        compute_gaps(build_results([root3]), GapSettings(n_boot=10, progress=False))
+    # missing predictions
+    root4 = tmp_path / "nopred"
+    make_study(root4, [SynthArm("baseline", (), "none"), SynthArm("vqa", ("vqa",), "image-text")],
+               [SynthTask("xnli", "classification", ("de",), 20)], [1], predictions=False)
+    with pytest.raises(MmxferError, match="missing predictions.*--bootstrap 0"):
+        compute_gaps(build_results([root4]), GapSettings(n_boot=10, progress=False))
+    assert len(compute_gaps(build_results([root4]), GapSettings(n_boot=0, progress=False)).languages) == 1
