@@ -126,6 +126,7 @@ class ExperimentConfig:
     runs_dir: str = "runs"
     study: str = "default"
     on_bad_image: Literal["skip", "fail"] = "skip"
+    log_with: tuple[str, ...] = ()  # accelerate trackers for training curves: tensorboard, wandb
 
     def phase_for_target(self, target: str) -> PhaseConfig:
         """The target recipe with that target's overrides applied."""

@@ -1,0 +1,116 @@
+"""``mmxfer train``: one arm x target x seed into one run folder.
+
+A bare ``mmxfer train`` uses the **starter** profile (offline, CPU, minutes). The paper-scale
+recipe is ``--profile xlmr-large`` (XLM-R Large, ViT-L-14, X-STILTs recipe); ``xlmr-base`` is the
+smaller middle ground.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from mmxfer import catalog
+from mmxfer.config import ExperimentConfig, load_profile, to_dict
+from mmxfer.errors import ConfigError
+from mmxfer.runs.store import Run, open_run, run_id_for, slug
+from mmxfer.train import phases
+
+
+def parse_intermediate(text: str | None) -> tuple[str, ...]:
+    """``none`` -> (); ``mnli,squad`` -> canonical names (unknown names fail with suggestions)."""
+    if text is None or text.strip().lower() in ("", "none", "baseline"):
+        return ()
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    out = []
+    for name in names:
+        spec = catalog.task(name)
+        if not spec.intermediate:
+            raise ConfigError(f"{spec.name!r} is not an intermediate task (see `mmxfer ls tasks`)")
+        out.append(spec.name)
+    if len(set(out)) != len(out):
+        raise ConfigError(f"--intermediate lists a task twice: {text}")
+    return tuple(out)
+
+
+def arm_name(tasks: tuple[str, ...]) -> str:
+    return "+".join(tasks) if tasks else "baseline"
+
+
+def run_config(profile: ExperimentConfig, tasks: tuple[str, ...], target: str | None, seed: int, study: str,
+               arm: str | None = None) -> dict[str, Any]:
+    """The run's config.yaml (the gap analysis reads exactly these top-level keys)."""
+    return {"arm": {"name": arm or arm_name(tasks), "intermediate": list(tasks),
+                    "modality": phases.modality_of(tasks)},
+            "target": target, "seed": seed, "study": study, "profile": to_dict(profile)}
+
+
+def run_label(arm: str, target: str | None, seed: int) -> str:
+    return f"{arm}-{target or 'retrieval'}-s{seed}"
+
+
+def resolve(args: argparse.Namespace) -> tuple[ExperimentConfig, tuple[str, ...], str | None, int, str, str,
+                                                str | None]:
+    profile = load_profile(args.config or args.profile, args.overrides)
+    catalog.load_plugins()
+    tasks = parse_intermediate(args.intermediate)
+    target = catalog.task(args.target).name if args.target else None
+    seed = args.seed if args.seed is not None else profile.seed
+    study = args.study or profile.study
+    runs_dir = args.runs_dir or profile.runs_dir
+    data_dir = args.data_dir or profile.data_dir
+    return profile, tasks, target, seed, study, runs_dir, data_dir
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from accelerate import PartialState
+
+    profile, tasks, target, seed, study, runs_dir, data_dir = resolve(args)
+    arm = getattr(args, "arm", None) or arm_name(tasks)
+    config = run_config(profile, tasks, target, seed, study, arm)
+    state = PartialState(cpu=not torch.cuda.is_available())
+    main = state.is_main_process
+    run = Run(Path(runs_dir) / slug(study) / run_id_for(config, run_label(arm, target, seed)))
+    if run.is_done() and not args.force:
+        if main:
+            print(f"already finished: {run.path} (pass --force to run it again)")
+        return 0
+    if main:
+        print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
+              f"data {data_dir or 'Hugging Face Hub / generated starter data'} | precision {profile.precision} | "
+              f"{state.num_processes} process(es) on {state.device}")
+        if profile.name == "starter":
+            print("  (starter profile: offline CPU demo; paper scale is --profile xlmr-large)")
+        print(f"  arm {arm} ({config['arm']['modality']}) -> target {target or 'retrieval suite ' + profile.suite}"
+              f" | seed {seed} | run folder {run.path}")
+        open_run(runs_dir, study, config, run_label(arm, target, seed), resume=args.resume, force=args.force,
+                       seed=seed)
+    state.wait_for_everyone()
+    log_with = profile.log_with
+    trunk = profile.trunk.name
+    if tasks:
+        trunk = str(phases.run_intermediate(profile, tasks, seed=seed, runs_dir=runs_dir, study=study,
+                                            data_dir=data_dir, resume=True, log_with=log_with))
+    if target:
+        rows = phases.run_target(run, profile, target, trunk=trunk, seed=seed, data_dir=data_dir,
+                                 resume=args.resume, log_with=log_with)
+    elif main:
+        rows = phases.run_retrieval(run, profile, trunk=trunk, suite=profile.suite, data_dir=data_dir)
+    else:
+        rows = []
+    state.wait_for_everyone()
+    if main:
+        run.mark_done({"trunk": trunk, "n_rows": len(rows)})
+        _summary(rows)
+        print(f"done: {run.path}")
+    return 0
+
+
+def _summary(rows: list[dict[str, Any]]) -> None:
+    heads = [r for r in rows if r.get("split") != "validation" and "direction" not in r]
+    if not heads:
+        return
+    mean = sum(r["score"] for r in heads) / len(heads)
+    print(f"  {len(heads)} scores, mean {mean:.4f} ({heads[0]['task']} {heads[0]['metric']})")

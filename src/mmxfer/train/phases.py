@@ -1,0 +1,273 @@
+"""The three phases of one arm: intermediate training (phase 2), target fine-tuning (phase 3), and
+zero-shot prediction on every target language; or, without a target, retrieval on the trunk.
+
+Phase-2 reuse: a phase-2 trunk is keyed by everything that determines it - the intermediate
+task(s), the trunk, the vision tower (only for image-text tasks), the intermediate recipe, the
+multi-task mixing (only for several tasks), the precision and the *phase-2 seed* - and lives in
+``<runs_dir>/<study>/_intermediate/<label>-<hash>/trunk`` with its own ``DONE``. Every target of
+an arm reuses it. Phase-2 seed policy: ``intermediate.seed: null`` (default) = the run's seed, so
+each seed of a study trains its own phase-2 trunk and the seed-to-seed spread of the gap includes
+phase-2 variance (the quantity being compared); ``intermediate.seed: N`` = one phase-2 trunk shared
+by all seeds (cheaper; seeds then vary phase 3 only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate.utils import set_seed
+
+from mmxfer import catalog
+from mmxfer.config import ExperimentConfig, config_hash, to_dict
+from mmxfer.errors import DataError, TrainingError
+from mmxfer.runs import atomic
+from mmxfer.runs.store import Run, slug
+from mmxfer.train import data as D
+from mmxfer.train.loop import eval_loader, gather_outputs, make_accelerator, train_phase
+from mmxfer.train.sampling import multitask_epoch_batches
+
+log = logging.getLogger(__name__)
+
+INTERMEDIATE_DIR = "_intermediate"
+PHASE2_FORMAT = 1  # bump when phase-2 training changes in a way that invalidates stored trunks
+
+
+def modality_of(tasks: Sequence[str]) -> str:
+    """``none`` | ``text`` | ``image-text`` | ``mixed`` for an arm's intermediate tasks."""
+    if not tasks:
+        return "none"
+    kinds = {catalog.task(t).modality for t in tasks}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def phase2_seed(profile: ExperimentConfig, seed: int) -> int:
+    return profile.intermediate.seed if profile.intermediate.seed is not None else seed
+
+
+def phase2_key(profile: ExperimentConfig, tasks: Sequence[str], seed: int) -> dict[str, Any]:
+    """Everything a phase-2 trunk depends on (hashed into its folder name)."""
+    names = [catalog.task(t).name for t in tasks]
+    image = any(catalog.task(t).modality == "image-text" for t in names)
+    return {"format": PHASE2_FORMAT, "tasks": names, "trunk": to_dict(profile.trunk),
+            "vision": to_dict(profile.vision) if image else None, "phase": to_dict(profile.intermediate),
+            "multitask": to_dict(profile.multitask) if len(names) > 1 else None,
+            "precision": profile.precision, "seed": phase2_seed(profile, seed),
+            "versions": [catalog.task(t).version for t in names]}
+
+
+def phase2_dir(profile: ExperimentConfig, tasks: Sequence[str], seed: int, runs_dir: str | Path, study: str) -> Path:
+    key = phase2_key(profile, tasks, seed)
+    label = slug("+".join(key["tasks"]) + f"-s{key['seed']}")
+    return Path(runs_dir) / slug(study) / INTERMEDIATE_DIR / f"{label}-{config_hash(key)}"
+
+
+@contextlib.contextmanager
+def _lock(path: Path, wait_for: Path, poll: float = 10.0) -> Iterator[bool]:
+    """An exclusive lock file; yields False if ``wait_for`` appeared while waiting (nothing to do)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        if wait_for.is_file():
+            yield False
+            return
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(fd, f"{os.getpid()}@{os.uname().nodename}".encode())
+            os.close(fd)
+            break
+        except FileExistsError:
+            if time.time() - path.stat().st_mtime > 7 * 24 * 3600:  # stale beyond any job's lifetime
+                path.unlink(missing_ok=True)
+                continue
+            log.warning("waiting for %s (another job trains this phase-2 trunk)", path.parent)
+            time.sleep(poll)
+    try:
+        yield True
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _load_trunk(name_or_dir: str, profile: ExperimentConfig) -> Any:
+    from mmxfer.models.trunk import load_trunk
+
+    return load_trunk(name_or_dir, profile.trunk.revision, attn_implementation=profile.trunk.attn_implementation)
+
+
+def _build(trunk: Any, spec: Any, num_labels: int | None, profile: ExperimentConfig, image: bool) -> Any:
+    from mmxfer.models.build import build_task_model
+
+    return build_task_model(trunk, spec.head or spec.kind, num_labels=num_labels,
+                            vision_cfg=profile.vision if image else None,
+                            freeze_embeddings=profile.trunk.freeze_embeddings)
+
+
+def _load_split(spec: Any, split: str, lang: str, data_dir: str | None, limit: int | None) -> Any:
+    ds = D.subset(spec.load(split, lang, data_dir), limit)
+    if len(ds) == 0:
+        raise DataError(f"{spec.name} {split}-{lang}: no examples")
+    return ds
+
+
+def predict(accelerator: Any, model: Any, data: D.TaskData, batch_size: int) -> list[Any]:
+    loader = eval_loader(accelerator, data.features, data.collate, batch_size)
+
+    def step(m: Any, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        out = m(**{k: v for k, v in batch.items() if k not in _LABEL_KEYS})
+        return {k: v for k, v in out.items() if isinstance(v, torch.Tensor) and k != "loss" and k != "hidden_states"}
+
+    return D.decode(data, gather_outputs(accelerator, model, loader, step))
+
+
+_LABEL_KEYS = ("labels", "start_positions", "end_positions", "mlm_labels", "answer_ids", "answer_weights")
+
+
+def dev_scorer(spec: Any, data: D.TaskData, batch_size: int):
+    """``evaluate(model, accelerator)`` for the loop: the task's primary metric on English dev."""
+    from mmxfer.evaluation.scoring import score_predictions
+
+    gold = D.golds(data)
+    metric = catalog.METRICS.get(spec.metric)
+
+    def evaluate(model: Any, accelerator: Any) -> float:
+        preds = predict(accelerator, model, data, batch_size)
+        rows = [{"id": i, "pred": p, "gold": g} for i, p, g in zip(data.raw["id"], preds, gold)]
+        return float(score_predictions(spec, rows)[metric.primary])
+
+    return evaluate
+
+
+# ----------------------------------------------------------------------------- phase 2
+
+
+def run_intermediate(profile: ExperimentConfig, tasks: Sequence[str], *, seed: int, runs_dir: str | Path,
+                     study: str, data_dir: str | None = None, resume: bool = True,
+                     log_with: Sequence[str] = ()) -> Path:
+    """Train (or reuse) the phase-2 trunk for ``tasks``; returns the trunk folder."""
+    folder = phase2_dir(profile, tasks, seed, runs_dir, study)
+    trunk_dir, done = folder / "trunk", folder / "DONE"
+    if done.is_file():
+        print(f"phase 2: reusing {trunk_dir}")
+        return trunk_dir
+    accelerator = make_accelerator(profile.precision, log_with=log_with, project_dir=folder,
+                                   find_unused_parameters=len(tasks) > 1)
+    main = accelerator.is_main_process
+    with (_lock(folder / "LOCK", done) if main else contextlib.nullcontext(True)) as todo:
+        accelerator.wait_for_everyone()
+        if not todo or done.is_file():
+            return trunk_dir
+        if main:
+            atomic.write_yaml(folder / "phase2.yaml", phase2_key(profile, tasks, seed))
+        p2seed = phase2_seed(profile, seed)
+        phase = profile.intermediate
+        specs = [catalog.task(t) for t in tasks]
+        set_seed(p2seed)
+        trunk = _load_trunk(profile.trunk.name, profile)
+        tokenizer = trunk[1]
+        max_length = phase.max_length or profile.trunk.max_length
+        with accelerator.main_process_first():
+            parts = [D.task_data(s, _load_split(s, "train", s.train_language, data_dir, phase.max_train_examples),
+                                 tokenizer, max_length) for s in specs]
+        models = {}
+        shared_vision = None
+        for spec, part in zip(specs, parts):
+            image = spec.modality == "image-text"
+            m = _build(trunk, spec, part.num_labels, profile, image)
+            if image:
+                if shared_vision is None:
+                    shared_vision = (m.vision, m.projector)
+                m.vision, m.projector = shared_vision  # one tower for every image-text task of the mix
+            models[spec.name] = m
+        if len(specs) == 1:
+            model, dataset, collate, plan, lengths = models[specs[0].name], parts[0].features, parts[0].collate, \
+                None, parts[0].lengths
+        else:
+            model = D.MultiTaskModel(models)
+            dataset = D.MultiTaskDataset(parts)
+            collate = dataset.collate
+            lengths = None
+            sizes = [len(p.features) for p in parts]
+            all_lengths = [p.lengths for p in parts] if all(p.lengths for p in parts) else None
+
+            def plan(epoch: int) -> list[list[int]]:
+                mix = multitask_epoch_batches(sizes, phase.batch_size, p2seed, epoch, profile.multitask,
+                                              lengths=all_lengths, group_by_length=phase.group_by_length)
+                return [[dataset.offsets[t] + i for i in b] for t, b in mix]
+
+        train_phase(model, dataset, collate, phase, workdir=folder, seed=p2seed, name="phase2:" + "+".join(tasks),
+                    precision=profile.precision, plan=plan, lengths=lengths, resume=resume,
+                    log_path=folder / "train_log.jsonl", accelerator=accelerator, log_with=log_with)
+        if main:
+            from mmxfer.models.trunk import save_trunk
+
+            save_trunk(trunk[0], tokenizer, trunk_dir)
+            atomic.write_json(done, {"tasks": list(tasks), "seed": p2seed})
+        accelerator.wait_for_everyone()
+    return trunk_dir
+
+
+# ----------------------------------------------------------------------------- phase 3
+
+
+def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, seed: int,
+               data_dir: str | None = None, resume: bool = False, log_with: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Fine-tune ``trunk`` on the target's English training data (model selection on English dev),
+    then predict every target language; writes predictions and metric rows into ``run``."""
+    from mmxfer.evaluation.scoring import score_file_rows
+
+    spec = catalog.task(target)
+    train_spec = catalog.task(spec.train_task) if spec.train_task else spec
+    phase = profile.phase_for_target(spec.name)
+    accelerator = make_accelerator(profile.precision, log_with=log_with, project_dir=run.path)
+    set_seed(seed)
+    pair = _load_trunk(trunk, profile)
+    tokenizer = pair[1]
+    max_length = phase.max_length or profile.trunk.max_length
+    with accelerator.main_process_first():
+        train = D.task_data(train_spec, _load_split(train_spec, "train", train_spec.train_language, data_dir,
+                                                    phase.max_train_examples), tokenizer, max_length)
+        dev = D.task_data(spec, _load_split(spec, "validation", spec.train_language, data_dir,
+                                            phase.max_eval_examples), tokenizer, max_length)
+    model = _build(pair, spec, train.num_labels, profile, image=False)
+    result = train_phase(model, train.features, train.collate, phase, workdir=run.path / "target", seed=seed,
+                         name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,
+                         evaluate=dev_scorer(spec, dev, phase.batch_size * 2), resume=resume,
+                         log_path=run.train_log_path, accelerator=accelerator, log_with=log_with)
+    model = accelerator.prepare(result.model)
+    split = "test" if "test" in spec.splits else "validation"
+    rows_out: list[dict[str, Any]] = []
+    for lang in spec.languages:
+        with accelerator.main_process_first():
+            data = D.task_data(spec, _load_split(spec, split, lang, data_dir, phase.max_eval_examples), tokenizer,
+                               max_length)
+        preds = predict(accelerator, model, data, phase.batch_size * 2)
+        if accelerator.is_main_process:
+            rows = [{"id": i, "pred": p, "gold": g} for i, p, g in zip(data.raw["id"], preds, D.golds(data))]
+            run.write_predictions(spec.name, split, lang, rows)
+            for m in score_file_rows(spec.name, split, lang, rows):
+                extra = {k: v for k, v in m.items() if k not in ("task", "lang", "split", "metric", "score")}
+                run.log_metric(m["task"], m["lang"], m["split"], m["metric"], m["score"], **extra)
+                rows_out.append(m)
+    if result.state.best_metric is not None and accelerator.is_main_process:
+        run.log_metric(spec.name, spec.train_language, "validation", f"{spec.metric}_dev_selection",
+                       result.state.best_metric, category=spec.category, task_version=spec.version,
+                       settings={"best_step": result.state.best_step})
+    accelerator.wait_for_everyone()
+    return rows_out
+
+
+def run_retrieval(run: Run, profile: ExperimentConfig, *, trunk: str, suite: str, data_dir: str | None = None
+                  ) -> list[dict[str, Any]]:
+    """Without a target: evaluate the (phase-2) trunk on the suite's retrieval tasks."""
+    from mmxfer.evaluation.runner import evaluate_trunk
+    from mmxfer.evaluation.suites import suite_tasks, uses_trunk
+
+    items = [i for i in suite_tasks(suite) if uses_trunk(i)]
+    if not items:
+        raise TrainingError(f"suite {suite!r} has no retrieval tasks to evaluate the trunk on; pass --target")
+    return evaluate_trunk(trunk, items, profile, run.path, data_dir=data_dir)
