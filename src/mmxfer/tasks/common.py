@@ -157,7 +157,8 @@ def read_lines(path: Path) -> list[str]:
 
 def features_for(schema: str, label_names: Sequence[str] = ()) -> datasets.Features:
     """Explicit Arrow types for a canonical schema (so None and empty lists stay well typed)."""
-    from datasets import Features, Image, Sequence as Seq, Value
+    from datasets import Features, Image, Value
+    from datasets import Sequence as Seq
 
     s, i = Value("string"), Value("int64")
     table: dict[str, dict[str, Any]] = {

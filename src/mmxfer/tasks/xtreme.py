@@ -19,8 +19,14 @@ from typing import Any
 from mmxfer.errors import DataError
 from mmxfer.tasks import formats as F
 from mmxfer.tasks.base import HubSource, TaskSpec
-from mmxfer.tasks.common import (dataset_from_rows, find_file, load_hub, make_loader, register,
-                                 rename_to_canonical)
+from mmxfer.tasks.common import (
+    dataset_from_rows,
+    find_file,
+    load_hub,
+    make_loader,
+    register,
+    rename_to_canonical,
+)
 
 XTREME = "google/xtreme"
 
