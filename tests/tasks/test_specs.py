@@ -1,0 +1,94 @@
+"""Hub specs are consistent without the network: names, metrics, heads, fields, languages, configs."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+
+from mmxfer.tasks.common import CANONICAL, schema_of
+
+METRICS = {"accuracy", "span_f1", "token_f1", "squad", "mlqa", "tydiqa", "tatoeba_accuracy", "bucc_f1", "xsim",
+           "vqa_accuracy", "chrf_pp"}
+HEADS = {"classification", "multiple_choice", "span_qa", "tagging", "vqa", "caption_mlm", "caption_contrastive"}
+EXPECTED = {"mnli", "anli", "qqp", "squad", "squad_v2", "hellaswag", "commonsenseqa", "cosmosqa", "ccg", "sst2",
+            "caption", "caption-text", "vqa", "vqa-text", "xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa",
+            "bucc", "tatoeba", "flores200", "sib200", "flores_plus", "starter-vqa", "starter-vqa-text",
+            "starter-caption", "starter-caption-text", "starter-bitext", "starter-names"}
+
+
+def test_every_expected_task_is_registered(catalog):
+    assert EXPECTED <= set(catalog.TASKS.names())
+    for alias, name in [("multinli", "mnli"), ("squad1", "squad"), ("hella_swag", "hellaswag"),
+                        ("vqav2", "vqa"), ("captioning", "caption"), ("pan-x", "panx"), ("flores", "flores200")]:
+        assert catalog.TASKS.canonical(alias) == name
+
+
+def test_specs_are_consistent(catalog):
+    for name, spec in catalog.TASKS.items():
+        assert spec.name == name
+        assert spec.metric in METRICS and spec.metric in catalog.METRICS, name
+        if spec.kind != "retrieval":
+            assert spec.head in HEADS and spec.head in catalog.HEADS, name
+        assert spec.languages and len(set(spec.languages)) == len(spec.languages), name
+        assert spec.version and spec.local_format and spec.loader is not None, name
+        assert spec.splits, name
+        canon = set(CANONICAL[schema_of(spec)]) | {"image", "context"}
+        if spec.extra.get("mining"):  # the hub gives aligned pairs, turned into mining rows
+            canon |= set(CANONICAL["retrieval"])
+        assert set(spec.fields) <= canon, (name, spec.fields)
+        if spec.kind in ("classification", "tagging") and name != "ccg":
+            assert spec.label_names, name
+        if spec.source is not None:
+            assert "/" in spec.source.path, name
+            assert set(spec.source.splits) <= set(spec.splits), name
+            fmt = spec.source.config or ""
+            fields = {f for _, f, _, _ in string.Formatter().parse(fmt) if f}
+            assert fields <= {"lang", "lang_name"}, name
+        if spec.train_task is not None:
+            assert spec.train_task in catalog.TASKS, name
+        if spec.intermediate:
+            assert spec.languages == ("en",), name
+
+
+@pytest.mark.parametrize("name,count", [("xnli", 15), ("pawsx", 7), ("udpos", 33), ("panx", 40), ("xquad", 11),
+                                        ("mlqa", 7), ("tydiqa", 9), ("bucc", 4), ("tatoeba", 36),
+                                        ("flores200", 204), ("sib200", 204)])
+def test_xtreme_and_flores_language_counts(catalog, name, count):
+    assert len(catalog.task(name).languages) == count
+
+
+def test_xtreme_configs_and_traps(catalog):
+    xnli = catalog.task("xnli")
+    assert (xnli.source.path, xnli.source.config, xnli.train_task) == ("google/xtreme", "XNLI", "mnli")
+    assert catalog.task("xquad").train_task == catalog.task("mlqa").train_task == "squad"
+    tydi = catalog.task("tydiqa")
+    assert tydi.source.config == "tydiqa" and set(tydi.extra["id_prefix"]) == set(tydi.languages)
+    assert tydi.extra["train_languages"] == ("en",)
+    assert "distractor" in catalog.task("bucc").extra["hub_caveat"]
+    ud = catalog.task("udpos")
+    assert set(ud.extra["hub_lang"]) == set(ud.languages) and len(ud.label_names) == 17
+    assert catalog.task("flores_plus").source.gated
+    assert catalog.task("flores_plus").extra["code_renames"]["zho_Hans"] == "cmn_Hans"
+
+
+def test_intermediate_vqa_resolves_to_a_concrete_dataset(catalog):
+    vqa = catalog.task("vqa")
+    assert vqa.source.path == "HuggingFaceM4/VQAv2" and vqa.extra["dataset"] == "vqav2"
+    assert vqa.extra["answer_vocab_size"] == 3129
+    twin = catalog.task("vqa-text")
+    assert twin.modality == "text" and twin.extra["twin_of"] == "vqa" and twin.metric == vqa.metric
+    assert catalog.task("caption").source.path == "yerevann/coco-karpathy"
+    assert catalog.task("caption-text").extra["twin_of"] == "caption"
+
+
+def test_ls_tasks_lists_everything(catalog, capsys):
+    import argparse
+
+    from mmxfer.listing import run
+
+    run(argparse.Namespace(what="tasks"))
+    out = capsys.readouterr().out
+    for name in EXPECTED:
+        assert f"\n{name} " in out or out.startswith(name), name
+    assert "google/xtreme (XNLI)" in out
