@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmxfer.cli import main
+from mmxfer.errors import ConfigError
+from mmxfer.models import tiny_trunk
+from mmxfer.models.embed import encode
+
+SENTENCES = ["the cat", "Die Katze sitzt auf der Matte und schaut den roten Ball an", "猫", "a man is riding a horse"]
+
+
+@pytest.fixture(scope="module")
+def trunk():
+    return tiny_trunk()
+
+
+def test_encode_restores_order_and_normalises(trunk):
+    model, tok = trunk
+    emb = encode(model, tok, SENTENCES, batch_size=2, progress=False)
+    assert emb.shape == (4, 32) and emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
+    for i, s in enumerate(SENTENCES):  # one at a time = no padding, same order
+        np.testing.assert_allclose(encode(model, tok, [s], progress=False)[0], emb[i], atol=1e-5)
+
+
+def test_encode_layers_pooling_prefix(trunk):
+    model, tok = trunk
+    last = encode(model, tok, SENTENCES, progress=False)
+    np.testing.assert_array_equal(encode(model, tok, SENTENCES, layer=-1, progress=False), last)
+    np.testing.assert_array_equal(encode(model, tok, SENTENCES, layer=2, progress=False), last)
+    assert not np.allclose(encode(model, tok, SENTENCES, layer=0, progress=False), last)
+    assert not np.allclose(encode(model, tok, SENTENCES, pooling="cls", progress=False), last)
+    assert not np.allclose(encode(model, tok, SENTENCES, prefix="query: ", progress=False), last)
+    raw = encode(model, tok, SENTENCES, normalize=False, progress=False)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)
+    with pytest.raises(ConfigError, match="out of range"):
+        encode(model, tok, SENTENCES, layer=3, progress=False)
+
+
+def test_cli_embed_writes_one_row_per_line(tmp_path, capsys):
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    out = tmp_path / "emb.npy"
+    code = main(["embed", "--trunk", "tiny", "--input", str(src), "--output", str(out), "--layer", "1",
+                 "--pooling", "cls", "--batch-size", "3"])
+    assert code == 0
+    emb = np.load(out)
+    assert emb.shape == (4, 32) and emb.dtype == np.float32
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_cli_embed_missing_input_is_one_line_exit_2(tmp_path, capsys):
+    code = main(["embed", "--trunk", "tiny", "--input", str(tmp_path / "nope.txt"), "--output",
+                 str(tmp_path / "e.npy")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "input file not found" in err and "\n" not in err
+    assert not (tmp_path / "e.npy").exists()
+
+
+def test_cli_embed_empty_input_is_an_error(tmp_path, capsys):
+    src = tmp_path / "empty.txt"
+    src.write_text("", encoding="utf-8")
+    code = main(["embed", "--trunk", "tiny", "--input", str(src), "--output", str(tmp_path / "e.npy")])
+    assert code == 2 and "empty" in capsys.readouterr().err
