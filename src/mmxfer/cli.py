@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="a profile YAML file (same as --profile PATH)")
     p.add_argument("--seed", type=int, default=None, help="seed for data order, new heads and dropout")
     p.add_argument("--study", default=None, help="study folder name under the runs dir")
+    p.add_argument("--arm", default=None, help="arm name recorded in the run config [default: from --intermediate]")
     p.add_argument("--runs-dir", default=None, help="where run folders go [default: the profile's runs_dir]")
     p.add_argument("--data-dir", default=None, help="local copies of datasets in their release formats")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")

@@ -267,7 +267,7 @@ def run_retrieval(run: Run, profile: ExperimentConfig, *, trunk: str, suite: str
     from mmxfer.evaluation.runner import evaluate_trunk
     from mmxfer.evaluation.suites import suite_tasks, uses_trunk
 
-    items = [i for i in suite_tasks(suite) if uses_trunk(i)]
+    items = [i for name in suite.split(",") if name.strip() for i in suite_tasks(name.strip()) if uses_trunk(i)]
     if not items:
         raise TrainingError(f"suite {suite!r} has no retrieval tasks to evaluate the trunk on; pass --target")
     return evaluate_trunk(trunk, items, profile, run.path, data_dir=data_dir)
