@@ -37,14 +37,15 @@ def test_compare_cli_errors_are_one_line(tmp_path, suite_file, capsys):
 
 def test_flores_family_plot(tmp_path):
     langs = flores200_codes()
-    arms = [SynthArm("baseline", (), "none"), SynthArm("mnli", ("mnli",), "text", 1.0),
-            SynthArm("caption", ("caption",), "image-text", 2.0)]
-    make_study(tmp_path / "runs", arms, [SynthTask("flores200", "retrieval", langs, 10)], [1])
+    arms = [SynthArm("baseline", (), "none"), SynthArm("caption", ("caption",), "image-text", 2.0)]
+    make_study(tmp_path / "runs", arms, [SynthTask("flores200", "retrieval", langs, 5)], [1])
     suite = tmp_path / "flores.yaml"
     suite.write_text("name: flores\ntasks:\n  - task: flores200\n", encoding="utf-8")
     lines, paths = compare(str(suite), [str(tmp_path / "runs")], tmp_path / "out", n_boot=50, progress=False)
-    fam = [p for p in paths.values() if p.name.startswith("families_caption_vs_")]
-    assert len(fam) >= 2 and all(p.stat().st_size > 0 for p in fam)
+    fam = [p for p in paths.values() if p.name.startswith("families_caption_vs_baseline")]
+    assert {p.suffix for p in fam} == {".png", ".svg"} and all(p.stat().st_size > 0 for p in fam)
+    gaps = (tmp_path / "out" / "gaps_language.csv").read_text()
+    assert gaps.count("\n") == 205  # header + 204 languages
 
 
 def test_published_numbers_have_sources(study_dir):

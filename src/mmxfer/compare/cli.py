@@ -6,20 +6,18 @@ import argparse
 import time
 from pathlib import Path
 
-from mmxfer.compare.gaps import GapSettings, compute_gaps
+from mmxfer.compare.gaps import GapSettings, SuiteEntry, compute_gaps
 from mmxfer.compare.plots import all_plots
 from mmxfer.compare.report import headline, write_report
 from mmxfer.compare.results import build_results, write_results
 from mmxfer.config import SuiteConfig, load_suite
 
 
-def suite_options(suite: SuiteConfig) -> dict:
-    """Task list, metric candidates, splits and category overrides declared by a suite."""
-    tasks = [t.task for t in suite.tasks]
-    metrics = {t.task: [c for c in (getattr(t, "score_key", None), t.metric) if c] for t in suite.tasks}
-    splits = {t.task: getattr(t, "split", "test") for t in suite.tasks}
-    categories = {t.task: getattr(t, "category", None) for t in suite.tasks if getattr(t, "category", None)}
-    return {"tasks": tasks or None, "metrics": metrics, "splits": splits, "categories": categories}
+def suite_entries(suite: SuiteConfig) -> list[SuiteEntry] | None:
+    """The scored (task, metric) entries a suite declares (None = every task in the runs)."""
+    entries = [SuiteEntry(t.task, tuple(c for c in (getattr(t, "score_key", None), t.metric) if c),
+                          getattr(t, "split", None), getattr(t, "category", None)) for t in suite.tasks]
+    return entries or None
 
 
 def compare(suite_name: str, runs: list[str], out: str | Path, n_boot: int = 1000, alpha: float = 0.05,
@@ -30,7 +28,7 @@ def compare(suite_name: str, runs: list[str], out: str | Path, n_boot: int = 100
     results = build_results(runs)
     settings = GapSettings(n_boot=n_boot, alpha=alpha, seed=seed, include_english=suite.include_english_in_average,
                            average=suite.average, progress=progress)
-    result = compute_gaps(results, settings, **suite_options(suite))
+    result = compute_gaps(results, settings, suite_entries(suite))
     paths = {f"results_{k}": v for k, v in write_results(results, out).items()}
     plots = all_plots(result, out)
     paths.update(write_report(result, results, out, suite.name, plots))

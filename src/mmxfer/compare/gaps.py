@@ -3,7 +3,9 @@
 Comparisons: every multimodal arm (modality ``image-text`` or ``mixed``) against every text arm
 and against the baseline (modality ``none``: no intermediate task), plus every text arm
 against the baseline (the STILTs effect, for reference). A margin is
-``score(arm) - score(reference)``, averaged over the seeds both arms have (paired by seed).
+``score(arm) - score(reference)``, averaged over the seeds both arms have (paired by seed), and
+sign-flipped for lower-is-better metrics (xSIM error rate) so that a positive margin always means
+the arm is better.
 
 Levels: per language (one cell = task x split x language x metric), per task (mean over the
 task's languages; English left out when the suite says ``include_english_in_average: false``),
@@ -31,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,34 +132,82 @@ def check_consistent(results: pd.DataFrame) -> None:
                               "compare runs of one suite at a time")
 
 
-def select_metrics(results: pd.DataFrame, wanted: dict[str, Any] | None = None,
-                   splits: dict[str, str] | None = None) -> pd.DataFrame:
-    """Keep one metric and one split per task: the first of the suite's candidates the runs have
-    (``wanted[task]``: a name or a list, e.g. [score_key, metric]), else the task spec's metric,
-    else the first metric in name order; the suite's split, else ``test`` when present."""
-    keep = []
-    for task, grp in results.groupby("task", sort=False):
-        metrics = sorted(set(grp["metric"]))
-        cands = (wanted or {}).get(task)
-        cands = [c for c in ([cands] if isinstance(cands, str) else (cands or [])) if c]
-        metric = next((c for c in cands if c in metrics), None)
-        if metric is None:
-            if cands:
-                log.warning("task %s: no %s scores in the runs; using %s", task, "/".join(cands), metrics)
-            try:
-                from mmxfer import catalog
+@dataclass(frozen=True)
+class SuiteEntry:
+    """One scored (task, metric) of a suite: metric names to look for in the runs (first found wins),
+    the split, and a category override. A task may appear in several entries (FLORES-200: xSIM, chrF++)."""
 
-                spec_metric = catalog.task(task).metric
-            except (MmxferError, ImportError, AttributeError):
-                spec_metric = None
-            metric = spec_metric if spec_metric in metrics else metrics[0]
+    task: str
+    metrics: tuple[str, ...] = ()
+    split: str | None = None
+    category: str | None = None
+
+
+def _spec_metric(task: str) -> str | None:
+    try:
+        from mmxfer import catalog
+
+        return catalog.task(task).metric
+    except (MmxferError, ImportError, AttributeError):
+        return None
+
+
+def select_metrics(results: pd.DataFrame, entries: list[SuiteEntry] | None = None) -> pd.DataFrame:
+    """Keep the rows each entry asks for: its first metric the runs have (without any: the task
+    spec's metric, else the first in name order), its split (else ``test`` when present)."""
+    if entries is None:
+        entries = [SuiteEntry(t) for t in dict.fromkeys(results["task"])]
+    per_task = defaultdict(int)
+    for e in entries:
+        per_task[e.task] += 1
+    keep = []
+    for e in entries:
+        grp = results[results["task"] == e.task]
+        if grp.empty:
+            continue
+        metrics = sorted(set(grp["metric"]))
+        metric = next((c for c in e.metrics if c in metrics), None)
+        if metric is None:
+            if e.metrics and per_task[e.task] > 1:
+                log.warning("task %s: no %s scores in the runs; entry skipped", e.task, "/".join(e.metrics))
+                continue
+            if e.metrics:
+                log.warning("task %s: no %s scores in the runs; using %s", e.task, "/".join(e.metrics), metrics)
+            spec = _spec_metric(e.task)
+            metric = spec if spec in metrics else metrics[0]
         sub = grp[grp["metric"] == metric]
         have = set(sub["split"])
-        split = (splits or {}).get(task)
-        if split not in have:
-            split = "test" if "test" in have else sorted(have)[0]
-        keep.append(sub[sub["split"] == split])
-    return pd.concat(keep, ignore_index=True)
+        split = e.split if e.split in have else ("test" if "test" in have else sorted(have)[0])
+        sub = sub[sub["split"] == split]
+        if e.category:
+            sub = sub.assign(category=e.category)
+        keep.append(sub)
+    if not keep:
+        return results.iloc[0:0]
+    return pd.concat(keep, ignore_index=True).drop_duplicates(["run_id", "task", "lang", "split", "metric"])
+
+
+def _registered(task: str, metric: str, entries: list[SuiteEntry] | None) -> list[str]:
+    """Registry metric names that may score (task, metric): the metric itself, the entry's names, the spec's."""
+    names = [metric]
+    for e in entries or []:
+        if e.task == task and metric in e.metrics:
+            names += list(e.metrics)
+    spec = _spec_metric(task)
+    return [*dict.fromkeys(names + ([spec] if spec else []))]
+
+
+def _higher_is_better(names: list[str]) -> bool:
+    try:
+        from mmxfer import catalog
+
+        catalog.load_plugins()
+        for name in names:
+            if name in catalog.METRICS:
+                return bool(getattr(catalog.METRICS.get(name), "higher_is_better", True))
+    except (MmxferError, ImportError):
+        pass
+    return True
 
 
 def _is_english(lang: str) -> bool:
@@ -185,7 +234,8 @@ class _Cell:
 
 
 def _cell_replicates(cell: _Cell, needed: list[tuple[str, int]], settings: GapSettings,
-                     draw_cache: dict[int, np.ndarray]) -> tuple[dict[tuple[str, int], np.ndarray], int]:
+                     draw_cache: dict[int, np.ndarray], names: list[str]
+                     ) -> tuple[dict[tuple[str, int], np.ndarray], int]:
     """Bootstrap replicate scores (B,) per (arm, seed) on shared example draws; and n examples."""
     from mmxfer.runs.store import Run
 
@@ -216,7 +266,7 @@ def _cell_replicates(cell: _Cell, needed: list[tuple[str, int]], settings: GapSe
     B = settings.n_boot
     draw_key = _stable_int(settings.seed, cell.task, cell.split, n, hashlib.blake2b(
         "\x1f".join(map(str, ids)).encode(), digest_size=8).hexdigest())
-    scorer = scorer_for(cell.task, cell.metric)
+    scorer = scorer_for(cell.task, cell.metric, names)
     out: dict[tuple[str, int], np.ndarray] = {}
     if not scorer.corpus_level:
         if draw_key not in draw_cache:
@@ -245,8 +295,7 @@ def _seed_draws(settings: GapSettings, k: int) -> np.ndarray:
 
 
 def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
-                 metrics: dict[str, Any] | None = None, tasks: Iterable[str] | None = None,
-                 splits: dict[str, str] | None = None, categories: dict[str, str] | None = None) -> GapResult:
+                 entries: list[SuiteEntry] | None = None) -> GapResult:
     """Margins at every level from the tidy table (see module docstring for the method)."""
     settings = settings or GapSettings()
     if settings.correction not in stats.CORRECTIONS:
@@ -255,18 +304,12 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
         raise ConfigError(f"--alpha must be between 0 and 1, got {settings.alpha}")
     if settings.n_boot < 0:
         raise ConfigError(f"--bootstrap must be >= 0, got {settings.n_boot}")
-    frame = results
-    if tasks is not None:
-        tasks = list(tasks)
-        frame = frame[frame["task"].isin(tasks)]
-        if frame.empty:
-            have = ", ".join(sorted(set(results["task"])))
-            raise RunStoreError(f"no finished run has scores for the suite's tasks ({', '.join(tasks)}); "
-                                f"the runs have: {have}")
+    frame = select_metrics(results, entries)
+    if frame.empty:
+        wanted = ", ".join(dict.fromkeys(e.task for e in entries or []))
+        raise RunStoreError(f"no finished run has scores for the suite's tasks ({wanted}); "
+                            f"the runs have: {', '.join(sorted(set(results['task'])))}")
     check_consistent(frame)
-    frame = select_metrics(frame, metrics, splits)
-    if categories:
-        frame = frame.assign(category=[categories.get(t) or c for t, c in zip(frame["task"], frame["category"])])
     arms = arm_table(frame)
     pairs = comparisons(arms)
     B = settings.n_boot
@@ -278,6 +321,8 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
     draw_cache: dict[int, np.ndarray] = {}
     bar = tqdm(cells, desc="compare", unit="cell", disable=not settings.progress or len(cells) < 20)
     for cell in bar:
+        names = _registered(cell.task, cell.metric, entries)
+        sign = 1.0 if _higher_is_better(names) else -1.0
         active = [(a, r, kind, cell.seeds(a, r)) for a, r, kind in pairs]
         active = [p for p in active if p[3]]
         if not active:
@@ -286,17 +331,18 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
         n = None
         if B > 0:
             needed = sorted({(arm, s) for a, r, _, seeds in active for arm in (a, r) for s in seeds})
-            cell_reps, n = _cell_replicates(cell, needed, settings, draw_cache)
+            cell_reps, n = _cell_replicates(cell, needed, settings, draw_cache, names)
         for a, r, kind, seeds in active:
             sa = np.array([cell.runs[a][s][0] for s in seeds])
             sr = np.array([cell.runs[r][s][0] for s in seeds])
             n_ex = n if n is not None else cell.runs[a][seeds[0]][2]
             rows.append({"arm": a, "reference": r, "kind": kind, "task": cell.task, "category": cell.category,
                          "metric": cell.metric, "split": cell.split, "lang": cell.lang,
-                         "score_arm": sa.mean(), "score_reference": sr.mean(), "margin": float((sa - sr).mean()),
+                         "higher_is_better": sign > 0, "score_arm": sa.mean(), "score_reference": sr.mean(),
+                         "margin": float(sign * (sa - sr).mean()),
                          "n_seeds": len(seeds), "n_examples": n_ex})
             if B > 0:
-                diff = np.stack([cell_reps[(a, s)] - cell_reps[(r, s)] for s in seeds], axis=1)  # (B, k)
+                diff = sign * np.stack([cell_reps[(a, s)] - cell_reps[(r, s)] for s in seeds], axis=1)  # (B, k)
                 sidx = _seed_draws(settings, len(seeds))
                 reps.append(np.take_along_axis(diff, sidx, axis=1).mean(axis=1).astype(np.float32))
             else:

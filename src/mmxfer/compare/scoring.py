@@ -34,7 +34,7 @@ def _accuracy(golds: Sequence[Any], preds: Sequence[Any]) -> float:
     return 100.0 * float(np.mean([g == p for g, p in zip(golds, preds)])) if golds else float("nan")
 
 
-def scorer_for(task: str, metric: str) -> Scorer:
+def scorer_for(task: str, metric: str, names: Sequence[str] = ()) -> Scorer:
     """The registered metric (``catalog.METRICS``) that produced ``metric`` for ``task``.
 
     Tries the metric name itself, then the task spec's metric (reading the key ``metric`` from
@@ -42,7 +42,7 @@ def scorer_for(task: str, metric: str) -> Scorer:
     """
     from mmxfer import catalog
 
-    candidates = [metric]
+    candidates = [metric, *names]
     try:
         candidates.append(catalog.task(task).metric)
     except (UnknownNameError, ImportError, AttributeError):
