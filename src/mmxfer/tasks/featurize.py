@@ -518,7 +518,7 @@ def qa_predictions(features: datasets.Dataset, examples: datasets.Dataset, start
                     score = float(s_log[s] + e_log[e])
                     if score > best_score:
                         best_score = score
-                        best_text = ex["context"][offsets[s][0]: offsets[e][1]]
+                        best_text = ex["context"][offsets[s][0]: offsets[e][1]].strip()
         if allow_null and (best_score == -np.inf or null_score > best_score + null_threshold):
             best_text = ""
         preds[ex["id"]] = best_text

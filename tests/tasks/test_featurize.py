@@ -1,0 +1,134 @@
+"""Featurisation: cache hit/invalidation, QA doc-stride round trip, first-sub-token tagging, VQA soft labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmxfer.tasks.common import dataset_from_rows
+from mmxfer.tasks.featurize import IGNORE, collate_fn, featurize, qa_predictions, tag_predictions
+
+
+def _cls_ds(catalog, n=20):
+    spec = catalog.task("pawsx")
+    rows = [{"id": str(i), "text_a": f"sentence number {i}", "text_b": f"other {i}", "label": i % 2} for i in range(n)]
+    return spec, dataset_from_rows(spec, rows, split="validation", lang="de")
+
+
+def test_cache_hit_then_invalidated_by_tokenizer_and_max_length(catalog, tok, mmxfer_cache):
+    from mmxfer.models.tiny import tiny_tokenizer
+
+    spec, ds = _cls_ds(catalog)
+    first, second, third, fourth = {}, {}, {}, {}
+    a = featurize(spec, ds, tok, max_length=32, split="validation", lang="de", stats=first)
+    b = featurize(spec, ds, tok, max_length=32, split="validation", lang="de", stats=second)
+    assert (first["cache"], second["cache"]) == ("miss", "hit")
+    assert first["cache_path"] == second["cache_path"] and str(mmxfer_cache) in first["cache_path"]
+    assert a["input_ids"] == b["input_ids"]
+    featurize(spec, ds, tok, max_length=16, split="validation", lang="de", stats=third)
+    assert third["cache"] == "miss" and third["cache_path"] != first["cache_path"]
+    other = tiny_tokenizer()
+    other.add_tokens(["zzzunseen"])  # a different vocabulary -> a different key
+    featurize(spec, ds, other, max_length=32, split="validation", lang="de", stats=fourth)
+    assert fourth["cache"] == "miss" and fourth["cache_path"] != first["cache_path"]
+    again = {}
+    featurize(spec, ds.select(range(10)), tok, max_length=32, split="validation", lang="de", stats=again)
+    assert again["cache"] == "miss"  # different data, different key
+
+
+def test_classification_batch(catalog, tok, mmxfer_cache):
+    spec, ds = _cls_ds(catalog, 4)
+    feats = featurize(spec, ds, tok, max_length=24, split="validation", lang="de")
+    batch = collate_fn(spec, tok)([feats[i] for i in range(4)])
+    assert batch["input_ids"].shape[0] == 4 and batch["input_ids"].shape[1] <= 24
+    assert batch["labels"].tolist() == [0, 1, 0, 1]
+    assert set(batch) == {"input_ids", "attention_mask", "labels"}
+
+
+def test_qa_doc_stride_round_trip_recovers_gold(catalog, tok, mmxfer_cache):
+    spec = catalog.task("squad")
+    filler = " ".join(f"word{k}" for k in range(60))
+    rows = []
+    for i, (answer, where) in enumerate([("Paris", 5), ("blue whale", 40), ("1889", 58)]):
+        words = filler.split()
+        words.insert(where, answer)
+        context = " ".join(words)
+        rows.append({"id": f"q{i}", "context": context, "question": f"question {i}?",
+                     "answers": {"text": [answer], "answer_start": [context.index(answer)]}})
+    examples = dataset_from_rows(spec, rows, split="validation", lang="en")
+    feats = featurize(spec, examples, tok, max_length=64, doc_stride=16, split="validation", lang="en")
+    assert len(feats) > len(examples)  # long contexts became several windows
+    n, length = len(feats), max(len(x) for x in feats["input_ids"])
+    start, end = np.full((n, length), -10.0), np.full((n, length), -10.0)
+    for i, (s, e) in enumerate(zip(feats["start_positions"], feats["end_positions"])):
+        if s > 0:  # windows that contain the answer point at it; others at CLS with a lower score
+            start[i, s], end[i, e] = 5.0, 5.0
+    preds = qa_predictions(feats, examples, start, end)
+    assert preds == {r["id"]: r["answers"]["text"][0] for r in rows}
+    assert feats["offset_mapping"][0][0] is None  # CLS is outside the context
+
+
+def test_tagging_first_subtoken_and_inverse(catalog, tok, mmxfer_cache):
+    spec = catalog.task("panx")
+    rows = [{"id": "s0", "tokens": ["Angela", "Merkel", "spricht"], "tags": ["B-PER", "I-PER", "O"]},
+            {"id": "s1", "tokens": ["in", "Berlin"], "tags": ["O", "B-LOC"]}]
+    ds = dataset_from_rows(spec, rows, split="test", lang="de")
+    feats = featurize(spec, ds, tok, max_length=32, split="test", lang="de")
+    for f, r in zip(feats, rows):
+        firsts = [k for k, w in enumerate(f["word_ids"]) if w >= 0 and (k == 0 or f["word_ids"][k - 1] != w)]
+        assert [f["labels"][k] for k in firsts] == [spec.label_names.index(t) for t in r["tags"]]
+        assert all(f["labels"][k] == IGNORE for k in range(len(f["labels"])) if k not in firsts)
+    preds = [[max(x, 0) for x in f["labels"]] for f in feats]  # a perfect tagger
+    assert tag_predictions(feats, [np.array(p) for p in preds], spec.label_names) == \
+        {r["id"]: r["tags"] for r in rows}
+    batch = collate_fn(spec, tok)([feats[0], feats[1]])
+    assert batch["labels"].shape == batch["input_ids"].shape and (batch["labels"][1] == IGNORE).sum() > 0
+
+
+def test_multiple_choice_shape(catalog, tok, mmxfer_cache):
+    spec = catalog.task("hellaswag")
+    rows = [{"id": str(i), "context": "A man", "question": "then he", "choices": ["a", "bb", "ccc", "dddd"],
+             "label": i} for i in range(2)]
+    feats = featurize(spec, dataset_from_rows(spec, rows, split="validation", lang="en"), tok, max_length=32,
+                      split="validation", lang="en")
+    batch = collate_fn(spec, tok)([feats[0], feats[1]])
+    assert batch["input_ids"].shape[:2] == (2, 4) and batch["labels"].tolist() == [0, 1]
+
+
+def test_vqa_soft_labels_and_bad_images(catalog, tok, mmxfer_cache, tmp_path):
+    from PIL import Image
+
+    from mmxfer.errors import DataError
+    from mmxfer.tasks.answers import soft_scores
+
+    assert soft_scores(["red"] * 3 + ["blue"] * 7)["red"] == pytest.approx(0.9)
+    assert soft_scores(["red"] + ["blue"] * 9)["red"] == pytest.approx(0.3)
+    assert soft_scores(["Two"] * 4 + ["x"] * 6)["2"] == 1.0
+    good = tmp_path / "good.png"
+    Image.new("RGB", (8, 8)).save(good)
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    spec = catalog.task("vqa")
+    rows = [{"id": "a", "image": str(good), "question": "what?", "answers": ["red"] * 3 + ["blue"] * 7},
+            {"id": "b", "image": str(tmp_path / "bad.jpg"), "question": "what?", "answers": ["red"] * 10},
+            {"id": "c", "image": str(tmp_path / "missing.jpg"), "question": "what?", "answers": ["red"] * 10}]
+    ds = dataset_from_rows(spec, rows, split="validation", lang="en")
+    stats = {}
+    feats = featurize(spec, ds, tok, max_length=16, answer_vocab=["blue", "red"], split="validation", lang="en",
+                      stats=stats)
+    assert len(feats) == 1 and stats["bad_images"] == 2
+    batch = collate_fn(spec, tok, num_answers=2)([feats[0]])
+    assert batch["labels"].tolist() == [[1.0, pytest.approx(0.9)]]
+    assert batch["pixel_values"].shape == (1, 3, 224, 224)
+    with pytest.raises(DataError, match="bad.jpg"):
+        featurize(spec, ds, tok, max_length=16, answer_vocab=["red"], on_bad_image="fail", use_cache=False)
+
+
+def test_caption_mlm_masking_is_deterministic(catalog, tok, mmxfer_cache):
+    spec = catalog.task("starter-caption-text")
+    ds = spec.load("validation").select(range(20))
+    a = featurize(spec, ds, tok, max_length=48, split="validation", use_cache=False)
+    b = featurize(spec, ds, tok, max_length=48, split="validation", use_cache=False)
+    assert a["input_ids"] == b["input_ids"] and a["mlm_labels"] == b["mlm_labels"]
+    for ids, labels in zip(a["input_ids"], a["mlm_labels"]):
+        masked = [k for k, x in enumerate(labels) if x != IGNORE]
+        assert masked and ids[0] == tok.cls_token_id and labels[0] == IGNORE
