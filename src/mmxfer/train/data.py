@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -34,6 +34,7 @@ class TaskData:
     collate: Callable[[list[Any]], dict[str, Any]]
     lengths: list[int] | None
     num_labels: int | None
+    label_space: dict[str, Any] = field(default_factory=dict)  # answer_vocab / label_names to reuse on dev, test
 
 
 def subset(ds: Any, limit: int | None) -> Any:
@@ -44,46 +45,83 @@ def subset(ds: Any, limit: int | None) -> Any:
 
 
 def _lengths(features: Any) -> list[int] | None:
-    try:
-        cols = features.column_names
-    except AttributeError:
+    cols = getattr(features, "column_names", None)
+    if not cols or "input_ids" not in cols:
         return None
-    if "length" in cols:
-        return list(features["length"])
-    if "input_ids" in cols:
-        return [len(x) if not isinstance(x[0], list) else sum(len(y) for y in x) for x in features["input_ids"]]
-    return None
+    return [len(x) if not (x and isinstance(x[0], list)) else sum(len(y) for y in x) for x in features["input_ids"]]
 
 
-def task_data(spec: Any, ds: Any, tokenizer: Any, max_length: int, **kwargs: Any) -> TaskData:
-    """Featurise ``ds`` for ``spec`` with the tasks package's featuriser."""
+def label_space(spec: Any, train_raw: Any) -> dict[str, Any]:
+    """What the label vocabulary of a task's head is, derived once from its training data."""
+    if spec.kind == "vqa":
+        from mmxfer.tasks.answers import build_answer_vocab
+
+        return {"answer_vocab": build_answer_vocab(train_raw["answers"])}
+    if spec.kind == "tagging" and not spec.label_names:
+        return {"label_names": sorted({t for tags in train_raw["tags"] for t in tags})}
+    return {}
+
+
+def task_data(spec: Any, ds: Any, tokenizer: Any, max_length: int, *, split: str, lang: str,
+              space: dict[str, Any] | None = None, image_preprocess: Any = None, on_bad_image: str = "skip",
+              seed: int = 0) -> TaskData:
+    """Featurise ``ds`` for ``spec`` with the tasks package's featuriser (cached by content hash).
+
+    ``space``: the label space of the training data (answer vocabulary, tag set); None = derive it
+    from ``ds`` (do that for the training split only).
+    """
     fz = featurizer()
-    features = fz.featurize(spec, ds, tokenizer, max_length=max_length, **kwargs)
-    collate = fz.collate_fn(spec, tokenizer)
-    if hasattr(fz, "num_labels"):
-        num_labels = fz.num_labels(spec, features)
+    space = label_space(spec, ds) if space is None else space
+    features = fz.featurize(spec, ds, tokenizer, max_length=max_length, split=split, lang=lang,
+                            image_preprocess=None, on_bad_image=on_bad_image, seed=seed, **space)
+    vocab = space.get("answer_vocab")
+    collate = fz.collate_fn(spec, tokenizer, image_preprocess=image_preprocess,
+                            num_answers=len(vocab) if vocab else None)
+    if vocab:
+        num_labels = len(vocab)
+    elif spec.kind in ("classification", "tagging"):
+        num_labels = len(space.get("label_names") or spec.label_names) or None
     else:
-        num_labels = len(spec.label_names) or None
-    return TaskData(spec, ds, features, collate, _lengths(features), num_labels)
+        num_labels = None
+    return TaskData(spec, ds, features, collate, _lengths(features), num_labels, space)
+
+
+def with_images(data: TaskData, transform: Any, tokenizer: Any) -> TaskData:
+    """Rebuild ``data``'s collate so images go through the vision tower's own preprocessing."""
+    vocab = data.label_space.get("answer_vocab")
+    data.collate = featurizer().collate_fn(data.spec, tokenizer, image_preprocess=transform,
+                                           num_answers=len(vocab) if vocab else None)
+    return data
 
 
 def decode(data: TaskData, outputs: dict[str, torch.Tensor]) -> list[Any]:
-    """Per-example predictions from gathered model outputs (in dataset order)."""
+    """Per-example predictions (in ``data.raw`` order) from gathered model outputs (in feature order)."""
     fz = featurizer()
-    if hasattr(fz, "postprocess"):
-        return list(fz.postprocess(data.spec, data.raw, data.features, outputs))
-    if data.spec.kind in ("classification", "multiple_choice"):
+    spec = data.spec
+    ids = list(data.raw["id"])
+    if spec.kind in ("classification", "multiple_choice"):
         return outputs["logits"].argmax(-1).tolist()
-    raise MmxferError(f"no post-processing for task kind {data.spec.kind!r} (mmxfer.tasks.featurize.postprocess)")
+    if spec.kind == "span_qa":
+        by_id = fz.qa_predictions(data.features, data.raw, outputs["start_logits"].float().numpy(),
+                                  outputs["end_logits"].float().numpy(), allow_null=spec.name == "squad_v2")
+        return [by_id[i] for i in ids]
+    if spec.kind == "tagging":
+        names = data.label_space.get("label_names") or spec.label_names
+        by_id = fz.tag_predictions(data.features, outputs["logits"].float().numpy(), names)
+        return [by_id[i] for i in ids]
+    if spec.kind == "vqa":
+        vocab = data.label_space["answer_vocab"]
+        return [vocab[k] for k in outputs["logits"].argmax(-1).tolist()]
+    raise MmxferError(f"no prediction decoding for task kind {spec.kind!r}")
 
 
 def golds(data: TaskData) -> list[Any]:
-    """The gold values metrics compare predictions against, per example."""
-    fz = featurizer()
-    if hasattr(fz, "golds"):
-        return list(fz.golds(data.spec, data.raw))
-    col = {"classification": "label", "multiple_choice": "label", "span_qa": "answers", "tagging": "tags",
-           "vqa": "answers", "captioning": "caption"}[data.spec.kind]
+    """The gold values the task's metric compares predictions against, per example."""
+    kind = data.spec.kind
+    if kind == "span_qa":
+        return [a["text"] for a in data.raw["answers"]]
+    col = {"classification": "label", "multiple_choice": "label", "tagging": "tags", "vqa": "answers",
+           "captioning": "caption"}[kind]
     return list(data.raw[col])
 
 

@@ -172,7 +172,8 @@ def run_intermediate(profile: ExperimentConfig, tasks: Sequence[str], *, seed: i
         max_length = phase.max_length or profile.trunk.max_length
         with accelerator.main_process_first():
             parts = [D.task_data(s, _load_split(s, "train", s.train_language, data_dir, phase.max_train_examples),
-                                 tokenizer, max_length) for s in specs]
+                                 tokenizer, max_length, split="train", lang=s.train_language,
+                                 on_bad_image=profile.on_bad_image, seed=p2seed) for s in specs]
         models = {}
         shared_vision = None
         for spec, part in zip(specs, parts):
@@ -182,6 +183,7 @@ def run_intermediate(profile: ExperimentConfig, tasks: Sequence[str], *, seed: i
                 if shared_vision is None:
                     shared_vision = (m.vision, m.projector)
                 m.vision, m.projector = shared_vision  # one tower for every image-text task of the mix
+                D.with_images(part, m.vision.transform(is_train=False), tokenizer)
             models[spec.name] = m
         if len(specs) == 1:
             model, dataset, collate, plan, lengths = models[specs[0].name], parts[0].features, parts[0].collate, \
@@ -230,9 +232,14 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     max_length = phase.max_length or profile.trunk.max_length
     with accelerator.main_process_first():
         train = D.task_data(train_spec, _load_split(train_spec, "train", train_spec.train_language, data_dir,
-                                                    phase.max_train_examples), tokenizer, max_length)
+                                                    phase.max_train_examples), tokenizer, max_length,
+                            split="train", lang=train_spec.train_language, seed=seed)
         dev = D.task_data(spec, _load_split(spec, "validation", spec.train_language, data_dir,
-                                            phase.max_eval_examples), tokenizer, max_length)
+                                            phase.max_eval_examples), tokenizer, max_length,
+                          split="validation", lang=spec.train_language, space=train.label_space)
+    if spec.label_names and train_spec.label_names and tuple(spec.label_names) != tuple(train_spec.label_names):
+        raise TrainingError(f"{spec.name} is trained on {train_spec.name} but their labels differ: "
+                            f"{list(train_spec.label_names)} vs {list(spec.label_names)}")
     model = _build(pair, spec, train.num_labels, profile, image=False)
     result = train_phase(model, train.features, train.collate, phase, workdir=run.path / "target", seed=seed,
                          name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,
@@ -244,7 +251,7 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     for lang in spec.languages:
         with accelerator.main_process_first():
             data = D.task_data(spec, _load_split(spec, split, lang, data_dir, phase.max_eval_examples), tokenizer,
-                               max_length)
+                               max_length, split=split, lang=lang, space=train.label_space)
         preds = predict(accelerator, model, data, phase.batch_size * 2)
         if accelerator.is_main_process:
             rows = [{"id": i, "pred": p, "gold": g} for i, p, g in zip(data.raw["id"], preds, D.golds(data))]
@@ -253,10 +260,11 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
                 extra = {k: v for k, v in m.items() if k not in ("task", "lang", "split", "metric", "score")}
                 run.log_metric(m["task"], m["lang"], m["split"], m["metric"], m["score"], **extra)
                 rows_out.append(m)
-    if result.state.best_metric is not None and accelerator.is_main_process:
-        run.log_metric(spec.name, spec.train_language, "validation", f"{spec.metric}_dev_selection",
-                       result.state.best_metric, category=spec.category, task_version=spec.version,
-                       settings={"best_step": result.state.best_step})
+    if accelerator.is_main_process:  # model selection record (kept out of metrics.jsonl: not a result)
+        atomic.write_json(run.path / "selection.json", {
+            "task": spec.name, "lang": spec.train_language, "split": "validation", "metric": spec.metric,
+            "best": result.state.best_metric, "best_step": result.state.best_step,
+            "stopped_early": result.state.stopped_early, "history": result.state.history})
     accelerator.wait_for_everyone()
     return rows_out
 
