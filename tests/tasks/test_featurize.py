@@ -132,3 +132,23 @@ def test_caption_mlm_masking_is_deterministic(catalog, tok, mmxfer_cache):
     for ids, labels in zip(a["input_ids"], a["mlm_labels"]):
         masked = [k for k, x in enumerate(labels) if x != IGNORE]
         assert masked and ids[0] == tok.cls_token_id and labels[0] == IGNORE
+
+
+def test_real_xlmr_tokenizer_qa_round_trip_on_xquad(realdata, catalog, mmxfer_cache):
+    """With the real XLM-R vocabulary, gold start/end labels decode back to the gold answers."""
+    from transformers import PreTrainedTokenizerFast
+
+    xlmr = PreTrainedTokenizerFast(tokenizer_file=str(realdata / "xlmr_tokenizer/tokenizer.json"),
+                                   bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+                                   unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+    spec = catalog.task("xquad")
+    examples = spec.load("test", "de", str(realdata)).select(range(60))
+    feats = featurize(spec, examples, xlmr, max_length=128, doc_stride=32, split="test", lang="de")
+    n, length = len(feats), max(len(x) for x in feats["input_ids"])
+    start, end = np.full((n, length), -10.0), np.full((n, length), -10.0)
+    for i, (s, e) in enumerate(zip(feats["start_positions"], feats["end_positions"])):
+        if s > 0:
+            start[i, s], end[i, e] = 5.0, 5.0
+    preds = qa_predictions(feats, examples, start, end, max_answer_length=64)
+    exact = sum(preds[ex["id"]] == ex["answers"]["text"][0].strip() for ex in examples)
+    assert exact >= 0.95 * len(examples), exact
