@@ -117,3 +117,14 @@ def test_errors(tmp_path, study_dir):
     with pytest.raises(MmxferError, match="missing predictions.*--bootstrap 0"):
         compute_gaps(build_results([root4]), GapSettings(n_boot=10, progress=False))
     assert len(compute_gaps(build_results([root4]), GapSettings(n_boot=0, progress=False)).languages) == 1
+
+
+def test_bad_predictions_row_is_named(tmp_path):
+    from mmxfer.compare.scoring import read_predictions
+
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": 1, "pred": 0, "gold": 0}\n{"id": 2, "pred": 1}\n', encoding="utf-8")
+    with pytest.raises(MmxferError, match="row 2"):
+        read_predictions(path)
+    path.write_text('{"id": 1, "pred": 0, "gold": 0}\n\n{"id": 2, "pred": 1, "gold": 1}\n', encoding="utf-8")
+    assert read_predictions(path) == ([1, 2], [0, 1], [0, 1])
