@@ -11,7 +11,7 @@ all               ``input_ids``, ``attention_mask`` (+ ``image`` for image-text 
 classification    ``labels`` (int)
 multiple_choice   ``input_ids``/``attention_mask`` as [C, L] per example, ``labels``
 span_qa           ``start_positions``/``end_positions`` (0 = CLS when the answer is not in the
-                  window), ``example_id``, ``offset_mapping`` (None outside the context)
+                  window), ``example_id``, ``offset_mapping`` ([L, 2]; -1 outside the context)
 tagging           ``labels`` on the FIRST sub-token of each word, -100 elsewhere; ``word_ids``
                   (-1 for special tokens), ``n_words``
 vqa               ``answer_ids`` + ``answer_scores`` (sparse); the batch's ``labels`` is the dense
@@ -231,28 +231,26 @@ def _span_qa(batch, tokenizer, max_length, doc_stride, spec):
     out: dict[str, list] = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
                             "start_positions": [], "end_positions": [], "example_id": [], "offset_mapping": []}
     for i, offsets in enumerate(enc["offset_mapping"]):
-        seq = enc.sequence_ids(i)
         ex = sample_map[i]
+        offs = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+        in_ctx = np.fromiter((s == 1 for s in enc.sequence_ids(i)), dtype=bool, count=len(offs))
+        offs[~in_ctx] = -1
         answers = batch["answers"][ex]
-        ctx_idx = [k for k, s in enumerate(seq) if s == 1]
+        ctx_idx = np.flatnonzero(in_ctx)
         start_tok = end_tok = 0
-        if answers["answer_start"] and ctx_idx:
+        if answers["answer_start"] and len(ctx_idx):
             a_start = answers["answer_start"][0]
             a_end = a_start + len(answers["text"][0])
-            first, last = ctx_idx[0], ctx_idx[-1]
-            if offsets[first][0] <= a_start and offsets[last][1] >= a_end:
-                s = first
-                while s <= last and offsets[s][1] <= a_start:
-                    s += 1
-                e = last
-                while e >= first and offsets[e][0] >= a_end:
-                    e -= 1
+            first, last = int(ctx_idx[0]), int(ctx_idx[-1])
+            if offs[first, 0] <= a_start and offs[last, 1] >= a_end:
+                s = first + int(np.searchsorted(offs[first:last + 1, 1], a_start, side="right"))
+                e = first + int(np.searchsorted(offs[first:last + 1, 0], a_end, side="left")) - 1
                 if s <= e:
                     start_tok, end_tok = s, e
         out["start_positions"].append(start_tok)
         out["end_positions"].append(end_tok)
         out["example_id"].append(batch["id"][ex])
-        out["offset_mapping"].append([list(o) if seq[k] == 1 else None for k, o in enumerate(offsets)])
+        out["offset_mapping"].append(offs)
     return out
 
 
@@ -400,10 +398,10 @@ def featurize(spec: TaskSpec, dataset: datasets.Dataset, tokenizer: Any, *, max_
     keep = [c for c in ("id", "image") if c in ds.column_names and spec.kind != "span_qa"]
     remove = [c for c in ds.column_names if c not in keep]
     out = ds.map(fn, batched=True, batch_size=batch_size, remove_columns=remove, load_from_cache_file=False,
-                 keep_in_memory=True, desc=f"featurize {spec.name} {split} {lang or ''}".rstrip())
+                 keep_in_memory=True, new_fingerprint=key, desc=f"featurize {spec.name} {split} {lang or ''}".rstrip())
     if image_preprocess is not None and "image" in out.column_names:
         out = out.map(lambda ex: {"pixel_values": np.asarray(image_preprocess(open_image(ex["image"])))},
-                      keep_in_memory=True, load_from_cache_file=False, desc="images")
+                      keep_in_memory=True, load_from_cache_file=False, new_fingerprint=f"{key}-px", desc="images")
     if not use_cache:
         return out
     tmp = path.with_name(f"{key}.tmp-{os.getpid()}")
@@ -510,10 +508,10 @@ def qa_predictions(features: datasets.Dataset, examples: datasets.Dataset, start
             starts = np.argsort(s_log[:n])[::-1][:n_best]
             ends = np.argsort(e_log[:n])[::-1][:n_best]
             for s in starts:
-                if offsets[s] is None:
+                if offsets[s] is None or offsets[s][0] < 0:
                     continue
                 for e in ends:
-                    if offsets[e] is None or e < s or e - s + 1 > max_answer_length:
+                    if offsets[e] is None or offsets[e][0] < 0 or e < s or e - s + 1 > max_answer_length:
                         continue
                     score = float(s_log[s] + e_log[e])
                     if score > best_score:
