@@ -141,3 +141,24 @@ def test_frozen_vision_tower_gets_no_grad_and_stays_eval(batch):
 def test_unknown_head_suggests():
     with pytest.raises(UnknownNameError, match="classification"):
         build_task_model(tiny_trunk(), "clasification", num_labels=2)
+
+
+def test_caption_mlm_reuses_checkpoint_lm_head(tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    from mmxfer.models import load_trunk
+
+    base, tok = tiny_trunk()
+    mlm = AutoModelForMaskedLM.from_config(base.config)
+    with torch.no_grad():
+        mlm.lm_head.dense.weight.fill_(0.25)
+        mlm.lm_head.bias.fill_(0.5)
+    mlm.save_pretrained(tmp_path / "mlm")
+    tok.save_pretrained(tmp_path / "mlm")
+    trunk, _ = load_trunk(str(tmp_path / "mlm"))
+    model = build_task_model(trunk, "caption_mlm")
+    assert model.head.reused_lm_head
+    assert torch.all(model.head.dense.weight == 0.25) and torch.all(model.head.bias == 0.5)
+    assert model.head._embeddings[0] is trunk.get_input_embeddings()  # decoder tied to the word embeddings
+    fresh = build_task_model(tiny_trunk(), "caption_mlm")  # no LM head in the checkpoint: a fresh tied head
+    assert not fresh.head.reused_lm_head
