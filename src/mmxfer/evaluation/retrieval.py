@@ -62,6 +62,22 @@ def trunk_embedder(model: Any, tokenizer: Any, cfg: RetrievalConfig, *, max_leng
     return embed, layer
 
 
+def cached(embed: Embedder) -> Embedder:
+    """Embed each distinct sentence once (the English side repeats across languages)."""
+    memory: dict[str, np.ndarray] = {}
+
+    def wrapper(sentences: list[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(s for s in sentences if s not in memory))
+        if todo:
+            for s, v in zip(todo, embed(todo)):
+                memory[s] = v
+        if not sentences:
+            return embed([])
+        return np.stack([memory[s] for s in sentences])
+
+    return wrapper
+
+
 def _directions(cfg: RetrievalConfig) -> list[str]:
     return ["xx-en", "en-xx"] if cfg.direction == "both" else [cfg.direction]
 

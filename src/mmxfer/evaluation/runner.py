@@ -68,6 +68,7 @@ def evaluate_trunk(trunk: str, items: list[SuiteTaskConfig], profile: Experiment
         model, tokenizer = load_trunk(trunk, profile.trunk.revision)
         embedder = RV.trunk_embedder(model, tokenizer, profile.retrieval, max_length=profile.trunk.max_length)
     embed, layer = embedder
+    embed = RV.cached(embed)
     rows: list[dict[str, Any]] = []
     for item in items:
         rows.extend(evaluate_retrieval(item, embed, profile.retrieval, out_dir, layer=layer, trunk=trunk,
