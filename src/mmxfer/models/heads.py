@@ -54,6 +54,8 @@ class _PooledHead(Head):
 
 @HEADS.register("classification", "sequence_classification")
 class ClassificationHead(_PooledHead):
+    """Sequence classification from the text's ``<s>`` token; cross-entropy over ``labels`` [B]."""
+
     def __init__(self, hidden_size: int, num_labels: int | None = None, dropout: float = 0.1, **_: object) -> None:
         super().__init__(hidden_size, _require_labels("classification", num_labels), dropout)
         self.num_labels = num_labels
@@ -84,6 +86,8 @@ class MultipleChoiceHead(_PooledHead):
 
 @HEADS.register("span_qa", "qa")
 class SpanQAHead(Head):
+    """Extractive QA: start/end logits over the text tokens; positions index the text ``input_ids``."""
+
     label_keys = ("start_positions", "end_positions")
     token_level = True
 
@@ -106,6 +110,8 @@ class SpanQAHead(Head):
 
 @HEADS.register("tagging", "token_classification")
 class TaggingHead(Head):
+    """Token classification over the text tokens; ``labels`` [B, L] with -100 ignored."""
+
     token_level = True
 
     def __init__(self, hidden_size: int, num_labels: int | None = None, dropout: float = 0.1, **_: object) -> None:
