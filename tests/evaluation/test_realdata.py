@@ -12,7 +12,6 @@ from mmxfer.evaluation.runner import evaluate_retrieval
 from mmxfer.metrics import qa, retrieval, tagging
 
 
-
 def test_xquad_gold_as_prediction_and_perturbed(real_data):
     data = json.loads((real_data / "xquad" / "xquad.de.json").read_text(encoding="utf-8"))
     qas = [qa_ for art in data["data"] for p in art["paragraphs"] for qa_ in p["qas"]]
