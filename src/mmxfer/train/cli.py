@@ -8,6 +8,7 @@ smaller middle ground.
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if main:
         print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
-              f"data {data_dir or 'Hugging Face Hub / generated starter data'} | precision {profile.precision} | "
+              f"data {data_dir or ('generated starter data (offline)' if profile.name == 'starter' else 'Hugging Face Hub')} | precision {profile.precision} | "
               f"{state.num_processes} process(es) on {state.device}")
         if profile.name == "starter":
             print("  (starter profile: offline CPU demo; paper scale is --profile xlmr-large)")
@@ -103,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
     state.wait_for_everyone()
     if main:
         run.mark_done({"trunk": trunk, "n_rows": len(rows)})
+        # training state (optimizer, weights) is only needed to resume; predictions and metrics stay
+        shutil.rmtree(run.path / "target", ignore_errors=True)
         _summary(rows)
         print(f"done: {run.path}")
     return 0

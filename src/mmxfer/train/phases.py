@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -209,6 +210,8 @@ def run_intermediate(profile: ExperimentConfig, tasks: Sequence[str], *, seed: i
 
             save_trunk(trunk[0], tokenizer, trunk_dir)
             atomic.write_json(done, {"tasks": list(tasks), "seed": p2seed})
+            shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # optimizer state: GBs, no longer needed
+            shutil.rmtree(folder / "best", ignore_errors=True)
         accelerator.wait_for_everyone()
     return trunk_dir
 
