@@ -162,3 +162,13 @@ def test_caption_mlm_reuses_checkpoint_lm_head(tmp_path):
     assert model.head._embeddings[0] is trunk.get_input_embeddings()  # decoder tied to the word embeddings
     fresh = build_task_model(tiny_trunk(), "caption_mlm")  # no LM head in the checkpoint: a fresh tied head
     assert not fresh.head.reused_lm_head
+
+
+def test_caption_mlm_without_labels_scores_only_mask_tokens(batch):
+    ids, mask, pixels = batch
+    model = build_task_model(tiny_trunk(), "caption_mlm", vision_cfg=VISION).eval()
+    masked = ids.clone()
+    masked[0, 2] = masked[1, 3] = model.head.mask_token_id
+    with torch.no_grad():
+        out = model(masked, mask, pixel_values=pixels)
+    assert out["logits"].shape == (2, model.trunk.config.vocab_size) and "loss" not in out

@@ -81,7 +81,8 @@ class TaskModel(nn.Module):
             visual = self.visual_tokens(pixel_values)
             out, mask = fused_forward(self.trunk, input_ids, attention_mask, visual, token_type_ids)
             hidden, text_start = out.last_hidden_state, visual.shape[1]
-        result = self.head(hidden, mask, text_start=text_start, labels=labels, num_choices=num_choices)
+        result = self.head(hidden, mask, text_start=text_start, labels=labels, num_choices=num_choices,
+                           input_ids=input_ids)
         result["hidden_states"] = out.hidden_states
         return result
 
@@ -109,6 +110,8 @@ def build_task_model(trunk: Any, head: str, *, num_labels: int | None = None, vi
         trunk, tokenizer = trunk
     hidden = int(trunk.config.hidden_size)
     head_cls = HEADS.get(head)
+    if tokenizer is not None and getattr(tokenizer, "mask_token_id", None) is not None:
+        head_kwargs.setdefault("mask_token_id", tokenizer.mask_token_id)
     head_module = head_cls(hidden_size=hidden, num_labels=num_labels, trunk=trunk, **head_kwargs)
     vision = projector = None
     if vision_cfg is not None:

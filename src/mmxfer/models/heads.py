@@ -176,19 +176,22 @@ def _lm_head_tensors(trunk: nn.Module) -> dict[str, torch.Tensor]:
     return found if len(found) == 5 else {}
 
 
-@HEADS.register("caption_mlm", "mlm")
+@HEADS.register("caption_mlm", "mlm", "captioning")
 class CaptionMLMHead(Head):
     """Image-conditioned masked LM over the caption; decoder tied to the trunk's word embeddings.
 
-    Logits are computed only at masked positions (``mlm_labels != -100``): a full ``[B, L, 250k]``
-    tensor would not fit. ``logits`` is ``[M, V]`` for the M masked tokens, in row-major order.
+    Logits are computed only at masked positions (``mlm_labels != -100``; without labels, the
+    ``<mask>`` tokens of ``input_ids`` when the tokenizer is known): a full ``[B, L, 250k]`` tensor
+    would not fit. ``logits`` is ``[M, V]`` for the M masked tokens, in row-major order.
     """
 
     label_keys = ("mlm_labels",)
     token_level = True
 
-    def __init__(self, hidden_size: int, trunk: nn.Module | None = None, **_: object) -> None:
+    def __init__(self, hidden_size: int, trunk: nn.Module | None = None, mask_token_id: int | None = None,
+                 **_: object) -> None:
         super().__init__()
+        self.mask_token_id = mask_token_id
         if trunk is None:
             raise ConfigError("head 'caption_mlm' needs the trunk (its word embeddings are the decoder)")
         emb = trunk.get_input_embeddings()
@@ -202,10 +205,13 @@ class CaptionMLMHead(Head):
         if self.reused_lm_head:
             self.load_state_dict(state)
 
-    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
+    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None,
+                input_ids: torch.Tensor | None = None, **_: object) -> dict:
         text = hidden[:, text_start:]
         mlm = labels.get("mlm_labels") if labels else None
-        if mlm is None:
+        if mlm is None and input_ids is not None and self.mask_token_id is not None:
+            selected, target = text[input_ids == self.mask_token_id], None  # prediction: the <mask> positions
+        elif mlm is None:
             selected, target = text.reshape(-1, text.shape[-1]), None
         else:
             keep = mlm != -100
