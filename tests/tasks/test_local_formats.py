@@ -164,3 +164,8 @@ def test_realdata_every_format(realdata, catalog):
     assert all(i.startswith("arabic-") for i in tydi["id"])
     vqa = t("textvqa").load("train", None, str(realdata / "images/textvqa"))
     assert len(vqa) == 5 and len(vqa[0]["answers"]) == 10 and vqa[0]["image"].size[0] > 100
+
+
+def test_multi30k_real_and_written(tmp_path, catalog, realdata):
+    ds = catalog.task("multi30k").load("validation", "de", str(realdata))
+    assert len(ds) == 1014 and ds[0]["source"] != ds[0]["target"]

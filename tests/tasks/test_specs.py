@@ -14,7 +14,7 @@ HEADS = {"classification", "multiple_choice", "span_qa", "tagging", "vqa", "capt
 EXPECTED = {"mnli", "anli", "qqp", "squad", "squad_v2", "hellaswag", "commonsenseqa", "cosmosqa", "ccg", "sst2",
             "caption", "caption-text", "vqa", "vqa-text", "xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa",
             "bucc", "tatoeba", "flores200", "sib200", "flores_plus", "starter-vqa", "starter-vqa-text",
-            "starter-caption", "starter-caption-text", "starter-bitext", "starter-names"}
+            "starter-caption", "starter-caption-text", "starter-bitext", "starter-names", "multi30k"}
 
 
 def test_every_expected_task_is_registered(catalog):

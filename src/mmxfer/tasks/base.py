@@ -14,10 +14,16 @@ span_qa           id, context, question, answers {"text": [str], "answer_start":
 tagging           id, tokens (list[str]), tags (list[str], names from ``label_names``)
 vqa               id, image (path or PIL image), question, answers (list[str], the human answers)
                   (the text twin has ``context`` - the scene's captions - instead of ``image``)
-captioning        id, image (path or PIL image), caption
+captioning        id, image (path or PIL image), caption (the text twin has no ``image``)
 retrieval         id, source (sentence in ``lang``), target (its English counterpart)
+                  mining tasks (``extra["mining"]``, BUCC): id, side ("source" | "target"), text,
+                  gold (id of the aligned sentence on the other side, "" for distractors)
 translation       id, source, target
 ================  =============================================================================
+
+Loaders are built by :func:`mmxfer.tasks.common.make_loader`: ``data_dir`` given -> the official
+release files (``local_format`` says which), else the hub source. Featurisation for every kind
+lives in :mod:`mmxfer.tasks.featurize`.
 """
 
 from __future__ import annotations

@@ -253,3 +253,23 @@ register(TaskSpec(
     extra={"dataset": "textvqa", "answer_vocab_size": VQAV2_VOCAB_SIZE},
     loader=make_loader(_hub_vqav2, _local_vqa), **{**_VQA_COMMON, "splits": ("train", "validation", "test")},
 ), "text-vqa")
+
+
+# --- Multi30K: multilingual captions of Flickr30K images, as a caption-bitext target ---------------
+
+def _local_multi30k(spec: TaskSpec, split: str, lang: str, root: Path):
+    name = {"validation": "val", "test": "test_2016_flickr", "train": "train"}[split]
+    src = find_file(root, [f"{name}.{lang}", f"multi30k/{name}.{lang}", f"data/task1/raw/{name}.{lang}"], spec)
+    trg = src.with_name(f"{name}.en{'.gz' if src.suffix == '.gz' else ''}")
+    if not trg.exists():
+        raise DataError(f"multi30k {lang}: {src} has no English side {trg.name} next to it")
+    return _rows(spec, split, lang, F.aligned_pairs(src, trg))
+
+
+register(TaskSpec(
+    name="multi30k", kind="retrieval", modality="text", category="retrieval", version="1.0",
+    description="Multi30K task 1: the same Flickr30K image captioned in de/fr/cs, retrieval against English",
+    languages=("cs", "de", "fr"), metric="tatoeba_accuracy", source=None, splits=("validation", "test"),
+    local_format="{val,test_2016_flickr}.{de,fr,cs} + .en line-aligned (multi30k/dataset data/task1/raw)",
+    loader=make_loader(None, _local_multi30k),
+), "multi30k-bitext")

@@ -253,7 +253,7 @@ register(TaskSpec(
 register(TaskSpec(
     name="tydiqa", kind="span_qa", modality="text", category="qa", version="1.0",
     description="TyDiQA-GoldP: gold-passage QA in 9 languages; English training data only",
-    languages=TYDIQA_LANGS, metric="squad", source=HubSource(XTREME, "tydiqa"), fields=_QA_FIELDS,
+    languages=TYDIQA_LANGS, metric="tydiqa", source=HubSource(XTREME, "tydiqa"), fields=_QA_FIELDS,
     splits=("train", "validation"), head="span_qa",
     extra={"id_prefix": TYDIQA_NAMES, "train_languages": ("en",)},
     local_format="tydiqa-goldp-v1.1-{train,dev}.json (SQuAD JSON; ids prefixed by language name)",
