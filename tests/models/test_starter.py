@@ -64,6 +64,8 @@ def test_starter_tokenizer_ids_equal_real_xlmr(starter, realdata):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             texts += [next(handle).rstrip("\n") for _ in range(40)]
     texts += [t for _, t in cldr_sentences(per_locale=5)]
+    texts += ["  leading and trailing  ", "tab\there\nnewline", "ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "e\u0301cole",
+              "zero\u200bwidth", "emoji 😀👍🏽", "control\x07char", "\u2581meta", "ﬁ ligature", "𓀀𓀁 glyphs"]
     ours = tok(["query: " + t for t in texts])["input_ids"]
     theirs = [e.ids for e in ref.encode_batch(["query: " + t for t in texts])]
     mismatched = [t for t, a, b in zip(texts, ours, theirs) if a != b]
