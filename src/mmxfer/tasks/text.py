@@ -14,6 +14,7 @@ from mmxfer.tasks import formats as F
 from mmxfer.tasks.base import HubSource, TaskSpec
 from mmxfer.tasks.common import (
     dataset_from_rows,
+    features_for,
     find_file,
     hub_simple,
     load_hub,
@@ -34,11 +35,10 @@ def _rows(spec: TaskSpec, split: str, lang: str, rows: list[dict[str, Any]]):
 
 def _hub_pair(spec: TaskSpec, split: str, lang: str):
     ds = hub_simple(spec, split, lang)
-    if "text_b" not in ds.column_names:
-        ds = ds.add_column("text_b", [None] * len(ds))
-    ds = ds.map(lambda ex: {"id": str(ex["id"])}, desc=f"{spec.name} ids")
-    ds = ds.filter(lambda ex: ex["label"] >= 0)  # unlabeled test rows carry -1
-    return ds.select_columns(["id", "text_a", "text_b", "label"])
+    has_b = "text_b" in ds.column_names
+    rows = [{"id": str(ex["id"]), "text_a": ex["text_a"], "text_b": ex["text_b"] if has_b else None,
+             "label": int(ex["label"])} for ex in ds if int(ex["label"]) >= 0]  # unlabeled test rows carry -1
+    return _rows(spec, split, lang, rows)
 
 
 def _local_mnli(spec: TaskSpec, split: str, lang: str, root: Path):
@@ -130,7 +130,7 @@ register(TaskSpec(
 def _hub_squad(spec: TaskSpec, split: str, lang: str):
     ds = load_hub(spec, split)
     ds = rename_to_canonical(spec, ds, split=split, lang=lang)
-    return ds.select_columns(["id", "context", "question", "answers"])
+    return ds.select_columns(["id", "context", "question", "answers"]).cast(features_for("span_qa"))
 
 
 def _local_squad(files: dict[str, str]):

@@ -21,6 +21,7 @@ from mmxfer.tasks import formats as F
 from mmxfer.tasks.base import HubSource, TaskSpec
 from mmxfer.tasks.common import (
     dataset_from_rows,
+    features_for,
     find_file,
     load_hub,
     make_loader,
@@ -205,7 +206,7 @@ def _hub_qa(config_of, id_filter=None):
         if id_filter is not None:
             prefix = id_filter(lang)
             ds = ds.filter(lambda ex: str(ex["id"]).startswith(prefix), desc=f"{spec.name} {lang}")
-        return ds.select_columns(["id", "context", "question", "answers"])
+        return ds.select_columns(["id", "context", "question", "answers"]).cast(features_for("span_qa"))
 
     return hub
 
