@@ -413,6 +413,9 @@ def named_configs(kind: str) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 
 
+_SINGULAR = {"profiles": "profile", "suites": "suite", "studies": "study"}
+
+
 def resolve_config_path(kind: str, name_or_path: str) -> Path:
     """A shipped config by name (``xlmr-large``) or a path to a YAML file."""
     candidate = Path(name_or_path)
@@ -423,7 +426,7 @@ def resolve_config_path(kind: str, name_or_path: str) -> Path:
     known = named_configs(kind)
     if name_or_path not in known:
         raise ConfigError(
-            f"unknown {kind[:-1]} {name_or_path!r}{suggest(name_or_path, known)}; "
+            f"unknown {_SINGULAR.get(kind, kind)} {name_or_path!r}{suggest(name_or_path, known)}; "
             f"shipped: {', '.join(known) or 'none'}"
         )
     return known[name_or_path]

@@ -53,7 +53,9 @@ def run_label(arm: str, target: str | None, seed: int) -> str:
 
 def resolve(args: argparse.Namespace) -> tuple[ExperimentConfig, tuple[str, ...], str | None, int, str, str,
                                                 str | None]:
-    profile = load_profile(args.config or args.profile, args.overrides)
+    # the run's study is part of its profile (profile.study), as `mmxfer study` resolves it
+    profile = load_profile(args.config or args.profile,
+                           list(args.overrides) + ([f"study={args.study}"] if args.study else []))
     catalog.load_plugins()
     tasks = parse_intermediate(args.intermediate)
     target = catalog.task(args.target).name if args.target else None

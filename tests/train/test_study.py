@@ -1,0 +1,80 @@
+"""`mmxfer study`: the plan counts runs and trainings right; a second real run skips finished runs."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from mmxfer.cli import main
+from mmxfer.config import load_study
+from mmxfer.runs import launch
+from mmxfer.runs.study import counts, plan
+
+
+def test_paper_plan_counts(tmp_path):
+    study = load_study("paper")
+    _, runs = plan(study, tmp_path)
+    n_arms, n_targets, n_seeds = len(study.arms), len(study.targets), len(study.seeds)
+    trained_arms = sum(1 for a in study.arms if a.intermediate)
+    c = counts(runs)
+    assert c["runs"] == n_arms * (n_targets + 1) * n_seeds  # +1: the retrieval run per arm and seed
+    assert c["phase3_trainings"] == n_arms * n_targets * n_seeds
+    assert c["retrieval_evaluations"] == n_arms * n_seeds
+    assert c["phase2_trainings"] == trained_arms * n_seeds  # shared across targets, one per seed
+    assert len({r.path for r in runs}) == c["runs"]  # every run has its own folder
+    # a fixed phase-2 seed shares phase 2 across seeds too
+    shared = load_study("paper", ["overrides=[intermediate.seed=7]"])
+    assert counts(plan(shared, tmp_path)[1])["phase2_trainings"] == trained_arms
+
+
+def test_dry_run_prints_counts(tmp_path, capsys):
+    assert main(["study", "starter", "--dry-run", "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "8 runs: 0 finished, 8 to run -> 3 phase-2 trainings" in out
+    assert "4 phase-3 trainings, 4 retrieval evaluations" in out
+    assert not list(tmp_path.iterdir())  # a dry run writes nothing
+
+
+def test_real_study_then_rerun_skips_finished(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    path = tmp_path / "mini.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "mini", "profile": "starter",
+        "arms": [{"name": "baseline", "intermediate": []}, {"name": "vqa-text", "intermediate": ["starter-vqa-text"]}],
+        "targets": ["starter-names"], "seeds": [3],
+        "overrides": ["trunk.name=tiny", "trunk.freeze_embeddings=false", "intermediate.max_train_examples=16",
+                      "intermediate.batch_size=8", "target.max_train_examples=16", "target.batch_size=8",
+                      "target.epochs=1", "target.max_eval_examples=8"]}))
+    runs_dir = tmp_path / "runs"
+    assert main(["study", str(path), "--runs-dir", str(runs_dir), "--no-compare"]) == 0
+    _, runs = plan(load_study(str(path)), runs_dir)
+    assert all(r.done for r in runs) and all(r.phase2_done for r in runs)
+    for r in runs:
+        cfg = yaml.safe_load((r.path / "config.yaml").read_text())
+        assert set(cfg) == {"arm", "target", "seed", "study", "profile"}
+        assert cfg["seed"] == 3 and cfg["target"] == "starter-names" and cfg["profile"]["trunk"]["name"] == "tiny"
+        assert (r.path / "predictions" / "starter-names" / "test-de.jsonl").is_file()
+    vqa = next(r for r in runs if r.arm == "vqa-text")
+    assert yaml.safe_load((vqa.path / "config.yaml").read_text())["arm"] == {
+        "name": "vqa-text", "intermediate": ["starter-vqa-text"], "modality": "text"}
+    capsys.readouterr()
+
+    def must_not_run(argv):
+        raise AssertionError(f"finished run started again: {argv}")
+
+    monkeypatch.setattr(launch, "run_local", must_not_run)
+    assert main(["study", str(path), "--runs-dir", str(runs_dir), "--no-compare"]) == 0
+    assert "2 runs: 2 finished, 0 to run -> 0 phase-2 trainings" in capsys.readouterr().out
+
+
+def test_unknown_study_is_one_clear_error(capsys):
+    assert main(["study", "papr", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown study 'papr'" in err and "paper" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("bad", ["arms=[]"])
+def test_study_without_arms_fails_cleanly(bad, capsys):
+    assert main(["study", "starter", "--dry-run", "--set", bad]) == 2
+    assert "has no arms" in capsys.readouterr().err
