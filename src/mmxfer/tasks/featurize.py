@@ -144,15 +144,27 @@ def check_images(dataset: datasets.Dataset, *, on_bad_image: str = "skip",
     if isinstance(dataset.features["image"], Image):
         dataset = dataset.cast_column("image", Image(decode=False))
     good, bad = [], []
-    for i, value in enumerate(dataset["image"]):
-        try:
-            open_image(value)
-            good.append(i)
-        except Exception as exc:  # PIL raises many types for truncated/corrupt files
-            if on_bad_image == "fail":
-                raise DataError(f"corrupt or missing image {_image_name(value)}: {exc} "
-                                f"(set on_bad_image: skip to drop such examples)") from None
-            bad.append(_image_name(value))
+    seen: dict[str, str | None] = {}  # path -> error (captions repeat each image ~5 times)
+    for offset in range(0, len(dataset), 512):  # chunks: embedded images never all in memory
+        for i, value in enumerate(dataset[offset:offset + 512]["image"], offset):
+            path = value.get("path") if isinstance(value, dict) and not value.get("bytes") else None
+            if path is not None and path in seen:
+                error = seen[path]
+            else:
+                try:
+                    open_image(value)
+                    error = None
+                except Exception as exc:  # PIL raises many types for truncated/corrupt files
+                    error = str(exc) or type(exc).__name__
+                if path is not None:
+                    seen[path] = error
+            if error is None:
+                good.append(i)
+            elif on_bad_image == "fail":
+                raise DataError(f"corrupt or missing image {_image_name(value)}: {error} "
+                                f"(set on_bad_image: skip to drop such examples)")
+            else:
+                bad.append(_image_name(value))
     if stats is not None:
         stats["bad_images"] = len(bad)
         stats["bad_image_files"] = bad[:20]
