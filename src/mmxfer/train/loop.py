@@ -107,8 +107,12 @@ def make_optimizer(model: nn.Module, phase: PhaseConfig) -> torch.optim.Optimize
         if not param.requires_grad:
             continue
         (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-    groups = [{"params": decay, "weight_decay": phase.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=phase.lr)
+    groups = [g for g in ({"params": decay, "weight_decay": phase.weight_decay},
+                          {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    try:  # the fused kernel (CPU and CUDA) is what transformers' Trainer uses by default, and faster
+        return torch.optim.AdamW(groups, lr=phase.lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(groups, lr=phase.lr)
 
 
 def local_batches(batches: Batches, num_processes: int, process_index: int) -> Batches:
@@ -351,7 +355,7 @@ def train_phase(model: nn.Module, dataset: Any, collate_fn: Callable[[list[Any]]
                 run_eval()
             if last_step or state.stopped_early:
                 state.finished = True
-            if state.finished or due_ckpt:
+            if (state.finished and check_every) or due_ckpt:
                 _save_checkpoint(accelerator, ckpt_dir, state, scheduler, keep=keep_checkpoints)
             if state.finished:
                 break
