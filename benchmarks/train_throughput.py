@@ -154,10 +154,9 @@ def main() -> None:
     env = {**os.environ, "TQDM_DISABLE": "1"}
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
-    base = [sys.executable, __file__] + [a for a in sys.argv[1:] if not a.startswith("--out")]
-    if "--out" in base:
-        i = base.index("--out")
-        del base[i:i + 2]
+    base = [sys.executable, __file__, "--size", args.size, "--steps", str(args.steps), "--warmup", str(args.warmup),
+            "--batch", str(args.batch), "--seq", str(args.seq), "--precision", args.precision,
+            "--device", args.device, "--threads", str(args.threads)]
     results: dict[str, list[dict]] = {"mmxfer": [], "trainer": []}
     for _ in range(args.repeats):
         for impl in ("mmxfer", "trainer"):

@@ -38,10 +38,13 @@ class TaskData:
 
 
 def subset(ds: Any, limit: int | None) -> Any:
-    """The first ``limit`` examples (deterministic, so every arm and seed sees the same subset)."""
+    """``limit`` examples drawn with a fixed seed, in their original order: every arm and seed sees the
+    same subset, and it is not just the head of a file sorted by label."""
     if limit is None or len(ds) <= limit:
         return ds
-    return ds.select(range(limit))
+    import numpy as np
+
+    return ds.select(sorted(np.random.default_rng(0).permutation(len(ds))[:limit].tolist()))
 
 
 def _lengths(features: Any) -> list[int] | None:
