@@ -78,3 +78,30 @@ def test_unknown_study_is_one_clear_error(capsys):
 def test_study_without_arms_fails_cleanly(bad, capsys):
     assert main(["study", "starter", "--dry-run", "--set", bad]) == 2
     assert "has no arms" in capsys.readouterr().err
+
+
+def test_slurm_submission_chains_runs_on_shared_phase2(tmp_path, monkeypatch):
+    submitted = []
+
+    class Job:
+        def __init__(self, n):
+            self.job_id = str(1000 + n)
+
+    def fake_submit(argv, slurm, log_dir, *, depends_on=(), name=""):
+        submitted.append((argv, list(depends_on), log_dir))
+        return Job(len(submitted))
+
+    monkeypatch.setattr(launch, "submit_slurm", fake_submit)
+    assert main(["study", "starter", "--launcher", "slurm", "--runs-dir", str(tmp_path)]) == 0
+    assert len(submitted) == 8
+    by_arm: dict = {}
+    for argv, deps, log_dir in submitted:
+        arm = argv[argv.index("--arm") + 1]
+        by_arm.setdefault(arm, []).append(deps)
+        assert "--resume" in argv and log_dir.parent.name == "_slurm"
+    assert by_arm["baseline"] == [[], []]  # no phase 2: nothing to wait for
+    for arm in ("vqa", "vqa-text", "caption"):
+        first, second = by_arm[arm]
+        assert first == [] and len(second) == 1  # the second run of the arm waits for the one training phase 2
+    cmd = launch.accelerate_command(["train"], load_study("starter").slurm)
+    assert cmd[:2] == ["accelerate", "launch"] and cmd[-3:] == ["-m", "mmxfer", "train"]
