@@ -135,18 +135,19 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         raise MmxferError(f"{len(failed)} of {len(todo)} runs failed: {', '.join(failed)}; fix and rerun the study "
                           f"(finished runs are skipped)")
-    if not args.no_compare and study.suite:
-        _compare(study, runs_dir)
+    if not args.no_compare:
+        _compare(study.name, (study.suite or profile.suite).split(",")[0], runs_dir)
     return 0
 
 
-def _compare(study: StudyConfig, runs_dir: str) -> None:
+def _compare(study: str, suite: str, runs_dir: str) -> None:
+    """The gap analysis over this study's runs (`mmxfer compare --suite SUITE --runs <study dir>`)."""
     try:
         from mmxfer.compare import cli as compare_cli
     except ImportError:
         print("(gap analysis not available in this version; skipped)")
         return
-    suite = study.suite.split(",")[0]
-    ns = argparse.Namespace(suite=suite, runs=[str(Path(runs_dir) / slug(study.name))], out=None, bootstrap=1000,
+    print(f"\ngap analysis: mmxfer compare --suite {suite} --runs {Path(runs_dir) / slug(study)}")
+    ns = argparse.Namespace(suite=suite, runs=[str(Path(runs_dir) / slug(study))], out=None, bootstrap=1000,
                             alpha=0.05, seed=0)
     compare_cli.run(ns)
