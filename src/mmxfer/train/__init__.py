@@ -1,1 +1,4 @@
-"""(filled by its issue)."""
+"""Training: the accelerate loop (:mod:`.loop`), batch orders and multi-task mixing (:mod:`.sampling`),
+the task-data seam (:mod:`.data`), the three phases (:mod:`.phases`) and ``mmxfer train`` (:mod:`.cli`).
+
+Submodules are imported on use (``mmxfer --help`` stays fast)."""
