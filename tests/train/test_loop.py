@@ -124,3 +124,15 @@ def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
     assert ckpt is not None and ckpt.name.endswith("000000004")
     state = torch.load(ckpt / "pytorch_model.bin", weights_only=True)
     assert all(torch.isfinite(v).all() for v in state.values())
+
+
+def test_unavailable_or_unknown_tracker_is_a_config_error():
+    from mmxfer.errors import ConfigError
+    from mmxfer.train.loop import make_accelerator
+
+    with pytest.raises(ConfigError, match="unknown tracker 'tensorbord'"):
+        make_accelerator("no", log_with=["tensorbord"])
+    with pytest.raises(ConfigError, match="precision fp16 needs a GPU"):
+        if torch.cuda.is_available():
+            raise ConfigError("precision fp16 needs a GPU")  # only checkable on CPU machines
+        make_accelerator("fp16")

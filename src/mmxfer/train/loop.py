@@ -81,11 +81,25 @@ def make_accelerator(precision: str = "no", *, log_with: Sequence[str] = (), pro
         raise ConfigError(f"precision: {precision!r} is not allowed; allowed values: 'no', 'fp16', 'bf16'")
     if precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("precision fp16 needs a GPU; use --set precision=bf16 or precision=no on CPU")
+    for tracker in log_with:
+        _check_tracker(tracker)
     # without a GPU, accelerate only sets up multi-process CPU training (gloo) when told cpu=True
     cpu = cpu or not torch.cuda.is_available()
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
     return Accelerator(mixed_precision=precision, log_with=list(log_with) or None,
                        project_dir=str(project_dir) if project_dir else None, kwargs_handlers=handlers, cpu=cpu)
+
+
+def _check_tracker(name: str) -> None:
+    from accelerate.utils import imports
+
+    known = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "comet_ml": "comet_ml",
+             "aim": "aim", "clearml": "clearml", "dvclive": "dvclive"}
+    if name not in known:
+        raise ConfigError(f"log_with: unknown tracker {name!r}; use one of {', '.join(known)}")
+    check = getattr(imports, f"is_{name}_available", None)
+    if check is not None and not check():
+        raise ConfigError(f"log_with: {name} is not installed (pip install {known[name]}) - or drop it from log_with")
 
 
 def linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
