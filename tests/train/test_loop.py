@@ -132,7 +132,12 @@ def test_unavailable_or_unknown_tracker_is_a_config_error():
 
     with pytest.raises(ConfigError, match="unknown tracker 'tensorbord'"):
         make_accelerator("no", log_with=["tensorbord"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 is allowed where there is a GPU")
+def test_fp16_without_gpu_is_a_config_error():
+    from mmxfer.errors import ConfigError
+    from mmxfer.train.loop import make_accelerator
+
     with pytest.raises(ConfigError, match="precision fp16 needs a GPU"):
-        if torch.cuda.is_available():
-            raise ConfigError("precision fp16 needs a GPU")  # only checkable on CPU machines
         make_accelerator("fp16")
