@@ -72,6 +72,8 @@ class LoopResult:
     model: nn.Module  # the unwrapped model, with the selected (best dev) weights loaded
     state: TrainState
     resumed_from: str | None = None
+    # under FSDP the unwrapped module's parameters are shards: the gathered full state dict (main process)
+    full_state_dict: dict[str, torch.Tensor] | None = None
 
 
 def make_accelerator(precision: str = "no", *, log_with: Sequence[str] = (), project_dir: str | Path | None = None,
@@ -381,9 +383,12 @@ def train_phase(model: nn.Module, dataset: Any, collate_fn: Callable[[list[Any]]
     best = workdir / "best" / BEST_FILE
     if evaluate is not None and best.is_file():
         unwrapped.load_state_dict(torch.load(best, map_location="cpu", weights_only=False))
+    full = None
+    if str(accelerator.distributed_type).endswith("FSDP"):  # not exercised on CPU: needs several GPUs
+        full = accelerator.get_state_dict(model)
     accelerator.wait_for_everyone()
     accelerator.free_memory()
-    return LoopResult(model=unwrapped, state=state, resumed_from=resumed_from)
+    return LoopResult(model=unwrapped, state=state, resumed_from=resumed_from, full_state_dict=full)
 
 
 def eval_loader(accelerator: Accelerator, dataset: Any, collate_fn: Callable[[list[Any]], Any],

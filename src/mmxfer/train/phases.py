@@ -202,13 +202,20 @@ def run_intermediate(profile: ExperimentConfig, tasks: Sequence[str], *, seed: i
                                               lengths=all_lengths, group_by_length=phase.group_by_length)
                 return [[dataset.offsets[t] + i for i in b] for t, b in mix]
 
-        train_phase(model, dataset, collate, phase, workdir=folder, seed=p2seed, name="phase2:" + "+".join(tasks),
-                    precision=profile.precision, plan=plan, lengths=lengths, resume=resume,
-                    log_path=folder / "train_log.jsonl", accelerator=accelerator, log_with=log_with)
+        prefix = next(n for n, m in model.named_modules() if m is trunk[0]) + "."
+        result = train_phase(model, dataset, collate, phase, workdir=folder, seed=p2seed,
+                             name="phase2:" + "+".join(tasks),
+                             precision=profile.precision, plan=plan, lengths=lengths, resume=resume,
+                             log_path=folder / "train_log.jsonl", accelerator=accelerator, log_with=log_with)
         if main:
             from mmxfer.models.trunk import save_trunk
 
-            save_trunk(trunk[0], tokenizer, trunk_dir)
+            trunk_model = trunk[0]
+            if result.full_state_dict is not None:  # FSDP: rebuild a whole trunk from the gathered weights
+                trunk_model = _load_trunk(profile.trunk.name, profile)[0]
+                trunk_model.load_state_dict({k[len(prefix):]: v for k, v in result.full_state_dict.items()
+                                             if k.startswith(prefix)})
+            save_trunk(trunk_model, tokenizer, trunk_dir)
             atomic.write_json(done, {"tasks": list(tasks), "seed": p2seed})
             shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # optimizer state: GBs, no longer needed
             shutil.rmtree(folder / "best", ignore_errors=True)
