@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     if main:
         run.mark_done({"trunk": trunk, "n_rows": len(rows)})
         # training state (optimizer, weights) is only needed to resume; predictions and metrics stay
-        shutil.rmtree(run.path / "target", ignore_errors=True)
+        shutil.rmtree(run.checkpoints_dir, ignore_errors=True)
+        shutil.rmtree(run.path / "best", ignore_errors=True)
         _summary(rows)
         print(f"done: {run.path}")
     return 0

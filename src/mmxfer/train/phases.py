@@ -251,7 +251,7 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
         raise TrainingError(f"{spec.name} is trained on {train_spec.name} but their labels differ: "
                             f"{list(train_spec.label_names)} vs {list(spec.label_names)}")
     model = _build(pair, spec, train.num_labels, profile, image=False)
-    result = train_phase(model, train.features, train.collate, phase, workdir=run.path / "target", seed=seed,
+    result = train_phase(model, train.features, train.collate, phase, workdir=run.path, seed=seed,
                          name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,
                          evaluate=dev_scorer(spec, dev, phase.batch_size * 2), resume=resume,
                          log_path=run.train_log_path, accelerator=accelerator, log_with=log_with)
