@@ -28,13 +28,14 @@ vocabulary, the image preprocessing and the input dataset's content fingerprint.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -343,6 +344,23 @@ def _retrieval(batch, tokenizer, max_length, spec):
 
 # --- featurize ----------------------------------------------------------------------------------
 
+
+_PROGRESS_MIN_ROWS = 5000  # smaller sets featurise in well under a second; their bars are noise
+
+
+@contextlib.contextmanager
+def _progress_bars(enabled: bool) -> Iterator[None]:
+    """Show or hide the `datasets` progress bars for one block, restoring the previous state."""
+    from datasets.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if was_enabled else hf_logging.disable_progress_bar)()
+
+
 def featurize(spec: TaskSpec, dataset: datasets.Dataset, tokenizer: Any, *, max_length: int, doc_stride: int = 128,
               image_preprocess: Callable[[Any], Any] | None = None, answer_vocab: Sequence[str] | None = None,
               cache_dir: str | os.PathLike | None = None, split: str = "train", lang: str | None = None,
@@ -409,16 +427,19 @@ def featurize(spec: TaskSpec, dataset: datasets.Dataset, tokenizer: Any, *, max_
         raise DataError(f"no featurisation for kind {spec.kind!r}")
     keep = [c for c in ("id", "image") if c in ds.column_names and spec.kind != "span_qa"]
     remove = [c for c in ds.column_names if c not in keep]
-    out = ds.map(fn, batched=True, batch_size=batch_size, remove_columns=remove, load_from_cache_file=False,
-                 keep_in_memory=True, new_fingerprint=key, desc=f"featurize {spec.name} {split} {lang or ''}".rstrip())
-    if image_preprocess is not None and "image" in out.column_names:
-        out = out.map(lambda ex: {"pixel_values": np.asarray(image_preprocess(open_image(ex["image"])))},
-                      keep_in_memory=True, load_from_cache_file=False, new_fingerprint=f"{key}-px", desc="images")
+    with _progress_bars(len(ds) >= _PROGRESS_MIN_ROWS):
+        out = ds.map(fn, batched=True, batch_size=batch_size, remove_columns=remove, load_from_cache_file=False,
+                     keep_in_memory=True, new_fingerprint=key,
+                     desc=f"featurize {spec.name} {split} {lang or ''}".rstrip())
+        if image_preprocess is not None and "image" in out.column_names:
+            out = out.map(lambda ex: {"pixel_values": np.asarray(image_preprocess(open_image(ex["image"])))},
+                          keep_in_memory=True, load_from_cache_file=False, new_fingerprint=f"{key}-px", desc="images")
     if not use_cache:
         return out
     tmp = path.with_name(f"{key}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    out.save_to_disk(str(tmp))
+    with _progress_bars(False):
+        out.save_to_disk(str(tmp))
     (tmp / "DONE").write_text(json.dumps({"rows": len(out), "bad_images": stats.get("bad_images", 0)}))
     try:
         os.replace(tmp, path)
