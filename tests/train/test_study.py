@@ -56,6 +56,11 @@ def test_real_study_then_rerun_skips_finished(tmp_path, monkeypatch, capsys):
         assert cfg["seed"] == 3 and cfg["target"] == "starter-names" and cfg["profile"]["trunk"]["name"] == "tiny"
         assert (r.path / "predictions" / "starter-names" / "test-de.jsonl").is_file()
     vqa = next(r for r in runs if r.arm == "vqa-text")
+    log = [yaml.safe_load(x) for x in (vqa.path / "train_log.jsonl").read_text().splitlines()]
+    phases_logged = [r["phase"] for r in log]
+    assert phases_logged[0] == "phase2:starter-vqa-text" and phases_logged[-1] == "phase3:starter-names"
+    assert all("loss" in r and "lr" in r for r in log if "eval_metric" not in r)
+    assert not (vqa.path / "checkpoints").exists()  # training state is dropped once the run is DONE
     assert yaml.safe_load((vqa.path / "config.yaml").read_text())["arm"] == {
         "name": "vqa-text", "intermediate": ["starter-vqa-text"], "modality": "text"}
     capsys.readouterr()

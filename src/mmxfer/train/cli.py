@@ -94,8 +94,11 @@ def run(args: argparse.Namespace) -> int:
     log_with = profile.log_with
     trunk = profile.trunk.name
     if tasks:
-        trunk = str(phases.run_intermediate(profile, tasks, seed=seed, runs_dir=runs_dir, study=study,
-                                            data_dir=data_dir, resume=True, log_with=log_with))
+        trunk_dir = phases.run_intermediate(profile, tasks, seed=seed, runs_dir=runs_dir, study=study,
+                                            data_dir=data_dir, resume=True, log_with=log_with)
+        trunk = str(trunk_dir)
+        if main:
+            _copy_phase2_log(trunk_dir.parent / "train_log.jsonl", run)
     if target:
         rows = phases.run_target(run, profile, target, trunk=trunk, seed=seed, data_dir=data_dir,
                                  resume=args.resume, log_with=log_with)
@@ -112,6 +115,19 @@ def run(args: argparse.Namespace) -> int:
         _summary(rows)
         print(f"done: {run.path}")
     return 0
+
+
+def _copy_phase2_log(source: Path, run: Run) -> None:
+    """Put the (shared) phase-2 loss curve into this run's train_log.jsonl, once, marked with its origin."""
+    from mmxfer.runs import atomic
+
+    if not source.is_file():
+        return
+    existing = atomic.read_jsonl(run.train_log_path) if run.train_log_path.is_file() else []
+    if any(str(r.get("phase", "")).startswith("phase2:") for r in existing):
+        return
+    rows = [{**r, "shared_from": str(source.parent)} for r in atomic.read_jsonl(source)]
+    atomic.write_jsonl(run.train_log_path, rows + existing)
 
 
 def _summary(rows: list[dict[str, Any]]) -> None:

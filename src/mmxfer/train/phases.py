@@ -258,6 +258,8 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     model = accelerator.prepare(result.model)
     split = "test" if "test" in spec.splits else "validation"
     rows_out: list[dict[str, Any]] = []
+    if accelerator.is_main_process:  # a resumed run predicts every language again: no duplicate rows
+        run.write_metrics([])
     for lang in spec.languages:
         with accelerator.main_process_first():
             data = D.task_data(spec, _load_split(spec, split, lang, data_dir, phase.max_eval_examples), tokenizer,
