@@ -127,6 +127,12 @@ class ExperimentConfig:
     study: str = "default"
     on_bad_image: Literal["skip", "fail"] = "skip"
     log_with: tuple[str, ...] = ()  # accelerate trackers for training curves: tensorboard, wandb
+    # profile-level names for tasks, e.g. the starter profile maps `vqa` to its offline `starter-vqa`
+    task_aliases: dict[str, str] = field(default_factory=dict)
+
+    def resolve_task(self, name: str) -> str:
+        """A task name as this profile means it (its alias target, else the name itself)."""
+        return self.task_aliases.get(name, name)
 
     def phase_for_target(self, target: str) -> PhaseConfig:
         """The target recipe with that target's overrides applied."""

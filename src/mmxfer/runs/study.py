@@ -67,7 +67,7 @@ def plan(study: StudyConfig, runs_dir: str | Path | None = None) -> tuple[Experi
         raise MmxferError(f"study {study.name!r} has neither targets nor a suite: nothing to evaluate")
     out = []
     for arm in study.arms:
-        tasks = parse_intermediate(",".join(arm.intermediate) or "none")
+        tasks = parse_intermediate(",".join(arm.intermediate) or "none", profile)
         for target in targets:
             for seed in study.seeds:
                 config = run_config(profile, tasks, target, seed, study.name, arm.name)

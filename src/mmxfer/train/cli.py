@@ -19,11 +19,17 @@ from mmxfer.runs.store import Run, open_run, run_id_for, slug
 from mmxfer.train import phases
 
 
-def parse_intermediate(text: str | None) -> tuple[str, ...]:
-    """``none`` -> (); ``mnli,squad`` -> canonical names (unknown names fail with suggestions)."""
+def parse_intermediate(text: str | None, profile: ExperimentConfig | None = None) -> tuple[str, ...]:
+    """``none`` -> (); ``mnli,squad`` -> canonical names (unknown names fail with suggestions).
+
+    Names go through the profile's ``task_aliases`` first (the starter profile maps ``vqa`` to
+    its offline ``starter-vqa``).
+    """
     if text is None or text.strip().lower() in ("", "none", "baseline"):
         return ()
     names = [t.strip() for t in text.split(",") if t.strip()]
+    if profile is not None:
+        names = [profile.resolve_task(name) for name in names]
     out = []
     for name in names:
         spec = catalog.task(name)
@@ -57,8 +63,8 @@ def resolve(args: argparse.Namespace) -> tuple[ExperimentConfig, tuple[str, ...]
     profile = load_profile(args.config or args.profile,
                            list(args.overrides) + ([f"study={args.study}"] if args.study else []))
     catalog.load_plugins()
-    tasks = parse_intermediate(args.intermediate)
-    target = catalog.task(args.target).name if args.target else None
+    tasks = parse_intermediate(args.intermediate, profile)
+    target = catalog.task(profile.resolve_task(args.target)).name if args.target else None
     seed = args.seed if args.seed is not None else profile.seed
     study = args.study or profile.study
     runs_dir = args.runs_dir or profile.runs_dir
