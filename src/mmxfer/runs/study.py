@@ -142,11 +142,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _compare(study: str, suite: str, runs_dir: str) -> None:
     """The gap analysis over this study's runs (`mmxfer compare --suite SUITE --runs <study dir>`)."""
-    try:
-        from mmxfer.compare import cli as compare_cli
-    except ImportError:
-        print("(gap analysis not available in this version; skipped)")
-        return
+    from mmxfer.compare import cli as compare_cli
+
     print(f"\ngap analysis: mmxfer compare --suite {suite} --runs {Path(runs_dir) / slug(study)}")
     ns = argparse.Namespace(suite=suite, runs=[str(Path(runs_dir) / slug(study))], out=None, bootstrap=1000,
                             alpha=0.05, seed=0)
