@@ -260,10 +260,7 @@ register(TaskSpec(
 def _local_multi30k(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"validation": "val", "test": "test_2016_flickr", "train": "train"}[split]
     src = find_file(root, [f"{name}.{lang}", f"multi30k/{name}.{lang}", f"data/task1/raw/{name}.{lang}"], spec)
-    trg = src.with_name(f"{name}.en{'.gz' if src.suffix == '.gz' else ''}")
-    if not trg.exists():
-        raise DataError(f"multi30k {lang}: {src} has no English side {trg.name} next to it")
-    return _rows(spec, split, lang, F.aligned_pairs(src, trg))
+    return _rows(spec, split, lang, F.bitext_with_english_sibling(src, f"{name}.en", f"multi30k {lang}"))
 
 
 register(TaskSpec(

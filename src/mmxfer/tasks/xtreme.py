@@ -308,10 +308,7 @@ def _hub_tatoeba(spec: TaskSpec, split: str, lang: str):
 def _local_tatoeba(spec: TaskSpec, split: str, lang: str, root: Path):
     src = find_file(root, [f"tatoeba.{lang}-eng.{lang}", f"tatoeba/tatoeba.{lang}-eng.{lang}",
                            f"v1/tatoeba.{lang}-eng.{lang}"], spec, f"Tatoeba file for {lang}")
-    trg = src.with_name(f"tatoeba.{lang}-eng.eng{'.gz' if src.suffix == '.gz' else ''}")
-    if not trg.exists():
-        raise DataError(f"tatoeba {lang}: {src} has no English side {trg.name} next to it")
-    return _rows(spec, split, lang, F.aligned_pairs(src, trg))
+    return _rows(spec, split, lang, F.bitext_with_english_sibling(src, f"tatoeba.{lang}-eng.eng", f"tatoeba {lang}"))
 
 
 register(TaskSpec(
