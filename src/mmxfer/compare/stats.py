@@ -8,40 +8,40 @@ import numpy as np
 CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
 
 
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values (controls the family-wise error rate). NaNs stay NaN."""
+def _adjust_non_nan(p: np.ndarray, adjust_sorted) -> np.ndarray:
+    """Apply ``adjust_sorted`` (ascending p-values -> adjusted, same order) to the non-NaN entries."""
     p = np.asarray(p, dtype=float)
     out = np.full_like(p, np.nan)
     ok = ~np.isnan(p)
     q = p[ok]
-    m = q.size
-    if m == 0:
+    if q.size == 0:
         return out
     order = np.argsort(q, kind="stable")
-    stepped = (m - np.arange(m)) * q[order]
-    adj = np.minimum(1.0, np.maximum.accumulate(stepped))
-    res = np.empty(m)
-    res[order] = adj
+    res = np.empty(q.size)
+    res[order] = adjust_sorted(q[order])
     out[ok] = res
     return out
+
+
+def _holm_sorted(q: np.ndarray) -> np.ndarray:
+    m = q.size
+    return np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * q))
+
+
+def _bh_sorted(q: np.ndarray) -> np.ndarray:
+    m = q.size
+    scaled = q * m / np.arange(1, m + 1)
+    return np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values (controls the family-wise error rate). NaNs stay NaN."""
+    return _adjust_non_nan(p, _holm_sorted)
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values; controls the false discovery rate)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full_like(p, np.nan)
-    ok = ~np.isnan(p)
-    q = p[ok]
-    m = q.size
-    if m == 0:
-        return out
-    order = np.argsort(q, kind="stable")
-    scaled = q[order] * m / np.arange(1, m + 1)
-    adj = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
-    res = np.empty(m)
-    res[order] = adj
-    out[ok] = res
-    return out
+    """Benjamini-Hochberg adjusted p-values (q-values; controls the false discovery rate). NaNs stay NaN."""
+    return _adjust_non_nan(p, _bh_sorted)
 
 
 def adjust(p: np.ndarray, method: str) -> np.ndarray:
