@@ -21,7 +21,7 @@ VISION_TOWERS: Registry[Any] = Registry("vision tower")
 HEADS: Registry[Any] = Registry("head")
 METRICS: Registry[Any] = Registry("metric")
 
-_PLUGIN_PACKAGES = ("mmxfer.tasks", "mmxfer.models", "mmxfer.metrics")
+_PLUGIN_PACKAGES = ("mmxfer.tasks", "mmxfer.models", "mmxfer.metrics", "mmxfer.testing")
 _loaded = False
 
 

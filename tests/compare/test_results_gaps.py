@@ -5,8 +5,8 @@ import pytest
 from mmxfer.compare import stats
 from mmxfer.compare.gaps import GapSettings, compute_gaps
 from mmxfer.compare.results import COLUMNS, build_results, read_results, write_results
-from mmxfer.compare.synthetic import SynthArm, SynthTask, make_study, write_run
 from mmxfer.errors import MmxferError
+from mmxfer.testing.synthetic import SynthArm, SynthTask, make_study, write_run
 
 
 def test_tidy_table_columns_and_done_only(study_dir, tmp_path):
