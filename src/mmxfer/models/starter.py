@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import struct
 import unicodedata
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from mmxfer.catalog import TRUNKS
 from mmxfer.errors import AssetError
 from mmxfer.models.tokenizer import xlmr_style_tokenizer
 from mmxfer.models.trunk import TrunkEntry, TrunkPair, _load_dir, save_trunk
+
+# tokenizers, transformers and tqdm are imported for the conversion only: registering the trunk stays fast
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +158,6 @@ def _state_dict(f: E5File) -> dict[str, torch.Tensor]:
 
 def _normalizer(norm_map: dict[int, str]):
     """NFKC plus the file's own departures from it (control chars dropped, odd spaces -> ' '), then collapse spaces."""
-    import re
-
     from tokenizers import Regex, normalizers
 
     groups: dict[str, list[int]] = {}

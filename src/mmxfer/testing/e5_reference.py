@@ -17,6 +17,8 @@ import numpy as np
 
 from mmxfer.models.starter import package_model_file
 
+# babel is imported for the probe sentences only
+
 
 class E5Engine:
     def __init__(self, lib_path: Path, model_path: Path) -> None:
