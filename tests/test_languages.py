@@ -83,3 +83,8 @@ def test_xlmr_sizes_are_the_papers_table_6():
             "zho_Hant": 16.6, "mya_Mymr": 0.4, "swh_Latn": 1.6, "jav_Latn": 0.2, "asm_Beng": 0.1}
     assert {code: languages.lookup(code).xlmr_gb for code in spot} == spot
     assert languages.lookup("yor_Latn").xlmr_gb is None and languages.lookup("yor_Latn").resource == "unseen"
+
+
+def test_english_as_the_tasks_name_it():
+    assert all(languages.is_english(code) for code in ("en", "eng", "eng_Latn", "EN"))
+    assert not any(languages.is_english(code) for code in ("de", "deu_Latn", "engl"))
