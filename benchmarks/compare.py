@@ -20,7 +20,7 @@ from mmxfer.compare.gaps import GapSettings, compute_gaps
 from mmxfer.compare.plots import all_plots
 from mmxfer.compare.report import write_report
 from mmxfer.compare.results import build_results, write_results
-from mmxfer.compare.synthetic import SynthArm, SynthTask, make_study
+from mmxfer.testing.synthetic import SynthArm, SynthTask, make_study
 
 XTREME = {"xnli": ("classification", 15), "pawsx": ("classification", 7), "udpos": ("structured", 33),
           "panx": ("structured", 40), "xquad": ("qa", 11), "mlqa": ("qa", 7), "tydiqa": ("qa", 9),

@@ -28,7 +28,7 @@ def _tokenizer():
                                       bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
                                       unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
         return tok, "xlmr (250002 pieces)"
-    from mmxfer.models.tiny import tiny_tokenizer
+    from mmxfer.testing.tiny import tiny_tokenizer
 
     return tiny_tokenizer(), "tiny"
 

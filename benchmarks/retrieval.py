@@ -64,23 +64,23 @@ def _method(name: str):
     """A function (x, y) -> (errors of both directions, [predictions and scores] to fingerprint)."""
     if name == "numpy_full":
         return _numpy_method
-    from mmxfer.metrics import retrieval as R
+    from mmxfer.metrics import retrieval
 
     def errors(pairs: list) -> int:
         return sum(int((pred != np.arange(len(pred))).sum()) for pred, _ in pairs)
 
     if name in ("mmxfer_xsim", LEGACY):  # what xsim does: retrieve, then count; once per direction
         def twice(x: np.ndarray, y: np.ndarray) -> tuple[int, list]:
-            pairs = [R.retrieve(x, y, "ratio", 4), R.retrieve(y, x, "ratio", 4)]
+            pairs = [retrieval.retrieve(x, y, "ratio", 4), retrieval.retrieve(y, x, "ratio", 4)]
             return errors(pairs), pairs
 
         return twice
     if name == "mmxfer_both":
-        if not hasattr(R, "retrieve_both"):
+        if not hasattr(retrieval, "retrieve_both"):
             return None
 
         def both(x: np.ndarray, y: np.ndarray) -> tuple[int, list]:
-            pairs = list(R.retrieve_both(x, y, "ratio", 4))
+            pairs = list(retrieval.retrieve_both(x, y, "ratio", 4))
             return errors(pairs), pairs
 
         return both

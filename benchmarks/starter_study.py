@@ -1,4 +1,4 @@
-"""Wall time and peak memory of the README's main command, `mmxfer study starter` (issue 8 budget:
+"""Wall time and peak memory of the README's main command, `mmxfer study starter` (budget:
 10 minutes on 2 CPU cores and 8 GiB).
 
 Runs the study in a child process with a fresh runs folder (and, with --fresh-cache, a fresh

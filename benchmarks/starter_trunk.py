@@ -41,8 +41,8 @@ def _fidelity(cache: Path, work: Path) -> dict:
 
     os.environ["MMXFER_CACHE"] = str(cache)
     from mmxfer.models import load_trunk
-    from mmxfer.models.e5_reference import cldr_sentences, reference_engine
     from mmxfer.models.embed import encode
+    from mmxfer.testing.e5_reference import cldr_sentences, reference_engine
 
     model, tok = load_trunk("starter")
     engine = reference_engine(work)

@@ -1,6 +1,6 @@
 import pytest
 
-from mmxfer import languages as L
+from mmxfer import languages
 from mmxfer.errors import UnknownNameError
 
 XTREME = {
@@ -20,18 +20,18 @@ XTREME = {
 
 
 def test_flores_codes_unique_and_complete():
-    codes = L.flores200_codes()
+    codes = languages.flores200_codes()
     assert len(codes) == 204 and len(set(codes)) == 204
     assert {"eng_Latn", "zho_Hant", "sat_Olck", "taq_Tfng", "arb_Latn", "min_Arab"} <= set(codes)
     for code in codes:
-        assert L.to_flores(code) == code
-        assert L.lookup(code).flores == code
+        assert languages.to_flores(code) == code
+        assert languages.lookup(code).flores == code
 
 
 @pytest.mark.parametrize("task", sorted(XTREME))
 def test_xtreme_codes_resolve(task):
     for code in XTREME[task].split():
-        lang = L.lookup(code)
+        lang = languages.lookup(code)
         assert lang.name and lang.family and lang.script
 
 
@@ -40,34 +40,34 @@ def test_panx_has_40_and_tatoeba_36():
 
 
 def test_round_trips_and_aliases():
-    assert L.to_flores("de") == "deu_Latn" and L.to_iso1("deu_Latn") == "de" and L.to_iso1("deu") == "de"
-    assert L.to_flores("cmn") == "zho_Hans" and L.to_flores("zh") == "zho_Hans"
-    assert L.to_flores("zh-Hant") == "zho_Hant" and L.to_flores("zh_TW") == "zho_Hant"
-    assert L.to_flores("ara") == "arb_Arab" and L.to_flores("ar") == "arb_Arab"
-    assert L.to_flores("fa") == "pes_Arab" and L.to_flores("sw") == "swh_Latn" and L.to_flores("ms") == "zsm_Latn"
-    assert L.lookup("DEU_LATN").code == "deu_Latn"
-    for lang in L.languages():
+    assert languages.to_flores("de") == "deu_Latn" and languages.to_iso1("deu_Latn") == "de" and languages.to_iso1("deu") == "de"
+    assert languages.to_flores("cmn") == "zho_Hans" and languages.to_flores("zh") == "zho_Hans"
+    assert languages.to_flores("zh-Hant") == "zho_Hant" and languages.to_flores("zh_TW") == "zho_Hant"
+    assert languages.to_flores("ara") == "arb_Arab" and languages.to_flores("ar") == "arb_Arab"
+    assert languages.to_flores("fa") == "pes_Arab" and languages.to_flores("sw") == "swh_Latn" and languages.to_flores("ms") == "zsm_Latn"
+    assert languages.lookup("DEU_LATN").code == "deu_Latn"
+    for lang in languages.languages():
         if lang.iso639_1:
-            assert L.lookup(lang.iso639_1) == lang
-            assert L.to_iso1(L.lookup(lang.iso639_1).code) == lang.iso639_1
+            assert languages.lookup(lang.iso639_1) == lang
+            assert languages.to_iso1(languages.lookup(lang.iso639_1).code) == lang.iso639_1
 
 
 def test_xlmr_sizes_and_levels():
-    assert L.lookup("en").xlmr_gb == pytest.approx(300.8) and L.lookup("en").resource == "high"
-    assert L.lookup("sw").resource == "mid" and L.lookup("yo").resource == "unseen"
-    assert L.lookup("la").flores is None and L.lookup("la").in_xlmr
-    t = L.table()
+    assert languages.lookup("en").xlmr_gb == pytest.approx(300.8) and languages.lookup("en").resource == "high"
+    assert languages.lookup("sw").resource == "mid" and languages.lookup("yo").resource == "unseen"
+    assert languages.lookup("la").flores is None and languages.lookup("la").in_xlmr
+    t = languages.table()
     assert t["xlmr_gb"].notna().sum() == 94  # XLM-R's 100 minus its 6 romanised / Zawgyi rows
-    assert set(t["resource"]) <= set(L.RESOURCE_LEVELS)
+    assert set(t["resource"]) <= set(languages.RESOURCE_LEVELS)
 
 
 def test_unknown_code_suggests():
     with pytest.raises(UnknownNameError, match="did you mean"):
-        L.lookup("deu_Latm")
+        languages.lookup("deu_Latm")
     with pytest.raises(UnknownNameError, match="not in FLORES-200"):
-        L.to_flores("la")
+        languages.to_flores("la")
     with pytest.raises(UnknownNameError, match="no ISO 639-1"):
-        L.to_iso1("ace_Latn")
+        languages.to_iso1("ace_Latn")
 
 
 def test_xlmr_sizes_are_the_papers_table_6():
@@ -76,10 +76,15 @@ def test_xlmr_sizes_are_the_papers_table_6():
     Table 6 lists 100 rows: 94 are languages of this table, plus five romanised varieties (hi, ur, bn, te, ta)
     and the Zawgyi-encoded Burmese row, which have no FLORES code and are left out.
     """
-    sized = [lang for lang in L.languages() if lang.xlmr_gb is not None]
+    sized = [lang for lang in languages.languages() if lang.xlmr_gb is not None]
     assert len(sized) == 94
     assert sum(lang.xlmr_gb for lang in sized) == pytest.approx(2463.5)
     spot = {"eng_Latn": 300.8, "rus_Cyrl": 278.0, "swe_Latn": 85.0, "ukr_Cyrl": 84.6, "zho_Hans": 46.9,
             "zho_Hant": 16.6, "mya_Mymr": 0.4, "swh_Latn": 1.6, "jav_Latn": 0.2, "asm_Beng": 0.1}
-    assert {code: L.lookup(code).xlmr_gb for code in spot} == spot
-    assert L.lookup("yor_Latn").xlmr_gb is None and L.lookup("yor_Latn").resource == "unseen"
+    assert {code: languages.lookup(code).xlmr_gb for code in spot} == spot
+    assert languages.lookup("yor_Latn").xlmr_gb is None and languages.lookup("yor_Latn").resource == "unseen"
+
+
+def test_english_as_the_tasks_name_it():
+    assert all(languages.is_english(code) for code in ("en", "eng", "eng_Latn", "EN"))
+    assert not any(languages.is_english(code) for code in ("de", "deu_Latn", "engl"))

@@ -2,7 +2,7 @@ import pytest
 
 from mmxfer.config import load_profile
 from mmxfer.errors import UnknownNameError
-from mmxfer.train.cli import parse_intermediate
+from mmxfer.train.run import parse_intermediate
 
 
 def test_starter_profile_maps_paper_names_to_offline_tasks():

@@ -13,6 +13,8 @@ from typing import Any
 
 from mmxfer.errors import AssetError, DataError
 
+# huggingface_hub and datasets are imported in the functions that need them: `mmxfer --help` and `mmxfer ls` stay fast
+
 _TRUTHY = {"1", "true", "yes", "on"}
 
 

@@ -8,8 +8,10 @@ them all. Suites, profiles and studies are YAML files (see :mod:`mmxfer.config`)
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from mmxfer.errors import UnknownNameError
 from mmxfer.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,7 +23,7 @@ VISION_TOWERS: Registry[Any] = Registry("vision tower")
 HEADS: Registry[Any] = Registry("head")
 METRICS: Registry[Any] = Registry("metric")
 
-_PLUGIN_PACKAGES = ("mmxfer.tasks", "mmxfer.models", "mmxfer.metrics")
+_PLUGIN_PACKAGES = ("mmxfer.tasks", "mmxfer.models", "mmxfer.metrics", "mmxfer.testing")
 _loaded = False
 
 
@@ -38,3 +40,24 @@ def load_plugins() -> None:
 def task(name: str) -> TaskSpec:
     load_plugins()
     return TASKS.get(name)
+
+
+def find_task(name: str) -> TaskSpec | None:
+    """The registered task ``name`` (or alias); None when no task has that name (an old run's config)."""
+    load_plugins()
+    try:
+        return TASKS.get(name)
+    except UnknownNameError:
+        return None
+
+
+def modality_of(tasks: Iterable[str]) -> str:
+    """An arm's modality from its intermediate tasks' specs: ``none`` (no task), ``text``, ``image-text``,
+    ``mixed`` (both), or ``unknown`` when one of the tasks is not registered."""
+    specs = [find_task(name) for name in tasks]
+    if not specs:
+        return "none"
+    if any(spec is None for spec in specs):
+        return "unknown"
+    kinds = {spec.modality for spec in specs}
+    return kinds.pop() if len(kinds) == 1 else "mixed"

@@ -8,13 +8,13 @@ ends as one line on stderr and exit code 2; Ctrl-C exits 130 with a note on resu
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from mmxfer import __version__
+from mmxfer.compare.settings import GapSettings
 from mmxfer.errors import MmxferError
 
 EPILOG_TRAIN = """examples:
@@ -120,9 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", required=True, help="suite whose tasks are compared")
     p.add_argument("--runs", nargs="+", default=None, help="run folders or study folders [default: runs/]")
     p.add_argument("--out", default=None, help="output folder for tables and plots [default: reports/<suite>]")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples [default: 1000]")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level [default: 0.05]")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--bootstrap", type=int, default=GapSettings.n_boot,
+                   help="bootstrap resamples [default: %(default)s]")
+    p.add_argument("--alpha", type=float, default=GapSettings.alpha, help="significance level [default: %(default)s]")
+    p.add_argument("--seed", type=int, default=GapSettings.seed, help="seed of the bootstrap")
 
     p = sub.add_parser("study", help="run a grid of arms x targets x seeds, locally or on SLURM",
                        description="Expands a study config into runs, skips finished ones (DONE), and runs the "
@@ -165,27 +166,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# subcommand -> "module:function"; a module that is not there yet is reported plainly.
-COMMANDS: dict[str, str] = {
-    "train": "mmxfer.train.cli:run",
-    "evaluate": "mmxfer.evaluation.cli:run",
-    "compare": "mmxfer.compare.cli:run",
-    "study": "mmxfer.runs.study:run",
-    "embed": "mmxfer.models.embed:run",
-    "ls": "mmxfer.listing:run",
-    "validate": "mmxfer.listing:validate",
+# Each command's module is imported when that command runs, not at the top: they pull in torch, pandas
+# and matplotlib (listing: the configs and the run store), and `mmxfer --help` stays fast.
+def _train(args: argparse.Namespace) -> int:
+    from mmxfer.train.cli import run
+
+    return run(args)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from mmxfer.evaluation.cli import run
+
+    return run(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from mmxfer.compare.cli import run
+
+    return run(args)
+
+
+def _study(args: argparse.Namespace) -> int:
+    from mmxfer.study.cli import run
+
+    return run(args)
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from mmxfer.models.embed import run
+
+    return run(args)
+
+
+def _ls(args: argparse.Namespace) -> int:
+    from mmxfer.listing import run
+
+    return run(args)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from mmxfer.listing import validate
+
+    return validate(args)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "compare": _compare,
+    "study": _study,
+    "embed": _embed,
+    "ls": _ls,
+    "validate": _validate,
 }
-
-
-def _resolve(command: str) -> Callable[[argparse.Namespace], int | None]:
-    module_name, func_name = COMMANDS[command].split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("mmxfer"):
-            raise MmxferError(f"`mmxfer {command}` is not available in this version ({exc.name} is missing)") from None
-        raise
-    return getattr(module, func_name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,8 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        result = _resolve(args.command)(args)
-        return int(result or 0)
+        return int(COMMANDS[args.command](args) or 0)
     except MmxferError as exc:
         if args.verbose or os.environ.get("MMXFER_DEBUG"):
             raise

@@ -190,7 +190,6 @@ class SuiteTaskConfig:
     metric: str | None = None  # None = the task's own primary metric
     languages: tuple[str, ...] | None = None  # None = all the task's evaluation languages
     params: dict[str, Any] = field(default_factory=dict)
-    # added by evaluation (issue 5):
     score_key: str | None = None  # key of the metric's dict that is averaged (None = its primary; QA: f1_em)
     category: str | None = None  # None = the task's own category
     split: str = "test"
@@ -207,7 +206,6 @@ class SuiteConfig:
     tasks: tuple[SuiteTaskConfig, ...] = ()
     include_english_in_average: bool = True
     average: Literal["mean-of-tasks", "mean-of-categories"] = "mean-of-tasks"
-    # added by evaluation (issue 5):
     overall: bool = True  # False: no single overall number (tasks mix error rates and scores)
     languages: tuple[str, ...] | None = None  # default language list for tasks that declare none
 

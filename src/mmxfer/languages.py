@@ -21,7 +21,15 @@ from mmxfer.errors import UnknownNameError, suggest
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+# pandas is imported in the functions that return frames: the language table loads without it
+
 RESOURCE_LEVELS: tuple[str, ...] = ("high", "mid", "low", "unseen")
+ENGLISH_CODES = frozenset({"en", "eng", "eng_latn"})  # English as the tasks name it, lower-cased
+
+
+def is_english(code: str) -> bool:
+    """True for English as the tasks name it (``en``, ``eng``, ``eng_Latn``); case is ignored."""
+    return str(code).lower() in ENGLISH_CODES
 
 
 @dataclass(frozen=True)

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from pathlib import Path
 
 from mmxfer import catalog, config
+from mmxfer.console import print_table
 from mmxfer.errors import ConfigError
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [[str(h) for h in headers]] + [[("" if c is None else str(c)) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+from mmxfer.registry import Registry
+from mmxfer.runs.store import iter_runs
+from mmxfer.validation import validate_file
 
 
 def _ls_tasks() -> None:
@@ -38,7 +33,7 @@ def _ls_configs(kind: str) -> None:
     print_table((kind[:-1], "description"), rows)
 
 
-def _ls_registry(registry: catalog.Registry) -> None:
+def _ls_registry(registry: Registry) -> None:
     catalog.load_plugins()
     rows = []
     for name, obj in registry.items():
@@ -48,8 +43,6 @@ def _ls_registry(registry: catalog.Registry) -> None:
 
 
 def _ls_runs(runs_dir: str) -> None:
-    from mmxfer.runs.store import iter_runs
-
     rows = []
     for run in iter_runs(runs_dir, finished_only=False):
         rows.append((run.study, run.run_id, "done" if run.is_done() else "unfinished", len(run.metrics())))
@@ -76,8 +69,6 @@ def validate(args: argparse.Namespace) -> int:
     kind = {"profile": "profiles", "suite": "suites", "study": "studies"}.get(args.kind or "") or None
     path = config.resolve_config_path(kind or "profiles", args.config) if kind else None
     if path is None:
-        from pathlib import Path
-
         candidate = Path(args.config)
         if candidate.exists() or candidate.suffix in (".yaml", ".yml"):
             path = config.resolve_config_path("profiles", args.config)
@@ -89,8 +80,6 @@ def validate(args: argparse.Namespace) -> int:
                     break
             else:
                 raise ConfigError(f"no config file or shipped config named {args.config!r}")
-    from mmxfer.validation import validate_file
-
     summary = validate_file(path, kind, args.overrides)
     print(f"{path}: valid {kind[:-1]} ({summary})")
     return 0

@@ -1,6 +1,6 @@
 import pytest
 
-from mmxfer.compare.synthetic import SynthArm, SynthTask, make_study
+from mmxfer.testing.synthetic import SynthArm, SynthTask, make_study
 
 ARMS = [SynthArm("baseline", (), "none"), SynthArm("mnli", ("mnli",), "text", 2.0),
         SynthArm("vqa", ("vqa",), "image-text", 5.0)]

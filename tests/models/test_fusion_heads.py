@@ -5,8 +5,9 @@ import torch
 
 from mmxfer.config import VisionConfig
 from mmxfer.errors import UnknownNameError
-from mmxfer.models import build_task_model, tiny_bert_trunk, tiny_trunk
+from mmxfer.models import build_task_model
 from mmxfer.models.fusion import fused_forward, position_ids_for
+from mmxfer.testing.tiny import tiny_bert_trunk, tiny_trunk
 
 VISION = VisionConfig(model="tiny-vit", pretrained=None, freeze=False, projector="mlp", num_tokens=None)
 TEXTS = ["a cat on a mat", "Die Katze sitzt auf der Matte und schaut"]

@@ -7,9 +7,10 @@ import torch
 
 from mmxfer.config import VisionConfig
 from mmxfer.errors import ConfigError
-from mmxfer.models import build_task_model, tiny_bert_trunk, tiny_trunk
+from mmxfer.models import build_task_model
 from mmxfer.models.build import visual_token_count
 from mmxfer.models.fusion import check_fused_length, fused_forward, position_limit
+from mmxfer.testing.tiny import tiny_bert_trunk, tiny_trunk
 
 VISION = VisionConfig(model="tiny-vit", pretrained=None, freeze=True, projector="linear", num_tokens=None)
 

@@ -9,8 +9,8 @@ import time
 import pytest
 import torch
 
-from mmxfer.models.e5_reference import cldr_sentences
 from mmxfer.models.embed import encode
+from mmxfer.testing.e5_reference import cldr_sentences
 
 
 def test_starter_shape_and_cached_reload_is_identical(starter, starter_cache):

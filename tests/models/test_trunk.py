@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mmxfer.errors import AssetError, UnknownNameError
-from mmxfer.models import build_task_model, load_state_partial, load_trunk, save_trunk, tiny_trunk
+from mmxfer.models import build_task_model, load_state_partial, load_trunk, save_trunk
+from mmxfer.testing.tiny import tiny_trunk
 
 
 def test_tiny_trunk_gives_all_hidden_states_and_xlmr_layout():

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tok():
-    from mmxfer.models.tiny import tiny_tokenizer
+    from mmxfer.testing.tiny import tiny_tokenizer
 
     return tiny_tokenizer()
 

@@ -92,3 +92,12 @@ def test_ls_tasks_lists_everything(catalog, capsys):
     for name in EXPECTED:
         assert f"\n{name} " in out or out.startswith(name), name
     assert "google/xtreme (XNLI)" in out
+
+
+def test_arm_modality_comes_from_the_task_specs(catalog):
+    assert catalog.modality_of([]) == "none"
+    assert catalog.modality_of(["starter-vqa-text", "mnli"]) == "text"
+    assert catalog.modality_of(["starter-vqa", "caption"]) == "image-text"
+    assert catalog.modality_of(["starter-vqa", "starter-vqa-text"]) == "mixed"
+    assert catalog.modality_of(["mnli", "a-task-no-longer-registered"]) == "unknown"
+    assert catalog.find_task("a-task-no-longer-registered") is None and catalog.find_task("multinli").name == "mnli"

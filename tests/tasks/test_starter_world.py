@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from mmxfer.tasks import starter as S
+from mmxfer.tasks import starter
 
 
 def _digest(ds) -> str:
@@ -16,30 +16,30 @@ def _digest(ds) -> str:
 
 
 def test_world_is_byte_identical_per_seed():
-    S.starter_world.cache_clear()
-    a = S.world_digest(seed=3, split="validation", n=40)
-    S.starter_world.cache_clear()
-    assert S.world_digest(seed=3, split="validation", n=40) == a
-    assert S.world_digest(seed=4, split="validation", n=40) != a
-    assert S.make_scene(3, "validation", 7).png == S.make_scene(3, "validation", 7).png
+    starter.starter_world.cache_clear()
+    a = starter.world_digest(seed=3, split="validation", n=40)
+    starter.starter_world.cache_clear()
+    assert starter.world_digest(seed=3, split="validation", n=40) == a
+    assert starter.world_digest(seed=4, split="validation", n=40) != a
+    assert starter.make_scene(3, "validation", 7).png == starter.make_scene(3, "validation", 7).png
 
 
 def test_registered_datasets_are_deterministic_and_twins_share_supervision(catalog):
     vqa, twin = catalog.task("starter-vqa"), catalog.task("starter-vqa-text")
     a = vqa.load("test")
-    S.starter_world.cache_clear()
+    starter.starter_world.cache_clear()
     assert _digest(vqa.load("test")) == _digest(a)
     t = twin.load("test")
     assert t["id"] == a["id"] and t["question"] == a["question"] and t["answers"] == a["answers"]
     img = a[0]["image"]
-    assert img.size == (S.SIZE, S.SIZE) and len(img.getcolors(4096)) >= 2  # background + at least one shape
+    assert img.size == (starter.SIZE, starter.SIZE) and len(img.getcolors(4096)) >= 2  # background + at least one shape
     cap = catalog.task("starter-caption").load("test")
-    assert cap.num_rows == S.SPLIT_SIZES["test"] and cap[0]["caption"].endswith(".")
+    assert cap.num_rows == starter.SPLIT_SIZES["test"] and cap[0]["caption"].endswith(".")
     assert catalog.task("starter-caption-text").load("test")["caption"] == cap["caption"]
 
 
 def test_answers_match_the_scene():
-    scene = S.make_scene(0, "train", 11)
+    scene = starter.make_scene(0, "train", 11)
     for question, answer in scene.qa:
         if question.startswith("how many"):
             kind = question.split()[2][:-1]
@@ -55,7 +55,7 @@ def test_cldr_targets(catalog):
     kk = bitext.load("test", "kk")
     assert len(kk) > 200 and dict(zip(kk["id"], kk["target"]))["DE"] == "Germany"
     train = names.load("train", "en")
-    assert set(train["label"]) == set(range(len(S.NAME_TYPES)))
+    assert set(train["label"]) == set(range(len(starter.NAME_TYPES)))
     ja, en = names.load("test", "ja"), names.load("test", "en")
     assert ja["id"] == en["id"] and ja["label"] == en["label"] and ja["text_a"] != en["text_a"]
     assert not set(train["id"]) & set(en["id"])  # concepts do not leak from train to test

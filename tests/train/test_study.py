@@ -7,8 +7,8 @@ import yaml
 
 from mmxfer.cli import main
 from mmxfer.config import load_study
-from mmxfer.runs import launch
-from mmxfer.runs.study import counts, plan
+from mmxfer.study import grid, launch
+from mmxfer.study.grid import counts, plan
 
 
 def test_paper_plan_counts(tmp_path):
@@ -65,10 +65,10 @@ def test_real_study_then_rerun_skips_finished(tmp_path, monkeypatch, capsys):
         "name": "vqa-text", "intermediate": ["starter-vqa-text"], "modality": "text"}
     capsys.readouterr()
 
-    def must_not_run(argv):
-        raise AssertionError(f"finished run started again: {argv}")
+    def must_not_run(request):
+        raise AssertionError(f"finished run started again: {request.label}")
 
-    monkeypatch.setattr(launch, "run_local", must_not_run)
+    monkeypatch.setattr(grid, "execute", must_not_run)
     assert main(["study", str(path), "--runs-dir", str(runs_dir), "--no-compare"]) == 0
     assert "2 runs: 2 finished, 0 to run -> 0 phase-2 trainings" in capsys.readouterr().out
 

@@ -1,1 +1,1 @@
-"""(filled by its issue)."""
+"""Gap analysis: finished runs -> tidy results table -> margins with bootstrap intervals -> tables, plots, report."""

@@ -4,28 +4,39 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from mmxfer.compare.gaps import GapSettings, SuiteEntry, compute_gaps
+from mmxfer.compare.gaps import SuiteEntry, compute_gaps
 from mmxfer.compare.plots import all_plots
 from mmxfer.compare.report import headline, write_report
 from mmxfer.compare.results import build_results, write_results
+from mmxfer.compare.settings import GapSettings
 from mmxfer.config import SuiteConfig, load_suite
+
+DEFAULT_RUNS = "runs"
+
+
+def default_out(suite_name: str) -> str:
+    """Where the report of a suite goes without ``--out``: ``reports/<suite>``."""
+    return str(Path("reports") / Path(suite_name).stem)
 
 
 def suite_entries(suite: SuiteConfig) -> list[SuiteEntry] | None:
     """The scored (task, metric) entries a suite declares (None = every task in the runs)."""
-    entries = [SuiteEntry(t.task, tuple(c for c in (getattr(t, "score_key", None), t.metric) if c),
-                          getattr(t, "split", None), getattr(t, "category", None)) for t in suite.tasks]
+    entries = [SuiteEntry(t.task, tuple(c for c in (t.score_key, t.metric) if c), t.split, t.category)
+               for t in suite.tasks]
     return entries or None
 
 
-def compare(suite_name: str, runs: list[str], out: str | Path, n_boot: int = 1000, alpha: float = 0.05,
-            seed: int = 0, progress: bool = True) -> tuple[list[str], dict[str, Path]]:
-    """Run the whole analysis; returns (headline lines, written paths)."""
+def compare(suite_name: str, runs: Sequence[str | Path] | None = None, out: str | Path | None = None,
+            n_boot: int = GapSettings.n_boot, alpha: float = GapSettings.alpha, seed: int = GapSettings.seed,
+            progress: bool = True) -> tuple[list[str], dict[str, Path]]:
+    """Run the whole analysis of the finished runs under ``runs`` (default ``runs/``) into ``out``
+    (default ``reports/<suite>``); returns (headline lines, written paths)."""
     suite = load_suite(suite_name)
-    out = Path(out)
-    results = build_results(runs)
+    out = Path(out if out is not None else default_out(suite_name))
+    results = build_results(list(runs or [DEFAULT_RUNS]))
     settings = GapSettings(n_boot=n_boot, alpha=alpha, seed=seed, include_english=suite.include_english_in_average,
                            average=suite.average, progress=progress)
     result = compute_gaps(results, settings, suite_entries(suite))
@@ -37,12 +48,18 @@ def compare(suite_name: str, runs: list[str], out: str | Path, n_boot: int = 100
     return headline(result), paths
 
 
-def run(args: argparse.Namespace) -> int:
+def compare_and_print(suite_name: str, runs: Sequence[str | Path] | None = None, out: str | Path | None = None,
+                      n_boot: int = GapSettings.n_boot, alpha: float = GapSettings.alpha,
+                      seed: int = GapSettings.seed) -> None:
+    """:func:`compare`, then its headline and where the files went, printed."""
     start = time.perf_counter()
-    runs = args.runs or ["runs"]
-    out = args.out or str(Path("reports") / Path(args.suite).stem)
-    lines, paths = compare(args.suite, runs, out, n_boot=args.bootstrap, alpha=args.alpha, seed=args.seed)
+    out = out or default_out(suite_name)
+    lines, paths = compare(suite_name, runs, out, n_boot=n_boot, alpha=alpha, seed=seed)
     for line in lines:
         print(line)
     print(f"wrote {len(paths)} files to {out} (report.md) in {time.perf_counter() - start:.1f}s")
+
+
+def run(args: argparse.Namespace) -> int:
+    compare_and_print(args.suite, args.runs, args.out, n_boot=args.bootstrap, alpha=args.alpha, seed=args.seed)
     return 0

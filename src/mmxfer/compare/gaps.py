@@ -42,26 +42,19 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from mmxfer import catalog
 from mmxfer.compare import stats
-from mmxfer.compare.scoring import example_scores, read_predictions, scorer_for, task_attr
-from mmxfer.errors import ConfigError, DataError, MmxferError, RunStoreError
+from mmxfer.compare.example_scores import example_scores, prediction_columns, scorer_for, task_attr
+from mmxfer.compare.settings import GapSettings
+from mmxfer.errors import ConfigError, DataError, RunStoreError
+from mmxfer.languages import is_english
+from mmxfer.runs import atomic
+from mmxfer.runs.store import Run
 
 log = logging.getLogger(__name__)
 
 MULTIMODAL = ("image-text", "mixed")
 LEVELS = ("language", "task", "category", "suite")
-
-
-@dataclass(frozen=True)
-class GapSettings:
-    n_boot: int = 1000
-    alpha: float = 0.05
-    seed: int = 0
-    correction: str = "holm"  # holm | bh | none
-    include_english: bool = True
-    average: str = "mean-of-tasks"  # or mean-of-categories
-    resample_seeds: bool = True
-    progress: bool = True
 
 
 @dataclass
@@ -190,20 +183,12 @@ def _registered(task: str, metric: str, entries: list[SuiteEntry] | None) -> lis
 
 
 def _higher_is_better(names: list[str]) -> bool:
-    try:
-        from mmxfer import catalog
-
-        catalog.load_plugins()
-        for name in names:
-            if name in catalog.METRICS:
-                return bool(getattr(catalog.METRICS.get(name), "higher_is_better", True))
-    except (MmxferError, ImportError):
-        pass
+    """The first registered metric's direction; True when none of ``names`` is registered."""
+    catalog.load_plugins()
+    for name in names:
+        if name in catalog.METRICS:
+            return catalog.METRICS.get(name).higher_is_better
     return True
-
-
-def _is_english(lang: str) -> bool:
-    return str(lang).lower() in ("en", "eng", "eng_latn")
 
 
 class _Cell:
@@ -229,8 +214,6 @@ def _cell_replicates(cell: _Cell, needed: list[tuple[str, int]], settings: GapSe
                      draw_cache: dict[int, np.ndarray], names: list[str]
                      ) -> tuple[dict[tuple[str, int], np.ndarray], int]:
     """Bootstrap replicate scores (B,) per (arm, seed) on shared example draws; and n examples."""
-    from mmxfer.runs.store import Run
-
     loaded = {}
     for arm, seed in needed:
         run = Run(cell.runs[arm][seed][1])
@@ -240,7 +223,7 @@ def _cell_replicates(cell: _Cell, needed: list[tuple[str, int]], settings: GapSe
                 f"missing predictions for the bootstrap: {path} (arm {arm}, seed {seed}); re-run "
                 f"`mmxfer evaluate --run {run.path}` or pass --bootstrap 0 for margins without intervals"
             )
-        loaded[(arm, seed)] = read_predictions(path)
+        loaded[(arm, seed)] = prediction_columns(path)
     ref_ids = next(iter(loaded.values()))[0]
     if all(v[0] == ref_ids for v in loaded.values()):
         ids = ref_ids
@@ -351,22 +334,24 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
     lang_df = _finish(lang_df, lang_reps, settings, group=["arm", "reference", "task", "metric"])
 
     # aggregate: task = mean over languages, category = mean over tasks, suite = mean over tasks/categories
-    in_avg = np.array([settings.include_english or not _is_english(x) for x in lang_df["lang"]])
-    task_df, task_reps = _aggregate(lang_df[in_avg], lang_reps[in_avg],
+    in_avg = np.array([settings.include_english or not is_english(x) for x in lang_df["lang"]])
+    task_df, task_reps = _group_means(lang_df[in_avg], lang_reps[in_avg],
                                     ["arm", "reference", "kind", "category", "task", "metric"])
     task_df = _finish(task_df, task_reps, settings, group=["arm", "reference"])
-    cat_df, cat_reps = _aggregate(task_df, task_reps, ["arm", "reference", "kind", "category"])
+    cat_df, cat_reps = _group_means(task_df, task_reps, ["arm", "reference", "kind", "category"])
     cat_df = _finish(cat_df, cat_reps, settings, group=["arm", "reference"])
     if settings.average == "mean-of-categories":
-        suite_df, suite_reps = _aggregate(cat_df, cat_reps, ["arm", "reference", "kind"])
+        suite_df, suite_reps = _group_means(cat_df, cat_reps, ["arm", "reference", "kind"])
     else:
-        suite_df, suite_reps = _aggregate(task_df, task_reps, ["arm", "reference", "kind"])
+        suite_df, suite_reps = _group_means(task_df, task_reps, ["arm", "reference", "kind"])
     suite_df = _finish(suite_df, suite_reps, settings, group=None)
     return GapResult(lang_df, task_df, cat_df, suite_df, settings, arms)
 
 
-def _aggregate(df: pd.DataFrame, reps: np.ndarray, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """Mean of margins and of replicates within groups of ``keys``."""
+def _group_means(df: pd.DataFrame, reps: np.ndarray, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Mean margins (and scores) and mean bootstrap replicates within groups of ``keys``: one level of the
+    language -> task -> category -> suite averaging (the point-score twin for one run's metric rows is
+    :func:`mmxfer.evaluation.suites.suite_scores`)."""
     df = df.reset_index(drop=True)
     codes = df.groupby(keys, sort=False).ngroup().to_numpy()
     g = int(codes.max()) + 1 if len(codes) else 0
@@ -406,8 +391,6 @@ def _finish(df: pd.DataFrame, reps: np.ndarray, settings: GapSettings, group: li
 
 def write_gaps(result: GapResult, out_dir: str | Path) -> dict[str, Path]:
     """Every level as CSV (atomically)."""
-    from mmxfer.runs import atomic
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}

@@ -9,7 +9,7 @@ Where each column comes from:
 - ``env.json``: ``mmxfer_version``.
 
 Missing ``modality`` is derived from the intermediate tasks' specs (all text -> ``text``, all
-image-text -> ``image-text``, both -> ``mixed``, none -> ``none``). Missing ``category`` comes
+image-text -> ``image-text``, both -> ``mixed``, none -> ``none``; :func:`mmxfer.catalog.modality_of`). Missing ``category`` comes
 from the task spec (``catalog.task(name).category``).
 """
 
@@ -22,7 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from mmxfer.compare.scoring import task_attr
+from mmxfer.catalog import modality_of
+from mmxfer.compare.example_scores import task_attr
 from mmxfer.errors import DataError, RunStoreError
 from mmxfer.runs import atomic
 from mmxfer.runs.store import Run, iter_runs
@@ -42,20 +43,6 @@ def _intermediate_list(value: Any) -> list[str]:
     if isinstance(value, str):
         value = value.split(",")
     return [str(v).strip() for v in value if str(v).strip() and str(v).strip() != "none"]
-
-
-def modality_of(intermediate: list[str]) -> str:
-    """none | text | image-text | mixed, from the intermediate tasks' declared modalities."""
-    if not intermediate:
-        return "none"
-    kinds = {task_attr(t, "modality") or "unknown" for t in intermediate}
-    if kinds == {"text"}:
-        return "text"
-    if kinds == {"image-text"}:
-        return "image-text"
-    if kinds <= {"text", "image-text"}:
-        return "mixed"
-    return "unknown"
 
 
 def _get(d: dict[str, Any], dotted: str) -> Any:

@@ -1,1 +1,1 @@
-"""(filled by its issue)."""
+"""Zero-shot evaluation: suites, predictions of a trunk on retrieval tasks, scoring and re-scoring of prediction files."""

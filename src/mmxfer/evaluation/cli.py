@@ -9,22 +9,24 @@ from typing import Any
 
 from mmxfer import catalog, config
 from mmxfer.config import SuiteTaskConfig
+from mmxfer.console import print_table
 from mmxfer.errors import ConfigError
-from mmxfer.evaluation import suites as S
+from mmxfer.evaluation import suites
+from mmxfer.evaluation.retrieval import cached, trunk_embedder
+from mmxfer.evaluation.runner import evaluate_retrieval, evaluate_trunk
+from mmxfer.evaluation.scoring import rescore_run
+from mmxfer.models.trunk import load_trunk
 from mmxfer.runs import atomic
+from mmxfer.runs.store import Run, slug
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
-    from mmxfer.listing import print_table
-
     table = [(r["task"], r["lang"], r["split"], r["metric"] + (f" [{r['part']}]" if r.get("part") else ""),
               f"{r['score']:.2f}", r.get("n", "")) for r in rows]
     print_table(("task", "lang", "split", "metric", "score", "n"), table)
 
 
-def _print_aggregate(agg: dict[str, Any], suite: str) -> None:
-    from mmxfer.listing import print_table
-
+def _print_suite_scores(agg: dict[str, Any], suite: str) -> None:
     rows = [(k, f"{v:.2f}") for k, v in agg.items() if isinstance(v, float)]
     if rows:
         print(f"\nsuite {suite}:")
@@ -56,7 +58,7 @@ def _items(args: argparse.Namespace) -> tuple[list[SuiteTaskConfig], str | None]
         spec = catalog.task(args.task)
         return [SuiteTaskConfig(task=spec.name, languages=langs, split=spec.splits[-1])], None
     suite = config.load_suite(args.suite)
-    items = S.suite_tasks(suite)
+    items = suites.suite_tasks(suite)
     if langs:
         items = [dataclasses.replace(i, languages=langs, params=dict(i.params)) for i in items]
     return items, suite.name
@@ -65,7 +67,7 @@ def _items(args: argparse.Namespace) -> tuple[list[SuiteTaskConfig], str | None]
 def _split_items(items: list[SuiteTaskConfig]) -> list[SuiteTaskConfig]:
     keep = []
     for item in items:
-        if S.uses_trunk(item):
+        if suites.uses_trunk(item):
             keep.append(item)
         else:
             print(f"skip {item.label or item.task}: a {item.mode if item.mode != 'auto' else 'fine-tuned'} task "
@@ -80,8 +82,6 @@ def _write_output(path: str | None, rows: list[dict[str, Any]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmxfer.evaluation.scoring import rescore_run
-
     if args.rescore:
         rows = rescore_run(args.rescore)
         _print_table(rows)
@@ -96,9 +96,6 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("give --suite NAME or --task NAME")
     items, suite_name = _items(args)
     if args.trunk:
-        from mmxfer.evaluation.runner import evaluate_trunk
-        from mmxfer.runs.store import slug
-
         profile = config.load_profile(args.profile, args.overrides)
         out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / slug(Path(args.trunk).name or args.trunk)
         trunk_items = _split_items(items)
@@ -108,36 +105,26 @@ def run(args: argparse.Namespace) -> int:
         rows = _evaluate_run(args, items)
     _print_table(rows)
     if suite_name:
-        _print_aggregate(S.aggregate(rows, suite_name), suite_name)
+        _print_suite_scores(suites.suite_scores(rows, suite_name), suite_name)
     _write_output(args.output, rows)
     return 0
 
 
 def _run_profile(run_dir: str) -> dict[str, Any]:
-    from mmxfer.runs.store import Run
-
     data = Run(run_dir).config()
     return data.get("profile", data) if isinstance(data.get("profile"), dict) else data
 
 
 def _evaluate_run(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> list[dict[str, Any]]:
     """Re-score a finished run's predictions and evaluate its trunk folder on the retrieval tasks."""
-    from mmxfer.evaluation.retrieval import cached, trunk_embedder
-    from mmxfer.evaluation.runner import evaluate_retrieval
-    from mmxfer.runs.store import Run
-
     run = Run(args.run)
     run.require_done()
     rows = run.metrics()
     if any(True for _ in run.prediction_files()):
-        from mmxfer.evaluation.scoring import rescore_run
-
         rows = rescore_run(run)
     trunk_dir = run.path / "trunk"
-    retrieval_items = [i for i in items if S.uses_trunk(i)]
+    retrieval_items = [i for i in items if suites.uses_trunk(i)]
     if retrieval_items and trunk_dir.is_dir():
-        from mmxfer.models.trunk import load_trunk
-
         try:
             profile = config.load(config.ExperimentConfig, base=_run_profile(args.run), overrides=args.overrides)
         except ConfigError:

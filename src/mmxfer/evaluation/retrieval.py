@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from mmxfer.config import RetrievalConfig
+from mmxfer.config import RetrievalConfig, from_dict, to_dict
 from mmxfer.errors import ConfigError, DataError
-from mmxfer.metrics import retrieval as R
+from mmxfer.metrics import retrieval as retrieval_metrics
+from mmxfer.models.embed import encode
 
 Embedder = Callable[[list[str]], np.ndarray]
 _FIELDS = {f.name for f in dataclasses.fields(RetrievalConfig)}
@@ -23,8 +24,6 @@ _FIELDS = {f.name for f in dataclasses.fields(RetrievalConfig)}
 
 def with_params(cfg: RetrievalConfig, params: dict[str, Any] | None) -> RetrievalConfig:
     """``cfg`` with the retrieval keys of a suite task's ``params`` applied (other keys are ignored)."""
-    from mmxfer.config import from_dict, to_dict
-
     updates = {k: v for k, v in (params or {}).items() if k in _FIELDS}
     return from_dict(RetrievalConfig, {**to_dict(cfg), **updates}, "retrieval") if updates else cfg
 
@@ -50,8 +49,6 @@ def settings_of(cfg: RetrievalConfig, *, layer: int | None, trunk: str | None = 
 def trunk_embedder(model: Any, tokenizer: Any, cfg: RetrievalConfig, *, max_length: int = 128,
                    device: str | None = None) -> tuple[Embedder, int | None]:
     """An embedder calling :func:`mmxfer.models.embed.encode` with ``cfg``; returns it and the layer used."""
-    from mmxfer.models.embed import encode
-
     layer = resolve_layer(cfg, getattr(getattr(model, "config", None), "num_hidden_layers", None))
 
     def embed(sentences: list[str]) -> np.ndarray:
@@ -92,11 +89,11 @@ def pair_predictions(sources: list[str], targets: list[str], ids: list[Any], emb
     src, tgt = embed(list(sources)), embed(list(targets))
     directions = _directions(cfg)
     if len(directions) == 2:  # one pass over the similarities gives both
-        (xx_en, _), (en_xx, _) = R.retrieve_both(src, tgt, cfg.margin, cfg.k, normalize=cfg.normalize)
+        (xx_en, _), (en_xx, _) = retrieval_metrics.retrieve_both(src, tgt, cfg.margin, cfg.k, normalize=cfg.normalize)
         preds = {"xx-en": xx_en, "en-xx": en_xx}
     else:
         queries, database = (src, tgt) if directions[0] == "xx-en" else (tgt, src)
-        preds = {directions[0]: R.retrieve(queries, database, cfg.margin, cfg.k, normalize=cfg.normalize)[0]}
+        preds = {directions[0]: retrieval_metrics.retrieve(queries, database, cfg.margin, cfg.k, normalize=cfg.normalize)[0]}
     rows: list[dict[str, Any]] = []
     for direction in directions:
         rows.extend({"id": ids[i], "pred": int(p), "gold": i, "direction": direction}
@@ -125,15 +122,15 @@ def mining_predictions(dev: Any, test: Any, embed: Embedder, cfg: RetrievalConfi
     if cfg.threshold_source == "dev" and dev is None:
         raise DataError("BUCC: threshold_source is 'dev' but there is no dev (sample) split")
     t_src_ids, t_src, t_tgt_ids, t_tgt, t_gold = _mining_side(test)
-    test_cands = R.mine(embed(t_src), embed(t_tgt), cfg.k, cfg.margin, normalize=cfg.normalize)
+    test_cands = retrieval_metrics.mine(embed(t_src), embed(t_tgt), cfg.k, cfg.margin, normalize=cfg.normalize)
     if cfg.threshold_source == "dev":
         d_src_ids, d_src, d_tgt_ids, d_tgt, d_gold = _mining_side(dev)
-        cands = R.mine(embed(d_src), embed(d_tgt), cfg.k, cfg.margin, normalize=cfg.normalize)
+        cands = retrieval_metrics.mine(embed(d_src), embed(d_tgt), cfg.k, cfg.margin, normalize=cfg.normalize)
         named = [(d_src_ids[s], d_tgt_ids[t], sc) for s, t, sc in cands]
-        threshold = R.optimize_threshold(named, d_gold)
+        threshold = retrieval_metrics.optimize_threshold(named, d_gold)
     elif cfg.threshold_source == "test-oracle":  # the test candidates themselves, mined once
         named = [(t_src_ids[s], t_tgt_ids[t], sc) for s, t, sc in test_cands]
-        threshold = R.optimize_threshold(named, t_gold)
+        threshold = retrieval_metrics.optimize_threshold(named, t_gold)
     else:  # pragma: no cover - RetrievalConfig validates the literal
         raise ConfigError(f"unknown threshold_source {cfg.threshold_source!r}")
     extracted = {t_src_ids[s]: [t_src_ids[s], t_tgt_ids[t]] for s, t, sc in test_cands if sc >= threshold}

@@ -6,35 +6,36 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from mmxfer import catalog
 from mmxfer.config import ExperimentConfig, RetrievalConfig, SuiteTaskConfig
 from mmxfer.errors import DataError
-from mmxfer.evaluation import retrieval as RV
-from mmxfer.evaluation.predictions import predictions_path, write_predictions
+from mmxfer.evaluation import retrieval
 from mmxfer.evaluation.scoring import score_file_rows
 from mmxfer.evaluation.suites import metric_of
+from mmxfer.models.trunk import load_trunk
 from mmxfer.runs import atomic
+from mmxfer.runs.store import predictions_path, write_predictions
+from mmxfer.tasks.base import TaskSpec
+from mmxfer.tasks.common import check_language
 
 
-def check_languages(spec: Any, languages: list[str], data_dir: str | None) -> list[str]:
-    from mmxfer.tasks.common import check_language
-
+def check_languages(spec: TaskSpec, languages: list[str], data_dir: str | None) -> list[str]:
     return [check_language(spec, lang, data_dir) for lang in languages]
 
 
-def evaluate_retrieval(item: SuiteTaskConfig, embed: RV.Embedder, base: RetrievalConfig, out_dir: str | Path, *,
+def evaluate_retrieval(item: SuiteTaskConfig, embed: retrieval.Embedder, base: RetrievalConfig, out_dir: str | Path, *,
                        layer: int | None, trunk: str | None = None, max_length: int | None = None,
                        data_dir: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
     """Run one retrieval task over its languages; write predictions under ``out_dir``; return metric rows."""
-    from tqdm.auto import tqdm
-
     catalog.load_plugins()
     spec = catalog.TASKS.get(item.task)
     if spec.kind != "retrieval":
         raise DataError(f"{spec.name} is a {spec.kind} task: it needs a fine-tuned run, not a trunk")
-    cfg = RV.with_params(base, item.params)
+    cfg = retrieval.with_params(base, item.params)
     metric = metric_of(item)
-    settings = RV.settings_of(cfg, layer=layer, trunk=trunk, max_length=max_length)
+    settings = retrieval.settings_of(cfg, layer=layer, trunk=trunk, max_length=max_length)
     split = item.split if item.split in spec.splits else spec.splits[-1]
     languages = check_languages(spec, list(item.languages or spec.languages), data_dir)
     rows: list[dict[str, Any]] = []
@@ -44,11 +45,11 @@ def evaluate_retrieval(item: SuiteTaskConfig, embed: RV.Embedder, base: Retrieva
         started = time.perf_counter()
         if spec.extra.get("mining"):
             dev = spec.load("validation", lang, data_dir) if cfg.threshold_source == "dev" else None
-            preds, threshold = RV.mining_predictions(dev, spec.load(split, lang, data_dir), embed, cfg)
+            preds, threshold = retrieval.mining_predictions(dev, spec.load(split, lang, data_dir), embed, cfg)
             lang_settings = {**settings, "threshold": threshold}
         else:
             ds = spec.load(split, lang, data_dir)
-            preds = RV.pair_predictions(list(ds["source"]), list(ds["target"]), list(ds["id"]), embed, cfg, metric)
+            preds = retrieval.pair_predictions(list(ds["source"]), list(ds["target"]), list(ds["id"]), embed, cfg, metric)
             lang_settings = settings
         write_predictions(predictions_path(out_dir, spec.name, split, lang), preds)
         file_rows = score_file_rows(spec.name, split, lang, preds, metric=metric, settings=lang_settings)
@@ -59,16 +60,14 @@ def evaluate_retrieval(item: SuiteTaskConfig, embed: RV.Embedder, base: Retrieva
 
 
 def evaluate_trunk(trunk: str, items: list[SuiteTaskConfig], profile: ExperimentConfig, out_dir: str | Path, *,
-                   data_dir: str | None = None, embedder: tuple[RV.Embedder, int | None] | None = None,
+                   data_dir: str | None = None, embedder: tuple[retrieval.Embedder, int | None] | None = None,
                    progress: bool = True) -> list[dict[str, Any]]:
     """Evaluate ``trunk`` on the retrieval ``items``; metric rows are also written to ``out_dir/metrics.jsonl``."""
     if embedder is None:
-        from mmxfer.models.trunk import load_trunk
-
         model, tokenizer = load_trunk(trunk, profile.trunk.revision)
-        embedder = RV.trunk_embedder(model, tokenizer, profile.retrieval, max_length=profile.trunk.max_length)
+        embedder = retrieval.trunk_embedder(model, tokenizer, profile.retrieval, max_length=profile.trunk.max_length)
     embed, layer = embedder
-    embed = RV.cached(embed)
+    embed = retrieval.cached(embed)
     rows: list[dict[str, Any]] = []
     for item in items:
         rows.extend(evaluate_retrieval(item, embed, profile.retrieval, out_dir, layer=layer, trunk=trunk,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from mmxfer import catalog
 from mmxfer.errors import DataError, UnknownNameError
-from mmxfer.evaluation.predictions import read_predictions
+from mmxfer.runs.store import Run, read_predictions
+from mmxfer.tasks.base import TaskSpec
 
 
 def metric_params(metric: str, lang: str | None) -> dict[str, Any]:
@@ -15,7 +17,7 @@ def metric_params(metric: str, lang: str | None) -> dict[str, Any]:
     return {"lang": lang or "en"} if metric == "mlqa" else {}
 
 
-def score_predictions(task: Any, rows: list[dict[str, Any]], metric: str | None = None,
+def score_predictions(task: TaskSpec | str, rows: list[dict[str, Any]], metric: str | None = None,
                       lang: str | None = None) -> dict[str, float]:
     """Score predictions rows (``{"id", "pred", "gold"}``) with ``metric`` (default: the task's own).
 
@@ -60,14 +62,12 @@ def score_file_rows(task: str, split: str, lang: str, rows: list[dict[str, Any]]
     return out
 
 
-def rescore_run(run: Any) -> list[dict[str, Any]]:
+def rescore_run(run: Run | str | Path) -> list[dict[str, Any]]:
     """Recompute every metric row of a run from its predictions files; rewrite metrics.jsonl atomically.
 
     Settings stored with the old rows (retrieval settings) are carried over; rows of files that no longer
     exist are dropped.
     """
-    from mmxfer.runs.store import Run
-
     run = run if isinstance(run, Run) else Run(run)
     if not run.path.is_dir():
         raise DataError(f"run folder not found: {run.path}")

@@ -1,9 +1,11 @@
 """Suites: which tasks, languages and averaging a benchmark number means (declared, never implied).
 
-``aggregate`` follows XTREME's ``evaluate.py``: a task's score is the mean over its languages of the
-metric's headline (QA tasks: (F1 + EM) / 2 via ``score_key: f1_em``), a category's score is the mean
-of its tasks, and the overall score is the mean of task scores (or of categories, if declared).
-English is dropped from the averages when the suite says ``include_english_in_average: false``.
+:func:`suite_scores` gives the point scores of one evaluation's metric rows and follows XTREME's
+``evaluate.py``: a task's score is the mean over its languages of the metric's headline (QA tasks:
+(F1 + EM) / 2 via ``score_key: f1_em``), a category's score is the mean of its tasks, and the overall
+score is the mean of task scores (or of categories, if declared). English is dropped from the averages
+when the suite says ``include_english_in_average: false``. (The gap analysis averages margins and their
+bootstrap replicates over the same levels: :func:`mmxfer.compare.gaps.compute_gaps`.)
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from typing import Any
 
 from mmxfer import catalog, config
 from mmxfer.config import SuiteConfig, SuiteTaskConfig
-
-ENGLISH = frozenset({"en", "eng", "eng_Latn"})
+from mmxfer.languages import is_english
 
 
 def load(suite: str | SuiteConfig) -> SuiteConfig:
@@ -64,8 +65,8 @@ def _value(row: dict[str, Any], key: str | None) -> float | None:
     return float(scores[key]) if key in scores else None
 
 
-def aggregate(metric_rows: list[dict[str, Any]], suite: str | SuiteConfig) -> dict[str, Any]:
-    """``{task: score, category: score, "average": score, "languages": {task: {lang: score}}}``.
+def suite_scores(metric_rows: list[dict[str, Any]], suite: str | SuiteConfig) -> dict[str, Any]:
+    """Point scores: ``{task: score, category: score, "average": score, "languages": {task: {lang: score}}}``.
 
     Only tasks with at least one scored language enter the averages; ``missing`` lists the suite
     tasks (and languages) without a score, so a partial result is never mistaken for a full one.
@@ -99,7 +100,7 @@ def aggregate(metric_rows: list[dict[str, Any]], suite: str | SuiteConfig) -> di
     result: dict[str, Any] = {}
     task_scores: dict[str, float] = {}
     for task, scores in per_lang.items():
-        used = {k: v for k, v in scores.items() if suite.include_english_in_average or k not in ENGLISH}
+        used = {k: v for k, v in scores.items() if suite.include_english_in_average or not is_english(k)}
         if used:
             task_scores[task] = sum(used.values()) / len(used)
             result[task] = task_scores[task]

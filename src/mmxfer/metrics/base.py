@@ -2,7 +2,7 @@
 
 Every metric is a :class:`Metric` with ``score(golds, preds, **params) -> dict[str, float]`` so that
 any score can be recomputed from a predictions file (``gold``/``pred`` columns, see
-:mod:`mmxfer.evaluation.predictions`) and bootstrapped by resampling its rows.
+:mod:`mmxfer.runs.store`) and bootstrapped by resampling its rows.
 Scores are percentages (0-100) as XTREME reports them; counts (``n``, ``errors``) are plain numbers.
 """
 

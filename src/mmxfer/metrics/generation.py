@@ -18,6 +18,8 @@ import numpy as np
 from mmxfer.errors import AssetError, DataError
 from mmxfer.metrics.base import register
 
+# sacrebleu and sentencepiece are imported when a score is computed: registering the metrics stays fast
+
 FLORES200_SPM_URL = "https://tinyurl.com/flores200sacrebleuspm"
 
 

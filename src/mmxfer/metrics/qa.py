@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from mmxfer.errors import DataError
+from mmxfer.errors import DataError, suggest
 from mmxfer.metrics.base import register
 
 _ASCII_PUNCT = frozenset(string.punctuation)
@@ -37,7 +37,6 @@ MLQA_ARTICLES: dict[str, re.Pattern[str] | None] = {
     "ar": re.compile(r"\sال^|ال"),
     "zh": None,  # no formal articles
 }
-WHITESPACE_LANGS = ("en", "es", "hi", "vi", "de", "ar")
 MIXED_SEGMENTATION_LANGS = ("zh",)
 _CJK = re.compile(r"[\u4e00-\u9fa5]")
 
@@ -101,8 +100,6 @@ def mixed_segmentation(text: str) -> list[str]:
 
 def _check_lang(lang: str) -> None:
     if lang not in MLQA_ARTICLES:
-        from mmxfer.errors import suggest
-
         raise DataError(f"MLQA scoring: unknown language {lang!r}{suggest(lang, MLQA_ARTICLES)}; "
                         f"the official script knows {', '.join(MLQA_ARTICLES)}")
 
@@ -181,11 +178,6 @@ def mlqa_scores(predictions: Mapping[str, str], dataset: Any, lang: str) -> dict
     _check_lang(lang)
     return _score_pairs(_gold_pairs(predictions, dataset),
                         lambda p, g: mlqa_em(p, g, lang), lambda p, g: mlqa_f1(p, g, lang))
-
-
-def tydiqa_scores(predictions: Mapping[str, str], dataset: Any) -> dict[str, float]:
-    """TyDiQA-GoldP as XTREME scores it: the SQuAD v1.1 script, for every language."""
-    return squad_scores(predictions, dataset)
 
 
 def qa_average(scores: Mapping[str, float]) -> float:

@@ -27,6 +27,8 @@ import numpy as np
 from mmxfer.errors import DataError
 from mmxfer.metrics.base import register
 
+# torch is imported by the functions that use it: registering the metrics (`mmxfer ls`) stays fast
+
 Margin = Literal["ratio", "distance", "absolute"]
 MARGINS = ("ratio", "distance", "absolute")
 

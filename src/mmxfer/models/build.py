@@ -12,10 +12,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmxfer.catalog import HEADS
+from mmxfer.catalog import HEADS, load_plugins
 from mmxfer.config import VisionConfig
 from mmxfer.models.fusion import Projector, check_fused_length, fused_forward
 from mmxfer.models.heads import Head
+from mmxfer.models.trunk import save_trunk
+from mmxfer.models.vision import VisionTower, build_vision_tower, tower_config
 
 
 class TaskModel(nn.Module):
@@ -91,8 +93,6 @@ class TaskModel(nn.Module):
         return {k: v.detach() for k, v in self.trunk.state_dict().items()}
 
     def save_trunk(self, out_dir: str, tokenizer: Any = None):
-        from mmxfer.models.trunk import save_trunk
-
         tok = tokenizer or self.tokenizer
         if tok is None:
             raise ValueError("save_trunk needs the tokenizer (pass it, or build the model from a (model, tokenizer) pair)")
@@ -104,8 +104,6 @@ def visual_token_count(vision_cfg: VisionConfig) -> int:
     tower emits (probed on the meta device: no weights are allocated or loaded)."""
     if vision_cfg.num_tokens is not None:
         return int(vision_cfg.num_tokens)
-    from mmxfer.models.vision import VisionTower, tower_config
-
     with torch.device("meta"):
         tower = VisionTower(vision_cfg.model, tower_config(vision_cfg.model)).eval()
         tokens = tower(torch.zeros(1, 3, tower.image_size, tower.image_size))
@@ -132,8 +130,6 @@ def build_task_model(trunk: Any, head: str, *, num_labels: int | None = None, vi
     ``max_text_length`` (the featurisation's max length): checked against the trunk's positions
     together with the visual tokens before anything is built (see :func:`check_sequence_length`).
     """
-    from mmxfer.catalog import load_plugins
-
     load_plugins()
     tokenizer = None
     if isinstance(trunk, tuple):
@@ -148,8 +144,6 @@ def build_task_model(trunk: Any, head: str, *, num_labels: int | None = None, vi
     head_module = head_cls(hidden_size=hidden, num_labels=num_labels, trunk=trunk, **head_kwargs)
     vision = projector = None
     if vision_cfg is not None:
-        from mmxfer.models.vision import build_vision_tower
-
         vision = build_vision_tower(vision_cfg)
         projector = Projector(vision.hidden_size, hidden, vision_cfg.projector, vision_cfg.num_tokens)
     if freeze_embeddings:

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from mmxfer.errors import ConfigError, DataError
 from mmxfer.models.heads import masked_mean
+from mmxfer.models.trunk import load_trunk
+from mmxfer.runs.atomic import atomic_open
 
 
 def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -29,8 +32,6 @@ def encode(model, tokenizer, sentences: list[str], *, layer: int | None = None, 
     Mean pooling averages every non-pad token including ``<s>``/``</s>`` (as e5 and the XTREME
     retrieval baselines do). Sentences are sorted by length internally for speed.
     """
-    from tqdm.auto import tqdm
-
     if pooling not in ("mean", "cls"):
         raise ConfigError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
     if batch_size < 1 or max_length < 2:
@@ -84,9 +85,6 @@ def _read_lines(path: Path) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """``mmxfer embed``: one float32 row per input line, written atomically to ``--output``."""
-    from mmxfer.models.trunk import load_trunk
-    from mmxfer.runs.atomic import atomic_open
-
     lines = _read_lines(Path(args.input))
     output = Path(args.output)
     if output.suffix != ".npy":

@@ -19,6 +19,8 @@ from torch import nn
 from mmxfer.catalog import HEADS
 from mmxfer.errors import ConfigError
 
+# safetensors is imported where a checkpoint's LM head is read: registering the heads stays fast
+
 
 def _require_labels(name: str, num_labels: int | None) -> int:
     if not num_labels or num_labels < 1:

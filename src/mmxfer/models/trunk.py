@@ -19,8 +19,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mmxfer.catalog import TRUNKS
+from mmxfer.assets import resolve_model_dir
+from mmxfer.catalog import TRUNKS, load_plugins
 from mmxfer.errors import AssetError
+
+# transformers is imported when a trunk is loaded: registering the trunks (`mmxfer ls`) stays fast
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +71,6 @@ def _load_dir(path: Path, attn_implementation: str) -> TrunkPair:
 
 def load_trunk(name_or_path: str, revision: str | None = None, *, attn_implementation: str = "sdpa") -> TrunkPair:
     """Load a trunk by registered name, local folder or hub id; all hidden states are returned."""
-    from mmxfer.assets import resolve_model_dir
-    from mmxfer.catalog import load_plugins
-
     load_plugins()
     local = Path(name_or_path).expanduser()
     if local.is_dir():

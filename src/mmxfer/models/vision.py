@@ -17,9 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from mmxfer import assets
 from mmxfer.catalog import VISION_TOWERS
 from mmxfer.config import VisionConfig
 from mmxfer.errors import AssetError, UnknownNameError, suggest
+
+# open_clip, safetensors and huggingface_hub are imported when a tower is built: registering it stays fast
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +83,6 @@ def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
 def _pretrained_file(model: str, tag: str) -> Path:
     from open_clip import pretrained as oc_pretrained
 
-    from mmxfer.assets import is_offline
-
     cfg = oc_pretrained.get_pretrained_cfg(model, tag)
     if not cfg:
         tags = oc_pretrained.list_pretrained_tags_by_model(model)
@@ -89,7 +90,7 @@ def _pretrained_file(model: str, tag: str) -> Path:
                                f"known tags: {', '.join(tags) or 'none'}")
     where = cfg.get("hf_hub") or cfg.get("url") or "?"
     try:
-        if is_offline() and cfg.get("hf_hub"):
+        if assets.is_offline() and cfg.get("hf_hub"):
             from huggingface_hub import hf_hub_download
 
             repo = cfg["hf_hub"].rstrip("/")
@@ -105,7 +106,7 @@ def _pretrained_file(model: str, tag: str) -> Path:
             raise FileNotFoundError(where)
         return Path(path)
     except Exception:
-        mode = "offline (HF_HUB_OFFLINE is set) and not cached" if is_offline() else "not reachable"
+        mode = "offline (HF_HUB_OFFLINE is set) and not cached" if assets.is_offline() else "not reachable"
         raise AssetError(
             f"open_clip weights {model}/{tag} ({where}) are {mode}; download the checkpoint file "
             f"(open_clip_model.safetensors) on a connected machine and pass it with "

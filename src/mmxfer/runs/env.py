@@ -13,6 +13,8 @@ from typing import Any
 
 import mmxfer
 
+# torch is imported when the environment of a run is recorded, not with the run store
+
 _PACKAGES = ("torch", "transformers", "datasets", "accelerate", "open_clip_torch", "tokenizers",
              "sacrebleu", "numpy", "pandas")
 

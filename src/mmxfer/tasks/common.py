@@ -7,17 +7,21 @@ present, split not empty. Every failure a user can cause is one :class:`MmxferEr
 
 from __future__ import annotations
 
+import gzip
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mmxfer import assets, languages
 from mmxfer.catalog import TASKS
-from mmxfer.errors import DataError, MmxferError, UnknownNameError, suggest
+from mmxfer.errors import AssetError, DataError, MmxferError, UnknownNameError, suggest
 from mmxfer.tasks.base import TaskSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
+
+# datasets is imported by the functions that build datasets: registering the tasks (`mmxfer ls`) stays fast
 
 #: canonical columns per kind (the contract documented in :mod:`mmxfer.tasks.base`)
 CANONICAL: dict[str, tuple[str, ...]] = {
@@ -66,8 +70,6 @@ def check_language(spec: TaskSpec, lang: str, data_dir: str | None = None) -> st
 
 def _normalise(spec: TaskSpec, lang: str) -> str | None:
     """``lang`` written in another code system (``de`` for ``deu_Latn``, ``deu`` for ``de``), if any."""
-    from mmxfer import languages
-
     try:
         info = languages.lookup(lang)
     except MmxferError:
@@ -86,9 +88,6 @@ def check_split(spec: TaskSpec, split: str) -> str:
 
 def load_hub(spec: TaskSpec, split: str, config: str | None = None, *, hub_split: str | None = None) -> datasets.Dataset:
     """The hub split of ``spec.source`` (``config`` overrides the source's), with clear errors."""
-    from mmxfer import assets
-    from mmxfer.errors import AssetError
-
     src = spec.source
     if src is None:
         raise DataError(f"task {spec.name!r} has no hub source; pass a local copy with --data-dir "
@@ -138,8 +137,6 @@ def find_file(data_dir: str | os.PathLike, candidates: Sequence[str], spec: Task
 
 def read_text(path: Path) -> str:
     """UTF-8 text of ``path``, gunzipped when it ends in ``.gz``."""
-    import gzip
-
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rt", encoding="utf-8") as fh:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mmxfer.errors import DataError
 from mmxfer.languages import flores200_codes
-from mmxfer.tasks import formats as F
+from mmxfer.tasks import formats
 from mmxfer.tasks.base import HubSource, TaskSpec
 from mmxfer.tasks.common import dataset_from_rows, find_file, load_hub, make_loader, register
 
@@ -33,7 +33,7 @@ def _flores_file(spec: TaskSpec, root: Path, split: str, lang: str) -> Path:
 
 def _local_flores(spec: TaskSpec, split: str, lang: str, root: Path):
     src, trg = _flores_file(spec, root, split, lang), _flores_file(spec, root, split, PIVOT)
-    rows = F.aligned_pairs(src, trg)
+    rows = formats.aligned_pairs(src, trg)
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
 
@@ -99,9 +99,9 @@ def _sib_rows(records, lang: str, spec: TaskSpec) -> list[dict]:
 def _local_sib(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"train": "train", "validation": "dev", "test": "test"}[split]
     path = find_file(root, [f"data/annotated/{lang}/{name}.tsv", f"{lang}/{name}.tsv"], spec)
-    raw = F.read_tsv(path)
+    raw = formats.read_tsv(path)
     if raw:
-        F.require(raw[0], ("index_id", "category", "text"), path)
+        formats.require(raw[0], ("index_id", "category", "text"), path)
     return dataset_from_rows(spec, _sib_rows(raw, lang, spec), split=split, lang=lang)
 
 

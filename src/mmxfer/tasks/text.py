@@ -6,11 +6,13 @@ files from ``--data-dir`` (see each spec's ``local_format``).
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
 from mmxfer.errors import DataError
-from mmxfer.tasks import formats as F
+from mmxfer.tasks import formats
 from mmxfer.tasks.base import HubSource, TaskSpec
 from mmxfer.tasks.common import (
     QA_FIELDS,
@@ -41,14 +43,14 @@ def _hub_pair(spec: TaskSpec, split: str, lang: str):
 def _local_mnli(spec: TaskSpec, split: str, lang: str, root: Path):
     names = {"train": "train", "validation": "dev_matched", "validation_mismatched": "dev_mismatched"}[split]
     path = find_file(root, [f"multinli_1.0_{names}.jsonl", f"MNLI/{names}.tsv", f"{names}.tsv"], spec)
-    raw = F.read_jsonl(path) if path.name.endswith((".jsonl", ".jsonl.gz")) else F.read_tsv(path)
+    raw = formats.read_jsonl(path) if path.name.endswith((".jsonl", ".jsonl.gz")) else formats.read_tsv(path)
     rows = []
     for i, r in enumerate(raw):
-        F.require(r, ("sentence1", "sentence2", "gold_label"), path)
+        formats.require(r, ("sentence1", "sentence2", "gold_label"), path)
         if r["gold_label"] == "-":
             continue
         rows.append({"id": str(r.get("pairID", i)), "text_a": r["sentence1"], "text_b": r["sentence2"],
-                     "label": F.nli_label(r["gold_label"], path)})
+                     "label": formats.nli_label(r["gold_label"], path)})
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
 
@@ -57,10 +59,10 @@ def _local_anli(spec: TaskSpec, split: str, lang: str, root: Path):
     rows = []
     for rnd in spec.extra["rounds"]:
         path = find_file(root, [f"R{rnd}/{name}.jsonl", f"anli_v1.0/R{rnd}/{name}.jsonl"], spec)
-        for r in F.read_jsonl(path):
-            F.require(r, ("uid", "context", "hypothesis", "label"), path)
+        for r in formats.read_jsonl(path):
+            formats.require(r, ("uid", "context", "hypothesis", "label"), path)
             rows.append({"id": r["uid"], "text_a": r["context"], "text_b": r["hypothesis"],
-                         "label": F.nli_label(r["label"], path)})
+                         "label": formats.nli_label(r["label"], path)})
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
 
@@ -69,8 +71,8 @@ def _local_glue_tsv(folder: str, a: str, b: str | None, label: str):
         name = {"train": "train", "validation": "dev"}[split]
         path = find_file(root, [f"{folder}/{name}.tsv", f"{name}.tsv"], spec)
         rows = []
-        for i, r in enumerate(F.read_tsv(path)):
-            F.require(r, tuple(c for c in (a, b, label) if c), path)
+        for i, r in enumerate(formats.read_tsv(path)):
+            formats.require(r, tuple(c for c in (a, b, label) if c), path)
             rows.append({"id": r.get("id", str(i)), "text_a": r[a], "text_b": r[b] if b else None,
                          "label": int(r[label])})
         return dataset_from_rows(spec, rows, split=split, lang=lang)
@@ -83,7 +85,7 @@ register(TaskSpec(
     description="MultiNLI: 3-way entailment over 10 genres (GLUE copy)", languages=EN, metric="accuracy",
     source=HubSource(GLUE, "mnli", splits={"validation": "validation_matched",
                                            "validation_mismatched": "validation_mismatched"}),
-    label_names=F.NLI_LABELS, fields={"id": "idx", "text_a": "premise", "text_b": "hypothesis", "label": "label"},
+    label_names=formats.NLI_LABELS, fields={"id": "idx", "text_a": "premise", "text_b": "hypothesis", "label": "label"},
     splits=("train", "validation", "validation_mismatched"), head="classification", intermediate=True,
     local_format="multinli_1.0_{train,dev_matched,dev_mismatched}.jsonl or GLUE MNLI/{train,dev_matched}.tsv",
     loader=make_loader(_hub_pair, _local_mnli),
@@ -95,7 +97,7 @@ register(TaskSpec(
     source=HubSource("facebook/anli", "plain_text", splits={
         "train": "train_r1+train_r2+train_r3", "validation": "dev_r1+dev_r2+dev_r3",
         "test": "test_r1+test_r2+test_r3"}),
-    label_names=F.NLI_LABELS, fields={"id": "uid", "text_a": "premise", "text_b": "hypothesis", "label": "label"},
+    label_names=formats.NLI_LABELS, fields={"id": "uid", "text_a": "premise", "text_b": "hypothesis", "label": "label"},
     head="classification", intermediate=True, extra={"rounds": (1, 2, 3)},
     local_format="anli_v1.0/R{1,2,3}/{train,dev,test}.jsonl",
     loader=make_loader(_hub_pair, _local_anli),
@@ -127,7 +129,7 @@ register(TaskSpec(
 def _local_squad(files: dict[str, str]):
     def local(spec: TaskSpec, split: str, lang: str, root: Path):
         path = find_file(root, [files[split]], spec)
-        return dataset_from_rows(spec, F.squad_rows(path), split=split, lang=lang)
+        return dataset_from_rows(spec, formats.squad_rows(path), split=split, lang=lang)
 
     return local
 
@@ -195,19 +197,16 @@ def _mc_task(convert, local_files: dict[str, list[str]], columns: tuple[str, ...
 
     def local(spec: TaskSpec, split: str, lang: str, root: Path):
         path = find_file(root, local_files[split], spec)
-        raw = F.read_jsonl(path) if ".jsonl" in path.name else _read_csv(path)
+        raw = formats.read_jsonl(path) if ".jsonl" in path.name else _read_csv(path)
         if raw:
-            F.require(raw[0], columns, path)
+            formats.require(raw[0], columns, path)
         return _mc_rows(spec, split, lang, raw, convert)
 
     return make_loader(hub, local)
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
-    import csv
-    import io
-
-    return list(csv.DictReader(io.StringIO(F.read_text(path))))
+    return list(csv.DictReader(io.StringIO(formats.read_text(path))))
 
 
 register(TaskSpec(
@@ -246,7 +245,7 @@ register(TaskSpec(
 def _local_ccg(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"train": "train", "validation": "dev", "test": "test"}[split]
     path = find_file(root, [f"ccg/{name}.stagged", f"{name}.stagged"], spec)
-    return dataset_from_rows(spec, F.stagged_sentences(path), split=split, lang=lang)
+    return dataset_from_rows(spec, formats.stagged_sentences(path), split=split, lang=lang)
 
 
 register(TaskSpec(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mmxfer.errors import DataError
-from mmxfer.tasks import formats as F
+from mmxfer.tasks import formats
 from mmxfer.tasks.answers import VQAV2_VOCAB_SIZE
 from mmxfer.tasks.base import HubSource, TaskSpec
 from mmxfer.tasks.common import dataset_from_rows, find_file, load_hub, make_loader, register
@@ -51,7 +51,7 @@ def _hub_karpathy(spec: TaskSpec, split: str, lang: str, *, with_image: bool):
         for k, sent in enumerate(ex["sentences"]):
             row = {"id": f"{ex['cocoid']}-{k}", "caption": sent if isinstance(sent, str) else sent["raw"]}
             if root is not None:
-                row["image"] = F.image_path(root, f"{ex['filepath']}/{ex['filename']}", ex["filename"])
+                row["image"] = formats.image_path(root, f"{ex['filepath']}/{ex['filename']}", ex["filename"])
             rows.append(row)
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
@@ -59,7 +59,7 @@ def _hub_karpathy(spec: TaskSpec, split: str, lang: str, *, with_image: bool):
 def _local_karpathy(json_name: str):
     def local(spec: TaskSpec, split: str, lang: str, root: Path):
         path = find_file(root, [json_name, f"annotations/{json_name}"], spec, "Karpathy split JSON")
-        rows = list(F.karpathy_rows(path, root, split))
+        rows = list(formats.karpathy_rows(path, root, split))
         if spec.modality == "text":
             rows = [{"id": r["id"], "caption": r["caption"]} for r in rows]
         return dataset_from_rows(spec, rows, split=split, lang=lang)
@@ -125,7 +125,7 @@ def _local_vqa(spec: TaskSpec, split: str, lang: str, root: Path):
         name = {"train": "train", "validation": "val", "test": "test"}[split]
         path = find_file(root, [f"TextVQA_0.5.1_{name}.json", f"textvqa/TextVQA_0.5.1_{name}.json",
                                 f"v2_OpenEnded_mscoco_{COCO_SPLIT.get(split, split)}_questions.json"], spec)
-        rows = F.textvqa_rows(path, path.parent)
+        rows = formats.textvqa_rows(path, path.parent)
     return dataset_from_rows(spec, [{k: r[k] for k in ("id", "image", "question", "answers")} for r in rows], split=split, lang=lang)
 
 
@@ -142,7 +142,7 @@ def _vqav2_local_rows(spec: TaskSpec, split: str, root: Path, *, required: bool)
     apath = qpath.with_name(aname)
     if not apath.exists():
         raise DataError(f"{spec.name}: {qpath} has no answers file {aname} next to it")
-    return F.vqa_v2_rows(qpath, apath, qpath.parent, coco)
+    return formats.vqa_v2_rows(qpath, apath, qpath.parent, coco)
 
 
 def _captions_by_image(spec: TaskSpec, root: Path, split: str) -> dict[str, list[str]]:
@@ -150,7 +150,7 @@ def _captions_by_image(spec: TaskSpec, root: Path, split: str) -> dict[str, list
     coco = COCO_SPLIT.get(split, split)
     path = find_file(root, ["dataset_coco.json", f"annotations/captions_{coco}.json", f"captions_{coco}.json"],
                      spec, "COCO captions JSON")
-    data = F.load_json(path)
+    data = formats.load_json(path)
     out: dict[str, list[str]] = defaultdict(list)
     if "annotations" in data:
         for ann in data["annotations"]:
@@ -226,9 +226,9 @@ def _hub_gqa(spec: TaskSpec, split: str, lang: str):
 def _local_gqa(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"train": "train", "validation": "val", "test": "testdev"}[split]
     path = find_file(root, [f"questions/{name}_balanced_questions.json", f"{name}_balanced_questions.json"], spec)
-    data = F.load_json(path)
+    data = formats.load_json(path)
     image_root = path.parent.parent if path.parent.name == "questions" else path.parent
-    rows = [{"id": str(qid), "image": F.image_path(image_root, f"images/{q['imageId']}.jpg", f"{q['imageId']}.jpg"),
+    rows = [{"id": str(qid), "image": formats.image_path(image_root, f"images/{q['imageId']}.jpg", f"{q['imageId']}.jpg"),
              "question": q["question"], "answers": [q["answer"]]} for qid, q in data.items()]
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
@@ -257,7 +257,7 @@ register(TaskSpec(
 def _local_multi30k(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"validation": "val", "test": "test_2016_flickr", "train": "train"}[split]
     src = find_file(root, [f"{name}.{lang}", f"multi30k/{name}.{lang}", f"data/task1/raw/{name}.{lang}"], spec)
-    return dataset_from_rows(spec, F.bitext_with_english_sibling(src, f"{name}.en", f"multi30k {lang}"), split=split, lang=lang)
+    return dataset_from_rows(spec, formats.bitext_with_english_sibling(src, f"{name}.en", f"multi30k {lang}"), split=split, lang=lang)
 
 
 register(TaskSpec(

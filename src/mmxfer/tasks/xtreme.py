@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmxfer.errors import DataError
-from mmxfer.tasks import formats as F
+from mmxfer.tasks import formats
 from mmxfer.tasks.base import HubSource, TaskSpec
 from mmxfer.tasks.common import (
     QA_FIELDS,
@@ -67,7 +67,7 @@ def _hub_xnli(spec: TaskSpec, split: str, lang: str):
     ds = rename_to_canonical(spec, ds, split=split, lang=lang)
     ds = ds.filter(lambda ex: ex["language"] == lang, desc=f"xnli {lang}")
     rows = [{"id": f"{lang}-{i}", "text_a": ex["text_a"], "text_b": ex["text_b"],
-             "label": F.NLI_LABELS.index(ex["label"]) if isinstance(ex["label"], str) else int(ex["label"])}
+             "label": formats.NLI_LABELS.index(ex["label"]) if isinstance(ex["label"], str) else int(ex["label"])}
             for i, ex in enumerate(ds)]
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
@@ -76,26 +76,26 @@ def _local_xnli(spec: TaskSpec, split: str, lang: str, root: Path):
     if split == "translate_train":
         path = find_file(root, [f"XNLI-MT-1.0/multinli/multinli.train.{lang}.tsv",
                                 f"XNLI-MT-1.0_multinli_train/multinli.train.{lang}.tsv", f"multinli.train.{lang}.tsv"], spec)
-        raw = F.read_tsv(path)
+        raw = formats.read_tsv(path)
         if raw:
-            F.require(raw[0], ("premise", "hypo", "label"), path)
+            formats.require(raw[0], ("premise", "hypo", "label"), path)
         rows = [{"id": f"{lang}-train-{i}", "text_a": r["premise"], "text_b": r["hypo"],
-                 "label": F.nli_label(r["label"], path)} for i, r in enumerate(raw)]
+                 "label": formats.nli_label(r["label"], path)} for i, r in enumerate(raw)]
         return dataset_from_rows(spec, rows, split=split, lang=lang)
     name = {"validation": "dev", "test": "test"}[split]
     path = find_file(root, [f"XNLI-1.0/xnli.{name}.tsv", f"xnli.{name}.tsv", f"xnli.{name}.jsonl"], spec)
-    raw = F.read_jsonl(path) if ".jsonl" in path.name else F.read_tsv(path)
+    raw = formats.read_jsonl(path) if ".jsonl" in path.name else formats.read_tsv(path)
     if raw:
-        F.require(raw[0], ("language", "gold_label", "sentence1", "sentence2"), path)
+        formats.require(raw[0], ("language", "gold_label", "sentence1", "sentence2"), path)
     rows = [{"id": f"{lang}-{r.get('pairID', i)}", "text_a": r["sentence1"], "text_b": r["sentence2"],
-             "label": F.nli_label(r["gold_label"], path)} for i, r in enumerate(raw) if r["language"] == lang]
+             "label": formats.nli_label(r["gold_label"], path)} for i, r in enumerate(raw) if r["language"] == lang]
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
 
 register(TaskSpec(
     name="xnli", kind="classification", modality="text", category="classification", version="1.0",
     description="XNLI: MNLI-style NLI in 15 languages (train on English MNLI)", languages=XNLI_LANGS,
-    metric="accuracy", source=HubSource(XTREME, "XNLI"), label_names=F.NLI_LABELS, train_task="mnli",
+    metric="accuracy", source=HubSource(XTREME, "XNLI"), label_names=formats.NLI_LABELS, train_task="mnli",
     fields={"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"},
     splits=("validation", "test", "translate_train"), head="classification",
     local_format="XNLI-1.0/xnli.{dev,test}.tsv (or .jsonl); translate-train: XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv",
@@ -116,9 +116,9 @@ def _hub_pawsx(spec: TaskSpec, split: str, lang: str):
 def _local_pawsx(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"train": "train" if lang == "en" else "translated_train", "validation": "dev_2k", "test": "test_2k"}[split]
     path = find_file(root, [f"x-final/{lang}/{name}.tsv", f"{lang}/{name}.tsv", f"{lang}_{name}.tsv"], spec)
-    raw = F.read_tsv(path)
+    raw = formats.read_tsv(path)
     if raw:
-        F.require(raw[0], ("id", "sentence1", "sentence2", "label"), path)
+        formats.require(raw[0], ("id", "sentence1", "sentence2", "label"), path)
     rows = [{"id": f"{lang}-{r['id']}", "text_a": r["sentence1"], "text_b": r["sentence2"], "label": int(r["label"])}
             for r in raw if r["label"].strip() in ("0", "1")]
     return dataset_from_rows(spec, rows, split=split, lang=lang)
@@ -156,7 +156,7 @@ def _local_udpos(spec: TaskSpec, split: str, lang: str, root: Path):
         find_file(root, [f"{lang}_*-ud-{name}.conllu"], spec, "CoNLL-U file")  # raises with the expected name
     rows = []
     for path in files:  # XTREME concatenates every treebank of the language
-        rows.extend(F.conllu_sentences(path))
+        rows.extend(formats.conllu_sentences(path))
     bad = sorted({t for r in rows for t in r["tags"] if t not in UPOS})
     if bad:
         raise DataError(f"udpos {lang}: tags outside the 17 UPOS tags: {', '.join(bad[:5])}")
@@ -166,7 +166,7 @@ def _local_udpos(spec: TaskSpec, split: str, lang: str, root: Path):
 def _local_panx(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"train": "train", "validation": "dev", "test": "test"}[split]
     path = find_file(root, [f"{lang}/{name}", f"panx/{lang}/{name}"], spec)
-    rows = F.panx_sentences(path, lang)
+    rows = formats.panx_sentences(path, lang)
     bad = sorted({t for r in rows for t in r["tags"] if t not in PANX_TAGS})
     if bad:
         raise DataError(f"{path}: tags outside {', '.join(PANX_TAGS)}: {', '.join(bad[:5])}")
@@ -197,20 +197,20 @@ register(TaskSpec(
 
 def _local_xquad(spec: TaskSpec, split: str, lang: str, root: Path):
     path = find_file(root, [f"xquad.{lang}.json", f"xquad/xquad.{lang}.json"], spec)
-    return dataset_from_rows(spec, F.squad_rows(path), split=split, lang=lang)
+    return dataset_from_rows(spec, formats.squad_rows(path), split=split, lang=lang)
 
 
 def _local_mlqa(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"validation": "dev", "test": "test"}[split]
     rel = f"{name}-context-{lang}-question-{lang}.json"
     path = find_file(root, [f"MLQA_V1/{name}/{rel}", f"{name}/{rel}", f"mlqa.{lang}.{lang}/{rel}", rel], spec)
-    return dataset_from_rows(spec, F.squad_rows(path), split=split, lang=lang)
+    return dataset_from_rows(spec, formats.squad_rows(path), split=split, lang=lang)
 
 
 def _local_tydiqa(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"train": "train", "validation": "dev"}[split]
     path = find_file(root, [f"tydiqa-goldp-v1.1-{name}.json", f"tydiqa_goldp/tydiqa-goldp-v1.1-{name}.json"], spec)
-    rows = F.squad_rows(path, id_prefix=f"{TYDIQA_NAMES[lang]}-")
+    rows = formats.squad_rows(path, id_prefix=f"{TYDIQA_NAMES[lang]}-")
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
 
@@ -260,9 +260,9 @@ def _local_bucc(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"validation": "sample", "test": "test", "train": "training"}[split]
     base = f"{lang}-en.{name}"
     src = find_file(root, [f"bucc2018/{lang}-en/{base}.{lang}", f"{lang}-en/{base}.{lang}", f"{base}.{lang}"], spec)
-    trg = F.english_sibling(src, f"{base}.en", f"bucc {lang}")
+    trg = formats.english_sibling(src, f"{base}.en", f"bucc {lang}")
     gold = src.with_name(f"{base}.gold")
-    return dataset_from_rows(spec, F.bucc_rows(src, trg, gold if gold.exists() else None), split=split, lang=lang)
+    return dataset_from_rows(spec, formats.bucc_rows(src, trg, gold if gold.exists() else None), split=split, lang=lang)
 
 
 register(TaskSpec(
@@ -287,7 +287,7 @@ def _hub_tatoeba(spec: TaskSpec, split: str, lang: str):
 def _local_tatoeba(spec: TaskSpec, split: str, lang: str, root: Path):
     src = find_file(root, [f"tatoeba.{lang}-eng.{lang}", f"tatoeba/tatoeba.{lang}-eng.{lang}",
                            f"v1/tatoeba.{lang}-eng.{lang}"], spec, f"Tatoeba file for {lang}")
-    return dataset_from_rows(spec, F.bitext_with_english_sibling(src, f"tatoeba.{lang}-eng.eng", f"tatoeba {lang}"), split=split, lang=lang)
+    return dataset_from_rows(spec, formats.bitext_with_english_sibling(src, f"tatoeba.{lang}-eng.eng", f"tatoeba {lang}"), split=split, lang=lang)
 
 
 register(TaskSpec(

@@ -1,4 +1,5 @@
 """Training: the accelerate loop (:mod:`.loop`), batch orders and multi-task mixing (:mod:`.sampling`),
-the task-data seam (:mod:`.data`), the three phases (:mod:`.phases`) and ``mmxfer train`` (:mod:`.cli`).
+the task-data seam (:mod:`.data`), the three phases (:mod:`.phases`), one run from a resolved request
+(:mod:`.run`) and ``mmxfer train`` (:mod:`.cli`).
 
 Submodules are imported on use (``mmxfer --help`` stays fast)."""

@@ -1,4 +1,4 @@
-"""``mmxfer train``: one arm x target x seed into one run folder.
+"""``mmxfer train``: parse the arguments into a :class:`~mmxfer.train.run.RunRequest` and execute it.
 
 A bare ``mmxfer train`` uses the **starter** profile (offline, CPU, minutes). The paper-scale
 recipe is ``--profile xlmr-large`` (XLM-R Large, ViT-L-14, X-STILTs recipe); ``xlmr-base`` is the
@@ -8,151 +8,20 @@ smaller middle ground.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
-from typing import Any
 
-from mmxfer import catalog
-from mmxfer.config import ExperimentConfig, load_profile, to_dict
-from mmxfer.errors import ConfigError
-from mmxfer.runs.store import Run, open_run, run_path
-from mmxfer.train import phases
-from mmxfer.train.loop import remove_training_state
+from mmxfer.config import load_profile
+from mmxfer.train.run import RunRequest, execute, resolve_request
 
 
-def parse_intermediate(text: str | None, profile: ExperimentConfig | None = None) -> tuple[str, ...]:
-    """``none`` -> (); ``mnli,squad`` -> canonical names (unknown names fail with suggestions).
-
-    Names go through the profile's ``task_aliases`` first (the starter profile maps ``vqa`` to
-    its offline ``starter-vqa``).
-    """
-    if text is None or text.strip().lower() in ("", "none", "baseline"):
-        return ()
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    if profile is not None:
-        names = [profile.resolve_task(name) for name in names]
-    out = []
-    for name in names:
-        spec = catalog.task(name)
-        if not spec.intermediate:
-            raise ConfigError(f"{spec.name!r} is not an intermediate task (see `mmxfer ls tasks`)")
-        out.append(spec.name)
-    if len(set(out)) != len(out):
-        raise ConfigError(f"--intermediate lists a task twice: {text}")
-    return tuple(out)
-
-
-def arm_name(tasks: tuple[str, ...]) -> str:
-    return "+".join(tasks) if tasks else "baseline"
-
-
-def run_config(profile: ExperimentConfig, tasks: tuple[str, ...], target: str | None, seed: int, study: str,
-               arm: str | None = None) -> dict[str, Any]:
-    """The run's config.yaml (the gap analysis reads exactly these top-level keys)."""
-    return {"arm": {"name": arm or arm_name(tasks), "intermediate": list(tasks),
-                    "modality": phases.modality_of(tasks)},
-            "target": target, "seed": seed, "study": study, "profile": to_dict(profile)}
-
-
-def run_label(arm: str, target: str | None, seed: int) -> str:
-    return f"{arm}-{target or 'retrieval'}-s{seed}"
-
-
-def resolve(args: argparse.Namespace) -> tuple[ExperimentConfig, tuple[str, ...], str | None, int, str, str,
-                                                str | None]:
+def request_from_args(args: argparse.Namespace) -> RunRequest:
     # the run's study is part of its profile (profile.study), as `mmxfer study` resolves it
     profile = load_profile(args.config or args.profile,
                            list(args.overrides) + ([f"study={args.study}"] if args.study else []))
-    catalog.load_plugins()
-    tasks = parse_intermediate(args.intermediate, profile)
-    target = catalog.task(profile.resolve_task(args.target)).name if args.target else None
-    seed = args.seed if args.seed is not None else profile.seed
-    study = args.study or profile.study
-    runs_dir = args.runs_dir or profile.runs_dir
-    data_dir = args.data_dir or profile.data_dir
-    return profile, tasks, target, seed, study, runs_dir, data_dir
+    return resolve_request(profile, args.intermediate, args.target, seed=args.seed, study=args.study,
+                           arm=args.arm, runs_dir=args.runs_dir, data_dir=args.data_dir, resume=args.resume,
+                           force=args.force)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-    from accelerate import PartialState
-
-    profile, tasks, target, seed, study, runs_dir, data_dir = resolve(args)
-    arm = getattr(args, "arm", None) or arm_name(tasks)
-    config = run_config(profile, tasks, target, seed, study, arm)
-    state = PartialState(cpu=not torch.cuda.is_available())
-    main = state.is_main_process
-    run = Run(run_path(runs_dir, study, config, run_label(arm, target, seed)))
-    if run.is_done() and not args.force:
-        if main:
-            print(f"already finished: {run.path} (pass --force to run it again)")
-        return 0
-    if main:
-        print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
-              f"data {data_dir or ('generated starter data (offline)' if profile.name == 'starter' else 'Hugging Face Hub')} | precision {profile.precision} | "
-              f"{state.num_processes} process(es) on {state.device}")
-        if profile.name == "starter":
-            print("  (starter profile: offline CPU demo; paper scale is --profile xlmr-large)")
-        print(f"  arm {arm} ({config['arm']['modality']}) -> target {target or 'retrieval suite ' + profile.suite}"
-              f" | seed {seed} | run folder {run.path}")
-        open_run(runs_dir, study, config, run_label(arm, target, seed), resume=args.resume, force=args.force,
-                       seed=seed)
-    state.wait_for_everyone()
-    log_with = profile.log_with
-    trunk = profile.trunk.name
-    summary: dict[str, Any] = {}
-    if tasks:
-        trunk_dir = phases.run_intermediate(profile, tasks, seed=seed, runs_dir=runs_dir, study=study,
-                                            data_dir=data_dir, resume=True, log_with=log_with)
-        trunk = str(trunk_dir)
-        if main:
-            _copy_phase2_log(trunk_dir.parent / "train_log.jsonl", run)
-            summary.update(_copy_phase2_selection(trunk_dir.parent / phases.SELECTION_FILE, run))
-    if target:
-        rows = phases.run_target(run, profile, target, trunk=trunk, seed=seed, data_dir=data_dir,
-                                 resume=args.resume, log_with=log_with)
-    elif main:
-        rows = phases.run_retrieval(run, profile, trunk=trunk, suite=profile.suite, data_dir=data_dir)
-    else:
-        rows = []
-    state.wait_for_everyone()
-    if main:
-        run.mark_done({"trunk": trunk, "n_rows": len(rows), **summary})
-        # training state (optimizer, weights) is only needed to resume; predictions and metrics stay
-        remove_training_state(run.path)
-        _summary(rows)
-        print(f"done: {run.path}")
+    execute(request_from_args(args))
     return 0
-
-
-def _copy_phase2_log(source: Path, run: Run) -> None:
-    """Put the (shared) phase-2 loss curve into this run's train_log.jsonl, once, marked with its origin."""
-    from mmxfer.runs import atomic
-
-    if not source.is_file():
-        return
-    existing = atomic.read_jsonl(run.train_log_path, skip_bad=True) if run.train_log_path.is_file() else []
-    if any(str(r.get("phase", "")).startswith("phase2:") for r in existing):
-        return
-    rows = [{**r, "shared_from": str(source.parent)} for r in atomic.read_jsonl(source, skip_bad=True)]
-    atomic.write_jsonl(run.train_log_path, rows + existing)
-
-
-def _copy_phase2_selection(source: Path, run: Run) -> dict[str, Any]:
-    """With ``intermediate.select_best``: the phase-2 selection (step, epoch, dev score) into this run's
-    ``phase2_selection.json`` and its DONE record."""
-    from mmxfer.runs import atomic
-
-    if not source.is_file():
-        return {}
-    selection = {**json.loads(source.read_text(encoding="utf-8")), "shared_from": str(source.parent)}
-    atomic.write_json(run.path / "phase2_selection.json", selection)
-    return {"phase2_selection": {k: selection.get(k) for k in phases.SELECTION_SUMMARY}}
-
-
-def _summary(rows: list[dict[str, Any]]) -> None:
-    heads = [r for r in rows if r.get("split") != "validation" and "direction" not in r]
-    if not heads:
-        return
-    mean = sum(r["score"] for r in heads) / len(heads)
-    print(f"  {len(heads)} scores, mean {mean:.4f} ({heads[0]['task']} {heads[0]['metric']})")

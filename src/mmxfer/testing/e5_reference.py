@@ -15,6 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mmxfer.models.starter import package_model_file
+
+# babel is imported for the probe sentences only
+
 
 class E5Engine:
     def __init__(self, lib_path: Path, model_path: Path) -> None:
@@ -72,8 +76,6 @@ def compile_engine(out_dir: Path) -> Path:
 
 
 def reference_engine(work_dir: Path) -> E5Engine:
-    from mmxfer.models.starter import package_model_file
-
     return E5Engine(compile_engine(work_dir), package_model_file())
 
 

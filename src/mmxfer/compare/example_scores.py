@@ -17,7 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from mmxfer.errors import DataError, MmxferError, UnknownNameError
+from mmxfer import catalog
+from mmxfer.errors import DataError, UnknownNameError
+from mmxfer.evaluation.scoring import metric_params
+from mmxfer.runs.store import read_predictions
 
 ACCURACY_NAMES = frozenset({"accuracy", "acc"})
 
@@ -34,13 +37,8 @@ class Scorer:
 
 
 def task_attr(task: str, attr: str) -> Any:
-    """An attribute of the registered task spec (``metric``, ``category``, ...), or None if unknown."""
-    try:
-        from mmxfer import catalog
-
-        return getattr(catalog.task(task), attr)
-    except (MmxferError, ImportError, AttributeError):
-        return None
+    """An attribute of the registered task spec (``metric``, ``category``, ...), or None for an unknown task."""
+    return getattr(catalog.find_task(task), attr, None)
 
 
 def _accuracy(golds: Sequence[Any], preds: Sequence[Any]) -> float:
@@ -54,14 +52,8 @@ def scorer_for(task: str, metric: str, names: Sequence[str] = (), lang: str | No
     its result dict, else its primary key). Accuracy has a local implementation as a fallback.
     ``lang`` reaches metrics that score per language (MLQA's normalisation).
     """
-    from mmxfer import catalog
-    from mmxfer.evaluation.scoring import metric_params
-
     candidates = [metric, *names, task_attr(task, "metric")]
-    try:
-        catalog.load_plugins()
-    except ImportError:  # a plugin package is broken; metrics may still be registered
-        pass
+    catalog.load_plugins()
     for name in candidates:
         if name in catalog.METRICS:
             obj = catalog.METRICS.get(name)
@@ -76,18 +68,16 @@ def scorer_for(task: str, metric: str, names: Sequence[str] = (), lang: str | No
             if obj.stats is not None and reads_primary:
                 stats = partial(obj.stats, **params)
                 from_stats = obj.from_stats
-            return Scorer(name, bool(getattr(obj, "corpus_level", False)), fn, stats, from_stats)
+            return Scorer(name, obj.corpus_level, fn, stats, from_stats)
     if metric in ACCURACY_NAMES:
         return Scorer("accuracy", False, _accuracy)
     raise UnknownNameError(f"no registered metric can re-score {task} {metric!r} from predictions "
                            f"(pass --bootstrap 0 to compare without intervals)")
 
 
-def read_predictions(path: Path) -> tuple[list[Any], list[Any], list[Any]]:
-    """(ids, golds, preds) of one predictions file."""
-    from mmxfer.evaluation import predictions
-
-    rows = predictions.read_predictions(path)
+def prediction_columns(path: Path) -> tuple[list[Any], list[Any], list[Any]]:
+    """(ids, golds, preds) of one predictions file (:func:`mmxfer.runs.store.read_predictions`, by column)."""
+    rows = read_predictions(path)
     if not rows:
         raise DataError(f"{path}: empty predictions file")
     return [r["id"] for r in rows], [r["gold"] for r in rows], [r["pred"] for r in rows]

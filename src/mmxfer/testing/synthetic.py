@@ -1,4 +1,4 @@
-"""Synthetic run folders with known effects, for tests and the ``compare`` benchmark.
+"""Synthetic run folders with known effects, for the compare tests and the ``compare`` benchmark.
 
 Every run is written with :mod:`mmxfer.runs.store` exactly as a real run is (config.yaml,
 metrics.jsonl, predictions, DONE). Predictions are 3-way classification rows; an arm with

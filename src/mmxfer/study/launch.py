@@ -1,4 +1,5 @@
-"""Launchers for a study's runs: in this process one after another, or one SLURM job per run.
+"""The SLURM launcher of a study: one job per run. (Local runs are plain calls of
+:func:`mmxfer.train.run.execute`, see :mod:`mmxfer.study.grid`.)
 
 SLURM jobs run ``accelerate launch -m mmxfer train ...`` (one process per GPU of the node) through
 ``submitit``, each with its own log folder ``<runs_dir>/<study>/_slurm/<run_id>/``. Runs that share
@@ -8,7 +9,6 @@ an unfinished phase-2 trunk are chained: the first one trains it, the others wai
 
 from __future__ import annotations
 
-import argparse
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,29 +16,22 @@ from typing import Any
 
 from mmxfer.config import SlurmConfig
 from mmxfer.errors import ConfigError
+from mmxfer.train.run import RunRequest
 
 
-def train_args(*, arm: str, tasks: Sequence[str], target: str | None, seed: int, profile: str, study: str,
-               runs_dir: str, data_dir: str | None, overrides: Sequence[str]) -> list[str]:
-    """The ``mmxfer train`` arguments of one run (shared by both launchers)."""
-    argv = ["train", "--arm", arm, "--intermediate", ",".join(tasks) or "none", "--profile", profile,
-            "--seed", str(seed), "--study", study, "--runs-dir", runs_dir, "--resume"]
-    if target:
-        argv += ["--target", target]
-    if data_dir:
-        argv += ["--data-dir", data_dir]
+def train_argv(request: RunRequest, profile: str, overrides: Sequence[str]) -> list[str]:
+    """The ``mmxfer train`` arguments of ``request`` for a new process: ``profile`` (a name or YAML path)
+    and ``overrides`` are what that process resolves the request's profile from."""
+    argv = ["train", "--arm", request.arm, "--intermediate", ",".join(request.tasks) or "none", "--profile",
+            profile, "--seed", str(request.seed), "--study", request.study, "--runs-dir", str(request.runs_dir),
+            "--resume"]
+    if request.target:
+        argv += ["--target", request.target]
+    if request.data_dir:
+        argv += ["--data-dir", request.data_dir]
     for item in overrides:
         argv += ["--set", item]
     return argv
-
-
-def run_local(argv: list[str]) -> int:
-    """Run one ``mmxfer train`` in this process (errors propagate to the study loop)."""
-    from mmxfer.cli import build_parser
-    from mmxfer.train.cli import run
-
-    args: argparse.Namespace = build_parser().parse_args(argv)
-    return int(run(args) or 0)
 
 
 def accelerate_command(argv: list[str], slurm: SlurmConfig) -> list[str]:
@@ -56,7 +49,7 @@ def accelerate_command(argv: list[str], slurm: SlurmConfig) -> list[str]:
 def submit_slurm(argv: list[str], slurm: SlurmConfig, log_dir: Path, *, depends_on: Sequence[str] = (),
                  name: str = "mmxfer") -> Any:
     """Submit one run as one SLURM job; returns the submitit job."""
-    try:
+    try:  # submitit is imported on submission only, like the other heavy packages
         import submitit
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise ConfigError("the slurm launcher needs the `submitit` package (pip install submitit)") from exc

@@ -1,19 +1,24 @@
-"""Tiny random-init presets so tests (ours and other teams') run in seconds, offline.
+"""Tiny random-init trunks so tests run in seconds, offline; registered as the trunks ``tiny`` and ``tiny-bert``.
 
 ``tiny_tokenizer()`` builds an XLM-R-shaped fast tokenizer (Unigram, metaspace, ``<s> $A </s>``
 template, ids 0-3 = ``<s> <pad> </s> <unk>``, ``<mask>`` last) from a fixed built-in multilingual
 text, deterministically and without network. ``tiny_trunk()`` pairs it with a 2-layer, 32-wide
 XLM-R encoder; ``tiny_bert_trunk()`` with a BERT-style one (positions from 0).
+
+transformers and tokenizers are imported inside the builders, as in :mod:`mmxfer.models`: loading the
+catalog's plugins (``mmxfer ls``) stays cheap.
 """
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections import Counter
 
 import torch
 
 from mmxfer.catalog import TRUNKS
+from mmxfer.models.tokenizer import METASPACE, xlmr_style_tokenizer
 from mmxfer.models.trunk import TrunkEntry, TrunkPair
 
 # A fixed multilingual text (written for mmxfer); the tiny vocabulary is derived from it.
@@ -35,51 +40,26 @@ Con mèo ngồi trên tấm thảm và nhìn quả bóng đỏ. Một người �
 """
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
-_META = "\u2581"
 _MAX_WORDS = 200
 
 
 def _vocab() -> list[tuple[str, float]]:
-    import unicodedata
-
     text = unicodedata.normalize("NFKC", _TEXT)
     words = text.split()
     chars = Counter(ch for w in words for ch in w)
-    word_counts = Counter(_META + w for w in words)
+    word_counts = Counter(METASPACE + w for w in words)
     pieces: dict[str, float] = {}
     total = sum(chars.values()) + sum(word_counts.values())
     for w, c in sorted(word_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:_MAX_WORDS]:
         pieces[w] = math.log(c / total) + 2.0  # favour whole words
-    pieces.setdefault(_META, math.log(len(words) / total))
+    pieces.setdefault(METASPACE, math.log(len(words) / total))
     for ch, c in sorted(chars.items()):
         pieces.setdefault(ch, math.log(c / total) - 2.0)
-        pieces.setdefault(_META + ch, math.log(c / total) - 2.5)
+        pieces.setdefault(METASPACE + ch, math.log(c / total) - 2.5)
     vocab = [(s, 0.0) for s in SPECIALS]
     vocab += sorted(pieces.items(), key=lambda kv: (-kv[1], kv[0]))
     vocab.append(("<mask>", 0.0))
     return vocab
-
-
-def xlmr_style_tokenizer(vocab: list[tuple[str, float]], normalizer, *, model_max_length: int = 512):
-    """A fast tokenizer with XLM-R's layout (Unigram, metaspace, specials, template) over ``vocab``."""
-    from tokenizers import Tokenizer, pre_tokenizers, processors
-    from tokenizers.models import Unigram
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(Unigram(vocab, unk_id=3, byte_fallback=False))
-    tok.normalizer = normalizer
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=_META, prepend_scheme="always", split=True)
-    from tokenizers import decoders
-
-    tok.decoder = decoders.Metaspace(replacement=_META, prepend_scheme="always", split=True)
-    mask_id = len(vocab) - 1
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
-        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=model_max_length)
-    assert fast.mask_token_id == mask_id and fast.pad_token_id == 1
-    return fast
 
 
 def tiny_tokenizer():

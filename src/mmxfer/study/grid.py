@@ -1,0 +1,168 @@
+"""A study's grid: expand arms x targets x seeds into runs, skip finished ones, run or submit the rest.
+
+Runs of a study: one per (arm, target, seed) for every fine-tuning target, plus - when the study
+names a ``suite`` - one retrieval run per (arm, seed) that evaluates the arm's trunk on the
+suite's retrieval tasks (comma list allowed: ``suite: xtreme,flores200``). Run folders are the
+same ones ``mmxfer train`` writes (``run_id`` = hash of the resolved run config), so a study and
+hand-started ``mmxfer train`` runs share results, and a run with ``DONE`` is never redone.
+
+Local runs are calls of :func:`mmxfer.train.run.execute` on the planned requests; SLURM jobs get a
+``mmxfer train`` command line (:mod:`mmxfer.study.launch`). Phase-2 trainings are shared: see
+:mod:`mmxfer.train.phases` for the key and the seed policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmxfer import catalog
+from mmxfer.compare.cli import compare_and_print
+from mmxfer.config import ExperimentConfig, StudyConfig, load_profile
+from mmxfer.errors import MmxferError
+from mmxfer.runs.store import Run, slug
+from mmxfer.study import launch
+from mmxfer.train import phases
+from mmxfer.train.run import RunRequest, execute, parse_intermediate, parse_target
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    request: RunRequest
+    phase2: Path | None  # the phase-2 folder it needs (None for the baseline)
+
+    @property
+    def arm(self) -> str:
+        return self.request.arm
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.request.tasks
+
+    @property
+    def target(self) -> str | None:
+        return self.request.target
+
+    @property
+    def seed(self) -> int:
+        return self.request.seed
+
+    @property
+    def path(self) -> Path:
+        return self.request.path
+
+    @property
+    def label(self) -> str:
+        return self.request.label
+
+    @property
+    def done(self) -> bool:
+        return Run(self.path).is_done()
+
+    @property
+    def phase2_done(self) -> bool:
+        return self.phase2 is None or (self.phase2 / "DONE").is_file()
+
+
+def profile_overrides(study: StudyConfig) -> list[str]:
+    """The study's overrides of its profile, its suite included (what a SLURM job passes as ``--set``)."""
+    return list(study.overrides) + ([f"suite={study.suite}"] if study.suite else [])
+
+
+def study_profile(study: StudyConfig) -> ExperimentConfig:
+    return load_profile(study.profile, profile_overrides(study) + [f"study={study.name}"])
+
+
+def plan(study: StudyConfig, runs_dir: str | Path | None = None, data_dir: str | None = None
+         ) -> tuple[ExperimentConfig, list[PlannedRun]]:
+    """Every run of ``study`` in a stable order (arm, target, seed), finished or not."""
+    catalog.load_plugins()
+    profile = study_profile(study)
+    runs_dir = str(runs_dir or profile.runs_dir)
+    if not study.arms:
+        raise MmxferError(f"study {study.name!r} has no arms")
+    targets: list[str | None] = [parse_target(t, profile) for t in study.targets]
+    if study.suite:
+        targets.append(None)
+    if not targets:
+        raise MmxferError(f"study {study.name!r} has neither targets nor a suite: nothing to evaluate")
+    out = []
+    for arm in study.arms:
+        tasks = parse_intermediate(",".join(arm.intermediate) or "none", profile)
+        for target in targets:
+            for seed in study.seeds:
+                request = RunRequest(profile=profile, tasks=tasks, target=target, seed=seed, study=study.name,
+                                     arm=arm.name, runs_dir=runs_dir, data_dir=data_dir or profile.data_dir,
+                                     resume=True)
+                p2 = phases.phase2_dir(profile, tasks, seed, runs_dir, study.name) if tasks else None
+                out.append(PlannedRun(request, p2))
+    return profile, out
+
+
+def counts(runs: list[PlannedRun]) -> dict[str, int]:
+    todo = [r for r in runs if not r.done]
+    phase2 = {r.phase2 for r in todo if r.phase2 is not None and not r.phase2_done}
+    return {"runs": len(runs), "finished": len(runs) - len(todo), "to_run": len(todo),
+            "phase2_trainings": len(phase2), "phase3_trainings": sum(1 for r in todo if r.target),
+            "retrieval_evaluations": sum(1 for r in todo if not r.target)}
+
+
+def print_plan(study: StudyConfig, profile: ExperimentConfig, runs: list[PlannedRun]) -> dict[str, int]:
+    c = counts(runs)
+    print(f"study {study.name}: profile {profile.name} ({profile.trunk.name}), {len(study.arms)} arms x "
+          f"{len(study.targets)} targets{' + retrieval (' + study.suite + ')' if study.suite else ''} x "
+          f"{len(study.seeds)} seeds")
+    for r in runs:
+        state = "done" if r.done else "todo"
+        p2 = "" if r.phase2 is None else f"  phase2 {'reuse' if r.phase2_done else 'train'} {r.phase2.name}"
+        print(f"  [{state}] {r.label:<40} {r.path.name}{p2}")
+    print(f"{c['runs']} runs: {c['finished']} finished, {c['to_run']} to run -> {c['phase2_trainings']} phase-2 "
+          f"trainings (shared across targets), {c['phase3_trainings']} phase-3 trainings, "
+          f"{c['retrieval_evaluations']} retrieval evaluations")
+    return c
+
+
+def run_study(study: StudyConfig, *, launcher: str | None = None, runs_dir: str | Path | None = None,
+              data_dir: str | None = None, dry_run: bool = False, compare: bool = True) -> None:
+    """Plan ``study``, then run (``local``) or submit (``slurm``) every unfinished run; a local grid that
+    finishes is compared (the gap analysis over the study's folder) unless ``compare`` is False."""
+    launcher = launcher or study.launcher
+    profile, runs = plan(study, runs_dir, data_dir)
+    runs_dir = str(runs_dir or profile.runs_dir)
+    print_plan(study, profile, runs)
+    if dry_run:
+        return
+    todo = [r for r in runs if not r.done]
+    if launcher == "slurm":
+        _submit(study, todo, runs_dir)
+        return
+    failed = []
+    for i, r in enumerate(todo, 1):
+        print(f"\n[{i}/{len(todo)}] {r.label}")
+        try:
+            execute(r.request)
+        except MmxferError as exc:  # one broken run does not stop the grid
+            print(f"  failed: {exc}")
+            failed.append(r.label)
+    if failed:
+        raise MmxferError(f"{len(failed)} of {len(todo)} runs failed: {', '.join(failed)}; fix and rerun the study "
+                          f"(finished runs are skipped)")
+    if compare:
+        suite = (study.suite or profile.suite).split(",")[0]
+        study_dir = Path(runs_dir) / slug(study.name)
+        print(f"\ngap analysis: mmxfer compare --suite {suite} --runs {study_dir}")
+        compare_and_print(suite, [str(study_dir)])
+
+
+def _submit(study: StudyConfig, todo: list[PlannedRun], runs_dir: str) -> None:
+    """One SLURM job per run; runs that share an unfinished phase-2 trunk wait for the first one's job."""
+    overrides = profile_overrides(study)
+    first_job: dict[Path, str] = {}
+    for r in todo:
+        deps = [first_job[r.phase2]] if r.phase2 in first_job else []
+        job = launch.submit_slurm(launch.train_argv(r.request, study.profile, overrides), study.slurm,
+                                  Path(runs_dir) / slug(study.name) / "_slurm" / r.path.name,
+                                  depends_on=deps, name=f"mmxfer-{r.label}")
+        if r.phase2 is not None and not r.phase2_done:
+            first_job.setdefault(r.phase2, str(job.job_id))
+        print(f"submitted {r.label}: job {job.job_id}{' after ' + deps[0] if deps else ''}")

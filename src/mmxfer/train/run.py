@@ -1,0 +1,190 @@
+"""One run: an arm x target x seed into one run folder, from a resolved :class:`RunRequest`.
+
+``mmxfer train`` parses its arguments into a request (:mod:`mmxfer.train.cli`); ``mmxfer study`` builds
+the requests of its grid from the study's profile and calls :func:`execute` for each local run. Both
+reach the same folder: ``run_id`` hashes :func:`run_config`, which only the request determines.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import PartialState
+
+from mmxfer import catalog
+from mmxfer.config import ExperimentConfig, to_dict
+from mmxfer.errors import ConfigError
+from mmxfer.runs import atomic
+from mmxfer.runs.store import Run, open_run, run_path
+from mmxfer.train import phases
+from mmxfer.train.loop import remove_training_state
+
+
+def parse_intermediate(text: str | None, profile: ExperimentConfig | None = None) -> tuple[str, ...]:
+    """``none`` -> (); ``mnli,squad`` -> canonical names (unknown names fail with suggestions).
+
+    Names go through the profile's ``task_aliases`` first (the starter profile maps ``vqa`` to
+    its offline ``starter-vqa``).
+    """
+    if text is None or text.strip().lower() in ("", "none", "baseline"):
+        return ()
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if profile is not None:
+        names = [profile.resolve_task(name) for name in names]
+    out = []
+    for name in names:
+        spec = catalog.task(name)
+        if not spec.intermediate:
+            raise ConfigError(f"{spec.name!r} is not an intermediate task (see `mmxfer ls tasks`)")
+        out.append(spec.name)
+    if len(set(out)) != len(out):
+        raise ConfigError(f"--intermediate lists a task twice: {text}")
+    return tuple(out)
+
+
+def parse_target(text: str | None, profile: ExperimentConfig) -> str | None:
+    """The canonical target task (through the profile's ``task_aliases``); None without one."""
+    return catalog.task(profile.resolve_task(text)).name if text else None
+
+
+def arm_name(tasks: tuple[str, ...]) -> str:
+    return "+".join(tasks) if tasks else "baseline"
+
+
+def run_config(profile: ExperimentConfig, tasks: tuple[str, ...], target: str | None, seed: int, study: str,
+               arm: str | None = None) -> dict[str, Any]:
+    """The run's config.yaml (the gap analysis reads exactly these top-level keys)."""
+    return {"arm": {"name": arm or arm_name(tasks), "intermediate": list(tasks),
+                    "modality": catalog.modality_of(tasks)},
+            "target": target, "seed": seed, "study": study, "profile": to_dict(profile)}
+
+
+def run_label(arm: str, target: str | None, seed: int) -> str:
+    return f"{arm}-{target or 'retrieval'}-s{seed}"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run, resolved: task names canonical, every default taken from the profile."""
+
+    profile: ExperimentConfig
+    tasks: tuple[str, ...]  # intermediate tasks; () = the no-intermediate baseline
+    target: str | None  # None: no phase 3, the trunk is evaluated on the profile's retrieval suite
+    seed: int
+    study: str
+    arm: str
+    runs_dir: str | Path
+    data_dir: str | None = None
+    resume: bool = False  # continue an unfinished run folder
+    force: bool = False  # start over, even if the folder is finished
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return run_config(self.profile, self.tasks, self.target, self.seed, self.study, self.arm)
+
+    @property
+    def label(self) -> str:
+        return run_label(self.arm, self.target, self.seed)
+
+    @property
+    def path(self) -> Path:
+        """The run folder ``<runs_dir>/<study>/<run_id>``."""
+        return run_path(self.runs_dir, self.study, self.config, self.label)
+
+
+def resolve_request(profile: ExperimentConfig, intermediate: str | None, target: str | None, *,
+                    seed: int | None = None, study: str | None = None, arm: str | None = None,
+                    runs_dir: str | Path | None = None, data_dir: str | None = None, resume: bool = False,
+                    force: bool = False) -> RunRequest:
+    """A request from names as a user writes them; what is not given comes from ``profile``."""
+    catalog.load_plugins()
+    tasks = parse_intermediate(intermediate, profile)
+    return RunRequest(profile=profile, tasks=tasks, target=parse_target(target, profile),
+                      seed=seed if seed is not None else profile.seed, study=study or profile.study,
+                      arm=arm or arm_name(tasks), runs_dir=runs_dir or profile.runs_dir,
+                      data_dir=data_dir or profile.data_dir, resume=resume, force=force)
+
+
+def execute(request: RunRequest) -> Run:
+    """Phase 2 (shared, see :mod:`mmxfer.train.phases`), phase 3 or retrieval, then DONE; returns the run.
+
+    A finished run is left as it is unless ``request.force``.
+    """
+    profile, tasks, target, seed = request.profile, request.tasks, request.target, request.seed
+    study, arm, runs_dir, data_dir = request.study, request.arm, request.runs_dir, request.data_dir
+    config = request.config
+    state = PartialState(cpu=not torch.cuda.is_available())
+    main = state.is_main_process
+    run = Run(run_path(runs_dir, study, config, request.label))
+    if run.is_done() and not request.force:
+        if main:
+            print(f"already finished: {run.path} (pass --force to run it again)")
+        return run
+    if main:
+        print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
+              f"data {data_dir or ('generated starter data (offline)' if profile.name == 'starter' else 'Hugging Face Hub')} | precision {profile.precision} | "
+              f"{state.num_processes} process(es) on {state.device}")
+        if profile.name == "starter":
+            print("  (starter profile: offline CPU demo; paper scale is --profile xlmr-large)")
+        print(f"  arm {arm} ({config['arm']['modality']}) -> target {target or 'retrieval suite ' + profile.suite}"
+              f" | seed {seed} | run folder {run.path}")
+        open_run(runs_dir, study, config, request.label, resume=request.resume, force=request.force, seed=seed)
+    state.wait_for_everyone()
+    log_with = profile.log_with
+    trunk = profile.trunk.name
+    summary: dict[str, Any] = {}
+    if tasks:
+        trunk_dir = phases.run_intermediate(profile, tasks, seed=seed, runs_dir=runs_dir, study=study,
+                                            data_dir=data_dir, resume=True, log_with=log_with)
+        trunk = str(trunk_dir)
+        if main:
+            _copy_phase2_log(trunk_dir.parent / "train_log.jsonl", run)
+            summary.update(_copy_phase2_selection(trunk_dir.parent / phases.SELECTION_FILE, run))
+    if target:
+        rows = phases.run_target(run, profile, target, trunk=trunk, seed=seed, data_dir=data_dir,
+                                 resume=request.resume, log_with=log_with)
+    elif main:
+        rows = phases.run_retrieval(run, profile, trunk=trunk, suite=profile.suite, data_dir=data_dir)
+    else:
+        rows = []
+    state.wait_for_everyone()
+    if main:
+        run.mark_done({"trunk": trunk, "n_rows": len(rows), **summary})
+        # training state (optimizer, weights) is only needed to resume; predictions and metrics stay
+        remove_training_state(run.path)
+        _summary(rows)
+        print(f"done: {run.path}")
+    return run
+
+
+def _copy_phase2_log(source: Path, run: Run) -> None:
+    """Put the (shared) phase-2 loss curve into this run's train_log.jsonl, once, marked with its origin."""
+    if not source.is_file():
+        return
+    existing = atomic.read_jsonl(run.train_log_path, skip_bad=True) if run.train_log_path.is_file() else []
+    if any(str(r.get("phase", "")).startswith("phase2:") for r in existing):
+        return
+    rows = [{**r, "shared_from": str(source.parent)} for r in atomic.read_jsonl(source, skip_bad=True)]
+    atomic.write_jsonl(run.train_log_path, rows + existing)
+
+
+def _copy_phase2_selection(source: Path, run: Run) -> dict[str, Any]:
+    """With ``intermediate.select_best``: the phase-2 selection (step, epoch, dev score) into this run's
+    ``phase2_selection.json`` and its DONE record."""
+    if not source.is_file():
+        return {}
+    selection = {**json.loads(source.read_text(encoding="utf-8")), "shared_from": str(source.parent)}
+    atomic.write_json(run.path / "phase2_selection.json", selection)
+    return {"phase2_selection": {k: selection.get(k) for k in phases.SELECTION_SUMMARY}}
+
+
+def _summary(rows: list[dict[str, Any]]) -> None:
+    heads = [r for r in rows if r.get("split") != "validation" and "direction" not in r]
+    if not heads:
+        return
+    mean = sum(r["score"] for r in heads) / len(heads)
+    print(f"  {len(heads)} scores, mean {mean:.4f} ({heads[0]['task']} {heads[0]['metric']})")
