@@ -152,3 +152,83 @@ def test_real_xlmr_tokenizer_qa_round_trip_on_xquad(realdata, catalog, mmxfer_ca
     preds = qa_predictions(feats, examples, start, end, max_answer_length=64)
     exact = sum(preds[ex["id"]] == ex["answers"]["text"][0].strip() for ex in examples)
     assert exact >= 0.95 * len(examples), exact
+
+
+class _PinnedTokenizer:
+    """A stand-in tokenizer with a fixed name, revision and vocabulary (no backend): a stable fingerprint."""
+
+    name_or_path = "pinned-tokenizer"
+    init_kwargs = {"revision": "r1"}
+    special_tokens_map = {"pad_token": "<pad>", "cls_token": "<s>"}
+
+    def get_vocab(self):
+        return {"<pad>": 0, "<s>": 1, "a": 2, "b": 3}
+
+
+class _PinnedDataset:
+    _fingerprint = "0123456789abcdef"
+
+
+def test_cache_key_is_pinned(catalog):
+    """The on-disk feature cache stays valid across refactors: the same inputs give the same key."""
+    import hashlib
+
+    from mmxfer.tasks.featurize import cache_key, tokenizer_fingerprint
+
+    tok = _PinnedTokenizer()
+    assert tokenizer_fingerprint(tok) == hashlib.sha256(
+        b"pinned-tokenizerr1" + b'[["<pad>", 0], ["<s>", 1], ["a", 2], ["b", 3]]'
+        + b'{"cls_token": "<s>", "pad_token": "<pad>"}').hexdigest()
+    key = cache_key(catalog.task("squad"), _PinnedDataset(), tok, max_length=64, doc_stride=32, split="validation",
+                    lang="en", answer_vocab=["x", "y"], extra={"labels": None, "on_bad_image": "skip", "mlm": None})
+    assert key == "5a278e8ae6da41bb40e44e4792656ef8"
+
+
+PINNED_ROWS = {
+    "pawsx": {"id": "p0", "text_a": "a cat", "text_b": "an animal", "label": 1},
+    "squad": {"id": "q0", "context": "The red square is left of the circle.", "question": "What is left?",
+              "answers": {"text": ["The red square"], "answer_start": [0]}},
+    "panx": {"id": "s0", "tokens": ["Angela", "Merkel"], "tags": ["B-PER", "I-PER"]},
+    "hellaswag": {"id": "h0", "context": "A man", "question": "then he", "choices": ["a", "bb"], "label": 0},
+    "starter-vqa-text": {"id": "v0", "context": "There is a red circle.", "question": "what colour?",
+                         "answers": ["red"] * 10},
+    "starter-caption-text": {"id": "c0", "caption": "a red circle in the centre."},
+    "tatoeba": {"id": "t0", "source": "Hallo", "target": "Hello"},
+    "bucc": {"id": "de-1", "side": "source", "text": "Hallo Welt", "gold": "en-1"},
+    "starter-caption": {"id": "c1", "image": "PNG", "caption": "a red circle in the centre."},
+}
+PINNED_PATHS = {  # a change here silently invalidates every feature cache already on disk
+    "bucc": "ec71c145077df0f9b85c1a826210bd02",
+    "hellaswag": "48ca431cba47c3a999d531bdf24f0053",
+    "panx": "cb6c7cfba03801c4cbd068f06667e7ed",
+    "pawsx": "53706232195b1fed15d2b28ea275d2de",
+    "squad": "2f20caaacdb201c19c1476b38b6ad75b",
+    "starter-caption": "329d858a3c408e7e0f253b385f475085",
+    "starter-caption-text": "47e6608e218adda16c528237fcf87a2a",
+    "starter-vqa-text": "9ec0cbcb374934c6e105b4f4c31ee69c",
+    "tatoeba": "47ce6c6fe474a6b2a79c096516eee12c",
+}
+
+
+@pytest.mark.parametrize("task", sorted(PINNED_ROWS))
+def test_feature_cache_path_is_pinned(task, catalog, tok, mmxfer_cache, monkeypatch):
+    """featurize's cache folder for each kind, with the tokenizer and data fingerprints held fixed."""
+    from mmxfer.tasks import featurize as featurize_module
+
+    monkeypatch.setattr(featurize_module, "tokenizer_fingerprint", lambda tokenizer: "pinned-tokenizer")
+    monkeypatch.setattr(featurize_module, "_dataset_fingerprint", lambda dataset: "pinned-data")
+    spec = catalog.task(task)
+    row = dict(PINNED_ROWS[task])
+    if row.get("image") == "PNG":
+        from mmxfer.tasks.starter import Shape, render
+
+        row["image"] = render((Shape("circle", "red", 1, 1),))
+    ds = dataset_from_rows(spec, [row], split="validation", lang="en")
+    stats = {}
+    preprocess = featurize_module.default_image_preprocess(32) if "image" in row else None
+    featurize(spec, ds, tok, max_length=32, doc_stride=16, split="validation", lang="en", stats=stats,
+              answer_vocab=["red"] if task == "starter-vqa-text" else None, image_preprocess=preprocess,
+              use_cache=False)
+    path = stats["cache_path"]
+    assert path.startswith(str(mmxfer_cache / "features" / spec.name))
+    assert path.rsplit("/", 1)[1] == PINNED_PATHS[task]
