@@ -28,9 +28,12 @@ from accelerate.utils import set_seed
 from mmxfer import catalog
 from mmxfer.config import ExperimentConfig, config_hash, to_dict
 from mmxfer.errors import ConfigError, DataError, TrainingError
+from mmxfer.kinds import kind_of
 from mmxfer.runs import atomic
 from mmxfer.runs.store import Run, slug
-from mmxfer.train import data as D
+from mmxfer.tasks.base import TaskSpec
+from mmxfer.train import data as train_data
+from mmxfer.train.data import TaskData
 from mmxfer.train.loop import (
     eval_loader,
     gather_outputs,
@@ -108,15 +111,15 @@ def _load_trunk(name_or_dir: str, profile: ExperimentConfig) -> Any:
     return load_trunk(name_or_dir, profile.trunk.revision, attn_implementation=profile.trunk.attn_implementation)
 
 
-def _build(trunk: Any, spec: Any, num_labels: int | None, profile: ExperimentConfig, image: bool) -> Any:
+def _build(trunk: Any, spec: TaskSpec, num_labels: int | None, profile: ExperimentConfig, image: bool) -> Any:
     from mmxfer.models.build import build_task_model
 
-    return build_task_model(trunk, spec.head or spec.kind, num_labels=num_labels,
+    return build_task_model(trunk, kind_of(spec).head, num_labels=num_labels,
                             vision_cfg=profile.vision if image else None,
                             freeze_embeddings=profile.trunk.freeze_embeddings)
 
 
-def checked_max_length(trunk: Any, specs: Sequence[Any], profile: ExperimentConfig, phase_name: str,
+def checked_max_length(trunk: Any, specs: Sequence[TaskSpec], profile: ExperimentConfig, phase_name: str,
                        phase: Any) -> int:
     """The phase's featurisation max length; fails fast - before any data is loaded - when a task's
     visual + text tokens exceed the trunk's positions (the phase's one length check)."""
@@ -130,18 +133,18 @@ def checked_max_length(trunk: Any, specs: Sequence[Any], profile: ExperimentConf
         if image and visual is None:
             visual = visual_token_count(profile.vision)
         check_sequence_length(trunk, visual if image else 0, max_length, length_key=length_key,
-                              dual=catalog.HEADS.get(spec.head or spec.kind).dual)
+                              dual=catalog.HEADS.get(kind_of(spec).head).dual)
     return max_length
 
 
-def _load_split(spec: Any, split: str, lang: str, data_dir: str | None, limit: int | None) -> Any:
-    ds = D.subset(spec.load(split, lang, data_dir), limit)
+def _load_split(spec: TaskSpec, split: str, lang: str, data_dir: str | None, limit: int | None) -> Any:
+    ds = train_data.subset(spec.load(split, lang, data_dir), limit)
     if len(ds) == 0:
         raise DataError(f"{spec.name} {split}-{lang}: no examples")
     return ds
 
 
-def predict(accelerator: Any, model: Any, data: D.TaskData, batch_size: int) -> dict[str, Any]:
+def predict(accelerator: Any, model: Any, data: TaskData, batch_size: int) -> dict[str, Any]:
     """Predictions keyed by example id (see :func:`mmxfer.train.data.decode`)."""
     loader = eval_loader(accelerator, data.features, data.collate, batch_size)
 
@@ -149,13 +152,13 @@ def predict(accelerator: Any, model: Any, data: D.TaskData, batch_size: int) -> 
         out = m(**{k: v for k, v in batch.items() if k not in _LABEL_KEYS})
         return {k: v for k, v in out.items() if isinstance(v, torch.Tensor) and k != "loss" and k != "hidden_states"}
 
-    return D.decode(data, gather_outputs(accelerator, model, loader, step))
+    return train_data.decode(data, gather_outputs(accelerator, model, loader, step))
 
 
 _LABEL_KEYS = ("labels", "start_positions", "end_positions", "mlm_labels", "answer_ids", "answer_weights")
 
 
-def dev_scorer(spec: Any, data: D.TaskData, batch_size: int):
+def dev_scorer(spec: TaskSpec, data: TaskData, batch_size: int):
     """``evaluate(model, accelerator)`` for the loop: the task's primary metric on English dev."""
     from mmxfer.evaluation.scoring import score_predictions
 
@@ -166,17 +169,14 @@ def dev_scorer(spec: Any, data: D.TaskData, batch_size: int):
         nonlocal gold
         preds = predict(accelerator, model, data, batch_size)
         first = gold is None
-        gold = D.golds(data) if first else gold
-        rows = D.prediction_rows(data, preds, gold, warn=first)
+        gold = train_data.golds(data) if first else gold
+        rows = train_data.prediction_rows(data, preds, gold, warn=first)
         return float(score_predictions(spec, rows)[metric.primary])
 
     return evaluate
 
 
-DECODED_KINDS = ("classification", "multiple_choice", "span_qa", "tagging", "vqa")  # kinds with a dev metric
-
-
-def dev_loss_scorer(data: D.TaskData, batch_size: int):
+def dev_loss_scorer(data: TaskData, batch_size: int):
     """``evaluate(model, accelerator)``: minus the mean dev loss (higher is better), for task kinds whose
     predictions have no decoded metric (captioning: the masked-token / contrastive loss)."""
 
@@ -193,25 +193,23 @@ def dev_loss_scorer(data: D.TaskData, batch_size: int):
     return evaluate
 
 
-def _routed(data: D.TaskData, task: str) -> D.TaskData:
+def _routed(data: TaskData, task: str) -> TaskData:
     """``data`` whose batches name their task (a multi-task model routes on it)."""
     collate = data.collate
     return dataclasses.replace(data, collate=lambda items: {**collate(items), "task": task})
 
 
-def phase2_scorer(specs: Sequence[Any], devs: Sequence[D.TaskData], batch_size: int, multi: bool
+def phase2_scorer(specs: Sequence[TaskSpec], devs: Sequence[TaskData], batch_size: int, multi: bool
                   ) -> tuple[Any, list[str]]:
-    """The phase-2 selection metric: each task's primary English dev metric (minus the dev loss for
-    captioning), averaged over the tasks of a mix; returns ``(evaluate, metric names)``."""
+    """The phase-2 selection metric: each task's dev metric (its kind's: the primary English dev metric, or
+    minus the dev loss for captioning), averaged over the tasks of a mix; returns ``(evaluate, metric names)``."""
     scorers, names = [], []
     for spec, dev in zip(specs, devs):
         dev = _routed(dev, spec.name) if multi else dev
-        if spec.kind in DECODED_KINDS:
-            scorers.append(dev_scorer(spec, dev, batch_size))
-            names.append(f"{spec.name}:{spec.metric}.{catalog.METRICS.get(spec.metric).primary}")
-        else:
-            scorers.append(dev_loss_scorer(dev, batch_size))
-            names.append(f"{spec.name}:neg_loss")
+        kind = kind_of(spec)
+        scorers.append(dev_scorer(spec, dev, batch_size) if kind.dev_metric == "decoded"
+                       else dev_loss_scorer(dev, batch_size))
+        names.append(kind.dev_metric_name())
 
     def evaluate(model: Any, accelerator: Any) -> float:
         return sum(f(model, accelerator) for f in scorers) / len(scorers)
@@ -261,13 +259,13 @@ def run_intermediate(profile: ExperimentConfig, tasks: Sequence[str], *, seed: i
                 if "validation" not in s.splits:
                     raise ConfigError(f"intermediate.select_best: {s.name} has no validation split to select on; "
                                       f"set intermediate.select_best=false")
-        devs: list[D.TaskData] = []
+        devs: list[TaskData] = []
         with accelerator.main_process_first():
-            parts = [D.task_data(s, _load_split(s, "train", s.train_language, data_dir, phase.max_train_examples),
+            parts = [train_data.task_data(s, _load_split(s, "train", s.train_language, data_dir, phase.max_train_examples),
                                  tokenizer, max_length, split="train", lang=s.train_language,
                                  on_bad_image=profile.on_bad_image, seed=p2seed) for s in specs]
             if phase.select_best:
-                devs = [D.task_data(s, _load_split(s, "validation", s.train_language, data_dir,
+                devs = [train_data.task_data(s, _load_split(s, "validation", s.train_language, data_dir,
                                                    phase.max_eval_examples), tokenizer, max_length,
                                     split="validation", lang=s.train_language, space=p.label_space,
                                     on_bad_image=profile.on_bad_image, seed=p2seed) for s, p in zip(specs, parts)]
@@ -284,9 +282,9 @@ def run_intermediate(profile: ExperimentConfig, tasks: Sequence[str], *, seed: i
                     unloaded = dataclasses.replace(profile.vision, pretrained=None, checkpoint=None)
                     build_profile = dataclasses.replace(profile, vision=unloaded)
                 m.vision, m.projector = shared_vision  # one tower for every image-text task of the mix
-                D.with_images(part, m.vision.transform(is_train=False), tokenizer)
+                train_data.with_images(part, m.vision.transform(is_train=False), tokenizer)
                 if devs:
-                    D.with_images(devs[specs.index(spec)], m.vision.transform(is_train=False), tokenizer)
+                    train_data.with_images(devs[specs.index(spec)], m.vision.transform(is_train=False), tokenizer)
             models[spec.name] = m
         evaluate, metric_names = phase2_scorer(specs, devs, phase.batch_size * 2, len(specs) > 1) \
             if phase.select_best else (None, [])
@@ -294,8 +292,8 @@ def run_intermediate(profile: ExperimentConfig, tasks: Sequence[str], *, seed: i
             model, dataset, collate, plan, lengths = models[specs[0].name], parts[0].features, parts[0].collate, \
                 None, parts[0].lengths
         else:
-            model = D.MultiTaskModel(models)
-            dataset = D.MultiTaskDataset(parts)
+            model = train_data.MultiTaskModel(models)
+            dataset = train_data.MultiTaskDataset(parts)
             collate = dataset.collate
             lengths = None
             sizes = [len(p.features) for p in parts]
@@ -351,10 +349,10 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     tokenizer = pair[1]
     max_length = checked_max_length(pair, [spec], profile, "target", phase)
     with accelerator.main_process_first():
-        train = D.task_data(train_spec, _load_split(train_spec, "train", train_spec.train_language, data_dir,
+        train = train_data.task_data(train_spec, _load_split(train_spec, "train", train_spec.train_language, data_dir,
                                                     phase.max_train_examples), tokenizer, max_length,
                             split="train", lang=train_spec.train_language, seed=seed)
-        dev = D.task_data(spec, _load_split(spec, "validation", spec.train_language, data_dir,
+        dev = train_data.task_data(spec, _load_split(spec, "validation", spec.train_language, data_dir,
                                             phase.max_eval_examples), tokenizer, max_length,
                           split="validation", lang=spec.train_language, space=train.label_space)
     if spec.label_names and train_spec.label_names and tuple(spec.label_names) != tuple(train_spec.label_names):
@@ -372,11 +370,11 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
         run.write_metrics([])
     for lang in spec.languages:
         with accelerator.main_process_first():
-            data = D.task_data(spec, _load_split(spec, split, lang, data_dir, phase.max_eval_examples), tokenizer,
+            data = train_data.task_data(spec, _load_split(spec, split, lang, data_dir, phase.max_eval_examples), tokenizer,
                                max_length, split=split, lang=lang, space=train.label_space)
         preds = predict(accelerator, model, data, phase.batch_size * 2)
         if accelerator.is_main_process:
-            rows = D.prediction_rows(data, preds)
+            rows = train_data.prediction_rows(data, preds)
             run.write_predictions(spec.name, split, lang, rows)
             for m in score_file_rows(spec.name, split, lang, rows):
                 extra = {k: v for k, v in m.items() if k not in ("task", "lang", "split", "metric", "score")}
