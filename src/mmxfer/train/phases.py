@@ -35,6 +35,7 @@ from mmxfer.tasks.base import TaskSpec
 from mmxfer.train import data as train_data
 from mmxfer.train.data import TaskData
 from mmxfer.train.loop import (
+    LoopOptions,
     eval_loader,
     gather_outputs,
     make_accelerator,
@@ -305,11 +306,10 @@ def run_intermediate(profile: ExperimentConfig, tasks: Sequence[str], *, seed: i
                 return [[dataset.offsets[t] + i for i in b] for t, b in mix]
 
         prefix = next(n for n, m in model.named_modules() if m is trunk[0]) + "."
-        result = train_phase(model, dataset, collate, phase, workdir=folder, seed=p2seed,
-                             name="phase2:" + "+".join(tasks),
-                             precision=profile.precision, plan=plan, lengths=lengths, resume=resume,
-                             evaluate=evaluate, log_path=folder / "train_log.jsonl", accelerator=accelerator,
-                             log_with=log_with)
+        result = train_phase(model, dataset, collate, phase, LoopOptions(
+            workdir=folder, seed=p2seed, name="phase2:" + "+".join(tasks), precision=profile.precision, plan=plan,
+            lengths=lengths, resume=resume, evaluate=evaluate, log_path=folder / "train_log.jsonl",
+            accelerator=accelerator, log_with=log_with))
         if main:
             from mmxfer.models.trunk import save_trunk
 
@@ -359,10 +359,10 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
         raise TrainingError(f"{spec.name} is trained on {train_spec.name} but their labels differ: "
                             f"{list(train_spec.label_names)} vs {list(spec.label_names)}")
     model = _build(pair, spec, train.num_labels, profile, image=False)
-    result = train_phase(model, train.features, train.collate, phase, workdir=run.path, seed=seed,
-                         name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,
-                         evaluate=dev_scorer(spec, dev, phase.batch_size * 2), resume=resume,
-                         log_path=run.train_log_path, accelerator=accelerator, log_with=log_with)
+    result = train_phase(model, train.features, train.collate, phase, LoopOptions(
+        workdir=run.path, seed=seed, name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,
+        evaluate=dev_scorer(spec, dev, phase.batch_size * 2), resume=resume, log_path=run.train_log_path,
+        accelerator=accelerator, log_with=log_with))
     model = accelerator.prepare(result.model)
     split = "test" if "test" in spec.splits else "validation"
     rows_out: list[dict[str, Any]] = []
