@@ -33,6 +33,11 @@ def test_dev_metric_is_decoded_except_for_kinds_without_predictions():
     assert kind_of(catalog.task("starter-vqa")).dev_metric_name() == "starter-vqa:vqa_accuracy.accuracy"
 
 
+def test_only_retrieval_is_evaluated_on_the_trunk():
+    catalog.load_plugins()
+    assert {name for name, cls in catalog.KINDS.items() if cls.trunk_only} == {"retrieval"}
+
+
 def test_kinds_without_decoding_say_so():
     catalog.load_plugins()
     bitext = kind_of(catalog.task("starter-bitext"))

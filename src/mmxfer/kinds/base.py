@@ -72,6 +72,7 @@ class TaskKind:
     name: ClassVar[str] = ""
     dev_metric: ClassVar[DevMetric] = "decoded"  # "neg_loss": minus the mean dev loss (no decoded predictions)
     windowed: ClassVar[bool] = False  # one example -> several feature rows (span QA's doc-stride windows)
+    trunk_only: ClassVar[bool] = False  # evaluated on the trunk's representations directly: no head, no phase 3
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec

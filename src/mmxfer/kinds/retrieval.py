@@ -26,6 +26,7 @@ def encode(rows: Rows, tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
 class Retrieval(TaskKind):
     name = "retrieval"
     dev_metric = "neg_loss"
+    trunk_only = True
 
     def encoder(self, tokenizer: Any, options: FeatureOptions, space: LabelSpace) -> Encoder:
         return lambda rows: encode(rows, tokenizer, options.max_length)

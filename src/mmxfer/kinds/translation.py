@@ -1,4 +1,5 @@
-"""Translation pairs (``source``, ``target``): featurised and batched like bitext retrieval pairs."""
+"""Translation pairs (``source``, ``target``): featurised and batched like bitext retrieval pairs, but not
+evaluated by retrieval on the trunk."""
 
 from __future__ import annotations
 
@@ -9,3 +10,4 @@ from mmxfer.kinds.retrieval import Retrieval
 @KINDS.register("translation")
 class Translation(Retrieval):
     name = "translation"
+    trunk_only = False
