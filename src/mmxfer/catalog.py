@@ -22,13 +22,14 @@ TRUNKS: Registry[Any] = Registry("trunk")
 VISION_TOWERS: Registry[Any] = Registry("vision tower")
 HEADS: Registry[Any] = Registry("head")
 METRICS: Registry[Any] = Registry("metric")
+KINDS: Registry[Any] = Registry("kind")  # task kind -> its adapter class (mmxfer.kinds.base.TaskKind)
 
-_PLUGIN_PACKAGES = ("mmxfer.tasks", "mmxfer.models", "mmxfer.metrics", "mmxfer.testing")
+_PLUGIN_PACKAGES = ("mmxfer.tasks", "mmxfer.models", "mmxfer.metrics", "mmxfer.kinds", "mmxfer.testing")
 _loaded = False
 
 
 def load_plugins() -> None:
-    """Import every package that registers tasks, trunks, towers, heads and metrics (idempotent)."""
+    """Import every package that registers tasks, trunks, towers, heads, metrics and kinds (idempotent)."""
     global _loaded
     if _loaded:
         return

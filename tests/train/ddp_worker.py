@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from toy import ToyClassifier, ToyDataset, collate  # noqa: E402
 
 from mmxfer.config import PhaseConfig  # noqa: E402
-from mmxfer.train.loop import eval_loader, gather_outputs, make_accelerator, train_phase  # noqa: E402
+from mmxfer.train.loop import LoopOptions, eval_loader, gather_outputs, make_accelerator, train_phase  # noqa: E402
 
 
 def main(out: Path) -> None:
@@ -32,8 +32,8 @@ def main(out: Path) -> None:
         return (out_["pred"] == out_["gold"]).float().mean().item()
 
     phase = PhaseConfig(lr=1e-2, batch_size=4, epochs=2, checkpoint_every=3)
-    result = train_phase(model, train, collate, phase, workdir=out / "work", seed=1, evaluate=evaluate,
-                         accelerator=accelerator)
+    result = train_phase(model, train, collate, phase, LoopOptions(workdir=out / "work", seed=1, evaluate=evaluate,
+                                                                   accelerator=accelerator))
     final = result.model.eval()
     with torch.no_grad():
         local = collate([dev[i] for i in range(len(dev))])

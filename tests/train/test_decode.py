@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mmxfer import catalog
-from mmxfer.train import data as D
+from mmxfer.train import data as train_data
 from mmxfer.train.loop import make_accelerator
 from mmxfer.train.phases import _build, predict
 
@@ -29,11 +29,11 @@ def test_predictions_have_one_decoded_value_per_example(task, tmp_path, monkeypa
     spec = catalog.task(task)
     ds = dataset_from_rows(spec, ROWS[task], split="validation", lang="en")
     trunk = load_trunk("tiny")
-    data = D.task_data(spec, ds, trunk[1], 64, split="validation", lang="en")
+    data = train_data.task_data(spec, ds, trunk[1], 64, split="validation", lang="en")
     model = _build(trunk, spec, data.num_labels, _profile(), image=False)
     by_id = predict(make_accelerator("no"), model, data, batch_size=2)
     assert set(by_id) == {r["id"] for r in ROWS[task]}
-    rows = D.prediction_rows(data, by_id)
+    rows = train_data.prediction_rows(data, by_id)
     assert [r["id"] for r in rows] == [r["id"] for r in ROWS[task]]
     preds, golds = [r["pred"] for r in rows], [r["gold"] for r in rows]
     assert len(preds) == len(golds) == len(ROWS[task])

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from mmxfer import catalog
-from mmxfer.train import data as D
+from mmxfer.train import data as train_data
 from mmxfer.train.loop import make_accelerator
 from mmxfer.train.phases import dev_scorer, predict
 
@@ -57,7 +57,7 @@ def vqa_dev(tmp_path, monkeypatch):
     ds = dataset_from_rows(spec, rows, split="validation", lang="en")
     tok = tiny_tokenizer()
     space = {"answer_vocab": build_answer_vocab(ds["answers"])}
-    data = D.task_data(spec, ds, tok, 32, split="validation", lang="en", space=space)
+    data = train_data.task_data(spec, ds, tok, 32, split="validation", lang="en", space=space)
     assert len(data.features) == 3 and len(data.raw) == 4
     vocab = space["answer_vocab"]
     gold = {r["id"]: r["answers"][0] for r in rows}
@@ -69,7 +69,7 @@ def test_dropped_image_does_not_shift_predictions(vqa_dev):
     spec, data, model = vqa_dev
     by_id = predict(make_accelerator("no"), model, data, batch_size=2)
     assert by_id == {"q0": "blue", "q2": "red", "q3": "no"}  # q1's image was corrupt: no prediction
-    rows = D.prediction_rows(data, by_id)
+    rows = train_data.prediction_rows(data, by_id)
     assert [r["id"] for r in rows] == ["q0", "q2", "q3"]
     assert all(r["pred"] in r["gold"] for r in rows)
 
@@ -82,10 +82,10 @@ def test_dev_score_of_a_perfect_model_is_perfect_despite_a_dropped_row(vqa_dev):
 def test_dev_scorer_reads_golds_and_warns_about_dropped_rows_once(vqa_dev, caplog, monkeypatch):
     spec, data, model = vqa_dev
     reads = []
-    real_golds = D.golds
-    monkeypatch.setattr(D, "golds", lambda d: reads.append(1) or real_golds(d))
+    real_golds = train_data.golds
+    monkeypatch.setattr(train_data, "golds", lambda d: reads.append(1) or real_golds(d))
     evaluate, accelerator = dev_scorer(spec, data, batch_size=2), make_accelerator("no")
-    with caplog.at_level("WARNING", logger=D.__name__):
+    with caplog.at_level("WARNING", logger=train_data.__name__):
         scores = [evaluate(model, accelerator) for _ in range(3)]
     assert scores == [pytest.approx(100.0)] * 3
     assert len(reads) == 1

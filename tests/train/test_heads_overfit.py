@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mmxfer.config import PhaseConfig, VisionConfig
-from mmxfer.train.loop import train_phase
+from mmxfer.train.loop import LoopOptions, train_phase
 
 B, L = 4, 12
 VISION = VisionConfig(model="starter-vit", pretrained=None, freeze=False, projector="linear", num_tokens=4)
@@ -69,7 +69,7 @@ def test_head_overfits_a_tiny_batch(head, tmp_path):
     steps = 150 if head == "caption_mlm" else 60  # 12 masked tokens over a 588-word vocab learn slower
     phase = PhaseConfig(lr=1e-2, batch_size=1, epochs=steps, warmup_ratio=0.0, checkpoint_every=0, log_every=1,
                         weight_decay=0.0)
-    train_phase(model, [batch], lambda items: items[0], phase, workdir=tmp_path, seed=1,
-                log_path=tmp_path / "log.jsonl")
+    train_phase(model, [batch], lambda items: items[0], phase,
+                LoopOptions(workdir=tmp_path, seed=1, log_path=tmp_path / "log.jsonl"))
     losses = [json.loads(x)["loss"] for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert losses[-1] < 0.05 * losses[0] and losses[-1] < 0.1, (losses[0], losses[-1])

@@ -10,7 +10,7 @@ from toy import ToyClassifier, ToyDataset, collate
 
 from mmxfer.config import PhaseConfig
 from mmxfer.errors import TrainingError
-from mmxfer.train.loop import eval_loader, gather_outputs, latest_checkpoint, train_phase
+from mmxfer.train.loop import LoopOptions, eval_loader, gather_outputs, latest_checkpoint, train_phase
 
 PHASE = PhaseConfig(lr=1e-2, batch_size=8, epochs=3, grad_accum=2, checkpoint_every=3, warmup_ratio=0.1,
                     eval_every=2, group_by_length=True)
@@ -47,8 +47,9 @@ def _run(tmp, seed=1, phase=PHASE, collate_fn=collate, resume=False, init_seed=0
     torch.manual_seed(init_seed)
     model = ToyClassifier()
     train, dev = ToyDataset(60, seed=0), ToyDataset(20, seed=5)
-    return train_phase(model, train, collate_fn, phase, workdir=tmp, seed=seed, lengths=train.lengths(),
-                       evaluate=accuracy_fn(dev), resume=resume, log_path=tmp / "train_log.jsonl")
+    return train_phase(model, train, collate_fn, phase, LoopOptions(
+        workdir=tmp, seed=seed, lengths=train.lengths(), evaluate=accuracy_fn(dev), resume=resume,
+        log_path=tmp / "train_log.jsonl"))
 
 
 def _same(a, b):
@@ -62,7 +63,8 @@ def test_tiny_batch_is_overfitted(tmp_path):
     data = ToyDataset(8, seed=3)
     phase = PhaseConfig(lr=3e-2, batch_size=8, epochs=60, warmup_ratio=0.0, checkpoint_every=0, weight_decay=0.0,
                         log_every=1)
-    result = train_phase(model, data, collate, phase, workdir=tmp_path, seed=1, log_path=tmp_path / "log.jsonl")
+    result = train_phase(model, data, collate, phase,
+                         LoopOptions(workdir=tmp_path, seed=1, log_path=tmp_path / "log.jsonl"))
     rows = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert rows[0]["loss"] > 0.3
     assert rows[-1]["loss"] < 0.01
@@ -119,7 +121,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
     phase = PhaseConfig(lr=1e-2, batch_size=8, epochs=2, checkpoint_every=2)
     data = ToyDataset(40)
     with pytest.raises(TrainingError, match="loss became nan at step 6.*last good checkpoint is kept"):
-        train_phase(Exploding(), data, collate, phase, workdir=tmp_path, seed=1)
+        train_phase(Exploding(), data, collate, phase, LoopOptions(workdir=tmp_path, seed=1))
     ckpt = latest_checkpoint(tmp_path / "checkpoints")
     assert ckpt is not None and ckpt.name.endswith("000000004")
     state = torch.load(ckpt / "pytorch_model.bin", weights_only=True)
@@ -152,8 +154,8 @@ def test_without_checkpoints_only_the_newest_best_is_kept(tmp_path):
         return float(len(seen))
 
     torch.manual_seed(0)
-    result = train_phase(ToyClassifier(), ToyDataset(32, seed=0), collate, phase, workdir=tmp_path, seed=1,
-                         evaluate=evaluate)
+    result = train_phase(ToyClassifier(), ToyDataset(32, seed=0), collate, phase,
+                         LoopOptions(workdir=tmp_path, seed=1, evaluate=evaluate))
     assert result.state.best_step == result.state.global_step == 8
     assert seen[0] == [] and all(len(names) == 1 for names in seen[1:])
     assert not (tmp_path / "checkpoints").exists()

@@ -12,7 +12,7 @@ from toy import ToyClassifier, ToyDataset, collate
 from mmxfer.cli import main
 from mmxfer.config import PhaseConfig, config_hash, load_profile, to_dict
 from mmxfer.train import loop, phases
-from mmxfer.train.loop import train_phase
+from mmxfer.train.loop import LoopOptions, train_phase
 
 PHASE = PhaseConfig(lr=1e-2, batch_size=8, epochs=3, grad_accum=2, checkpoint_every=3, eval_every=2)
 PEAK = 4  # the scripted dev score peaks at step 4 of 12
@@ -33,8 +33,8 @@ def _toy_run(tmp, resume=False):
 
     torch.manual_seed(0)
     train = ToyDataset(60, seed=0)
-    result = train_phase(ToyClassifier(), train, collate, PHASE, workdir=tmp, seed=1, lengths=train.lengths(),
-                         evaluate=evaluate, resume=resume)
+    result = train_phase(ToyClassifier(), train, collate, PHASE, LoopOptions(
+        workdir=tmp, seed=1, lengths=train.lengths(), evaluate=evaluate, resume=resume))
     return result, snapshots, state
 
 
@@ -67,8 +67,8 @@ def test_loop_keeps_the_best_dev_weights_not_the_last_and_resume_keeps_them(tmp_
         calls.append(1)
         return -abs(6 + 2 * len(calls) - PEAK)  # resumed at step 6: evaluations at 8, 10, 12
 
-    resumed = train_phase(ToyClassifier(), train, collate, PHASE, workdir=tmp_path / "b", seed=1,
-                          lengths=train.lengths(), evaluate=evaluate, resume=True)
+    resumed = train_phase(ToyClassifier(), train, collate, PHASE, LoopOptions(
+        workdir=tmp_path / "b", seed=1, lengths=train.lengths(), evaluate=evaluate, resume=True))
     assert resumed.resumed_from and len(calls) == 3
     assert resumed.state.best_step == PEAK
     state = resumed.model.state_dict()

@@ -33,7 +33,9 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.data_loader import prepare_data_loader
 from accelerate.utils import DistributedDataParallelKwargs, send_to_device, set_seed
+from accelerate.utils import imports as accelerate_imports
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -47,6 +49,7 @@ CHECKPOINT_PREFIX = "step-"
 STATE_FILE = "trainer_state.json"
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"  # best dev weights: best/step-<N>.pt; the trainer state's best_step names the valid one
+LEGACY_BEST_FILE = "best_model.pt"  # the single best-weights file of runs made before best/step-<N>.pt
 
 Batches = list[list[int]]
 EvalFn = Callable[[nn.Module, Accelerator], float]
@@ -78,6 +81,35 @@ class LoopResult:
     best_path: Path | None = None  # the full state dict of the selected (best dev) weights, when evaluated
 
 
+@dataclass(frozen=True)
+class LoopOptions:
+    """How one phase is run, besides its recipe (:class:`~mmxfer.config.PhaseConfig`).
+
+    ``plan(epoch)`` gives the epoch's batches as lists of dataset indices (default: shuffled,
+    length-grouped by ``lengths`` when the phase says so, from ``seed``). ``evaluate(model,
+    accelerator)`` returns the English dev metric (higher is better), called on every process
+    (gather inside it with ``accelerator.gather_for_metrics``); without it the last weights are
+    kept. Checkpoints go to ``workdir/checkpoints``; with ``resume`` the newest one is continued.
+    ``accelerator``: None = a new one from ``precision``, ``log_with`` and ``find_unused_parameters``.
+    """
+
+    workdir: str | Path
+    seed: int
+    name: str = "train"
+    plan: Callable[[int], Batches] | None = None
+    lengths: Sequence[int] | None = None
+    evaluate: EvalFn | None = None
+    resume: bool = False
+    log_path: str | Path | None = None
+    accelerator: Accelerator | None = None
+    precision: str = "no"
+    log_with: Sequence[str] = ()
+    find_unused_parameters: bool = False
+    num_workers: int = 0
+    keep_checkpoints: int = 1
+    nan_check: bool = True  # stop with a clear error when the loss is not finite
+
+
 def make_accelerator(precision: str = "no", *, log_with: Sequence[str] = (), project_dir: str | Path | None = None,
                      find_unused_parameters: bool = False, cpu: bool = False) -> Accelerator:
     """An Accelerator for one phase. Distribution (DDP/FSDP, nodes) comes from ``accelerate launch``."""
@@ -95,13 +127,11 @@ def make_accelerator(precision: str = "no", *, log_with: Sequence[str] = (), pro
 
 
 def _check_tracker(name: str) -> None:
-    from accelerate.utils import imports
-
     known = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "comet_ml": "comet_ml",
              "aim": "aim", "clearml": "clearml", "dvclive": "dvclive"}
     if name not in known:
         raise ConfigError(f"log_with: unknown tracker {name!r}; use one of {', '.join(known)}")
-    check = getattr(imports, f"is_{name}_available", None)
+    check = getattr(accelerate_imports, f"is_{name}_available", None)
     if check is not None and not check():
         raise ConfigError(f"log_with: {name} is not installed (pip install {known[name]}) - or drop it from log_with")
 
@@ -190,25 +220,55 @@ def best_file(workdir: str | Path, step: int) -> Path:
     return Path(workdir) / BEST_DIR / f"{CHECKPOINT_PREFIX}{step:09d}.pt"
 
 
-def _save_best(accelerator: Accelerator, model: nn.Module, workdir: Path, step: int) -> None:
-    """Write the weights of a new best into their own file; older bests stay until a checkpoint
-    records the new one, so resuming from any checkpoint finds the best that checkpoint names."""
-    state_dict = accelerator.get_state_dict(model)  # collective under FSDP
-    if accelerator.is_main_process:
-        path = best_file(workdir, step)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic.atomic_open(path, "wb") as handle:
-            torch.save(state_dict, handle)
-    accelerator.wait_for_everyone()
+class BestWeights:
+    """The best dev weights so far: one ``best/step-<N>.pt`` file per new best.
 
+    Older bests stay until a checkpoint records the new one, so resuming from any checkpoint finds
+    the best that checkpoint names; files are deleted by the main process only.
+    """
 
-def _prune_best(workdir: Path, keep: int | None, newer_than: int | None = None) -> None:
-    """Delete best files other than step ``keep`` (or, with ``newer_than``, only those after that step)."""
-    folder = Path(workdir) / BEST_DIR
-    for path in folder.glob(f"{CHECKPOINT_PREFIX}*.pt") if folder.is_dir() else []:
-        step = int(path.stem[len(CHECKPOINT_PREFIX):])
-        if (newer_than is not None and step > newer_than) or (newer_than is None and step != keep):
-            path.unlink(missing_ok=True)
+    def __init__(self, workdir: Path, accelerator: Accelerator) -> None:
+        self.workdir, self.accelerator = workdir, accelerator
+        self.folder = workdir / BEST_DIR
+
+    def save(self, model: nn.Module, step: int) -> None:
+        """Write the weights of a new best at ``step`` into their own file."""
+        state_dict = self.accelerator.get_state_dict(model)  # collective under FSDP
+        if self.accelerator.is_main_process:
+            path = best_file(self.workdir, step)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic.atomic_open(path, "wb") as handle:
+                torch.save(state_dict, handle)
+        self.accelerator.wait_for_everyone()
+
+    def keep_only(self, step: int | None) -> None:
+        """Delete every best file but step ``step``'s (all of them when ``step`` is None)."""
+        self._prune(lambda s: s != step)
+
+    def drop_after(self, step: int) -> None:
+        """Delete best files newer than ``step`` (on resume: the replay will redo them)."""
+        self._prune(lambda s: s > step)
+
+    def _prune(self, drop: Callable[[int], bool]) -> None:
+        if not self.accelerator.is_main_process or not self.folder.is_dir():
+            return
+        for path in self.folder.glob(f"{CHECKPOINT_PREFIX}*.pt"):
+            if drop(int(path.stem[len(CHECKPOINT_PREFIX):])):
+                path.unlink(missing_ok=True)
+
+    def load_selected(self, model: nn.Module, step: int | None, name: str) -> Path | None:
+        """Load the best weights of ``step`` into the unwrapped ``model`` and drop the others; their file."""
+        if step is None:
+            return None
+        path = best_file(self.workdir, step)
+        if not path.is_file() and (self.folder / LEGACY_BEST_FILE).is_file():
+            path = self.folder / LEGACY_BEST_FILE
+        if not path.is_file():
+            raise TrainingError(f"{name}: the best dev weights (step {step}) are missing from "
+                                f"{path.parent}; rerun with --force")
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
+        self.keep_only(step)
+        return path
 
 
 def _trim_log(path: Path | None, phase: str, step: int) -> None:
@@ -223,207 +283,247 @@ def _trim_log(path: Path | None, phase: str, step: int) -> None:
 
 
 def train_phase(model: nn.Module, dataset: Any, collate_fn: Callable[[list[Any]], dict[str, Any]],
-                phase: PhaseConfig, *, workdir: str | Path, seed: int, name: str = "train",
-                precision: str = "no", plan: Callable[[int], Batches] | None = None,
-                lengths: Sequence[int] | None = None, evaluate: EvalFn | None = None, resume: bool = False,
-                log_path: str | Path | None = None, accelerator: Accelerator | None = None,
-                log_with: Sequence[str] = (), find_unused_parameters: bool = False,
-                num_workers: int = 0, keep_checkpoints: int = 1, nan_check: bool = True) -> LoopResult:
+                phase: PhaseConfig, options: LoopOptions) -> LoopResult:
     """Train ``model`` for one phase and return it with the best dev weights loaded.
 
     ``model(**batch)`` must return a mapping with a scalar ``"loss"``. ``dataset[i]`` items are
-    turned into batches by ``collate_fn``. ``plan(epoch)`` gives the epoch's batches as lists of
-    indices (default: shuffled, optionally length-grouped, from ``seed``). ``evaluate(model,
-    accelerator)`` returns the English dev metric (higher is better), called on every process
-    (gather inside it with ``accelerator.gather_for_metrics``). Checkpoints go to
-    ``workdir/checkpoints``; with ``resume`` the newest one is continued.
+    turned into batches by ``collate_fn``; ``options`` says how the phase runs (:class:`LoopOptions`).
     """
-    workdir = Path(workdir)
-    ckpt_dir = workdir / CHECKPOINTS_DIR
-    log_path = Path(log_path) if log_path else None
-    if phase.grad_accum < 1:
-        raise ConfigError(f"grad_accum must be at least 1, got {phase.grad_accum}")
-    accelerator = accelerator or make_accelerator(precision, log_with=log_with, project_dir=workdir,
-                                                  find_unused_parameters=find_unused_parameters)
-    n = len(dataset)
-    if n == 0:
-        raise TrainingError(f"{name}: no training examples")
-    if plan is None:
-        def plan(epoch: int) -> Batches:
-            return epoch_batches(n, phase.batch_size, seed, epoch, lengths=lengths,
-                                 group_by_length=phase.group_by_length and lengths is not None)
+    run = _PhaseRun(model, dataset, collate_fn, phase, options)
+    run.resume()
+    run.train()
+    return run.finish()
 
-    set_seed(seed)
-    model.train()
-    optimizer = make_optimizer(model, phase)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    world, rank = accelerator.num_processes, accelerator.process_index
 
-    n_local = len(local_batches(plan(0), world, rank))
-    steps_per_epoch = math.ceil(n_local / phase.grad_accum)
-    total = phase.max_steps or max(1, math.ceil(phase.epochs * steps_per_epoch))
-    n_epochs = math.ceil(total / steps_per_epoch)
-    warmup = int(phase.warmup_ratio * total)
-    scheduler = linear_schedule(optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
-                                warmup, total)
-    state = TrainState(total_steps=total)
+class _PhaseRun:
+    """One :func:`train_phase` call: the prepared model, optimizer and schedule, and the loop's named steps."""
 
-    resumed_from = None
-    last = latest_checkpoint(ckpt_dir) if resume else None
-    if last is not None:
-        accelerator.load_state(str(last))
-        scheduler.load_state_dict(torch.load(last / "scheduler.pt", weights_only=False))
-        state = TrainState(**json.loads((last / STATE_FILE).read_text(encoding="utf-8")))
-        if state.total_steps != total:
-            raise TrainingError(f"{name}: checkpoint {last} was made for {state.total_steps} steps but this "
-                                f"config gives {total}; the config changed - use --force to start over")
-        resumed_from = str(last)
-        if accelerator.is_main_process:
-            _trim_log(log_path, name, state.global_step)
-            _prune_best(workdir, state.best_step, newer_than=state.global_step)  # bests the replay redoes
-    elif accelerator.is_main_process:
-        remove_training_state(workdir)
-    accelerator.wait_for_everyone()
+    def __init__(self, model: nn.Module, dataset: Any, collate_fn: Callable[[list[Any]], dict[str, Any]],
+                 phase: PhaseConfig, options: LoopOptions) -> None:
+        self.phase, self.options, self.dataset, self.collate_fn = phase, options, dataset, collate_fn
+        self.name = options.name
+        self.workdir = Path(options.workdir)
+        self.ckpt_dir = self.workdir / CHECKPOINTS_DIR
+        self.log_path = Path(options.log_path) if options.log_path else None
+        if phase.grad_accum < 1:
+            raise ConfigError(f"grad_accum must be at least 1, got {phase.grad_accum}")
+        self.accelerator = options.accelerator or make_accelerator(
+            options.precision, log_with=options.log_with, project_dir=self.workdir,
+            find_unused_parameters=options.find_unused_parameters)
+        if len(dataset) == 0:
+            raise TrainingError(f"{self.name}: no training examples")
+        self.plan = options.plan or self._default_plan
 
-    main = accelerator.is_main_process
-    if log_with and not state.finished:
-        accelerator.init_trackers(name.replace("/", "-"), config={"lr": phase.lr, "batch_size": phase.batch_size,
-                                                                  "total_steps": total, "seed": seed})
-
-    def log(row: dict[str, Any]) -> None:
-        if main and log_path is not None:
-            atomic.append_jsonl(log_path, {"phase": name, **row})
-        if log_with:
-            accelerator.log({f"{name}/{k}": v for k, v in row.items() if isinstance(v, (int, float))},
-                            step=state.global_step)
-
-    def run_eval() -> None:
-        if evaluate is None:
-            return
-        model.eval()
-        with torch.no_grad():
-            metric = float(evaluate(model, accelerator))
+        set_seed(options.seed)
         model.train()
-        improved = state.best_metric is None or metric > state.best_metric
-        state.history.append({"step": state.global_step, "epoch": state.epoch, "metric": metric})
-        log({"step": state.global_step, "eval_metric": metric, "best": improved})
-        if improved:
-            state.best_metric, state.best_step, state.evals_without_improvement = metric, state.global_step, 0
-            _save_best(accelerator, model, workdir, state.global_step)
-            if main and not check_every:  # no checkpoint will name an older best: keep only this one
-                _prune_best(workdir, state.global_step)
-        else:
-            state.evals_without_improvement += 1
-            patience = phase.early_stopping_patience
-            if patience is not None and state.evals_without_improvement >= patience:
-                state.stopped_early = True
+        optimizer = make_optimizer(model, phase)
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.world, self.rank = self.accelerator.num_processes, self.accelerator.process_index
+        self.main = self.accelerator.is_main_process
 
-    loader_gen = torch.Generator().manual_seed(seed)
-    bar = tqdm(total=total, initial=state.global_step, desc=name, unit="step", disable=not main,
-               dynamic_ncols=True)
-    started = time.time()
-    running = torch.zeros((), device=accelerator.device)
-    running_n = 0
-    log_every = max(1, phase.log_every)
-    check_every = phase.checkpoint_every if phase.checkpoint_every and phase.checkpoint_every > 0 else None
-    while not state.finished:
-        if state.epoch >= n_epochs or state.global_step >= total or state.stopped_early:
-            state.finished = True
-            break
-        mine = local_batches(plan(state.epoch), world, rank)
+        n_local = len(local_batches(self.plan(0), self.world, self.rank))
+        steps_per_epoch = math.ceil(n_local / phase.grad_accum)
+        self.total = phase.max_steps or max(1, math.ceil(phase.epochs * steps_per_epoch))
+        self.n_epochs = math.ceil(self.total / steps_per_epoch)
+        warmup = int(phase.warmup_ratio * self.total)
+        self.scheduler = linear_schedule(getattr(self.optimizer, "optimizer", self.optimizer), warmup, self.total)
+        self.state = TrainState(total_steps=self.total)
+        self.resumed_from: str | None = None
+        self.best = BestWeights(self.workdir, self.accelerator)
+        self.check_every = phase.checkpoint_every if phase.checkpoint_every and phase.checkpoint_every > 0 else None
+        self.log_every = max(1, phase.log_every)
+        self.running = torch.zeros((), device=self.accelerator.device)  # summed loss since the last log row
+        self.running_n = 0
+
+    def _default_plan(self, epoch: int) -> Batches:
+        lengths = self.options.lengths
+        return epoch_batches(len(self.dataset), self.phase.batch_size, self.options.seed, epoch, lengths=lengths,
+                             group_by_length=self.phase.group_by_length and lengths is not None)
+
+    # --- resume -------------------------------------------------------------------------------------
+
+    def resume(self) -> None:
+        """Continue from the newest checkpoint (with ``resume``): weights, optimizer, RNG states, schedule,
+        trainer state; the log rows and best files after it are dropped. Otherwise start clean."""
+        last = latest_checkpoint(self.ckpt_dir) if self.options.resume else None
+        if last is not None:
+            self.accelerator.load_state(str(last))
+            self.scheduler.load_state_dict(torch.load(last / "scheduler.pt", weights_only=False))
+            self.state = TrainState(**json.loads((last / STATE_FILE).read_text(encoding="utf-8")))
+            if self.state.total_steps != self.total:
+                raise TrainingError(f"{self.name}: checkpoint {last} was made for {self.state.total_steps} steps "
+                                    f"but this config gives {self.total}; the config changed - use --force to start "
+                                    f"over")
+            self.resumed_from = str(last)
+            if self.main:
+                _trim_log(self.log_path, self.name, self.state.global_step)
+            self.best.drop_after(self.state.global_step)
+        elif self.main:
+            remove_training_state(self.workdir)
+        self.accelerator.wait_for_everyone()
+
+    # --- the epoch/step loop ------------------------------------------------------------------------
+
+    def train(self) -> None:
+        """Epochs until the step budget, the epoch budget or early stopping ends the phase."""
+        options, state = self.options, self.state
+        if options.log_with and not state.finished:
+            self.accelerator.init_trackers(self.name.replace("/", "-"), config={
+                "lr": self.phase.lr, "batch_size": self.phase.batch_size, "total_steps": self.total,
+                "seed": options.seed})
+        self.loader_gen = torch.Generator().manual_seed(options.seed)  # creating iterators never advances torch's
+        self.bar = tqdm(total=self.total, initial=state.global_step, desc=self.name, unit="step",
+                        disable=not self.main, dynamic_ncols=True)
+        self.started = time.time()
+        while not state.finished:
+            if state.epoch >= self.n_epochs or state.global_step >= self.total or state.stopped_early:
+                state.finished = True
+                break
+            self._run_epoch()
+        self.bar.close()
+        if options.log_with:
+            self.accelerator.end_training()
+
+    def _run_epoch(self) -> None:
+        """The rest of the current epoch: its batch order is rebuilt from (seed, epoch), the batches a
+        resumed run already saw are skipped; accumulation groups are aligned to the epoch's start."""
+        state, accum = self.state, self.phase.grad_accum
+        mine = local_batches(self.plan(state.epoch), self.world, self.rank)
         skip = state.batch_in_epoch
-        loader = DataLoader(dataset, batch_sampler=mine[skip:], collate_fn=collate_fn, num_workers=num_workers,
-                            generator=loader_gen)
+        loader = DataLoader(self.dataset, batch_sampler=mine[skip:], collate_fn=self.collate_fn,
+                            num_workers=self.options.num_workers, generator=self.loader_gen)
         for i, batch in enumerate(loader, start=skip):
-            group_start = (i // phase.grad_accum) * phase.grad_accum
-            group_end = min(group_start + phase.grad_accum, len(mine))
+            group_start = (i // accum) * accum
+            group_end = min(group_start + accum, len(mine))
             sync = i + 1 == group_end
-            batch = send_to_device(batch, accelerator.device)
-            no_sync = accelerator.no_sync(model) if (world > 1 and not sync) else contextlib.nullcontext()
-            with no_sync:
-                out = model(**batch)
-                loss = out["loss"] if isinstance(out, dict) else out.loss
-                if nan_check:
-                    bad = (~torch.isfinite(loss.detach()).all()).float().to(accelerator.device)  # stays on device
-                    if world > 1:
-                        bad = accelerator.reduce(bad, "sum")
-                    if bad.item() > 0:
-                        kept = latest_checkpoint(ckpt_dir)
-                        where = f"the last good checkpoint is kept at {kept}" if kept else "no checkpoint was written yet"
-                        raise TrainingError(
-                            f"{name}: the loss became {loss.item()} at step {state.global_step + 1} "
-                            f"(epoch {state.epoch + 1}); training stopped and {where}. Lower the learning "
-                            f"rate (--set ...lr=) or change precision, then rerun with --resume or --force")
-                accelerator.backward(loss / (group_end - group_start))
-            running += loss.detach().float()
-            running_n += 1
+            self._forward_backward(batch, sync=sync, group_size=group_end - group_start)
             state.batch_in_epoch = i + 1
             if not sync:
                 continue
-            if phase.max_grad_norm and phase.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(model.parameters(), phase.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            state.global_step += 1
-            bar.update(1)
-            end_of_epoch = state.batch_in_epoch >= len(mine)
-            if end_of_epoch:
-                state.epoch += 1
-                state.batch_in_epoch = 0
-            last_step = state.global_step >= total
-            due_ckpt = bool(check_every and state.global_step % check_every == 0)
-            # a checkpoint also flushes the running loss, so a resumed run logs the same rows
-            if state.global_step % log_every == 0 or last_step or due_ckpt:
-                mean_loss = accelerator.reduce(running / max(1, running_n), "mean").item()
-                lr = scheduler.get_last_lr()[0]
-                log({"step": state.global_step, "epoch": round(state.epoch + state.batch_in_epoch / len(mine), 4),
-                     "loss": mean_loss, "lr": lr, "elapsed_s": round(time.time() - started, 2)})
-                bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
-                running.zero_()
-                running_n = 0
-            due_eval = (phase.eval_every and state.global_step % phase.eval_every == 0) or \
-                (not phase.eval_every and end_of_epoch) or last_step
-            if due_eval and not (state.history and state.history[-1]["step"] == state.global_step):
-                run_eval()
-            if last_step or state.stopped_early:
-                state.finished = True
-            if (state.finished and check_every) or due_ckpt:
-                _save_checkpoint(accelerator, ckpt_dir, state, scheduler, keep=keep_checkpoints)
-                if main:
-                    _prune_best(workdir, state.best_step)
-            if state.finished:
+            self._optimizer_step()
+            if self._after_step(len(mine)):
                 break
-    bar.close()
-    if log_with:
-        accelerator.end_training()
 
-    unwrapped = accelerator.unwrap_model(model)
-    best = best_file(workdir, state.best_step) if state.best_step is not None else None
-    if evaluate is not None and best is not None:
-        if not best.is_file() and (workdir / BEST_DIR / "best_model.pt").is_file():
-            best = workdir / BEST_DIR / "best_model.pt"  # written by an older mmxfer before this resume
-        if not best.is_file():
-            raise TrainingError(f"{name}: the best dev weights (step {state.best_step}) are missing from "
-                                f"{best.parent}; rerun with --force")
-        unwrapped.load_state_dict(torch.load(best, map_location="cpu", weights_only=False))
-        if main:
-            _prune_best(workdir, state.best_step)
-    else:
-        best = None
-    full = None
-    if str(accelerator.distributed_type).endswith("FSDP"):  # not exercised on CPU: needs several GPUs
-        full = accelerator.get_state_dict(model)
-    accelerator.wait_for_everyone()
-    accelerator.free_memory()
-    return LoopResult(model=unwrapped, state=state, resumed_from=resumed_from, full_state_dict=full, best_path=best)
+    def _forward_backward(self, batch: dict[str, Any], *, sync: bool, group_size: int) -> None:
+        """One micro-batch; gradients are synchronised across processes only at the group's last one."""
+        batch = send_to_device(batch, self.accelerator.device)
+        no_sync = self.accelerator.no_sync(self.model) if (self.world > 1 and not sync) else contextlib.nullcontext()
+        with no_sync:
+            out = self.model(**batch)
+            loss = out["loss"] if isinstance(out, dict) else out.loss
+            if self.options.nan_check:
+                self._check_finite(loss)
+            self.accelerator.backward(loss / group_size)
+        self.running += loss.detach().float()
+        self.running_n += 1
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        """Stop with one clear error when the loss is NaN/inf on any process (one sync: ``.item()``)."""
+        bad = (~torch.isfinite(loss.detach()).all()).float().to(self.accelerator.device)  # stays on device
+        if self.world > 1:
+            bad = self.accelerator.reduce(bad, "sum")
+        if bad.item() > 0:
+            kept = latest_checkpoint(self.ckpt_dir)
+            where = f"the last good checkpoint is kept at {kept}" if kept else "no checkpoint was written yet"
+            raise TrainingError(
+                f"{self.name}: the loss became {loss.item()} at step {self.state.global_step + 1} "
+                f"(epoch {self.state.epoch + 1}); training stopped and {where}. Lower the learning "
+                f"rate (--set ...lr=) or change precision, then rerun with --resume or --force")
+
+    def _optimizer_step(self) -> None:
+        if self.phase.max_grad_norm and self.phase.max_grad_norm > 0:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), self.phase.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state.global_step += 1
+        self.bar.update(1)
+
+    def _after_step(self, n_batches: int) -> bool:
+        """Log, evaluate and checkpoint as due after an optimizer step; True when the phase is finished."""
+        state, phase = self.state, self.phase
+        end_of_epoch = state.batch_in_epoch >= n_batches
+        if end_of_epoch:
+            state.epoch += 1
+            state.batch_in_epoch = 0
+        last_step = state.global_step >= self.total
+        due_ckpt = bool(self.check_every and state.global_step % self.check_every == 0)
+        # a checkpoint also flushes the running loss, so a resumed run logs the same rows
+        if state.global_step % self.log_every == 0 or last_step or due_ckpt:
+            self._log_loss(n_batches)
+        due_eval = (phase.eval_every and state.global_step % phase.eval_every == 0) or \
+            (not phase.eval_every and end_of_epoch) or last_step
+        if due_eval and not (state.history and state.history[-1]["step"] == state.global_step):
+            self._evaluate()
+        if last_step or state.stopped_early:
+            state.finished = True
+        if (state.finished and self.check_every) or due_ckpt:
+            _save_checkpoint(self.accelerator, self.ckpt_dir, state, self.scheduler,
+                             keep=self.options.keep_checkpoints)
+            self.best.keep_only(state.best_step)
+        return state.finished
+
+    def _log(self, row: dict[str, Any]) -> None:
+        if self.main and self.log_path is not None:
+            atomic.append_jsonl(self.log_path, {"phase": self.name, **row})
+        if self.options.log_with:
+            self.accelerator.log({f"{self.name}/{k}": v for k, v in row.items() if isinstance(v, (int, float))},
+                                 step=self.state.global_step)
+
+    def _log_loss(self, n_batches: int) -> None:
+        state = self.state
+        mean_loss = self.accelerator.reduce(self.running / max(1, self.running_n), "mean").item()
+        lr = self.scheduler.get_last_lr()[0]
+        self._log({"step": state.global_step, "epoch": round(state.epoch + state.batch_in_epoch / n_batches, 4),
+                   "loss": mean_loss, "lr": lr, "elapsed_s": round(time.time() - self.started, 2)})
+        self.bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
+        self.running.zero_()
+        self.running_n = 0
+
+    # --- best-weight tracking -----------------------------------------------------------------------
+
+    def _evaluate(self) -> None:
+        """Score the dev set; a new best saves its weights, else count towards early stopping."""
+        evaluate, state = self.options.evaluate, self.state
+        if evaluate is None:
+            return
+        self.model.eval()
+        with torch.no_grad():
+            metric = float(evaluate(self.model, self.accelerator))
+        self.model.train()
+        improved = state.best_metric is None or metric > state.best_metric
+        state.history.append({"step": state.global_step, "epoch": state.epoch, "metric": metric})
+        self._log({"step": state.global_step, "eval_metric": metric, "best": improved})
+        if improved:
+            state.best_metric, state.best_step, state.evals_without_improvement = metric, state.global_step, 0
+            self.best.save(self.model, state.global_step)
+            if not self.check_every:  # no checkpoint will name an older best: keep only this one
+                self.best.keep_only(state.global_step)
+        else:
+            state.evals_without_improvement += 1
+            patience = self.phase.early_stopping_patience
+            if patience is not None and state.evals_without_improvement >= patience:
+                state.stopped_early = True
+
+    # --- the selected weights -----------------------------------------------------------------------
+
+    def finish(self) -> LoopResult:
+        """The unwrapped model with the selected (best dev) weights loaded, and what produced them."""
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        best = self.best.load_selected(unwrapped, self.state.best_step, self.name) \
+            if self.options.evaluate is not None else None
+        full = None
+        if str(self.accelerator.distributed_type).endswith("FSDP"):  # not exercised on CPU: needs several GPUs
+            full = self.accelerator.get_state_dict(self.model)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.free_memory()
+        return LoopResult(model=unwrapped, state=self.state, resumed_from=self.resumed_from, full_state_dict=full,
+                          best_path=best)
 
 
 def eval_loader(accelerator: Accelerator, dataset: Any, collate_fn: Callable[[list[Any]], Any],
                 batch_size: int) -> DataLoader:
     """A sharded, in-order evaluation loader; use with :func:`gather_outputs`."""
-    from accelerate.data_loader import prepare_data_loader
-
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_fn)
     return prepare_data_loader(loader, device=accelerator.device, num_processes=accelerator.num_processes,
                                process_index=accelerator.process_index, put_on_device=True, even_batches=True)

@@ -18,20 +18,33 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from mmxfer import catalog
-from mmxfer.config import ExperimentConfig, config_hash, to_dict
+from mmxfer.config import ExperimentConfig, PhaseConfig, config_hash, to_dict
 from mmxfer.errors import ConfigError, DataError, TrainingError
+from mmxfer.evaluation.runner import evaluate_trunk
+from mmxfer.evaluation.scoring import score_file_rows, score_predictions
+from mmxfer.evaluation.suites import suite_tasks, uses_trunk
+from mmxfer.kinds import kind_of
+from mmxfer.models.build import build_task_model, check_sequence_length, visual_token_count
+from mmxfer.models.trunk import load_trunk, save_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.store import Run, slug
-from mmxfer.train import data as D
+from mmxfer.tasks.base import TaskSpec
+from mmxfer.train import data as train_data
+from mmxfer.train.data import MultiTaskDataset, MultiTaskModel, TaskData
 from mmxfer.train.loop import (
+    Batches,
+    EvalFn,
+    LoopOptions,
+    LoopResult,
     eval_loader,
     gather_outputs,
     make_accelerator,
@@ -103,25 +116,19 @@ def _lock(path: Path, wait_for: Path, poll: float = 10.0) -> Iterator[bool]:
 
 
 def _load_trunk(name_or_dir: str, profile: ExperimentConfig) -> Any:
-    from mmxfer.models.trunk import load_trunk
-
     return load_trunk(name_or_dir, profile.trunk.revision, attn_implementation=profile.trunk.attn_implementation)
 
 
-def _build(trunk: Any, spec: Any, num_labels: int | None, profile: ExperimentConfig, image: bool) -> Any:
-    from mmxfer.models.build import build_task_model
-
-    return build_task_model(trunk, spec.head or spec.kind, num_labels=num_labels,
+def _build(trunk: Any, spec: TaskSpec, num_labels: int | None, profile: ExperimentConfig, image: bool) -> Any:
+    return build_task_model(trunk, kind_of(spec).head, num_labels=num_labels,
                             vision_cfg=profile.vision if image else None,
                             freeze_embeddings=profile.trunk.freeze_embeddings)
 
 
-def checked_max_length(trunk: Any, specs: Sequence[Any], profile: ExperimentConfig, phase_name: str,
-                       phase: Any) -> int:
+def checked_max_length(trunk: Any, specs: Sequence[TaskSpec], profile: ExperimentConfig, phase_name: str,
+                       phase: PhaseConfig) -> int:
     """The phase's featurisation max length; fails fast - before any data is loaded - when a task's
     visual + text tokens exceed the trunk's positions (the phase's one length check)."""
-    from mmxfer.models.build import check_sequence_length, visual_token_count
-
     max_length = phase.max_length or profile.trunk.max_length
     length_key = f"{phase_name}.max_length" if phase.max_length else "trunk.max_length"
     visual = None  # counted once, for the first image-text task: it depends on profile.vision only
@@ -130,18 +137,18 @@ def checked_max_length(trunk: Any, specs: Sequence[Any], profile: ExperimentConf
         if image and visual is None:
             visual = visual_token_count(profile.vision)
         check_sequence_length(trunk, visual if image else 0, max_length, length_key=length_key,
-                              dual=catalog.HEADS.get(spec.head or spec.kind).dual)
+                              dual=catalog.HEADS.get(kind_of(spec).head).dual)
     return max_length
 
 
-def _load_split(spec: Any, split: str, lang: str, data_dir: str | None, limit: int | None) -> Any:
-    ds = D.subset(spec.load(split, lang, data_dir), limit)
+def _load_split(spec: TaskSpec, split: str, lang: str, data_dir: str | None, limit: int | None) -> Any:
+    ds = train_data.subset(spec.load(split, lang, data_dir), limit)
     if len(ds) == 0:
         raise DataError(f"{spec.name} {split}-{lang}: no examples")
     return ds
 
 
-def predict(accelerator: Any, model: Any, data: D.TaskData, batch_size: int) -> dict[str, Any]:
+def predict(accelerator: Accelerator, model: Any, data: TaskData, batch_size: int) -> dict[str, Any]:
     """Predictions keyed by example id (see :func:`mmxfer.train.data.decode`)."""
     loader = eval_loader(accelerator, data.features, data.collate, batch_size)
 
@@ -149,38 +156,33 @@ def predict(accelerator: Any, model: Any, data: D.TaskData, batch_size: int) -> 
         out = m(**{k: v for k, v in batch.items() if k not in _LABEL_KEYS})
         return {k: v for k, v in out.items() if isinstance(v, torch.Tensor) and k != "loss" and k != "hidden_states"}
 
-    return D.decode(data, gather_outputs(accelerator, model, loader, step))
+    return train_data.decode(data, gather_outputs(accelerator, model, loader, step))
 
 
 _LABEL_KEYS = ("labels", "start_positions", "end_positions", "mlm_labels", "answer_ids", "answer_weights")
 
 
-def dev_scorer(spec: Any, data: D.TaskData, batch_size: int):
+def dev_scorer(spec: TaskSpec, data: TaskData, batch_size: int) -> EvalFn:
     """``evaluate(model, accelerator)`` for the loop: the task's primary metric on English dev."""
-    from mmxfer.evaluation.scoring import score_predictions
-
     metric = catalog.METRICS.get(spec.metric)
     gold = None  # read at the first evaluation; it and the examples dropped in featurisation never change
 
-    def evaluate(model: Any, accelerator: Any) -> float:
+    def evaluate(model: Any, accelerator: Accelerator) -> float:
         nonlocal gold
         preds = predict(accelerator, model, data, batch_size)
         first = gold is None
-        gold = D.golds(data) if first else gold
-        rows = D.prediction_rows(data, preds, gold, warn=first)
+        gold = train_data.golds(data) if first else gold
+        rows = train_data.prediction_rows(data, preds, gold, warn=first)
         return float(score_predictions(spec, rows)[metric.primary])
 
     return evaluate
 
 
-DECODED_KINDS = ("classification", "multiple_choice", "span_qa", "tagging", "vqa")  # kinds with a dev metric
-
-
-def dev_loss_scorer(data: D.TaskData, batch_size: int):
+def dev_loss_scorer(data: TaskData, batch_size: int) -> EvalFn:
     """``evaluate(model, accelerator)``: minus the mean dev loss (higher is better), for task kinds whose
     predictions have no decoded metric (captioning: the masked-token / contrastive loss)."""
 
-    def evaluate(model: Any, accelerator: Any) -> float:
+    def evaluate(model: Any, accelerator: Accelerator) -> float:
         loader = eval_loader(accelerator, data.features, data.collate, batch_size)
         total = torch.zeros((), device=accelerator.device)
         count = torch.zeros((), device=accelerator.device)
@@ -193,33 +195,31 @@ def dev_loss_scorer(data: D.TaskData, batch_size: int):
     return evaluate
 
 
-def _routed(data: D.TaskData, task: str) -> D.TaskData:
+def _routed(data: TaskData, task: str) -> TaskData:
     """``data`` whose batches name their task (a multi-task model routes on it)."""
     collate = data.collate
     return dataclasses.replace(data, collate=lambda items: {**collate(items), "task": task})
 
 
-def phase2_scorer(specs: Sequence[Any], devs: Sequence[D.TaskData], batch_size: int, multi: bool
-                  ) -> tuple[Any, list[str]]:
-    """The phase-2 selection metric: each task's primary English dev metric (minus the dev loss for
-    captioning), averaged over the tasks of a mix; returns ``(evaluate, metric names)``."""
+def phase2_scorer(specs: Sequence[TaskSpec], devs: Sequence[TaskData], batch_size: int, multi: bool
+                  ) -> tuple[EvalFn, list[str]]:
+    """The phase-2 selection metric: each task's dev metric (its kind's: the primary English dev metric, or
+    minus the dev loss for captioning), averaged over the tasks of a mix; returns ``(evaluate, metric names)``."""
     scorers, names = [], []
     for spec, dev in zip(specs, devs):
         dev = _routed(dev, spec.name) if multi else dev
-        if spec.kind in DECODED_KINDS:
-            scorers.append(dev_scorer(spec, dev, batch_size))
-            names.append(f"{spec.name}:{spec.metric}.{catalog.METRICS.get(spec.metric).primary}")
-        else:
-            scorers.append(dev_loss_scorer(dev, batch_size))
-            names.append(f"{spec.name}:neg_loss")
+        kind = kind_of(spec)
+        scorers.append(dev_scorer(spec, dev, batch_size) if kind.dev_metric == "decoded"
+                       else dev_loss_scorer(dev, batch_size))
+        names.append(kind.dev_metric_name())
 
-    def evaluate(model: Any, accelerator: Any) -> float:
+    def evaluate(model: Any, accelerator: Accelerator) -> float:
         return sum(f(model, accelerator) for f in scorers) / len(scorers)
 
     return evaluate, names
 
 
-def selection_record(result: Any, tasks: Sequence[str], metrics: list[str]) -> dict[str, Any]:
+def selection_record(result: LoopResult, tasks: Sequence[str], metrics: list[str]) -> dict[str, Any]:
     """Which evaluation point phase-2 selection kept (``best_epoch``: epochs completed at that step)."""
     st = result.state
     epoch = next((h["epoch"] for h in st.history if h["step"] == st.best_step), None)
@@ -249,88 +249,146 @@ def run_intermediate(profile: ExperimentConfig, tasks: Sequence[str], *, seed: i
             return trunk_dir
         if main:
             atomic.write_yaml(folder / "phase2.yaml", phase2_key(profile, tasks, seed))
-        p2seed = phase2_seed(profile, seed)
-        phase = profile.intermediate
-        specs = [catalog.task(t) for t in tasks]
-        set_seed(p2seed)
-        trunk = _load_trunk(profile.trunk.name, profile)
-        tokenizer = trunk[1]
-        max_length = checked_max_length(trunk, specs, profile, "intermediate", phase)
-        if phase.select_best:
-            for s in specs:
-                if "validation" not in s.splits:
-                    raise ConfigError(f"intermediate.select_best: {s.name} has no validation split to select on; "
-                                      f"set intermediate.select_best=false")
-        devs: list[D.TaskData] = []
-        with accelerator.main_process_first():
-            parts = [D.task_data(s, _load_split(s, "train", s.train_language, data_dir, phase.max_train_examples),
-                                 tokenizer, max_length, split="train", lang=s.train_language,
-                                 on_bad_image=profile.on_bad_image, seed=p2seed) for s in specs]
-            if phase.select_best:
-                devs = [D.task_data(s, _load_split(s, "validation", s.train_language, data_dir,
-                                                   phase.max_eval_examples), tokenizer, max_length,
-                                    split="validation", lang=s.train_language, space=p.label_space,
-                                    on_bad_image=profile.on_bad_image, seed=p2seed) for s, p in zip(specs, parts)]
-        models = {}
-        shared_vision = None
-        build_profile = profile
-        for spec, part in zip(specs, parts):
-            image = spec.modality == "image-text"
-            m = _build(trunk, spec, part.num_labels, build_profile, image)
-            if image:
-                if shared_vision is None:
-                    shared_vision = (m.vision, m.projector)
-                    # later towers are replaced by this one: still built (same RNG draws), but load no weights
-                    unloaded = dataclasses.replace(profile.vision, pretrained=None, checkpoint=None)
-                    build_profile = dataclasses.replace(profile, vision=unloaded)
-                m.vision, m.projector = shared_vision  # one tower for every image-text task of the mix
-                D.with_images(part, m.vision.transform(is_train=False), tokenizer)
-                if devs:
-                    D.with_images(devs[specs.index(spec)], m.vision.transform(is_train=False), tokenizer)
-            models[spec.name] = m
-        evaluate, metric_names = phase2_scorer(specs, devs, phase.batch_size * 2, len(specs) > 1) \
-            if phase.select_best else (None, [])
-        if len(specs) == 1:
-            model, dataset, collate, plan, lengths = models[specs[0].name], parts[0].features, parts[0].collate, \
-                None, parts[0].lengths
-        else:
-            model = D.MultiTaskModel(models)
-            dataset = D.MultiTaskDataset(parts)
-            collate = dataset.collate
-            lengths = None
-            sizes = [len(p.features) for p in parts]
-            all_lengths = [p.lengths for p in parts] if all(p.lengths for p in parts) else None
-
-            def plan(epoch: int) -> list[list[int]]:
-                mix = multitask_epoch_batches(sizes, phase.batch_size, p2seed, epoch, profile.multitask,
-                                              lengths=all_lengths, group_by_length=phase.group_by_length)
-                return [[dataset.offsets[t] + i for i in b] for t, b in mix]
-
-        prefix = next(n for n, m in model.named_modules() if m is trunk[0]) + "."
-        result = train_phase(model, dataset, collate, phase, workdir=folder, seed=p2seed,
-                             name="phase2:" + "+".join(tasks),
-                             precision=profile.precision, plan=plan, lengths=lengths, resume=resume,
-                             evaluate=evaluate, log_path=folder / "train_log.jsonl", accelerator=accelerator,
-                             log_with=log_with)
-        if main:
-            from mmxfer.models.trunk import save_trunk
-
-            trunk_model = trunk[0]  # with select_best: train_phase loaded the best dev weights into it
-            if result.full_state_dict is not None:  # FSDP: rebuild a whole trunk from the gathered weights
-                full = result.full_state_dict if result.best_path is None else \
-                    torch.load(result.best_path, map_location="cpu", weights_only=False)
-                trunk_model = _load_trunk(profile.trunk.name, profile)[0]
-                trunk_model.load_state_dict({k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)})
-            save_trunk(trunk_model, tokenizer, trunk_dir)
-            info: dict[str, Any] = {"tasks": list(tasks), "seed": p2seed}
-            if phase.select_best:
-                selection = selection_record(result, tasks, metric_names)
-                atomic.write_json(folder / SELECTION_FILE, selection)
-                info["selection"] = {k: selection[k] for k in SELECTION_SUMMARY}
-            atomic.write_json(done, info)
-            remove_training_state(folder)  # no longer needed
+        job = Phase2Job(profile, tuple(tasks), phase2_seed(profile, seed), folder, data_dir, resume, tuple(log_with))
+        _train_phase2(job, accelerator)
         accelerator.wait_for_everyone()
     return trunk_dir
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase2Job:
+    """One phase-2 training: what :func:`run_intermediate` resolved before taking the lock."""
+
+    profile: ExperimentConfig
+    tasks: tuple[str, ...]
+    seed: int  # the phase-2 seed (see the module docstring)
+    folder: Path
+    data_dir: str | None
+    resume: bool
+    log_with: tuple[str, ...]
+
+    @property
+    def phase(self) -> PhaseConfig:
+        return self.profile.intermediate
+
+
+@dataclasses.dataclass
+class _Trainable:
+    """What the loop trains: one task's model and features, or a multi-task mix of them."""
+
+    model: Any
+    dataset: Any
+    collate: Callable[[list[Any]], dict[str, Any]]
+    plan: Callable[[int], Batches] | None = None
+    lengths: list[int] | None = None
+
+
+def _train_phase2(job: Phase2Job, accelerator: Accelerator) -> None:
+    """Load, train (selecting on dev with ``select_best``) and save the phase-2 trunk of ``job``."""
+    specs = [catalog.task(t) for t in job.tasks]
+    set_seed(job.seed)
+    trunk = _load_trunk(job.profile.trunk.name, job.profile)
+    tokenizer = trunk[1]
+    max_length = checked_max_length(trunk, specs, job.profile, "intermediate", job.phase)
+    if job.phase.select_best:
+        _check_selectable(specs)
+    with accelerator.main_process_first():
+        parts, devs = _phase2_data(job, specs, tokenizer, max_length)
+    models = _phase2_models(job, trunk, specs, parts, devs, tokenizer)
+    evaluate, metric_names = phase2_scorer(specs, devs, job.phase.batch_size * 2, len(specs) > 1) \
+        if job.phase.select_best else (None, [])
+    trainable = _phase2_trainable(job, specs, models, parts)
+    prefix = next(n for n, m in trainable.model.named_modules() if m is trunk[0]) + "."
+    result = train_phase(trainable.model, trainable.dataset, trainable.collate, job.phase, LoopOptions(
+        workdir=job.folder, seed=job.seed, name="phase2:" + "+".join(job.tasks), precision=job.profile.precision,
+        plan=trainable.plan, lengths=trainable.lengths, resume=job.resume, evaluate=evaluate,
+        log_path=job.folder / "train_log.jsonl", accelerator=accelerator, log_with=job.log_with))
+    if accelerator.is_main_process:
+        _save_phase2(job, result, trunk, prefix, metric_names)
+
+
+def _check_selectable(specs: Sequence[TaskSpec]) -> None:
+    for s in specs:
+        if "validation" not in s.splits:
+            raise ConfigError(f"intermediate.select_best: {s.name} has no validation split to select on; "
+                              f"set intermediate.select_best=false")
+
+
+def _phase2_data(job: Phase2Job, specs: Sequence[TaskSpec], tokenizer: Any, max_length: int
+                 ) -> tuple[list[TaskData], list[TaskData]]:
+    """Each task's featurised English training data and, with ``select_best``, its dev data (same label space)."""
+    phase, bad = job.phase, job.profile.on_bad_image
+    parts = [train_data.task_data(s, _load_split(s, "train", s.train_language, job.data_dir,
+                                                 phase.max_train_examples),
+                                  tokenizer, max_length, split="train", lang=s.train_language, on_bad_image=bad,
+                                  seed=job.seed) for s in specs]
+    devs: list[TaskData] = []
+    if phase.select_best:
+        devs = [train_data.task_data(s, _load_split(s, "validation", s.train_language, job.data_dir,
+                                                    phase.max_eval_examples), tokenizer, max_length,
+                                     split="validation", lang=s.train_language, space=p.label_space,
+                                     on_bad_image=bad, seed=job.seed) for s, p in zip(specs, parts)]
+    return parts, devs
+
+
+def _phase2_models(job: Phase2Job, trunk: Any, specs: list[TaskSpec], parts: Sequence[TaskData],
+                   devs: Sequence[TaskData], tokenizer: Any) -> dict[str, Any]:
+    """One model per task on the shared trunk; every image-text task of a mix shares one vision tower."""
+    models = {}
+    shared_vision = None
+    build_profile = job.profile
+    for spec, part in zip(specs, parts):
+        image = spec.modality == "image-text"
+        m = _build(trunk, spec, part.num_labels, build_profile, image)
+        if image:
+            if shared_vision is None:
+                shared_vision = (m.vision, m.projector)
+                # later towers are replaced by this one: still built (same RNG draws), but load no weights
+                unloaded = dataclasses.replace(job.profile.vision, pretrained=None, checkpoint=None)
+                build_profile = dataclasses.replace(job.profile, vision=unloaded)
+            m.vision, m.projector = shared_vision  # one tower for every image-text task of the mix
+            train_data.with_images(part, m.vision.transform(is_train=False), tokenizer)
+            if devs:
+                train_data.with_images(devs[specs.index(spec)], m.vision.transform(is_train=False), tokenizer)
+        models[spec.name] = m
+    return models
+
+
+def _phase2_trainable(job: Phase2Job, specs: Sequence[TaskSpec], models: dict[str, Any],
+                      parts: Sequence[TaskData]) -> _Trainable:
+    """A single task as it is; several as one routed model over one index space, batches mixed by
+    ``profile.multitask`` (each batch holds one task)."""
+    if len(specs) == 1:
+        return _Trainable(models[specs[0].name], parts[0].features, parts[0].collate, lengths=parts[0].lengths)
+    dataset = MultiTaskDataset(parts)
+    sizes = [len(p.features) for p in parts]
+    all_lengths = [p.lengths for p in parts] if all(p.lengths for p in parts) else None
+    phase = job.phase
+
+    def plan(epoch: int) -> Batches:
+        mix = multitask_epoch_batches(sizes, phase.batch_size, job.seed, epoch, job.profile.multitask,
+                                      lengths=all_lengths, group_by_length=phase.group_by_length)
+        return [[dataset.offsets[t] + i for i in b] for t, b in mix]
+
+    return _Trainable(MultiTaskModel(models), dataset, dataset.collate, plan=plan)
+
+
+def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, metric_names: list[str]) -> None:
+    """The trained trunk (with ``select_best``: the selected dev weights), its selection record and ``DONE``."""
+    trunk_model = trunk[0]  # with select_best: train_phase loaded the best dev weights into it
+    if result.full_state_dict is not None:  # FSDP: rebuild a whole trunk from the gathered weights
+        full = result.full_state_dict if result.best_path is None else \
+            torch.load(result.best_path, map_location="cpu", weights_only=False)
+        trunk_model = _load_trunk(job.profile.trunk.name, job.profile)[0]
+        trunk_model.load_state_dict({k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)})
+    save_trunk(trunk_model, trunk[1], job.folder / "trunk")
+    info: dict[str, Any] = {"tasks": list(job.tasks), "seed": job.seed}
+    if job.phase.select_best:
+        selection = selection_record(result, job.tasks, metric_names)
+        atomic.write_json(job.folder / SELECTION_FILE, selection)
+        info["selection"] = {k: selection[k] for k in SELECTION_SUMMARY}
+    atomic.write_json(job.folder / "DONE", info)
+    remove_training_state(job.folder)  # no longer needed
 
 
 # ----------------------------------------------------------------------------- phase 3
@@ -340,8 +398,6 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
                data_dir: str | None = None, resume: bool = False, log_with: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Fine-tune ``trunk`` on the target's English training data (model selection on English dev),
     then predict every target language; writes predictions and metric rows into ``run``."""
-    from mmxfer.evaluation.scoring import score_file_rows
-
     spec = catalog.task(target)
     train_spec = catalog.task(spec.train_task) if spec.train_task else spec
     phase = profile.phase_for_target(spec.name)
@@ -351,20 +407,20 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     tokenizer = pair[1]
     max_length = checked_max_length(pair, [spec], profile, "target", phase)
     with accelerator.main_process_first():
-        train = D.task_data(train_spec, _load_split(train_spec, "train", train_spec.train_language, data_dir,
-                                                    phase.max_train_examples), tokenizer, max_length,
-                            split="train", lang=train_spec.train_language, seed=seed)
-        dev = D.task_data(spec, _load_split(spec, "validation", spec.train_language, data_dir,
-                                            phase.max_eval_examples), tokenizer, max_length,
-                          split="validation", lang=spec.train_language, space=train.label_space)
+        train = train_data.task_data(
+            train_spec, _load_split(train_spec, "train", train_spec.train_language, data_dir, phase.max_train_examples),
+            tokenizer, max_length, split="train", lang=train_spec.train_language, seed=seed)
+        dev = train_data.task_data(
+            spec, _load_split(spec, "validation", spec.train_language, data_dir, phase.max_eval_examples),
+            tokenizer, max_length, split="validation", lang=spec.train_language, space=train.label_space)
     if spec.label_names and train_spec.label_names and tuple(spec.label_names) != tuple(train_spec.label_names):
         raise TrainingError(f"{spec.name} is trained on {train_spec.name} but their labels differ: "
                             f"{list(train_spec.label_names)} vs {list(spec.label_names)}")
     model = _build(pair, spec, train.num_labels, profile, image=False)
-    result = train_phase(model, train.features, train.collate, phase, workdir=run.path, seed=seed,
-                         name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,
-                         evaluate=dev_scorer(spec, dev, phase.batch_size * 2), resume=resume,
-                         log_path=run.train_log_path, accelerator=accelerator, log_with=log_with)
+    result = train_phase(model, train.features, train.collate, phase, LoopOptions(
+        workdir=run.path, seed=seed, name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,
+        evaluate=dev_scorer(spec, dev, phase.batch_size * 2), resume=resume, log_path=run.train_log_path,
+        accelerator=accelerator, log_with=log_with))
     model = accelerator.prepare(result.model)
     split = "test" if "test" in spec.splits else "validation"
     rows_out: list[dict[str, Any]] = []
@@ -372,11 +428,11 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
         run.write_metrics([])
     for lang in spec.languages:
         with accelerator.main_process_first():
-            data = D.task_data(spec, _load_split(spec, split, lang, data_dir, phase.max_eval_examples), tokenizer,
-                               max_length, split=split, lang=lang, space=train.label_space)
+            data = train_data.task_data(spec, _load_split(spec, split, lang, data_dir, phase.max_eval_examples),
+                                        tokenizer, max_length, split=split, lang=lang, space=train.label_space)
         preds = predict(accelerator, model, data, phase.batch_size * 2)
         if accelerator.is_main_process:
-            rows = D.prediction_rows(data, preds)
+            rows = train_data.prediction_rows(data, preds)
             run.write_predictions(spec.name, split, lang, rows)
             for m in score_file_rows(spec.name, split, lang, rows):
                 extra = {k: v for k, v in m.items() if k not in ("task", "lang", "split", "metric", "score")}
@@ -394,9 +450,6 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
 def run_retrieval(run: Run, profile: ExperimentConfig, *, trunk: str, suite: str, data_dir: str | None = None
                   ) -> list[dict[str, Any]]:
     """Without a target: evaluate the (phase-2) trunk on the suite's retrieval tasks."""
-    from mmxfer.evaluation.runner import evaluate_trunk
-    from mmxfer.evaluation.suites import suite_tasks, uses_trunk
-
     items = [i for name in suite.split(",") if name.strip() for i in suite_tasks(name.strip()) if uses_trunk(i)]
     if not items:
         raise TrainingError(f"suite {suite!r} has no retrieval tasks to evaluate the trunk on; pass --target")

@@ -1,0 +1,107 @@
+"""The feature cache: content-hash keys and the on-disk store under ``$MMXFER_CACHE/features``.
+
+The key hashes the tokenizer (name, revision, full vocabulary/config), max length, doc stride
+(windowed kinds only), the task name and version, split, language, :data:`PREPROCESS_VERSION`,
+the answer vocabulary, the image preprocessing, the input dataset's content fingerprint and the
+kind's extras (tag set, masking). A folder is complete when it holds ``DONE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mmxfer import assets
+from mmxfer.kinds.progress import progress_bars
+from mmxfer.tasks.base import TaskSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+PREPROCESS_VERSION = "1"
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """Hash of the tokenizer's name, revision and full serialised state (vocab, normaliser, template)."""
+    cached = getattr(tokenizer, "_mmxfer_fingerprint", None)
+    if cached:
+        return cached
+    h = hashlib.sha256()
+    h.update(str(getattr(tokenizer, "name_or_path", "")).encode())
+    init = getattr(tokenizer, "init_kwargs", {}) or {}
+    h.update(str(init.get("revision") or getattr(tokenizer, "revision", "") or "").encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode())
+    else:
+        h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+    h.update(json.dumps({k: str(v) for k, v in sorted(getattr(tokenizer, "special_tokens_map", {}).items())}).encode())
+    digest = h.hexdigest()
+    try:
+        tokenizer._mmxfer_fingerprint = digest
+    except AttributeError:  # pragma: no cover - slots
+        pass
+    return digest
+
+
+def dataset_fingerprint(dataset: datasets.Dataset) -> str:
+    fp = getattr(dataset, "_fingerprint", None)
+    if fp:
+        return str(fp)
+    h = hashlib.sha256()  # pragma: no cover - every datasets.Dataset has one
+    for row in dataset:
+        h.update(repr(row).encode())
+    return h.hexdigest()
+
+
+def cache_key(spec: TaskSpec, dataset: datasets.Dataset, tokenizer: Any, *, max_length: int, doc_stride: int | None,
+              split: str, lang: str | None, answer_vocab: Sequence[str] | None = None,
+              image_preprocess: Any = None, extra: dict[str, Any] | None = None) -> str:
+    """The content hash naming a featurised dataset (``doc_stride``: None for kinds without windows)."""
+    parts = {
+        "tokenizer": tokenizer_fingerprint(tokenizer), "max_length": max_length,
+        "doc_stride": doc_stride, "task": spec.name, "version": spec.version,
+        "split": split, "lang": lang, "preprocess": PREPROCESS_VERSION, "data": dataset_fingerprint(dataset),
+        "answers": hashlib.sha256("\n".join(answer_vocab).encode()).hexdigest() if answer_vocab else None,
+        "image": None if image_preprocess is None else getattr(image_preprocess, "cache_id", repr(image_preprocess)),
+        "extra": extra or {},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def cache_path(spec: TaskSpec, key: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    root = Path(cache_dir) if cache_dir is not None else assets.cache_dir("features")
+    return root / spec.name / key
+
+
+def load_cached(path: Path, stats: dict[str, Any]) -> datasets.Dataset | None:
+    """The complete cached dataset at ``path`` (``stats`` gets ``cache: hit`` and its bad-image count), or None."""
+    import datasets
+
+    if not (path / "DONE").exists():
+        return None
+    stats["cache"] = "hit"
+    done = json.loads((path / "DONE").read_text())
+    stats.setdefault("bad_images", done.get("bad_images", 0))
+    return datasets.load_from_disk(str(path))
+
+
+def store(features: datasets.Dataset, path: Path, stats: dict[str, Any]) -> datasets.Dataset:
+    """Write ``features`` to ``path`` (temp folder, ``DONE``, rename) and return the stored copy."""
+    import datasets
+
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with progress_bars(False):
+        features.save_to_disk(str(tmp))
+    (tmp / "DONE").write_text(json.dumps({"rows": len(features), "bad_images": stats.get("bad_images", 0)}))
+    try:
+        os.replace(tmp, path)
+    except OSError:  # another process finished first: use its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+    return datasets.load_from_disk(str(path))
