@@ -53,8 +53,8 @@ def main() -> None:
     import datasets
 
     from mmxfer import catalog
+    from mmxfer.kinds import FeatureOptions, featurize
     from mmxfer.tasks.common import dataset_from_rows
-    from mmxfer.tasks.featurize import featurize
 
     datasets.disable_progress_bars()
     catalog.load_plugins()
@@ -82,14 +82,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         for label, spec, ds, kw in (("xnli_shaped", xnli, pairs, {"max_length": 128}),
                                     ("squad_shaped", squad, qa, {"max_length": 384, "doc_stride": 128})):
-            featurize(spec, ds.select(range(50)), tok, use_cache=False, **kw)  # warm-up
+            featurize(spec, ds.select(range(50)), tok, FeatureOptions(use_cache=False, **kw))  # warm-up
             start = time.perf_counter()
-            feats = featurize(spec, ds, tok, use_cache=False, **kw)
+            feats = featurize(spec, ds, tok, FeatureOptions(use_cache=False, **kw))
             seconds = time.perf_counter() - start
-            featurize(spec, ds, tok, cache_dir=cache, **kw)
+            featurize(spec, ds, tok, FeatureOptions(cache_dir=cache, **kw))
             start = time.perf_counter()
             stats: dict = {}
-            featurize(spec, ds, tok, cache_dir=cache, stats=stats, **kw)
+            featurize(spec, ds, tok, FeatureOptions(cache_dir=cache, **kw), stats=stats)
             hit = time.perf_counter() - start
             results[label] = {"examples": len(ds), "features": len(feats), "seconds": round(seconds, 3),
                               "examples_per_s": round(len(ds) / seconds, 1), "cache": stats["cache"],

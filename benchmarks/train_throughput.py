@@ -78,7 +78,7 @@ def _worker(args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats()
     if args.impl == "mmxfer":
         from mmxfer.config import PhaseConfig
-        from mmxfer.train.loop import train_phase
+        from mmxfer.train.loop import LoopOptions, train_phase
 
         class Timed(torch.nn.Module):  # records the time after every `forward` that starts a step
             def __init__(self, inner):
@@ -96,7 +96,7 @@ def _worker(args: argparse.Namespace) -> dict:
                             group_by_length=False, log_every=10_000, max_grad_norm=1.0)
         with tempfile.TemporaryDirectory() as tmp:
             os.environ.setdefault("TQDM_DISABLE", "1")
-            train_phase(Timed(model), data, _collate, phase, workdir=tmp, seed=0, precision=args.precision)
+            train_phase(Timed(model), data, _collate, phase, LoopOptions(workdir=tmp, seed=0, precision=args.precision))
     else:
         from transformers import Trainer, TrainerCallback, TrainingArguments
 

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
-
-import mmxfer.testing.tiny
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-# tests/tasks/test_featurize.py and tests/train/test_decode_dropped.py import the tiny tokenizer from
-# mmxfer.models.tiny, the former home of mmxfer.testing.tiny; this alias keeps those imports working.
-# Delete it once both files import mmxfer.testing.tiny.
-sys.modules.setdefault("mmxfer.models.tiny", mmxfer.testing.tiny)
 
 
 @pytest.fixture(scope="session")

@@ -150,10 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--no-normalize", action="store_true", help="do not L2-normalise the rows")
 
-    p = sub.add_parser("ls", help="list tasks, suites, profiles, studies, trunks, vision towers, heads, metrics",
+    p = sub.add_parser("ls", help="list tasks, suites, profiles, studies, trunks, vision towers, heads, metrics, kinds, runs",
                        epilog=EPILOG_LS, formatter_class=fmt)
     p.add_argument("what", choices=("tasks", "suites", "profiles", "studies", "trunks", "towers", "heads",
-                                    "metrics", "runs"))
+                                    "metrics", "kinds", "runs"))
     p.add_argument("--runs-dir", default="runs", help="for `ls runs`")
 
     p = sub.add_parser("validate", help="check a profile, suite or study YAML file",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mmxfer import catalog, config
@@ -37,7 +38,9 @@ def _ls_registry(registry: Registry) -> None:
     catalog.load_plugins()
     rows = []
     for name, obj in registry.items():
-        doc = (getattr(obj, "description", None) or getattr(obj, "__doc__", None) or "").strip()
+        module = sys.modules.get(getattr(obj, "__module__", ""))  # a kind adapter is described by its module
+        doc = (getattr(obj, "description", None) or getattr(obj, "__doc__", None) or getattr(module, "__doc__", None)
+               or "").strip()
         rows.append((name, ",".join(registry.aliases_of(name)), doc.splitlines()[0] if doc else ""))
     print_table((registry.kind, "aliases", "description"), rows)
 
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         _ls_runs(args.runs_dir)
     else:
         registry = {"trunks": catalog.TRUNKS, "towers": catalog.VISION_TOWERS, "heads": catalog.HEADS,
-                    "metrics": catalog.METRICS}[what]
+                    "metrics": catalog.METRICS, "kinds": catalog.KINDS}[what]
         _ls_registry(registry)
     return 0
 

@@ -19,7 +19,7 @@ def _cls_ds(catalog, n=20):
 
 
 def test_cache_hit_then_invalidated_by_tokenizer_and_max_length(catalog, tok, mmxfer_cache):
-    from mmxfer.models.tiny import tiny_tokenizer
+    from mmxfer.testing.tiny import tiny_tokenizer
 
     spec, ds = _cls_ds(catalog)
     first, second, third, fourth = {}, {}, {}, {}

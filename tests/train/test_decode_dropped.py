@@ -37,9 +37,9 @@ class Oracle(nn.Module):
 def vqa_dev(tmp_path, monkeypatch):
     from PIL import Image
 
-    from mmxfer.models.tiny import tiny_tokenizer
     from mmxfer.tasks.answers import build_answer_vocab
     from mmxfer.tasks.common import dataset_from_rows
+    from mmxfer.testing.tiny import tiny_tokenizer
 
     monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
     catalog.load_plugins()

@@ -14,6 +14,7 @@ from mmxfer.errors import DataError
 from mmxfer.evaluation import retrieval
 from mmxfer.evaluation.scoring import score_file_rows
 from mmxfer.evaluation.suites import metric_of
+from mmxfer.kinds import kind_of
 from mmxfer.models.trunk import load_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.store import predictions_path, write_predictions
@@ -31,7 +32,7 @@ def evaluate_retrieval(item: SuiteTaskConfig, embed: retrieval.Embedder, base: R
     """Run one retrieval task over its languages; write predictions under ``out_dir``; return metric rows."""
     catalog.load_plugins()
     spec = catalog.TASKS.get(item.task)
-    if spec.kind != "retrieval":
+    if not kind_of(spec).trunk_only:
         raise DataError(f"{spec.name} is a {spec.kind} task: it needs a fine-tuned run, not a trunk")
     cfg = retrieval.with_params(base, item.params)
     metric = metric_of(item)

@@ -16,6 +16,7 @@ from typing import Any
 
 from mmxfer import catalog, config
 from mmxfer.config import SuiteConfig, SuiteTaskConfig
+from mmxfer.kinds import kind_of
 from mmxfer.languages import is_english
 
 
@@ -55,7 +56,7 @@ def uses_trunk(item: SuiteTaskConfig) -> bool:
     """True when the task is evaluated on the trunk directly (retrieval), without fine-tuning."""
     if item.mode != "auto":
         return item.mode == "trunk"
-    return item.task in catalog.TASKS and catalog.TASKS.get(item.task).kind == "retrieval"
+    return item.task in catalog.TASKS and kind_of(catalog.TASKS.get(item.task)).trunk_only
 
 
 def _value(row: dict[str, Any], key: str | None) -> float | None:

@@ -23,7 +23,7 @@ translation       id, source, target
 
 Loaders are built by :func:`mmxfer.tasks.common.make_loader`: ``data_dir`` given -> the official
 release files (``local_format`` says which), else the hub source. Featurisation for every kind
-lives in :mod:`mmxfer.tasks.featurize`.
+lives in :mod:`mmxfer.kinds` (one adapter per kind).
 """
 
 from __future__ import annotations

@@ -61,14 +61,6 @@ SELECTION_SUMMARY = ("metrics", "best", "best_step", "best_epoch")  # what a DON
 PHASE2_FORMAT = 1  # bump when phase-2 training changes in a way that invalidates stored trunks
 
 
-def modality_of(tasks: Sequence[str]) -> str:
-    """``none`` | ``text`` | ``image-text`` | ``mixed`` for an arm's intermediate tasks."""
-    if not tasks:
-        return "none"
-    kinds = {catalog.task(t).modality for t in tasks}
-    return kinds.pop() if len(kinds) == 1 else "mixed"
-
-
 def phase2_seed(profile: ExperimentConfig, seed: int) -> int:
     return profile.intermediate.seed if profile.intermediate.seed is not None else seed
 
