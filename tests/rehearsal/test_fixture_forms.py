@@ -4,7 +4,7 @@ The release form is read with ``--data-dir`` (``spec.load(split, lang, data_dir)
 ``datasets.load_dataset`` on the Parquet mirror. Each load must give the canonical schema of the task's
 kind, exactly the rows the fixture wrote, and - where both forms hold the same data - the same rows.
 
-The fixtures follow the hub contracts (``/work/notes/hub_contracts.json``) and the official releases, not
+The fixtures follow the hub contracts (what each dataset's Hub pages show) and the official releases, not
 today's loaders: where a loader disagrees, that one case is a strict xfail that names the mismatch, so it
 turns into a failure (remove the mark) the day the loader is fixed.
 """

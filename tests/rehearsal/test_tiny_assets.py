@@ -55,3 +55,36 @@ def test_tiny_vision_checkpoint_loads_into_the_tiny_tower(tiny_models):
     assert all(torch.equal(loaded[k.removeprefix("visual.")], v) for k, v in state.items())
     assert any(not torch.equal(fresh.visual.state_dict()[k], v) for k, v in loaded.items())
     assert tower(torch.zeros(1, 3, 32, 32)).shape[-1] == tower.width
+
+
+def test_a_small_trunk_folder_is_read_once_per_process(tiny_models, tmp_path, monkeypatch):
+    """Later loads of an unchanged small folder are deep copies of the first: same weights, independent
+    modules, no disk read; a rewritten folder is read again."""
+    import shutil
+
+    from mmxfer.models import trunk
+
+    folder = tmp_path / "trunk"
+    shutil.copytree(tiny_models[0], folder)
+    reads = []
+    real = trunk._read_dir
+    monkeypatch.setattr(trunk, "_read_dir", lambda path, attn: reads.append(path) or real(path, attn))
+    first, tok = load_trunk(str(folder))
+    with torch.no_grad():
+        first.embeddings.word_embeddings.weight.add_(1.0)  # training the first copy ...
+    second, tok2 = load_trunk(str(folder))
+    assert len(reads) == 1 and second is not first and tok2 is not tok
+    reference = load_file_state(folder)
+    assert all(torch.equal(second.state_dict()[k], v) for k, v in reference.items())  # ... leaves the cache as read
+    assert not second.training and second.config.output_hidden_states
+    assert getattr(second, "mmxfer_source_dir", None) == str(folder)
+    trunk.save_trunk(first, tok, folder)  # a new phase-2 trunk in the same place
+    third, _ = load_trunk(str(folder))
+    assert len(reads) == 2
+    assert torch.equal(third.embeddings.word_embeddings.weight, first.embeddings.word_embeddings.weight)
+
+
+def load_file_state(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
