@@ -165,7 +165,9 @@ def main() -> None:
 def measure(args: argparse.Namespace, work: Path) -> dict:
     started = time.perf_counter()
     import datasets
+    import open_clip  # noqa: F401  (imported here so that their cost is not the warm-up run's)
     import torch
+    import transformers  # noqa: F401
     import yaml
 
     torch.set_num_threads(args.threads)
@@ -216,6 +218,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
                   "languages": LANGUAGES, "seeds": args.seeds, "imports_s": round(imports, 2),
                   "fixtures_s": round(fixture_s, 2), "models_s": round(models_s, 2)},
         "warmup_s": {r["arm"]: r["seconds"] for r in warmup},
+        "warmup_stages_s": {r["arm"]: r["stages"] for r in warmup},
         "per_run_s": {"median": _median(runs), "mean": round(statistics.mean(r["seconds"] for r in runs), 3),
                       "phase2_trained": _median([r for r in runs if r["phase2"] == "trained"]),
                       "phase2_reused": _median([r for r in runs if r["phase2"] == "reused"]),
