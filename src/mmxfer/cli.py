@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=("tasks", "suites", "profiles", "studies", "trunks", "towers", "heads",
                                     "metrics", "kinds", "runs"))
     p.add_argument("--runs-dir", default="runs", help="for `ls runs`")
+    p.add_argument("--verbose", dest="details", action="store_true", help="for `ls tasks`: the pinned hub revision")
 
     p = sub.add_parser("validate", help="check a profile, suite or study YAML file",
                        description="Parses and validates a config file (and its overrides) without running it.",
