@@ -22,15 +22,21 @@ from mmxfer.runs.store import Run, slug
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
     table = [(r["task"], r["lang"], r["split"], r["metric"] + (f" [{r['part']}]" if r.get("part") else ""),
-              f"{r['score']:.2f}", r.get("n", "")) for r in rows]
+              f"{r['score']:.2f}" + ("*" if r.get("caveat") else ""), r.get("n", "")) for r in rows]
     print_table(("task", "lang", "split", "metric", "score", "n"), table)
+    for caveat in dict.fromkeys(r["caveat"] for r in rows if r.get("caveat")):
+        tasks = ", ".join(dict.fromkeys(r["task"] for r in rows if r.get("caveat") == caveat))
+        print(f"* {tasks}: {caveat}")
 
 
 def _print_suite_scores(agg: dict[str, Any], suite: str) -> None:
-    rows = [(k, f"{v:.2f}") for k, v in agg.items() if isinstance(v, float)]
+    caveats = agg.get("caveats") or {}
+    rows = [(k, f"{v:.2f}" + ("*" if k in caveats else "")) for k, v in agg.items() if isinstance(v, float)]
     if rows:
         print(f"\nsuite {suite}:")
         print_table(("task / category", "score"), rows)
+    for task, caveat in caveats.items():
+        print(f"* {task}: {caveat} (and every average that includes it)")
     if agg.get("missing"):
         shown = ", ".join(agg["missing"][:10]) + (" ..." if len(agg["missing"]) > 10 else "")
         print(f"not scored ({len(agg['missing'])}): {shown}")
@@ -48,6 +54,8 @@ def scores_json(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
         entry.update({k: v for k, v in (r.get("scores") or {}).items() if k != r["metric"]})
         if r.get("settings"):
             entry["settings"] = r["settings"]
+        if r.get("caveat"):
+            entry["caveat"] = r["caveat"]
     return out
 
 

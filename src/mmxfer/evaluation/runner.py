@@ -39,6 +39,7 @@ def evaluate_retrieval(item: SuiteTaskConfig, embed: retrieval.Embedder, base: R
     settings = retrieval.settings_of(cfg, layer=layer, trunk=trunk, max_length=max_length)
     split = item.split if item.split in spec.splits else spec.splits[-1]
     languages = check_languages(spec, list(item.languages or spec.languages), data_dir)
+    caveat = spec.extra.get("hub_caveat") if data_dir is None else None  # BUCC from the hub: no distractors
     rows: list[dict[str, Any]] = []
     bar = tqdm(languages, desc=f"{item.label or spec.name}", unit="lang", disable=not progress)
     for lang in bar:
@@ -53,7 +54,8 @@ def evaluate_retrieval(item: SuiteTaskConfig, embed: retrieval.Embedder, base: R
             preds = retrieval.pair_predictions(list(ds["source"]), list(ds["target"]), list(ds["id"]), embed, cfg, metric)
             lang_settings = settings
         write_predictions(predictions_path(out_dir, spec.name, split, lang), preds)
-        file_rows = score_file_rows(spec.name, split, lang, preds, metric=metric, settings=lang_settings)
+        file_rows = score_file_rows(spec.name, split, lang, preds, metric=metric, settings=lang_settings,
+                                    caveat=caveat)
         for r in file_rows:
             r["seconds"] = round(time.perf_counter() - started, 3)
         rows.extend(file_rows)
