@@ -172,7 +172,7 @@ def _local_udpos(spec: TaskSpec, split: str, lang: str, root: Path):
         find_file(root, [f"{lang}_*-ud-{name}.conllu"], spec, "CoNLL-U file")  # raises with the expected name
     rows = []
     for path in files:  # XTREME concatenates every treebank of the language
-        rows.extend(formats.conllu_sentences(path))
+        rows.extend(formats.conllu_sentences(path, lang=lang))
     bad = sorted({t for r in rows for t in r["tags"] if t not in UPOS})
     if bad:
         raise DataError(f"udpos {lang}: tags outside the 17 UPOS tags: {', '.join(bad[:5])}")
@@ -190,7 +190,7 @@ def _local_panx(spec: TaskSpec, split: str, lang: str, root: Path):
 
 
 register(TaskSpec(
-    name="udpos", kind="tagging", modality="text", category="structured", version="1.0",
+    name="udpos", kind="tagging", modality="text", category="structured", version="1.1",
     description="Universal Dependencies POS tagging (17 UPOS tags), 33 languages", languages=UDPOS_LANGS,
     metric="token_f1", source=HubSource(XTREME, "udpos.{lang_name}", revision=XTREME_REVISION), label_names=UPOS,
     fields={"tokens": "tokens", "tags": "pos_tags"}, head="tagging",
@@ -200,7 +200,7 @@ register(TaskSpec(
 ), "ud-pos", "pos")
 
 register(TaskSpec(
-    name="panx", kind="tagging", modality="text", category="structured", version="1.0",
+    name="panx", kind="tagging", modality="text", category="structured", version="1.1",
     description="PAN-X / WikiANN named entities (PER, ORG, LOC; IOB2), 40 languages", languages=PANX_LANGS,
     metric="span_f1", source=HubSource(XTREME, "PAN-X.{lang}", revision=XTREME_REVISION), label_names=PANX_TAGS,
     fields={"tokens": "tokens", "tags": "ner_tags"}, head="tagging",
