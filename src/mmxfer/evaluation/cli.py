@@ -12,7 +12,7 @@ from mmxfer.config import SuiteTaskConfig
 from mmxfer.console import print_table
 from mmxfer.errors import ConfigError
 from mmxfer.evaluation import suites
-from mmxfer.evaluation.retrieval import cached, trunk_embedder
+from mmxfer.evaluation.retrieval import cached, describe, retrieval_max_length, trunk_embedder, trunk_profile
 from mmxfer.evaluation.runner import evaluate_retrieval, evaluate_trunk
 from mmxfer.evaluation.scoring import rescore_run
 from mmxfer.models.trunk import load_trunk
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("give --suite NAME or --task NAME")
     items, suite_name = _items(args)
     if args.trunk:
-        profile = config.load_profile(args.profile, args.overrides)
+        profile = trunk_profile(args.trunk, args.profile, args.overrides)
         out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / slug(Path(args.trunk).name or args.trunk)
         trunk_items = _split_items(items)
         rows = evaluate_trunk(args.trunk, trunk_items, profile, out_dir, data_dir=args.data_dir) if trunk_items else []
@@ -136,13 +136,16 @@ def _evaluate_run(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> lis
         try:
             profile = config.load(config.ExperimentConfig, base=_run_profile(args.run), overrides=args.overrides)
         except ConfigError:
-            profile = config.load_profile(args.profile, args.overrides)
+            profile = config.load_profile(args.profile or "starter", args.overrides)
         model, tokenizer = load_trunk(str(trunk_dir))
-        embed, layer = trunk_embedder(model, tokenizer, profile.retrieval, max_length=profile.trunk.max_length)
+        max_length = retrieval_max_length(profile)
+        embed, layer = trunk_embedder(model, tokenizer, profile.retrieval, max_length=max_length)
+        max_length = getattr(embed, "max_length", max_length)
+        print(describe(profile, layer, model.config.num_hidden_layers, max_length))
         embed = cached(embed)  # the English side repeats across languages
         for item in retrieval_items:
             new = evaluate_retrieval(item, embed, profile.retrieval, run.path, layer=layer, trunk=str(trunk_dir),
-                                     max_length=profile.trunk.max_length, data_dir=args.data_dir)
+                                     max_length=max_length, data_dir=args.data_dir)
             replaced = {(n["task"], n["lang"]) for n in new}
             rows = [r for r in rows if (r["task"], r["lang"]) not in replaced] + new
         run.write_metrics(rows)

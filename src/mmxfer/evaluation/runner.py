@@ -66,14 +66,17 @@ def evaluate_trunk(trunk: str, items: list[SuiteTaskConfig], profile: Experiment
                    data_dir: str | None = None, embedder: tuple[retrieval.Embedder, int | None] | None = None,
                    progress: bool = True) -> list[dict[str, Any]]:
     """Evaluate ``trunk`` on the retrieval ``items``; metric rows are also written to ``out_dir/metrics.jsonl``."""
+    max_length = retrieval.retrieval_max_length(profile)
     if embedder is None:
         model, tokenizer = load_trunk(trunk, profile.trunk.revision)
-        embedder = retrieval.trunk_embedder(model, tokenizer, profile.retrieval, max_length=profile.trunk.max_length)
+        embedder = retrieval.trunk_embedder(model, tokenizer, profile.retrieval, max_length=max_length)
+        max_length = getattr(embedder[0], "max_length", max_length)
+        print(retrieval.describe(profile, embedder[1], model.config.num_hidden_layers, max_length))
     embed, layer = embedder
     embed = retrieval.cached(embed)
     rows: list[dict[str, Any]] = []
     for item in items:
         rows.extend(evaluate_retrieval(item, embed, profile.retrieval, out_dir, layer=layer, trunk=trunk,
-                                       max_length=profile.trunk.max_length, data_dir=data_dir, progress=progress))
+                                       max_length=max_length, data_dir=data_dir, progress=progress))
     atomic.write_jsonl(Path(out_dir) / "metrics.jsonl", rows)
     return rows
