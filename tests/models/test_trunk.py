@@ -37,6 +37,7 @@ def test_save_load_round_trip_is_bit_identical(tmp_path):
     assert (out_dir / "model.safetensors").is_file() and (out_dir / "tokenizer.json").is_file()
     loaded, tok2 = load_trunk(str(out_dir))
     sd1, sd2 = model.state_dict(), loaded.state_dict()
+    sd1 = {k: v for k, v in sd1.items() if not k.startswith("pooler.")}  # trunks load without the pooler
     assert list(sd1) == list(sd2)
     assert all(torch.equal(sd1[k], sd2[k]) for k in sd1)
     text = ["a man is riding a horse", "猫坐在垫子上"]
