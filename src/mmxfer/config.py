@@ -78,7 +78,7 @@ class PhaseConfig:
     group_by_length: bool = True
     log_every: int = 10  # steps between train_log.jsonl rows (loss, lr)
     seed: int | None = None  # intermediate phase only: None = the run's seed; N = one phase-2 trunk for all seeds
-    # intermediate phase only (phase 3 always selects on dev): keep the trunk of the best English dev score
+    # intermediate phase only (phase 3 follows TaskSpec.dev_selection): keep the trunk of the best English dev score
     # (the tasks' primary metric) over the evaluation points instead of the final weights
     select_best: bool = field(default=False, metadata=OMIT_DEFAULT)
 
