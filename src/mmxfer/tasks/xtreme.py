@@ -303,9 +303,7 @@ register(TaskSpec(
     description="BUCC 2018 bitext mining (de, fr, ru, zh vs en); F1 over mined pairs",
     languages=BUCC_LANGS, metric="bucc_f1", source=HubSource(XTREME, "bucc18.{lang}", revision=XTREME_REVISION),
     fields={"source": "source_sentence", "target": "target_sentence"}, splits=("validation", "test"),
-    extra={"mining": True, "hub_caveat": HUB_CAVEAT_BUCC,
-           "hub_caveat_detail": "google/xtreme bucc18 has only the gold pairs (no distractor sentences): mining F1 "
-                                "is an optimistic upper bound; pass the BUCC 2018 release with --data-dir"},
+    extra={"mining": True, "hub_caveat": HUB_CAVEAT_BUCC},  # google/xtreme bucc18: gold pairs, no distractors
     local_format="bucc2018/<xx>-en/<xx>-en.{sample,training}.{<xx>,en,gold} (sample = dev, training = test, as "
                  "XTREME; or XTREME's renamed <xx>-en.{dev,test}.*; <id>\\t<sentence> lines)",
     loader=make_loader(_hub_bucc, _local_bucc),
