@@ -109,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--languages", default=None, help="comma list of languages to evaluate")
     p.add_argument("--data-dir", default=None, help="local copies of datasets in their release formats")
     p.add_argument("--output", default=None, help="write scores as JSON: task -> language -> metric -> value")
-    p.add_argument("--profile", default="starter", help="profile for model and retrieval settings")
+    p.add_argument("--profile", default=None,
+                   help="profile for model and retrieval settings [default: the profile that defines --trunk, "
+                        "else XTREME's retrieval settings]")
     p.add_argument("--out-dir", default=None, help="folder for predictions of a trunk evaluation")
     _add_config_args(p)
 
@@ -155,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=("tasks", "suites", "profiles", "studies", "trunks", "towers", "heads",
                                     "metrics", "kinds", "runs"))
     p.add_argument("--runs-dir", default="runs", help="for `ls runs`")
+    p.add_argument("--verbose", dest="details", action="store_true", help="for `ls tasks`: the pinned hub revision")
 
     p = sub.add_parser("validate", help="check a profile, suite or study YAML file",
                        description="Parses and validates a config file (and its overrides) without running it.",

@@ -78,7 +78,7 @@ class PhaseConfig:
     group_by_length: bool = True
     log_every: int = 10  # steps between train_log.jsonl rows (loss, lr)
     seed: int | None = None  # intermediate phase only: None = the run's seed; N = one phase-2 trunk for all seeds
-    # intermediate phase only (phase 3 always selects on dev): keep the trunk of the best English dev score
+    # intermediate phase only (phase 3 follows TaskSpec.dev_selection): keep the trunk of the best English dev score
     # (the tasks' primary metric) over the evaluation points instead of the final weights
     select_best: bool = field(default=False, metadata=OMIT_DEFAULT)
 
@@ -96,9 +96,12 @@ class MultiTaskConfig:
 class RetrievalConfig:
     """Settings recorded with every retrieval result (XTREME PR #104 is why).
 
-    Default: mean pooling over layer 14 of 24 for XLM-R Large (the XTREME paper's choice for
-    XLM-R on BUCC/Tatoeba, i.e. a middle layer); ``layer: null`` = the middle layer of
-    whichever trunk is used, ``-1`` = last layer.
+    ``layer`` indexes the trunk's hidden states: 0 = embedding output, i = output of transformer layer
+    i, -1 = the last layer. ``layer: null`` = XTREME's convention (:func:`mmxfer.evaluation.retrieval.
+    resolve_layer`): ``hidden_states[14]`` of a 24-layer trunk (XLM-R Large, Tatoeba; jiant's BUCC and
+    Tatoeba head), ``hidden_states[8]`` of a 12-layer one (XTREME's ``specific_layer 7`` of the last 12),
+    the middle layer of any other depth. Mean pooling over every attended token. ``max_length``: None =
+    ``trunk.max_length`` (XTREME and jiant embed up to 512 tokens).
     """
 
     layer: int | None = None
@@ -110,6 +113,7 @@ class RetrievalConfig:
     threshold_source: Literal["dev", "test-oracle"] = "dev"
     batch_size: int = 64
     prefix: str = ""
+    max_length: int | None = field(default=None, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,30 @@ from mmxfer.runs.store import iter_runs
 from mmxfer.validation import validate_file
 
 
-def _ls_tasks() -> None:
+def _hub_revision(spec) -> str:
+    """What ``ls tasks --verbose`` says about the hub revision a task reads."""
+    src = spec.source
+    if src is None:
+        return "-"
+    if src.loading_script:
+        return "loading script (use --data-dir)"
+    return src.revision or "unpinned"
+
+
+def _ls_tasks(verbose: bool = False) -> None:
     catalog.load_plugins()
     rows = []
     for name, spec in catalog.TASKS.items():
         source = spec.source.path if spec.source else "generated"
         if spec.source and spec.source.config:
             source += f" ({spec.source.config})"
+        if spec.source and spec.extra.get("hub_caveat"):
+            source += f" [hub: {spec.extra['hub_caveat']}]"
         aliases = ",".join(catalog.TASKS.aliases_of(name))
-        rows.append((name, aliases, spec.modality, spec.kind, spec.category, len(spec.languages), spec.metric, source))
-    print_table(("task", "aliases", "modality", "kind", "category", "langs", "metric", "source"), rows)
+        row = (name, aliases, spec.modality, spec.kind, spec.category, len(spec.languages), spec.metric, source)
+        rows.append(row + ((_hub_revision(spec),) if verbose else ()))
+    header = ("task", "aliases", "modality", "kind", "category", "langs", "metric", "source")
+    print_table(header + (("revision",) if verbose else ()), rows)
 
 
 def _ls_configs(kind: str) -> None:
@@ -55,7 +69,7 @@ def _ls_runs(runs_dir: str) -> None:
 def run(args: argparse.Namespace) -> int:
     what = args.what
     if what == "tasks":
-        _ls_tasks()
+        _ls_tasks(verbose=getattr(args, "details", False))
     elif what in ("suites", "profiles", "studies"):
         _ls_configs(what)
     elif what == "runs":

@@ -75,7 +75,7 @@ def test_a_small_trunk_folder_is_read_once_per_process(tiny_models, tmp_path, mo
     second, tok2 = load_trunk(str(folder))
     assert len(reads) == 1 and second is not first and tok2 is not tok
     reference = load_file_state(folder)
-    assert all(torch.equal(second.state_dict()[k], v) for k, v in reference.items())  # ... leaves the cache as read
+    assert all(torch.equal(v, reference[k]) for k, v in second.state_dict().items())  # ... leaves the cache as read
     assert not second.training and second.config.output_hidden_states
     assert getattr(second, "mmxfer_source_dir", None) == str(folder)
     trunk.save_trunk(first, tok, folder)  # a new phase-2 trunk in the same place

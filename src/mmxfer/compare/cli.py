@@ -24,7 +24,7 @@ def default_out(suite_name: str) -> str:
 
 def suite_entries(suite: SuiteConfig) -> list[SuiteEntry] | None:
     """The scored (task, metric) entries a suite declares (None = every task in the runs)."""
-    entries = [SuiteEntry(t.task, tuple(c for c in (t.score_key, t.metric) if c), t.split, t.category)
+    entries = [SuiteEntry(t.task, (t.metric,) if t.metric else (), t.split, t.category, t.score_key)
                for t in suite.tasks]
     return entries or None
 

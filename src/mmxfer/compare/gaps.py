@@ -135,6 +135,24 @@ class SuiteEntry:
     metrics: tuple[str, ...] = ()
     split: str | None = None
     category: str | None = None
+    score_key: str | None = None  # compare this key of the runs' ``scores`` (QA: f1_em, XTREME's task score)
+
+
+def _with_score_key(sub: pd.DataFrame, key: str) -> pd.DataFrame:
+    """``sub`` valued by ``scores[key]`` of each run's metric row, under the metric name ``key``; unchanged (with a
+    warning) when a run did not record it."""
+    recorded: dict[str, dict[tuple, dict]] = {}
+    values = []
+    for row in sub.itertuples():
+        if row.path not in recorded:
+            recorded[row.path] = {(m.get("task"), str(m.get("lang")), m.get("split", "test"), m.get("metric")):
+                                  m.get("scores") or {} for m in Run(row.path).metrics() if not m.get("part")}
+        values.append(recorded[row.path].get((row.task, row.lang, row.split, row.metric), {}).get(key))
+    if any(v is None for v in values):
+        log.warning("task %s: not every run recorded %r; comparing its headline %s", sub["task"].iloc[0], key,
+                    sub["metric"].iloc[0])
+        return sub
+    return sub.assign(score=[float(v) for v in values], metric=key)
 
 
 def select_metrics(results: pd.DataFrame, entries: list[SuiteEntry] | None = None) -> pd.DataFrame:
@@ -164,6 +182,8 @@ def select_metrics(results: pd.DataFrame, entries: list[SuiteEntry] | None = Non
         have = set(sub["split"])
         split = e.split if e.split in have else ("test" if "test" in have else sorted(have)[0])
         sub = sub[sub["split"] == split]
+        if e.score_key and not sub.empty:
+            sub = _with_score_key(sub, e.score_key)
         if e.category:
             sub = sub.assign(category=e.category)
         keep.append(sub)
@@ -176,7 +196,7 @@ def _registered(task: str, metric: str, entries: list[SuiteEntry] | None) -> lis
     """Registry metric names that may score (task, metric): the metric itself, the entry's names, the spec's."""
     names = [metric]
     for e in entries or []:
-        if e.task == task and metric in e.metrics:
+        if e.task == task and (metric in e.metrics or metric == e.score_key):
             names += list(e.metrics)
     spec = task_attr(task, "metric")
     return [*dict.fromkeys(names + ([spec] if spec else []))]

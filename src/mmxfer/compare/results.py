@@ -5,7 +5,8 @@ Where each column comes from:
 - ``config.yaml`` of the run (written by the training phase): ``arm`` ({name, intermediate,
   modality}, or a bare name), ``target``, ``seed``, ``study``, ``profile`` (the profile dict:
   ``trunk.name``, ``vision.model``, ``suite``);
-- ``metrics.jsonl``: ``task, lang, split, metric, score`` and optional ``n``, ``category``;
+- ``metrics.jsonl``: ``task, lang, split, metric, score`` and optional ``n``, ``category``, ``caveat`` (a note that
+  must be shown with the number: BUCC scored from the hub is an "upper bound, no distractors");
 - ``env.json``: ``mmxfer_version``.
 
 Missing ``modality`` is derived from the intermediate tasks' specs (all text -> ``text``, all
@@ -130,13 +131,13 @@ def build_results(run_paths: Iterable[str | Path]) -> pd.DataFrame:
             rows.append({**meta, "task": task, "category": category, "lang": str(lang),
                          "split": m.get("split", "test"), "metric": metric,
                          "score": float(score) if score is not None else float("nan"),
-                         "n_examples": m.get("n")})
+                         "n_examples": m.get("n"), "caveat": m.get("caveat") or ""})
     if not rows:
         raise RunStoreError(f"the {len(runs)} finished run(s) under {', '.join(map(str, paths))} have no metrics")
     frame = pd.DataFrame(rows)
     frame["n_examples"] = pd.to_numeric(frame["n_examples"], errors="coerce").astype("Int64")
     frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
-    ordered = [*COLUMNS, "suite", "path"]
+    ordered = [*COLUMNS, "caveat", "suite", "path"]
     return frame[ordered].sort_values(["study", "arm", "task", "lang", "metric", "seed"], kind="stable",
                                       ignore_index=True)
 

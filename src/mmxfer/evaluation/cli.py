@@ -12,7 +12,7 @@ from mmxfer.config import SuiteTaskConfig
 from mmxfer.console import print_table
 from mmxfer.errors import ConfigError
 from mmxfer.evaluation import suites
-from mmxfer.evaluation.retrieval import cached, trunk_embedder
+from mmxfer.evaluation.retrieval import cached, describe, retrieval_max_length, trunk_embedder, trunk_profile
 from mmxfer.evaluation.runner import evaluate_retrieval, evaluate_trunk
 from mmxfer.evaluation.scoring import rescore_run
 from mmxfer.models.trunk import load_trunk
@@ -22,15 +22,21 @@ from mmxfer.runs.store import Run, slug
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
     table = [(r["task"], r["lang"], r["split"], r["metric"] + (f" [{r['part']}]" if r.get("part") else ""),
-              f"{r['score']:.2f}", r.get("n", "")) for r in rows]
+              f"{r['score']:.2f}" + ("*" if r.get("caveat") else ""), r.get("n", "")) for r in rows]
     print_table(("task", "lang", "split", "metric", "score", "n"), table)
+    for caveat in dict.fromkeys(r["caveat"] for r in rows if r.get("caveat")):
+        tasks = ", ".join(dict.fromkeys(r["task"] for r in rows if r.get("caveat") == caveat))
+        print(f"* {tasks}: {caveat}")
 
 
 def _print_suite_scores(agg: dict[str, Any], suite: str) -> None:
-    rows = [(k, f"{v:.2f}") for k, v in agg.items() if isinstance(v, float)]
+    caveats = agg.get("caveats") or {}
+    rows = [(k, f"{v:.2f}" + ("*" if k in caveats else "")) for k, v in agg.items() if isinstance(v, float)]
     if rows:
         print(f"\nsuite {suite}:")
         print_table(("task / category", "score"), rows)
+    for task, caveat in caveats.items():
+        print(f"* {task}: {caveat} (and every average that includes it)")
     if agg.get("missing"):
         shown = ", ".join(agg["missing"][:10]) + (" ..." if len(agg["missing"]) > 10 else "")
         print(f"not scored ({len(agg['missing'])}): {shown}")
@@ -48,6 +54,8 @@ def scores_json(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
         entry.update({k: v for k, v in (r.get("scores") or {}).items() if k != r["metric"]})
         if r.get("settings"):
             entry["settings"] = r["settings"]
+        if r.get("caveat"):
+            entry["caveat"] = r["caveat"]
     return out
 
 
@@ -96,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("give --suite NAME or --task NAME")
     items, suite_name = _items(args)
     if args.trunk:
-        profile = config.load_profile(args.profile, args.overrides)
+        profile = trunk_profile(args.trunk, args.profile, args.overrides)
         out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / slug(Path(args.trunk).name or args.trunk)
         trunk_items = _split_items(items)
         rows = evaluate_trunk(args.trunk, trunk_items, profile, out_dir, data_dir=args.data_dir) if trunk_items else []
@@ -128,13 +136,16 @@ def _evaluate_run(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> lis
         try:
             profile = config.load(config.ExperimentConfig, base=_run_profile(args.run), overrides=args.overrides)
         except ConfigError:
-            profile = config.load_profile(args.profile, args.overrides)
+            profile = config.load_profile(args.profile or "starter", args.overrides)
         model, tokenizer = load_trunk(str(trunk_dir))
-        embed, layer = trunk_embedder(model, tokenizer, profile.retrieval, max_length=profile.trunk.max_length)
+        max_length = retrieval_max_length(profile)
+        embed, layer = trunk_embedder(model, tokenizer, profile.retrieval, max_length=max_length)
+        max_length = getattr(embed, "max_length", max_length)
+        print(describe(profile, layer, model.config.num_hidden_layers, max_length))
         embed = cached(embed)  # the English side repeats across languages
         for item in retrieval_items:
             new = evaluate_retrieval(item, embed, profile.retrieval, run.path, layer=layer, trunk=str(trunk_dir),
-                                     max_length=profile.trunk.max_length, data_dir=args.data_dir)
+                                     max_length=max_length, data_dir=args.data_dir)
             replaced = {(n["task"], n["lang"]) for n in new}
             rows = [r for r in rows if (r["task"], r["lang"]) not in replaced] + new
         run.write_metrics(rows)

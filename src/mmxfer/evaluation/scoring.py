@@ -35,8 +35,11 @@ def score_predictions(task: TaskSpec | str, rows: list[dict[str, Any]], metric: 
 
 def score_file_rows(task: str, split: str, lang: str, rows: list[dict[str, Any]], *, metric: str | None = None,
                     settings: dict[str, Any] | None = None, category: str | None = None,
-                    task_version: str | None = None) -> list[dict[str, Any]]:
-    """Metric rows (run store format) for one predictions file: the headline row plus one per direction."""
+                    task_version: str | None = None, caveat: str | None = None) -> list[dict[str, Any]]:
+    """Metric rows (run store format) for one predictions file: the headline row plus one per direction.
+
+    ``caveat``: a note every row carries wherever it is shown (BUCC from the hub: "upper bound, no distractors").
+    """
     catalog.load_plugins()
     spec = catalog.TASKS.get(task) if task in catalog.TASKS else None
     name = metric or (spec.metric if spec else None)
@@ -49,6 +52,8 @@ def score_file_rows(task: str, split: str, lang: str, rows: list[dict[str, Any]]
         base["task_version"] = task_version or spec.version
     if settings:
         base["settings"] = settings
+    if caveat:
+        base["caveat"] = caveat
     scores = score_predictions(spec or task, rows, scorer.name, lang)
     out = [{**base, "score": float(scores[scorer.primary]), "scores": scores, "n": len(rows)}]
     parts: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -65,7 +70,7 @@ def score_file_rows(task: str, split: str, lang: str, rows: list[dict[str, Any]]
 def rescore_run(run: Run | str | Path) -> list[dict[str, Any]]:
     """Recompute every metric row of a run from its predictions files; rewrite metrics.jsonl atomically.
 
-    Settings stored with the old rows (retrieval settings) are carried over; rows of files that no longer
+    Settings and caveats stored with the old rows (retrieval settings, BUCC's hub caveat) are carried over; rows of files that no longer
     exist are dropped.
     """
     run = run if isinstance(run, Run) else Run(run)
@@ -79,6 +84,6 @@ def rescore_run(run: Run | str | Path) -> list[dict[str, Any]]:
     for task, split, lang, path in files:
         previous = old.get((task, split, lang), {})
         rows.extend(score_file_rows(task, split, lang, read_predictions(path), metric=previous.get("metric"),
-                                    settings=previous.get("settings")))
+                                    settings=previous.get("settings"), caveat=previous.get("caveat")))
     run.write_metrics(rows)
     return rows

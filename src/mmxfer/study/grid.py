@@ -22,6 +22,7 @@ from mmxfer.config import ExperimentConfig, StudyConfig, load_profile
 from mmxfer.errors import MmxferError
 from mmxfer.runs.store import Run, slug
 from mmxfer.study import launch
+from mmxfer.study.reports import comparison_suites
 from mmxfer.train import phases
 from mmxfer.train.run import RunRequest, execute, parse_intermediate, parse_target
 
@@ -147,11 +148,12 @@ def run_study(study: StudyConfig, *, launcher: str | None = None, runs_dir: str 
     if failed:
         raise MmxferError(f"{len(failed)} of {len(todo)} runs failed: {', '.join(failed)}; fix and rerun the study "
                           f"(finished runs are skipped)")
-    if compare:
-        suite = (study.suite or profile.suite).split(",")[0]
+    if compare:  # the whole grid: every suite of the study and every fine-tuned target
         study_dir = Path(runs_dir) / slug(study.name)
-        print(f"\ngap analysis: mmxfer compare --suite {suite} --runs {study_dir}")
-        compare_and_print(suite, [str(study_dir)])
+        targets = list(dict.fromkeys(r.target for r in runs if r.target))
+        for suite in comparison_suites(study, profile, targets, study_dir):
+            print(f"\ngap analysis: mmxfer compare --suite {suite} --runs {study_dir}")
+            compare_and_print(suite, [str(study_dir)])
 
 
 def _submit(study: StudyConfig, todo: list[PlannedRun], runs_dir: str) -> None:

@@ -92,6 +92,9 @@ def load_hub(spec: TaskSpec, split: str, config: str | None = None, *, hub_split
     if src is None:
         raise DataError(f"task {spec.name!r} has no hub source; pass a local copy with --data-dir "
                         f"({spec.local_format})")
+    if src.loading_script:
+        raise DataError(f"task {spec.name!r}: hub dataset {src.path!r} is a loading script, which current `datasets` "
+                        f"cannot run; {src.loading_script}")
     name = config if config is not None else src.config
     hub_split = hub_split or src.splits.get(split, split)
     mirrored = assets.hub_mirror_dir(src.path, src.revision) is not None  # a local copy: no token, no cache

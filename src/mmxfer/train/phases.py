@@ -386,12 +386,35 @@ def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, me
 # ----------------------------------------------------------------------------- phase 3
 
 
+def target_dev_spec(spec: TaskSpec) -> TaskSpec | None:
+    """The task whose English validation split phase 3 selects on: the training task's (XNLI -> MNLI,
+    XQuAD -> SQuAD v1.1), never a split the target reports; None when the target keeps its final weights
+    (``dev_selection=False``: XTREME's QA recipe)."""
+    if not spec.dev_selection:
+        return None
+    train_spec = catalog.task(spec.train_task) if spec.train_task else spec
+    if "validation" not in train_spec.splits:
+        raise ConfigError(f"{spec.name}: its training task {train_spec.name} has no validation split to select on")
+    if train_spec is spec and _eval_split(spec) == "validation":
+        raise ConfigError(f"{spec.name}: model selection would use the split it reports (validation); "
+                          f"declare dev_selection=False for it")
+    return train_spec
+
+
+def _eval_split(spec: TaskSpec) -> str:
+    """The split a target reports for every language (its test split, else its validation split)."""
+    return "test" if "test" in spec.splits else "validation"
+
+
 def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, seed: int,
                data_dir: str | None = None, resume: bool = False, log_with: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Fine-tune ``trunk`` on the target's English training data (model selection on English dev),
-    then predict every target language; writes predictions and metric rows into ``run``."""
+    """Fine-tune ``trunk`` on the target's English training data (the training task's: XNLI on MNLI, XQuAD and
+    MLQA on SQuAD v1.1), selecting on the training task's English dev split (:func:`target_dev_spec`; QA targets
+    keep their final weights, as XTREME), then predict every target language on its full reported split
+    (``max_eval_examples`` caps the dev split only); writes predictions and metric rows into ``run``."""
     spec = catalog.task(target)
     train_spec = catalog.task(spec.train_task) if spec.train_task else spec
+    dev_spec = target_dev_spec(spec)
     phase = profile.phase_for_target(spec.name)
     accelerator = make_accelerator(profile.precision, log_with=log_with, project_dir=run.path)
     set_seed(seed)
@@ -402,25 +425,25 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
         train = train_data.task_data(
             train_spec, _load_split(train_spec, "train", train_spec.train_language, data_dir, phase.max_train_examples),
             tokenizer, max_length, split="train", lang=train_spec.train_language, seed=seed)
-        dev = train_data.task_data(
-            spec, _load_split(spec, "validation", spec.train_language, data_dir, phase.max_eval_examples),
-            tokenizer, max_length, split="validation", lang=spec.train_language, space=train.label_space)
+        dev = None if dev_spec is None else train_data.task_data(
+            dev_spec, _load_split(dev_spec, "validation", dev_spec.train_language, data_dir, phase.max_eval_examples),
+            tokenizer, max_length, split="validation", lang=dev_spec.train_language, space=train.label_space)
     if spec.label_names and train_spec.label_names and tuple(spec.label_names) != tuple(train_spec.label_names):
         raise TrainingError(f"{spec.name} is trained on {train_spec.name} but their labels differ: "
                             f"{list(train_spec.label_names)} vs {list(spec.label_names)}")
     model = _build(pair, spec, train.num_labels, profile, image=False)
     result = train_phase(model, train.features, train.collate, phase, LoopOptions(
         workdir=run.path, seed=seed, name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,
-        evaluate=dev_scorer(spec, dev, phase.batch_size * 2), resume=resume, log_path=run.train_log_path,
-        accelerator=accelerator, log_with=log_with))
+        evaluate=None if dev is None else dev_scorer(dev_spec, dev, phase.batch_size * 2), resume=resume,
+        log_path=run.train_log_path, accelerator=accelerator, log_with=log_with))
     model = accelerator.prepare(result.model)
-    split = "test" if "test" in spec.splits else "validation"
+    split = _eval_split(spec)
     rows_out: list[dict[str, Any]] = []
     if accelerator.is_main_process:  # a resumed run predicts every language again: no duplicate rows
         run.write_metrics([])
     for lang in spec.languages:
         with accelerator.main_process_first():
-            data = train_data.task_data(spec, _load_split(spec, split, lang, data_dir, phase.max_eval_examples),
+            data = train_data.task_data(spec, _load_split(spec, split, lang, data_dir, None),
                                         tokenizer, max_length, split=split, lang=lang, space=train.label_space)
         preds = predict(accelerator, model, data, phase.batch_size * 2)
         if accelerator.is_main_process:
@@ -431,12 +454,20 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
                 run.log_metric(m["task"], m["lang"], m["split"], m["metric"], m["score"], **extra)
                 rows_out.append(m)
     if accelerator.is_main_process:  # model selection record (kept out of metrics.jsonl: not a result)
-        atomic.write_json(run.path / "selection.json", {
-            "task": spec.name, "lang": spec.train_language, "split": "validation", "metric": spec.metric,
-            "best": result.state.best_metric, "best_step": result.state.best_step,
-            "stopped_early": result.state.stopped_early, "history": result.state.history})
+        atomic.write_json(run.path / "selection.json", _target_selection(spec, dev_spec, result))
     accelerator.wait_for_everyone()
     return rows_out
+
+
+def _target_selection(spec: TaskSpec, dev_spec: TaskSpec | None, result: LoopResult) -> dict[str, Any]:
+    """What phase 3 kept: the best training-task dev point, or the final weights (no dev selection)."""
+    st = result.state
+    if dev_spec is None:
+        return {"task": spec.name, "selection": "none: final weights (XTREME recipe, no dev selection)",
+                "last_step": st.global_step}
+    return {"task": dev_spec.name, "target": spec.name, "lang": dev_spec.train_language, "split": "validation",
+            "metric": dev_spec.metric, "best": st.best_metric, "best_step": st.best_step,
+            "stopped_early": st.stopped_early, "history": st.history}
 
 
 def run_retrieval(run: Run, profile: ExperimentConfig, *, trunk: str, suite: str, data_dir: str | None = None
