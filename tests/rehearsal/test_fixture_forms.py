@@ -11,7 +11,9 @@ turns into a failure (remove the mark) the day the loader is fixed.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import pytest
 
@@ -25,20 +27,10 @@ LANGS_PER_SPLIT = 2
 
 # --- known disagreements between today's loaders and the contracts (strict xfails) -------------------
 
-HELLASWAG_SCRIPT = ("Rowan/hellaswag main is a loading script (hellaswag.py); its Parquet copy is at revision "
-                    "049e80830aedaee63cd025622acf83822eb46553 (PR #7), which the task does not pin")
 SIB_SCRIPT = ("Davlan/sib200 main is a loading script (sib200.py); its Parquet copy is at revision "
               "refs/convert/parquet, which the task does not pin")
-RESTVAL = ("hub COCO captions train on Karpathy train only, local mode on train + restval (issue 12 item 10)")
-BUCC_TEST = ("local BUCC test reads the official test files, whose gold is not public (no gold pair, no error); "
-             "XTREME and google/xtreme use the training files as test (issue 12 item 5)")
 LOAD_XFAIL = {
-    ("bucc", RELEASE, "test"): BUCC_TEST,
-    ("hellaswag", HUB, "train"): HELLASWAG_SCRIPT,
-    ("hellaswag", HUB, "validation"): HELLASWAG_SCRIPT,
     **{("sib200", HUB, split): SIB_SCRIPT for split in ("train", "validation", "test")},
-    ("caption", HUB, "train"): RESTVAL,
-    ("caption-text", HUB, "train"): RESTVAL,
     **{("textvqa", RELEASE, split): "the textvqa local loader reads the VQAv2 questions when VQAv2 files share "
        "the data dir (_local_vqa tries VQAv2 first), so train/validation hold VQAv2 rows"
        for split in ("train", "validation")},
@@ -46,21 +38,15 @@ LOAD_XFAIL = {
        "local_format names): every image path points at a missing file" for split in ("train", "validation", "test")},
 }
 SAME_XFAIL = {
-    ("bucc", "test"): BUCC_TEST,
-    ("caption", "train"): RESTVAL,
-    ("caption-text", "train"): RESTVAL,
-    ("hellaswag", "train"): HELLASWAG_SCRIPT,
-    ("hellaswag", "validation"): HELLASWAG_SCRIPT,
     **{("sib200", split): SIB_SCRIPT for split in ("train", "validation", "test")},
+    **{("textvqa", split): LOAD_XFAIL[("textvqa", RELEASE, split)] for split in ("train", "validation")},
 }
 #: hub loaders that must fail with one clear line: (task, split) -> (error words, xfail reason or "")
 HUB_ERRORS = {
-    ("xnli", "translate_train"): ("--data-dir", "google/xtreme XNLI has no translate_train split; the hub path "
-                                                "names the split as missing but not that it is local-only"),
+    ("xnli", "translate_train"): ("--data-dir", ""),
     ("cosmosqa", "train"): ("loading script", ""),
     ("vqa", "train"): ("loading script", ""),
     ("vqa-text", "train"): ("loading script", ""),
-    ("textvqa", "train"): ("loading script", ""),
     ("flores200", "devtest"): ("loading.script", ""),
     ("gqa", "train"): ("lmms-lab/GQA", ""),
     ("ccg", "train"): ("--data-dir", ""),
@@ -159,8 +145,9 @@ def comparable(spec, ds) -> list:
         ds = ds.cast_column("image", type(ds.features["image"])(decode=False))
     rows = ds.to_list()
     for r in rows:
-        if "image" in r:
-            r["image"] = os.path.realpath(r["image"]["path"])
+        if "image" in r:  # the same picture: a file (release, COCO from the hub) or bytes in the Parquet file
+            image = r["image"]["bytes"] or Path(r["image"]["path"]).read_bytes()
+            r["image"] = hashlib.sha256(image).hexdigest()
         if spec.name in OWN_IDS:
             del r["id"]
     return rows

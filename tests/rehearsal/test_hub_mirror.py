@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 
 import datasets
+import pyarrow.parquet as pq
 import pytest
 
 from mmxfer import assets, catalog
@@ -108,8 +111,102 @@ def test_the_parquet_revision_a_task_should_pin_is_in_the_mirror(hub_mirror, tas
     assert hub.to_list() == release.to_list()
 
 
-def test_coco_train_with_restval_is_what_the_fixture_encodes(hub_mirror):
-    """Mapped to ``train+restval``, the hub captions equal the local train split (Karpathy train + restval)."""
-    spec = catalog.task("caption-text")
-    both = dataclasses.replace(spec, source=dataclasses.replace(spec.source, splits={"train": "train+restval"}))
-    assert both.load("train").to_list() == spec.load("train", None, str(hub_mirror.data_dir)).to_list()
+
+# --- the mirror against the recorded contracts (mmxfer/resources/hub_contracts.json) -----------------
+
+def _contracts() -> list[dict]:
+    from importlib import resources
+
+    path = resources.files("mmxfer") / "resources" / "hub_contracts.json"
+    return json.loads(path.read_text(encoding="utf-8"))["contracts"]
+
+
+def _expected_type(text: str):
+    """The ``datasets`` feature a contract's type description names; None when the contract does not say."""
+    from datasets import ClassLabel, Image, List, Value
+
+    text = text.strip()
+    if text.startswith("not confirmed"):
+        return None
+    if text.startswith("Sequence{") or text.startswith("{"):
+        inner = text[text.index("{") + 1:text.index("}")]
+        return {k: List(_expected_type(v)) for k, v in (p.split(":") for p in inner.split(","))}
+    if text.startswith("Sequence(ClassLabel) names "):
+        return List(ClassLabel(names=text.split("names ", 1)[1].split()[0].split(",")))
+    if text.startswith(("Sequence(string)", "list[string]")):
+        return List(Value("string"))
+    if text.startswith("list[int]"):
+        return "list[int]"
+    if text.startswith("ClassLabel("):
+        return ClassLabel(names=text[len("ClassLabel("):text.index(")")].split(","))
+    if text.startswith("Image"):
+        return Image()
+    if text.startswith("string"):
+        return Value("string")
+    if text.startswith("bool"):
+        return Value("bool")
+    if text.startswith(("int32", "int64")):
+        return Value(text[:5])
+    if text.startswith("int"):
+        return "int"
+    raise AssertionError(f"unparsed contract type {text!r}")
+
+
+def _matches(feature, expected) -> bool:
+    if expected == "int":
+        return getattr(feature, "dtype", "").startswith("int")
+    if expected == "list[int]":
+        return getattr(getattr(feature, "feature", None), "dtype", "").startswith("int")
+    return feature == expected
+
+
+def _columns_of(contract: dict, config: str) -> dict[str, str]:
+    """``{column: type text}`` of ``config``; per-config entries (``"*_images": "id string, image Image"``) too."""
+    columns = contract["columns"]
+    if not all(key.startswith("*") for key in columns):
+        return {k: v for k, v in columns.items() if not k.startswith("(")}
+    for key, text in columns.items():
+        if config.endswith(key.split()[0].lstrip("*")):
+            return dict(part.strip().split(" ", 1) for part in text.split(","))
+    raise AssertionError(f"no columns recorded for {config}")
+
+
+def _mirror_repo(root, contract):
+    base = root / contract["dataset"]
+    revision = contract["revision"]
+    pinned = base.with_name(f"{base.name}@{revision}") if revision else None
+    return pinned if pinned is not None and pinned.is_dir() else base
+
+
+@pytest.mark.parametrize("contract", _contracts(), ids=lambda c: f"{c['dataset']}-{c['config']}")
+def test_mirror_matches_the_recorded_hub_contract(fixture_data, contract):
+    """Every Parquet repository of the mirror has the recorded configs, splits, columns, types and revision;
+    every repository recorded as a loading script is one in the mirror too."""
+    import yaml
+
+    repo = _mirror_repo(fixture_data.hub_mirror, contract)
+    assert repo.is_dir(), repo
+    if contract["loading_script"]:
+        assert any(p.suffix == ".py" for p in (fixture_data.hub_mirror / contract["dataset"]).iterdir())
+        return
+    if (repo / "REVISION").is_file() or contract["revision"]:
+        assert (repo / "REVISION").read_text().strip() == contract["revision"]
+    card = yaml.safe_load((repo / "README.md").read_text(encoding="utf-8").split("---")[1])
+    pattern = re.compile("^" + re.escape(contract["config"] or "default").replace(r"\{lang\}", r"[^.]+")
+                         .replace(r"\{lang_name\}", r"[^.]+") + "$")
+    configs = [c for c in card["configs"] if pattern.match(c["config_name"])]
+    assert configs, (contract["config"], [c["config_name"] for c in card["configs"]])
+    allowed = {s.split()[0] for splits in contract["splits"].values() for s in splits}
+    for config in configs:
+        columns = _columns_of(contract, config["config_name"])
+        assert {f["split"] for f in config["data_files"]} <= allowed, config["config_name"]
+        for files in config["data_files"]:
+            (path,) = repo.glob(files["path"] + ".parquet")
+            features = datasets.Features.from_arrow_schema(pq.read_schema(path))
+            if "(others)" in contract["columns"]:
+                assert set(columns) <= set(features), path
+            else:
+                assert set(columns) == set(features), path
+            for name, text in columns.items():
+                expected = _expected_type(text)
+                assert expected is None or _matches(features[name], expected), (path.name, name, features[name])
