@@ -9,10 +9,12 @@ carries nothing of the heads, projector or vision tower into phase 3.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import shutil
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +98,39 @@ def _drop_pooler(model: nn.Module) -> None:
         model.pooler = None
 
 
+#: small trunk folders (weights up to this size: tiny and test trunks) are kept in memory once loaded, and
+#: every later load of the same, unchanged folder gets a deep copy: same weights, no disk read
+CACHE_MAX_BYTES = 64 * 2**20
+_CACHE_ENTRIES = 4
+_loaded: OrderedDict[tuple, TrunkPair] = OrderedDict()
+
+
+def _folder_key(path: Path, attn_implementation: str) -> tuple | None:
+    """The folder's identity (path, attention, every file's name, size and mtime); None when it is too big to keep."""
+    try:
+        files = tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file()))
+    except OSError:
+        return None
+    if sum(size for name, size, _ in files if name.endswith((".safetensors", ".bin"))) > CACHE_MAX_BYTES:
+        return None
+    return (str(path.resolve()), attn_implementation, files)
+
+
 def _load_dir(path: Path, attn_implementation: str) -> TrunkPair:
+    key = _folder_key(path, attn_implementation)
+    if key is not None and key in _loaded:
+        _loaded.move_to_end(key)
+        model, tokenizer = _loaded[key]
+        return copy.deepcopy(model), copy.deepcopy(tokenizer)
+    pair = _read_dir(path, attn_implementation)
+    if key is not None:
+        _loaded[key] = copy.deepcopy(pair[0]), copy.deepcopy(pair[1])
+        while len(_loaded) > _CACHE_ENTRIES:
+            _loaded.popitem(last=False)
+    return pair
+
+
+def _read_dir(path: Path, attn_implementation: str) -> TrunkPair:
     from transformers import AutoModel, AutoTokenizer
 
     if not (path / "config.json").is_file():
