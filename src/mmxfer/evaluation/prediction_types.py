@@ -81,8 +81,9 @@ def check_rows(path: str | Path, rows: list[dict[str, Any]], metric: str) -> Non
             raise DataError(f"{path}: row {n}: gold is {_kind_name(gold)} {gold!r:.40}, but {metric} scores "
                             f"{gold_what}: these predictions do not belong to this task")
         if metric == "accuracy" and type(pred) is not type(gold):
-            raise DataError(f"{path}: row {n}: pred is {_kind_name(pred)} but gold is {_kind_name(gold)}; "
-                            f"labels must be both indices or both names")
+            raise DataError(f"{path}: row {n}: pred is {_kind_name(pred)} {pred!r:.40} but gold is "
+                            f"{_kind_name(gold)} {gold!r:.40}; {metric} compares labels of one kind (both indices "
+                            f"or both names): these predictions do not belong to this task")
 
 
 def check_prediction_files(files: Iterable[tuple[str, str, str, Path]],

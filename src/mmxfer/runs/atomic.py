@@ -150,5 +150,8 @@ def check_output_file(path: str | Path, option: str = "output file") -> Path:
         raise ConfigError(f"{option} {path}: is a folder; give a file name")
     if path.exists() and not os.access(path, os.W_OK):
         raise ConfigError(f"{option} {path}: the file is not writable")
-    check_output_dir(path.absolute().parent, option)
+    base = _nearest_existing(path.absolute().parent)
+    if not base.is_dir():
+        raise ConfigError(f"{option} {path}: {base} is a file, not a folder")
+    _probe(base, path, option)
     return path
