@@ -24,7 +24,7 @@ from mmxfer.evaluation.scoring import rescore_run
 from mmxfer.models.trunk import load_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.lock import FileLock
-from mmxfer.runs.store import DONE, Run, slug
+from mmxfer.runs.store import DONE, Run, check_name, slug
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
@@ -60,7 +60,8 @@ def scores_json(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
 
 def _items(args: argparse.Namespace) -> tuple[list[SuiteTaskConfig], str | None]:
     catalog.load_plugins()
-    langs = tuple(x.strip() for x in args.languages.split(",") if x.strip()) if args.languages else None
+    langs = tuple(check_name("language", x.strip()) for x in args.languages.split(",") if x.strip()) \
+        if args.languages else None
     if args.task:
         spec = catalog.task(args.task)
         return [SuiteTaskConfig(task=spec.name, languages=langs, split=spec.splits[-1])], None

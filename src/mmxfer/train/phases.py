@@ -3,14 +3,17 @@ zero-shot prediction on every target language; or, without a target, retrieval o
 
 Phase-2 reuse: a phase-2 trunk is keyed by everything that determines it - the intermediate
 task(s), the trunk, the vision tower (only for image-text tasks), the intermediate recipe, the
-multi-task mixing (only for several tasks), the precision, the *phase-2 seed*, where the training data
-comes from (per task: the resolved ``--data-dir``, or the hub id, config and revision, or "generated") and
-``on_bad_image`` (image-text tasks) - and lives in ``<runs_dir>/<study>/_intermediate/<label>-<hash>/trunk``
-with its own ``DONE``. Every target of an arm reuses it. The ``DONE`` also records a content fingerprint of
-each task's training examples (:func:`data_fingerprint`); a trunk is reused only when the data given now has
-the same fingerprint, else the run stops with one line (the trunk other runs were made with is never
-silently replaced: remove its folder to train it again). One process trains a phase-2 folder at a time
-(:mod:`mmxfer.runs.lock`): others wait while it lives and take over its lock when it died. Phase-2 seed policy: ``intermediate.seed: null`` (default) = the run's seed, so
+multi-task mixing (only for several tasks), the precision, the *phase-2 seed*, where the training
+data comes from (per task: the resolved ``--data-dir``, the hub id, config and revision, or
+"generated") and ``on_bad_image`` (image-text tasks) - and lives in
+``<runs_dir>/<study>/_intermediate/<label>-<hash>/trunk`` with its own ``DONE``. Every target of
+an arm reuses it. The ``DONE`` also records a content fingerprint of each task's training examples
+(:func:`data_fingerprint`): a trunk is reused only when the data given now has the same fingerprint,
+else the run stops with one line - a trunk other runs were made with is never replaced behind their
+back (remove its folder to train it again). One process trains a phase-2 folder at a time
+(:mod:`mmxfer.runs.lock`): others wait while it lives and take its lock over when it died.
+
+Phase-2 seed policy: ``intermediate.seed: null`` (default) = the run's seed, so
 each seed of a study trains its own phase-2 trunk and the seed-to-seed spread of the gap includes
 phase-2 variance (the quantity being compared); ``intermediate.seed: N`` = one phase-2 trunk shared
 by all seeds (cheaper; seeds then vary phase 3 only).
@@ -105,7 +108,7 @@ def phase2_dir(profile: ExperimentConfig, tasks: Sequence[str], seed: int, runs_
 
 def data_fingerprint(dataset: Any) -> str:
     """sha256 of a dataset's examples as Python values (row by row, in order): the same examples give the same
-    fingerprint whatever the file layout, arrow chunking or ``datasets`` version."""
+    fingerprint whatever the file layout or arrow chunking. Images stored as paths are fingerprinted by path."""
     digest = hashlib.sha256()
     digest.update(json.dumps(sorted(dataset.column_names)).encode())
     for batch in dataset.with_format("arrow").iter(batch_size=4096):
