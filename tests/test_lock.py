@@ -79,6 +79,17 @@ def test_lock_of_another_host_waits_for_the_heartbeat_timeout(tmp_path):
         assert lock.owned()
 
 
+def test_stopped_heartbeat_of_another_host_is_waited_out_not_refused(tmp_path):
+    _write_lock(tmp_path, pid=12345, host="node-that-died")
+    old = time.time() - 100  # three heartbeats missed, not yet stale
+    os.utime(tmp_path / "LOCK", (old, old))
+    start = time.monotonic()
+    lock = FileLock(tmp_path, heartbeat=30, stale_after=101.5)
+    assert lock.acquire(poll=0.1) is True  # no LockHeld: it waited until the heartbeat timed out
+    lock.release()
+    assert 0.5 < time.monotonic() - start < 10
+
+
 def test_plain_pid_at_host_locks_of_older_code_are_understood(tmp_path):
     (tmp_path / "LOCK").write_text(f"{_dead_pid()}@{lockmod.hostname()}")
     holder = read_holder(tmp_path / "LOCK")

@@ -10,7 +10,8 @@ A lock nobody holds any more is taken over:
 - its holder ran on this host and that process is gone (``kill -9``, the OOM killer, a node reboot, or its pid
   now belongs to a younger process): at once;
 - its holder ran on another host and the heartbeat is older than ``stale_after`` seconds (that host died or
-  lost the file system).
+  lost the file system). A process that finds such a lock with a heartbeat that stopped (older than three
+  beats) waits for that timeout rather than giving up, so a job requeued after a node failure goes on.
 
 It is released (deleted) when the holder leaves the ``with`` block, whatever the exit - an exception, Ctrl-C,
 or SIGTERM (which :mod:`mmxfer.runs.interrupt` turns into an exception). Defaults: a heartbeat every 30 s,
@@ -246,12 +247,17 @@ class FileLock:
                 log.warning("taking over the stale lock of %s %s (%s)", self.what, self.folder, holder.describe())
                 self._take_over(holder)
                 continue
-            if not wait:
+            beating = holder.local or holder.heartbeat_age < 3 * self.heartbeat
+            if not wait and beating:
                 raise LockHeld(f"{self.what} {self.folder} is in use by {holder.describe()}; wait for it to "
                                f"finish or stop it (a lock whose process is gone is taken over by itself)", holder)
             now = time.monotonic()
             if last_log is None or now - last_log >= log_every:
-                log.warning("waiting for %s %s: in use by %s", self.what, self.folder, holder.describe())
+                if beating:
+                    log.warning("waiting for %s %s: in use by %s", self.what, self.folder, holder.describe())
+                else:  # a holder on another host whose heartbeat stopped: its host may have died
+                    log.warning("%s %s: the heartbeat of %s stopped; taking the lock over %.0f s after it",
+                                self.what, self.folder, holder.describe(), self.stale_after)
                 last_log = now
             time.sleep(poll)
         self.held = True
