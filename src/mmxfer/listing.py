@@ -8,9 +8,10 @@ from pathlib import Path
 
 from mmxfer import catalog, config
 from mmxfer.console import print_table
-from mmxfer.errors import ConfigError
+from mmxfer.errors import ConfigError, RunStoreError
 from mmxfer.registry import Registry
-from mmxfer.runs.store import iter_runs
+from mmxfer.runs.lock import FileLock, read_holder
+from mmxfer.runs.store import Run, iter_runs
 from mmxfer.validation import validate_file
 
 
@@ -59,10 +60,22 @@ def _ls_registry(registry: Registry) -> None:
     print_table((registry.kind, "aliases", "description"), rows)
 
 
+def _state(run: Run) -> str:
+    if run.is_done():
+        return "done"
+    holder = read_holder(run.lock_path)
+    if holder is None:
+        return "unfinished"
+    return "stale lock" if holder.stale(FileLock(run.path).stale_after) else f"running (pid {holder.pid}@{holder.host})"
+
+
 def _ls_runs(runs_dir: str) -> None:
+    if not Path(runs_dir).is_dir():
+        raise RunStoreError(f"--runs-dir {runs_dir}: no such folder" if not Path(runs_dir).exists()
+                            else f"--runs-dir {runs_dir}: not a folder")
     rows = []
     for run in iter_runs(runs_dir, finished_only=False):
-        rows.append((run.study, run.run_id, "done" if run.is_done() else "unfinished", len(run.metrics())))
+        rows.append((run.study, run.run_id, _state(run), len(run.metrics())))
     print_table(("study", "run", "state", "metrics"), rows)
 
 

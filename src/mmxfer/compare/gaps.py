@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from mmxfer import catalog
 from mmxfer.compare import stats
 from mmxfer.compare.example_scores import example_scores, prediction_columns, scorer_for, task_attr
+from mmxfer.compare.results import check_recorded_score
 from mmxfer.compare.settings import GapSettings
 from mmxfer.errors import ConfigError, DataError, RunStoreError
 from mmxfer.languages import is_english
@@ -262,6 +263,10 @@ def _cell_replicates(cell: _Cell, needed: list[tuple[str, int]], settings: GapSe
     draw_key = _stable_int(settings.seed, cell.task, cell.split, n, hashlib.blake2b(
         "\x1f".join(map(str, ids)).encode(), digest_size=8).hexdigest())
     scorer = scorer_for(cell.task, cell.metric, names, lang=cell.lang)
+    if ids is ref_ids:  # whole files: each must give the score its run recorded (point estimate = interval's data)
+        for (arm, seed), (golds, preds) in aligned.items():
+            check_recorded_score(cell.runs[arm][seed][1], cell.task, cell.split, cell.lang, cell.metric,
+                                 cell.runs[arm][seed][0], scorer.fn(golds, preds))
     out: dict[tuple[str, int], np.ndarray] = {}
     if not scorer.corpus_level or scorer.stats is not None:
         if draw_key not in draw_cache:

@@ -9,6 +9,12 @@ Where each column comes from:
   must be shown with the number: BUCC scored from the hub is an "upper bound, no distractors");
 - ``env.json``: ``mmxfer_version``.
 
+Every finished run is read through :meth:`~mmxfer.runs.store.Run.verified_metrics`: files that do not
+match the run's DONE record, torn lines, duplicate rows and scores that are not numbers stop the table
+with one line naming the run, instead of dropping or doubling cells. The bootstrap checks that each
+predictions file re-scores to the score its run recorded (:func:`check_recorded_score`), so a margin and
+its interval always come from the same numbers.
+
 Missing ``modality`` is derived from the intermediate tasks' specs (all text -> ``text``, all
 image-text -> ``image-text``, both -> ``mixed``, none -> ``none``; :func:`mmxfer.catalog.modality_of`). Missing ``category`` comes
 from the task spec (``catalog.task(name).category``).
@@ -17,6 +23,7 @@ from the task spec (``catalog.task(name).category``).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -118,11 +125,8 @@ def build_results(run_paths: Iterable[str | Path]) -> pd.DataFrame:
     category_cache: dict[str, str] = {}
     for run in runs:
         meta = run_meta(run)
-        for m in run.metrics():
-            try:
-                task, lang, metric, score = m["task"], m["lang"], m["metric"], m["score"]
-            except KeyError as exc:
-                raise DataError(f"{run.metrics_path}: metric row without {exc.args[0]!r}: {m}") from None
+        for m in run.verified_metrics():
+            task, lang, metric, score = m["task"], m["lang"], m["metric"], m["score"]
             category = m.get("category")
             if not category:
                 if task not in category_cache:
@@ -140,6 +144,20 @@ def build_results(run_paths: Iterable[str | Path]) -> pd.DataFrame:
     ordered = [*COLUMNS, "caveat", "suite", "path"]
     return frame[ordered].sort_values(["study", "arm", "task", "lang", "metric", "seed"], kind="stable",
                                       ignore_index=True)
+
+
+def check_recorded_score(run_path: str | Path, task: str, split: str, lang: str, metric: str, recorded: float,
+                         recomputed: float) -> None:
+    """The score a run recorded for one predictions file must be the one its predictions give now (the point
+    estimate of a margin comes from the former, its interval from the latter)."""
+    if recorded is None or recomputed is None:
+        return
+    if math.isnan(recorded) and math.isnan(recomputed):
+        return
+    if not abs(float(recorded) - float(recomputed)) <= 1e-4 + 1e-6 * abs(float(recorded)):
+        raise DataError(f"run {run_path}: its predictions for {task} {split}-{lang} score {recomputed:.4f} but its "
+                        f"metrics.jsonl records {metric} {float(recorded):.4f}; re-score it "
+                        f"(mmxfer evaluate --rescore {run_path}) or rerun it with --force")
 
 
 def write_results(frame: pd.DataFrame, out_dir: str | Path, stem: str = "results") -> dict[str, Path]:

@@ -1,4 +1,9 @@
-"""``mmxfer evaluate``: a trunk on retrieval tasks, a finished run on a suite, or re-scoring a run."""
+"""``mmxfer evaluate``: a trunk on retrieval tasks, a finished run on a suite, or re-scoring a run.
+
+Output paths (``--output``, ``--out-dir``) are checked before any work. ``--out-dir`` of a trunk evaluation
+gets its own metrics.jsonl, so it may not be a run folder (``evaluate --run`` re-evaluates a run in place);
+a folder is evaluated into by one process at a time, and a run is re-scored only while no one else holds it.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,16 @@ from typing import Any
 from mmxfer import catalog, config
 from mmxfer.config import SuiteTaskConfig
 from mmxfer.console import print_table
-from mmxfer.errors import ConfigError
+from mmxfer.errors import ConfigError, DataError
 from mmxfer.evaluation import suites
+from mmxfer.evaluation.prediction_types import check_prediction_files
 from mmxfer.evaluation.retrieval import cached, describe, retrieval_max_length, trunk_embedder, trunk_profile
 from mmxfer.evaluation.runner import evaluate_retrieval, evaluate_trunk
 from mmxfer.evaluation.scoring import rescore_run
 from mmxfer.models.trunk import load_trunk
 from mmxfer.runs import atomic
-from mmxfer.runs.store import Run, slug
+from mmxfer.runs.lock import FileLock
+from mmxfer.runs.store import DONE, Run, check_name, slug
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
@@ -61,7 +68,8 @@ def scores_json(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
 
 def _items(args: argparse.Namespace) -> tuple[list[SuiteTaskConfig], str | None]:
     catalog.load_plugins()
-    langs = tuple(x.strip() for x in args.languages.split(",") if x.strip()) if args.languages else None
+    langs = tuple(check_name("language", x.strip()) for x in args.languages.split(",") if x.strip()) \
+        if args.languages else None
     if args.task:
         spec = catalog.task(args.task)
         return [SuiteTaskConfig(task=spec.name, languages=langs, split=spec.splits[-1])], None
@@ -89,14 +97,51 @@ def _write_output(path: str | None, rows: list[dict[str, Any]]) -> None:
         print(f"scores written to {path}")
 
 
+def check_out_dir(out_dir: Path) -> Path:
+    """``--out-dir`` of a trunk evaluation: writable, and not a run folder (its metrics would be replaced)."""
+    if (out_dir / DONE).is_file() or (out_dir / "config.yaml").is_file():
+        state = "finished run" if (out_dir / DONE).is_file() else "run"
+        raise ConfigError(f"--out-dir {out_dir} is a {state} folder; a trunk evaluation writes its own "
+                          f"metrics.jsonl there and would replace the run's: give another folder (to evaluate "
+                          f"the run itself: mmxfer evaluate --run {out_dir})")
+    return atomic.check_output_dir(out_dir, "--out-dir")
+
+
+def _existing_run(path: str, option: str) -> Run:
+    run = Run(path)
+    if not run.path.is_dir():
+        raise DataError(f"{option} {path}: run folder not found")
+    return run
+
+
+def _rescore(args: argparse.Namespace) -> list[dict[str, Any]]:
+    run = _existing_run(args.rescore, "--rescore")
+    files = list(run.prediction_files())
+    if not files:
+        raise DataError(f"{run.path}: no predictions files to re-score (predictions/<task>/<split>-<lang>.jsonl)")
+    check_prediction_files(files, _stored_metrics(run))
+    with FileLock(run.path, "run folder"):
+        return rescore_run(run)
+
+
+def _stored_metrics(run: Run) -> dict[tuple[str, str, str], str]:
+    """(task, split, lang) -> the metric a run's stored rows used (what re-scoring uses again)."""
+    return {(r.get("task"), r.get("split"), r.get("lang")): r.get("metric") for r in run.metrics()
+            if isinstance(r, dict) and "part" not in r}
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.output:
+        atomic.check_output_file(args.output, "--output")
     if args.rescore:
-        rows = rescore_run(args.rescore)
+        rows = _rescore(args)
         _print_table(rows)
         _write_output(args.output, rows)
         return 0
     if not (args.trunk or args.run):
         raise ConfigError("say what to evaluate: --trunk NAME_OR_DIR, --run RUN or --rescore RUN")
+    if args.run:
+        _existing_run(args.run, "--run").require_done()
     if not (args.suite or args.task):
         if args.run:
             args.suite = config.load(config.ExperimentConfig, base=_run_profile(args.run)).suite
@@ -106,11 +151,15 @@ def run(args: argparse.Namespace) -> int:
     if args.trunk:
         profile = trunk_profile(args.trunk, args.profile, args.overrides)
         out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / slug(Path(args.trunk).name or args.trunk)
+        check_out_dir(out_dir)
         trunk_items = _split_items(items)
-        rows = evaluate_trunk(args.trunk, trunk_items, profile, out_dir, data_dir=args.data_dir) if trunk_items else []
+        with FileLock(out_dir, "evaluation folder"):
+            rows = evaluate_trunk(args.trunk, trunk_items, profile, out_dir, data_dir=args.data_dir) \
+                if trunk_items else []
         print(f"predictions and metrics in {out_dir}")
     else:
-        rows = _evaluate_run(args, items)
+        with FileLock(args.run, "run folder"):
+            rows = _evaluate_run(args, items)
     _print_table(rows)
     if suite_name:
         _print_suite_scores(suites.suite_scores(rows, suite_name), suite_name)
@@ -128,7 +177,9 @@ def _evaluate_run(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> lis
     run = Run(args.run)
     run.require_done()
     rows = run.metrics()
-    if any(True for _ in run.prediction_files()):
+    files = list(run.prediction_files())
+    if files:
+        check_prediction_files(files, _stored_metrics(run))
         rows = rescore_run(run)
     trunk_dir = run.path / "trunk"
     retrieval_items = [i for i in items if suites.uses_trunk(i)]
