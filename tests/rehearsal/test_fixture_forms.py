@@ -31,15 +31,9 @@ SIB_SCRIPT = ("Davlan/sib200 main is a loading script (sib200.py); its Parquet c
               "refs/convert/parquet, which the task does not pin")
 LOAD_XFAIL = {
     **{("sib200", HUB, split): SIB_SCRIPT for split in ("train", "validation", "test")},
-    **{("textvqa", RELEASE, split): "the textvqa local loader reads the VQAv2 questions when VQAv2 files share "
-       "the data dir (_local_vqa tries VQAv2 first), so train/validation hold VQAv2 rows"
-       for split in ("train", "validation")},
-    **{("flickr30k", RELEASE, split): "the flickr30k local loader never looks in flickr30k-images/ (the folder its "
-       "local_format names): every image path points at a missing file" for split in ("train", "validation", "test")},
 }
 SAME_XFAIL = {
     **{("sib200", split): SIB_SCRIPT for split in ("train", "validation", "test")},
-    **{("textvqa", split): LOAD_XFAIL[("textvqa", RELEASE, split)] for split in ("train", "validation")},
 }
 #: hub loaders that must fail with one clear line: (task, split) -> (error words, xfail reason or "")
 HUB_ERRORS = {

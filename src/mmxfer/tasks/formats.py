@@ -326,7 +326,8 @@ def karpathy_rows(path: Path, image_root: Path, split: str) -> Iterator[dict[str
         if img.get("split") not in wanted:
             continue
         rel = f"{img['filepath']}/{img['filename']}" if img.get("filepath") else img["filename"]
-        image = image_path(image_root, rel, img["filename"], f"images/{img['filename']}")
+        image = image_path(image_root, rel, img["filename"], f"images/{img['filename']}",
+                           f"flickr30k-images/{img['filename']}")
         key = img.get("cocoid", img.get("imgid"))
         for k, sent in enumerate(img.get("sentences", [])):
             yield {"id": f"{key}-{k}", "image_id": str(key), "image": image, "caption": sent["raw"].strip()}

@@ -126,15 +126,27 @@ def _hub_vqav2(spec: TaskSpec, split: str, lang: str):
     return ds
 
 
+def _vqa_dataset(spec: TaskSpec, rows: list[dict], split: str, lang: str):
+    return dataset_from_rows(spec, [{k: r[k] for k in ("id", "image", "question", "answers")} for r in rows],
+                             split=split, lang=lang)
+
+
+def _textvqa_local_rows(spec: TaskSpec, split: str, root: Path) -> list[dict]:
+    name = {"train": "train", "validation": "val", "test": "test"}[split]
+    path = find_file(root, [f"TextVQA_0.5.1_{name}.json", f"textvqa/TextVQA_0.5.1_{name}.json"], spec,
+                     "TextVQA JSON")
+    return formats.textvqa_rows(path, path.parent)
+
+
 def _local_vqa(spec: TaskSpec, split: str, lang: str, root: Path):
     """VQAv2 release JSON (+ COCO images); falls back to TextVQA JSON (+ train_images/, test_images/)."""
     rows = _vqav2_local_rows(spec, split, root, required=False)
-    if rows is None:
-        name = {"train": "train", "validation": "val", "test": "test"}[split]
-        path = find_file(root, [f"TextVQA_0.5.1_{name}.json", f"textvqa/TextVQA_0.5.1_{name}.json",
-                                f"v2_OpenEnded_mscoco_{COCO_SPLIT.get(split, split)}_questions.json"], spec)
-        rows = formats.textvqa_rows(path, path.parent)
-    return dataset_from_rows(spec, [{k: r[k] for k in ("id", "image", "question", "answers")} for r in rows], split=split, lang=lang)
+    return _vqa_dataset(spec, rows if rows is not None else _textvqa_local_rows(spec, split, root), split, lang)
+
+
+def _local_textvqa(spec: TaskSpec, split: str, lang: str, root: Path):
+    """TextVQA JSON only: a data dir that also holds VQAv2 files still gives TextVQA's questions."""
+    return _vqa_dataset(spec, _textvqa_local_rows(spec, split, root), split, lang)
 
 
 def _vqav2_local_rows(spec: TaskSpec, split: str, root: Path, *, required: bool) -> list[dict] | None:
@@ -261,7 +273,7 @@ register(TaskSpec(
                                                   "answers": "answers", "image": "image"},
     local_format="TextVQA_0.5.1_{train,val,test}.json + train_images/ test_images/",
     extra={"dataset": "textvqa", "answer_vocab_size": VQAV2_VOCAB_SIZE},
-    loader=make_loader(_hub_vqav2, _local_vqa), **{**_VQA_COMMON, "splits": ("train", "validation", "test")},
+    loader=make_loader(_hub_vqav2, _local_textvqa), **{**_VQA_COMMON, "splits": ("train", "validation", "test")},
 ), "text-vqa")
 
 
