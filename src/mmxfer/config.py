@@ -314,8 +314,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         return value
     if origin is Literal:
         allowed = typing.get_args(tp)
-        if isinstance(value, bool):  # YAML 1.1 reads an unquoted no/yes (precision: no) as a boolean
-            value = {False: "no", True: "yes"}[value] if {False: "no", True: "yes"}[value] in allowed else value
+        if isinstance(value, bool) and ("yes" if value else "no") in allowed:
+            value = "yes" if value else "no"  # YAML 1.1 reads an unquoted no/yes (precision: no) as a boolean
         if value not in allowed:
             hint = suggest(str(value), [str(a) for a in allowed])
             raise ConfigError(
