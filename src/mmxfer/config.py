@@ -25,7 +25,9 @@ C = TypeVar("C")
 
 CONFIG_ROOT = Path(__file__).resolve().parent / "configs"
 
-Precision = Literal["no", "fp16", "bf16"]
+#: ``auto``: bf16 autocast where the hardware computes in bf16 natively (a CUDA GPU with bf16; a CPU with AVX512-BF16
+#: or AMX), full fp32 elsewhere - decided when a run starts and recorded in its env.json (mmxfer.runs.env)
+Precision = Literal["no", "fp16", "bf16", "auto"]
 
 
 # --------------------------------------------------------------------------- schema
@@ -44,6 +46,9 @@ class TrunkConfig:
     max_length: int = 128
     freeze_embeddings: bool = False
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"
+    # N > 0: the embeddings and the first N transformer layers are frozen and run in eval mode (no dropout) in
+    # every phase; their output for text inputs is computed once per process (mmxfer.models.frozen)
+    freeze_layers: int = field(default=0, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)

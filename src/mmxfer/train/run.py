@@ -20,6 +20,7 @@ from mmxfer import catalog
 from mmxfer.config import ExperimentConfig, check_seed, to_dict
 from mmxfer.errors import ConfigError
 from mmxfer.runs import atomic
+from mmxfer.runs.env import precision_record
 from mmxfer.runs.store import Run, check_name, open_run, run_path
 from mmxfer.train import phases
 from mmxfer.train.loop import remove_training_state
@@ -153,13 +154,14 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
     main = state.is_main_process
     if main:
         print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
-              f"data {data_dir or ('generated starter data (offline)' if profile.name == 'starter' else 'Hugging Face Hub')} | precision {profile.precision} | "
+              f"data {data_dir or ('generated starter data (offline)' if profile.name == 'starter' else 'Hugging Face Hub')} | precision {_precision_text(profile.precision)} | "
               f"{state.num_processes} process(es) on {state.device}")
         if profile.name == "starter":
             print("  (starter profile: offline CPU demo; paper scale is --profile xlmr-large)")
         print(f"  arm {arm} ({config['arm']['modality']}) -> target {target or 'retrieval suite ' + profile.suite}"
               f" | seed {seed} | run folder {run.path}")
-        open_run(runs_dir, study, config, request.label, resume=request.resume, force=request.force, seed=seed)
+        open_run(runs_dir, study, config, request.label, resume=request.resume, force=request.force, seed=seed,
+                 env={"precision": precision_record(profile.precision)})
     state.wait_for_everyone()
     log_with = profile.log_with
     trunk = profile.trunk.name
@@ -185,6 +187,11 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
         remove_training_state(run.path)
         _summary(rows)
         print(f"done: {run.path}")
+
+
+def _precision_text(precision: str) -> str:
+    resolved = precision_record(precision)["resolved"]
+    return precision if resolved == precision else f"{precision} -> {resolved}"
 
 
 def _copy_phase2_log(source: Path, run: Run) -> None:
