@@ -48,8 +48,9 @@ def check_study(study: config.StudyConfig, where: str = "study") -> None:
         _check_task(target, f"{where}: targets")
     if not study.seeds:
         raise ConfigError(f"{where}: seeds: at least one seed is needed")
-    if study.suite:
-        config.load_suite(study.suite)
+    for name in (study.suite or "").split(","):  # a comma list of suites (paper: xtreme-retrieval,flores200)
+        if name.strip():
+            config.load_suite(name.strip())
 
 
 def validate_file(path: str | Path, kind: str, overrides: Iterable[str] = ()) -> str:

@@ -38,6 +38,7 @@ from mmxfer.models.trunk import load_trunk, save_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.store import Run, slug
 from mmxfer.tasks.base import TaskSpec
+from mmxfer.tasks.common import evaluation_languages
 from mmxfer.train import data as train_data
 from mmxfer.train.data import MultiTaskDataset, MultiTaskModel, TaskData
 from mmxfer.train.loop import (
@@ -387,9 +388,10 @@ def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, me
 
 
 def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, seed: int,
-               data_dir: str | None = None, resume: bool = False, log_with: Sequence[str] = ()) -> list[dict[str, Any]]:
+               data_dir: str | None = None, resume: bool = False, log_with: Sequence[str] = (),
+               languages: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Fine-tune ``trunk`` on the target's English training data (model selection on English dev),
-    then predict every target language; writes predictions and metric rows into ``run``."""
+    then predict every target language (``languages``: a subset); writes predictions and metric rows into ``run``."""
     spec = catalog.task(target)
     train_spec = catalog.task(spec.train_task) if spec.train_task else spec
     phase = profile.phase_for_target(spec.name)
@@ -418,7 +420,7 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     rows_out: list[dict[str, Any]] = []
     if accelerator.is_main_process:  # a resumed run predicts every language again: no duplicate rows
         run.write_metrics([])
-    for lang in spec.languages:
+    for lang in target_languages(spec, languages, data_dir):
         with accelerator.main_process_first():
             data = train_data.task_data(spec, _load_split(spec, split, lang, data_dir, phase.max_eval_examples),
                                         tokenizer, max_length, split=split, lang=lang, space=train.label_space)
@@ -439,10 +441,32 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     return rows_out
 
 
-def run_retrieval(run: Run, profile: ExperimentConfig, *, trunk: str, suite: str, data_dir: str | None = None
-                  ) -> list[dict[str, Any]]:
-    """Without a target: evaluate the (phase-2) trunk on the suite's retrieval tasks."""
+def target_languages(spec: TaskSpec, languages: Sequence[str] | None, data_dir: str | None = None) -> list[str]:
+    """The languages a target is evaluated on: all of its own, or those of the ``languages`` subset it has."""
+    langs = evaluation_languages(spec, languages, data_dir)
+    if not langs:
+        raise ConfigError(f"none of the languages {', '.join(languages or [])} is a language of {spec.name} "
+                          f"({', '.join(spec.languages[:8])}{' ...' if len(spec.languages) > 8 else ''})")
+    return langs
+
+
+def run_retrieval(run: Run, profile: ExperimentConfig, *, trunk: str, suite: str, data_dir: str | None = None,
+                  languages: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Without a target: evaluate the (phase-2) trunk on the suite's retrieval tasks (``languages``: a subset;
+    a task that has none of them is left out, with a printed note)."""
     items = [i for name in suite.split(",") if name.strip() for i in suite_tasks(name.strip()) if uses_trunk(i)]
     if not items:
         raise TrainingError(f"suite {suite!r} has no retrieval tasks to evaluate the trunk on; pass --target")
+    if languages:
+        limited = []
+        for item in items:
+            langs = [x for x in evaluation_languages(catalog.task(item.task), languages, data_dir)
+                     if not item.languages or x in item.languages]
+            if langs:
+                limited.append(dataclasses.replace(item, languages=tuple(langs), params=dict(item.params)))
+            else:
+                print(f"  {item.label or item.task}: none of the languages {', '.join(languages)}; not evaluated")
+        items = limited
+        if not items:
+            raise ConfigError(f"no retrieval task of suite {suite!r} has any of the languages {', '.join(languages)}")
     return evaluate_trunk(trunk, items, profile, run.path, data_dir=data_dir)
