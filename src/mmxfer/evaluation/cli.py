@@ -1,4 +1,5 @@
-"""``mmxfer evaluate``: a trunk on retrieval tasks, a finished run on a suite, or re-scoring a run."""
+"""``mmxfer evaluate``: a trunk on retrieval tasks, a finished run on a suite, re-scoring a run, or scoring
+translations made elsewhere (``--hypotheses DIR``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from mmxfer.config import SuiteTaskConfig
 from mmxfer.console import print_table
 from mmxfer.errors import ConfigError
 from mmxfer.evaluation import suites
+from mmxfer.evaluation.hypotheses import DEFAULT_TASK, score_hypotheses
 from mmxfer.evaluation.retrieval import cached, trunk_embedder
 from mmxfer.evaluation.runner import evaluate_retrieval, evaluate_trunk
 from mmxfer.evaluation.scoring import rescore_run
@@ -20,10 +22,19 @@ from mmxfer.runs import atomic
 from mmxfer.runs.store import Run, slug
 
 
+def _score_text(row: dict[str, Any]) -> str:
+    if row.get("score") is None:
+        return "missing: " + str(row.get("missing") or "not scored").split(":")[0]
+    return f"{row['score']:.2f}"
+
+
 def _print_table(rows: list[dict[str, Any]]) -> None:
     table = [(r["task"], r["lang"], r["split"], r["metric"] + (f" [{r['part']}]" if r.get("part") else ""),
-              f"{r['score']:.2f}", r.get("n", "")) for r in rows]
+              _score_text(r), r.get("n", "")) for r in rows]
     print_table(("task", "lang", "split", "metric", "score", "n"), table)
+    reasons = dict.fromkeys(str(r["missing"]) for r in rows if r.get("score") is None and r.get("missing"))
+    for reason in reasons:
+        print(f"missing scores: {reason}")
 
 
 def _print_suite_scores(agg: dict[str, Any], suite: str) -> None:
@@ -45,6 +56,8 @@ def scores_json(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
             continue
         entry = out.setdefault(r["task"], {}).setdefault(r["lang"], {})
         entry[r["metric"]] = r["score"]
+        if r.get("missing"):
+            entry[f"{r['metric']}.missing"] = r["missing"]
         entry.update({k: v for k, v in (r.get("scores") or {}).items() if k != r["metric"]})
         if r.get("settings"):
             entry["settings"] = r["settings"]
@@ -81,14 +94,27 @@ def _write_output(path: str | None, rows: list[dict[str, Any]]) -> None:
         print(f"scores written to {path}")
 
 
+def _hypotheses(args: argparse.Namespace) -> int:
+    langs = [x.strip() for x in args.languages.split(",") if x.strip()] if args.languages else None
+    out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / f"hypotheses-{slug(Path(args.hypotheses).name)}"
+    rows = score_hypotheses(args.hypotheses, out_dir, task=args.task or DEFAULT_TASK, data_dir=args.data_dir,
+                            languages=langs)
+    _print_table(rows)
+    print(f"predictions and metrics in {out_dir}")
+    _write_output(args.output, rows)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "hypotheses", None):
+        return _hypotheses(args)
     if args.rescore:
         rows = rescore_run(args.rescore)
         _print_table(rows)
         _write_output(args.output, rows)
         return 0
     if not (args.trunk or args.run):
-        raise ConfigError("say what to evaluate: --trunk NAME_OR_DIR, --run RUN or --rescore RUN")
+        raise ConfigError("say what to evaluate: --trunk NAME_OR_DIR, --run RUN, --rescore RUN or --hypotheses DIR")
     if not (args.suite or args.task):
         if args.run:
             args.suite = config.load(config.ExperimentConfig, base=_run_profile(args.run)).suite
