@@ -162,7 +162,7 @@ class Track:
     n_languages: int = 0
     languages_subset: tuple[str, ...] = ()  # the runs were limited to these languages (--languages); () = all
     arms_missing: tuple[str, ...] = ()  # arms with no scored run for this track
-    label: str = ""  # how tables name it: the task, or task (metric) when the task has several tracks
+    label: str = ""  # how tables and the printed answer name it: "task (metric)"
     note: str = ""  # e.g. why its margins have no intervals
 
     @property
@@ -229,7 +229,7 @@ def describe_tracks(results: pd.DataFrame, scored: pd.DataFrame, entries: list[S
         several = per_task[e.task] > 1
         task_rows = results[results["task"] == e.task]
         metric = _chosen_metric(task_rows, e, several) if not task_rows.empty else None
-        label = f"{e.task} ({metric or '/'.join(e.metrics)})" if several else e.task
+        label = f"{e.task} ({metric or '/'.join(e.metrics) or 'no scores'})"
         common = {"task": e.task, "metric": metric, "category": e.category, "label": label}
         if task_rows.empty:
             tracks.append(Track(status="missing", reason=_how_to_run(e.task), **common))

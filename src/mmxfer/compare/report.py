@@ -125,6 +125,7 @@ def tasks_table(result: GapResult) -> pd.DataFrame:
 
 def tracks_table(result: GapResult) -> pd.DataFrame:
     """One row per declared track: metric, direction, languages covered (and the runs' subset), or why missing."""
+    catalog.load_plugins()
     rows = []
     for t in result.tracks:
         hib = catalog.METRICS.get(t.metric).higher_is_better if t.metric in catalog.METRICS else True
@@ -151,7 +152,7 @@ def _track_lines(result: GapResult, track: Any, names: dict[tuple[str, str], str
     task = result.tasks[(result.tasks["task"] == track.task) & (result.tasks["metric"] == track.metric)]
     if task.empty:
         return lines + ["missing: no language has finished runs of both arms of any comparison", ""]
-    hib = bool(task["higher_is_better"].iloc[0]) if "higher_is_better" in task else True
+    hib = catalog.METRICS.get(track.metric).higher_is_better if track.metric in catalog.METRICS else True
     table = task.assign(comparison=task["arm"] + " - " + task["reference"],
                         cell=[_fmt(*v) for v in zip(task["margin"], task["ci_low"], task["ci_high"], task["significant"])])
     table = table[["comparison", "kind", "score_arm", "score_reference", "cell", "p_adj", "n_cells"]].rename(
@@ -289,7 +290,8 @@ def write_report(result: GapResult, results: pd.DataFrame, out_dir: str | Path, 
             atomic.write_text(path, text)
             paths[f"table_{name}_{ext}"] = path
     s = result.settings
-    md = [f"# Gap analysis: {suite_name}", "", *[f"- {line}" for line in headline(result)], "",
+    bullets = [f"  - {line.strip()}" if line.startswith("  ") else f"- {line}" for line in headline(result)]
+    md = [f"# Gap analysis: {suite_name}", "", *bullets, "",
           f"Method: hierarchical paired bootstrap ({s.n_boot} resamples over seeds and examples), "
           f"{int((1 - s.alpha) * 100)}% percentile intervals, two-sided bootstrap p-values, "
           f"{s.correction} correction across languages (per task) and across tasks/categories "
