@@ -24,6 +24,8 @@ def check_profile(profile: config.ExperimentConfig, where: str = "profile") -> N
     for target in profile.target_overrides:
         _check_task(target, f"{where}: target_overrides")
         profile.phase_for_target(target)  # validates the override keys and types
+    if profile.translation.train_task:
+        _check_task(profile.translation.train_task, f"{where}: translation.train_task")
 
 
 def check_suite(suite: config.SuiteConfig, where: str = "suite") -> None:

@@ -109,3 +109,20 @@ def test_sib200_release_files(realdata, catalog):
         assert len(test) == 204 and test["id"] == english["id"] and test["label"] == english["label"], lang
     german = spec.load("train", "deu_Latn", root)  # German train: parallel to English by index_id
     assert sorted(german["id"]) == sorted(train["id"])
+    # quoted fields are unquoted: the text is the FLORES-200 sentence itself
+    import gzip
+
+    with gzip.open(realdata / "flores200" / "devtest" / "eng_Latn.devtest.gz", "rt", encoding="utf-8") as handle:
+        flores = set(handle.read().splitlines())
+    quoted = [t for t in train["text_a"] if '"' in t]
+    assert quoted and not any('""' in t for t in quoted)
+    assert sum(t in flores for t in train["text_a"]) == 328
+
+
+def test_sib_tsv_quoting(tmp_path, catalog):
+    folder = tmp_path / "data" / "annotated" / "eng_Latn"
+    folder.mkdir(parents=True)
+    (folder / "test.tsv").write_text('index_id\tcategory\ttext\n7\ttravel\t"He said ""hi"", then left."\n'
+                                     '8\tsports\tPlain text.\n', encoding="utf-8")
+    ds = catalog.task("sib200").load("test", "eng_Latn", str(tmp_path))
+    assert ds["text_a"] == ['He said "hi", then left.', "Plain text."]

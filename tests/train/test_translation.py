@@ -114,3 +114,30 @@ def test_a_subset_without_the_targets_languages_fails_before_training(flores_dat
     err = capsys.readouterr().err
     assert "none of the languages eng_Latn, klingon is a language of flores200-translate" in err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_generation_sharded_over_two_processes_equals_one(tmp_path, monkeypatch):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if shutil.which("torchrun") is None:
+        pytest.skip("torchrun is not installed")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_USE_CPU": "true",
+           "MMXFER_CACHE": str(tmp_path / "cache")}
+    worker = Path(__file__).with_name("ddp_translation_worker.py")
+    results = {}
+    for n in (1, 2):
+        out = tmp_path / f"n{n}"
+        out.mkdir()
+        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n),
+                               "--standalone", str(worker), str(out)], env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[n] = [json.loads((out / f"rank{k}.json").read_text()) for k in range(n)]
+    one = results[1][0]["hyps"]
+    assert sorted(one, key=int) == [str(i) for i in range(7)]  # every example once: the padding was dropped
+    assert results[2][0]["world"] == 2 and results[2][0]["hyps"] == results[2][1]["hyps"] == one

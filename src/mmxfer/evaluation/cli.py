@@ -20,6 +20,7 @@ from mmxfer.evaluation.scoring import rescore_run
 from mmxfer.models.trunk import load_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.store import Run, slug
+from mmxfer.tasks.common import evaluation_languages
 
 
 def _score_text(row: dict[str, Any]) -> str:
@@ -67,13 +68,23 @@ def scores_json(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
 def _items(args: argparse.Namespace) -> tuple[list[SuiteTaskConfig], str | None]:
     catalog.load_plugins()
     langs = tuple(x.strip() for x in args.languages.split(",") if x.strip()) if args.languages else None
+    if langs is None and args.run:  # a run limited to some languages covers only those
+        langs = tuple(Run(args.run).config().get("languages") or ()) or None
     if args.task:
         spec = catalog.task(args.task)
         return [SuiteTaskConfig(task=spec.name, languages=langs, split=spec.splits[-1])], None
     suite = config.load_suite(args.suite)
     items = suites.suite_tasks(suite)
-    if langs:
-        items = [dataclasses.replace(i, languages=langs, params=dict(i.params)) for i in items]
+    if langs:  # each task's own codes for the languages it has (deu_Latn -> de for XNLI); tasks with none drop out
+        limited = []
+        for item in items:
+            own = tuple(evaluation_languages(catalog.task(item.task), langs, args.data_dir)) \
+                if item.task in catalog.TASKS else langs
+            if own:
+                limited.append(dataclasses.replace(item, languages=own, params=dict(item.params)))
+            else:
+                print(f"skip {item.label or item.task}: none of the languages {', '.join(langs)}")
+        items = limited
     return items, suite.name
 
 

@@ -125,14 +125,16 @@ class Seq2Seq(nn.Module):
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *, num_beams: int = 5,
-                 max_new_tokens: int = 128) -> torch.Tensor:
-        """Beam search (no sampling: deterministic); trunk ids ``[B, T]``, right-padded with the pad id."""
+                 max_new_tokens: int = 128, min_new_tokens: int = 0) -> torch.Tensor:
+        """Beam search (no sampling: deterministic); trunk ids ``[B, T]``, right-padded with the pad id.
+        ``min_new_tokens``: no end token before that many (benchmarks use it to fix the output length)."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, num_beams=num_beams,
                                   num_return_sequences=1, do_sample=False, max_new_tokens=max_new_tokens,
                                   decoder_start_token_id=self.ids["start"], bos_token_id=self.ids["start"],
-                                  eos_token_id=self.ids["end"], pad_token_id=self.ids["pad"])
+                                  eos_token_id=self.ids["end"], pad_token_id=self.ids["pad"],
+                                  **({"min_new_tokens": min_new_tokens} if min_new_tokens else {}))
         sequences = out if isinstance(out, torch.Tensor) else out.sequences
         return self.compact_to_full[sequences]
 

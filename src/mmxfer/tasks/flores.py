@@ -17,6 +17,7 @@ Parquet export is read instead (revision ``refs/convert/parquet``, one folder pe
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from mmxfer.errors import DataError
@@ -108,7 +109,8 @@ def _sib_rows(records, lang: str, spec: TaskSpec) -> list[dict]:
 def _local_sib(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"train": "train", "validation": "dev", "test": "test"}[split]
     path = find_file(root, [f"data/annotated/{lang}/{name}.tsv", f"{lang}/{name}.tsv"], spec)
-    raw = formats.read_tsv(path)
+    # the release TSVs use CSV quoting: a text with quotes is enclosed in quotes, its own quotes doubled
+    raw = formats.read_tsv(path, quoting=csv.QUOTE_MINIMAL)
     if raw:
         formats.require(raw[0], ("index_id", "category", "text"), path)
     return dataset_from_rows(spec, _sib_rows(raw, lang, spec), split=split, lang=lang)

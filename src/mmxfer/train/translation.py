@@ -139,6 +139,9 @@ def run_translation(run: Run, profile: ExperimentConfig, target: str, *, trunk: 
     if not langs:
         raise ConfigError(f"none of the languages {', '.join(languages or [])} is a language of {spec.name}")
     accelerator = make_accelerator(profile.precision, log_with=log_with, project_dir=run.path)
+    if str(accelerator.distributed_type).endswith("FSDP"):  # generation reads whole weights on every process
+        raise ConfigError(f"{spec.name} trains with DDP (accelerate launch --multi_gpu), not FSDP: the "
+                          f"encoder-decoder fits on one GPU and beam search needs unsharded weights")
     main = accelerator.is_main_process
     set_seed(seed)
     trunk_pair = load_trunk(trunk, profile.trunk.revision, attn_implementation=profile.trunk.attn_implementation)
