@@ -141,3 +141,21 @@ def test_generation_sharded_over_two_processes_equals_one(tmp_path, monkeypatch)
     one = results[1][0]["hyps"]
     assert sorted(one, key=int) == [str(i) for i in range(7)]  # every example once: the padding was dropped
     assert results[2][0]["world"] == 2 and results[2][0]["hyps"] == results[2][1]["hyps"] == one
+
+
+def test_the_translation_recipe_is_part_of_translation_runs_only():
+    from mmxfer.config import TranslationConfig, load_profile, to_dict
+    from mmxfer.train.run import run_config
+
+    starter = load_profile("starter")
+    assert starter.translation == TranslationConfig() and "translation" not in to_dict(starter)
+    large = load_profile("xlmr-large")
+    assert (large.translation.decoder_layers, large.translation.decoder_init, large.translation.num_beams) == \
+        (12, "random", 5)
+    assert (large.translation.stage1.lr, large.translation.stage1.max_steps, large.translation.stage2.lr,
+            large.translation.stage2.max_steps) == (5e-4, 200000, 1e-4, 30000)  # SixT's scripts/run.sh
+    assert "translation" not in run_config(large, (), "xnli", 1, "s")["profile"]
+    full = run_config(starter, (), "flores200-translate", 1, "s")["profile"]["translation"]
+    assert full["decoder_layers"] == 2 and full["stage1"]["lr"] == 5e-4  # defaults included: they make the run
+    other = load_profile("starter", ["translation.num_beams=4"])
+    assert run_config(other, (), "flores200-translate", 1, "s") != run_config(starter, (), "flores200-translate", 1, "s")

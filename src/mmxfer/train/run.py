@@ -70,7 +70,9 @@ def run_config(profile: ExperimentConfig, tasks: tuple[str, ...], target: str | 
     else); ``languages`` is present only for a run limited to a subset of the evaluation languages.
     """
     profile_dict = to_dict(profile)
-    if not is_translation(target):
+    if is_translation(target):  # the whole recipe, defaults included: it determines this run
+        profile_dict["translation"] = to_dict(profile.translation)
+    else:
         profile_dict.pop("translation", None)
     config = {"arm": {"name": arm or arm_name(tasks), "intermediate": list(tasks),
                       "modality": catalog.modality_of(tasks)},

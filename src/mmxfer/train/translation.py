@@ -89,21 +89,26 @@ def _check(cfg: TranslationConfig) -> None:
 def generate_hypotheses(accelerator: Accelerator, model: Seq2Seq, data: TaskData, tokenizer: Any, *, num_beams: int,
                         batch_size: int, max_len_a: float, max_len_b: int) -> dict[str, str]:
     """Translations of ``data``'s sources keyed by example id: batched beam search, longest sources first (less
-    padding), sharded over the processes and gathered in order."""
+    padding), sharded over the processes and gathered in order.
+
+    Every batch searches up to the limit of the longest source and each hypothesis is then cut to its own
+    source's limit (``max_len_a * length + max_len_b`` tokens), so a sentence's translation never depends on
+    which sentences share its batch (nor on the batch size or the number of processes).
+    """
     lengths = [len(x) for x in data.features["input_ids"]]
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    limit = model.max_new_tokens(max(lengths), max_len_a, max_len_b)
     loader = eval_loader(accelerator, data.features.select(order), data.collate, batch_size)
 
     def step(m: Seq2Seq, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        source_length = int(batch["attention_mask"].sum(1).max())
         with accelerator.autocast():
-            ids = m.generate(batch["input_ids"], batch["attention_mask"], num_beams=num_beams,
-                             max_new_tokens=m.max_new_tokens(source_length, max_len_a, max_len_b))
+            ids = m.generate(batch["input_ids"], batch["attention_mask"], num_beams=num_beams, max_new_tokens=limit)
         return {"sequences": ids}
 
     sequences = gather_outputs(accelerator, model, loader, step)["sequences"]
-    sequences = sequences.masked_fill(sequences < 0, tokenizer.pad_token_id)
-    texts = tokenizer.batch_decode(sequences.tolist(), skip_special_tokens=True)
+    sequences = sequences.masked_fill(sequences < 0, tokenizer.pad_token_id).tolist()
+    cut = [seq[:1 + model.max_new_tokens(lengths[i], max_len_a, max_len_b)] for seq, i in zip(sequences, order)]
+    texts = tokenizer.batch_decode(cut, skip_special_tokens=True)
     in_feature_order = [""] * len(order)
     for text, position in zip(texts, order):
         in_feature_order[position] = text
