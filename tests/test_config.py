@@ -105,3 +105,12 @@ def test_to_dict_round_trip():
     cfg = config.load_profile("xlmr-large")
     again = config.from_dict(ExperimentConfig, config.to_dict(cfg))
     assert again == cfg
+
+
+def test_unquoted_no_is_the_precision_no_in_overrides_and_files(tmp_path):
+    from mmxfer.config import ExperimentConfig, load, load_profile
+
+    assert load_profile("starter", ["precision=no"]).precision == "no"
+    path = tmp_path / "p.yaml"
+    path.write_text("precision: no\n")
+    assert load(ExperimentConfig, path).precision == "no"

@@ -3,6 +3,10 @@
 Honours ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` / ``TRANSFORMERS_OFFLINE``: offline, only
 local folders and the local hub cache are used, and a missing asset is an :class:`AssetError`
 that names the asset and says how to pass a local copy instead.
+
+Hub datasets can also come from a local *mirror* (``MMXFER_HUB_MIRROR``, see :func:`hub_mirror_dir`):
+copies of hub dataset repositories (Parquet files and the README that declares their configs), for
+air-gapped clusters and for the tests, which mirror every dataset mmxfer uses in its exact schema.
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mmxfer.errors import AssetError, DataError
 
 # huggingface_hub and datasets are imported in the functions that need them: `mmxfer --help` and `mmxfer ls` stay fast
 
 _TRUTHY = {"1", "true", "yes", "on"}
+MIRROR_ENV = "MMXFER_HUB_MIRROR"
+REVISION_FILE = "REVISION"
 
 
 def cache_dir(*parts: str) -> Path:
@@ -63,21 +70,63 @@ def hub_token() -> str | None:
     return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
 
 
+def hub_mirror_dir(path: str, revision: str | None = None) -> Path | None:
+    """The local mirror folder of hub dataset ``path`` (``org/name``), or None when there is none.
+
+    ``MMXFER_HUB_MIRROR`` names one or more folders (joined with ``os.pathsep``); each holds hub dataset
+    repositories as ``<org>/<name>/`` - a copy of the repository (``huggingface-cli download --repo-type
+    dataset <id> --local-dir <mirror>/<id>`` makes one), read by ``datasets.load_dataset`` as a local
+    folder. Revisions: a folder ``<org>/<name>@<revision>/`` (the revision quoted, ``/`` as ``%2F``) is a
+    copy of that revision and wins when the task pins it. Otherwise ``<org>/<name>/`` is used; when it
+    holds a ``REVISION`` file (the commit it was copied at) and the task pins another revision, that is
+    an :class:`AssetError`; without a ``REVISION`` file the pin is ignored.
+    """
+    roots = [r for r in os.environ.get(MIRROR_ENV, "").split(os.pathsep) if r.strip()]
+    for root in roots:
+        base = Path(root).expanduser() / path
+        if revision:
+            pinned = base.with_name(f"{base.name}@{quote(revision, safe='')}")
+            if pinned.is_dir():
+                return pinned
+        if base.is_dir():
+            marker = base / REVISION_FILE
+            held = marker.read_text(encoding="utf-8").strip() if marker.is_file() else ""
+            if revision and held and held != revision:
+                raise AssetError(f"hub mirror {base} holds {path}@{held}, but revision {revision} is asked for; "
+                                 f"copy that revision into {base.name}@{quote(revision, safe='')} beside it")
+            return base
+    return None
+
+
 def load_hub_dataset(path: str, name: str | None = None, *, split: str | None = None, revision: str | None = None,
                      gated: bool = False, **kwargs: Any) -> Any:
-    """``datasets.load_dataset`` with the failure modes a user can fix turned into one clear message."""
+    """``datasets.load_dataset`` with the failure modes a user can fix turned into one clear message.
+
+    A dataset found in the hub mirror (:func:`hub_mirror_dir`) is read from there, with no token and no
+    network; a repository that is a loading script (which ``datasets`` >= 4 no longer runs) is a
+    :class:`DataError` that says so.
+    """
     import datasets
 
-    if gated and not hub_token():
+    mirror = hub_mirror_dir(path, revision)
+    if mirror is None and gated and not hub_token():
         raise AssetError(f"dataset {path!r} is gated: accept its terms on the Hub and set HF_TOKEN, "
                          f"or pass a local copy with --data-dir")
+    source, where = (str(mirror), f"{path!r} (mirror {mirror})") if mirror is not None else (path, repr(path))
+    pin = {} if mirror is not None else {"revision": revision}
     try:
-        return datasets.load_dataset(path, name, split=split, revision=revision, **kwargs)
+        return datasets.load_dataset(source, name, split=split, **pin, **kwargs)
     except (ValueError, KeyError) as exc:
         if "split" in str(exc).lower() and split:
-            raise DataError(f"dataset {path!r} ({name or 'default'}) has no split {split!r}: {_describe(exc)}") from None
-        raise AssetError(f"dataset {path!r} ({name or 'default'}) could not be loaded: {_describe(exc)}") from None
+            raise DataError(f"dataset {where} ({name or 'default'}) has no split {split!r}: {_describe(exc)}") from None
+        raise AssetError(f"dataset {where} ({name or 'default'}) could not be loaded: {_describe(exc)}") from None
     except Exception as exc:
+        if "scripts are no longer supported" in str(exc):
+            raise DataError(f"dataset {where} is a loading script, which datasets {datasets.__version__} no longer "
+                            f"runs ({_describe(exc)}); use a Parquet revision or copy of it, or pass a local copy "
+                            f"in its release format with --data-dir") from None
+        if mirror is not None:
+            raise AssetError(f"dataset {where} ({name or 'default'}) could not be read: {_describe(exc)}") from None
         mode = "offline (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE is set)" if is_offline() else "not reachable"
         raise AssetError(
             f"hub dataset {path!r} ({name or 'default'}) is {mode} and not cached ({_describe(exc)}); "

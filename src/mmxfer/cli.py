@@ -1,21 +1,39 @@
 """The one entry point: ``mmxfer train|evaluate|compare|study|embed|ls|validate``.
 
 Argument parsing lives here; each subcommand's work lives in its own module and is imported
-only when that subcommand runs, so ``mmxfer --help`` stays fast. Every :class:`MmxferError`
-ends as one line on stderr and exit code 2; Ctrl-C exits 130 with a note on resuming.
+only when that subcommand runs, so ``mmxfer --help`` stays fast.
+
+Errors end as one line on stderr, on a line of their own even after a progress bar:
+
+- every :class:`MmxferError` (exit 2);
+- what the environment causes - a file that cannot be read or written (``OSError``), text that is not
+  UTF-8, broken JSON or YAML, damaged gzip data (``zlib.error``, ``EOFError``) - naming the file (exit 2);
+- SIGTERM (SLURM's time limit): training checkpoints first; exit 143 with how to resume;
+- Ctrl-C: exit 130 with how to resume.
+
+``--debug`` (or ``-v``, or ``MMXFER_DEBUG=1``) shows the traceback instead; any other exception is a bug and
+always shows its traceback. Output paths (``--runs-dir``, ``--out``, ``--out-dir``, ``--output``) are checked
+before the work starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import logging
 import os
 import sys
+import zlib
 from collections.abc import Callable, Sequence
+from types import TracebackType
+
+import yaml
 
 from mmxfer import __version__
 from mmxfer.compare.settings import GapSettings
 from mmxfer.errors import MmxferError
+from mmxfer.runs import atomic, interrupt
 
 EPILOG_TRAIN = """examples:
   mmxfer train --intermediate vqa                      # starter profile, offline, CPU
@@ -76,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mmxfer {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more, and show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of its one line (also MMXFER_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     fmt = argparse.RawDescriptionHelpFormatter
 
@@ -115,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--languages", default=None, help="comma list of languages to evaluate")
     p.add_argument("--data-dir", default=None, help="local copies of datasets in their release formats")
     p.add_argument("--output", default=None, help="write scores as JSON: task -> language -> metric -> value")
-    p.add_argument("--profile", default="starter", help="profile for model and retrieval settings")
+    p.add_argument("--profile", default=None,
+                   help="profile for model and retrieval settings [default: the profile that defines --trunk, "
+                        "else XTREME's retrieval settings]")
     p.add_argument("--out-dir", default=None, help="folder for predictions of a trunk evaluation")
     _add_config_args(p)
 
@@ -161,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=("tasks", "suites", "profiles", "studies", "trunks", "towers", "heads",
                                     "metrics", "kinds", "runs"))
     p.add_argument("--runs-dir", default="runs", help="for `ls runs`")
+    p.add_argument("--verbose", dest="details", action="store_true", help="for `ls tasks`: the pinned hub revision")
 
     p = sub.add_parser("validate", help="check a profile, suite or study YAML file",
                        description="Parses and validates a config file (and its overrides) without running it.",
@@ -227,25 +250,116 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+#: errors the environment causes (not bugs): one line naming the file, unless --debug
+ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (OSError, UnicodeDecodeError, json.JSONDecodeError,
+                                                       yaml.YAMLError, zlib.error, EOFError)
+#: (attribute, option, kind) of the arguments that name something a command writes
+OUTPUT_ARGS = (("runs_dir", "--runs-dir", "dir"), ("out", "--out", "dir"), ("out_dir", "--out-dir", "dir"),
+               ("output", "--output", "file"))
+
+
+def check_output_args(args: argparse.Namespace) -> None:
+    """Output paths given on the command line must be writable before any work starts."""
+    if args.command == "ls":  # `ls runs --runs-dir` reads
+        return
+    for attr, option, kind in OUTPUT_ARGS:
+        value = getattr(args, attr, None)
+        if value:
+            (atomic.check_output_dir if kind == "dir" else atomic.check_output_file)(value, option)
+
+
+def _file_in_traceback(tb: TracebackType | None) -> str | None:
+    """The file an error happened in: the innermost open file object (or ``path`` variable) of the frames."""
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        for value in list(frame.f_locals.values()):
+            name = getattr(value, "name", None) if isinstance(value, io.IOBase) else None
+            if isinstance(name, str):
+                return name
+    for frame in reversed(frames):
+        for key in ("path", "filename", "file", "source"):
+            value = frame.f_locals.get(key)
+            if isinstance(value, (str, os.PathLike)) and os.path.isfile(value):
+                return os.fspath(value)
+    return None
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an error the environment caused, naming the file."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "")
+        return f"{where}: {exc.strerror or exc}"
+    where = _file_in_traceback(exc.__traceback__) or "(file unknown)"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{where}: not UTF-8 text (byte {exc.start}: {exc.reason})"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{where}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+    if isinstance(exc, yaml.YAMLError):
+        return f"{where}: not valid YAML ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    if isinstance(exc, (zlib.error, EOFError)):
+        return f"{where}: damaged or truncated compressed data ({exc})"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{where}: {text}"
+
+
+def end_progress_bars() -> None:
+    """Close every live progress bar, so what follows starts on a line of its own."""
+    tqdm_std = sys.modules.get("tqdm.std")
+    bars = list(getattr(getattr(tqdm_std, "tqdm", None), "_instances", []) or [])
+    for bar in bars:
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a bar that cannot close must not hide the error
+            pass
+    if bars:
+        sys.stderr.flush()
+        sys.stdout.flush()
+
+
+def _fail(command: str, message: str) -> None:
+    end_progress_bars()
+    print(f"mmxfer {command}: error: {' '.join(message.split())}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    debug = args.debug or args.verbose or os.environ.get("MMXFER_DEBUG", "") not in ("", "0")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(COMMANDS[args.command](args) or 0)
-    except MmxferError as exc:
-        if args.verbose or os.environ.get("MMXFER_DEBUG"):
-            raise
-        print(f"mmxfer {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"\nmmxfer {args.command}: interrupted; finished work is kept, rerun with --resume to continue",
-              file=sys.stderr)
-        return 130
+    with interrupt.handling_sigterm():
+        try:
+            check_output_args(args)
+            return int(COMMANDS[args.command](args) or 0)
+        except MmxferError as exc:
+            if debug:
+                raise
+            _fail(args.command, str(exc))
+            return exc.exit_code
+        except interrupt.Stopped as exc:
+            end_progress_bars()
+            kept = f" ({exc.detail})" if exc.detail else ""
+            again = {"train": "resume with --resume (the same command plus --resume)",
+                     "study": "run the same study again to resume"}.get(args.command, "run it again")
+            print(f"\nmmxfer {args.command}: stopped by {exc.signal_name}{kept}; finished work and checkpoints are "
+                  f"kept: {again}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            end_progress_bars()
+            print(f"\nmmxfer {args.command}: interrupted; finished work is kept, rerun with --resume to continue",
+                  file=sys.stderr)
+            return 130
+        except ENVIRONMENT_ERRORS as exc:
+            if debug:
+                raise
+            _fail(args.command, describe_error(exc) + " (--debug shows the traceback)")
+            return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

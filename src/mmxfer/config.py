@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -78,7 +79,7 @@ class PhaseConfig:
     group_by_length: bool = True
     log_every: int = 10  # steps between train_log.jsonl rows (loss, lr)
     seed: int | None = None  # intermediate phase only: None = the run's seed; N = one phase-2 trunk for all seeds
-    # intermediate phase only (phase 3 always selects on dev): keep the trunk of the best English dev score
+    # intermediate phase only (phase 3 follows TaskSpec.dev_selection): keep the trunk of the best English dev score
     # (the tasks' primary metric) over the evaluation points instead of the final weights
     select_best: bool = field(default=False, metadata=OMIT_DEFAULT)
 
@@ -96,9 +97,12 @@ class MultiTaskConfig:
 class RetrievalConfig:
     """Settings recorded with every retrieval result (XTREME PR #104 is why).
 
-    Default: mean pooling over layer 14 of 24 for XLM-R Large (the XTREME paper's choice for
-    XLM-R on BUCC/Tatoeba, i.e. a middle layer); ``layer: null`` = the middle layer of
-    whichever trunk is used, ``-1`` = last layer.
+    ``layer`` indexes the trunk's hidden states: 0 = embedding output, i = output of transformer layer
+    i, -1 = the last layer. ``layer: null`` = XTREME's convention (:func:`mmxfer.evaluation.retrieval.
+    resolve_layer`): ``hidden_states[14]`` of a 24-layer trunk (XLM-R Large, Tatoeba; jiant's BUCC and
+    Tatoeba head), ``hidden_states[8]`` of a 12-layer one (XTREME's ``specific_layer 7`` of the last 12),
+    the middle layer of any other depth. Mean pooling over every attended token. ``max_length``: None =
+    ``trunk.max_length`` (XTREME and jiant embed up to 512 tokens).
     """
 
     layer: int | None = None
@@ -110,6 +114,7 @@ class RetrievalConfig:
     threshold_source: Literal["dev", "test-oracle"] = "dev"
     batch_size: int = 64
     prefix: str = ""
+    max_length: int | None = field(default=None, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -247,6 +252,84 @@ class SuiteConfig:
     languages: tuple[str, ...] | None = None  # default language list for tasks that declare none
 
 
+# --------------------------------------------------------------------------- value ranges
+
+SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit and non-negative
+
+
+def _positive(v: float) -> bool:
+    return v > 0
+
+
+def _at_least_one(v: float) -> bool:
+    return v >= 1
+
+
+def _non_negative(v: float) -> bool:
+    return v >= 0
+
+
+def _fraction(v: float) -> bool:
+    return 0 <= v < 1
+
+
+def _seed(v: float) -> bool:
+    return 0 <= v <= SEED_MAX
+
+
+_RULE_TEXT = {_positive: "a number above 0", _at_least_one: "at least 1", _non_negative: "0 or more",
+              _fraction: "at least 0 and below 1", _seed: f"from 0 to {SEED_MAX}"}
+
+#: (class, field) -> what its value must be (None stays allowed where the type allows it); every number
+#: of a config must be finite
+RANGES: dict[tuple[type, str], Any] = {
+    (TrunkConfig, "max_length"): _at_least_one,
+    (VisionConfig, "num_tokens"): _at_least_one,
+    (PhaseConfig, "lr"): _positive, (PhaseConfig, "warmup_ratio"): _fraction,
+    (PhaseConfig, "weight_decay"): _non_negative, (PhaseConfig, "batch_size"): _at_least_one,
+    (PhaseConfig, "grad_accum"): _at_least_one, (PhaseConfig, "max_grad_norm"): _non_negative,
+    (PhaseConfig, "epochs"): _positive, (PhaseConfig, "max_steps"): _at_least_one,
+    (PhaseConfig, "max_length"): _at_least_one, (PhaseConfig, "max_train_examples"): _at_least_one,
+    (PhaseConfig, "max_eval_examples"): _at_least_one, (PhaseConfig, "eval_every"): _at_least_one,
+    (PhaseConfig, "checkpoint_every"): _non_negative, (PhaseConfig, "early_stopping_patience"): _at_least_one,
+    (PhaseConfig, "log_every"): _at_least_one, (PhaseConfig, "seed"): _seed,
+    (MultiTaskConfig, "cap"): _at_least_one, (MultiTaskConfig, "temperature"): _positive,
+    (RetrievalConfig, "k"): _at_least_one, (RetrievalConfig, "batch_size"): _at_least_one,
+    (ExperimentConfig, "seed"): _seed,
+    (SlurmConfig, "gpus_per_node"): _at_least_one, (SlurmConfig, "nodes"): _at_least_one,
+    (SlurmConfig, "cpus_per_task"): _at_least_one, (SlurmConfig, "timeout_min"): _at_least_one,
+    (SlurmConfig, "mem_gb"): _at_least_one,
+}
+
+
+def check_value(key: str, value: Any, rule: Any) -> None:
+    """One clear error naming ``key`` when the number ``value`` is not finite or breaks ``rule``."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if not math.isfinite(value) or not rule(value):
+        raise ConfigError(f"{key}: {value!r} is not allowed; expected {_RULE_TEXT[rule]}")
+
+
+def check_ranges(obj: Any, path: str = "") -> None:
+    """Check the fields of config dataclass ``obj`` that have a range (:data:`RANGES`), naming the key."""
+    for f in dataclasses.fields(obj):
+        rule = RANGES.get((type(obj), f.name))
+        value = getattr(obj, f.name)
+        key = f"{path}.{f.name}" if path else f.name
+        if rule is not None:
+            check_value(key, value, rule)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key}: {value!r} is not allowed; expected a finite number")
+    if isinstance(obj, StudyConfig):
+        for i, seed in enumerate(obj.seeds):
+            check_value(f"{path + '.' if path else ''}seeds[{i}]", seed, _seed)
+
+
+def check_seed(seed: int | None, key: str = "--seed") -> None:
+    """A run seed: an integer from 0 to 2**32 - 1 (what numpy and torch accept alike)."""
+    check_value(key, seed, _seed)
+
+
 # --------------------------------------------------------------------------- parsing
 
 
@@ -268,6 +351,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         return value
     if origin is Literal:
         allowed = typing.get_args(tp)
+        if isinstance(value, bool) and ("yes" if value else "no") in allowed:
+            value = "yes" if value else "no"  # YAML 1.1 reads an unquoted no/yes (precision: no) as a boolean
         if value not in allowed:
             hint = suggest(str(value), [str(a) for a in allowed])
             raise ConfigError(
@@ -355,7 +440,9 @@ def from_dict(cls: type[C], data: Any, path: str = "") -> C:
     ]
     if missing:
         raise ConfigError(f"{where}: missing required key(s): {', '.join(missing)}")
-    return cls(**kwargs)
+    obj = cls(**kwargs)
+    check_ranges(obj, path)
+    return obj
 
 
 def to_dict(obj: Any) -> Any:
@@ -381,7 +468,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -391,7 +482,20 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    _check_acyclic(data, str(path))
     return data
+
+
+def _check_acyclic(node: Any, path: str, keys: tuple[str, ...] = (), parents: tuple[int, ...] = ()) -> None:
+    """A YAML alias inside its own anchor makes a value that contains itself: one clear error."""
+    if not isinstance(node, (dict, list)):
+        return
+    if id(node) in parents:
+        raise ConfigError(f"{path}: {'.'.join(keys)}: a YAML alias refers to the value that contains it "
+                          f"(a self-referencing anchor); write the value out")
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in items:
+        _check_acyclic(value, path, (*keys, str(key)), (*parents, id(node)))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

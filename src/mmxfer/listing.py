@@ -8,22 +8,37 @@ from pathlib import Path
 
 from mmxfer import catalog, config
 from mmxfer.console import print_table
-from mmxfer.errors import ConfigError
+from mmxfer.errors import ConfigError, RunStoreError
 from mmxfer.registry import Registry
-from mmxfer.runs.store import iter_runs
+from mmxfer.runs.lock import FileLock, read_holder
+from mmxfer.runs.store import Run, iter_runs
 from mmxfer.validation import validate_file
 
 
-def _ls_tasks() -> None:
+def _hub_revision(spec) -> str:
+    """What ``ls tasks --verbose`` says about the hub revision a task reads."""
+    src = spec.source
+    if src is None:
+        return "-"
+    if src.loading_script:
+        return "loading script (use --data-dir)"
+    return src.revision or "unpinned"
+
+
+def _ls_tasks(verbose: bool = False) -> None:
     catalog.load_plugins()
     rows = []
     for name, spec in catalog.TASKS.items():
         source = spec.source.path if spec.source else "generated"
         if spec.source and spec.source.config:
             source += f" ({spec.source.config})"
+        if spec.source and spec.extra.get("hub_caveat"):
+            source += f" [hub: {spec.extra['hub_caveat']}]"
         aliases = ",".join(catalog.TASKS.aliases_of(name))
-        rows.append((name, aliases, spec.modality, spec.kind, spec.category, len(spec.languages), spec.metric, source))
-    print_table(("task", "aliases", "modality", "kind", "category", "langs", "metric", "source"), rows)
+        row = (name, aliases, spec.modality, spec.kind, spec.category, len(spec.languages), spec.metric, source)
+        rows.append(row + ((_hub_revision(spec),) if verbose else ()))
+    header = ("task", "aliases", "modality", "kind", "category", "langs", "metric", "source")
+    print_table(header + (("revision",) if verbose else ()), rows)
 
 
 def _ls_configs(kind: str) -> None:
@@ -45,17 +60,29 @@ def _ls_registry(registry: Registry) -> None:
     print_table((registry.kind, "aliases", "description"), rows)
 
 
+def _state(run: Run) -> str:
+    if run.is_done():
+        return "done"
+    holder = read_holder(run.lock_path)
+    if holder is None:
+        return "unfinished"
+    return "stale lock" if holder.stale(FileLock(run.path).stale_after) else f"running (pid {holder.pid}@{holder.host})"
+
+
 def _ls_runs(runs_dir: str) -> None:
+    if not Path(runs_dir).is_dir():
+        raise RunStoreError(f"--runs-dir {runs_dir}: no such folder" if not Path(runs_dir).exists()
+                            else f"--runs-dir {runs_dir}: not a folder")
     rows = []
     for run in iter_runs(runs_dir, finished_only=False):
-        rows.append((run.study, run.run_id, "done" if run.is_done() else "unfinished", len(run.metrics())))
+        rows.append((run.study, run.run_id, _state(run), len(run.metrics())))
     print_table(("study", "run", "state", "metrics"), rows)
 
 
 def run(args: argparse.Namespace) -> int:
     what = args.what
     if what == "tasks":
-        _ls_tasks()
+        _ls_tasks(verbose=getattr(args, "details", False))
     elif what in ("suites", "profiles", "studies"):
         _ls_configs(what)
     elif what == "runs":

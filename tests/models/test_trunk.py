@@ -37,6 +37,7 @@ def test_save_load_round_trip_is_bit_identical(tmp_path):
     assert (out_dir / "model.safetensors").is_file() and (out_dir / "tokenizer.json").is_file()
     loaded, tok2 = load_trunk(str(out_dir))
     sd1, sd2 = model.state_dict(), loaded.state_dict()
+    sd1 = {k: v for k, v in sd1.items() if not k.startswith("pooler.")}  # trunks load without the pooler
     assert list(sd1) == list(sd2)
     assert all(torch.equal(sd1[k], sd2[k]) for k in sd1)
     text = ["a man is riding a horse", "猫坐在垫子上"]
@@ -100,3 +101,24 @@ def test_hub_trunk_offline_names_asset_and_local_dir(monkeypatch):
 def test_missing_local_dir_is_an_asset_error(tmp_path):
     with pytest.raises(AssetError, match="not found"):
         load_trunk(str(tmp_path / "nope"))
+
+
+def test_trunk_folders_load_without_the_pooler(tmp_path):
+    """The pretraining pooler reaches no loss (DDP would wait for its gradients): dropped on load, whether the
+    folder holds pooler weights (hub checkpoints) or not (phase-2 trunks), with every other weight intact."""
+    import torch
+
+    from mmxfer.models.trunk import load_trunk, save_trunk
+    from mmxfer.testing.tiny import tiny_trunk
+
+    model, tokenizer = tiny_trunk()
+    model.save_pretrained(str(tmp_path / "hub"))
+    tokenizer.save_pretrained(str(tmp_path / "hub"))
+    loaded, tok = load_trunk(str(tmp_path / "hub"))
+    assert loaded.pooler is None
+    save_trunk(loaded, tok, tmp_path / "phase2")
+    again, _ = load_trunk(str(tmp_path / "phase2"))
+    assert again.pooler is None
+    reference = {k: v for k, v in model.state_dict().items() if not k.startswith("pooler.")}
+    assert set(again.state_dict()) == set(reference)
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in reference.items())

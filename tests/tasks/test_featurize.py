@@ -203,9 +203,9 @@ PINNED_ROWS = {
     "starter-caption": {"id": "c1", "image": "PNG", "caption": "a red circle in the centre."},
 }
 PINNED_PATHS = {  # a change here silently invalidates every feature cache already on disk
-    "bucc": "ec71c145077df0f9b85c1a826210bd02",
+    "bucc": "fd2b7f147d7f481d25a5a6f3961baea4",  # task version 1.1 (XTREME split mapping)
     "hellaswag": "48ca431cba47c3a999d531bdf24f0053",
-    "panx": "cb6c7cfba03801c4cbd068f06667e7ed",
+    "panx": "63779347bf464daf0ed228b0abbe091c",  # version 1.1 + word-boundary chunking
     "pawsx": "53706232195b1fed15d2b28ea275d2de",
     "squad": "2f20caaacdb201c19c1476b38b6ad75b",
     "starter-caption": "329d858a3c408e7e0f253b385f475085",

@@ -13,6 +13,7 @@ from mmxfer.compare.report import headline, write_report
 from mmxfer.compare.results import build_results, write_results
 from mmxfer.compare.settings import GapSettings
 from mmxfer.config import SuiteConfig, load_suite
+from mmxfer.runs import atomic
 
 DEFAULT_RUNS = "runs"
 
@@ -24,7 +25,7 @@ def default_out(suite_name: str) -> str:
 
 def suite_entries(suite: SuiteConfig) -> list[SuiteEntry] | None:
     """The scored (task, metric) entries a suite declares (None = every task in the runs)."""
-    entries = [SuiteEntry(t.task, tuple(c for c in (t.score_key, t.metric) if c), t.split, t.category)
+    entries = [SuiteEntry(t.task, (t.metric,) if t.metric else (), t.split, t.category, t.score_key)
                for t in suite.tasks]
     return entries or None
 
@@ -36,6 +37,7 @@ def compare(suite_name: str, runs: Sequence[str | Path] | None = None, out: str 
     (default ``reports/<suite>``); returns (headline lines, written paths)."""
     suite = load_suite(suite_name)
     out = Path(out if out is not None else default_out(suite_name))
+    atomic.check_output_dir(out, "--out")  # before the work, not after it
     results = build_results(list(runs or [DEFAULT_RUNS]))
     settings = GapSettings(n_boot=n_boot, alpha=alpha, seed=seed, include_english=suite.include_english_in_average,
                            average=suite.average, overall=suite.overall, progress=progress)

@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 from mmxfer import catalog
 from mmxfer.compare import stats
 from mmxfer.compare.example_scores import example_scores, prediction_columns, scorer_for, task_attr
+from mmxfer.compare.results import check_recorded_score
 from mmxfer.compare.settings import GapSettings
 from mmxfer.errors import AssetError, ConfigError, DataError, RunStoreError
 from mmxfer.languages import is_english
@@ -148,6 +149,24 @@ class SuiteEntry:
     metrics: tuple[str, ...] = ()
     split: str | None = None
     category: str | None = None
+    score_key: str | None = None  # compare this key of the runs' ``scores`` (QA: f1_em, XTREME's task score)
+
+
+def _with_score_key(sub: pd.DataFrame, key: str) -> pd.DataFrame:
+    """``sub`` valued by ``scores[key]`` of each run's metric row, under the metric name ``key``; unchanged (with a
+    warning) when a run did not record it."""
+    recorded: dict[str, dict[tuple, dict]] = {}
+    values = []
+    for row in sub.itertuples():
+        if row.path not in recorded:
+            recorded[row.path] = {(m.get("task"), str(m.get("lang")), m.get("split", "test"), m.get("metric")):
+                                  m.get("scores") or {} for m in Run(row.path).metrics() if not m.get("part")}
+        values.append(recorded[row.path].get((row.task, row.lang, row.split, row.metric), {}).get(key))
+    if any(v is None for v in values):
+        log.warning("task %s: not every run recorded %r; comparing its headline %s", sub["task"].iloc[0], key,
+                    sub["metric"].iloc[0])
+        return sub
+    return sub.assign(score=[float(v) for v in values], metric=key)
 
 
 @dataclass(frozen=True)
@@ -277,6 +296,8 @@ def select_metrics(results: pd.DataFrame, entries: list[SuiteEntry] | None = Non
         have = set(sub["split"])
         split = e.split if e.split in have else ("test" if "test" in have else sorted(have)[0])
         sub = sub[sub["split"] == split]
+        if e.score_key and not sub.empty:
+            sub = _with_score_key(sub, e.score_key)
         if e.category:
             sub = sub.assign(category=e.category)
         keep.append(sub)
@@ -289,7 +310,7 @@ def _registered(task: str, metric: str, entries: list[SuiteEntry] | None) -> lis
     """Registry metric names that may score (task, metric): the metric itself, the entry's names, the spec's."""
     names = [metric]
     for e in entries or []:
-        if e.task == task and metric in e.metrics:
+        if e.task == task and (metric in e.metrics or metric == e.score_key):
             names += list(e.metrics)
     spec = task_attr(task, "metric")
     return [*dict.fromkeys(names + ([spec] if spec else []))]
@@ -355,6 +376,10 @@ def _cell_replicates(cell: _Cell, needed: list[tuple[str, int]], settings: GapSe
     draw_key = _stable_int(settings.seed, cell.task, cell.split, n, hashlib.blake2b(
         "\x1f".join(map(str, ids)).encode(), digest_size=8).hexdigest())
     scorer = scorer_for(cell.task, cell.metric, names, lang=cell.lang)
+    if ids is ref_ids:  # whole files: each must give the score its run recorded (point estimate = interval's data)
+        for (arm, seed), (golds, preds) in aligned.items():
+            check_recorded_score(cell.runs[arm][seed][1], cell.task, cell.split, cell.lang, cell.metric,
+                                 cell.runs[arm][seed][0], scorer.fn(golds, preds))
     out: dict[tuple[str, int], np.ndarray] = {}
     if not scorer.corpus_level or scorer.stats is not None:
         if draw_key not in draw_cache:

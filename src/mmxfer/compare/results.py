@@ -5,8 +5,15 @@ Where each column comes from:
 - ``config.yaml`` of the run (written by the training phase): ``arm`` ({name, intermediate,
   modality}, or a bare name), ``target``, ``seed``, ``study``, ``profile`` (the profile dict:
   ``trunk.name``, ``vision.model``, ``suite``);
-- ``metrics.jsonl``: ``task, lang, split, metric, score`` and optional ``n``, ``category``;
+- ``metrics.jsonl``: ``task, lang, split, metric, score`` and optional ``n``, ``category``, ``caveat`` (a note that
+  must be shown with the number: BUCC scored from the hub is an "upper bound, no distractors");
 - ``env.json``: ``mmxfer_version``.
+
+Every finished run is read through :meth:`~mmxfer.runs.store.Run.verified_metrics`: files that do not
+match the run's DONE record, torn lines, duplicate rows and scores that are not numbers stop the table
+with one line naming the run, instead of dropping or doubling cells. The bootstrap checks that each
+predictions file re-scores to the score its run recorded (:func:`check_recorded_score`), so a margin and
+its interval always come from the same numbers.
 
 Missing ``modality`` is derived from the intermediate tasks' specs (all text -> ``text``, all
 image-text -> ``image-text``, both -> ``mixed``, none -> ``none``; :func:`mmxfer.catalog.modality_of`). Missing ``category`` comes
@@ -16,6 +23,7 @@ from the task spec (``catalog.task(name).category``).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -117,11 +125,8 @@ def build_results(run_paths: Iterable[str | Path]) -> pd.DataFrame:
     category_cache: dict[str, str] = {}
     for run in runs:
         meta = run_meta(run)
-        for m in run.metrics():
-            try:
-                task, lang, metric, score = m["task"], m["lang"], m["metric"], m["score"]
-            except KeyError as exc:
-                raise DataError(f"{run.metrics_path}: metric row without {exc.args[0]!r}: {m}") from None
+        for m in run.verified_metrics():
+            task, lang, metric, score = m["task"], m["lang"], m["metric"], m["score"]
             category = m.get("category")
             if not category:
                 if task not in category_cache:
@@ -130,15 +135,29 @@ def build_results(run_paths: Iterable[str | Path]) -> pd.DataFrame:
             rows.append({**meta, "task": task, "category": category, "lang": str(lang),
                          "split": m.get("split", "test"), "metric": metric,
                          "score": float(score) if score is not None else float("nan"),
-                         "n_examples": m.get("n")})
+                         "n_examples": m.get("n"), "caveat": m.get("caveat") or ""})
     if not rows:
         raise RunStoreError(f"the {len(runs)} finished run(s) under {', '.join(map(str, paths))} have no metrics")
     frame = pd.DataFrame(rows)
     frame["n_examples"] = pd.to_numeric(frame["n_examples"], errors="coerce").astype("Int64")
     frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
-    ordered = [*COLUMNS, "suite", "path"]
+    ordered = [*COLUMNS, "caveat", "suite", "path"]
     return frame[ordered].sort_values(["study", "arm", "task", "lang", "metric", "seed"], kind="stable",
                                       ignore_index=True)
+
+
+def check_recorded_score(run_path: str | Path, task: str, split: str, lang: str, metric: str, recorded: float,
+                         recomputed: float) -> None:
+    """The score a run recorded for one predictions file must be the one its predictions give now (the point
+    estimate of a margin comes from the former, its interval from the latter)."""
+    if recorded is None or recomputed is None:
+        return
+    if math.isnan(recorded) and math.isnan(recomputed):
+        return
+    if not abs(float(recorded) - float(recomputed)) <= 1e-4 + 1e-6 * abs(float(recorded)):
+        raise DataError(f"run {run_path}: its predictions for {task} {split}-{lang} score {recomputed:.4f} but its "
+                        f"metrics.jsonl records {metric} {float(recorded):.4f}; re-score it "
+                        f"(mmxfer evaluate --rescore {run_path}) or rerun it with --force")
 
 
 def write_results(frame: pd.DataFrame, out_dir: str | Path, stem: str = "results") -> dict[str, Path]:

@@ -1,5 +1,10 @@
 """``mmxfer evaluate``: a trunk on retrieval tasks, a finished run on a suite, re-scoring a run, or scoring
-translations made elsewhere (``--hypotheses DIR``)."""
+translations made elsewhere (``--hypotheses DIR``).
+
+Output paths (``--output``, ``--out-dir``) are checked before any work. ``--out-dir`` of a trunk evaluation
+gets its own metrics.jsonl, so it may not be a run folder (``evaluate --run`` re-evaluates a run in place);
+a folder is evaluated into by one process at a time, and a run is re-scored only while no one else holds it.
+"""
 
 from __future__ import annotations
 
@@ -11,38 +16,46 @@ from typing import Any
 from mmxfer import catalog, config
 from mmxfer.config import SuiteTaskConfig
 from mmxfer.console import print_table
-from mmxfer.errors import ConfigError
+from mmxfer.errors import ConfigError, DataError
 from mmxfer.evaluation import suites
 from mmxfer.evaluation.hypotheses import DEFAULT_TASK, score_hypotheses
-from mmxfer.evaluation.retrieval import cached, trunk_embedder
+from mmxfer.evaluation.prediction_types import check_prediction_files
+from mmxfer.evaluation.retrieval import cached, describe, retrieval_max_length, trunk_embedder, trunk_profile
 from mmxfer.evaluation.runner import evaluate_retrieval, evaluate_trunk
 from mmxfer.evaluation.scoring import rescore_run
 from mmxfer.models.trunk import load_trunk
 from mmxfer.runs import atomic
-from mmxfer.runs.store import Run, slug
+from mmxfer.runs.lock import FileLock
+from mmxfer.runs.store import DONE, Run, check_name, slug
 from mmxfer.tasks.common import evaluation_languages
 
 
 def _score_text(row: dict[str, Any]) -> str:
     if row.get("score") is None:
         return "missing: " + str(row.get("missing") or "not scored").split(":")[0]
-    return f"{row['score']:.2f}"
+    return f"{row['score']:.2f}" + ("*" if row.get("caveat") else "")
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
     table = [(r["task"], r["lang"], r["split"], r["metric"] + (f" [{r['part']}]" if r.get("part") else ""),
               _score_text(r), r.get("n", "")) for r in rows]
     print_table(("task", "lang", "split", "metric", "score", "n"), table)
+    for caveat in dict.fromkeys(r["caveat"] for r in rows if r.get("caveat")):
+        tasks = ", ".join(dict.fromkeys(r["task"] for r in rows if r.get("caveat") == caveat))
+        print(f"* {tasks}: {caveat}")
     reasons = dict.fromkeys(str(r["missing"]) for r in rows if r.get("score") is None and r.get("missing"))
     for reason in reasons:
         print(f"missing scores: {reason}")
 
 
 def _print_suite_scores(agg: dict[str, Any], suite: str) -> None:
-    rows = [(k, f"{v:.2f}") for k, v in agg.items() if isinstance(v, float)]
+    caveats = agg.get("caveats") or {}
+    rows = [(k, f"{v:.2f}" + ("*" if k in caveats else "")) for k, v in agg.items() if isinstance(v, float)]
     if rows:
         print(f"\nsuite {suite}:")
         print_table(("task / category", "score"), rows)
+    for task, caveat in caveats.items():
+        print(f"* {task}: {caveat} (and every average that includes it)")
     if agg.get("missing"):
         shown = ", ".join(agg["missing"][:10]) + (" ..." if len(agg["missing"]) > 10 else "")
         print(f"not scored ({len(agg['missing'])}): {shown}")
@@ -62,12 +75,15 @@ def scores_json(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
         entry.update({k: v for k, v in (r.get("scores") or {}).items() if k != r["metric"]})
         if r.get("settings"):
             entry["settings"] = r["settings"]
+        if r.get("caveat"):
+            entry["caveat"] = r["caveat"]
     return out
 
 
 def _items(args: argparse.Namespace) -> tuple[list[SuiteTaskConfig], str | None]:
     catalog.load_plugins()
-    langs = tuple(x.strip() for x in args.languages.split(",") if x.strip()) if args.languages else None
+    langs = tuple(check_name("language", x.strip()) for x in args.languages.split(",") if x.strip()) \
+        if args.languages else None
     if langs is None and args.run:  # a run limited to some languages covers only those
         langs = tuple(Run(args.run).config().get("languages") or ()) or None
     if args.task:
@@ -106,8 +122,10 @@ def _write_output(path: str | None, rows: list[dict[str, Any]]) -> None:
 
 
 def _hypotheses(args: argparse.Namespace) -> int:
-    langs = [x.strip() for x in args.languages.split(",") if x.strip()] if args.languages else None
+    langs = [check_name("language", x.strip()) for x in args.languages.split(",") if x.strip()] \
+        if args.languages else None
     out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / f"hypotheses-{slug(Path(args.hypotheses).name)}"
+    check_out_dir(out_dir)
     rows = score_hypotheses(args.hypotheses, out_dir, task=args.task or DEFAULT_TASK, data_dir=args.data_dir,
                             languages=langs)
     _print_table(rows)
@@ -116,16 +134,53 @@ def _hypotheses(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_out_dir(out_dir: Path) -> Path:
+    """``--out-dir`` of a trunk evaluation: writable, and not a run folder (its metrics would be replaced)."""
+    if (out_dir / DONE).is_file() or (out_dir / "config.yaml").is_file():
+        state = "finished run" if (out_dir / DONE).is_file() else "run"
+        raise ConfigError(f"--out-dir {out_dir} is a {state} folder; a trunk evaluation writes its own "
+                          f"metrics.jsonl there and would replace the run's: give another folder (to evaluate "
+                          f"the run itself: mmxfer evaluate --run {out_dir})")
+    return atomic.check_output_dir(out_dir, "--out-dir")
+
+
+def _existing_run(path: str, option: str) -> Run:
+    run = Run(path)
+    if not run.path.is_dir():
+        raise DataError(f"{option} {path}: run folder not found")
+    return run
+
+
+def _rescore(args: argparse.Namespace) -> list[dict[str, Any]]:
+    run = _existing_run(args.rescore, "--rescore")
+    files = list(run.prediction_files())
+    if not files:
+        raise DataError(f"{run.path}: no predictions files to re-score (predictions/<task>/<split>-<lang>.jsonl)")
+    check_prediction_files(files, _stored_metrics(run))
+    with FileLock(run.path, "run folder"):
+        return rescore_run(run)
+
+
+def _stored_metrics(run: Run) -> dict[tuple[str, str, str], str]:
+    """(task, split, lang) -> the metric a run's stored rows used (what re-scoring uses again)."""
+    return {(r.get("task"), r.get("split"), r.get("lang")): r.get("metric") for r in run.metrics()
+            if isinstance(r, dict) and "part" not in r}
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.output:
+        atomic.check_output_file(args.output, "--output")
     if getattr(args, "hypotheses", None):
         return _hypotheses(args)
     if args.rescore:
-        rows = rescore_run(args.rescore)
+        rows = _rescore(args)
         _print_table(rows)
         _write_output(args.output, rows)
         return 0
     if not (args.trunk or args.run):
         raise ConfigError("say what to evaluate: --trunk NAME_OR_DIR, --run RUN, --rescore RUN or --hypotheses DIR")
+    if args.run:
+        _existing_run(args.run, "--run").require_done()
     if not (args.suite or args.task):
         if args.run:
             args.suite = config.load(config.ExperimentConfig, base=_run_profile(args.run)).suite
@@ -133,13 +188,17 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("give --suite NAME or --task NAME")
     items, suite_name = _items(args)
     if args.trunk:
-        profile = config.load_profile(args.profile, args.overrides)
+        profile = trunk_profile(args.trunk, args.profile, args.overrides)
         out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / slug(Path(args.trunk).name or args.trunk)
+        check_out_dir(out_dir)
         trunk_items = _split_items(items)
-        rows = evaluate_trunk(args.trunk, trunk_items, profile, out_dir, data_dir=args.data_dir) if trunk_items else []
+        with FileLock(out_dir, "evaluation folder"):
+            rows = evaluate_trunk(args.trunk, trunk_items, profile, out_dir, data_dir=args.data_dir) \
+                if trunk_items else []
         print(f"predictions and metrics in {out_dir}")
     else:
-        rows = _evaluate_run(args, items)
+        with FileLock(args.run, "run folder"):
+            rows = _evaluate_run(args, items)
     _print_table(rows)
     if suite_name:
         _print_suite_scores(suites.suite_scores(rows, suite_name), suite_name)
@@ -157,7 +216,9 @@ def _evaluate_run(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> lis
     run = Run(args.run)
     run.require_done()
     rows = run.metrics()
-    if any(True for _ in run.prediction_files()):
+    files = list(run.prediction_files())
+    if files:
+        check_prediction_files(files, _stored_metrics(run))
         rows = rescore_run(run)
     trunk_dir = run.path / "trunk"
     retrieval_items = [i for i in items if suites.uses_trunk(i)]
@@ -165,13 +226,16 @@ def _evaluate_run(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> lis
         try:
             profile = config.load(config.ExperimentConfig, base=_run_profile(args.run), overrides=args.overrides)
         except ConfigError:
-            profile = config.load_profile(args.profile, args.overrides)
+            profile = config.load_profile(args.profile or "starter", args.overrides)
         model, tokenizer = load_trunk(str(trunk_dir))
-        embed, layer = trunk_embedder(model, tokenizer, profile.retrieval, max_length=profile.trunk.max_length)
+        max_length = retrieval_max_length(profile)
+        embed, layer = trunk_embedder(model, tokenizer, profile.retrieval, max_length=max_length)
+        max_length = getattr(embed, "max_length", max_length)
+        print(describe(profile, layer, model.config.num_hidden_layers, max_length))
         embed = cached(embed)  # the English side repeats across languages
         for item in retrieval_items:
             new = evaluate_retrieval(item, embed, profile.retrieval, run.path, layer=layer, trunk=str(trunk_dir),
-                                     max_length=profile.trunk.max_length, data_dir=args.data_dir)
+                                     max_length=max_length, data_dir=args.data_dir)
             replaced = {(n["task"], n["lang"]) for n in new}
             rows = [r for r in rows if (r["task"], r["lang"]) not in replaced] + new
         run.write_metrics(rows)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mmxfer.config import RetrievalConfig, from_dict, to_dict
+from mmxfer import config
+from mmxfer.catalog import TRUNKS, load_plugins
+from mmxfer.config import ExperimentConfig, RetrievalConfig, from_dict, to_dict
 from mmxfer.errors import ConfigError, DataError
 from mmxfer.metrics import retrieval as retrieval_metrics
 from mmxfer.models.embed import encode
@@ -28,11 +31,74 @@ def with_params(cfg: RetrievalConfig, params: dict[str, Any] | None) -> Retrieva
     return from_dict(RetrievalConfig, {**to_dict(cfg), **updates}, "retrieval") if updates else cfg
 
 
+#: XTREME's retrieval layer by trunk depth, as an index into ``hidden_states`` (0 = embeddings): Tatoeba with
+#: XLM-R Large takes layer 13 of the last 24 = hidden_states[14] (scripts/run_tatoeba.sh, also jiant's head);
+#: 12-layer trunks take specific_layer 7 of the last 12 = hidden_states[8] (mBERT; XTREME has no working XLM-R
+#: Base setting)
+XTREME_LAYERS = {24: 14, 12: 8}
+#: what XTREME embeds with when no profile defines the trunk: mean pooling of XTREME_LAYERS, up to 512 tokens
+XTREME_RETRIEVAL = RetrievalConfig(max_length=512)
+XTREME_PROFILE = "xtreme-defaults"
+
+
 def resolve_layer(cfg: RetrievalConfig, num_layers: int | None) -> int | None:
-    """``layer: null`` means the trunk's middle layer (XTREME's choice for XLM-R), -1 the last."""
+    """The ``hidden_states`` index used: ``cfg.layer``, or for ``layer: null`` XTREME's convention
+    (:data:`XTREME_LAYERS`; the middle layer of a trunk of another depth)."""
     if cfg.layer is None and num_layers:
-        return num_layers // 2
+        return XTREME_LAYERS.get(num_layers, num_layers // 2)
     return cfg.layer
+
+
+def _trunk_keys(name: str) -> set[str]:
+    """The names one trunk goes by: registered name, hub id; for a phase-2 trunk folder, those of the trunk
+    it was trained from (its ``phase2.yaml``)."""
+    load_plugins()
+    keys = {name}
+    record = Path(name).expanduser().parent / "phase2.yaml"
+    if Path(name).expanduser().is_dir() and record.is_file():
+        trained_from = (config.read_yaml(record).get("trunk") or {}).get("name")
+        if trained_from:
+            keys |= _trunk_keys(str(trained_from))
+    if name in TRUNKS:
+        entry = TRUNKS.get(name)
+        keys |= {entry.name} | ({entry.hub_id} if entry.hub_id else set())
+    for trunk_name, entry in TRUNKS.items():
+        if getattr(entry, "hub_id", None) == name:
+            keys.add(trunk_name)
+    return keys
+
+
+def trunk_profile(trunk: str, profile: str | None = None, overrides: list[str] | tuple[str, ...] = ()
+                  ) -> ExperimentConfig:
+    """The profile whose settings evaluate ``trunk``: ``profile`` when given, else the shipped profile that
+    defines that trunk (``xlm-roberta-large`` -> xlmr-large), else XTREME's retrieval settings."""
+    if profile:
+        return config.load_profile(profile, overrides)
+    keys = _trunk_keys(trunk)
+    for name in config.named_configs("profiles"):
+        candidate = config.load_profile(name)
+        if _trunk_keys(candidate.trunk.name) & keys:
+            return config.load_profile(name, overrides)
+    base = {"name": XTREME_PROFILE, "description": "XTREME retrieval settings (no profile defines this trunk)",
+            "trunk": {"name": trunk}, "retrieval": to_dict(XTREME_RETRIEVAL)}
+    return config.load(ExperimentConfig, None, overrides, base=base)
+
+
+def retrieval_max_length(profile: ExperimentConfig) -> int:
+    """Tokens embedded per sentence: ``retrieval.max_length``, else ``trunk.max_length``."""
+    return profile.retrieval.max_length or profile.trunk.max_length
+
+
+def describe(profile: ExperimentConfig, layer: int | None, num_layers: int | None, max_length: int | None = None
+             ) -> str:
+    """One line naming the retrieval settings a trunk is evaluated with and where they come from."""
+    cfg = profile.retrieval
+    max_length = max_length or retrieval_max_length(profile)
+    where = "last layer" if layer in (None, -1) else f"hidden_states[{layer}]"
+    depth = f" of {num_layers} layers" if num_layers else ""
+    return (f"retrieval settings (profile {profile.name}): layer {layer} = {where}{depth}, pooling {cfg.pooling}, "
+            f"max_length {max_length}, prefix {cfg.prefix!r}, margin {cfg.margin}, k {cfg.k}, "
+            f"direction {cfg.direction}, threshold {cfg.threshold_source}")
 
 
 def settings_of(cfg: RetrievalConfig, *, layer: int | None, trunk: str | None = None,
@@ -48,14 +114,19 @@ def settings_of(cfg: RetrievalConfig, *, layer: int | None, trunk: str | None = 
 
 def trunk_embedder(model: Any, tokenizer: Any, cfg: RetrievalConfig, *, max_length: int = 128,
                    device: str | None = None) -> tuple[Embedder, int | None]:
-    """An embedder calling :func:`mmxfer.models.embed.encode` with ``cfg``; returns it and the layer used."""
+    """An embedder calling :func:`mmxfer.models.embed.encode` with ``cfg``; returns it and the layer used.
+    ``max_length`` is capped at the tokenizer's own limit; the embedder's ``max_length`` says what was used."""
     layer = resolve_layer(cfg, getattr(getattr(model, "config", None), "num_hidden_layers", None))
+    limit = getattr(tokenizer, "model_max_length", None)  # a tokenizer's own limit (512 for XLM-R) is never passed
+    if isinstance(limit, int) and 0 < limit < 1_000_000:
+        max_length = min(max_length, limit)
 
     def embed(sentences: list[str]) -> np.ndarray:
         return encode(model, tokenizer, sentences, layer=layer, pooling=cfg.pooling, prefix=cfg.prefix,
                       batch_size=cfg.batch_size, max_length=max_length, normalize=cfg.normalize, device=device,
                       progress=False)
 
+    embed.max_length = max_length  # type: ignore[attr-defined]  # what is recorded with the results
     return embed, layer
 
 

@@ -39,6 +39,7 @@ def evaluate_retrieval(item: SuiteTaskConfig, embed: retrieval.Embedder, base: R
     settings = retrieval.settings_of(cfg, layer=layer, trunk=trunk, max_length=max_length)
     split = item.split if item.split in spec.splits else spec.splits[-1]
     languages = check_languages(spec, list(item.languages or spec.languages), data_dir)
+    caveat = spec.extra.get("hub_caveat") if data_dir is None else None  # BUCC from the hub: no distractors
     rows: list[dict[str, Any]] = []
     bar = tqdm(languages, desc=f"{item.label or spec.name}", unit="lang", disable=not progress)
     for lang in bar:
@@ -53,7 +54,8 @@ def evaluate_retrieval(item: SuiteTaskConfig, embed: retrieval.Embedder, base: R
             preds = retrieval.pair_predictions(list(ds["source"]), list(ds["target"]), list(ds["id"]), embed, cfg, metric)
             lang_settings = settings
         write_predictions(predictions_path(out_dir, spec.name, split, lang), preds)
-        file_rows = score_file_rows(spec.name, split, lang, preds, metric=metric, settings=lang_settings)
+        file_rows = score_file_rows(spec.name, split, lang, preds, metric=metric, settings=lang_settings,
+                                    caveat=caveat)
         for r in file_rows:
             r["seconds"] = round(time.perf_counter() - started, 3)
         rows.extend(file_rows)
@@ -64,14 +66,17 @@ def evaluate_trunk(trunk: str, items: list[SuiteTaskConfig], profile: Experiment
                    data_dir: str | None = None, embedder: tuple[retrieval.Embedder, int | None] | None = None,
                    progress: bool = True) -> list[dict[str, Any]]:
     """Evaluate ``trunk`` on the retrieval ``items``; metric rows are also written to ``out_dir/metrics.jsonl``."""
+    max_length = retrieval.retrieval_max_length(profile)
     if embedder is None:
         model, tokenizer = load_trunk(trunk, profile.trunk.revision)
-        embedder = retrieval.trunk_embedder(model, tokenizer, profile.retrieval, max_length=profile.trunk.max_length)
+        embedder = retrieval.trunk_embedder(model, tokenizer, profile.retrieval, max_length=max_length)
+        max_length = getattr(embedder[0], "max_length", max_length)
+        print(retrieval.describe(profile, embedder[1], model.config.num_hidden_layers, max_length))
     embed, layer = embedder
     embed = retrieval.cached(embed)
     rows: list[dict[str, Any]] = []
     for item in items:
         rows.extend(evaluate_retrieval(item, embed, profile.retrieval, out_dir, layer=layer, trunk=trunk,
-                                       max_length=profile.trunk.max_length, data_dir=data_dir, progress=progress))
+                                       max_length=max_length, data_dir=data_dir, progress=progress))
     atomic.write_jsonl(Path(out_dir) / "metrics.jsonl", rows)
     return rows

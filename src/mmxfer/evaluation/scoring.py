@@ -50,8 +50,13 @@ def score_predictions(task: TaskSpec | str, rows: list[dict[str, Any]], metric: 
 
 def score_file_rows(task: str, split: str, lang: str, rows: list[dict[str, Any]], *, metric: str | None = None,
                     settings: dict[str, Any] | None = None, category: str | None = None,
-                    task_version: str | None = None, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Metric rows (run store format) for one predictions file: the headline row plus one per direction."""
+                    task_version: str | None = None, caveat: str | None = None,
+                    params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Metric rows (run store format) for one predictions file: the headline row plus one per direction.
+
+    ``caveat``: a note every row carries wherever it is shown (BUCC from the hub: "upper bound, no distractors");
+    ``params``: extra metric arguments (spBLEU's ``spm_model``).
+    """
     catalog.load_plugins()
     spec = catalog.TASKS.get(task) if task in catalog.TASKS else None
     name = metric or (spec.metric if spec else None)
@@ -64,6 +69,8 @@ def score_file_rows(task: str, split: str, lang: str, rows: list[dict[str, Any]]
         base["task_version"] = task_version or spec.version
     if settings:
         base["settings"] = settings
+    if caveat:
+        base["caveat"] = caveat
     scores = score_predictions(spec or task, rows, scorer.name, lang, params)
     out = [{**base, "score": float(scores[scorer.primary]), "scores": scores, "n": len(rows)}]
     parts: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -89,7 +96,7 @@ def missing_row(task: str, split: str, lang: str, metric: str, reason: str, n: i
 
 def score_file_metrics(task: str, split: str, lang: str, rows: list[dict[str, Any]], *,
                        metrics: tuple[str, ...] | None = None, settings: dict[str, dict[str, Any]] | None = None,
-                       spm_model: str | None = None) -> list[dict[str, Any]]:
+                       spm_model: str | None = None, caveats: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Metric rows of one predictions file for each of ``metrics`` (default: :func:`task_metrics`).
 
     ``settings``: per metric, settings to record with its rows (retrieval settings). spBLEU is scored with
@@ -109,7 +116,8 @@ def score_file_metrics(task: str, split: str, lang: str, rows: list[dict[str, An
                 continue
             params = {"spm_model": str(path)}
             setting.update(spm_model=str(path), signature=generation.spbleu_signature())
-        out.extend(score_file_rows(task, split, lang, rows, metric=name, settings=setting or None, params=params))
+        out.extend(score_file_rows(task, split, lang, rows, metric=name, settings=setting or None, params=params,
+                                   caveat=(caveats or {}).get(name)))
     return out
 
 
@@ -117,8 +125,8 @@ def rescore_run(run: Run | str | Path) -> list[dict[str, Any]]:
     """Recompute every metric row of a run from its predictions files; rewrite metrics.jsonl atomically.
 
     Each file is scored with its own task's metrics (:func:`task_metrics`) and the metrics its old rows had;
-    settings stored with the old rows (retrieval settings, spBLEU's model) are carried over; rows of files
-    that no longer exist are dropped.
+    settings and caveats stored with the old rows (retrieval settings, spBLEU's model, BUCC's hub caveat) are
+    carried over; rows of files that no longer exist are dropped.
     """
     run = run if isinstance(run, Run) else Run(run)
     if not run.path.is_dir():
@@ -139,7 +147,8 @@ def rescore_run(run: Run | str | Path) -> list[dict[str, Any]]:
             names = [*task_metrics(spec), *names]  # a multi-metric task always gets all of its metrics
         names = tuple(dict.fromkeys(names))
         settings = {r["metric"]: r.get("settings") for r in previous if r.get("settings")}
+        caveats = {r["metric"]: r["caveat"] for r in previous if r.get("caveat")}
         rows.extend(score_file_metrics(task, split, lang, read_predictions(path), metrics=names or None,
-                                       settings=settings))
+                                       settings=settings, caveats=caveats))
     run.write_metrics(rows)
     return rows

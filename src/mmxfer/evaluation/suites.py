@@ -72,11 +72,13 @@ def suite_scores(metric_rows: list[dict[str, Any]], suite: str | SuiteConfig) ->
     """Point scores: ``{task: score, category: score, "average": score, "languages": {task: {lang: score}}}``.
 
     Only tasks with at least one scored language enter the averages; ``missing`` lists the suite
-    tasks (and languages) without a score, so a partial result is never mistaken for a full one.
+    tasks (and languages) without a score, so a partial result is never mistaken for a full one;
+    ``caveats`` maps tasks whose rows carry a caveat (BUCC from the hub) to it.
     """
     suite = load(suite)
     catalog.load_plugins()
     per_lang: dict[str, dict[str, float]] = {}
+    caveats: dict[str, str] = {}
     missing: list[str] = []
     categories: dict[str, list[str]] = defaultdict(list)
     for item in suite_tasks(suite):
@@ -94,6 +96,8 @@ def suite_scores(metric_rows: list[dict[str, Any]], suite: str | SuiteConfig) ->
             value = _value(row, item.score_key)
             if value is not None:
                 scores[lang] = value
+                if row.get("caveat"):
+                    caveats[item.label or item.task] = row["caveat"]
         if wanted is not None:
             missing.extend(f"{item.label or item.task}.{lang}" for lang in sorted(wanted - set(scores)))
         key = item.label or item.task
@@ -119,5 +123,6 @@ def suite_scores(metric_rows: list[dict[str, Any]], suite: str | SuiteConfig) ->
         if complete and pool:
             result["average"] = sum(pool) / len(pool)
     result["languages"] = per_lang
+    result["caveats"] = caveats  # task -> note to show with its score and every average it enters
     result["missing"] = missing + [t for t in per_lang if t not in task_scores]
     return result

@@ -12,8 +12,9 @@ classification    ``labels`` (int)
 multiple_choice   ``input_ids``/``attention_mask`` as [C, L] per example, ``labels``
 span_qa           ``start_positions``/``end_positions`` (0 = CLS when the answer is not in the
                   window), ``example_id``, ``offset_mapping`` ([L, 2]; -1 outside the context)
-tagging           ``labels`` on the FIRST sub-token of each word, -100 elsewhere; ``word_ids``
-                  (-1 for special tokens), ``n_words``
+tagging           one row per word-boundary chunk of a sentence (:mod:`mmxfer.kinds.tagging`): ``labels``
+                  on the FIRST sub-token of each word, -100 elsewhere; ``word_ids``
+                  (-1 for special tokens), ``n_words``, ``example_id``
 vqa               ``answer_ids`` + ``answer_scores`` (sparse); the batch's ``labels`` is the dense
                   float soft-score vector over the answer vocabulary
 captioning        ``mlm_labels`` (-100 where not masked; static, seeded masking)

@@ -357,5 +357,8 @@ def _xsim_metric(golds: list, preds: list) -> dict[str, float]:
           description="BUCC mining F1: predicted vs gold [src_id, tgt_id] pairs (null = none)")
 def _bucc_metric(golds: list, preds: list) -> dict[str, float]:
     gold = [tuple(g) for g in golds if g]
+    if not gold:
+        raise DataError(f"bucc_f1: none of the {len(golds)} rows has a gold pair; BUCC F1 is undefined without gold "
+                        f"(the official BUCC 2018 test gold is not public: score the training files, as XTREME)")
     pred = [tuple(p) for p in preds if p]
     return {**pair_f1(gold, pred), "n": float(len(gold))}

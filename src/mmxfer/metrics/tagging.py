@@ -1,4 +1,4 @@
-"""Sequence-labelling F1 exactly as ``seqeval``'s default (conlleval-compatible) mode computes it.
+"""Sequence-labelling F1 exactly as ``seqeval`` 1.2.2's default (conlleval-compatible) mode computes it.
 
 XTREME scores both PAN-X (BIO entity tags) and UDPOS (bare POS tags) with
 ``seqeval.metrics.f1_score(labels, predictions)`` (google-research/xtreme ``evaluate.py``).
@@ -6,6 +6,13 @@ For bare POS tags that means seqeval's chunker reads the first character of a ta
 B/I/O prefix and the rest as its type, so runs of equal tags merge into one chunk; we reproduce
 that on purpose so UDPOS numbers are comparable with the XTREME leaderboard, and also report the
 plain token ``accuracy`` (a true per-token score) next to it.
+
+seqeval does not chunk sentences one by one: it concatenates them, each followed by an ``O``
+separator, and runs one chunker over the whole sequence (``get_entities``). The separator leaves
+the chunker's state behind (type ``_``, the last chunk start), so a sentence that starts with
+``X`` (type ``_``, like ``O``) continues a chunk begun in an earlier sentence. :func:`prf` does
+the same, so it equals seqeval on every input (tested against seqeval on random sequences of
+every UPOS and BIO tag). seqeval is a test dependency only; the rules are written out here.
 """
 
 from __future__ import annotations
@@ -57,6 +64,11 @@ def chunks(tags: Sequence[str], offset: int = 0) -> list[Chunk]:
     return found
 
 
+def _flat(tags: Sequence[Sequence[str]]) -> list[str]:
+    """seqeval's concatenation: every sentence followed by an ``O`` separator."""
+    return [t for sentence in tags for t in (*sentence, "O")]
+
+
 def _check(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> None:
     if len(gold_tags) != len(pred_tags):
         raise DataError(f"tagging: {len(gold_tags)} gold sentences but {len(pred_tags)} predicted")
@@ -68,15 +80,7 @@ def _check(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]
 def prf(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> dict[str, float]:
     """Micro precision, recall and F1 over chunks (0-100), as seqeval's ``average='micro'``."""
     _check(gold_tags, pred_tags)
-    true_by_type: dict[str, set] = defaultdict(set)
-    pred_by_type: dict[str, set] = defaultdict(set)
-    offset = 0
-    for g, p in zip(gold_tags, pred_tags):
-        for type_, s, e in chunks(list(g), offset):
-            true_by_type[type_].add((s, e))
-        for type_, s, e in chunks(list(p), offset):
-            pred_by_type[type_].add((s, e))
-        offset += len(g) + 1  # seqeval joins sentences with an "O" separator
+    true_by_type, pred_by_type = _by_type(chunks(_flat(gold_tags))), _by_type(chunks(_flat(pred_tags)))
     types = set(true_by_type) | set(pred_by_type)
     tp = sum(len(true_by_type[t] & pred_by_type[t]) for t in types)
     n_pred = sum(len(pred_by_type[t]) for t in types)
@@ -86,6 +90,13 @@ def prf(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) 
     denom = precision + recall
     f1 = 2 * precision * recall / denom if denom else 0.0
     return {"f1": 100.0 * f1, "precision": 100.0 * precision, "recall": 100.0 * recall}
+
+
+def _by_type(found: list[Chunk]) -> dict[str, set[tuple[int, int]]]:
+    out: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    for type_, s, e in found:
+        out[type_].add((s, e))
+    return out
 
 
 def f1(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> float:
@@ -106,15 +117,19 @@ def token_accuracy(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Seque
 def sentence_counts(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> np.ndarray:
     """(n, 3) per-sentence chunk counts: true positives, predicted chunks, gold chunks.
 
-    Their column sums give :func:`prf`'s micro F1 whenever no chunk runs across a sentence boundary
-    (seqeval can merge a sentence-final tag whose type reads as ``_``, e.g. UDPOS ``X``, into the next
-    sentence; per-sentence counts treat sentences as the independent units a bootstrap resamples).
+    The chunks are those of :func:`prf` (one seqeval pass over the concatenated sentences), each counted
+    in the sentence holding its last token, so the column sums give :func:`prf`'s micro F1 exactly. A
+    chunk that seqeval carries across a sentence boundary (UDPOS ``X`` at a sentence start) belongs to
+    the sentence where it ends when a bootstrap resamples sentences.
     """
     _check(gold_tags, pred_tags)
+    starts = np.cumsum([0] + [len(g) + 1 for g in gold_tags])[:-1]
+    true = {(t, s, e) for t, s, e in chunks(_flat(gold_tags))}
+    pred = {(t, s, e) for t, s, e in chunks(_flat(pred_tags))}
     out = np.zeros((len(gold_tags), 3))
-    for i, (g, p) in enumerate(zip(gold_tags, pred_tags)):
-        true, pred = set(chunks(list(g))), set(chunks(list(p)))
-        out[i] = (len(true & pred), len(pred), len(true))
+    for col, found in ((0, true & pred), (1, pred), (2, true)):
+        for _, _, end in found:
+            out[np.searchsorted(starts, end, side="right") - 1, col] += 1
     return out
 
 

@@ -1,17 +1,20 @@
 """The one shared trunk: any Hugging Face encoder, saved and loaded as trunk weights only.
 
 ``load_trunk`` accepts a registered trunk name (``catalog.TRUNKS``), a hub id or a local folder
-and returns ``(model, fast_tokenizer)`` with ``output_hidden_states`` switched on. ``save_trunk``
+and returns ``(model, fast_tokenizer)`` with ``output_hidden_states`` switched on and without the
+pretraining pooler (unused by every head; DDP requires every parameter to reach the loss). ``save_trunk``
 writes only the trunk (safetensors + config + tokenizer) atomically, so a phase-2 checkpoint
 carries nothing of the heads, projector or vision tower into phase 3.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import shutil
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,11 +51,86 @@ TRUNKS.add(TrunkEntry("xlm-roberta-base", hub_id="FacebookAI/xlm-roberta-base",
 
 def _finish(model: nn.Module, tokenizer) -> TrunkPair:
     model.config.output_hidden_states = True
+    _drop_pooler(model)
     model.eval()
     return model, tokenizer
 
 
+def _saved_keys(path: Path) -> set[str] | None:
+    """The weight names of a safetensors trunk folder (read from the headers only), None when unknown."""
+    import json
+
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        return set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}))
+    single = path / "model.safetensors"
+    if not single.is_file():
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(single), "pt") as handle:
+        return set(handle.keys())
+
+
+def _no_pooler_kwargs(path: Path) -> dict[str, bool]:
+    """``add_pooling_layer=False`` for a folder saved without pooler weights (a phase-2 trunk) whose model class
+    takes it (BERT, RoBERTa, XLM-R): no pooler is built, so loading reports no missing weights. Folders with
+    pooler weights (hub checkpoints) load as they are; :func:`_drop_pooler` removes it afterwards."""
+    import inspect
+
+    from transformers import AutoConfig, AutoModel
+
+    keys = _saved_keys(path)
+    if keys is None or any("pooler" in k.split(".") for k in keys):
+        return {}
+    try:
+        cls = AutoModel._model_mapping[type(AutoConfig.from_pretrained(str(path)))]
+    except (KeyError, ValueError, OSError):
+        return {}
+    return {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(cls.__init__).parameters else {}
+
+
+def _drop_pooler(model: nn.Module) -> None:
+    """Remove the pretraining pooler (BERT/XLM-R ``pooler``): no mmxfer head reads ``pooler_output``, and
+    parameters outside every loss make DDP fail ("Expected to have finished reduction"). Folders that hold
+    pooler weights (hub checkpoints, older phase-2 trunks) still load; the weights are simply not used."""
+    if isinstance(getattr(model, "pooler", None), nn.Module):
+        model.pooler = None
+
+
+#: small trunk folders (weights up to this size: tiny and test trunks) are kept in memory once loaded, and
+#: every later load of the same, unchanged folder gets a deep copy: same weights, no disk read
+CACHE_MAX_BYTES = 64 * 2**20
+_CACHE_ENTRIES = 4
+_loaded: OrderedDict[tuple, TrunkPair] = OrderedDict()
+
+
+def _folder_key(path: Path, attn_implementation: str) -> tuple | None:
+    """The folder's identity (path, attention, every file's name, size and mtime); None when it is too big to keep."""
+    try:
+        files = tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file()))
+    except OSError:
+        return None
+    if sum(size for name, size, _ in files if name.endswith((".safetensors", ".bin"))) > CACHE_MAX_BYTES:
+        return None
+    return (str(path.resolve()), attn_implementation, files)
+
+
 def _load_dir(path: Path, attn_implementation: str) -> TrunkPair:
+    key = _folder_key(path, attn_implementation)
+    if key is not None and key in _loaded:
+        _loaded.move_to_end(key)
+        model, tokenizer = _loaded[key]
+        return copy.deepcopy(model), copy.deepcopy(tokenizer)
+    pair = _read_dir(path, attn_implementation)
+    if key is not None:
+        _loaded[key] = copy.deepcopy(pair[0]), copy.deepcopy(pair[1])
+        while len(_loaded) > _CACHE_ENTRIES:
+            _loaded.popitem(last=False)
+    return pair
+
+
+def _read_dir(path: Path, attn_implementation: str) -> TrunkPair:
     from transformers import AutoModel, AutoTokenizer
 
     if not (path / "config.json").is_file():
@@ -64,7 +142,7 @@ def _load_dir(path: Path, attn_implementation: str) -> TrunkPair:
         raise AssetError(f"cannot load the tokenizer in {path}: {str(exc).splitlines()[0][:200]}") from None
     if not getattr(tokenizer, "is_fast", False):
         raise AssetError(f"the tokenizer in {path} is not a fast tokenizer (tokenizer.json is missing)")
-    model = AutoModel.from_pretrained(str(path), attn_implementation=attn_implementation)
+    model = AutoModel.from_pretrained(str(path), attn_implementation=attn_implementation, **_no_pooler_kwargs(path))
     model.mmxfer_source_dir = str(path)  # lets the MLM head find the checkpoint's LM-head weights
     return _finish(model, tokenizer)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import platform
 import socket
@@ -19,6 +20,7 @@ _PACKAGES = ("torch", "transformers", "datasets", "accelerate", "open_clip_torch
              "sacrebleu", "numpy", "pandas")
 
 
+@functools.cache  # the process runs the packages it imported at start: ask importlib.metadata once
 def package_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     for name in _PACKAGES:
@@ -42,6 +44,12 @@ def git_commit(path: Path | None = None) -> str | None:
         return None
 
 
+@functools.cache
+def _source_commit() -> str | None:
+    """:func:`git_commit` of the source tree this process imported (asked once: two git calls a run add up)."""
+    return git_commit()
+
+
 def device_info() -> dict[str, Any]:
     info: dict[str, Any] = {"cuda": False}
     try:
@@ -60,11 +68,11 @@ def device_info() -> dict[str, Any]:
 def environment(seed: int | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "mmxfer_version": mmxfer.__version__,
-        "git_commit": git_commit(),
+        "git_commit": _source_commit(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "host": socket.gethostname(),
-        "packages": package_versions(),
+        "packages": dict(package_versions()),
         "device": device_info(),
         "seed": seed,
         "command_line": sys.argv,

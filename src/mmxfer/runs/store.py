@@ -9,7 +9,18 @@ Layout::
         predictions/<task>/<split>-<lang>.jsonl
         checkpoints/       resumable training state
         train_log.jsonl    loss / learning-rate log
+        LOCK               while a process works on the run (:mod:`mmxfer.runs.lock`)
         DONE               written last, atomically; a folder without it is never a result
+
+``DONE`` records what the run finished with: ``n_metrics`` (rows of metrics.jsonl), ``metrics_sha256``
+and ``predictions_sha256`` (``{"<task>/<split>-<lang>.jsonl": sha256}``). :meth:`Run.verified_metrics` -
+what ``compare`` reads - checks the files against it, and refuses torn lines, duplicate rows and scores that
+are not numbers, naming the run. Runs finished by older code have only ``n_metrics``: their row count,
+lines and duplicates are checked, not the checksums (``mmxfer evaluate --rescore RUN`` records them).
+Re-scoring a finished run (:meth:`Run.write_metrics`) records the new files in its ``DONE``.
+
+Every name that becomes a path component (study, arm, label, task, split, language) is checked by
+:func:`check_name`: no ``..``, no path separators, not empty.
 
 ``run_id`` is ``<label>-<hash>`` where ``hash`` is a short content hash of the resolved
 config, so the same config always maps to the same folder (a grid can skip finished runs)
@@ -40,7 +51,10 @@ Every metric in ``catalog.METRICS`` scores such rows: ``METRICS.get(name).score(
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterable, Iterator
@@ -51,16 +65,52 @@ from typing import Any
 import yaml
 
 from mmxfer.config import config_hash, to_dict
-from mmxfer.errors import DataError, RunStoreError
+from mmxfer.errors import ConfigError, DataError, RunStoreError
 from mmxfer.runs import atomic
 from mmxfer.runs.env import environment
+from mmxfer.runs.lock import LOCK_NAME, FileLock
 
 DONE = "DONE"
 PREDICTION_KEYS = ("id", "pred", "gold")  # the keys every predictions row has
+METRIC_KEYS = ("task", "lang", "metric", "score")  # the keys every metrics row has
+
+
+def check_name(kind: str, name: object) -> str:
+    """``name`` if it can be one path component (a study, arm, task, language ...); else one clear error."""
+    text = "" if name is None else str(name)
+    if not text.strip():
+        raise ConfigError(f"{kind}: empty name")
+    if text.strip() in (".", "..") or "/" in text or "\\" in text or "\x00" in text:
+        raise ConfigError(f"{kind} {text!r}: not allowed as a name (no '..', no '/' or '\\'): it becomes a "
+                          f"folder or file name")
+    return text
 
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-")[:60] or "run"
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); the file is damaged") from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                        f"the file is damaged") from None
 
 
 class Run:
@@ -103,22 +153,58 @@ class Run:
         return self.path / DONE
 
     def predictions_path(self, task: str, split: str, lang: str) -> Path:
+        check_name("task", task)
+        check_name("split", split)
+        check_name("language", lang)
         return self.predictions_dir / task / f"{split}-{lang}.jsonl"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK_NAME
+
+    def lock(self) -> FileLock:
+        """The run's lock (``with run.lock(): ...``): a second process gets one line naming the holder."""
+        return FileLock(self.path, "run folder")
 
     # state ------------------------------------------------------------------
     def is_done(self) -> bool:
         return self.done_path.is_file()
 
+    def is_started(self) -> bool:
+        """Whether the folder holds anything of a run (a bare lock file does not count)."""
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            return any(not p.name.startswith((LOCK_NAME, f".{LOCK_NAME}")) for p in self.path.iterdir())
+        return False
+
     def config(self) -> dict[str, Any]:
         if not self.config_path.is_file():
             raise RunStoreError(f"{self.path}: no config.yaml - not a run folder")
-        return yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
+        try:
+            data = yaml.safe_load(_read_text(self.config_path))
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise DataError(f"{self.config_path}: not valid YAML ({str(exc).splitlines()[0]}); "
+                            f"the file is damaged") from None
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise DataError(f"{self.config_path}: expected a mapping, got {type(data).__name__}; the file is damaged")
+        return data
 
     def env(self) -> dict[str, Any]:
-        return json.loads(self.env_path.read_text(encoding="utf-8")) if self.env_path.is_file() else {}
+        if not self.env_path.is_file():
+            return {}
+        data = _read_json(self.env_path)
+        if not isinstance(data, dict):
+            raise DataError(f"{self.env_path}: expected a JSON object; the file is damaged")
+        return data
 
     def done_info(self) -> dict[str, Any]:
-        return json.loads(self.done_path.read_text(encoding="utf-8")) if self.is_done() else {}
+        if not self.is_done():
+            return {}
+        data = _read_json(self.done_path)
+        if not isinstance(data, dict):
+            raise DataError(f"{self.done_path}: expected a JSON object; the file is damaged")
+        return data
 
     def require_done(self) -> None:
         if not self.is_done():
@@ -136,8 +222,11 @@ class Run:
         atomic.append_jsonl(self.metrics_path, row)
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
-        """Replace metrics.jsonl as a whole (used by re-scoring)."""
+        """Replace metrics.jsonl as a whole (used by re-scoring); a finished run's DONE records the new files."""
         atomic.write_jsonl(self.metrics_path, rows)
+        if self.is_done():
+            atomic.write_json(self.done_path, {**self.done_info(), **self.seal(),
+                                               "rescored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
     def metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.is_file():
@@ -161,10 +250,52 @@ class Run:
             split, _, lang = path.stem.partition("-")
             yield path.parent.name, split, lang, path
 
+    def seal(self) -> dict[str, Any]:
+        """What DONE records of the run's results: row count and sha256 of metrics.jsonl, sha256 of each
+        predictions file."""
+        rows = self.metrics() if self.metrics_path.is_file() else []
+        return {"n_metrics": len(rows),
+                "metrics_sha256": sha256_file(self.metrics_path) if self.metrics_path.is_file() else None,
+                "predictions_sha256": {f"{task}/{path.name}": sha256_file(path)
+                                       for task, _, _, path in self.prediction_files()}}
+
     def mark_done(self, summary: dict[str, Any] | None = None) -> None:
-        info = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "n_metrics": len(self.metrics()), **(summary or {})}
+        info = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **self.seal(),
+                **(summary or {})}
         atomic.write_json(self.done_path, info)
+
+    def verified_metrics(self) -> list[dict[str, Any]]:
+        """The metric rows of a finished run, checked against its DONE record (see the module docstring);
+        any damage is a :class:`~mmxfer.errors.RunStoreError` naming the run and the file."""
+        info = self.done_info()
+        fix = f"re-score it from its predictions (mmxfer evaluate --rescore {self.path}) or rerun it with --force"
+        recorded = info.get("n_metrics")
+        if not self.metrics_path.is_file():
+            rows_note = f" (its DONE records {recorded} rows)" if recorded else ""
+            raise RunStoreError(f"finished run {self.path} has no metrics.jsonl{rows_note}; {fix}")
+        data = self.metrics_path.read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RunStoreError(f"{self.metrics_path}: not UTF-8 text (byte {exc.start}); the file is damaged; "
+                                f"{fix}") from None
+        rows = _parse_metric_lines(self.metrics_path, text, fix)
+        if isinstance(recorded, int) and recorded != len(rows):
+            raise RunStoreError(f"{self.metrics_path}: {len(rows)} rows, but the run finished with {recorded} "
+                                f"(DONE); the file changed after the run finished; {fix}")
+        digest = info.get("metrics_sha256")
+        if digest and digest != hashlib.sha256(data).hexdigest():
+            raise RunStoreError(f"{self.metrics_path}: the content differs from what the run finished with "
+                                f"(sha256 in DONE); {fix}")
+        for rel, digest in sorted((info.get("predictions_sha256") or {}).items()):
+            path = self.predictions_dir / rel
+            if not path.is_file():
+                raise RunStoreError(f"finished run {self.path}: predictions file {path} is missing (DONE records "
+                                    f"it); rerun it with --force")
+            if sha256_file(path) != digest:
+                raise RunStoreError(f"{path}: the predictions differ from what the run finished with (sha256 in "
+                                    f"DONE), so its scores would not match them; {fix}")
+        return rows
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, done={self.is_done()})"
@@ -176,7 +307,38 @@ def run_id_for(config: Any, label: str) -> str:
 
 def run_path(runs_dir: str | Path, study: str, config: Any, label: str) -> Path:
     """``<runs_dir>/<study>/<run_id>``: the folder of the run of ``config``."""
-    return Path(runs_dir) / slug(study) / run_id_for(config, label)
+    return Path(runs_dir) / slug(check_name("study", study)) / run_id_for(config, check_name("run label", label))
+
+
+def _parse_metric_lines(path: Path, text: str, fix: str) -> list[dict[str, Any]]:
+    """Strictly parsed metric rows: every line JSON with the row keys, numeric scores, no key twice."""
+    rows: list[dict[str, Any]] = []
+    seen: dict[tuple[Any, ...], tuple[int, Any]] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise RunStoreError(f"{path}: line {n} is not valid JSON (a torn or damaged write); {fix}") from None
+        if not isinstance(row, dict):
+            raise RunStoreError(f"{path}: line {n} is not a JSON object; {fix}")
+        missing = [k for k in METRIC_KEYS if k not in row]
+        if missing:
+            raise RunStoreError(f"{path}: line {n} has no {', '.join(missing)}; {fix}")
+        score = row["score"]
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+            raise RunStoreError(f"{path}: line {n}: score {score!r} is not a number; {fix}")
+        key = (row["task"], row["lang"], row.get("split", "test"), row["metric"], row.get("part"))
+        if key in seen:
+            first, before = seen[key]
+            what = f"scores {before} and {score}" if before != score else f"score {score} both times"
+            raise RunStoreError(f"{path}: lines {first} and {n} are the same result ({key[0]} {key[1]} {key[2]} "
+                                f"{key[3]}{' ' + str(key[4]) if key[4] else ''}; {what}): the file was written "
+                                f"twice; {fix}")
+        seen[key] = (n, score)
+        rows.append(row)
+    return rows
 
 
 def open_run(runs_dir: str | Path, study: str, config: Any, label: str, *, resume: bool = False,
@@ -190,11 +352,11 @@ def open_run(runs_dir: str | Path, study: str, config: Any, label: str, *, resum
     """
     config_dict = to_dict(config)
     run = Run(run_path(runs_dir, study, config_dict, label))
-    if run.path.exists():
+    if run.is_started():
         if run.is_done() and not force:
             raise RunStoreError(f"{run.path} is already finished (DONE); pass --force to run it again")
         if force:
-            shutil.rmtree(run.path)
+            wipe(run)
         elif not resume:
             raise RunStoreError(
                 f"{run.path} exists but is unfinished; pass --resume to continue it or --force to start over"
@@ -205,13 +367,44 @@ def open_run(runs_dir: str | Path, study: str, config: Any, label: str, *, resum
     return run
 
 
+def wipe(run: Run) -> None:
+    """Empty a run folder for ``--force`` (its lock stays). Never through a symbolic link."""
+    if run.path.is_symlink():
+        raise RunStoreError(f"{run.path} is a symbolic link (to {os.readlink(run.path)}); --force does not delete "
+                            f"through links: remove the link, or the folder it points to, yourself")
+    for entry in run.path.iterdir():
+        if entry.name.startswith((LOCK_NAME, f".{LOCK_NAME}")):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def _run_folders(root: Path) -> list[Path]:
+    """Folders holding a config.yaml under ``root``, following symbolic links to folders (each real folder once)."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = Path(dirpath).resolve()
+        if real in seen:  # a link back up the tree, or a second link to one folder
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        if "config.yaml" in filenames:
+            found.append(Path(dirpath))
+        dirnames.sort()
+    return sorted(found)
+
+
 def iter_runs(root: str | Path, finished_only: bool = True) -> Iterator[Run]:
-    """Every run folder under ``root`` (a runs dir, a study dir or a run dir)."""
+    """Every run folder under ``root`` (a runs dir, a study dir or a run dir); run folders that are symbolic
+    links are followed."""
     root = Path(root)
     if (root / "config.yaml").is_file():
         candidates = [root]
     else:
-        candidates = sorted({p.parent for p in root.glob("**/config.yaml")})
+        candidates = _run_folders(root)
     for path in candidates:
         run = Run(path)
         if not finished_only or run.is_done():
@@ -249,7 +442,9 @@ def read_predictions(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"predictions file not found: {path}")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = _read_text(path).splitlines()
+    if not any(line.strip() for line in lines):
+        raise DataError(f"{path}: empty predictions file")
     try:  # one JSON array parse is ~4x faster than a parse per line
         rows = json.loads("[" + ",".join(line for line in lines if line.strip()) + "]")
         if all(isinstance(r, dict) and all(k in r for k in PREDICTION_KEYS) for r in rows):

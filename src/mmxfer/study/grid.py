@@ -24,10 +24,20 @@ from mmxfer.compare.cli import compare_and_print
 from mmxfer.config import ExperimentConfig, StudyConfig, load_profile
 from mmxfer.errors import ConfigError, MmxferError
 from mmxfer.evaluation.suites import suite_tasks, uses_trunk
-from mmxfer.runs.store import Run, slug
+from mmxfer.runs import atomic
+from mmxfer.runs.lock import LockHeld
+from mmxfer.runs.store import Run, check_name, slug
 from mmxfer.study import launch
+from mmxfer.study.reports import comparison_suites
 from mmxfer.train import phases
-from mmxfer.train.run import RunRequest, execute, parse_intermediate, parse_languages, parse_target
+from mmxfer.train.run import (
+    RunRequest,
+    check_request,
+    execute,
+    parse_intermediate,
+    parse_languages,
+    parse_target,
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,9 @@ def plan(study: StudyConfig, runs_dir: str | Path | None = None, data_dir: str |
          ) -> tuple[ExperimentConfig, list[PlannedRun]]:
     """Every run of ``study`` in a stable order (arm, target, seed), finished or not."""
     catalog.load_plugins()
+    check_name("study", study.name)
+    for arm in study.arms:
+        check_name("arm", arm.name)
     profile = study_profile(study)
     runs_dir = str(runs_dir or profile.runs_dir)
     if not study.arms:
@@ -121,7 +134,9 @@ def plan(study: StudyConfig, runs_dir: str | Path | None = None, data_dir: str |
                 request = RunRequest(profile=profile, tasks=tasks, target=target, seed=seed, study=study.name,
                                      arm=arm.name, runs_dir=runs_dir, data_dir=data_dir or profile.data_dir,
                                      resume=True, languages=parse_languages(study.languages))
-                p2 = phases.phase2_dir(profile, tasks, seed, runs_dir, study.name) if tasks else None
+                check_request(request)
+                p2 = phases.phase2_dir(profile, tasks, seed, runs_dir, study.name, request.data_dir) if tasks \
+                    else None
                 out.append(PlannedRun(request, p2))
     return profile, out
 
@@ -164,25 +179,33 @@ def run_study(study: StudyConfig, *, launcher: str | None = None, runs_dir: str 
     if dry_run:
         return
     todo = [r for r in runs if not r.done]
+    atomic.check_output_dir(runs_dir, "--runs-dir")
     if launcher == "slurm":
         _submit(study, todo, runs_dir)
         return
-    failed = []
+    failed, busy = [], []
     for i, r in enumerate(todo, 1):
         print(f"\n[{i}/{len(todo)}] {r.label}")
         try:
-            execute(r.request)
+            execute(r.request)  # takes the run's lock: a run another process works on is left to it
+        except LockHeld as exc:
+            print(f"  skipped: {exc}")
+            busy.append(r.label)
         except MmxferError as exc:  # one broken run does not stop the grid
             print(f"  failed: {exc}")
             failed.append(r.label)
     if failed:
         raise MmxferError(f"{len(failed)} of {len(todo)} runs failed: {', '.join(failed)}; fix and rerun the study "
                           f"(finished runs are skipped)")
-    if compare:
-        suite = (study.suite or profile.suite).split(",")[0]
+    if busy:
+        raise MmxferError(f"{len(busy)} of {len(todo)} runs are being run by other processes ({', '.join(busy)}); "
+                          f"rerun the study when they finish to compare")
+    if compare:  # the whole grid: every suite of the study and every fine-tuned target
         study_dir = Path(runs_dir) / slug(study.name)
-        print(f"\ngap analysis: mmxfer compare --suite {suite} --runs {study_dir}")
-        compare_and_print(suite, [str(study_dir)])
+        targets = list(dict.fromkeys(r.target for r in runs if r.target))
+        for suite in comparison_suites(study, profile, targets, study_dir):
+            print(f"\ngap analysis: mmxfer compare --suite {suite} --runs {study_dir}")
+            compare_and_print(suite, [str(study_dir)])
 
 
 def _submit(study: StudyConfig, todo: list[PlannedRun], runs_dir: str) -> None:

@@ -45,13 +45,21 @@ CATEGORIES: tuple[str, ...] = ("classification", "structured", "qa", "retrieval"
 
 @dataclass(frozen=True)
 class HubSource:
-    """Where a task lives on the Hugging Face Hub. ``config`` may contain ``{lang}``."""
+    """Where a task lives on the Hugging Face Hub. ``config`` may contain ``{lang}``.
+
+    ``revision`` pins the commit whose files were checked against the task's loader (id, configs,
+    splits, columns, types); where each pin was checked is recorded in
+    ``mmxfer/resources/hub_contracts.json``. ``loading_script`` marks a hub repository that is a
+    loading script (which current ``datasets`` refuses to run) and says what to use instead: loading
+    it fails with that one line.
+    """
 
     path: str
     config: str | None = None
     revision: str | None = None
     splits: dict[str, str] = field(default_factory=dict)  # mmxfer split -> hub split
     gated: bool = False
+    loading_script: str | None = None
 
 
 Loader = Callable[["TaskSpec", str, str, "str | None"], "datasets.Dataset"]
@@ -73,6 +81,10 @@ class TaskSpec:
     fields: dict[str, str] = field(default_factory=dict)  # canonical column -> source column
     splits: tuple[str, ...] = ("train", "validation", "test")
     train_task: str | None = None  # e.g. XNLI is trained on MNLI; None = its own English train split
+    # phase 3: keep the weights of the best score on the *training task's* English dev split (``train_task``'s
+    # validation, else the task's own); False = no dev selection, the final weights are kept (XTREME's QA
+    # recipe, google-research/xtreme scripts/train_qa.sh: no --evaluate_during_training, --save_steps -1)
+    dev_selection: bool = True
     head: str | None = None  # default head name in catalog.HEADS
     local_format: str = ""  # one line: which official release files --data-dir expects
     intermediate: bool = False  # usable as a phase-2 task

@@ -111,16 +111,20 @@ def load_hub(spec: TaskSpec, split: str, config: str | None = None, *, hub_split
     if src is None:
         raise DataError(f"task {spec.name!r} has no hub source; pass a local copy with --data-dir "
                         f"({spec.local_format})")
+    if src.loading_script:
+        raise DataError(f"task {spec.name!r}: hub dataset {src.path!r} is a loading script, which current `datasets` "
+                        f"cannot run; {src.loading_script}")
     name = config if config is not None else src.config
     hub_split = hub_split or src.splits.get(split, split)
-    if src.gated and not assets.hub_token():
+    mirrored = assets.hub_mirror_dir(src.path, src.revision) is not None  # a local copy: no token, no cache
+    if src.gated and not mirrored and not assets.hub_token():
         raise AssetError(f"task {spec.name!r}: hub dataset {src.path!r} is gated: accept its terms on the Hub and "
                          f"set HF_TOKEN, or pass a local copy with --data-dir DIR ({spec.local_format})")
     try:
         return assets.load_hub_dataset(src.path, name, split=hub_split, revision=src.revision, gated=src.gated,
                                        **kwargs)
     except AssetError as exc:
-        if not assets.is_offline():
+        if mirrored or not assets.is_offline():
             raise
         raise AssetError(
             f"task {spec.name!r} needs hub dataset {src.path!r} ({name or 'default'}, split {hub_split}), which is "

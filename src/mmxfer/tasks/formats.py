@@ -133,14 +133,92 @@ def squad_rows(path: Path, *, id_prefix: str | None = None) -> list[dict[str, An
 
 # --- tagging ------------------------------------------------------------------------------------
 
-def conllu_sentences(path: Path, *, column: int = 3) -> list[dict[str, Any]]:
-    """CoNLL-U: words (multi-word token ranges and empty nodes skipped) with their UPOS (column 4)."""
-    rows, tokens, tags, sent_id = [], [], [], None
+#: XTREME's span-head tie-break for multi-word tokens (third_party/ud-conversion-tools/conllu_to_conll.py)
+MWT_POS_PRECEDENCE: dict[str, tuple[str, ...]] = {
+    "default": ("VERB", "NOUN", "PROPN", "PRON", "ADJ", "NUM", "ADV", "INTJ", "AUX", "ADP", "DET", "PART", "CCONJ",
+                "SCONJ", "X", "PUNCT"),
+    "es": ("VERB", "AUX", "PRON", "ADP", "DET"),
+    "fr": ("VERB", "AUX", "PRON", "NOUN", "ADJ", "ADV", "ADP", "DET", "PART", "SCONJ", "CONJ"),
+    "it": ("VERB", "AUX", "ADV", "PRON", "ADP", "DET", "INTJ"),
+}
+
+
+def _ancestors(parents: dict[int, set[int]], node: int) -> int:
+    """How many nodes reach ``node`` along head edges (basic and enhanced), as ``networkx.ancestors`` counts."""
+    seen: set[int] = set()
+    todo = list(parents.get(node, ()))
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo.extend(parents.get(n, ()))
+    seen.discard(node)
+    return len(seen)
+
+
+def _span_head(span: list[int], parents: dict[int, set[int]], upos: dict[int, str], precedence: tuple[str, ...]) -> int:
+    """XTREME's head of a multi-word token: the word of the span with the fewest ancestors; ties go to the
+    best-ranked UPOS of ``precedence`` (first in the span among equals; unranked tags after every ranked one)."""
+    depth = {w: _ancestors(parents, w) for w in span}
+    top = min(depth.values())
+    highest = [w for w in span if depth[w] == top]
+    if len(highest) == 1:
+        return highest[0]
+    rank = {tag: i for i, tag in enumerate(precedence)}
+    return min(highest, key=lambda w: rank.get(upos[w], len(precedence)))
+
+
+def _keep_sentence(forms: list[str]) -> bool:
+    """XTREME drops a sentence whose words are all, or all but one, ``_`` (treebanks released without text)."""
+    empty = sum(w == "_" for w in forms)
+    return empty == 0 or empty < len(forms) - 1
+
+
+def _clean_word(word: str) -> str:
+    """XTREME's ``remove_empty_space``: no zero-width non-joiner and no space inside a word."""
+    return "".join(word.replace("\u200c", "").split(" "))
+
+
+def conllu_sentences(path: Path, *, column: int = 3, lang: str | None = None) -> list[dict[str, Any]]:
+    """CoNLL-U words with their UPOS (column 4), read as XTREME reads UD for UDPOS.
+
+    A multi-word token (``4-5 della``) replaces its syntactic words by its surface form, tagged with the UPOS
+    of the span head (``conllu_to_conll.py --replace_subtokens_with_fused_forms``; ``lang`` picks the tie-break
+    list); empty nodes (``8.1``) and comments are skipped; sentences whose words are all or all but one ``_`` are
+    dropped; zero-width non-joiners and spaces inside words are removed (``utils_preprocess.py``).
+    """
+    precedence = MWT_POS_PRECEDENCE.get(lang or "", MWT_POS_PRECEDENCE["default"])
+    rows: list[dict[str, Any]] = []
+    words: dict[int, tuple[str, str]] = {}
+    parents: dict[int, set[int]] = {}
+    fused: list[tuple[int, int, str]] = []
+    sent_id: str | None = None
+    sentence_no = 0
+
+    def flush() -> None:
+        nonlocal words, parents, fused, sent_id, sentence_no
+        if words:
+            forms = {w: f for w, (f, _) in words.items()}
+            tags = {w: t for w, (_, t) in words.items()}
+            dropped: set[int] = set()
+            for start, end, form in fused:
+                span = [w for w in range(start, end + 1) if w in words]
+                if not span:
+                    continue
+                head = _span_head(span, parents, tags, precedence)
+                forms[head] = form
+                dropped.update(w for w in span if w != head)
+            order = [w for w in sorted(words) if w not in dropped]
+            tokens = [forms[w] for w in order]
+            if _keep_sentence(tokens):
+                rows.append({"id": sent_id or f"{path.stem}-{sentence_no}", "tokens": [_clean_word(t) for t in tokens],
+                             "tags": [tags[w] for w in order]})
+            sentence_no += 1
+        words, parents, fused, sent_id = {}, {}, [], None
+
     for n, line in enumerate(read_lines(path) + [""], 1):
         if not line.strip():
-            if tokens:
-                rows.append({"id": sent_id or f"{path.stem}-{len(rows)}", "tokens": tokens, "tags": tags})
-            tokens, tags, sent_id = [], [], None
+            flush()
             continue
         if line.startswith("#"):
             if line.startswith("# sent_id"):
@@ -149,10 +227,17 @@ def conllu_sentences(path: Path, *, column: int = 3) -> list[dict[str, Any]]:
         cols = line.split("\t")
         if len(cols) != 10:
             raise DataError(f"{path}:{n}: a CoNLL-U line has 10 tab-separated columns, this one has {len(cols)}")
-        if "-" in cols[0] or "." in cols[0]:
+        if "." in cols[0]:
             continue
-        tokens.append(cols[1])
-        tags.append(cols[column])
+        if "-" in cols[0]:
+            start, _, end = cols[0].partition("-")
+            fused.append((int(start), int(end), cols[1]))
+            continue
+        word = int(cols[0])
+        words[word] = (cols[1], cols[column])
+        heads = {int(cols[6])} if cols[6].isdigit() else set()
+        heads |= {int(d.split(":", 1)[0]) for d in cols[8].split("|") if d.split(":", 1)[0].isdigit()}
+        parents[word] = heads
     return rows
 
 
@@ -241,7 +326,8 @@ def karpathy_rows(path: Path, image_root: Path, split: str) -> Iterator[dict[str
         if img.get("split") not in wanted:
             continue
         rel = f"{img['filepath']}/{img['filename']}" if img.get("filepath") else img["filename"]
-        image = image_path(image_root, rel, img["filename"], f"images/{img['filename']}")
+        image = image_path(image_root, rel, img["filename"], f"images/{img['filename']}",
+                           f"flickr30k-images/{img['filename']}")
         key = img.get("cocoid", img.get("imgid"))
         for k, sent in enumerate(img.get("sentences", [])):
             yield {"id": f"{key}-{k}", "image_id": str(key), "image": image, "caption": sent["raw"].strip()}

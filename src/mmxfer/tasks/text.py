@@ -1,7 +1,10 @@
 """English text intermediate tasks (the STILTs set of Phang et al. 2020) plus SST-2.
 
-Hub sources are the maintained Parquet datasets; every task also reads its original release
-files from ``--data-dir`` (see each spec's ``local_format``).
+Hub sources are the maintained Parquet datasets, each pinned to the commit whose schema was checked
+(``mmxfer/resources/hub_contracts.json`` records the pages); every task also reads its original release
+files from ``--data-dir`` (see each spec's ``local_format``). HellaSwag's main branch is still a loading
+script: it is read from the Parquet conversion of its pull request #7. Cosmos QA exists on the hub only
+as a loading script: its release files (``--data-dir``) are the way in.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from mmxfer.tasks.common import (
 
 EN = ("en",)
 GLUE = "nyu-mll/glue"
+GLUE_REVISION = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"  # a Parquet-only revision (builder 'parquet')
 
 
 
@@ -83,7 +87,7 @@ def _local_glue_tsv(folder: str, a: str, b: str | None, label: str):
 register(TaskSpec(
     name="mnli", kind="classification", modality="text", category="classification", version="1.0",
     description="MultiNLI: 3-way entailment over 10 genres (GLUE copy)", languages=EN, metric="accuracy",
-    source=HubSource(GLUE, "mnli", splits={"validation": "validation_matched",
+    source=HubSource(GLUE, "mnli", revision=GLUE_REVISION, splits={"validation": "validation_matched",
                                            "validation_mismatched": "validation_mismatched"}),
     label_names=formats.NLI_LABELS, fields={"id": "idx", "text_a": "premise", "text_b": "hypothesis", "label": "label"},
     splits=("train", "validation", "validation_mismatched"), head="classification", intermediate=True,
@@ -94,7 +98,7 @@ register(TaskSpec(
 register(TaskSpec(
     name="anli", kind="classification", modality="text", category="classification", version="1.0",
     description="Adversarial NLI, rounds 1-3 concatenated", languages=EN, metric="accuracy",
-    source=HubSource("facebook/anli", "plain_text", splits={
+    source=HubSource("facebook/anli", "plain_text", revision="8e4813d81f46d313dac7892e1c28076917cfcdf9", splits={
         "train": "train_r1+train_r2+train_r3", "validation": "dev_r1+dev_r2+dev_r3",
         "test": "test_r1+test_r2+test_r3"}),
     label_names=formats.NLI_LABELS, fields={"id": "uid", "text_a": "premise", "text_b": "hypothesis", "label": "label"},
@@ -106,7 +110,7 @@ register(TaskSpec(
 register(TaskSpec(
     name="qqp", kind="classification", modality="text", category="classification", version="1.0",
     description="Quora Question Pairs: duplicate-question detection (GLUE copy)", languages=EN, metric="accuracy",
-    source=HubSource(GLUE, "qqp"), label_names=("not_duplicate", "duplicate"),
+    source=HubSource(GLUE, "qqp", revision=GLUE_REVISION), label_names=("not_duplicate", "duplicate"),
     fields={"id": "idx", "text_a": "question1", "text_b": "question2", "label": "label"},
     splits=("train", "validation"), head="classification", intermediate=True,
     local_format="GLUE QQP/{train,dev}.tsv (id qid1 qid2 question1 question2 is_duplicate)",
@@ -116,7 +120,7 @@ register(TaskSpec(
 register(TaskSpec(
     name="sst2", kind="classification", modality="text", category="classification", version="1.0",
     description="Stanford Sentiment Treebank, binary (GLUE copy)", languages=EN, metric="accuracy",
-    source=HubSource(GLUE, "sst2"), label_names=("negative", "positive"),
+    source=HubSource(GLUE, "sst2", revision=GLUE_REVISION), label_names=("negative", "positive"),
     fields={"id": "idx", "text_a": "sentence", "label": "label"},
     splits=("train", "validation"), head="classification", intermediate=True,
     local_format="GLUE SST-2/{train,dev}.tsv (sentence label)",
@@ -137,7 +141,8 @@ def _local_squad(files: dict[str, str]):
 register(TaskSpec(
     name="squad", kind="span_qa", modality="text", category="qa", version="1.0",
     description="SQuAD v1.1 extractive QA", languages=EN, metric="squad",
-    source=HubSource("rajpurkar/squad", "plain_text"), fields=QA_FIELDS, splits=("train", "validation"),
+    source=HubSource("rajpurkar/squad", "plain_text", revision="0a3a8b7b57e8578ec40b2d2bb4c75aca1a6d6ce1"),
+    fields=QA_FIELDS, splits=("train", "validation"),
     head="span_qa", intermediate=True, local_format="train-v1.1.json / dev-v1.1.json (SQuAD JSON)",
     loader=make_loader(hub_span_qa(), _local_squad({"train": "train-v1.1.json", "validation": "dev-v1.1.json"})),
 ), "squad1", "squad_v1", "squad1.1")
@@ -145,7 +150,8 @@ register(TaskSpec(
 register(TaskSpec(
     name="squad_v2", kind="span_qa", modality="text", category="qa", version="1.0",
     description="SQuAD v2.0 extractive QA with unanswerable questions", languages=EN, metric="squad",
-    source=HubSource("rajpurkar/squad_v2", "squad_v2"), fields=QA_FIELDS, splits=("train", "validation"),
+    source=HubSource("rajpurkar/squad_v2", "squad_v2", revision="80596c4f2b9ffcd716039dfc7e564c4e491802ec"),
+    fields=QA_FIELDS, splits=("train", "validation"),
     head="span_qa", intermediate=True, extra={"allow_null": True},
     local_format="train-v2.0.json / dev-v2.0.json (SQuAD JSON)",
     loader=make_loader(hub_span_qa(), _local_squad({"train": "train-v2.0.json", "validation": "dev-v2.0.json"})),
@@ -209,10 +215,15 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(formats.read_text(path))))
 
 
+#: Rowan/hellaswag main still holds hellaswag.py; PR #7's 'Delete loading script' commit has the same
+#: columns as Parquet (data/{train,validation,test}-00000-of-00001.parquet, config default)
+HELLASWAG_PARQUET = "049e80830aedaee63cd025622acf83822eb46553"
+
 register(TaskSpec(
     name="hellaswag", kind="multiple_choice", modality="text", category="classification", version="1.0",
     description="HellaSwag: commonsense sentence completion, 4 endings", languages=EN, metric="accuracy",
-    source=HubSource("Rowan/hellaswag"), splits=("train", "validation"), head="multiple_choice", intermediate=True,
+    source=HubSource("Rowan/hellaswag", revision=HELLASWAG_PARQUET), splits=("train", "validation"),
+    head="multiple_choice", intermediate=True,
     fields={"context": "ctx_a", "question": "ctx_b", "choices": "endings", "label": "label"},
     local_format="hellaswag_{train,val}.jsonl (ctx_a ctx_b endings label)",
     loader=_mc_task(_hellaswag_row, {"train": ["hellaswag_train.jsonl"], "validation": ["hellaswag_val.jsonl"]},
@@ -222,7 +233,8 @@ register(TaskSpec(
 register(TaskSpec(
     name="commonsenseqa", kind="multiple_choice", modality="text", category="classification", version="1.0",
     description="CommonsenseQA: 5-way multiple choice over ConceptNet concepts", languages=EN, metric="accuracy",
-    source=HubSource("tau/commonsense_qa"), splits=("train", "validation"), head="multiple_choice",
+    source=HubSource("tau/commonsense_qa", revision="94630fe30dad47192a8546eb75f094926d47e155"),
+    splits=("train", "validation"), head="multiple_choice",
     intermediate=True, fields={"id": "id", "question": "question", "choices": "choices", "label": "answerKey"},
     local_format="{train,dev}_rand_split.jsonl (original release)",
     loader=_mc_task(_csqa_row, {"train": ["train_rand_split.jsonl"], "validation": ["dev_rand_split.jsonl"]},
@@ -232,7 +244,9 @@ register(TaskSpec(
 register(TaskSpec(
     name="cosmosqa", kind="multiple_choice", modality="text", category="classification", version="1.0",
     description="Cosmos QA: commonsense reading comprehension, 4 answers", languages=EN, metric="accuracy",
-    source=HubSource("allenai/cosmos_qa"), splits=("train", "validation"), head="multiple_choice",
+    source=HubSource("allenai/cosmos_qa", loading_script=(
+        "no Parquet copy with its columns is known: pass the Cosmos QA release files with --data-dir DIR "
+        "({train,valid}.csv)")), splits=("train", "validation"), head="multiple_choice",
     intermediate=True, fields={"id": "id", "context": "context", "question": "question", "label": "label"},
     local_format="{train,valid}.csv (id context question answer0..answer3 label)",
     loader=_mc_task(_cosmos_row, {"train": ["train.csv"], "validation": ["valid.csv", "dev.csv"]},
@@ -249,7 +263,7 @@ def _local_ccg(spec: TaskSpec, split: str, lang: str, root: Path):
 
 
 register(TaskSpec(
-    name="ccg", kind="tagging", modality="text", category="structured", version="1.0",
+    name="ccg", kind="tagging", modality="text", category="structured", version="1.1",
     description="CCG supertagging on CCGbank (LDC2005T13; licensed, no public copy)", languages=EN,
     metric="token_f1", source=None, head="tagging", intermediate=True,
     local_format="ccg/{train,dev,test}.stagged: one sentence a line of word|POS|SUPERTAG tokens "

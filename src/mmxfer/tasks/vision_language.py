@@ -2,10 +2,14 @@
 
 * ``caption`` = COCO captions, Karpathy split (``yerevann/coco-karpathy``: annotations only, the
   images come from a local COCO 2014 folder: ``--data-dir`` or ``$MMXFER_COCO_IMAGES``).
-  Alternative: ``flickr30k`` (Karpathy split JSON). Train = train + restval, as usual.
-* ``vqa`` = VQAv2 (``HuggingFaceM4/VQAv2``, images embedded), 10 human answers per question,
-  3129-answer vocabulary and official soft scores (:mod:`mmxfer.tasks.answers`).
-  Alternatives: ``gqa`` (balanced split, ``lmms-lab/GQA``), ``textvqa`` (local TextVQA JSON).
+  Alternative: ``flickr30k`` (Karpathy split JSON). Train = Karpathy ``train`` + ``restval`` (113,287
+  images, the usual Karpathy training set) in both modes: the hub split ``train+restval`` and the
+  release JSON's ``train``/``restval`` images.
+* ``vqa`` = VQAv2, 10 human answers per question, 3129-answer vocabulary and official soft scores
+  (:mod:`mmxfer.tasks.answers`). ``HuggingFaceM4/VQAv2`` is a loading script that current ``datasets``
+  cannot run, and its only Parquet copy seen (``lmms-lab/VQAv2``) has no train split: pass the VQAv2
+  release with ``--data-dir``. Alternatives: ``gqa`` (release JSON), ``textvqa`` (``lmms-lab/textvqa``
+  Parquet, or the TextVQA release JSON).
 * ``vqa-text``: the same VQAv2 questions, answers and scoring, but the model reads the image's
   COCO captions (joined on the COCO image id) instead of its pixels.
 * ``caption-text``: the captioning twin is masked-language modelling over the very same COCO
@@ -26,6 +30,10 @@ from mmxfer.tasks.base import HubSource, TaskSpec
 from mmxfer.tasks.common import dataset_from_rows, find_file, load_hub, make_loader, register
 
 EN = ("en",)
+#: yerevann/coco-karpathy: Parquet, splits train/validation/test/restval; only a short main hash (448fdb1) was seen,
+#: so it is not pinned
+COCO_KARPATHY = HubSource("yerevann/coco-karpathy")
+COCO_KARPATHY_TRAIN = HubSource("yerevann/coco-karpathy", splits={"train": "train+restval"})
 COCO_SPLIT = {"train": "train2014", "validation": "val2014"}  # VQAv2 split -> COCO image folder
 
 
@@ -73,21 +81,21 @@ _CAPTION_COMMON = dict(kind="captioning", category="intermediate", version="1.0"
 register(TaskSpec(
     name="caption", modality="image-text", head="caption_mlm",
     description="COCO captions (Karpathy split), masked-LM over caption tokens conditioned on the image",
-    source=HubSource("yerevann/coco-karpathy"), fields={"caption": "sentences", "image": "filepath/filename"},
+    source=COCO_KARPATHY_TRAIN, fields={"caption": "sentences"},
     local_format="dataset_coco.json (Karpathy split) + COCO images under the same dir (train2014/, val2014/)",
     extra={"dataset": "coco-karpathy", "alternatives": ("flickr30k",), "image_root_env": "MMXFER_COCO_IMAGES"},
     loader=make_loader(lambda s, sp, la: _hub_karpathy(s, sp, la, with_image=True),
-                       _local_karpathy("dataset_coco.json")), **_CAPTION_COMMON,
+                       _local_karpathy("dataset_coco.json")), **{**_CAPTION_COMMON, "version": "1.1"},
 ), "captioning", "coco", "coco-captions")
 
 register(TaskSpec(
     name="caption-text", modality="text", head="caption_mlm",
     description="text twin of caption: masked-LM over the same COCO captions, no image",
-    source=HubSource("yerevann/coco-karpathy"), fields={"caption": "sentences"},
+    source=COCO_KARPATHY_TRAIN, fields={"caption": "sentences"},
     local_format="dataset_coco.json (Karpathy split; images not needed)",
     extra={"dataset": "coco-karpathy", "twin_of": "caption"},
     loader=make_loader(lambda s, sp, la: _hub_karpathy(s, sp, la, with_image=False),
-                       _local_karpathy("dataset_coco.json")), **_CAPTION_COMMON,
+                       _local_karpathy("dataset_coco.json")), **{**_CAPTION_COMMON, "version": "1.1"},
 ), "captioning-text", "coco-text")
 
 register(TaskSpec(
@@ -118,15 +126,27 @@ def _hub_vqav2(spec: TaskSpec, split: str, lang: str):
     return ds
 
 
+def _vqa_dataset(spec: TaskSpec, rows: list[dict], split: str, lang: str):
+    return dataset_from_rows(spec, [{k: r[k] for k in ("id", "image", "question", "answers")} for r in rows],
+                             split=split, lang=lang)
+
+
+def _textvqa_local_rows(spec: TaskSpec, split: str, root: Path) -> list[dict]:
+    name = {"train": "train", "validation": "val", "test": "test"}[split]
+    path = find_file(root, [f"TextVQA_0.5.1_{name}.json", f"textvqa/TextVQA_0.5.1_{name}.json"], spec,
+                     "TextVQA JSON")
+    return formats.textvqa_rows(path, path.parent)
+
+
 def _local_vqa(spec: TaskSpec, split: str, lang: str, root: Path):
     """VQAv2 release JSON (+ COCO images); falls back to TextVQA JSON (+ train_images/, test_images/)."""
     rows = _vqav2_local_rows(spec, split, root, required=False)
-    if rows is None:
-        name = {"train": "train", "validation": "val", "test": "test"}[split]
-        path = find_file(root, [f"TextVQA_0.5.1_{name}.json", f"textvqa/TextVQA_0.5.1_{name}.json",
-                                f"v2_OpenEnded_mscoco_{COCO_SPLIT.get(split, split)}_questions.json"], spec)
-        rows = formats.textvqa_rows(path, path.parent)
-    return dataset_from_rows(spec, [{k: r[k] for k in ("id", "image", "question", "answers")} for r in rows], split=split, lang=lang)
+    return _vqa_dataset(spec, rows if rows is not None else _textvqa_local_rows(spec, split, root), split, lang)
+
+
+def _local_textvqa(spec: TaskSpec, split: str, lang: str, root: Path):
+    """TextVQA JSON only: a data dir that also holds VQAv2 files still gives TextVQA's questions."""
+    return _vqa_dataset(spec, _textvqa_local_rows(spec, split, root), split, lang)
 
 
 def _vqav2_local_rows(spec: TaskSpec, split: str, root: Path, *, required: bool) -> list[dict] | None:
@@ -182,7 +202,7 @@ def _local_vqa_text(spec: TaskSpec, split: str, lang: str, root: Path):
 def _hub_vqa_text(spec: TaskSpec, split: str, lang: str):
     ds = load_hub(spec, split)
     caps_spec = TaskSpec(name=spec.name, kind="captioning", modality="text", category="intermediate", version="",
-                         description="", languages=EN, metric="", source=HubSource("yerevann/coco-karpathy"))
+                         description="", languages=EN, metric="", source=COCO_KARPATHY)
     captions: dict[str, list[str]] = defaultdict(list)
     for cap_split in ("train", "validation", "test", "restval"):
         for ex in load_hub(caps_spec, cap_split):
@@ -194,7 +214,9 @@ def _hub_vqa_text(spec: TaskSpec, split: str, lang: str):
 
 _VQA_COMMON = dict(kind="vqa", category="intermediate", version="1.0", languages=EN, metric="vqa_accuracy",
                    head="vqa", intermediate=True, splits=("train", "validation"))
-_VQAV2 = HubSource("HuggingFaceM4/VQAv2")
+_VQAV2 = HubSource("HuggingFaceM4/VQAv2", loading_script=(
+    "pass the VQAv2 release with --data-dir DIR (v2_OpenEnded_mscoco_*_questions.json, v2_mscoco_*_annotations.json, "
+    "COCO train2014/ val2014/); its Parquet copy lmms-lab/VQAv2 has no train split"))
 _VQA_EXTRA = {"dataset": "vqav2", "answer_vocab_size": VQAV2_VOCAB_SIZE,
               "soft_score": "official: mean over 10 leave-one-out subsets of min(1, matches/3)"}
 
@@ -235,7 +257,8 @@ def _local_gqa(spec: TaskSpec, split: str, lang: str, root: Path):
 
 register(TaskSpec(
     name="gqa", modality="image-text", description="GQA balanced: compositional VQA on Visual Genome images",
-    source=HubSource("lmms-lab/GQA", "train_balanced_instructions"),
+    source=HubSource("lmms-lab/GQA", "train_balanced_instructions",
+                     revision="78e9ec37481de666feb0180c7b5a773741cb47ca"),
     fields={"question": "question", "answers": "answer", "image": "imageId"},
     local_format="questions/{train,val,testdev}_balanced_questions.json + images/<imageId>.jpg",
     extra={"dataset": "gqa-balanced", "answer_vocab_size": 1842},
@@ -244,11 +267,13 @@ register(TaskSpec(
 
 register(TaskSpec(
     name="textvqa", modality="image-text", description="TextVQA 0.5.1: questions that need reading text in images",
-    source=HubSource("facebook/textvqa"), fields={"id": "question_id", "question": "question",
+    # facebook/textvqa is a loading script; lmms-lab/textvqa is its Parquet copy (config default, splits
+    # train/validation/test, columns question_id, question, answers: list[str], image); only a short hash was seen
+    source=HubSource("lmms-lab/textvqa"), fields={"id": "question_id", "question": "question",
                                                   "answers": "answers", "image": "image"},
     local_format="TextVQA_0.5.1_{train,val,test}.json + train_images/ test_images/",
     extra={"dataset": "textvqa", "answer_vocab_size": VQAV2_VOCAB_SIZE},
-    loader=make_loader(_hub_vqav2, _local_vqa), **{**_VQA_COMMON, "splits": ("train", "validation", "test")},
+    loader=make_loader(_hub_vqav2, _local_textvqa), **{**_VQA_COMMON, "splits": ("train", "validation", "test")},
 ), "text-vqa")
 
 

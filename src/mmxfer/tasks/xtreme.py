@@ -6,9 +6,19 @@ Traps handled here:
   prefixes every id (``arabic-...``). English training data only (the GoldP train split, ``english-``).
 * ``bucc18.<lang>`` holds only the gold pairs, not the ~100k distractor sentences per side that
   BUCC mining F1 is defined over; from the hub the task is therefore an easy upper bound and
-  ``extra['hub_caveat']`` says so. Use the original BUCC 2018 release with ``--data-dir``
-  (``bucc2018/<xx>-en/<xx>-en.{sample,training}.{<xx>,en,gold}``) for the real benchmark.
+  ``extra['hub_caveat']`` ("upper bound, no distractors") is written into every metric row scored
+  from it. Use the BUCC 2018 release with ``--data-dir`` for the real benchmark. Splits follow XTREME
+  (``scripts/download_data.sh``): dev = the BUCC *sample* files, test = the BUCC *training* files (the
+  official test gold is not public); both the raw release names
+  (``bucc2018/<xx>-en/<xx>-en.{sample,training}.{<xx>,en,gold}``) and XTREME's renamed copy
+  (``<xx>-en.{dev,test}.*``) are read. The hub copy uses the same mapping (validation = sample gold,
+  test = training gold).
+* QA targets (XQuAD, MLQA, TyDiQA-GoldP) follow XTREME's ``scripts/train_qa.sh``: no dev selection, the
+  final weights are kept (``TaskSpec.dev_selection=False``); TyDiQA's reported split (GoldP dev) is never
+  used for training decisions.
 * Tatoeba uses LASER's three-letter codes (``tatoeba.kaz``), all others ISO 639-1.
+* Every ``google/xtreme`` source is pinned to :data:`XTREME_REVISION`, the Parquet conversion merged on
+  main (checked pages: ``mmxfer/resources/hub_contracts.json``).
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ from mmxfer.tasks.common import (
 )
 
 XTREME = "google/xtreme"
+#: 'Convert dataset to Parquet (#9)' on main; every earlier revision still holds the loading script xtreme.py
+XTREME_REVISION = "ec5f1f46e9af79639a90684a7a70a956c4998f04"
 
 XNLI_LANGS = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 PAWSX_LANGS = ("de", "en", "es", "fr", "ja", "ko", "zh")
@@ -49,6 +61,7 @@ TYDIQA_NAMES = {"ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish
                 "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu"}
 TYDIQA_LANGS = tuple(sorted(TYDIQA_NAMES))
 BUCC_LANGS = ("de", "fr", "ru", "zh")
+HUB_CAVEAT_BUCC = "upper bound, no distractors"
 TATOEBA_LANGS = ("afr", "ara", "ben", "bul", "cmn", "deu", "ell", "est", "eus", "fin", "fra", "heb", "hin", "hun",
                  "ind", "ita", "jav", "jpn", "kat", "kaz", "kor", "mal", "mar", "nld", "pes", "por", "rus", "spa",
                  "swh", "tam", "tel", "tgl", "tha", "tur", "urd", "vie")
@@ -63,6 +76,9 @@ PAWSX_LABELS = ("different", "paraphrase")
 # --- XNLI ---------------------------------------------------------------------------------------
 
 def _hub_xnli(spec: TaskSpec, split: str, lang: str):
+    if split == "translate_train":
+        raise DataError("xnli: google/xtreme's XNLI config has only validation and test; translate-train is read "
+                        "from the XNLI-MT 1.0 release with --data-dir DIR (XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv)")
     ds = load_hub(spec, split)
     ds = rename_to_canonical(spec, ds, split=split, lang=lang)
     ds = ds.filter(lambda ex: ex["language"] == lang, desc=f"xnli {lang}")
@@ -95,7 +111,7 @@ def _local_xnli(spec: TaskSpec, split: str, lang: str, root: Path):
 register(TaskSpec(
     name="xnli", kind="classification", modality="text", category="classification", version="1.0",
     description="XNLI: MNLI-style NLI in 15 languages (train on English MNLI)", languages=XNLI_LANGS,
-    metric="accuracy", source=HubSource(XTREME, "XNLI"), label_names=formats.NLI_LABELS, train_task="mnli",
+    metric="accuracy", source=HubSource(XTREME, "XNLI", revision=XTREME_REVISION), label_names=formats.NLI_LABELS, train_task="mnli",
     fields={"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"},
     splits=("validation", "test", "translate_train"), head="classification",
     local_format="XNLI-1.0/xnli.{dev,test}.tsv (or .jsonl); translate-train: XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv",
@@ -127,7 +143,7 @@ def _local_pawsx(spec: TaskSpec, split: str, lang: str, root: Path):
 register(TaskSpec(
     name="pawsx", kind="classification", modality="text", category="classification", version="1.0",
     description="PAWS-X: adversarial paraphrase identification in 7 languages", languages=PAWSX_LANGS,
-    metric="accuracy", source=HubSource(XTREME, "PAWS-X.{lang}"), label_names=PAWSX_LABELS,
+    metric="accuracy", source=HubSource(XTREME, "PAWS-X.{lang}", revision=XTREME_REVISION), label_names=PAWSX_LABELS,
     fields={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, head="classification",
     local_format="x-final/<lang>/{train,dev_2k,test_2k}.tsv (id sentence1 sentence2 label); also <lang>_dev_2k.tsv",
     loader=make_loader(_hub_pawsx, _local_pawsx),
@@ -156,7 +172,7 @@ def _local_udpos(spec: TaskSpec, split: str, lang: str, root: Path):
         find_file(root, [f"{lang}_*-ud-{name}.conllu"], spec, "CoNLL-U file")  # raises with the expected name
     rows = []
     for path in files:  # XTREME concatenates every treebank of the language
-        rows.extend(formats.conllu_sentences(path))
+        rows.extend(formats.conllu_sentences(path, lang=lang))
     bad = sorted({t for r in rows for t in r["tags"] if t not in UPOS})
     if bad:
         raise DataError(f"udpos {lang}: tags outside the 17 UPOS tags: {', '.join(bad[:5])}")
@@ -174,9 +190,9 @@ def _local_panx(spec: TaskSpec, split: str, lang: str, root: Path):
 
 
 register(TaskSpec(
-    name="udpos", kind="tagging", modality="text", category="structured", version="1.0",
+    name="udpos", kind="tagging", modality="text", category="structured", version="1.1",
     description="Universal Dependencies POS tagging (17 UPOS tags), 33 languages", languages=UDPOS_LANGS,
-    metric="token_f1", source=HubSource(XTREME, "udpos.{lang_name}"), label_names=UPOS,
+    metric="token_f1", source=HubSource(XTREME, "udpos.{lang_name}", revision=XTREME_REVISION), label_names=UPOS,
     fields={"tokens": "tokens", "tags": "pos_tags"}, head="tagging",
     extra={"hub_lang": UDPOS_NAMES},
     local_format="UD treebanks: <lang>_<treebank>-ud-{train,dev,test}.conllu anywhere under the dir (CoNLL-U)",
@@ -184,9 +200,9 @@ register(TaskSpec(
 ), "ud-pos", "pos")
 
 register(TaskSpec(
-    name="panx", kind="tagging", modality="text", category="structured", version="1.0",
+    name="panx", kind="tagging", modality="text", category="structured", version="1.1",
     description="PAN-X / WikiANN named entities (PER, ORG, LOC; IOB2), 40 languages", languages=PANX_LANGS,
-    metric="span_f1", source=HubSource(XTREME, "PAN-X.{lang}"), label_names=PANX_TAGS,
+    metric="span_f1", source=HubSource(XTREME, "PAN-X.{lang}", revision=XTREME_REVISION), label_names=PANX_TAGS,
     fields={"tokens": "tokens", "tags": "ner_tags"}, head="tagging",
     local_format="<lang>/{train,dev,test} with 'lang:token<TAB>TAG' lines, blank line between sentences",
     loader=make_loader(_hub_tagging(lambda lang: f"PAN-X.{lang}"), _local_panx),
@@ -214,29 +230,33 @@ def _local_tydiqa(spec: TaskSpec, split: str, lang: str, root: Path):
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
 
+# QA targets: no dev selection (dev_selection=False), as XTREME's scripts/train_qa.sh trains: fixed recipe,
+# final weights. XQuAD and MLQA are trained on SQuAD v1.1 train; TyDiQA on its English GoldP train split.
 register(TaskSpec(
-    name="xquad", kind="span_qa", modality="text", category="qa", version="1.0",
+    name="xquad", kind="span_qa", modality="text", category="qa", version="1.1",
     description="XQuAD: SQuAD v1.1 dev translated into 10 languages (train on SQuAD v1.1)",
-    languages=XQUAD_LANGS, metric="squad", source=HubSource(XTREME, "XQuAD.{lang}", splits={"test": "validation"}),
-    fields=QA_FIELDS, splits=("test",), train_task="squad", head="span_qa",
+    languages=XQUAD_LANGS, metric="squad", source=HubSource(XTREME, "XQuAD.{lang}", revision=XTREME_REVISION,
+                                                       splits={"test": "validation"}),
+    fields=QA_FIELDS, splits=("test",), train_task="squad", dev_selection=False, head="span_qa",
     local_format="xquad.<lang>.json (SQuAD v1.1 JSON)",
     loader=make_loader(hub_span_qa(lambda lang: f"XQuAD.{lang}"), _local_xquad),
 ))
 
 register(TaskSpec(
-    name="mlqa", kind="span_qa", modality="text", category="qa", version="1.0",
+    name="mlqa", kind="span_qa", modality="text", category="qa", version="1.1",
     description="MLQA: extractive QA, context and question in the same language (train on SQuAD v1.1)",
-    languages=MLQA_LANGS, metric="mlqa", source=HubSource(XTREME, "MLQA.{lang}.{lang}"), fields=QA_FIELDS,
-    splits=("validation", "test"), train_task="squad", head="span_qa",
+    languages=MLQA_LANGS, metric="mlqa", source=HubSource(XTREME, "MLQA.{lang}.{lang}", revision=XTREME_REVISION), fields=QA_FIELDS,
+    splits=("validation", "test"), train_task="squad", dev_selection=False, head="span_qa",
     local_format="MLQA_V1/{dev,test}/{dev,test}-context-<lang>-question-<lang>.json (SQuAD JSON)",
     loader=make_loader(hub_span_qa(lambda lang: f"MLQA.{lang}.{lang}"), _local_mlqa),
 ))
 
 register(TaskSpec(
-    name="tydiqa", kind="span_qa", modality="text", category="qa", version="1.0",
-    description="TyDiQA-GoldP: gold-passage QA in 9 languages; English training data only",
-    languages=TYDIQA_LANGS, metric="tydiqa", source=HubSource(XTREME, "tydiqa"), fields=QA_FIELDS,
-    splits=("train", "validation"), head="span_qa",
+    name="tydiqa", kind="span_qa", modality="text", category="qa", version="1.1",
+    description="TyDiQA-GoldP: gold-passage QA in 9 languages; English training data only; the GoldP dev "
+                "split is the reported test (XTREME), so it is never used for model selection",
+    languages=TYDIQA_LANGS, metric="tydiqa", source=HubSource(XTREME, "tydiqa", revision=XTREME_REVISION), fields=QA_FIELDS,
+    splits=("train", "validation"), dev_selection=False, head="span_qa",
     extra={"id_prefix": TYDIQA_NAMES, "train_languages": ("en",)},
     local_format="tydiqa-goldp-v1.1-{train,dev}.json (SQuAD JSON; ids prefixed by language name)",
     loader=make_loader(hub_span_qa(lambda lang: "tydiqa", lambda lang: f"{TYDIQA_NAMES[lang]}-"), _local_tydiqa),
@@ -256,23 +276,36 @@ def _hub_bucc(spec: TaskSpec, split: str, lang: str):
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
 
+#: mmxfer split -> (BUCC 2018 release name, XTREME's renamed copy); XTREME scripts/download_data.sh:
+#: sample-gold -> dev, training-gold -> test (the official test gold is not public)
+BUCC_FILES = {"validation": ("sample", "dev"), "test": ("training", "test")}
+
+
 def _local_bucc(spec: TaskSpec, split: str, lang: str, root: Path):
-    name = {"validation": "sample", "test": "test", "train": "training"}[split]
-    base = f"{lang}-en.{name}"
-    src = find_file(root, [f"bucc2018/{lang}-en/{base}.{lang}", f"{lang}-en/{base}.{lang}", f"{base}.{lang}"], spec)
+    candidates = []
+    for name in BUCC_FILES[split]:
+        base = f"{lang}-en.{name}"
+        candidates += [f"bucc2018/{lang}-en/{base}.{lang}", f"{lang}-en/{base}.{lang}", f"bucc2018/{base}.{lang}",
+                       f"{base}.{lang}"]
+    src = find_file(root, candidates, spec, f"BUCC {lang}-en {split} file")
+    base = src.name.removesuffix(".gz").rsplit(".", 1)[0]
     trg = formats.english_sibling(src, f"{base}.en", f"bucc {lang}")
-    gold = src.with_name(f"{base}.gold")
-    return dataset_from_rows(spec, formats.bucc_rows(src, trg, gold if gold.exists() else None), split=split, lang=lang)
+    gold = next((p for p in (src.with_name(f"{base}.gold"), src.with_name(f"{base}.gold.gz")) if p.is_file()), None)
+    if gold is None:
+        raise DataError(f"bucc {lang} {split}: {src} has no gold file {base}.gold next to it; BUCC F1 needs gold "
+                        f"pairs (the official BUCC 2018 test gold is not public: XTREME scores the *training* files "
+                        f"as test and the *sample* files as dev)")
+    return dataset_from_rows(spec, formats.bucc_rows(src, trg, gold), split=split, lang=lang)
 
 
 register(TaskSpec(
-    name="bucc", kind="retrieval", modality="text", category="retrieval", version="1.0",
+    name="bucc", kind="retrieval", modality="text", category="retrieval", version="1.1",
     description="BUCC 2018 bitext mining (de, fr, ru, zh vs en); F1 over mined pairs",
-    languages=BUCC_LANGS, metric="bucc_f1", source=HubSource(XTREME, "bucc18.{lang}"),
+    languages=BUCC_LANGS, metric="bucc_f1", source=HubSource(XTREME, "bucc18.{lang}", revision=XTREME_REVISION),
     fields={"source": "source_sentence", "target": "target_sentence"}, splits=("validation", "test"),
-    extra={"mining": True, "hub_caveat": "google/xtreme bucc18 has only the gold pairs (no distractors): F1 is "
-           "an optimistic upper bound; use the BUCC 2018 release files with --data-dir for the benchmark"},
-    local_format="bucc2018/<xx>-en/<xx>-en.{sample,training,test}.{<xx>,en,gold} (<id>\\t<sentence> lines)",
+    extra={"mining": True, "hub_caveat": HUB_CAVEAT_BUCC},  # google/xtreme bucc18: gold pairs, no distractors
+    local_format="bucc2018/<xx>-en/<xx>-en.{sample,training}.{<xx>,en,gold} (sample = dev, training = test, as "
+                 "XTREME; or XTREME's renamed <xx>-en.{dev,test}.*; <id>\\t<sentence> lines)",
     loader=make_loader(_hub_bucc, _local_bucc),
 ), "bucc18", "bucc2018")
 
@@ -294,7 +327,7 @@ register(TaskSpec(
     name="tatoeba", kind="retrieval", modality="text", category="retrieval", version="1.0",
     description="Tatoeba similarity search (LASER v1 test pairs, xx <-> en), 36 XTREME languages",
     languages=TATOEBA_LANGS, metric="tatoeba_accuracy",
-    source=HubSource(XTREME, "tatoeba.{lang}", splits={"test": "validation"}),
+    source=HubSource(XTREME, "tatoeba.{lang}", revision=XTREME_REVISION, splits={"test": "validation"}),
     fields={"source": "source_sentence", "target": "target_sentence"}, splits=("test",), train_language="eng",
     extra={"open_languages": True},
     local_format="tatoeba.<xxx>-eng.<xxx> + tatoeba.<xxx>-eng.eng (LASER data/tatoeba/v1, any of its 112 languages)",

@@ -23,6 +23,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+#: splits smaller than this are featurised in memory every time: writing and re-reading the feature cache
+#: costs more than tokenising them (about 20 ms a split against 10 ms for 100 rows on one CPU core)
+MIN_CACHED_ROWS = 200
+
 
 @dataclass
 class TaskData:
@@ -63,14 +67,15 @@ def _collate(spec: TaskSpec, tokenizer: Any, space: LabelSpace, image_preprocess
 def task_data(spec: TaskSpec, ds: datasets.Dataset, tokenizer: Any, max_length: int, *, split: str, lang: str,
               space: dict[str, Any] | None = None, image_preprocess: Any = None, on_bad_image: str = "skip",
               seed: int = 0) -> TaskData:
-    """Featurise ``ds`` for ``spec`` with its kind (cached by content hash).
+    """Featurise ``ds`` for ``spec`` with its kind (cached by content hash from :data:`MIN_CACHED_ROWS` rows).
 
     ``space``: the label space of the training data (answer vocabulary, tag set); None = derive it
     from ``ds`` (do that for the training split only).
     """
     kind = kind_of(spec)
     space = kind.label_space(ds) if space is None else space
-    options = FeatureOptions(max_length=max_length, split=split, lang=lang, on_bad_image=on_bad_image, seed=seed)
+    options = FeatureOptions(max_length=max_length, split=split, lang=lang, on_bad_image=on_bad_image, seed=seed,
+                             use_cache=len(ds) >= MIN_CACHED_ROWS)
     features = featurize(spec, ds, tokenizer, options, space=space)
     return TaskData(spec, ds, features, _collate(spec, tokenizer, space, image_preprocess), _lengths(features),
                     kind.num_labels(space), space)

@@ -16,6 +16,14 @@ Reproducibility contract:
   taken after an optimizer step, so no half-accumulated gradient ever needs saving.
 
 Together these make ``interrupted + resume`` produce the same weights as one uninterrupted run.
+
+Checkpoints never run code: resuming loads every file of a checkpoint with torch's ``weights_only``
+unpickler (tensors, plain containers and numpy arrays only) before ``accelerate`` reads it, and the
+schedule's state is JSON (``scheduler.json``; checkpoints of older runs have ``scheduler.pt``, loaded the same
+safe way). A file holding anything else is refused with one line. Best-weight files load the same way.
+
+SIGTERM (SLURM's time limit) during the loop: the current optimizer step finishes, a checkpoint is written,
+and :class:`~mmxfer.runs.interrupt.Stopped` ends the process; ``--resume`` continues from that checkpoint.
 """
 
 from __future__ import annotations
@@ -25,12 +33,14 @@ import json
 import math
 import os
 import shutil
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.data_loader import prepare_data_loader
@@ -41,12 +51,15 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from mmxfer.config import PhaseConfig
-from mmxfer.errors import ConfigError, TrainingError
-from mmxfer.runs import atomic
+from mmxfer.errors import ConfigError, RunStoreError, TrainingError
+from mmxfer.runs import atomic, interrupt
 from mmxfer.train.sampling import epoch_batches
 
 CHECKPOINT_PREFIX = "step-"
 STATE_FILE = "trainer_state.json"
+SCHEDULER_FILE = "scheduler.json"  # the LR schedule's state (plain numbers); older checkpoints: scheduler.pt
+LEGACY_SCHEDULER_FILE = "scheduler.pt"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl")  # files of a checkpoint that torch/accelerate unpickle
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"  # best dev weights: best/step-<N>.pt; the trainer state's best_step names the valid one
 LEGACY_BEST_FILE = "best_model.pt"  # the single best-weights file of runs made before best/step-<N>.pt
@@ -185,6 +198,73 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     return max(done, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):])) if done else None
 
 
+def _safe_globals() -> list[Any]:
+    """What a checkpoint may hold besides tensors and plain containers: numpy arrays (the RNG states)."""
+    try:  # the list accelerate itself allows when it loads RNG states
+        from accelerate.utils.other import TORCH_SAFE_GLOBALS
+
+        return list(TORCH_SAFE_GLOBALS)
+    except ImportError:  # pragma: no cover - older accelerate
+        import codecs
+
+        multiarray = getattr(getattr(np, "_core", None), "multiarray", None) or np.core.multiarray
+        return [multiarray._reconstruct, np.ndarray, np.dtype, codecs.encode]
+
+
+def safe_load(path: str | Path, *, mmap: bool = False) -> Any:
+    """``torch.load`` that never unpickles code: tensors, plain containers and numpy arrays only; anything else
+    is a :class:`~mmxfer.errors.RunStoreError` naming the file."""
+    path = Path(path)
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+            except RuntimeError as exc:
+                if not mmap or "zipfile" not in str(exc):
+                    raise
+                return torch.load(path, map_location="cpu", weights_only=True)  # a legacy (non-zip) file
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - UnpicklingError, or any error torch raises on a crafted file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunStoreError(f"{path}: refused to load: it holds more than tensors and plain values, or is damaged "
+                            f"({first[:160]}); a checkpoint must come from mmxfer itself - delete it and rerun with "
+                            f"--force") from None
+
+
+def check_checkpoint(folder: Path) -> None:
+    """Open every pickled file of checkpoint ``folder`` with the safe loader (tensors memory-mapped, so this
+    reads metadata only) before anything else reads it."""
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("custom_checkpoint_"):
+            raise RunStoreError(f"{path}: mmxfer checkpoints hold no custom objects; refusing to resume from "
+                                f"{folder} - delete it and rerun with --force")
+        if path.suffix in PICKLE_SUFFIXES and path.is_file():
+            safe_load(path, mmap=True)
+
+
+def _load_scheduler(folder: Path, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+    path = folder / SCHEDULER_FILE
+    if path.is_file():
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RunStoreError(f"{path}: not valid JSON; the checkpoint is damaged - rerun with --force") from None
+    else:
+        state = safe_load(folder / LEGACY_SCHEDULER_FILE)
+    if not isinstance(state, dict):
+        raise RunStoreError(f"{path}: not a scheduler state; the checkpoint is damaged - rerun with --force")
+    scheduler.load_state_dict(state)
+
+
+def _read_train_state(path: Path) -> TrainState:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return TrainState(**data)
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
+        raise RunStoreError(f"{path}: not a trainer state; the checkpoint is damaged - rerun with --force") from None
+
+
 def _save_checkpoint(accelerator: Accelerator, folder: Path, state: TrainState,
                      scheduler: torch.optim.lr_scheduler.LRScheduler, keep: int = 1) -> Path:
     """``save_state`` into a temp folder, then rename: a checkpoint folder is either whole or absent."""
@@ -197,7 +277,7 @@ def _save_checkpoint(accelerator: Accelerator, folder: Path, state: TrainState,
     accelerator.save_state(str(tmp), safe_serialization=False)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        atomic.write_json(tmp / SCHEDULER_FILE, scheduler.state_dict())
         atomic.write_json(tmp / STATE_FILE, asdict(state))  # written last: marks the folder complete
         if final.exists():
             shutil.rmtree(final)
@@ -266,7 +346,7 @@ class BestWeights:
         if not path.is_file():
             raise TrainingError(f"{name}: the best dev weights (step {step}) are missing from "
                                 f"{path.parent}; rerun with --force")
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
+        model.load_state_dict(safe_load(path))
         self.keep_only(step)
         return path
 
@@ -347,9 +427,10 @@ class _PhaseRun:
         trainer state; the log rows and best files after it are dropped. Otherwise start clean."""
         last = latest_checkpoint(self.ckpt_dir) if self.options.resume else None
         if last is not None:
+            check_checkpoint(last)  # nothing below unpickles a file the safe loader refused
             self.accelerator.load_state(str(last))
-            self.scheduler.load_state_dict(torch.load(last / "scheduler.pt", weights_only=False))
-            self.state = TrainState(**json.loads((last / STATE_FILE).read_text(encoding="utf-8")))
+            _load_scheduler(last, self.scheduler)
+            self.state = _read_train_state(last / STATE_FILE)
             if self.state.total_steps != self.total:
                 raise TrainingError(f"{self.name}: checkpoint {last} was made for {self.state.total_steps} steps "
                                     f"but this config gives {self.total}; the config changed - use --force to start "
@@ -375,11 +456,14 @@ class _PhaseRun:
         self.bar = tqdm(total=self.total, initial=state.global_step, desc=self.name, unit="step",
                         disable=not self.main, dynamic_ncols=True)
         self.started = time.time()
-        while not state.finished:
-            if state.epoch >= self.n_epochs or state.global_step >= self.total or state.stopped_early:
-                state.finished = True
-                break
-            self._run_epoch()
+        self.saved_step: int | None = None  # the step of the last checkpoint this loop wrote
+        with interrupt.deferred():  # SIGTERM: finish the step, checkpoint, stop (see _stop_if_asked)
+            while not state.finished:
+                if state.epoch >= self.n_epochs or state.global_step >= self.total or state.stopped_early:
+                    state.finished = True
+                    break
+                self._run_epoch()
+            self._stop_if_asked(None)
         self.bar.close()
         if options.log_with:
             self.accelerator.end_training()
@@ -458,10 +542,37 @@ class _PhaseRun:
         if last_step or state.stopped_early:
             state.finished = True
         if (state.finished and self.check_every) or due_ckpt:
-            _save_checkpoint(self.accelerator, self.ckpt_dir, state, self.scheduler,
-                             keep=self.options.keep_checkpoints)
-            self.best.keep_only(state.best_step)
+            self._checkpoint()
+        self._stop_if_asked(n_batches)
         return state.finished
+
+    def _checkpoint(self) -> Path:
+        path = _save_checkpoint(self.accelerator, self.ckpt_dir, self.state, self.scheduler,
+                                keep=self.options.keep_checkpoints)
+        self.best.keep_only(self.state.best_step)
+        self.saved_step = self.state.global_step
+        return path
+
+    def _stop_if_asked(self, n_batches: int | None) -> None:
+        """After an optimizer step: if any process got SIGTERM, all checkpoint this step and stop."""
+        asked = interrupt.requested()
+        stop = asked is not None
+        if self.world > 1:  # every process must stop at the same step (the checkpoint is collective)
+            flag = torch.tensor(float(stop), device=self.accelerator.device)
+            stop = bool(self.accelerator.reduce(flag, "sum").item() > 0)
+        if not stop:
+            return
+        state = self.state
+        if self.saved_step != state.global_step:
+            if n_batches and self.running_n:
+                self._log_loss(n_batches)  # the loss since the last row is kept, not lost
+            path = self._checkpoint()
+        else:
+            path = latest_checkpoint(self.ckpt_dir)
+        self.bar.close()
+        interrupt.clear()
+        raise interrupt.Stopped(asked or signal.SIGTERM, f"{self.name} stopped after step {state.global_step} of {self.total}; "
+                                            f"checkpoint {path}")
 
     def _log(self, row: dict[str, Any]) -> None:
         if self.main and self.log_path is not None:
@@ -516,9 +627,23 @@ class _PhaseRun:
         if str(self.accelerator.distributed_type).endswith("FSDP"):  # not exercised on CPU: needs several GPUs
             full = self.accelerator.get_state_dict(self.model)
         self.accelerator.wait_for_everyone()
-        self.accelerator.free_memory()
+        release_prepared(self.accelerator)
         return LoopResult(model=unwrapped, state=self.state, resumed_from=self.resumed_from, full_state_dict=full,
                           best_path=best)
+
+
+def release_prepared(accelerator: Accelerator) -> None:
+    """Drop the accelerator's references to what it prepared (``free_memory``). On a GPU, as ``free_memory``
+    does, with its full ``gc.collect()`` and cache release; on CPU without them: there is no device cache, and
+    the collection (about 0.5 s in a process that has imported torch, transformers and datasets) ran while
+    the phase still held the model and optimizer, so it freed nothing they use."""
+    if accelerator.device.type != "cpu":
+        accelerator.free_memory()
+        return
+    for name in ("_schedulers", "_optimizers", "_models", "_dataloaders"):
+        if isinstance(getattr(accelerator, name, None), list):
+            setattr(accelerator, name, [])
+    accelerator.step = 0
 
 
 def eval_loader(accelerator: Accelerator, dataset: Any, collate_fn: Callable[[list[Any]], Any],

@@ -3,9 +3,17 @@ zero-shot prediction on every target language; or, without a target, retrieval o
 
 Phase-2 reuse: a phase-2 trunk is keyed by everything that determines it - the intermediate
 task(s), the trunk, the vision tower (only for image-text tasks), the intermediate recipe, the
-multi-task mixing (only for several tasks), the precision and the *phase-2 seed* - and lives in
+multi-task mixing (only for several tasks), the precision, the *phase-2 seed*, where the training
+data comes from (per task: the resolved ``--data-dir``, the hub id, config and revision, or
+"generated") and ``on_bad_image`` (image-text tasks) - and lives in
 ``<runs_dir>/<study>/_intermediate/<label>-<hash>/trunk`` with its own ``DONE``. Every target of
-an arm reuses it. Phase-2 seed policy: ``intermediate.seed: null`` (default) = the run's seed, so
+an arm reuses it. The ``DONE`` also records a content fingerprint of each task's training examples
+(:func:`data_fingerprint`): a trunk is reused only when the data given now has the same fingerprint,
+else the run stops with one line - a trunk other runs were made with is never replaced behind their
+back (remove its folder to train it again). One process trains a phase-2 folder at a time
+(:mod:`mmxfer.runs.lock`): others wait while it lives and take its lock over when it died.
+
+Phase-2 seed policy: ``intermediate.seed: null`` (default) = the run's seed, so
 each seed of a study trains its own phase-2 trunk and the seed-to-seed spread of the gap includes
 phase-2 variance (the quantity being compared); ``intermediate.seed: N`` = one phase-2 trunk shared
 by all seeds (cheaper; seeds then vary phase 3 only).
@@ -13,12 +21,11 @@ by all seeds (cheaper; seeds then vary phase 3 only).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import hashlib
+import json
 import logging
-import os
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +35,7 @@ from accelerate.utils import set_seed
 
 from mmxfer import catalog
 from mmxfer.config import ExperimentConfig, PhaseConfig, config_hash, to_dict
-from mmxfer.errors import ConfigError, DataError, TrainingError
+from mmxfer.errors import ConfigError, DataError, RunStoreError, TrainingError
 from mmxfer.evaluation.runner import evaluate_trunk
 from mmxfer.evaluation.scoring import score_file_rows, score_predictions
 from mmxfer.evaluation.suites import suite_tasks, uses_trunk
@@ -36,6 +43,7 @@ from mmxfer.kinds import kind_of
 from mmxfer.models.build import build_task_model, check_sequence_length, visual_token_count
 from mmxfer.models.trunk import load_trunk, save_trunk
 from mmxfer.runs import atomic
+from mmxfer.runs.lock import FileLock
 from mmxfer.runs.store import Run, slug
 from mmxfer.tasks.base import TaskSpec
 from mmxfer.tasks.common import evaluation_languages
@@ -50,6 +58,7 @@ from mmxfer.train.loop import (
     gather_outputs,
     make_accelerator,
     remove_training_state,
+    safe_load,
     train_phase,
 )
 from mmxfer.train.sampling import multitask_epoch_batches
@@ -59,53 +68,97 @@ log = logging.getLogger(__name__)
 INTERMEDIATE_DIR = "_intermediate"
 SELECTION_FILE = "selection.json"  # phase-2 model selection record (intermediate.select_best)
 SELECTION_SUMMARY = ("metrics", "best", "best_step", "best_epoch")  # what a DONE record repeats of it
-PHASE2_FORMAT = 1  # bump when phase-2 training changes in a way that invalidates stored trunks
+# 2: the key names the data source and on_bad_image; DONE records the data fingerprint
+PHASE2_FORMAT = 2  # bump when phase-2 training changes in a way that invalidates stored trunks
 
 
 def phase2_seed(profile: ExperimentConfig, seed: int) -> int:
     return profile.intermediate.seed if profile.intermediate.seed is not None else seed
 
 
-def phase2_key(profile: ExperimentConfig, tasks: Sequence[str], seed: int) -> dict[str, Any]:
+def data_source(spec: TaskSpec, data_dir: str | None) -> dict[str, Any]:
+    """Where a task's training data comes from: generated, a local release folder (resolved), or the hub."""
+    if spec.source is None:
+        return {"generated": spec.version}
+    if data_dir is not None:
+        return {"data_dir": str(Path(data_dir).expanduser().resolve())}
+    src = spec.source
+    return {"hub": src.path, "config": src.config, "revision": src.revision}
+
+
+def phase2_key(profile: ExperimentConfig, tasks: Sequence[str], seed: int, data_dir: str | None = None
+               ) -> dict[str, Any]:
     """Everything a phase-2 trunk depends on (hashed into its folder name)."""
-    names = [catalog.task(t).name for t in tasks]
-    image = any(catalog.task(t).modality == "image-text" for t in names)
+    specs = [catalog.task(t) for t in tasks]
+    names = [s.name for s in specs]
+    image = any(s.modality == "image-text" for s in specs)
     return {"format": PHASE2_FORMAT, "tasks": names, "trunk": to_dict(profile.trunk),
             "vision": to_dict(profile.vision) if image else None, "phase": to_dict(profile.intermediate),
             "multitask": to_dict(profile.multitask) if len(names) > 1 else None,
             "precision": profile.precision, "seed": phase2_seed(profile, seed),
-            "versions": [catalog.task(t).version for t in names]}
+            "versions": [s.version for s in specs], "data": [data_source(s, data_dir) for s in specs],
+            "on_bad_image": profile.on_bad_image if image else None}
 
 
-def phase2_dir(profile: ExperimentConfig, tasks: Sequence[str], seed: int, runs_dir: str | Path, study: str) -> Path:
-    key = phase2_key(profile, tasks, seed)
+def phase2_dir(profile: ExperimentConfig, tasks: Sequence[str], seed: int, runs_dir: str | Path, study: str,
+               data_dir: str | None = None) -> Path:
+    key = phase2_key(profile, tasks, seed, data_dir)
     label = slug("+".join(key["tasks"]) + f"-s{key['seed']}")
     return Path(runs_dir) / slug(study) / INTERMEDIATE_DIR / f"{label}-{config_hash(key)}"
 
 
-@contextlib.contextmanager
-def _lock(path: Path, wait_for: Path, poll: float = 10.0) -> Iterator[bool]:
-    """An exclusive lock file; yields False if ``wait_for`` appeared while waiting (nothing to do)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        if wait_for.is_file():
-            yield False
-            return
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            os.write(fd, f"{os.getpid()}@{os.uname().nodename}".encode())
-            os.close(fd)
-            break
-        except FileExistsError:
-            if time.time() - path.stat().st_mtime > 7 * 24 * 3600:  # stale beyond any job's lifetime
-                path.unlink(missing_ok=True)
-                continue
-            log.warning("waiting for %s (another job trains this phase-2 trunk)", path.parent)
-            time.sleep(poll)
+def data_fingerprint(dataset: Any) -> str:
+    """sha256 of a dataset's examples as Python values (row by row, in order): the same examples give the same
+    fingerprint whatever the file layout or arrow chunking. Images stored as paths are fingerprinted by path."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(sorted(dataset.column_names)).encode())
+    for batch in dataset.with_format("arrow").iter(batch_size=4096):
+        for row in batch.to_pylist():
+            digest.update(repr(sorted(row.items())).encode())
+            digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def training_data_fingerprint(profile: ExperimentConfig, tasks: Sequence[str], data_dir: str | None
+                              ) -> dict[str, str]:
+    """Each task's fingerprint of the English training examples phase 2 trains on (after the example cap)."""
+    out = {}
+    for name in tasks:
+        spec = catalog.task(name)
+        out[spec.name] = data_fingerprint(_load_split(spec, "train", spec.train_language, data_dir,
+                                                      profile.intermediate.max_train_examples))
+    return out
+
+
+def _phase2_done(folder: Path) -> dict[str, Any]:
+    path = folder / "DONE"
     try:
-        yield True
-    finally:
-        path.unlink(missing_ok=True)
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RunStoreError(f"{path}: not valid JSON; the phase-2 folder is damaged - remove {folder} to train "
+                            f"it again") from None
+    if not isinstance(info, dict):
+        raise RunStoreError(f"{path}: not a phase-2 record; remove {folder} to train it again")
+    return info
+
+
+def check_reusable(folder: Path, profile: ExperimentConfig, tasks: Sequence[str], data_dir: str | None) -> None:
+    """A finished phase-2 trunk is reused only on the data it was trained on (its DONE's fingerprint)."""
+    recorded = _phase2_done(folder).get("data_fingerprint")
+    if not recorded:
+        return  # made before fingerprints were recorded: its key is all there is to check
+    try:
+        now = training_data_fingerprint(profile, tasks, data_dir)
+    except DataError as exc:
+        raise DataError(f"phase 2: cannot check the data the trunk in {folder} was trained on: {exc}") from None
+    changed = [t for t in recorded if recorded.get(t) != now.get(t)]
+    if changed:
+        where = f"--data-dir {data_dir}" if data_dir else "its source"
+        raise RunStoreError(
+            f"phase 2: the trunk in {folder} was trained on other {', '.join(changed)} training data than "
+            f"{where} gives now (content fingerprint {recorded[changed[0]][:12]} recorded, "
+            f"{now.get(changed[0], 'none')[:12]} now); it is not reused: restore that data, or remove {folder} to "
+            f"train it again (runs made with it keep their results)")
 
 
 def _load_trunk(name_or_dir: str, profile: ExperimentConfig) -> Any:
@@ -228,23 +281,34 @@ def run_intermediate(profile: ExperimentConfig, tasks: Sequence[str], *, seed: i
                      study: str, data_dir: str | None = None, resume: bool = True,
                      log_with: Sequence[str] = ()) -> Path:
     """Train (or reuse) the phase-2 trunk for ``tasks``; returns the trunk folder."""
-    folder = phase2_dir(profile, tasks, seed, runs_dir, study)
+    folder = phase2_dir(profile, tasks, seed, runs_dir, study, data_dir)
     trunk_dir, done = folder / "trunk", folder / "DONE"
     if done.is_file():
+        check_reusable(folder, profile, tasks, data_dir)
         print(f"phase 2: reusing {trunk_dir}")
         return trunk_dir
     accelerator = make_accelerator(profile.precision, log_with=log_with, project_dir=folder,
                                    find_unused_parameters=len(tasks) > 1)
     main = accelerator.is_main_process
-    with (_lock(folder / "LOCK", done) if main else contextlib.nullcontext(True)) as todo:
+    lock = FileLock(folder, "phase-2 folder") if main else None
+    try:
+        # another job training this trunk is waited for while it lives; a dead one's lock is taken over
+        todo = lock.acquire(wait=True, until=done.is_file) if lock is not None else True
         accelerator.wait_for_everyone()
         if not todo or done.is_file():
+            check_reusable(folder, profile, tasks, data_dir)
             return trunk_dir
+        fingerprint = None
         if main:
-            atomic.write_yaml(folder / "phase2.yaml", phase2_key(profile, tasks, seed))
-        job = Phase2Job(profile, tuple(tasks), phase2_seed(profile, seed), folder, data_dir, resume, tuple(log_with))
+            atomic.write_yaml(folder / "phase2.yaml", phase2_key(profile, tasks, seed, data_dir))
+            fingerprint = training_data_fingerprint(profile, tasks, data_dir)
+        job = Phase2Job(profile, tuple(tasks), phase2_seed(profile, seed), folder, data_dir, resume, tuple(log_with),
+                        data_fingerprint=fingerprint)
         _train_phase2(job, accelerator)
         accelerator.wait_for_everyone()
+    finally:
+        if lock is not None:
+            lock.release()
     return trunk_dir
 
 
@@ -259,6 +323,7 @@ class Phase2Job:
     data_dir: str | None
     resume: bool
     log_with: tuple[str, ...]
+    data_fingerprint: dict[str, str] | None = None  # recorded in DONE (main process)
 
     @property
     def phase(self) -> PhaseConfig:
@@ -370,12 +435,12 @@ def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, me
     """The trained trunk (with ``select_best``: the selected dev weights), its selection record and ``DONE``."""
     trunk_model = trunk[0]  # with select_best: train_phase loaded the best dev weights into it
     if result.full_state_dict is not None:  # FSDP: rebuild a whole trunk from the gathered weights
-        full = result.full_state_dict if result.best_path is None else \
-            torch.load(result.best_path, map_location="cpu", weights_only=False)
+        full = result.full_state_dict if result.best_path is None else safe_load(result.best_path)
         trunk_model = _load_trunk(job.profile.trunk.name, job.profile)[0]
         trunk_model.load_state_dict({k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)})
     save_trunk(trunk_model, trunk[1], job.folder / "trunk")
-    info: dict[str, Any] = {"tasks": list(job.tasks), "seed": job.seed}
+    info: dict[str, Any] = {"tasks": list(job.tasks), "seed": job.seed, "format": PHASE2_FORMAT,
+                            "data_fingerprint": job.data_fingerprint}
     if job.phase.select_best:
         selection = selection_record(result, job.tasks, metric_names)
         atomic.write_json(job.folder / SELECTION_FILE, selection)
@@ -387,13 +452,37 @@ def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, me
 # ----------------------------------------------------------------------------- phase 3
 
 
+def target_dev_spec(spec: TaskSpec) -> TaskSpec | None:
+    """The task whose English validation split phase 3 selects on: the training task's (XNLI -> MNLI,
+    XQuAD -> SQuAD v1.1), never a split the target reports; None when the target keeps its final weights
+    (``dev_selection=False``: XTREME's QA recipe)."""
+    if not spec.dev_selection:
+        return None
+    train_spec = catalog.task(spec.train_task) if spec.train_task else spec
+    if "validation" not in train_spec.splits:
+        raise ConfigError(f"{spec.name}: its training task {train_spec.name} has no validation split to select on")
+    if train_spec is spec and _eval_split(spec) == "validation":
+        raise ConfigError(f"{spec.name}: model selection would use the split it reports (validation); "
+                          f"declare dev_selection=False for it")
+    return train_spec
+
+
+def _eval_split(spec: TaskSpec) -> str:
+    """The split a target reports for every language (its test split, else its validation split)."""
+    return "test" if "test" in spec.splits else "validation"
+
+
 def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, seed: int,
                data_dir: str | None = None, resume: bool = False, log_with: Sequence[str] = (),
                languages: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Fine-tune ``trunk`` on the target's English training data (model selection on English dev),
-    then predict every target language (``languages``: a subset); writes predictions and metric rows into ``run``."""
+    """Fine-tune ``trunk`` on the target's English training data (the training task's: XNLI on MNLI, XQuAD and
+    MLQA on SQuAD v1.1), selecting on the training task's English dev split (:func:`target_dev_spec`; QA targets
+    keep their final weights, as XTREME), then predict every target language (``languages``: a subset) on its
+    full reported split (``max_eval_examples`` caps the dev split only); writes predictions and metric rows
+    into ``run``."""
     spec = catalog.task(target)
     train_spec = catalog.task(spec.train_task) if spec.train_task else spec
+    dev_spec = target_dev_spec(spec)
     phase = profile.phase_for_target(spec.name)
     accelerator = make_accelerator(profile.precision, log_with=log_with, project_dir=run.path)
     set_seed(seed)
@@ -404,25 +493,25 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
         train = train_data.task_data(
             train_spec, _load_split(train_spec, "train", train_spec.train_language, data_dir, phase.max_train_examples),
             tokenizer, max_length, split="train", lang=train_spec.train_language, seed=seed)
-        dev = train_data.task_data(
-            spec, _load_split(spec, "validation", spec.train_language, data_dir, phase.max_eval_examples),
-            tokenizer, max_length, split="validation", lang=spec.train_language, space=train.label_space)
+        dev = None if dev_spec is None else train_data.task_data(
+            dev_spec, _load_split(dev_spec, "validation", dev_spec.train_language, data_dir, phase.max_eval_examples),
+            tokenizer, max_length, split="validation", lang=dev_spec.train_language, space=train.label_space)
     if spec.label_names and train_spec.label_names and tuple(spec.label_names) != tuple(train_spec.label_names):
         raise TrainingError(f"{spec.name} is trained on {train_spec.name} but their labels differ: "
                             f"{list(train_spec.label_names)} vs {list(spec.label_names)}")
     model = _build(pair, spec, train.num_labels, profile, image=False)
     result = train_phase(model, train.features, train.collate, phase, LoopOptions(
         workdir=run.path, seed=seed, name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,
-        evaluate=dev_scorer(spec, dev, phase.batch_size * 2), resume=resume, log_path=run.train_log_path,
-        accelerator=accelerator, log_with=log_with))
+        evaluate=None if dev is None else dev_scorer(dev_spec, dev, phase.batch_size * 2), resume=resume,
+        log_path=run.train_log_path, accelerator=accelerator, log_with=log_with))
     model = accelerator.prepare(result.model)
-    split = "test" if "test" in spec.splits else "validation"
+    split = _eval_split(spec)
     rows_out: list[dict[str, Any]] = []
     if accelerator.is_main_process:  # a resumed run predicts every language again: no duplicate rows
         run.write_metrics([])
     for lang in target_languages(spec, languages, data_dir):
         with accelerator.main_process_first():
-            data = train_data.task_data(spec, _load_split(spec, split, lang, data_dir, phase.max_eval_examples),
+            data = train_data.task_data(spec, _load_split(spec, split, lang, data_dir, None),
                                         tokenizer, max_length, split=split, lang=lang, space=train.label_space)
         preds = predict(accelerator, model, data, phase.batch_size * 2)
         if accelerator.is_main_process:
@@ -433,12 +522,20 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
                 run.log_metric(m["task"], m["lang"], m["split"], m["metric"], m["score"], **extra)
                 rows_out.append(m)
     if accelerator.is_main_process:  # model selection record (kept out of metrics.jsonl: not a result)
-        atomic.write_json(run.path / "selection.json", {
-            "task": spec.name, "lang": spec.train_language, "split": "validation", "metric": spec.metric,
-            "best": result.state.best_metric, "best_step": result.state.best_step,
-            "stopped_early": result.state.stopped_early, "history": result.state.history})
+        atomic.write_json(run.path / "selection.json", _target_selection(spec, dev_spec, result))
     accelerator.wait_for_everyone()
     return rows_out
+
+
+def _target_selection(spec: TaskSpec, dev_spec: TaskSpec | None, result: LoopResult) -> dict[str, Any]:
+    """What phase 3 kept: the best training-task dev point, or the final weights (no dev selection)."""
+    st = result.state
+    if dev_spec is None:
+        return {"task": spec.name, "selection": "none: final weights (XTREME recipe, no dev selection)",
+                "last_step": st.global_step}
+    return {"task": dev_spec.name, "target": spec.name, "lang": dev_spec.train_language, "split": "validation",
+            "metric": dev_spec.metric, "best": st.best_metric, "best_step": st.best_step,
+            "stopped_early": st.stopped_early, "history": st.history}
 
 
 def target_languages(spec: TaskSpec, languages: Sequence[str] | None, data_dir: str | None = None) -> list[str]:

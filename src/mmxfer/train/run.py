@@ -7,6 +7,7 @@ reach the same folder: ``run_id`` hashes :func:`run_config`, which only the requ
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,11 +18,11 @@ import torch
 from accelerate import PartialState
 
 from mmxfer import catalog
-from mmxfer.config import ExperimentConfig, to_dict
+from mmxfer.config import ExperimentConfig, check_seed, to_dict
 from mmxfer.errors import ConfigError
 from mmxfer.kinds import kind_of
 from mmxfer.runs import atomic
-from mmxfer.runs.store import Run, open_run, run_path
+from mmxfer.runs.store import Run, check_name, open_run, run_path
 from mmxfer.train import phases, translation
 from mmxfer.train.loop import remove_training_state
 
@@ -129,33 +130,60 @@ def resolve_request(profile: ExperimentConfig, intermediate: str | None, target:
                     seed: int | None = None, study: str | None = None, arm: str | None = None,
                     runs_dir: str | Path | None = None, data_dir: str | None = None, resume: bool = False,
                     force: bool = False, languages: str | Sequence[str] | None = None) -> RunRequest:
-    """A request from names as a user writes them; what is not given comes from ``profile``."""
+    """A request from names as a user writes them; what is not given comes from ``profile``. Everything a
+    run folder would be made of is checked here, before any folder exists."""
     catalog.load_plugins()
     tasks = parse_intermediate(intermediate, profile)
-    return RunRequest(profile=profile, tasks=tasks, target=parse_target(target, profile),
-                      seed=seed if seed is not None else profile.seed, study=study or profile.study,
-                      arm=arm or arm_name(tasks), runs_dir=runs_dir or profile.runs_dir,
-                      data_dir=data_dir or profile.data_dir, resume=resume, force=force,
-                      languages=parse_languages(languages))
+    request = RunRequest(profile=profile, tasks=tasks, target=parse_target(target, profile),
+                         seed=seed if seed is not None else profile.seed, study=study or profile.study,
+                         arm=arm or arm_name(tasks), runs_dir=runs_dir or profile.runs_dir,
+                         data_dir=data_dir or profile.data_dir, resume=resume, force=force,
+                         languages=parse_languages(languages))
+    check_request(request)
+    return request
+
+
+def check_request(request: RunRequest) -> None:
+    """The names that become folder names, the seed, the target's recipe (its overrides included) and, for a
+    run limited to some languages, that the target has at least one of them."""
+    check_seed(request.seed, "--seed" if request.seed != request.profile.seed else "seed")
+    check_name("study", request.study)
+    check_name("arm", request.arm)
+    if request.target:
+        request.profile.phase_for_target(request.target)
+        if request.languages:
+            phases.target_languages(catalog.task(request.target), request.languages, request.data_dir)
 
 
 def execute(request: RunRequest) -> Run:
     """Phase 2 (shared, see :mod:`mmxfer.train.phases`), phase 3 or retrieval, then DONE; returns the run.
 
-    A finished run is left as it is unless ``request.force``.
+    A finished run is left as it is unless ``request.force``. The run folder is locked while it runs: a
+    second process on the same run stops at once with one line naming the holder (:mod:`mmxfer.runs.lock`).
     """
-    profile, tasks, target, seed = request.profile, request.tasks, request.target, request.seed
-    study, arm, runs_dir, data_dir = request.study, request.arm, request.runs_dir, request.data_dir
-    config = request.config
     state = PartialState(cpu=not torch.cuda.is_available())
     main = state.is_main_process
-    run = Run(run_path(runs_dir, study, config, request.label))
-    if target and request.languages:  # fail before any training when the subset misses the target entirely
-        phases.target_languages(catalog.task(target), request.languages, data_dir)
+    run = Run(run_path(request.runs_dir, request.study, request.config, request.label))
     if run.is_done() and not request.force:
         if main:
             print(f"already finished: {run.path} (pass --force to run it again)")
         return run
+    if main:
+        atomic.check_output_dir(request.runs_dir, "--runs-dir")
+    with run.lock() if main else contextlib.nullcontext():
+        if run.is_done() and not request.force:  # finished by the holder we waited behind
+            if main:
+                print(f"already finished: {run.path} (pass --force to run it again)")
+            return run
+        _execute_locked(request, run, state)
+    return run
+
+
+def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
+    profile, tasks, target, seed = request.profile, request.tasks, request.target, request.seed
+    study, arm, runs_dir, data_dir = request.study, request.arm, request.runs_dir, request.data_dir
+    config = request.config
+    main = state.is_main_process
     if main:
         print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
               f"data {data_dir or ('generated starter data (offline)' if profile.name == 'starter' else 'Hugging Face Hub')} | precision {profile.precision} | "
@@ -196,7 +224,6 @@ def execute(request: RunRequest) -> Run:
         remove_training_state(run.path)
         _summary(rows)
         print(f"done: {run.path}")
-    return run
 
 
 def _copy_phase2_log(source: Path, run: Run) -> None:

@@ -1,0 +1,51 @@
+"""Everything a rehearsal run needs besides its study: tiny models on disk and both forms of fixture data.
+
+``rehearsal_assets()`` makes (once, under ``$MMXFER_CACHE/testing``) the tiny XLM-R-architecture trunk
+folder, the tiny open_clip checkpoint and the fixture data, and says how to point a run at them: the
+``--set`` overrides of a profile and the environment, for either data form::
+
+    assets = rehearsal_assets()
+    overrides = assets.overrides("release")      # trunk.name=<folder>, vision.*, data_dir=<release dir>
+    with assets.environment("hub"):              # MMXFER_HUB_MIRROR, MMXFER_COCO_IMAGES
+        ...                                      # overrides("hub") leave data_dir unset: the hub loaders run
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmxfer.testing.fixtures import HUB, RELEASE, FixtureSet, fixture_set, patched_env
+from mmxfer.testing.saved import tiny_trunk_dir, tiny_vision_checkpoint
+
+
+@dataclass(frozen=True)
+class RehearsalAssets:
+    trunk_dir: Path
+    vision_checkpoint: Path
+    fixtures: FixtureSet
+
+    def overrides(self, form: str = RELEASE) -> list[str]:
+        """Profile overrides (``key=value``) for the tiny models and, in release form, the data dir."""
+        if form not in (RELEASE, HUB):
+            raise ValueError(f"form must be {RELEASE!r} or {HUB!r}, not {form!r}")
+        out = [f"trunk.name={self.trunk_dir}", "vision.model=tiny-vit", "vision.pretrained=null",
+               f"vision.checkpoint={self.vision_checkpoint}"]
+        return out + ([f"data_dir={self.fixtures.data_dir}"] if form == RELEASE else [])
+
+    def env(self, form: str = RELEASE) -> dict[str, str]:
+        """Environment variables of a run in ``form`` (the hub form reads the mirror)."""
+        return self.fixtures.env() if form == HUB else {}
+
+    def environment(self, form: str = RELEASE) -> contextlib.AbstractContextManager[None]:
+        """Inside this block, runs see :meth:`env` of ``form``."""
+        return patched_env(self.env(form))
+
+
+def rehearsal_assets(root: str | os.PathLike | None = None, *, all_languages: bool = False) -> RehearsalAssets:
+    """The tiny models and the fixtures under ``root`` (default ``$MMXFER_CACHE/testing``), made once."""
+    base = Path(root) if root is not None else None
+    return RehearsalAssets(tiny_trunk_dir(base), tiny_vision_checkpoint(base),
+                           fixture_set(base, all_languages=all_languages))

@@ -1,0 +1,106 @@
+"""The tiny models written to disk, so tests and the rehearsal use the real loading paths.
+
+* :func:`tiny_trunk_dir` - the ``tiny`` trunk (random-init 2-layer XLM-R, hidden 32, XLM-R-shaped fast
+  tokenizer) saved with ``save_pretrained`` as a Hugging Face folder: ``trunk.name=<folder>`` goes through
+  ``AutoTokenizer``/``AutoModel.from_pretrained`` exactly as ``FacebookAI/xlm-roberta-large`` does.
+* :func:`tiny_vision_checkpoint` - an open_clip-style checkpoint (``visual.*`` tensors, safetensors) for
+  the shipped ``tiny-vit`` tower: ``vision.checkpoint=<file>`` goes through the checkpoint reader.
+
+Both are made once into ``$MMXFER_CACHE/testing`` (atomically: a temporary folder renamed into place)
+under a key that hashes the code that builds them and the library versions that write them, and are
+reused by every later call, in this process and others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from mmxfer import assets
+
+FORMAT = "1"  # bump when what these folders hold changes in a way the source hash cannot see
+TOWER_FILE = "open_clip_model.safetensors"
+
+
+def _key(*parts: str) -> str:
+    import transformers
+
+    h = hashlib.sha256()
+    for part in (FORMAT, torch.__version__, transformers.__version__, *parts):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+def _source(module: str) -> str:
+    import importlib
+
+    return Path(importlib.import_module(module).__file__).read_text(encoding="utf-8")
+
+
+def _made_once(folder: Path, make: Callable[[Path], None]) -> Path:
+    """``folder``, made by ``make(tmp)`` into a temporary sibling and renamed into place if absent."""
+    if (folder / "DONE").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        make(tmp)
+        (tmp / "DONE").write_text("ok\n", encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)  # an incomplete folder left by a killed process
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process renamed its copy first: same content, use it
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def tiny_trunk_dir(root: str | os.PathLike | None = None) -> Path:
+    """A Hugging Face folder (``config.json``, ``model.safetensors``, ``tokenizer.json``) of the ``tiny`` trunk.
+
+    ``root``: where to keep it (default ``$MMXFER_CACHE/testing``). Same weights and tokenizer as
+    :func:`mmxfer.testing.tiny.tiny_trunk`.
+    """
+    base = Path(root) if root is not None else assets.cache_dir("testing")
+
+    def make(tmp: Path) -> None:
+        from mmxfer.testing.tiny import tiny_trunk
+
+        model, tokenizer = tiny_trunk()
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+
+    return _made_once(base / f"tiny-xlmr-{_key(_source('mmxfer.testing.tiny'))}", make)
+
+
+def tiny_vision_checkpoint(root: str | os.PathLike | None = None) -> Path:
+    """An open_clip checkpoint file (``visual.*`` tensors, safetensors) for the shipped ``tiny-vit`` tower.
+
+    The weights are a seeded random init, different from the tower's own init, so a test can tell
+    that they were loaded.
+    """
+    base = Path(root) if root is not None else assets.cache_dir("testing")
+    config = (Path(__file__).resolve().parent.parent / "resources" / "open_clip" / "tiny-vit.json").read_text("utf-8")
+
+    def make(tmp: Path) -> None:
+        from safetensors.torch import save_file
+
+        from mmxfer.models.vision import VisionTower, tower_config
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1234)
+            tower = VisionTower("tiny-vit", tower_config("tiny-vit"))
+            for p in tower.parameters():  # visibly not the default init
+                torch.nn.init.normal_(p, std=0.05)
+        state = {f"visual.{k}": v.detach().contiguous().clone() for k, v in tower.visual.state_dict().items()}
+        save_file(state, str(tmp / TOWER_FILE), metadata={"format": "pt"})
+
+    return _made_once(base / f"tiny-vit-{_key(config, _source('mmxfer.models.vision'))}", make) / TOWER_FILE
