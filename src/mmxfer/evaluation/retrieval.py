@@ -8,8 +8,6 @@ Tatoeba uses plain nearest neighbour: ``margin: absolute``), and are written int
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,6 @@ from mmxfer.config import ExperimentConfig, RetrievalConfig, from_dict, to_dict
 from mmxfer.errors import ConfigError, DataError
 from mmxfer.metrics import retrieval as retrieval_metrics
 from mmxfer.models.embed import encode
-from mmxfer.models.frozen import tensors_fingerprint
 
 Embedder = Callable[[list[str]], np.ndarray]
 _FIELDS = {f.name for f in dataclasses.fields(RetrievalConfig)}
@@ -119,7 +116,7 @@ def trunk_embedder(model: Any, tokenizer: Any, cfg: RetrievalConfig, *, max_leng
                    device: str | None = None, precision: str = "no") -> tuple[Embedder, int | None]:
     """An embedder calling :func:`mmxfer.models.embed.encode` with ``cfg``; returns it and the layer used.
     ``max_length`` is capped at the tokenizer's own limit; the embedder's ``max_length`` says what was used.
-    ``precision``: the profile's (``auto`` = bf16 autocast where the hardware has native bf16)."""
+    ``precision``: ``no`` (fp32), ``bf16``, or ``auto`` (bf16 autocast where the hardware has native bf16)."""
     layer = resolve_layer(cfg, getattr(getattr(model, "config", None), "num_hidden_layers", None))
     limit = getattr(tokenizer, "model_max_length", None)  # a tokenizer's own limit (512 for XLM-R) is never passed
     if isinstance(limit, int) and 0 < limit < 1_000_000:
@@ -134,10 +131,9 @@ def trunk_embedder(model: Any, tokenizer: Any, cfg: RetrievalConfig, *, max_leng
     return embed, layer
 
 
-def cached(embed: Embedder, memory: dict[str, np.ndarray] | None = None) -> Embedder:
-    """Embed each distinct sentence once (the English side repeats across languages); ``memory``: a dict kept
-    by the caller, so later calls with the same trunk and settings reuse it (:func:`trunk_memory`)."""
-    memory = {} if memory is None else memory
+def cached(embed: Embedder) -> Embedder:
+    """Embed each distinct sentence once (the English side repeats across languages)."""
+    memory: dict[str, np.ndarray] = {}
 
     def wrapper(sentences: list[str]) -> np.ndarray:
         todo = list(dict.fromkeys(s for s in sentences if s not in memory))
@@ -149,25 +145,6 @@ def cached(embed: Embedder, memory: dict[str, np.ndarray] | None = None) -> Embe
         return np.stack([memory[s] for s in sentences])
 
     return wrapper
-
-
-#: sentence embeddings per (trunk weights, settings), kept for the process: a study's retrieval runs of the same
-#: trunk (every seed of an arm whose phase-2 trunk is shared, every seed of the baseline) embed once
-_MEMORY: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
-_MEMORY_ENTRIES = 4
-
-
-def trunk_memory(model: Any, settings: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The process's sentence -> embedding dict of ``model`` (by content fingerprint of all its weights) with
-    ``settings`` (layer, pooling, prefix, max length, normalisation, precision)."""
-    named = ((k, v) for k, v in model.state_dict().items())
-    key = (tensors_fingerprint(named, type(model).__name__), json.dumps(settings, sort_keys=True, default=str))
-    if key not in _MEMORY:
-        _MEMORY[key] = {}
-        while len(_MEMORY) > _MEMORY_ENTRIES:
-            _MEMORY.popitem(last=False)
-    _MEMORY.move_to_end(key)
-    return _MEMORY[key]
 
 
 def _directions(cfg: RetrievalConfig) -> list[str]:

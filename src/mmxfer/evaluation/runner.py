@@ -15,7 +15,7 @@ from mmxfer.evaluation import retrieval
 from mmxfer.evaluation.scoring import score_file_rows
 from mmxfer.evaluation.suites import metric_of
 from mmxfer.kinds import kind_of
-from mmxfer.models.frozen import freeze_lower_layers
+from mmxfer.models.frozen import freeze_lower_layers, frozen_depth
 from mmxfer.models.trunk import load_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.env import resolve_precision
@@ -81,21 +81,18 @@ def evaluate_trunk(trunk: str, items: list[SuiteTaskConfig], profile: Experiment
                    progress: bool = True) -> list[dict[str, Any]]:
     """Evaluate ``trunk`` on the retrieval ``items``; metric rows are also written to ``out_dir/metrics.jsonl``."""
     max_length = retrieval.retrieval_max_length(profile)
-    memory = precision = None
+    precision = None
     if embedder is None:
         model, tokenizer = load_trunk(trunk, profile.trunk.revision)
         precision = resolve_precision(profile.precision, next(model.parameters()).device.type)
         embedder = retrieval.trunk_embedder(model, tokenizer, profile.retrieval, max_length=max_length,
                                             precision=precision)
         max_length = getattr(embedder[0], "max_length", max_length)
-        _freeze_below(model, profile.trunk.freeze_layers, embedder[1])
-        memory = retrieval.trunk_memory(model, {**retrieval.settings_of(profile.retrieval, layer=embedder[1],
-                                                                         max_length=max_length),
-                                                "precision": precision})
+        _freeze_below(model, frozen_depth(model, profile.trunk.train_top_layers), embedder[1])
         print(retrieval.describe(profile, embedder[1], model.config.num_hidden_layers, max_length)
               + f", precision {precision}")
     embed, layer = embedder
-    embed = retrieval.cached(embed, memory)
+    embed = retrieval.cached(embed)
     rows: list[dict[str, Any]] = []
     for item in items:
         rows.extend(evaluate_retrieval(item, embed, profile.retrieval, out_dir, layer=layer, trunk=trunk,

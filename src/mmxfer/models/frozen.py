@@ -1,19 +1,20 @@
-"""Frozen lower trunk layers (``trunk.freeze_layers: L``) and the per-process cache of their output.
+"""Frozen lower trunk layers (``trunk.train_top_layers: K``) and the per-process cache of their output.
 
-With ``L > 0`` the trunk's embeddings and its first ``L`` transformer layers take no gradient and always run
-in eval mode (no dropout), in every phase. Their output for a text input is then a pure function of those
-weights, the token ids and the autocast setting, so it is computed once per process and kept in
-:data:`STATES` (an LRU of CPU/device tensors with a byte budget, ``MMXFER_STATE_CACHE_MB``, default 1536):
-every arm whose phase-2 training froze the same layers, every seed, every epoch of phase 3 and the
-retrieval evaluation reuse it. The key holds a content fingerprint of the frozen weights (not their
-object), so a trunk read back from a phase-2 folder finds the states another run computed. Inputs that
-are not plain right-padded token ids (visual tokens given as ``inputs_embeds``, explicit positions, token
-types) still skip the frozen layers' gradients and dropout, but are not cached.
+With ``K`` set, only the top ``K`` transformer layers of the trunk train, in every phase; its embeddings and every
+layer below them take no gradient and always run in eval mode (no dropout). Their output for a text input is then a
+pure function of those weights, the token ids and the autocast setting, so it is computed once per process and kept
+in :data:`STATES` (least recently used out once its bytes exceed ``MMXFER_STATE_CACHE_MB``, default 1536): every arm
+whose training froze the same layers, every seed, every epoch of phase 3 and the retrieval evaluation reuse it. The
+key holds a content fingerprint of the frozen weights (not the model object), so a trunk read back from a phase-2
+folder finds the states that another run computed. Inputs that are not plain right-padded token ids (visual tokens
+given as ``inputs_embeds``, explicit positions, token types) still skip the frozen layers' weight gradients and
+dropout, but are not cached; gradients still flow through them to ``inputs_embeds`` (the projector of phase 2).
 
 The split works on any encoder laid out as Hugging Face's BERT/RoBERTa/XLM-R are (``embeddings`` +
-``encoder.layer``): the model's own forward runs twice, once over the lower layers and once over the upper
-ones with the cached states standing in for the embeddings, so masks and outputs are what the library makes.
-``hidden_states`` of a split forward holds ``None`` for the frozen layers below ``L`` (never computed).
+``encoder.layer``): the model's own forward runs twice, once over the lower layers and once over the upper ones with
+the lower states standing in for the embeddings, so masks and outputs are what the library makes. ``hidden_states``
+of a split forward holds ``None`` for the layers below the frozen depth (never computed). Tested on one process
+(CPU or one GPU); the forward swaps the encoder's layer list while it runs, so it is not meant for FSDP.
 """
 
 from __future__ import annotations
@@ -96,9 +97,16 @@ def layer_stack(model: nn.Module) -> nn.ModuleList:
     """The encoder's transformer layers (``encoder.layer``); a ConfigError for other layouts."""
     stack = getattr(getattr(model, "encoder", None), "layer", None)
     if not isinstance(stack, nn.ModuleList) or not isinstance(getattr(model, "embeddings", None), nn.Module):
-        raise ConfigError(f"trunk.freeze_layers needs a BERT/RoBERTa-style trunk (embeddings + encoder.layer); "
-                          f"{type(model).__name__} is not laid out that way: set trunk.freeze_layers=0")
+        raise ConfigError(f"trunk.train_top_layers needs a BERT/RoBERTa-style trunk (embeddings + encoder.layer); "
+                          f"{type(model).__name__} is not laid out that way: leave trunk.train_top_layers unset")
     return stack
+
+
+def frozen_depth(model: nn.Module, train_top_layers: int | None) -> int:
+    """How many lower layers stay frozen when only the top ``train_top_layers`` of ``model`` train (0: none)."""
+    if train_top_layers is None:
+        return 0
+    return max(0, len(layer_stack(model)) - int(train_top_layers))
 
 
 def tensors_fingerprint(named: Iterator[tuple[str, torch.Tensor]], *extra: str) -> str:
@@ -123,9 +131,16 @@ def lower_fingerprint(model: nn.Module, n: int) -> str:
     named = []
     for i, module in enumerate(_lower_modules(model, n)):
         named += [(f"{i}.{k}", v) for k, v in module.state_dict().items()]
-    config = model.config.to_json_string(use_diff=False) if hasattr(model.config, "to_json_string") else ""
-    attn = str(getattr(model.config, "_attn_implementation", ""))
-    return tensors_fingerprint(iter(named), type(model).__name__, config, attn, str(n))
+    return tensors_fingerprint(iter(named), type(model).__name__, _numerics(model.config), str(n))
+
+
+#: config fields that change what the lower layers compute beyond their weights' shapes
+_NUMERIC_FIELDS = ("hidden_act", "layer_norm_eps", "num_attention_heads", "position_embedding_type", "pad_token_id",
+                   "_attn_implementation")
+
+
+def _numerics(config: Any) -> str:
+    return repr([(k, getattr(config, k, None)) for k in _NUMERIC_FIELDS])
 
 
 def freeze_lower_layers(model: nn.Module, n: int, cache: StateCache | None = STATES) -> None:
@@ -135,7 +150,7 @@ def freeze_lower_layers(model: nn.Module, n: int, cache: StateCache | None = STA
         return
     stack = layer_stack(model)
     if n > len(stack):
-        raise ConfigError(f"trunk.freeze_layers={n} but the trunk has {len(stack)} layers")
+        raise ConfigError(f"cannot freeze {n} layers of a trunk with {len(stack)}")
     current = getattr(model, "_mmxfer_frozen", None)
     if current is not None:
         if current.layers != n:

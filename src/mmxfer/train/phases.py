@@ -169,7 +169,7 @@ def _build(trunk: Any, spec: TaskSpec, num_labels: int | None, profile: Experime
     return build_task_model(trunk, kind_of(spec).head, num_labels=num_labels,
                             vision_cfg=profile.vision if image else None,
                             freeze_embeddings=profile.trunk.freeze_embeddings,
-                            freeze_layers=profile.trunk.freeze_layers)
+                            train_top_layers=profile.trunk.train_top_layers)
 
 
 def checked_max_length(trunk: Any, specs: Sequence[TaskSpec], profile: ExperimentConfig, phase_name: str,
