@@ -270,7 +270,9 @@ def _category_lines(result: GapResult, level: str) -> list[str]:
     if summary.empty or summary["category"].nunique() < 2:
         return []
     arm, ref = summary["arm"].iloc[0], summary["reference"].iloc[0]
-    parts = ", ".join(f"{r['category']} {_cell_of(r)}" for _, r in summary.iterrows())
+    order = sorted(summary.index, key=lambda i: (summary.at[i, "category"] != "classification",
+                                                 summary.at[i, "category"] == "retrieval"))
+    parts = ", ".join(f"{r['category']} {_cell_of(r)}" for _, r in summary.loc[order].iterrows())
     line = f"(1) Gap by task category ({arm} - {ref}; {level}): {parts}"
     con = result.contrasts
     if not con.empty:
@@ -292,7 +294,9 @@ def _flores_lines(result: GapResult, level: str) -> list[str]:
     for (task, metric), frame in tasks.groupby(["task", "metric"], sort=False):
         if (task, metric) not in flores:
             continue
-        comps = headline_comparisons(frame)
+        comps = frame[frame["kind"] == "multimodal-vs-twin"]
+        if comps.empty:  # no twins: the comparisons the headline names instead
+            comps = headline_comparisons(frame)
         if not comps.empty:
             parts.append(f"{names[(task, metric)]}: " + ", ".join(f"{_name(r)} {_cell_of(r)}"
                                                                  for _, r in comps.iterrows()))
