@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pandas as pd
 
-
 BASELINE = "sweep-baseline"
 
 
