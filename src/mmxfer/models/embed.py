@@ -131,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     np.save(buffer, emb)
     with atomic_open(output, "wb") as handle:
         handle.write(buffer.getvalue())
+    resolved = resolve_precision(precision, "cpu" if _on_cpu(model) else "cuda")
     print(f"wrote {emb.shape[0]} x {emb.shape[1]} float32 embeddings to {output} "
-          f"(precision {precision}: {resolve_precision(precision, 'cpu' if _on_cpu(model) else 'cuda')})")
+          f"(precision {precision}{' -> ' + resolved if resolved != precision else ''})")
     return 0
