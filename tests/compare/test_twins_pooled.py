@@ -138,3 +138,13 @@ def test_notebooks_work_on_a_study_with_twins(name, boosted, tmp_path):
     }[name]
     nb.cells.append(nbformat.v4.new_code_cell(check))
     NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+
+def test_with_many_arms_the_baseline_line_counts_instead_of_listing(tmp_path):
+    arms = [SynthArm("baseline", (), "none")] + [SynthArm(f"t{i}", ("mnli",), "text", float(i)) for i in range(7)] \
+        + [SynthArm("vqa", ("vqa",), "image-text", 3.0)]
+    make_study(tmp_path, arms, TASKS[:1], [1])
+    result = compute_gaps(build_results([tmp_path]), GapSettings(n_boot=100, include_english=False, progress=False))
+    effect = next(line for line in headline(result) if line.startswith("Intermediate training itself"))
+    assert "classification: " in effect and " of 8 arms significantly above, " in effect and "t3 +" not in effect
+    assert "(margins +0.00 to +6.00)" in effect

@@ -20,6 +20,9 @@ from mmxfer import catalog
 from mmxfer.compare.gaps import MODALITY_KINDS, GapResult, write_gaps
 from mmxfer.runs import atomic
 
+#: up to this many arms, the headline lists each arm's margin over the baseline; beyond, it counts them
+MAX_LISTED_ARMS = 6
+
 
 def load_published() -> pd.DataFrame:
     """Every published reference row (columns: source, source_table, model, task, lang, metric, score, note)."""
@@ -322,7 +325,13 @@ def _baseline_lines(result: GapResult, level: str) -> list[str]:
     parts = []
     for category, frame in vs.groupby("category", sort=False):
         label = f"{category} (trunk as it is: negative = forgetting)" if category == "retrieval" else category
-        parts.append(f"{label}: " + ", ".join(f"{r['arm']} {_cell_of(r)}" for _, r in frame.iterrows()))
+        if len(frame) <= MAX_LISTED_ARMS:
+            parts.append(f"{label}: " + ", ".join(f"{r['arm']} {_cell_of(r)}" for _, r in frame.iterrows()))
+        else:  # many arms (the paper grid): counts, every margin is in the tables
+            up = int((frame["significant"] & (frame["margin"] > 0)).sum())
+            down = int((frame["significant"] & (frame["margin"] < 0)).sum())
+            parts.append(f"{label}: {up} of {len(frame)} arms significantly above, {down} below "
+                         f"(margins {frame['margin'].min():+.2f} to {frame['margin'].max():+.2f})")
     ref = ", ".join(dict.fromkeys(vs["reference"]))
     return [f"Intermediate training itself (each arm - {ref}, not the modality effect; {level}): " + "; ".join(parts)
             + "."]
