@@ -187,7 +187,7 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
     main = state.is_main_process
     if main:
         print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
-              f"data {data_dir or ('generated starter data (offline)' if profile.name == 'starter' else 'Hugging Face Hub')} | precision {_precision_text(profile.precision)} | "
+              f"data {data_dir or ('offline: generated shapes world, SIB-200 shipped with mmxfer' if profile.name == 'starter' else 'Hugging Face Hub')} | precision {_precision_text(profile.precision)} | "
               f"{state.num_processes} process(es) on {state.device}")
         if profile.name == "starter":
             print("  (starter profile: offline CPU demo; paper scale is --profile xlmr-large)")
