@@ -3,12 +3,14 @@ task and how much of the trunk's cross-lingual retrieval it costs (forgetting), 
 
 For every (lr, steps) of the grid, the starter study is run on seed 1 (every arm: baseline, vqa, vqa-text,
 caption, caption-text; phase 2 on ``steps`` x 32 shapes-world examples, one epoch, linear decay), and per arm it
-records: the phase-2 training loss at the start and the end (mean of the first and of the last two logged
-values), the FLORES retrieval accuracy and its change against the baseline (negative = forgetting), the SIB-200
-accuracy and its change, and the twin margins (vqa - vqa-text, caption - caption-text) on both targets.
+records: the phase-2 training loss at the start and the end (first logged value, mean of the last two; the
+captioning tasks have 1000 training examples, so at most 32 steps of one epoch), the FLORES
+retrieval accuracy on the trunk and its change against the baseline (negative = forgetting) and the twin margins
+(vqa - vqa-text, caption - caption-text). With ``--with-sib`` the SIB-200 target is trained and scored too (four
+phase-3 runs more per grid point); without it, only the trunk is evaluated.
 
     python benchmarks/starter_phase2_sweep.py --out benchmarks/results/starter_phase2_sweep.json \\
-        [--lr 1e-5,3e-5,1e-4] [--steps 16,32,63] [--runs-dir /tmp/sweep]
+        [--lr 1e-5,3e-5,1e-4,3e-4] [--steps 20,63] [--with-sib] [--runs-dir /tmp/sweep]
 
 Writes JSON (every number) and a Markdown table next to it (same stem, ``.md``). The run folders are kept under
 ``--runs-dir`` (a rerun skips finished runs). The baseline arm does not depend on the phase-2 recipe: it is run
@@ -23,9 +25,11 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 BASELINE = "sweep-baseline"
 
@@ -42,14 +46,15 @@ def phase2_losses(study_dir: Path) -> dict[str, dict[str, float]]:
         losses = [r["loss"] for r in rows if "loss" in r]
         if losses:
             task = rows[0]["phase"].split(":", 1)[1]
-            out[task] = {"first": round(losses[0], 3), "last": round(sum(losses[-2:]) / len(losses[-2:]), 3)}
+            out[task] = {"first": round(losses[0], 3), "last": round(sum(losses[-2:]) / len(losses[-2:]), 3),
+                         "steps": max(r.get("step", 0) for r in rows)}
     return out
 
 
-def summarise(runs_dir: Path, study: str) -> dict:
+def summarise(runs_dir: Path, study: str, baseline: str) -> dict:
     from mmxfer.compare.results import build_results
 
-    results = build_results([runs_dir / study, runs_dir / BASELINE])
+    results = build_results([runs_dir / study, runs_dir / baseline])
     results = results[~results["lang"].eq("eng_Latn")]
     means = results.groupby(["arm", "task"])["score"].mean().unstack("task")
     base = means.loc["baseline"]
@@ -65,64 +70,81 @@ def summarise(runs_dir: Path, study: str) -> dict:
     return {"arms": arms, "twins": twins}
 
 
+def _task_cells(row: dict, task: str, arms: tuple[str, ...]) -> tuple[str, str]:
+    if task not in row["arms"]["baseline"]:
+        return "", ""
+    values = [row["arms"][a][task]["vs_baseline"] for a in arms]
+    return ", ".join(f"{x:+.2f}" for x in values), f"{sum(values) / len(values):+.2f}"
+
+
 def markdown(rows: list[dict]) -> str:
-    head = ("| lr | steps | phase-2 loss first -> last (vqa, vqa-text, caption, caption-text) | "
-            "retrieval vs baseline (vqa, vqa-text, caption, caption-text) | mean | "
-            "SIB-200 vs baseline (same order) | mean | twin margins retrieval / SIB-200 | minutes |")
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
     arms = ("vqa", "vqa-text", "caption", "caption-text")
+    lines = ["| lr | steps | phase-2 loss first -> last (vqa, vqa-text, caption, caption-text) | "
+             "retrieval vs baseline (same order) | mean | SIB-200 vs baseline (same order) | mean | "
+             "twin margins: retrieval / SIB-200 | minutes |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         loss = r["phase2_loss"]
-        losses = ", ".join(f"{loss[t]['first']:.2f}->{loss[t]['last']:.2f}" for t in
-                           ("starter-vqa", "starter-vqa-text", "starter-caption", "starter-caption-text") if t in loss)
-        ret = [r["arms"][a]["starter-flores"]["vs_baseline"] for a in arms]
-        sib = [r["arms"][a]["starter-sib200"]["vs_baseline"] for a in arms]
-        tw = "; ".join(f"{k} {v['starter-flores']:+.2f} / {v['starter-sib200']:+.2f}" for k, v in r["twins"].items())
-        lines.append(f"| {r['lr']:g} | {r['steps']} | {losses} | {', '.join(f'{x:+.2f}' for x in ret)} | "
-                     f"{sum(ret) / len(ret):+.2f} | {', '.join(f'{x:+.2f}' for x in sib)} | "
-                     f"{sum(sib) / len(sib):+.2f} | {tw} | {r['minutes']:.1f} |")
+        losses = ", ".join(f"{loss[t]['first']:.2f} -> {loss[t]['last']:.2f}"
+                           + (f" ({loss[t]['steps']} steps)" if loss[t].get("steps", r["steps"]) != r["steps"] else "")
+                           for t in ("starter-vqa", "starter-vqa-text", "starter-caption", "starter-caption-text")
+                           if t in loss)
+        ret, ret_mean = _task_cells(r, "starter-flores", arms)
+        sib, sib_mean = _task_cells(r, "starter-sib200", arms)
+        tw = "; ".join(f"{k} {v['starter-flores']:+.2f} / " + (f"{v['starter-sib200']:+.2f}" if "starter-sib200" in v
+                                                                 else "-") for k, v in r["twins"].items())
+        lines.append(f"| {r['lr']:g} | {r['steps']} | {losses} | {ret} | {ret_mean} | {sib} | {sib_mean} | {tw} | "
+                     f"{r['minutes']:.1f} |")
     base = rows[0]["arms"]["baseline"] if rows else {}
     if base:
-        lines.append("")
-        lines.append(f"Baseline (no phase 2): FLORES retrieval {base['starter-flores']['score']:.2f}, "
-                     f"SIB-200 {base['starter-sib200']['score']:.2f} (mean over 32 languages, English left out).")
+        lines += ["", "Baseline (no phase 2): " + ", ".join(f"{task} {v['score']:.2f}" for task, v in base.items())
+                  + " (mean over 32 languages, English left out)."]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/results/starter_phase2_sweep.json")
-    parser.add_argument("--lr", default="1e-5,3e-5,1e-4")
-    parser.add_argument("--steps", default="16,32,63")
+    parser.add_argument("--lr", default="1e-5,3e-5,1e-4,3e-4")
+    parser.add_argument("--steps", default="20,63")
+    parser.add_argument("--with-sib", action="store_true", help="also train and score the SIB-200 target")
     parser.add_argument("--runs-dir", default="/tmp/mmxfer-phase2-sweep")
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
 
-    from mmxfer.config import load_study
+    from mmxfer.config import load_study, read_yaml, resolve_config_path
     from mmxfer.study.grid import run_study
 
+    runs_dir = Path(args.runs_dir)
     base = load_study("starter")
-    run_study(type(base)(**{**base.__dict__, "name": BASELINE, "seeds": (1,),
-                            "arms": tuple(a for a in base.arms if not a.intermediate)}),
-              runs_dir=args.runs_dir, compare=False)
+    extra: dict = {}
+    if not args.with_sib:  # the trunk only: a suite of the retrieval task alone, no fine-tuned target
+        suite = runs_dir / "retrieval-only.yaml"
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        items = [t for t in read_yaml(resolve_config_path("suites", "starter"))["tasks"]
+                 if t["task"] == "starter-flores"]
+        suite.write_text(yaml.safe_dump({"name": "starter-retrieval", "include_english_in_average": False,
+                                         "tasks": items}, sort_keys=False), encoding="utf-8")
+        extra = {"targets": (), "suite": str(suite)}
+    baseline = BASELINE + ("-sib" if args.with_sib else "")
+    run_study(replace(base, name=baseline, seeds=(1,), arms=tuple(a for a in base.arms if not a.intermediate),
+                      **extra), runs_dir=runs_dir, compare=False)
     rows = []
     for lr in _floats(args.lr):
         for steps in [int(x) for x in _floats(args.steps)]:
-            name = f"sweep-lr{lr:g}-steps{steps}"
+            name = f"sweep-lr{lr:g}-steps{steps}" + ("-sib" if args.with_sib else "")
             overrides = [f"intermediate.lr={lr}", f"intermediate.max_train_examples={steps * 32}",
                          "intermediate.epochs=1"]
-            study = load_study("starter")
-            study = type(study)(**{**study.__dict__, "name": name, "seeds": (1,),
-                                   "arms": tuple(a for a in study.arms if a.intermediate),
-                                   "overrides": tuple(study.overrides) + tuple(overrides)})
+            study = replace(base, name=name, seeds=(1,), arms=tuple(a for a in base.arms if a.intermediate),
+                            overrides=tuple(base.overrides) + tuple(overrides), **extra)
             start = time.perf_counter()
-            run_study(study, runs_dir=args.runs_dir, compare=False)
+            run_study(study, runs_dir=runs_dir, compare=False)
             minutes = (time.perf_counter() - start) / 60
             row = {"lr": lr, "steps": steps, "minutes": round(minutes, 2),
-                   "phase2_loss": phase2_losses(Path(args.runs_dir) / name), **summarise(Path(args.runs_dir), name)}
+                   "phase2_loss": phase2_losses(runs_dir / name), **summarise(runs_dir, name, baseline)}
             rows.append(row)
-            print(json.dumps(row))
-    result = {"benchmark": "starter phase-2 recipe sweep (seed 1, every arm, 32 languages)",
+            print(json.dumps(row), flush=True)
+    result = {"benchmark": "starter phase-2 recipe sweep (seed 1, every arm, 32 languages"
+                           + (", SIB-200 trained and scored)" if args.with_sib else ", trunk retrieval only)"),
               "grid": {"lr": _floats(args.lr), "steps": [int(x) for x in _floats(args.steps)]},
               "batch_size": 32, "cpu_count": os.cpu_count(), "platform": platform.platform(),
               "load_average_end": [round(x, 2) for x in os.getloadavg()], "rows": rows}
