@@ -172,3 +172,21 @@ def test_the_cache_keeps_to_its_byte_budget():
 def test_freezing_a_trunk_that_is_not_bert_shaped_is_one_clear_error():
     with pytest.raises(ConfigError, match="train_top_layers needs a BERT/RoBERTa-style trunk"):
         frozen.frozen_depth(torch.nn.Linear(2, 2), 1)
+
+
+def test_under_bf16_autocast_states_are_kept_in_bf16_and_read_the_same_cached_or_not():
+    model, tokenizer = _deeper_trunk(3)
+    ids, mask = _batch(tokenizer)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        cache = frozen.StateCache(2**30)
+        frozen.freeze_lower_layers(model, 2, cache)
+        first = model(input_ids=ids, attention_mask=mask).last_hidden_state  # computed, rounded, stored
+        again = model(input_ids=ids, attention_mask=mask).last_hidden_state  # read from the cache
+    assert cache.hits == len(SENTENCES) and {v.dtype for v in cache._items.values()} == {torch.bfloat16}
+    real = mask.bool()
+    assert torch.equal(first[real], again[real])  # a result never depends on whether the sentence was seen
+    torch.testing.assert_close(first[real].float(), plain[real].float(), atol=0.05, rtol=0.05)
+    with torch.no_grad():  # fp32: another cache entry, kept in fp32
+        model(input_ids=ids, attention_mask=mask)
+    assert {v.dtype for v in cache._items.values()} == {torch.bfloat16, torch.float32}

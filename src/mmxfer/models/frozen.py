@@ -3,7 +3,9 @@
 With ``K`` set, only the top ``K`` transformer layers of the trunk train, in every phase; its embeddings and every
 layer below them take no gradient and always run in eval mode (no dropout). Their output for a text input is then a
 pure function of those weights, the token ids and the autocast setting, so it is computed once per process and kept
-in :data:`STATES` (least recently used out once its bytes exceed ``MMXFER_STATE_CACHE_MB``, default 1536): every arm
+in :data:`STATES` (least recently used out once its bytes exceed ``MMXFER_STATE_CACHE_MB``, default 1536; under bf16
+autocast the states are kept in bf16, and the upper layers read the rounded states on every pass, cached or not, so a
+result never depends on whether a sentence was seen before): every arm
 whose training froze the same layers, every seed, every epoch of phase 3 and the retrieval evaluation reuse it. The
 key holds a content fingerprint of the frozen weights (not the model object), so a trunk read back from a phase-2
 folder finds the states that another run computed. Inputs that are not plain right-padded token ids (visual tokens
@@ -236,21 +238,23 @@ def _cached_lower(model: nn.Module, state: _Frozen, input_ids: torch.Tensor, mas
     """The frozen layers' output for right-padded token ids, row by row from the cache, the rest computed
     in one batch (only as long as its longest row) and stored."""
     cache = state.cache
-    prefix = (state.fingerprint, _autocast_key(input_ids.device))
+    autocast = _autocast_key(input_ids.device)
+    store = torch.bfloat16 if autocast[1] and autocast[2] == str(torch.bfloat16) else None
     ids_cpu = input_ids.detach().cpu()
-    keys = [(prefix, ids_cpu[i, :n].numpy().tobytes()) for i, n in enumerate(lengths)]
+    keys = [((state.fingerprint, autocast), ids_cpu[i, :n].numpy().tobytes()) for i, n in enumerate(lengths)]
     rows: list[torch.Tensor | None] = [cache.get(k) for k in keys]
     todo = [i for i, r in enumerate(rows) if r is None]
+    dtype = torch.float32 if store is not None else None
     if todo:
         width = max(lengths[i] for i in todo)
         with torch.no_grad():
             computed = _lower(model, state.layers, input_ids=input_ids[todo, :width],
                               attention_mask=mask[todo, :width])
+        dtype = dtype or computed.dtype
         for j, i in enumerate(todo):
-            rows[i] = computed[j, :lengths[i]].detach().clone()
+            rows[i] = computed[j, :lengths[i]].detach().to(store or computed.dtype, copy=True)
             cache.put(keys[i], rows[i])
-    first = rows[0]
-    hidden = torch.zeros(input_ids.shape[0], input_ids.shape[1], first.shape[-1], dtype=first.dtype,
+    hidden = torch.zeros(input_ids.shape[0], input_ids.shape[1], rows[0].shape[-1], dtype=dtype or rows[0].dtype,
                          device=input_ids.device)
     for i, row in enumerate(rows):
         hidden[i, :lengths[i]] = row
