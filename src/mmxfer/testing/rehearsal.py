@@ -6,8 +6,16 @@ folder, the tiny open_clip checkpoint and the fixture data, and says how to poin
 
     assets = rehearsal_assets()
     overrides = assets.overrides("release")      # trunk.name=<folder>, vision.*, data_dir=<release dir>
-    with assets.environment("hub"):              # MMXFER_HUB_MIRROR, MMXFER_COCO_IMAGES
+    with assets.environment("hub"):              # MMXFER_HUB_MIRROR, MMXFER_COCO_IMAGES, MMXFER_LOCAL_DATA
         ...                                      # overrides("hub") leave data_dir unset: the hub loaders run
+
+The fixtures are also the registered data source ``fixtures`` (``data: fixtures`` in a study, as in
+``configs/studies/rehearsal.yaml``), and the saved models the registered ``rehearsal-xlmr`` trunk and
+``rehearsal-vit`` tower (:mod:`mmxfer.testing.saved`): the ``rehearsal`` profile needs no paths.
+
+In hub form, the tasks the hub cannot serve (a loading-script dataset such as VQAv2 or FLORES-200, or none at
+all: CCGbank) read their release fixtures through ``MMXFER_LOCAL_DATA``, as a hub run of the paper study reads
+local copies of them; every other task reads the mirror.
 """
 
 from __future__ import annotations
@@ -17,6 +25,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmxfer.assets import DataSource, LocalData
+from mmxfer.catalog import DATA_SOURCES
+from mmxfer.tasks.common import LOCAL_DATA_ENV
 from mmxfer.testing.fixtures import HUB, RELEASE, FixtureSet, fixture_set, patched_env
 from mmxfer.testing.saved import tiny_trunk_dir, tiny_vision_checkpoint
 
@@ -36,8 +47,9 @@ class RehearsalAssets:
         return out + ([f"data_dir={self.fixtures.data_dir}"] if form == RELEASE else [])
 
     def env(self, form: str = RELEASE) -> dict[str, str]:
-        """Environment variables of a run in ``form`` (the hub form reads the mirror)."""
-        return self.fixtures.env() if form == HUB else {}
+        """Environment variables of a run in ``form`` (the hub form reads the mirror, and the release files of
+        the tasks the hub cannot serve)."""
+        return {**self.fixtures.env(), LOCAL_DATA_ENV: str(self.fixtures.data_dir)} if form == HUB else {}
 
     def environment(self, form: str = RELEASE) -> contextlib.AbstractContextManager[None]:
         """Inside this block, runs see :meth:`env` of ``form``."""
@@ -49,3 +61,14 @@ def rehearsal_assets(root: str | os.PathLike | None = None, *, all_languages: bo
     base = Path(root) if root is not None else None
     return RehearsalAssets(tiny_trunk_dir(base), tiny_vision_checkpoint(base),
                            fixture_set(base, all_languages=all_languages))
+
+
+def _prepare_fixtures(form: str) -> LocalData:
+    if form not in (RELEASE, HUB):
+        raise ValueError(f"form must be {RELEASE!r} or {HUB!r}, not {form!r}")
+    assets = rehearsal_assets()
+    return LocalData(data_dir=str(assets.fixtures.data_dir) if form == RELEASE else None, env=assets.env(form))
+
+
+DATA_SOURCES.add(DataSource("fixtures", "every task's fixture data (mmxfer.testing.fixtures), made on first use "
+                            "into $MMXFER_CACHE/testing", _prepare_fixtures), "fixtures")

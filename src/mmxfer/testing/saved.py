@@ -9,6 +9,11 @@
 Both are made once into ``$MMXFER_CACHE/testing`` (atomically: a temporary folder renamed into place)
 under a key that hashes the code that builds them and the library versions that write them, and are
 reused by every later call, in this process and others.
+
+Both are registered by name, so a profile can use them anywhere (the ``rehearsal`` profile does):
+``trunk.name: rehearsal-xlmr`` loads :func:`tiny_trunk_dir` through the folder path, and
+``vision: {model: rehearsal-vit, pretrained: rehearsal}`` reads :func:`tiny_vision_checkpoint` through the
+checkpoint reader; each is made on first use.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from pathlib import Path
 import torch
 
 from mmxfer import assets
+from mmxfer.catalog import TRUNKS, VISION_TOWERS
+from mmxfer.models.trunk import TrunkEntry, TrunkPair, load_trunk
+from mmxfer.models.vision import TowerEntry
 
 FORMAT = "1"  # bump when what these folders hold changes in a way the source hash cannot see
 TOWER_FILE = "open_clip_model.safetensors"
@@ -104,3 +112,15 @@ def tiny_vision_checkpoint(root: str | os.PathLike | None = None) -> Path:
         save_file(state, str(tmp / TOWER_FILE), metadata={"format": "pt"})
 
     return _made_once(base / f"tiny-vit-{_key(config, _source('mmxfer.models.vision'))}", make) / TOWER_FILE
+
+
+def _saved_trunk(attn_implementation: str = "sdpa") -> TrunkPair:
+    return load_trunk(str(tiny_trunk_dir()), attn_implementation=attn_implementation)
+
+
+TRUNKS.add(TrunkEntry("rehearsal-xlmr", builder=_saved_trunk,
+                      description="the tiny trunk saved as a Hugging Face folder, loaded from it (rehearsal)"),
+           "rehearsal-xlmr")
+VISION_TOWERS.add(TowerEntry("rehearsal-vit", "tiny-vit with a saved open_clip checkpoint, pretrained: rehearsal",
+                             architecture="tiny-vit", checkpoints={"rehearsal": lambda: tiny_vision_checkpoint()}),
+                  "rehearsal-vit")

@@ -46,6 +46,7 @@ from mmxfer.runs import atomic
 from mmxfer.runs.lock import FileLock
 from mmxfer.runs.store import Run, slug
 from mmxfer.tasks.base import TaskSpec
+from mmxfer.tasks.common import local_data_dir
 from mmxfer.train import data as train_data
 from mmxfer.train.data import MultiTaskDataset, MultiTaskModel, TaskData
 from mmxfer.train.loop import (
@@ -79,6 +80,7 @@ def data_source(spec: TaskSpec, data_dir: str | None) -> dict[str, Any]:
     """Where a task's training data comes from: generated, a local release folder (resolved), or the hub."""
     if spec.source is None:
         return {"generated": spec.version}
+    data_dir = local_data_dir(spec, data_dir)
     if data_dir is not None:
         return {"data_dir": str(Path(data_dir).expanduser().resolve())}
     src = spec.source

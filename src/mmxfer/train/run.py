@@ -129,6 +129,8 @@ def execute(request: RunRequest) -> Run:
     second process on the same run stops at once with one line naming the holder (:mod:`mmxfer.runs.lock`).
     """
     state = PartialState(cpu=not torch.cuda.is_available())
+    if request.profile.cpu_threads and state.device.type == "cpu":
+        torch.set_num_threads(request.profile.cpu_threads)
     main = state.is_main_process
     run = Run(run_path(request.runs_dir, request.study, request.config, request.label))
     if run.is_done() and not request.force:
