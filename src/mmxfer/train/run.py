@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,12 @@ from typing import Any
 import torch
 from accelerate import PartialState
 
-from mmxfer import catalog
+from mmxfer import assets, catalog
 from mmxfer.config import ExperimentConfig, check_seed, to_dict
 from mmxfer.errors import ConfigError
 from mmxfer.runs import atomic
 from mmxfer.runs.store import Run, check_name, open_run, run_path
+from mmxfer.tasks.common import LOCAL_DATA_ENV
 from mmxfer.train import phases
 from mmxfer.train.loop import remove_training_state
 
@@ -155,7 +157,7 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
     main = state.is_main_process
     if main:
         print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
-              f"data {data_dir or ('generated starter data (offline)' if profile.name == 'starter' else 'Hugging Face Hub')} | precision {profile.precision} | "
+              f"data {data_dir or ('generated starter data (offline)' if profile.name == 'starter' else _hub_label())} | precision {profile.precision} | "
               f"{state.num_processes} process(es) on {state.device}")
         if profile.name == "starter":
             print("  (starter profile: offline CPU demo; paper scale is --profile xlmr-large)")
@@ -187,6 +189,14 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
         remove_training_state(run.path)
         _summary(rows)
         print(f"done: {run.path}")
+
+
+def _hub_label() -> str:
+    """Where hub datasets come from in this process: the Hub, or a local mirror of it (and the release files of
+    the tasks the hub cannot serve, when given)."""
+    mirror, local = os.environ.get(assets.MIRROR_ENV), os.environ.get(LOCAL_DATA_ENV)
+    return ("Hugging Face Hub" + (f" (mirror {mirror})" if mirror else "")
+            + (f", hub-less tasks from {local}" if local else ""))
 
 
 def _copy_phase2_log(source: Path, run: Run) -> None:
