@@ -40,6 +40,7 @@ EPILOG_TRAIN = """examples:
   mmxfer train --intermediate vqa --target xnli --profile xlmr-large --seed 1
   mmxfer train --intermediate mnli,squad,hellaswag --target pawsx --profile xlmr-base
   mmxfer train --intermediate none --target udpos     # the no-intermediate baseline arm
+  mmxfer train --intermediate vqa --target flores200-translate --data-dir DIR --languages deu_Latn,swh_Latn
   accelerate launch -m mmxfer train --intermediate caption --target xquad --profile xlmr-large
 """
 
@@ -49,6 +50,7 @@ EPILOG_EVALUATE = """examples:
   mmxfer evaluate --trunk starter --task tatoeba --data-dir DIR --languages kaz,amh --output scores.json
   mmxfer evaluate --run runs/default/vqa-xnli-s1-1a2b3c --suite xtreme
   mmxfer evaluate --rescore runs/default/vqa-xnli-s1-1a2b3c
+  mmxfer evaluate --hypotheses hyps/ --data-dir flores200 --languages deu_Latn,swh_Latn --output scores.json
 """
 
 EPILOG_COMPARE = """examples:
@@ -115,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="local copies of datasets in their release formats")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--force", action="store_true", help="re-run even if the run folder is finished")
+    p.add_argument("--languages", default=None,
+                   help="comma list: evaluate zero-shot on these languages only (recorded in the run)")
     _add_config_args(p)
 
     p = sub.add_parser("evaluate", help="evaluate a trunk or a finished run on a suite or one task",
@@ -124,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--trunk", help="registered trunk name, hub id, or a trunk folder")
     who.add_argument("--run", help="a finished run folder")
     who.add_argument("--rescore", metavar="RUN", help="re-score a run's stored predictions")
+    who.add_argument("--hypotheses", metavar="DIR",
+                     help="score translations made elsewhere: DIR/<lang>.txt, line-aligned to FLORES-200 devtest")
     p.add_argument("--suite", default=None, help="suite name or YAML path")
     p.add_argument("--task", default=None, help="one task instead of a suite")
     p.add_argument("--languages", default=None, help="comma list of languages to evaluate")

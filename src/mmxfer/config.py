@@ -118,6 +118,40 @@ class RetrievalConfig:
 
 
 @dataclass(frozen=True)
+class TranslationConfig:
+    """Zero-shot translation targets (SixT, Chen et al. 2021, arXiv 2104.08757): the trunk is the encoder of
+    an encoder-decoder trained on ONE pair (stage 1: encoder frozen; stage 2: encoder trained, its embeddings
+    frozen), then every language is translated into English (see :mod:`mmxfer.models.seq2seq`).
+
+    The defaults are the CPU recipe of the starter profile (its YAML cites the measurement); the xlmr
+    profiles set SixT's own numbers.
+    """
+
+    train_task: str | None = None  # the pair's task; None = the target's declared train_task (wmt14-de-en)
+    decoder_layers: int | None = 2  # None = as many layers as the trunk; N = the decoder has N layers
+    # trunk: decoder layer i starts as trunk layer i (cross-attention new); random: only the embeddings come
+    # from the trunk (SixT's randomly initialised decoder)
+    decoder_init: Literal["trunk", "random"] = "trunk"
+    # train: the decoder predicts only the trunk's pieces seen in the English side of the training pairs
+    # (SixT's target dictionary); full: the trunk's whole vocabulary
+    target_vocab: Literal["train", "full"] = "train"
+    dropout: float | None = None  # decoder dropout; None = the trunk's
+    label_smoothing: float = 0.1
+    stage1: PhaseConfig = PhaseConfig(lr=5e-4, warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=2.0, batch_size=16,
+                                      epochs=4, max_eval_examples=100, checkpoint_every=200)
+    stage2: PhaseConfig | None = PhaseConfig(lr=1e-4, warmup_ratio=0.05, weight_decay=0.0, max_grad_norm=2.0,
+                                             batch_size=16, epochs=2, max_eval_examples=100, checkpoint_every=200)
+    train_decoder_embeddings: bool = True  # stage 2: False keeps the decoder's embeddings frozen too
+    num_beams: int = 1
+    max_len_a: float = 1.2  # a hypothesis has at most a * source length + b tokens (fairseq's max_len_a/b)
+    max_len_b: int = 10
+    generate_batch_size: int = 16
+    select_on: Literal["chrf_pp", "neg_loss"] = "chrf_pp"  # dev selection: greedy chrF++ or minus the dev loss
+    dev_beams: int = 1
+    spm_model: str | None = None  # the FLORES-200 SentencePiece model for spBLEU (MMXFER_FLORES200_SPM wins)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """A profile: everything one run needs except the arm, target and seed."""
 
@@ -145,6 +179,8 @@ class ExperimentConfig:
     # wait on each other longer than they compute (the rehearsal: 3 ms a forward pass on 1 thread, 17-130 ms on 2
     # busy cores)
     cpu_threads: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    # zero-shot translation targets only (left out of the run config of every other target)
+    translation: TranslationConfig = field(default=TranslationConfig(), metadata=OMIT_DEFAULT)
 
     def resolve_task(self, name: str) -> str:
         """A task name as this profile means it (its alias target, else the name itself)."""
@@ -193,6 +229,7 @@ class StudyConfig:
     # (a local hub mirror) or release form (release files, as --data-dir); a --data-dir given to the study wins
     data: str | None = field(default=None, metadata=OMIT_DEFAULT)
     data_form: Literal["hub", "release"] = field(default="hub", metadata=OMIT_DEFAULT)
+    languages: tuple[str, ...] | None = None  # zero-shot evaluation limited to these languages (None = all)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ def check_profile(profile: config.ExperimentConfig, where: str = "profile") -> N
     for target in profile.target_overrides:
         _check_task(target, f"{where}: target_overrides")
         profile.phase_for_target(target)  # validates the override keys and types
+    if profile.translation.train_task:
+        _check_task(profile.translation.train_task, f"{where}: translation.train_task")
 
 
 def check_suite(suite: config.SuiteConfig, where: str = "suite") -> None:
@@ -48,8 +50,9 @@ def check_study(study: config.StudyConfig, where: str = "study") -> None:
         _check_task(target, f"{where}: targets")
     if not study.seeds:
         raise ConfigError(f"{where}: seeds: at least one seed is needed")
-    if study.suite:
-        config.load_suite(study.suite)
+    for name in (study.suite or "").split(","):  # a comma list of suites (paper: xtreme-retrieval,flores200)
+        if name.strip():
+            config.load_suite(name.strip())
 
 
 def validate_file(path: str | Path, kind: str, overrides: Iterable[str] = ()) -> str:

@@ -28,7 +28,7 @@ def test_every_declared_kind_has_an_adapter_and_every_task_finds_its_own():
 def test_dev_metric_is_decoded_except_for_kinds_without_predictions():
     catalog.load_plugins()
     decoded = {name for name, cls in catalog.KINDS.items() if cls.dev_metric == "decoded"}
-    assert decoded == {"classification", "multiple_choice", "span_qa", "tagging", "vqa"}
+    assert decoded == {"classification", "multiple_choice", "span_qa", "tagging", "vqa", "translation"}
     assert kind_of(catalog.task("starter-caption")).dev_metric_name() == "starter-caption:neg_loss"
     assert kind_of(catalog.task("starter-vqa")).dev_metric_name() == "starter-vqa:vqa_accuracy.accuracy"
 

@@ -27,14 +27,9 @@ LANGS_PER_SPLIT = 2
 
 # --- known disagreements between today's loaders and the contracts (strict xfails) -------------------
 
-SIB_SCRIPT = ("Davlan/sib200 main is a loading script (sib200.py); its Parquet copy is at revision "
-              "refs/convert/parquet, which the task does not pin")
-LOAD_XFAIL = {
-    **{("sib200", HUB, split): SIB_SCRIPT for split in ("train", "validation", "test")},
-}
-SAME_XFAIL = {
-    **{("sib200", split): SIB_SCRIPT for split in ("train", "validation", "test")},
-}
+# (sib200 read Davlan/sib200's loading-script main; it now reads the Parquet export, refs/convert/parquet)
+LOAD_XFAIL: dict[tuple[str, str, str], str] = {}
+SAME_XFAIL: dict[tuple[str, str], str] = {}
 #: hub loaders that must fail with one clear line: (task, split) -> (error words, xfail reason or "")
 HUB_ERRORS = {
     ("xnli", "translate_train"): ("--data-dir", ""),

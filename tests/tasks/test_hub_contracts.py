@@ -57,7 +57,7 @@ def test_every_registered_hub_source_is_a_recorded_contract(catalog):
 
 def test_contracts_say_where_and_when_they_were_checked():
     for c in _contracts():
-        assert c["revision"] is None or HEX40.match(c["revision"]), c["dataset"]
+        assert c["revision"] in (None, "refs/convert/parquet") or HEX40.match(c["revision"]), c["dataset"]
         assert c["sources"] and all(u.startswith("https://") for u in c["sources"]), c["dataset"]
         assert re.match(r"^\d{4}-\d{2}-\d{2}$", c["checked"]), c["dataset"]
         assert c["splits"] and c["columns"], c["dataset"]
@@ -71,16 +71,13 @@ def test_google_xtreme_is_pinned_to_the_parquet_conversion(catalog):
 
 
 def _script_tasks() -> list:
-    """Every task whose contract says its hub repository is a loading script (SIB-200 lives in tasks/flores.py,
-    owned elsewhere: it still points at the script repository)."""
+    """Every task whose contract says its hub repository is a loading script."""
     out = []
     for c in _contracts():
         if not c["loading_script"]:
             continue
         for task in c["tasks"]:
-            marks = [pytest.mark.xfail(strict=True, reason="tasks/flores.py still reads Davlan/sib200 main")] \
-                if task == "sib200" else []
-            out.append(pytest.param(task, marks=marks, id=task))
+            out.append(pytest.param(task, id=task))
     return out
 
 

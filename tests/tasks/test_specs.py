@@ -14,7 +14,8 @@ HEADS = {"classification", "multiple_choice", "span_qa", "tagging", "vqa", "capt
 EXPECTED = {"mnli", "anli", "qqp", "squad", "squad_v2", "hellaswag", "commonsenseqa", "cosmosqa", "ccg", "sst2",
             "caption", "caption-text", "vqa", "vqa-text", "xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa",
             "bucc", "tatoeba", "flores200", "sib200", "flores_plus", "starter-vqa", "starter-vqa-text",
-            "starter-caption", "starter-caption-text", "starter-bitext", "starter-names", "multi30k"}
+            "starter-caption", "starter-caption-text", "starter-bitext", "starter-names", "multi30k",
+            "flores200-translate", "wmt14-de-en"}
 
 
 def test_every_expected_task_is_registered(catalog):
@@ -28,7 +29,7 @@ def test_specs_are_consistent(catalog):
     for name, spec in catalog.TASKS.items():
         assert spec.name == name
         assert spec.metric in METRICS and spec.metric in catalog.METRICS, name
-        if spec.kind != "retrieval":
+        if spec.kind not in ("retrieval", "translation"):  # translation: an encoder-decoder, not a head
             assert spec.head in HEADS and spec.head in catalog.HEADS, name
         assert spec.languages and len(set(spec.languages)) == len(spec.languages), name
         assert spec.version and spec.local_format and spec.loader is not None, name
@@ -53,7 +54,7 @@ def test_specs_are_consistent(catalog):
 
 @pytest.mark.parametrize("name,count", [("xnli", 15), ("pawsx", 7), ("udpos", 33), ("panx", 40), ("xquad", 11),
                                         ("mlqa", 7), ("tydiqa", 9), ("bucc", 4), ("tatoeba", 36),
-                                        ("flores200", 204), ("sib200", 204)])
+                                        ("flores200", 204), ("sib200", 204), ("flores200-translate", 203)])
 def test_xtreme_and_flores_language_counts(catalog, name, count):
     assert len(catalog.task(name).languages) == count
 
@@ -101,3 +102,17 @@ def test_arm_modality_comes_from_the_task_specs(catalog):
     assert catalog.modality_of(["starter-vqa", "starter-vqa-text"]) == "mixed"
     assert catalog.modality_of(["mnli", "a-task-no-longer-registered"]) == "unknown"
     assert catalog.find_task("a-task-no-longer-registered") is None and catalog.find_task("multinli").name == "mnli"
+
+
+def test_flores_tracks_are_three_tasks_with_their_own_metrics(catalog):
+    from mmxfer.evaluation.scoring import task_metrics
+
+    xsim, sib, mt = catalog.task("flores200"), catalog.task("sib200"), catalog.task("flores200-translate")
+    assert (xsim.kind, sib.kind, mt.kind) == ("retrieval", "classification", "translation")
+    assert task_metrics(mt) == ("chrf_pp", "spbleu") and task_metrics(xsim) == ("xsim",)
+    assert "eng_Latn" not in mt.languages and mt.train_task == "wmt14-de-en"
+    assert set(mt.languages) == set(xsim.languages) - {"eng_Latn"}
+    pair = catalog.task("wmt14-de-en")
+    assert (pair.source.path, pair.source.config, pair.kind) == ("wmt/wmt14", "de-en", "translation")
+    assert pair.extra["hub_commit_seen"] == "b199e40"  # the full hash is pinned on a connected machine
+    assert (sib.source.path, sib.source.revision) == ("Davlan/sib200", "refs/convert/parquet")

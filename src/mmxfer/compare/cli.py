@@ -40,7 +40,7 @@ def compare(suite_name: str, runs: Sequence[str | Path] | None = None, out: str 
     atomic.check_output_dir(out, "--out")  # before the work, not after it
     results = build_results(list(runs or [DEFAULT_RUNS]))
     settings = GapSettings(n_boot=n_boot, alpha=alpha, seed=seed, include_english=suite.include_english_in_average,
-                           average=suite.average, progress=progress)
+                           average=suite.average, overall=suite.overall, progress=progress)
     result = compute_gaps(results, settings, suite_entries(suite))
     paths = {f"results_{k}": v for k, v in write_results(results, out).items()}
     plots = all_plots(result, out)

@@ -23,6 +23,13 @@ recomputed per resample otherwise. Aggregated margins average the replicates of 
 carry every source of variation. Intervals are percentile intervals; p-values are two-sided
 centred-bootstrap p-values for margin = 0 (:func:`mmxfer.compare.stats.bootstrap_p`).
 
+Tracks: every (task, metric) a suite declares is a track (FLORES-200: xSIM, SIB-200 accuracy, translation
+chrF++ and spBLEU). A declared track that the runs lack, or whose rows carry no score (spBLEU without the
+FLORES-200 SentencePiece model), is reported as missing with the reason (:class:`Track`), never dropped in
+silence; a track that some arms lack names them. A run limited to some languages (``--languages``) covers only
+those: its cells exist for them alone, and the track records the subset. With ``overall: false`` (a suite whose
+tracks mix error rates and scores) there is no suite level at all.
+
 Multiple comparisons: per-language p-values are corrected across the languages of one
 (comparison, task) with Holm's step-down method (family-wise error; ``bh`` = Benjamini-Hochberg
 is available); task-level p-values across the tasks of one comparison, category-level across
@@ -31,6 +38,7 @@ its categories, suite-level across comparisons. ``significant`` = adjusted p < a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections import defaultdict
@@ -47,7 +55,7 @@ from mmxfer.compare import stats
 from mmxfer.compare.example_scores import example_scores, prediction_columns, scorer_for, task_attr
 from mmxfer.compare.results import check_recorded_score
 from mmxfer.compare.settings import GapSettings
-from mmxfer.errors import ConfigError, DataError, RunStoreError
+from mmxfer.errors import AssetError, ConfigError, DataError, RunStoreError
 from mmxfer.languages import is_english
 from mmxfer.runs import atomic
 from mmxfer.runs.store import Run
@@ -68,6 +76,11 @@ class GapResult:
     suite: pd.DataFrame
     settings: GapSettings
     arms: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tracks: list[Track] = field(default_factory=list)  # every declared (task, metric), present or missing
+
+    @property
+    def missing(self) -> list[Track]:
+        return [t for t in self.tracks if t.status == "missing"]
 
     def all(self) -> pd.DataFrame:
         frames = [f.assign(level=lvl) for lvl, f in zip(LEVELS, (self.languages, self.tasks, self.categories,
@@ -154,6 +167,106 @@ def _with_score_key(sub: pd.DataFrame, key: str) -> pd.DataFrame:
                     sub["metric"].iloc[0])
         return sub
     return sub.assign(score=[float(v) for v in values], metric=key)
+
+
+@dataclass(frozen=True)
+class Track:
+    """One declared (task, metric) of a suite and what the runs hold for it."""
+
+    task: str
+    metric: str | None  # the metric the runs' rows carry (None when the runs have no rows for the task)
+    category: str | None
+    status: str  # "ok" or "missing"
+    reason: str = ""  # why it is missing
+    n_languages: int = 0
+    languages_subset: tuple[str, ...] = ()  # the runs were limited to these languages (--languages); () = all
+    arms_missing: tuple[str, ...] = ()  # arms with no scored run for this track
+    label: str = ""  # how tables and the printed answer name it: "task (metric)"
+    note: str = ""  # e.g. why its margins have no intervals
+
+    @property
+    def name(self) -> str:
+        return self.label or self.task
+
+
+def _chosen_metric(task_rows: pd.DataFrame, entry: SuiteEntry, several: bool) -> str | None:
+    """The metric :func:`select_metrics` keeps for ``entry`` (None: the runs have none it accepts)."""
+    metrics = sorted(set(task_rows["metric"]))
+    chosen = next((c for c in entry.metrics if c in metrics), None)
+    if chosen is None and metrics and not (entry.metrics and several):
+        spec = task_attr(entry.task, "metric")
+        chosen = spec if spec in metrics else metrics[0]
+    return chosen
+
+
+def _run_reasons(rows: pd.DataFrame, task: str, metric: str) -> list[str]:
+    """The ``missing`` reasons the runs' metric rows give for (task, metric) rows without a score."""
+    reasons: list[str] = []
+    for path in dict.fromkeys(rows["path"]):
+        for m in Run(path).metrics():
+            if m.get("task") == task and m.get("metric") == metric and m.get("score") is None and m.get("missing"):
+                reasons.append(str(m["missing"]))
+    return list(dict.fromkeys(reasons))
+
+
+def _how_to_run(task: str) -> str:
+    spec = catalog.find_task(task)
+    if spec is None:
+        return f"no finished run has {task} scores"
+    from mmxfer.kinds import kind_of
+
+    if kind_of(spec).trunk_only:
+        return (f"no finished run has {task} scores: evaluate each arm's trunk (a study with this suite adds one "
+                f"retrieval run per arm and seed, or `mmxfer train --intermediate ARM` without --target)")
+    return (f"no finished run has {task} scores: train it (`mmxfer train --intermediate ARM --target {task}`, or a "
+            f"study with this suite, which runs every track)")
+
+
+def _subset(rows: pd.DataFrame) -> tuple[str, ...]:
+    """The union of the runs' ``--languages`` subsets; () when any run covers every language."""
+    union: list[str] = []
+    for path in dict.fromkeys(rows["path"]):
+        langs = Run(path).config().get("languages")
+        if not langs:
+            return ()
+        union += [str(x) for x in langs]
+    return tuple(dict.fromkeys(union))
+
+
+def describe_tracks(results: pd.DataFrame, scored: pd.DataFrame, entries: list[SuiteEntry] | None) -> list[Track]:
+    """One :class:`Track` per declared entry (without entries: per task and metric of ``scored``): its metric,
+    status and, when missing, why; ``scored`` = the selected rows that carry a score."""
+    if entries is None:
+        pairs = scored[["task", "metric"]].drop_duplicates()
+        entries = [SuiteEntry(r.task, (r.metric,)) for r in pairs.itertuples()]
+    per_task: dict[str, int] = defaultdict(int)
+    for e in entries:
+        per_task[e.task] += 1
+    arms = sorted(set(results["arm"]))
+    tracks: list[Track] = []
+    for e in entries:
+        several = per_task[e.task] > 1
+        task_rows = results[results["task"] == e.task]
+        metric = _chosen_metric(task_rows, e, several) if not task_rows.empty else None
+        label = f"{e.task} ({metric or '/'.join(e.metrics) or 'no scores'})"
+        common = {"task": e.task, "metric": metric, "category": e.category, "label": label}
+        if task_rows.empty:
+            tracks.append(Track(status="missing", reason=_how_to_run(e.task), **common))
+            continue
+        if metric is None:
+            tracks.append(Track(status="missing", reason=f"the runs have {e.task} scores for "
+                                f"{', '.join(sorted(set(task_rows['metric'])))} but none for {'/'.join(e.metrics)}",
+                                **common))
+            continue
+        rows = scored[(scored["task"] == e.task) & (scored["metric"] == metric)]
+        if rows.empty:
+            unscored = task_rows[task_rows["metric"] == metric]
+            reasons = _run_reasons(unscored, e.task, metric) or [f"the runs' {e.task} {metric} rows have no score"]
+            tracks.append(Track(status="missing", reason="; ".join(reasons), **common))
+            continue
+        tracks.append(Track(status="ok", n_languages=int(rows["lang"].nunique()), languages_subset=_subset(rows),
+                            arms_missing=tuple(a for a in arms if a not in set(rows["arm"])), **common))
+    return tracks
 
 
 def select_metrics(results: pd.DataFrame, entries: list[SuiteEntry] | None = None) -> pd.DataFrame:
@@ -310,10 +423,13 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
     if settings.n_boot < 0:
         raise ConfigError(f"--bootstrap must be >= 0, got {settings.n_boot}")
     frame = select_metrics(results, entries)
+    frame = frame[frame["score"].notna()].reset_index(drop=True)  # unscored rows: their tracks say why
+    tracks = describe_tracks(results, frame, entries)
     if frame.empty:
         wanted = ", ".join(dict.fromkeys(e.task for e in entries or []))
+        why = "; ".join(f"{t.name}: {t.reason}" for t in tracks if t.status == "missing")
         raise RunStoreError(f"no finished run has scores for the suite's tasks ({wanted}); "
-                            f"the runs have: {', '.join(sorted(set(results['task'])))}")
+                            f"the runs have: {', '.join(sorted(set(results['task'])))}{' (' + why + ')' if why else ''}")
     check_consistent(frame)
     arms = arm_table(frame)
     pairs = comparisons(arms)
@@ -324,6 +440,7 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
     rows: list[dict[str, Any]] = []
     reps: list[np.ndarray | None] = []
     draw_cache: dict[int, np.ndarray] = {}
+    notes: dict[tuple[str, str], str] = {}
     bar = tqdm(cells, desc="compare", unit="cell", disable=not settings.progress or len(cells) < 20)
     for cell in bar:
         names = _registered(cell.task, cell.metric, entries)
@@ -336,7 +453,11 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
         n = None
         if B > 0:
             needed = sorted({(arm, s) for a, r, _, seeds in active for arm in (a, r) for s in seeds})
-            cell_reps, n = _cell_replicates(cell, needed, settings, draw_cache, names)
+            try:
+                cell_reps, n = _cell_replicates(cell, needed, settings, draw_cache, names)
+            except AssetError as exc:  # spBLEU without the SentencePiece model here: margins without intervals
+                notes[(cell.task, cell.metric)] = f"no intervals: {exc}"
+                cell_reps = {k: np.full(B, np.nan, np.float32) for k in needed}
         for a, r, kind, seeds in active:
             sa = np.array([cell.runs[a][s][0] for s in seeds])
             sr = np.array([cell.runs[r][s][0] for s in seeds])
@@ -370,7 +491,11 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
     else:
         suite_df, suite_reps = _group_means(task_df, task_reps, ["arm", "reference", "kind"])
     suite_df = _finish(suite_df, suite_reps, settings, group=None)
-    return GapResult(lang_df, task_df, cat_df, suite_df, settings, arms)
+    if not settings.overall:  # the suite declares no overall number: none is computed, shown or written
+        suite_df = suite_df.iloc[0:0]
+    tracks = [dataclasses.replace(t, note=notes[(t.task, t.metric)]) if (t.task, t.metric) in notes else t
+              for t in tracks]
+    return GapResult(lang_df, task_df, cat_df, suite_df, settings, arms, tracks)
 
 
 def _group_means(df: pd.DataFrame, reps: np.ndarray, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -403,6 +528,8 @@ def _finish(df: pd.DataFrame, reps: np.ndarray, settings: GapSettings, group: li
     lo, hi = stats.percentile_interval(reps, settings.alpha)
     df["ci_low"], df["ci_high"] = lo, hi
     df["p"] = stats.bootstrap_p(reps, df["margin"].to_numpy(float))
+    if reps.shape[-1]:  # cells without replicates (no intervals could be computed) have no p-value either
+        df.loc[np.isnan(reps).all(axis=-1), "p"] = np.nan
     if group is None:
         df["p_adj"] = stats.adjust(df["p"].to_numpy(), settings.correction)
     else:

@@ -172,9 +172,15 @@ def all_plots(result, out_dir: str | Path, max_family_plots: int = 4) -> list[Pa
     paths += heatmap(result.tasks, out_dir)
     langs = result.languages
     flores_like = langs["lang"].str.contains("_", regex=False)
-    if flores_like.any():
+    if flores_like.any():  # one plot per FLORES-200 track (task and metric): margins of different metrics never mix
         fl = langs[flores_like]
-        pairs = fl[fl["kind"] != "text-vs-baseline"][["arm", "reference"]].drop_duplicates()
-        for row in pairs.head(max_family_plots).itertuples():
-            paths += family_plot(fl, out_dir, row.arm, row.reference)
+        tracks = fl[["task", "metric"]].drop_duplicates()
+        several = len(tracks) > 1
+        for track in tracks.itertuples():
+            one = fl[(fl["task"] == track.task) & (fl["metric"] == track.metric)]
+            pairs = one[one["kind"] != "text-vs-baseline"][["arm", "reference"]].drop_duplicates()
+            for row in pairs.head(max_family_plots).itertuples():
+                stem = f"families_{row.arm}_vs_{row.reference}" + (f"_{track.task}_{track.metric}" if several else "")
+                paths += family_plot(one, out_dir, row.arm, row.reference, task=track.task if several else None,
+                                     stem=stem.replace("/", "-"))
     return paths

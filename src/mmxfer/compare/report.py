@@ -1,10 +1,17 @@
-"""Tables (Markdown, CSV, LaTeX), published reference numbers and the headline answer."""
+"""Tables (Markdown, CSV, LaTeX), published reference numbers and the headline answer.
+
+The report has one section per track (a suite's (task, metric): FLORES-200 xSIM, SIB-200, translation chrF++
+and spBLEU each get their own heading, margins and intervals). A track the suite declares but the runs lack is
+shown as a "missing: <why>" cell and named in the printed answer. A suite with ``overall: false`` gets no
+suite-average heading or number, and no category table (its categories are its tracks).
+"""
 
 from __future__ import annotations
 
 from importlib import resources
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,6 +81,107 @@ def summary_table(frame: pd.DataFrame, column: str | None) -> pd.DataFrame:
     return df.pivot_table(index=["comparison", "kind"], columns=column, values="cell", aggfunc="first").reset_index()
 
 
+def _track_names(result: GapResult) -> dict[tuple[str, str], str]:
+    """(task, metric) -> the track's name in tables; tasks outside the declared tracks keep their own name."""
+    names = {(t.task, t.metric): t.name for t in result.tracks if t.metric}
+    for row in result.tasks[["task", "metric"]].drop_duplicates().itertuples():
+        names.setdefault((row.task, row.metric), row.task)
+    return names
+
+
+def _comparisons(result: GapResult) -> pd.DataFrame:
+    frames = [result.tasks, result.categories, result.suite]
+    pairs = pd.concat([f[["arm", "reference", "kind"]] for f in frames if not f.empty], ignore_index=True)
+    return pairs.drop_duplicates(["arm", "reference"]).reset_index(drop=True)
+
+
+def tasks_table(result: GapResult) -> pd.DataFrame:
+    """Comparisons x tracks: 'm [lo, hi]*' cells, and 'missing: <why>' where a declared track has no margin
+    (the track is missing from the runs, or one of the two arms has no scored run of it)."""
+    names = _track_names(result)
+    frame = result.tasks.assign(track=[names[(t, m)] for t, m in zip(result.tasks["task"], result.tasks["metric"])])
+    table = summary_table(frame, "track") if not frame.empty else pd.DataFrame(columns=["comparison", "kind"])
+    comps = _comparisons(result)
+    comps["comparison"] = comps["arm"] + " - " + comps["reference"]
+    table = comps[["comparison", "kind"]].merge(table, on=["comparison", "kind"], how="left")
+    declared = [t.name for t in result.tracks] or [c for c in table.columns if c not in ("comparison", "kind")]
+    extra = [c for c in table.columns if c not in ("comparison", "kind", *declared)]
+    by_name = {t.name: t for t in result.tracks}
+    for name in declared:
+        track = by_name.get(name)
+        if name not in table.columns:
+            table[name] = None
+        for i, row in comps.iterrows():
+            if pd.notna(table.at[i, name]):
+                continue
+            if track is not None and track.status == "missing":
+                table.at[i, name] = f"missing: {track.reason.split(': ')[0]}"  # the Tracks table has the rest
+            else:
+                lacking = [a for a in (row["arm"], row["reference"]) if track and a in track.arms_missing]
+                table.at[i, name] = (f"missing: no scored {name} run of {' and '.join(lacking)}" if lacking
+                                     else "missing: no language with runs of both arms")
+    return table[["comparison", "kind", *declared, *extra]]
+
+
+def tracks_table(result: GapResult) -> pd.DataFrame:
+    """One row per declared track: metric, direction, languages covered (and the runs' subset), or why missing."""
+    catalog.load_plugins()
+    rows = []
+    for t in result.tracks:
+        hib = catalog.METRICS.get(t.metric).higher_is_better if t.metric in catalog.METRICS else True
+        langs = "" if t.status != "ok" else str(t.n_languages) + (
+            f" (runs limited to {', '.join(t.languages_subset)})" if t.languages_subset else "")
+        status = "ok" if t.status == "ok" else f"missing: {t.reason}"
+        if t.status == "ok" and t.arms_missing:
+            status = f"ok; missing for arm(s) {', '.join(t.arms_missing)}"
+        if t.note:
+            status += f"; {t.note}"
+        rows.append({"track": t.name, "task": t.task, "metric": t.metric or "", "category": t.category or "",
+                     "better": "higher" if hib else "lower (margins sign-flipped)", "languages": langs,
+                     "status": status})
+    return pd.DataFrame(rows, columns=["track", "task", "metric", "category", "better", "languages", "status"])
+
+
+def _track_lines(result: GapResult, track: Any, names: dict[tuple[str, str], str]) -> list[str]:
+    """The report section of one track: task-level margins, and per-language margins with intervals."""
+    lines = [f"## Track {track.task} - {track.metric or 'no scores'}", ""]
+    if track.status == "missing":
+        return lines + [f"missing: {track.reason}", ""]
+    if track.note:
+        lines += [f"Note: {track.note}", ""]
+    task = result.tasks[(result.tasks["task"] == track.task) & (result.tasks["metric"] == track.metric)]
+    if task.empty:
+        return lines + ["missing: no language has finished runs of both arms of any comparison", ""]
+    hib = catalog.METRICS.get(track.metric).higher_is_better if track.metric in catalog.METRICS else True
+    table = task.assign(comparison=task["arm"] + " - " + task["reference"],
+                        cell=[_fmt(*v) for v in zip(task["margin"], task["ci_low"], task["ci_high"], task["significant"])])
+    table = table[["comparison", "kind", "score_arm", "score_reference", "cell", "p_adj", "n_cells"]].rename(
+        columns={"cell": "margin [CI]", "n_cells": "languages"})
+    lines += [f"Mean over {track.n_languages} language(s){' (English left out)' if not result.settings.include_english else ''}; "
+              f"{'higher is better' if hib else 'lower is better: margins are sign-flipped, positive = the arm is better'}"
+              + (f"; runs limited to {', '.join(track.languages_subset)}" if track.languages_subset else "") + ".",
+              "", to_markdown(table)]
+    langs = result.languages[(result.languages["task"] == track.task) & (result.languages["metric"] == track.metric)]
+    if not langs.empty:
+        langs = langs.assign(comparison=langs["arm"] + " - " + langs["reference"],
+                             cell=[_fmt(*v) for v in zip(langs["margin"], langs["ci_low"], langs["ci_high"],
+                                                         langs["significant"])])
+        comps = list(dict.fromkeys(langs["comparison"]))
+        if len(comps) <= 4:
+            grid = langs.pivot_table(index="lang", columns="comparison", values="cell", aggfunc="first").reset_index()
+            lines += ["Per language (margin [CI], * = significant after correction):", "",
+                      to_markdown(grid[["lang", *comps]])]
+        else:
+            flags = langs.assign(better=langs["significant"] & (langs["margin"] > 0),
+                                 worse=langs["significant"] & (langs["margin"] < 0))
+            counts = flags.groupby("comparison", sort=False).agg(
+                languages=("lang", "nunique"), significantly_better=("better", "sum"),
+                significantly_worse=("worse", "sum")).reset_index()
+            lines += ["Per language: significant margins per comparison (every margin is in gaps_language.csv):",
+                      "", to_markdown(counts)]
+    return lines
+
+
 def to_markdown(df: pd.DataFrame) -> str:
     cols = [str(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -106,26 +214,36 @@ def to_latex(df: pd.DataFrame, caption: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
-def headline(result: GapResult) -> list[str]:
-    """A few lines: which arm won overall, by how much, where multimodal beats text most / least."""
-    s = result.settings
-    level = f"{int((1 - s.alpha) * 100)}% CI, {s.correction} correction"
-    suite = result.suite
+def _best_lines(frame: pd.DataFrame, where: str, level: str) -> list[str]:
+    """Best arm over the baseline and the best multimodal-vs-text pair in ``frame`` (one comparison level)."""
     lines = []
-    vs_base = suite[suite["kind"] != "multimodal-vs-text"]
+    vs_base = frame[frame["kind"] != "multimodal-vs-text"]
     if not vs_base.empty:
         best = vs_base.sort_values("margin", ascending=False).iloc[0]
-        lines.append(f"Best arm: {best['arm']} ({best['score_arm']:.2f}), "
+        lines.append(f"Best arm{where}: {best['arm']} ({best['score_arm']:.2f}), "
                      f"{_fmt(best['margin'], best['ci_low'], best['ci_high'], best['significant'])} "
-                     f"points over {best['reference']} on the suite average ({level}).")
-    mt = suite[suite["kind"] == "multimodal-vs-text"]
+                     f"points over {best['reference']} ({level}).")
+    mt = frame[frame["kind"] == "multimodal-vs-text"]
     if not mt.empty:
         top = mt.sort_values("margin", ascending=False).iloc[0]
         verdict = "beats" if top["margin"] > 0 else "trails"
         sig = "significantly" if top["significant"] else "not significantly"
-        lines.append(f"Multimodal vs text: best pair {top['arm']} {verdict} {top['reference']} by "
+        lines.append(f"Multimodal vs text{where}: best pair {top['arm']} {verdict} {top['reference']} by "
                      f"{_fmt(top['margin'], top['ci_low'], top['ci_high'], top['significant'])} ({sig}); "
                      f"{int((mt['margin'] > 0).sum())} of {len(mt)} multimodal-text pairs are positive.")
+    return lines
+
+
+def headline(result: GapResult) -> list[str]:
+    """A few lines: which arm won, by how much, where multimodal beats text most / least; per track when the
+    suite has no overall number; and every declared track the runs lack, with the reason."""
+    s = result.settings
+    level = f"{int((1 - s.alpha) * 100)}% CI, {s.correction} correction"
+    lines: list[str] = []
+    if s.overall and not result.suite.empty:
+        partial = f" over {len(result.tracks) - len(result.missing)} of {len(result.tracks)} tracks" \
+            if result.missing else ""
+        lines += _best_lines(result.suite, "", f"suite average{partial}, {level}")
         cat = result.categories
         cat = cat[cat["kind"] == "multimodal-vs-text"]
         if not cat.empty and cat["category"].nunique() > 1:
@@ -134,7 +252,18 @@ def headline(result: GapResult) -> list[str]:
             lines.append(f"By category (mean multimodal - text margin): largest on {hi_c} ({means.iloc[-1]:+.2f}), "
                          f"smallest on {lo_c} ({means.iloc[0]:+.2f}).")
     else:
+        lines.append("No suite average: the suite declares overall: false (its tracks mix error rates and scores); "
+                     "each track on its own:")
+        names = _track_names(result)
+        for (task, metric), frame in result.tasks.groupby(["task", "metric"], sort=False):
+            lines += [f"  {line}" for line in _best_lines(frame, f" on {names[(task, metric)]}", level)]
+    if not (result.suite["kind"] == "multimodal-vs-text").any() and not (result.tasks["kind"] == "multimodal-vs-text").any():
         lines.append("No multimodal arm among the finished runs: only text arms vs the baseline are compared.")
+    for t in result.missing:
+        lines.append(f"Missing track {t.name}: {t.reason}")
+    for t in result.tracks:
+        if t.status == "ok" and t.arms_missing:
+            lines.append(f"Track {t.name} lacks arm(s) {', '.join(t.arms_missing)} (no scored run).")
     langs = result.languages
     n_sig = int(langs["significant"].sum())
     lines.append(f"{n_sig} of {len(langs)} per-language margins are significant after correction.")
@@ -146,11 +275,12 @@ def write_report(result: GapResult, results: pd.DataFrame, out_dir: str | Path, 
     """Markdown report + CSV and LaTeX tables in ``out_dir``; returns the written paths."""
     out_dir = Path(out_dir)
     paths = {f"gaps_{k}": v for k, v in write_gaps(result, out_dir).items()}
-    tables = {
-        "suite": summary_table(result.suite, None),
-        "categories": summary_table(result.categories, "category"),
-        "tasks": summary_table(result.tasks, "task"),
-    }
+    overall = result.settings.overall and not result.suite.empty
+    tables: dict[str, pd.DataFrame] = {"tracks": tracks_table(result)}
+    if overall:
+        tables["suite"] = summary_table(result.suite, None)
+        tables["categories"] = summary_table(result.categories, "category")
+    tables["tasks"] = tasks_table(result)
     published = beside_published(results)
     if not published.empty:
         tables["published"] = published
@@ -160,13 +290,20 @@ def write_report(result: GapResult, results: pd.DataFrame, out_dir: str | Path, 
             atomic.write_text(path, text)
             paths[f"table_{name}_{ext}"] = path
     s = result.settings
-    md = [f"# Gap analysis: {suite_name}", "", *[f"- {line}" for line in headline(result)], "",
+    bullets = [f"  - {line.strip()}" if line.startswith("  ") else f"- {line}" for line in headline(result)]
+    md = [f"# Gap analysis: {suite_name}", "", *bullets, "",
           f"Method: hierarchical paired bootstrap ({s.n_boot} resamples over seeds and examples), "
           f"{int((1 - s.alpha) * 100)}% percentile intervals, two-sided bootstrap p-values, "
           f"{s.correction} correction across languages (per task) and across tasks/categories "
           f"(per comparison); * = significant at alpha={s.alpha}.", "",
-          "## Arms", "", to_markdown(result.arms), "## Suite average", "", to_markdown(tables["suite"]),
-          "## Per category", "", to_markdown(tables["categories"]), "## Per task", "", to_markdown(tables["tasks"])]
+          "## Arms", "", to_markdown(result.arms), "## Tracks", "", to_markdown(tables["tracks"])]
+    if overall:
+        md += ["## Suite average", "", to_markdown(tables["suite"]),
+               "## Per category", "", to_markdown(tables["categories"])]
+    md += ["## Per task", "", to_markdown(tables["tasks"])]
+    names = _track_names(result)
+    for track in result.tracks:
+        md += _track_lines(result, track, names)
     if "published" in tables:
         md += ["## Ours beside published numbers", "", to_markdown(tables["published"]), "Sources:", "",
                *[f"- {line}" for line in published_sources(tables["published"])], ""]

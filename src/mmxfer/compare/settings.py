@@ -17,5 +17,6 @@ class GapSettings:
     correction: str = "holm"  # holm | bh | none
     include_english: bool = True
     average: str = "mean-of-tasks"  # or mean-of-categories
+    overall: bool = True  # False: the suite declares no overall number (no suite level anywhere)
     resample_seeds: bool = True
     progress: bool = True

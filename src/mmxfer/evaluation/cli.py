@@ -1,4 +1,5 @@
-"""``mmxfer evaluate``: a trunk on retrieval tasks, a finished run on a suite, or re-scoring a run.
+"""``mmxfer evaluate``: a trunk on retrieval tasks, a finished run on a suite, re-scoring a run, or scoring
+translations made elsewhere (``--hypotheses DIR``).
 
 Output paths (``--output``, ``--out-dir``) are checked before any work. ``--out-dir`` of a trunk evaluation
 gets its own metrics.jsonl, so it may not be a run folder (``evaluate --run`` re-evaluates a run in place);
@@ -17,6 +18,7 @@ from mmxfer.config import SuiteTaskConfig
 from mmxfer.console import print_table
 from mmxfer.errors import ConfigError, DataError
 from mmxfer.evaluation import suites
+from mmxfer.evaluation.hypotheses import DEFAULT_TASK, score_hypotheses
 from mmxfer.evaluation.prediction_types import check_prediction_files
 from mmxfer.evaluation.retrieval import cached, describe, retrieval_max_length, trunk_embedder, trunk_profile
 from mmxfer.evaluation.runner import evaluate_retrieval, evaluate_trunk
@@ -25,15 +27,25 @@ from mmxfer.models.trunk import load_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.lock import FileLock
 from mmxfer.runs.store import DONE, Run, check_name, slug
+from mmxfer.tasks.common import evaluation_languages
+
+
+def _score_text(row: dict[str, Any]) -> str:
+    if row.get("score") is None:
+        return "missing: " + str(row.get("missing") or "not scored").split(":")[0]
+    return f"{row['score']:.2f}" + ("*" if row.get("caveat") else "")
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
     table = [(r["task"], r["lang"], r["split"], r["metric"] + (f" [{r['part']}]" if r.get("part") else ""),
-              f"{r['score']:.2f}" + ("*" if r.get("caveat") else ""), r.get("n", "")) for r in rows]
+              _score_text(r), r.get("n", "")) for r in rows]
     print_table(("task", "lang", "split", "metric", "score", "n"), table)
     for caveat in dict.fromkeys(r["caveat"] for r in rows if r.get("caveat")):
         tasks = ", ".join(dict.fromkeys(r["task"] for r in rows if r.get("caveat") == caveat))
         print(f"* {tasks}: {caveat}")
+    reasons = dict.fromkeys(str(r["missing"]) for r in rows if r.get("score") is None and r.get("missing"))
+    for reason in reasons:
+        print(f"missing scores: {reason}")
 
 
 def _print_suite_scores(agg: dict[str, Any], suite: str) -> None:
@@ -58,6 +70,8 @@ def scores_json(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
             continue
         entry = out.setdefault(r["task"], {}).setdefault(r["lang"], {})
         entry[r["metric"]] = r["score"]
+        if r.get("missing"):
+            entry[f"{r['metric']}.missing"] = r["missing"]
         entry.update({k: v for k, v in (r.get("scores") or {}).items() if k != r["metric"]})
         if r.get("settings"):
             entry["settings"] = r["settings"]
@@ -70,13 +84,23 @@ def _items(args: argparse.Namespace) -> tuple[list[SuiteTaskConfig], str | None]
     catalog.load_plugins()
     langs = tuple(check_name("language", x.strip()) for x in args.languages.split(",") if x.strip()) \
         if args.languages else None
+    if langs is None and args.run:  # a run limited to some languages covers only those
+        langs = tuple(Run(args.run).config().get("languages") or ()) or None
     if args.task:
         spec = catalog.task(args.task)
         return [SuiteTaskConfig(task=spec.name, languages=langs, split=spec.splits[-1])], None
     suite = config.load_suite(args.suite)
     items = suites.suite_tasks(suite)
-    if langs:
-        items = [dataclasses.replace(i, languages=langs, params=dict(i.params)) for i in items]
+    if langs:  # each task's own codes for the languages it has (deu_Latn -> de for XNLI); tasks with none drop out
+        limited = []
+        for item in items:
+            own = tuple(evaluation_languages(catalog.task(item.task), langs, args.data_dir)) \
+                if item.task in catalog.TASKS else langs
+            if own:
+                limited.append(dataclasses.replace(item, languages=own, params=dict(item.params)))
+            else:
+                print(f"skip {item.label or item.task}: none of the languages {', '.join(langs)}")
+        items = limited
     return items, suite.name
 
 
@@ -95,6 +119,19 @@ def _write_output(path: str | None, rows: list[dict[str, Any]]) -> None:
     if path:
         atomic.write_json(path, scores_json(rows))
         print(f"scores written to {path}")
+
+
+def _hypotheses(args: argparse.Namespace) -> int:
+    langs = [check_name("language", x.strip()) for x in args.languages.split(",") if x.strip()] \
+        if args.languages else None
+    out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / f"hypotheses-{slug(Path(args.hypotheses).name)}"
+    check_out_dir(out_dir)
+    rows = score_hypotheses(args.hypotheses, out_dir, task=args.task or DEFAULT_TASK, data_dir=args.data_dir,
+                            languages=langs)
+    _print_table(rows)
+    print(f"predictions and metrics in {out_dir}")
+    _write_output(args.output, rows)
+    return 0
 
 
 def check_out_dir(out_dir: Path) -> Path:
@@ -133,13 +170,15 @@ def _stored_metrics(run: Run) -> dict[tuple[str, str, str], str]:
 def run(args: argparse.Namespace) -> int:
     if args.output:
         atomic.check_output_file(args.output, "--output")
+    if getattr(args, "hypotheses", None):
+        return _hypotheses(args)
     if args.rescore:
         rows = _rescore(args)
         _print_table(rows)
         _write_output(args.output, rows)
         return 0
     if not (args.trunk or args.run):
-        raise ConfigError("say what to evaluate: --trunk NAME_OR_DIR, --run RUN or --rescore RUN")
+        raise ConfigError("say what to evaluate: --trunk NAME_OR_DIR, --run RUN, --rescore RUN or --hypotheses DIR")
     if args.run:
         _existing_run(args.run, "--run").require_done()
     if not (args.suite or args.task):

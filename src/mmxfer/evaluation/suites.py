@@ -60,6 +60,8 @@ def uses_trunk(item: SuiteTaskConfig) -> bool:
 
 
 def _value(row: dict[str, Any], key: str | None) -> float | None:
+    if row.get("score") is None:  # a metric that could not be computed here (the row says why)
+        return None
     if key is None:
         return float(row["score"])
     scores = row.get("scores") or {}

@@ -20,6 +20,7 @@ vqa               ``answer_ids`` + ``answer_scores`` (sparse); the batch's ``lab
 captioning        ``mlm_labels`` (-100 where not masked; static, seeded masking)
 retrieval         source as ``input_ids``; English side as ``target_input_ids`` /
                   ``target_attention_mask`` (mining rows: ``text`` as ``input_ids``)
+translation       source as ``input_ids``; ``labels`` = the English target's ids after its start token
 ================  ==============================================================================
 """
 

@@ -3,7 +3,10 @@
 spBLEU tokenises hypotheses and references with the FLORES-200 SentencePiece model and computes BLEU
 on the pieces; sacrebleu's ``flores200`` tokenizer does exactly that (``" ".join(EncodeAsPieces)``), so
 with a local model file we tokenise ourselves and call sacrebleu with ``tokenize="none"``, which gives
-the same number without any download.
+the same number without any download (a test checks it against ``BLEU(tokenize="flores200")``); results
+record sacrebleu's ``tok:flores200`` signature. The model is found by :func:`resolve_spm_model`: an explicit
+path, else ``$MMXFER_FLORES200_SPM``, else sacrebleu's own copy. Without it, spBLEU cannot be computed and
+rows say so (:data:`SPM_MISSING`); chrF++ needs no model.
 """
 
 from __future__ import annotations
@@ -68,30 +71,52 @@ def _load_spm(path: str):  # noqa: ANN202 - sentencepiece has no stubs
     return processor
 
 
+SPM_ENV = "MMXFER_FLORES200_SPM"
+SPM_MISSING = "needs the flores200 SPM model"  # what a spBLEU row says when the model is not on this machine
+
+
 def resolve_spm_model(spm_model: str | os.PathLike[str] | None = None) -> Path:
-    """A local FLORES-200 SentencePiece model, downloading it through sacrebleu only when online."""
+    """A local FLORES-200 SentencePiece model: ``spm_model`` if given, else ``$MMXFER_FLORES200_SPM``, else
+    sacrebleu's own copy (``$SACREBLEU/models/flores200sacrebleuspm``), downloaded through sacrebleu only when
+    online."""
+    env = os.environ.get(SPM_ENV)
+    if spm_model is None and env:
+        spm_model = env
     if spm_model is not None:
-        path = Path(spm_model)
+        path = Path(spm_model).expanduser()
         if not path.is_file():
-            raise AssetError(f"spBLEU: SentencePiece model not found at {path}")
+            raise AssetError(f"spBLEU {SPM_MISSING}: SentencePiece model not found at {path}"
+                             f"{f' (from {SPM_ENV})' if spm_model == env else ''}")
         return path
     path = default_spm_path()
     if path.is_file():
         return path
-    hint = (f"download {FLORES200_SPM_URL} and save it as {path} (or pass its path as spm_model / "
-            f"set MMXFER_FLORES200_SPM)")
-    env = os.environ.get("MMXFER_FLORES200_SPM")
-    if env:
-        return resolve_spm_model(env)
+    hint = (f"download {FLORES200_SPM_URL} on a connected machine and set {SPM_ENV}=/path/to/it "
+            f"(or save it as {path}, or set translation.spm_model)")
     if _offline():
-        raise AssetError(f"spBLEU needs the FLORES-200 SentencePiece model and this machine is offline: {hint}")
+        raise AssetError(f"spBLEU {SPM_MISSING} and this machine is offline: {hint}")
     try:
         from sacrebleu.utils import download_file
 
         download_file(FLORES200_SPM_URL, str(path))
     except Exception as exc:  # any network failure ends in the same instruction
-        raise AssetError(f"spBLEU: could not download the FLORES-200 SentencePiece model ({exc}); {hint}") from None
+        raise AssetError(f"spBLEU {SPM_MISSING}: it could not be downloaded ({exc}); {hint}") from None
     return path
+
+
+def spm_model_or_reason(spm_model: str | os.PathLike[str] | None = None) -> tuple[Path | None, str | None]:
+    """``(path, None)`` when spBLEU can be computed here, else ``(None, the reason in one line)``."""
+    try:
+        return resolve_spm_model(spm_model), None
+    except AssetError as exc:
+        return None, str(exc)
+
+
+def spbleu_signature() -> str:
+    """sacrebleu's signature of ``BLEU(tokenize="flores200")``, which mmxfer's spBLEU equals."""
+    from sacrebleu import __version__
+
+    return f"nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:{__version__}"
 
 
 def _spm_tokenised(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]],
@@ -99,8 +124,8 @@ def _spm_tokenised(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[
     streams = _check(hyps, refs)
     sp = _load_spm(str(resolve_spm_model(spm_model)))
 
-    def tok(line: str) -> str:
-        return " ".join(sp.EncodeAsPieces(line))
+    def tok(line: str) -> str:  # as sacrebleu: the line is right-stripped before it is encoded
+        return " ".join(sp.EncodeAsPieces(line.rstrip()))
 
     return [tok(h) for h in hyps], [[tok(r) for r in s] for s in streams]
 

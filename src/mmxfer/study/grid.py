@@ -2,7 +2,10 @@
 
 Runs of a study: one per (arm, target, seed) for every fine-tuning target, plus - when the study
 names a ``suite`` - one retrieval run per (arm, seed) that evaluates the arm's trunk on the
-suite's retrieval tasks (comma list allowed: ``suite: xtreme,flores200``). Run folders are the
+suite's retrieval tasks (comma list allowed: ``suite: xtreme,flores200``). Every other task of the
+suite (fine-tuned: SIB-200; zero-shot translation: ``flores200-translate``) is a target of the study
+too, whether or not ``targets`` lists it, so no track a suite declares is left without runs
+(:func:`suite_targets`). ``languages`` limits every run's zero-shot evaluation. Run folders are the
 same ones ``mmxfer train`` writes (``run_id`` = hash of the resolved run config), so a study and
 hand-started ``mmxfer train`` runs share results, and a run with ``DONE`` is never redone.
 
@@ -19,7 +22,8 @@ from pathlib import Path
 from mmxfer import catalog
 from mmxfer.compare.cli import compare_and_print
 from mmxfer.config import ExperimentConfig, StudyConfig, load_profile
-from mmxfer.errors import MmxferError
+from mmxfer.errors import ConfigError, MmxferError
+from mmxfer.evaluation.suites import suite_tasks, uses_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.lock import LockHeld
 from mmxfer.runs.store import Run, check_name, slug
@@ -27,7 +31,14 @@ from mmxfer.study import launch
 from mmxfer.study.data import study_data
 from mmxfer.study.reports import comparison_suites
 from mmxfer.train import phases
-from mmxfer.train.run import RunRequest, check_request, execute, parse_intermediate, parse_target
+from mmxfer.train.run import (
+    RunRequest,
+    check_request,
+    execute,
+    parse_intermediate,
+    parse_languages,
+    parse_target,
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,27 @@ def study_profile(study: StudyConfig) -> ExperimentConfig:
     return load_profile(study.profile, profile_overrides(study) + [f"study={study.name}"])
 
 
+def suite_targets(suite: str | None, profile: ExperimentConfig) -> tuple[list[str], bool]:
+    """``(targets, trunk)``: the suite tasks that need a fine-tuned run (each once, in suite order) and whether
+    any task is evaluated on the trunk itself (then each arm and seed gets one retrieval run)."""
+    targets: list[str] = []
+    trunk = False
+    for name in (suite or "").split(","):
+        if not name.strip():
+            continue
+        for item in suite_tasks(name.strip()):
+            if uses_trunk(item):
+                trunk = True
+                continue
+            spec = catalog.task(profile.resolve_task(item.task))
+            if item.mode == "translation" and spec.kind != "translation":
+                raise ConfigError(f"suite {name.strip()}: {item.task} is a {spec.kind} task but its entry says "
+                                  f"mode: translation; name the translation task itself (e.g. flores200-translate)")
+            if spec.name not in targets:
+                targets.append(spec.name)
+    return targets, trunk
+
+
 def plan(study: StudyConfig, runs_dir: str | Path | None = None, data_dir: str | None = None
          ) -> tuple[ExperimentConfig, list[PlannedRun]]:
     """Every run of ``study`` in a stable order (arm, target, seed), finished or not."""
@@ -89,7 +121,9 @@ def plan(study: StudyConfig, runs_dir: str | Path | None = None, data_dir: str |
     if not study.arms:
         raise MmxferError(f"study {study.name!r} has no arms")
     targets: list[str | None] = [parse_target(t, profile) for t in study.targets]
-    if study.suite:
+    from_suite, trunk = suite_targets(study.suite, profile)
+    targets += [t for t in from_suite if t not in targets]
+    if trunk:
         targets.append(None)
     if not targets:
         raise MmxferError(f"study {study.name!r} has neither targets nor a suite: nothing to evaluate")
@@ -100,7 +134,7 @@ def plan(study: StudyConfig, runs_dir: str | Path | None = None, data_dir: str |
             for seed in study.seeds:
                 request = RunRequest(profile=profile, tasks=tasks, target=target, seed=seed, study=study.name,
                                      arm=arm.name, runs_dir=runs_dir, data_dir=data_dir or profile.data_dir,
-                                     resume=True)
+                                     resume=True, languages=parse_languages(study.languages))
                 check_request(request)
                 p2 = phases.phase2_dir(profile, tasks, seed, runs_dir, study.name, request.data_dir) if tasks \
                     else None
@@ -118,9 +152,13 @@ def counts(runs: list[PlannedRun]) -> dict[str, int]:
 
 def print_plan(study: StudyConfig, profile: ExperimentConfig, runs: list[PlannedRun]) -> dict[str, int]:
     c = counts(runs)
+    targets = list(dict.fromkeys(r.target for r in runs if r.target))
+    retrieval = any(r.target is None for r in runs)
     print(f"study {study.name}: profile {profile.name} ({profile.trunk.name}), {len(study.arms)} arms x "
-          f"{len(study.targets)} targets{' + retrieval (' + study.suite + ')' if study.suite else ''} x "
-          f"{len(study.seeds)} seeds")
+          f"{len(targets)} targets{' + retrieval (' + study.suite + ')' if retrieval else ''} x "
+          f"{len(study.seeds)} seeds{' | languages ' + ','.join(study.languages) if study.languages else ''}")
+    if targets:
+        print(f"  targets: {', '.join(targets)}")
     for r in runs:
         state = "done" if r.done else "todo"
         p2 = "" if r.phase2 is None else f"  phase2 {'reuse' if r.phase2_done else 'train'} {r.phase2.name}"

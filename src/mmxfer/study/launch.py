@@ -29,6 +29,8 @@ def train_argv(request: RunRequest, profile: str, overrides: Sequence[str]) -> l
         argv += ["--target", request.target]
     if request.data_dir:
         argv += ["--data-dir", request.data_dir]
+    if request.languages:
+        argv += ["--languages", ",".join(request.languages)]
     for item in overrides:
         argv += ["--set", item]
     return argv

@@ -68,6 +68,23 @@ def check_language(spec: TaskSpec, lang: str, data_dir: str | None = None) -> st
     )
 
 
+def evaluation_languages(spec: TaskSpec, subset: Sequence[str] | None = None,
+                         data_dir: str | None = None) -> list[str]:
+    """The languages a zero-shot evaluation of ``spec`` covers: all of them, or those of ``subset`` that the task
+    has (written in any code system: ``de``, ``deu``, ``deu_Latn``), in the task's order; [] when it has none."""
+    if not subset:
+        return list(spec.languages)
+    wanted = set()
+    for lang in subset:
+        try:
+            wanted.add(check_language(spec, lang, data_dir))
+        except UnknownNameError:
+            continue
+    extra = [lang for lang in subset if lang in wanted and lang not in spec.languages] \
+        if data_dir is not None and spec.extra.get("open_languages") else []  # local copies with more languages
+    return [lang for lang in spec.languages if lang in wanted] + extra
+
+
 def _normalise(spec: TaskSpec, lang: str) -> str | None:
     """``lang`` written in another code system (``de`` for ``deu_Latn``, ``deu`` for ``de``), if any."""
     try:
@@ -86,8 +103,10 @@ def check_split(spec: TaskSpec, split: str) -> str:
     return split
 
 
-def load_hub(spec: TaskSpec, split: str, config: str | None = None, *, hub_split: str | None = None) -> datasets.Dataset:
-    """The hub split of ``spec.source`` (``config`` overrides the source's), with clear errors."""
+def load_hub(spec: TaskSpec, split: str, config: str | None = None, *, hub_split: str | None = None,
+             **kwargs: Any) -> datasets.Dataset:
+    """The hub split of ``spec.source`` (``config`` overrides the source's), with clear errors; ``kwargs`` go to
+    ``datasets.load_dataset`` (``data_dir``: one folder of a Parquet export)."""
     src = spec.source
     if src is None:
         raise DataError(f"task {spec.name!r} has no hub source; pass a local copy with --data-dir "
@@ -102,7 +121,8 @@ def load_hub(spec: TaskSpec, split: str, config: str | None = None, *, hub_split
         raise AssetError(f"task {spec.name!r}: hub dataset {src.path!r} is gated: accept its terms on the Hub and "
                          f"set HF_TOKEN, or pass a local copy with --data-dir DIR ({spec.local_format})")
     try:
-        return assets.load_hub_dataset(src.path, name, split=hub_split, revision=src.revision, gated=src.gated)
+        return assets.load_hub_dataset(src.path, name, split=hub_split, revision=src.revision, gated=src.gated,
+                                       **kwargs)
     except AssetError as exc:
         if mirrored or not assets.is_offline():
             raise

@@ -5,10 +5,19 @@ the hub use ``flores_plus`` (Parquet, gated: needs ``HF_TOKEN``) or pass the rel
 ``--data-dir`` (``flores200_dataset/{dev,devtest}/<lang_Script>.<split>``, plain or ``.gz``).
 FLORES+ renamed a few codes; :data:`FLORES_PLUS_RENAMES` maps FLORES-200 codes to its names,
 and results stay keyed by the FLORES-200 code.
+
+Three tracks, each its own task with its own predictions folder, metric and report section:
+``flores200`` (xSIM on the trunk), ``sib200`` (fine-tuned on English, zero-shot elsewhere) and
+``flores200-translate`` (zero-shot X->eng translation after training on one pair, ``wmt14-de-en``).
+
+SIB-200 from the hub: ``Davlan/sib200`` still ships a loading script, which ``datasets>=4`` refuses, so its
+Parquet export is read instead (revision ``refs/convert/parquet``, one folder per language with
+``train``/``validation``/``test``); the columns ``index_id, category, text`` are checked on load.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from mmxfer.errors import DataError
@@ -22,6 +31,7 @@ PIVOT = "eng_Latn"
 #: FLORES-200 code -> FLORES+ config name (Chinese split by variety; Twi variants carry glottocodes)
 FLORES_PLUS_RENAMES = {"zho_Hans": "cmn_Hans", "zho_Hant": "cmn_Hant",
                        "twi_Latn": "twi_Latn_akua1239", "aka_Latn": "twi_Latn_asan1239"}
+SIB_HUB_REVISION = "refs/convert/parquet"  # the hub's Parquet export (main has a loading script)
 SIB_LABELS = ("science/technology", "travel", "politics", "sports", "health", "entertainment", "geography")
 
 
@@ -79,7 +89,7 @@ register(TaskSpec(
 
 
 def _hub_sib(spec: TaskSpec, split: str, lang: str):
-    ds = load_hub(spec, split, config=lang)
+    ds = load_hub(spec, split, data_dir=lang)  # the Parquet export keeps one folder per language
     for col in ("index_id", "category", "text"):
         if col not in ds.column_names:
             raise DataError(f"Davlan/sib200 ({lang}) has no column {col!r}; it has {', '.join(ds.column_names)}")
@@ -99,7 +109,8 @@ def _sib_rows(records, lang: str, spec: TaskSpec) -> list[dict]:
 def _local_sib(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"train": "train", "validation": "dev", "test": "test"}[split]
     path = find_file(root, [f"data/annotated/{lang}/{name}.tsv", f"{lang}/{name}.tsv"], spec)
-    raw = formats.read_tsv(path)
+    # the release TSVs use CSV quoting: a text with quotes is enclosed in quotes, its own quotes doubled
+    raw = formats.read_tsv(path, quoting=csv.QUOTE_MINIMAL)
     if raw:
         formats.require(raw[0], ("index_id", "category", "text"), path)
     return dataset_from_rows(spec, _sib_rows(raw, lang, spec), split=split, lang=lang)
@@ -108,9 +119,22 @@ def _local_sib(spec: TaskSpec, split: str, lang: str, root: Path):
 register(TaskSpec(
     name="sib200", kind="classification", modality="text", category="classification", version="1.0",
     description="SIB-200: 7-way topic classification of FLORES-200 sentences, train on English",
-    languages=FLORES_LANGS, metric="accuracy", source=HubSource("Davlan/sib200", "{lang}"),
+    languages=FLORES_LANGS, metric="accuracy", source=HubSource("Davlan/sib200", revision=SIB_HUB_REVISION),
     label_names=SIB_LABELS, fields={"id": "index_id", "text_a": "text", "label": "category"},
     train_language=PIVOT, head="classification",
     local_format="data/annotated/<lang_Script>/{train,dev,test}.tsv (index_id category text)",
     loader=make_loader(_hub_sib, _local_sib),
 ), "sib-200", "sib")
+
+
+register(TaskSpec(
+    name="flores200-translate", kind="translation", modality="text", category="generation", version="1.0",
+    description="FLORES-200 devtest: zero-shot X->eng translation (SixT) after training on one pair; chrF++, spBLEU",
+    source=HubSource("facebook/flores", "{lang}"),
+    languages=tuple(code for code in FLORES_LANGS if code != PIVOT), metric="chrf_pp", splits=("dev", "devtest"),
+    train_language=PIVOT, train_task="wmt14-de-en",
+    local_format="flores200_dataset/{dev,devtest}/<lang_Script>.{dev,devtest} (also .gz, or flores200/devtest/...)",
+    # every predictions file is scored with each of these; the direction is X->eng (English references)
+    extra={"metrics": ("chrf_pp", "spbleu"), "direction": "xx-en"},
+    loader=make_loader(_hub_flores_script, _local_flores),
+), "flores-translate", "flores200-mt")

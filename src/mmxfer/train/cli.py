@@ -19,7 +19,7 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
                            list(args.overrides) + ([f"study={args.study}"] if args.study else []))
     return resolve_request(profile, args.intermediate, args.target, seed=args.seed, study=args.study,
                            arm=args.arm, runs_dir=args.runs_dir, data_dir=args.data_dir, resume=args.resume,
-                           force=args.force)
+                           force=args.force, languages=getattr(args, "languages", None))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ from mmxfer.runs import atomic
 from mmxfer.runs.lock import FileLock
 from mmxfer.runs.store import Run, slug
 from mmxfer.tasks.base import TaskSpec
-from mmxfer.tasks.common import local_data_dir
+from mmxfer.tasks.common import evaluation_languages, local_data_dir
 from mmxfer.train import data as train_data
 from mmxfer.train.data import MultiTaskDataset, MultiTaskModel, TaskData
 from mmxfer.train.loop import (
@@ -474,11 +474,13 @@ def _eval_split(spec: TaskSpec) -> str:
 
 
 def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, seed: int,
-               data_dir: str | None = None, resume: bool = False, log_with: Sequence[str] = ()) -> list[dict[str, Any]]:
+               data_dir: str | None = None, resume: bool = False, log_with: Sequence[str] = (),
+               languages: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Fine-tune ``trunk`` on the target's English training data (the training task's: XNLI on MNLI, XQuAD and
     MLQA on SQuAD v1.1), selecting on the training task's English dev split (:func:`target_dev_spec`; QA targets
-    keep their final weights, as XTREME), then predict every target language on its full reported split
-    (``max_eval_examples`` caps the dev split only); writes predictions and metric rows into ``run``."""
+    keep their final weights, as XTREME), then predict every target language (``languages``: a subset) on its
+    full reported split (``max_eval_examples`` caps the dev split only); writes predictions and metric rows
+    into ``run``."""
     spec = catalog.task(target)
     train_spec = catalog.task(spec.train_task) if spec.train_task else spec
     dev_spec = target_dev_spec(spec)
@@ -508,7 +510,7 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     rows_out: list[dict[str, Any]] = []
     if accelerator.is_main_process:  # a resumed run predicts every language again: no duplicate rows
         run.write_metrics([])
-    for lang in spec.languages:
+    for lang in target_languages(spec, languages, data_dir):
         with accelerator.main_process_first():
             data = train_data.task_data(spec, _load_split(spec, split, lang, data_dir, None),
                                         tokenizer, max_length, split=split, lang=lang, space=train.label_space)
@@ -537,10 +539,32 @@ def _target_selection(spec: TaskSpec, dev_spec: TaskSpec | None, result: LoopRes
             "stopped_early": st.stopped_early, "history": st.history}
 
 
-def run_retrieval(run: Run, profile: ExperimentConfig, *, trunk: str, suite: str, data_dir: str | None = None
-                  ) -> list[dict[str, Any]]:
-    """Without a target: evaluate the (phase-2) trunk on the suite's retrieval tasks."""
+def target_languages(spec: TaskSpec, languages: Sequence[str] | None, data_dir: str | None = None) -> list[str]:
+    """The languages a target is evaluated on: all of its own, or those of the ``languages`` subset it has."""
+    langs = evaluation_languages(spec, languages, data_dir)
+    if not langs:
+        raise ConfigError(f"none of the languages {', '.join(languages or [])} is a language of {spec.name} "
+                          f"({', '.join(spec.languages[:8])}{' ...' if len(spec.languages) > 8 else ''})")
+    return langs
+
+
+def run_retrieval(run: Run, profile: ExperimentConfig, *, trunk: str, suite: str, data_dir: str | None = None,
+                  languages: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Without a target: evaluate the (phase-2) trunk on the suite's retrieval tasks (``languages``: a subset;
+    a task that has none of them is left out, with a printed note)."""
     items = [i for name in suite.split(",") if name.strip() for i in suite_tasks(name.strip()) if uses_trunk(i)]
     if not items:
         raise TrainingError(f"suite {suite!r} has no retrieval tasks to evaluate the trunk on; pass --target")
+    if languages:
+        limited = []
+        for item in items:
+            langs = [x for x in evaluation_languages(catalog.task(item.task), languages, data_dir)
+                     if not item.languages or x in item.languages]
+            if langs:
+                limited.append(dataclasses.replace(item, languages=tuple(langs), params=dict(item.params)))
+            else:
+                print(f"  {item.label or item.task}: none of the languages {', '.join(languages)}; not evaluated")
+        items = limited
+        if not items:
+            raise ConfigError(f"no retrieval task of suite {suite!r} has any of the languages {', '.join(languages)}")
     return evaluate_trunk(trunk, items, profile, run.path, data_dir=data_dir)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,11 @@ from accelerate import PartialState
 from mmxfer import assets, catalog
 from mmxfer.config import ExperimentConfig, check_seed, to_dict
 from mmxfer.errors import ConfigError
+from mmxfer.kinds import kind_of
 from mmxfer.runs import atomic
 from mmxfer.runs.store import Run, check_name, open_run, run_path
 from mmxfer.tasks.common import LOCAL_DATA_ENV
-from mmxfer.train import phases
+from mmxfer.train import phases, translation
 from mmxfer.train.loop import remove_training_state
 
 
@@ -58,12 +60,38 @@ def arm_name(tasks: tuple[str, ...]) -> str:
     return "+".join(tasks) if tasks else "baseline"
 
 
+def is_translation(target: str | None) -> bool:
+    """True for a zero-shot translation target (trained by :mod:`mmxfer.train.translation`)."""
+    return bool(target) and kind_of(catalog.task(target)).name == "translation"
+
+
 def run_config(profile: ExperimentConfig, tasks: tuple[str, ...], target: str | None, seed: int, study: str,
-               arm: str | None = None) -> dict[str, Any]:
-    """The run's config.yaml (the gap analysis reads exactly these top-level keys)."""
-    return {"arm": {"name": arm or arm_name(tasks), "intermediate": list(tasks),
-                    "modality": catalog.modality_of(tasks)},
-            "target": target, "seed": seed, "study": study, "profile": to_dict(profile)}
+               arm: str | None = None, languages: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The run's config.yaml (the gap analysis reads exactly these top-level keys).
+
+    The profile's ``translation`` recipe is part of a translation target's config only (it determines nothing
+    else); ``languages`` is present only for a run limited to a subset of the evaluation languages.
+    """
+    profile_dict = to_dict(profile)
+    if is_translation(target):  # the whole recipe, defaults included: it determines this run
+        profile_dict["translation"] = to_dict(profile.translation)
+    else:
+        profile_dict.pop("translation", None)
+    config = {"arm": {"name": arm or arm_name(tasks), "intermediate": list(tasks),
+                      "modality": catalog.modality_of(tasks)},
+              "target": target, "seed": seed, "study": study, "profile": profile_dict}
+    if languages:
+        config["languages"] = list(languages)
+    return config
+
+
+def parse_languages(text: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``a,b,c`` (or a list) -> ("a", "b", "c"); None or empty -> None (every language)."""
+    if text is None:
+        return None
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = tuple(dict.fromkeys(x.strip() for x in items if x and x.strip()))
+    return out or None
 
 
 def run_label(arm: str, target: str | None, seed: int) -> str:
@@ -84,10 +112,11 @@ class RunRequest:
     data_dir: str | None = None
     resume: bool = False  # continue an unfinished run folder
     force: bool = False  # start over, even if the folder is finished
+    languages: tuple[str, ...] | None = None  # zero-shot evaluation limited to these languages (None = all)
 
     @property
     def config(self) -> dict[str, Any]:
-        return run_config(self.profile, self.tasks, self.target, self.seed, self.study, self.arm)
+        return run_config(self.profile, self.tasks, self.target, self.seed, self.study, self.arm, self.languages)
 
     @property
     def label(self) -> str:
@@ -102,7 +131,7 @@ class RunRequest:
 def resolve_request(profile: ExperimentConfig, intermediate: str | None, target: str | None, *,
                     seed: int | None = None, study: str | None = None, arm: str | None = None,
                     runs_dir: str | Path | None = None, data_dir: str | None = None, resume: bool = False,
-                    force: bool = False) -> RunRequest:
+                    force: bool = False, languages: str | Sequence[str] | None = None) -> RunRequest:
     """A request from names as a user writes them; what is not given comes from ``profile``. Everything a
     run folder would be made of is checked here, before any folder exists."""
     catalog.load_plugins()
@@ -110,18 +139,22 @@ def resolve_request(profile: ExperimentConfig, intermediate: str | None, target:
     request = RunRequest(profile=profile, tasks=tasks, target=parse_target(target, profile),
                          seed=seed if seed is not None else profile.seed, study=study or profile.study,
                          arm=arm or arm_name(tasks), runs_dir=runs_dir or profile.runs_dir,
-                         data_dir=data_dir or profile.data_dir, resume=resume, force=force)
+                         data_dir=data_dir or profile.data_dir, resume=resume, force=force,
+                         languages=parse_languages(languages))
     check_request(request)
     return request
 
 
 def check_request(request: RunRequest) -> None:
-    """The names that become folder names, the seed, and the target's recipe (its overrides included)."""
+    """The names that become folder names, the seed, the target's recipe (its overrides included) and, for a
+    run limited to some languages, that the target has at least one of them."""
     check_seed(request.seed, "--seed" if request.seed != request.profile.seed else "seed")
     check_name("study", request.study)
     check_name("arm", request.arm)
     if request.target:
         request.profile.phase_for_target(request.target)
+        if request.languages:
+            phases.target_languages(catalog.task(request.target), request.languages, request.data_dir)
 
 
 def execute(request: RunRequest) -> Run:
@@ -162,7 +195,8 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
         if profile.name == "starter":
             print("  (starter profile: offline CPU demo; paper scale is --profile xlmr-large)")
         print(f"  arm {arm} ({config['arm']['modality']}) -> target {target or 'retrieval suite ' + profile.suite}"
-              f" | seed {seed} | run folder {run.path}")
+              f" | seed {seed}{' | languages ' + ','.join(request.languages) if request.languages else ''}"
+              f" | run folder {run.path}")
         open_run(runs_dir, study, config, request.label, resume=request.resume, force=request.force, seed=seed)
     state.wait_for_everyone()
     log_with = profile.log_with
@@ -175,15 +209,20 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
         if main:
             _copy_phase2_log(trunk_dir.parent / "train_log.jsonl", run)
             summary.update(_copy_phase2_selection(trunk_dir.parent / phases.SELECTION_FILE, run))
+    languages = request.languages
     if target:
-        rows = phases.run_target(run, profile, target, trunk=trunk, seed=seed, data_dir=data_dir,
-                                 resume=request.resume, log_with=log_with)
+        phase3 = translation.run_translation if is_translation(target) else phases.run_target
+        rows = phase3(run, profile, target, trunk=trunk, seed=seed, data_dir=data_dir, resume=request.resume,
+                      log_with=log_with, languages=languages)
     elif main:
-        rows = phases.run_retrieval(run, profile, trunk=trunk, suite=profile.suite, data_dir=data_dir)
+        rows = phases.run_retrieval(run, profile, trunk=trunk, suite=profile.suite, data_dir=data_dir,
+                                    languages=languages)
     else:
         rows = []
     state.wait_for_everyone()
     if main:
+        if languages:
+            summary["languages"] = list(languages)
         run.mark_done({"trunk": trunk, "n_rows": len(rows), **summary})
         # training state (optimizer, weights) is only needed to resume; predictions and metrics stay
         remove_training_state(run.path)
@@ -221,8 +260,14 @@ def _copy_phase2_selection(source: Path, run: Run) -> dict[str, Any]:
 
 
 def _summary(rows: list[dict[str, Any]]) -> None:
-    heads = [r for r in rows if r.get("split") != "validation" and "direction" not in r]
-    if not heads:
-        return
-    mean = sum(r["score"] for r in heads) / len(heads)
-    print(f"  {len(heads)} scores, mean {mean:.4f} ({heads[0]['task']} {heads[0]['metric']})")
+    by_metric: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("split") != "validation" and "direction" not in r and not r.get("part"):
+            by_metric.setdefault((r["task"], r["metric"]), []).append(r)
+    for (task, metric), group in by_metric.items():
+        scored = [r["score"] for r in group if r.get("score") is not None]
+        if scored:
+            print(f"  {len(scored)} scores, mean {sum(scored) / len(scored):.4f} ({task} {metric})")
+        missing = [r for r in group if r.get("score") is None]
+        if missing:
+            print(f"  {len(missing)} {task} {metric} rows without a score: {missing[0].get('missing', 'not scored')}")

@@ -1,0 +1,127 @@
+"""The translation model: decoder made from the trunk, compact target vocabulary, SixT stages, beam search."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmxfer.errors import ConfigError
+from mmxfer.kinds.base import pad
+from mmxfer.models.seq2seq import build_seq2seq, shift_right, target_vocabulary
+from mmxfer.models.trunk import load_trunk
+
+SOURCES = ["Die Katze sitzt auf der Matte.", "Ein Mann reitet am Strand.", "Die Katze schaut den roten Ball an."]
+TARGETS = ["The cat sat on the mat.", "A man is riding a horse on the beach.", "The cat looked at the red ball."]
+
+
+def _labels(tokenizer, texts):
+    return [ids[1:] for ids in tokenizer(texts)["input_ids"]]
+
+
+@pytest.fixture(params=["tiny", "tiny-bert"])
+def trunk(request):
+    return load_trunk(request.param)
+
+
+def test_decoder_starts_from_the_trunk(trunk):
+    encoder, tokenizer = trunk
+    reference = {k: v.clone() for k, v in encoder.state_dict().items()}
+    vocab = target_vocabulary(tokenizer, _labels(tokenizer, TARGETS))
+    model = build_seq2seq(trunk, vocab=vocab, layers=1, init="trunk")
+    base = model.decoder.base_model
+    assert model.decoder.config.num_hidden_layers == 1 and model.decoder.config.add_cross_attention
+    for key, value in base.encoder.layer[0].state_dict().items():
+        if "crossattention" not in key:
+            assert torch.equal(value, reference[f"encoder.layer.0.{key}"]), key
+    rows = torch.tensor(vocab)
+    assert torch.equal(base.embeddings.word_embeddings.weight, reference["embeddings.word_embeddings.weight"][rows])
+    out = model.decoder.get_output_embeddings().weight
+    assert out.data_ptr() == base.embeddings.word_embeddings.weight.data_ptr()  # tied output projection
+    # random init keeps only the embeddings
+    rand = build_seq2seq(load_trunk(encoder.config.model_type == "bert" and "tiny-bert" or "tiny"), vocab=vocab,
+                         layers=1, init="random")
+    layer = rand.decoder.base_model.encoder.layer[0].state_dict()
+    assert not torch.equal(layer["attention.self.query.weight"], reference["encoder.layer.0.attention.self.query.weight"])
+    assert torch.equal(rand.decoder.base_model.embeddings.word_embeddings.weight,
+                       reference["embeddings.word_embeddings.weight"][rows])
+
+
+def test_target_vocabulary_is_compact_and_maps_back(trunk):
+    _, tokenizer = trunk
+    labels = _labels(tokenizer, TARGETS)
+    vocab = target_vocabulary(tokenizer, labels)
+    assert vocab == sorted(vocab) and {0, 1, 2, 3} <= set(vocab)
+    assert set(vocab) == {0, 1, 2, 3} | {t for row in labels for t in row}
+    model = build_seq2seq(trunk, vocab=vocab, layers=1)
+    assert model.vocab_size == len(vocab)
+    batch = pad(labels, -100)
+    compact = model.to_compact(batch)
+    assert torch.equal(model.compact_to_full[compact.clamp(min=0)][batch >= 0], batch[batch >= 0])
+    unseen = max(set(range(len(tokenizer))) - set(vocab))
+    assert model.to_compact(torch.tensor([[unseen, -100]])).tolist() == [[model.ids["unk"], -100]]
+    assert shift_right(compact, 0, 1)[:, 0].tolist() == [0, 0, 0]
+
+
+def test_stages_freeze_what_sixt_freezes(trunk):
+    model = build_seq2seq(trunk, layers=1)
+    model.set_stage(1)
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    assert not any(p.requires_grad for p in model.decoder.base_model.embeddings.parameters())
+    assert any(p.requires_grad for n, p in model.decoder.named_parameters() if "crossattention" in n)
+    model.train()
+    assert not model.encoder.training and model.decoder.training  # the frozen encoder runs without dropout
+    model.set_stage(2, train_decoder_embeddings=False)
+    encoder_layers = [p.requires_grad for p in model.encoder.encoder.parameters()]
+    assert encoder_layers and all(encoder_layers)
+    assert not any(p.requires_grad for p in model.encoder.embeddings.parameters())
+    assert not any(p.requires_grad for p in model.decoder.base_model.embeddings.parameters())
+    model.train()
+    assert model.encoder.training
+    model.set_stage(2)
+    assert all(p.requires_grad for p in model.decoder.base_model.embeddings.parameters())
+
+
+def test_too_deep_a_trunk_started_decoder_is_a_config_error():
+    with pytest.raises(ConfigError, match="decoder_layers=5"):
+        build_seq2seq(load_trunk("tiny"), layers=5, init="trunk")
+    with pytest.raises(ConfigError, match="decoder_init"):
+        build_seq2seq(load_trunk("tiny"), init="wild")
+
+
+def test_beam_search_batched_equals_one_by_one_and_is_deterministic():
+    trunk = load_trunk("tiny")
+    tokenizer = trunk[1]
+    vocab = target_vocabulary(tokenizer, _labels(tokenizer, TARGETS))
+    model = build_seq2seq(trunk, vocab=vocab, layers=1).eval()
+    enc = tokenizer(SOURCES, padding=True, return_tensors="pt")
+    batched = model.generate(enc["input_ids"], enc["attention_mask"], num_beams=3, max_new_tokens=12)
+    assert set(batched.unique().tolist()) <= set(vocab)  # trunk ids: compact ids were mapped back
+    singles = []
+    for i in range(len(SOURCES)):
+        n = int(enc["attention_mask"][i].sum())
+        one = model.generate(enc["input_ids"][i:i + 1, :n], None, num_beams=3, max_new_tokens=12)
+        singles.append(tokenizer.decode(one[0], skip_special_tokens=True))
+    assert singles == tokenizer.batch_decode(batched, skip_special_tokens=True)
+    assert torch.equal(model.generate(enc["input_ids"], enc["attention_mask"], num_beams=3, max_new_tokens=12), batched)
+    assert model.max_new_tokens(10, 1.2, 10) == 22 and model.max_new_tokens(10_000, 1.2, 10) < 130
+
+
+def test_training_lowers_the_loss():
+    torch.manual_seed(0)
+    trunk = load_trunk("tiny")
+    tokenizer = trunk[1]
+    labels = pad(_labels(tokenizer, TARGETS), -100)
+    model = build_seq2seq(trunk, vocab=target_vocabulary(tokenizer, _labels(tokenizer, TARGETS)), layers=1,
+                          label_smoothing=0.1)
+    model.set_stage(2)
+    enc = tokenizer(SOURCES, padding=True, return_tensors="pt")
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    losses = []
+    for _ in range(10):
+        loss = model(enc["input_ids"], enc["attention_mask"], labels=labels)["loss"]
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0]
