@@ -129,6 +129,12 @@ def test_only_tasks_the_hub_cannot_serve_read_the_local_release_folder(hub_mirro
     assert len(catalog.task("ccg").load("train")) == hub_mirror.rows("ccg", "release", "train", "en")
     assert phases.data_source(catalog.task("vqa"), None) == {"data_dir": str(hub_mirror.data_dir.resolve())}
     assert phases.data_source(catalog.task("mnli"), None)["hub"] == "nyu-mll/glue"
+    # a task without any hub source reads (and its trunk records) the release folder too
+    assert phases.data_source(catalog.task("ccg"), None) == {"data_dir": str(hub_mirror.data_dir.resolve())}
+    assert phases.data_source(catalog.task("ccg"), "/elsewhere") == {"data_dir": "/elsewhere"}
+    assert phases.data_source(catalog.task("starter-vqa"), "/elsewhere") == {"generated": "1.0"}
+    monkeypatch.delenv(LOCAL_DATA_ENV)
+    assert phases.data_source(catalog.task("ccg"), None) == {"data_dir": None}  # planned; its loader will say why
 
 
 def test_a_hub_task_without_the_release_folder_still_fails_in_one_line(hub_mirror, monkeypatch):

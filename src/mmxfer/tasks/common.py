@@ -91,7 +91,7 @@ def _normalise(spec: TaskSpec, lang: str) -> str | None:
         info = languages.lookup(lang)
     except MmxferError:
         return None
-    for code in (info.flores, info.iso639_1, info.iso639_3):
+    for code in (info.flores, info.iso639_1, info.iso639_3, *info.aliases):  # aliases: Tatoeba's cmn, ara
         if code and (code in spec.languages or code == spec.train_language):
             return code
     return None
@@ -261,6 +261,14 @@ LOCAL_DATA_ENV = "MMXFER_LOCAL_DATA"
 def hub_serves(spec: TaskSpec) -> bool:
     """False for a task without a hub source or whose hub dataset is a loading script (VQAv2, CCGbank, ...)."""
     return spec.source is not None and not spec.source.loading_script
+
+
+GENERATED_FORMAT = "(no files)"  # how the local_format of a task whose data is generated ends (the starter world)
+
+
+def is_generated(spec: TaskSpec) -> bool:
+    """True for a task whose data is made by code, not read from any folder or hub dataset."""
+    return spec.source is None and spec.local_format.endswith(GENERATED_FORMAT)
 
 
 def local_data_dir(spec: TaskSpec, data_dir: str | None) -> str | None:
