@@ -84,3 +84,25 @@ def test_a_rehearsal_without_a_target_misses_its_cells(tmp_path):
     missing = cells("paper", tmp_path) - cells("rehearsal", tmp_path, targets=tuple(t for t in study.targets
                                                                                     if t != "udpos"))
     assert {target for _, target in missing} == {("fine-tuned", "udpos", "tagging")}
+
+
+FLORES_CELLS = {("trunk", "flores200", "xsim"), ("fine-tuned", "sib200", "classification"),
+                ("fine-tuned", "flores200-translate", "translation")}
+
+
+def test_every_flores_track_of_the_paper_is_rehearsed_for_every_arm_kind(tmp_path):
+    paper, rehearsal = cells("paper", tmp_path), cells("rehearsal", tmp_path)
+    flores = {cell for cell in paper if cell[1] in FLORES_CELLS}
+    assert {target for _, target in flores} == FLORES_CELLS
+    assert {arm for arm, _ in flores} == {arm for arm, _ in paper}  # every arm kind meets every track
+    assert flores <= rehearsal
+
+
+@pytest.mark.parametrize(("changes", "lost"), [
+    ({"suite": "xtreme-retrieval"}, {("trunk", "flores200", "xsim")}),  # the suite's targets stay listed
+    ({"suite": "xtreme-retrieval", "targets": ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa")},
+     FLORES_CELLS),
+], ids=["without-the-flores200-suite", "without-any-flores-track"])
+def test_a_rehearsal_without_the_flores_tracks_misses_their_cells(changes, lost, tmp_path):
+    missing = cells("paper", tmp_path) - cells("rehearsal", tmp_path, **changes)
+    assert {target for _, target in missing} == lost
