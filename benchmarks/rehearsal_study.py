@@ -5,7 +5,8 @@ Not a test. Runs the command under ``/usr/bin/time -v`` in a new temporary folde
 writes JSON (stdout, or ``--out``)::
 
     python benchmarks/rehearsal_study.py --out benchmarks/results/rehearsal_study.json
-    python benchmarks/rehearsal_study.py --set data_form=release --set seeds=[1]   # the release-form pass
+    python benchmarks/rehearsal_study.py --set data_form=release --set seeds=[1] \
+        --out benchmarks/results/rehearsal_study_release.json                    # the release-form pass (CI)
 
 The machine is shared: the load average before and after is recorded with the figures, and ``--wait-load``
 waits (up to 10 minutes) until the 1-minute load average is below it before starting.
@@ -69,24 +70,60 @@ def main() -> None:
         load_after = os.getloadavg()
         if done.returncode != 0:
             sys.exit(done.stdout[-2000:] + done.stderr[-2000:])
-        runs = sum(1 for _ in (Path(tmp) / "runs" / "rehearsal").glob("*/DONE"))
+        done_runs = [p.parent.name for p in (Path(tmp) / "runs" / "rehearsal").glob("*/DONE")]
+        runs = len(done_runs)
         phase2 = sum(1 for _ in (Path(tmp) / "runs" / "rehearsal" / "_intermediate").glob("*/DONE"))
         reports = sorted(p.parent.name for p in (Path(tmp) / "reports").glob("*/report.md"))
     figures = parse_time(done.stderr)
     result = {
         "command": "mmxfer study rehearsal " + " ".join(f"--set {o}" for o in args.overrides),
-        "setup": {"python": platform.python_version(), "cpus": os.cpu_count(), "fresh_cache": True,
+        "setup": {"code": _code(), "python": platform.python_version(), "torch": _version("torch"),
+                  "cpus": os.cpu_count(), "fresh_cache": True,
                   "load_average_before": [round(x, 2) for x in load_before],
                   "load_average_after": [round(x, 2) for x in load_after]},
         "wall_s": round(figures["wall"], 1), "peak_rss_mb": round(figures["rss_kb"] / 1024, 1),
         "user_s": figures["user_s"], "system_s": figures["system_s"], "cpu_percent": figures["cpu_percent"],
         "runs": runs, "phase2_trainings": phase2, "reports": reports,
+        "runs_by_target": _by_target(done_runs),
         "stages_s": _stages(done.stdout),
     }
     text = json.dumps(result, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")
     print(text)
+
+
+def _code() -> str:
+    """The commit measured (with ``+dirty`` when the work tree differs from it)."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + ("+dirty" if dirty else "")
+
+
+def _version(module: str) -> str:
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return "absent"
+
+
+def _by_target(names: list[str]) -> dict[str, int]:
+    """Finished runs per target (``<arm>-<target>-s<seed>-<hash>``; ``retrieval`` = the trunk evaluations)."""
+    out: dict[str, int] = {}
+    for name in names:
+        stem = re.sub(r"-s\d+-[0-9a-f]+$", "", name)
+        target = next((t for t in TARGETS if stem.endswith("-" + t)), "other")
+        out[target] = out.get(target, 0) + 1
+    return dict(sorted(out.items()))
+
+
+TARGETS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "sib200", "flores200-translate", "retrieval")
 
 
 def _stages(stdout: str) -> dict[str, float]:
