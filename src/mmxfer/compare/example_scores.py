@@ -3,7 +3,7 @@
 A predictions file ``predictions/<task>/<split>-<lang>.jsonl`` has rows ``{id, pred, gold}``.
 Metrics that are means over examples (accuracy, exact match, per-question F1) are split into
 per-example scores once, so that every bootstrap resample is a matrix product. Corpus-level
-metrics that register per-example sufficient statistics (chunk F1, chrF++, spBLEU) are resampled
+metrics that register per-example sufficient statistics (chunk F1, BUCC pair F1, chrF++, spBLEU) are resampled
 the same way on those statistics; any other corpus-level metric is recomputed on every resample.
 """
 

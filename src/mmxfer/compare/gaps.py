@@ -259,6 +259,10 @@ def describe_tracks(results: pd.DataFrame, scored: pd.DataFrame, entries: list[S
                                 **common))
             continue
         rows = scored[(scored["task"] == e.task) & (scored["metric"] == metric)]
+        if rows.empty and e.score_key:  # valued by scores[score_key] (select_metrics renames the metric to it)
+            rows = scored[(scored["task"] == e.task) & (scored["metric"] == e.score_key)]
+            if not rows.empty:
+                common.update(metric=e.score_key, label=f"{e.task} ({e.score_key})")
         if rows.empty:
             unscored = task_rows[task_rows["metric"] == metric]
             reasons = _run_reasons(unscored, e.task, metric) or [f"the runs' {e.task} {metric} rows have no score"]
