@@ -15,9 +15,10 @@ made on first use, in hub form (a mirror) or release form (a ``--data-dir``): a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +52,22 @@ class DataSource:
     name: str
     description: str
     prepare: Callable[[DataForm], LocalData] = field(compare=False, repr=False)
+
+
+@contextlib.contextmanager
+def patched_env(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set inside the block, as it was after it (where a data source's
+    settings - local data folders, the hub mirror - apply to one study or one test)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def cache_dir(*parts: str) -> Path:

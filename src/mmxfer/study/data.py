@@ -9,11 +9,10 @@ to the study wins over both: every task reads its release files from there.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
 from mmxfer import catalog
-from mmxfer.assets import LocalData
+from mmxfer.assets import LocalData, patched_env
 from mmxfer.config import StudyConfig
 from mmxfer.errors import ConfigError, suggest
 
@@ -45,13 +44,5 @@ def study_data(study: StudyConfig, data_dir: str | None) -> Iterator[str | None]
     """Inside the block, the environment of the study's data is set; yields the runs' data dir."""
     local = prepare(study, data_dir)
     print(describe(study, data_dir, local))
-    old = {key: os.environ.get(key) for key in local.env}
-    os.environ.update(local.env)
-    try:
+    with patched_env(local.env):
         yield local.data_dir
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
