@@ -45,19 +45,21 @@ def _accuracy(golds: Sequence[Any], preds: Sequence[Any]) -> float:
     return 100.0 * float(np.mean([g == p for g, p in zip(golds, preds)])) if golds else float("nan")
 
 
-def scorer_for(task: str, metric: str, names: Sequence[str] = (), lang: str | None = None) -> Scorer:
+def scorer_for(task: str, metric: str, names: Sequence[str] = (), lang: str | None = None,
+               params: dict[str, Any] | None = None) -> Scorer:
     """The registered metric (``catalog.METRICS``) that produced ``metric`` for ``task`` in ``lang``.
 
     Tries the metric name itself, then the task spec's metric (reading the key ``metric`` from
     its result dict, else its primary key). Accuracy has a local implementation as a fallback.
-    ``lang`` reaches metrics that score per language (MLQA's normalisation).
+    ``lang`` reaches metrics that score per language (MLQA's normalisation); ``params`` are further metric
+    arguments the runs recorded (spBLEU's ``spm_model``).
     """
     candidates = [metric, *names, task_attr(task, "metric")]
     catalog.load_plugins()
     for name in candidates:
         if name in catalog.METRICS:
             obj = catalog.METRICS.get(name)
-            params = metric_params(obj.name, lang)
+            params = {**metric_params(obj.name, lang), **(params or {})}
 
             def fn(golds: Sequence[Any], preds: Sequence[Any], _obj: Any = obj, _params: dict = params) -> float:
                 result = _obj.score(golds, preds, **_params)
