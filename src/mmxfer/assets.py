@@ -7,13 +7,21 @@ that names the asset and says how to pass a local copy instead.
 Hub datasets can also come from a local *mirror* (``MMXFER_HUB_MIRROR``, see :func:`hub_mirror_dir`):
 copies of hub dataset repositories (Parquet files and the README that declares their configs), for
 air-gapped clusters and for the tests, which mirror every dataset mmxfer uses in its exact schema.
+
+A *data source* (:class:`DataSource`, registered in ``catalog.DATA_SOURCES``) is a named set of local data
+made on first use, in hub form (a mirror) or release form (a ``--data-dir``): a study names one with
+``data:`` (the rehearsal's fixtures).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from mmxfer.errors import AssetError, DataError
@@ -23,6 +31,43 @@ from mmxfer.errors import AssetError, DataError
 _TRUTHY = {"1", "true", "yes", "on"}
 MIRROR_ENV = "MMXFER_HUB_MIRROR"
 REVISION_FILE = "REVISION"
+
+
+DataForm = Literal["hub", "release"]
+
+
+@dataclass(frozen=True)
+class LocalData:
+    """Where runs read a data source: ``data_dir`` (release files, as ``--data-dir``; None = the hub loaders) and
+    the environment they need (``MMXFER_HUB_MIRROR`` and the like)."""
+
+    data_dir: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A named set of local data: ``prepare(form)`` makes it on first use and says where it is."""
+
+    name: str
+    description: str
+    prepare: Callable[[DataForm], LocalData] = field(compare=False, repr=False)
+
+
+@contextlib.contextmanager
+def patched_env(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set inside the block, as it was after it (where a data source's
+    settings - local data folders, the hub mirror - apply to one study or one test)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def cache_dir(*parts: str) -> Path:
@@ -98,6 +143,26 @@ def hub_mirror_dir(path: str, revision: str | None = None) -> Path | None:
     return None
 
 
+#: datasets read from a hub mirror in this process, by what was asked and the state of the mirror's files: a
+#: process that runs a study asks for the same split of the same dataset in many runs, and each ``load_dataset``
+#: of a mirror folder parses its README again (about 50 ms for google/xtreme's list of configs)
+_mirror_reads: OrderedDict[tuple, Any] = OrderedDict()
+_MIRROR_READS_MAX = 512
+
+
+def _mirror_key(mirror: Path, name: str | None, split: str | None, kwargs: dict[str, Any]) -> tuple | None:
+    """What a mirror read depends on: the request, and the name, size and mtime of every file of the mirror folder
+    (None when an argument cannot be a key: the read is not kept)."""
+    try:
+        files = tuple(sorted((str(p.relative_to(mirror)), st.st_size, st.st_mtime_ns)
+                             for p in mirror.rglob("*") if p.is_file() for st in (p.stat(),)))
+        key = (str(mirror), name, split, tuple(sorted(kwargs.items())), files)
+        hash(key)
+    except (OSError, TypeError):
+        return None
+    return key
+
+
 def load_hub_dataset(path: str, name: str | None = None, *, split: str | None = None, revision: str | None = None,
                      gated: bool = False, **kwargs: Any) -> Any:
     """``datasets.load_dataset`` with the failure modes a user can fix turned into one clear message.
@@ -114,8 +179,17 @@ def load_hub_dataset(path: str, name: str | None = None, *, split: str | None = 
                          f"or pass a local copy with --data-dir")
     source, where = (str(mirror), f"{path!r} (mirror {mirror})") if mirror is not None else (path, repr(path))
     pin = {} if mirror is not None else {"revision": revision}
+    key = _mirror_key(mirror, name, split, kwargs) if mirror is not None else None
+    if key is not None and key in _mirror_reads:
+        _mirror_reads.move_to_end(key)
+        return _mirror_reads[key]
     try:
-        return datasets.load_dataset(source, name, split=split, **pin, **kwargs)
+        ds = datasets.load_dataset(source, name, split=split, **pin, **kwargs)
+        if key is not None:
+            _mirror_reads[key] = ds
+            while len(_mirror_reads) > _MIRROR_READS_MAX:
+                _mirror_reads.popitem(last=False)
+        return ds
     except (ValueError, KeyError) as exc:
         if "split" in str(exc).lower() and split:
             raise DataError(f"dataset {where} ({name or 'default'}) has no split {split!r}: {_describe(exc)}") from None

@@ -23,6 +23,7 @@ VISION_TOWERS: Registry[Any] = Registry("vision tower")
 HEADS: Registry[Any] = Registry("head")
 METRICS: Registry[Any] = Registry("metric")
 KINDS: Registry[Any] = Registry("kind")  # task kind -> its adapter class (mmxfer.kinds.base.TaskKind)
+DATA_SOURCES: Registry[Any] = Registry("data source")  # local data a study can name (mmxfer.assets.DataSource)
 
 _PLUGIN_PACKAGES = ("mmxfer.tasks", "mmxfer.models", "mmxfer.metrics", "mmxfer.kinds", "mmxfer.testing")
 _loaded = False

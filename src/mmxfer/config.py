@@ -181,6 +181,10 @@ class ExperimentConfig:
     log_with: tuple[str, ...] = ()  # accelerate trackers for training curves: tensorboard, wandb
     # profile-level names for tasks, e.g. the starter profile maps `vqa` to its offline `starter-vqa`
     task_aliases: dict[str, str] = field(default_factory=dict)
+    # torch threads of a run on CPU (None = torch's default, one per core); 1 suits tiny models, whose threads
+    # wait on each other longer than they compute (the rehearsal: 3 ms a forward pass on 1 thread, 17-130 ms on 2
+    # busy cores)
+    cpu_threads: int | None = field(default=None, metadata=OMIT_DEFAULT)
     # zero-shot translation targets only (left out of the run config of every other target)
     translation: TranslationConfig = field(default=TranslationConfig(), metadata=OMIT_DEFAULT)
 
@@ -227,6 +231,10 @@ class StudyConfig:
     launcher: Literal["local", "slurm"] = "local"
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
     overrides: tuple[str, ...] = ()  # `--set`-style overrides applied to the profile
+    # a registered data source the runs read (catalog.DATA_SOURCES, made on first use: `fixtures`), in hub form
+    # (a local hub mirror) or release form (release files, as --data-dir); a --data-dir given to the study wins
+    data: str | None = field(default=None, metadata=OMIT_DEFAULT)
+    data_form: Literal["hub", "release"] = field(default="hub", metadata=OMIT_DEFAULT)
     languages: tuple[str, ...] | None = None  # zero-shot evaluation limited to these languages (None = all)
 
 
@@ -301,7 +309,7 @@ RANGES: dict[tuple[type, str], Any] = {
     (PhaseConfig, "log_every"): _at_least_one, (PhaseConfig, "seed"): _seed,
     (MultiTaskConfig, "cap"): _at_least_one, (MultiTaskConfig, "temperature"): _positive,
     (RetrievalConfig, "k"): _at_least_one, (RetrievalConfig, "batch_size"): _at_least_one,
-    (ExperimentConfig, "seed"): _seed,
+    (ExperimentConfig, "seed"): _seed, (ExperimentConfig, "cpu_threads"): _at_least_one,
     (SlurmConfig, "gpus_per_node"): _at_least_one, (SlurmConfig, "nodes"): _at_least_one,
     (SlurmConfig, "cpus_per_task"): _at_least_one, (SlurmConfig, "timeout_min"): _at_least_one,
     (SlurmConfig, "mem_gb"): _at_least_one,

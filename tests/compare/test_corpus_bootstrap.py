@@ -9,6 +9,7 @@ from mmxfer import catalog
 from mmxfer.compare.example_scores import scorer_for
 from mmxfer.compare.gaps import GapSettings, compute_gaps
 from mmxfer.compare.results import build_results
+from mmxfer.errors import DataError
 from mmxfer.runs.store import Run, run_id_for
 
 ENTITY = ["O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG"]
@@ -91,8 +92,49 @@ def test_corpus_level_cell_gets_an_interval_around_its_margin(tmp_path):
     assert row["ci_high"] - row["ci_low"] > 0.5  # a real interval, not a point
 
 
-def test_bucc_pairs_are_recomputed_per_resample(tmp_path):
-    """BUCC F1 has no summed statistics; its [src, tgt] pair rows must reach the metric as pairs."""
+def _pairs(rng: np.random.Generator, n: int) -> tuple[list, list]:
+    golds = [[f"de-{i}", f"en-{i}"] if i % 3 else None for i in range(n)]  # a third of the sources: no pair
+    preds = [None if rng.random() < 0.2 else [f"de-{i}", f"en-{i if rng.random() < 0.6 else i + 1}"]
+             for i in range(n)]
+    return golds, preds
+
+
+def test_bucc_pair_counts_give_its_f1_on_the_file_and_on_resamples_without_repeats():
+    catalog.load_plugins()
+    metric = catalog.METRICS.get("bucc_f1")
+    rng = np.random.default_rng(11)
+    golds, preds = _pairs(rng, 50)
+    per_row = metric.stats(golds, preds)
+    assert metric.from_stats(per_row.sum(0)) == pytest.approx(metric.headline(golds, preds), abs=1e-9)
+    for _ in range(5):  # a subset of the rows (no row twice: the set F1 and the counts agree)
+        keep = np.sort(rng.choice(len(golds), size=30, replace=False))
+        counts = np.bincount(keep, minlength=len(golds)).astype(float)
+        direct = metric.headline([golds[i] for i in keep], [preds[i] for i in keep])
+        assert metric.from_stats(counts @ per_row) == pytest.approx(direct, abs=1e-9)
+
+
+def test_a_bucc_resample_without_gold_pairs_does_not_stop_the_comparison(tmp_path):
+    """Ten rows, four without a gold pair (the rehearsal's BUCC release files): about one resample in ten
+    thousand draws no gold pair. It scores 0 in the bootstrap instead of failing the whole comparison."""
+    catalog.load_plugins()
+    metric = catalog.METRICS.get("bucc_f1")
+    golds = [[f"de-{i}", f"en-{i}"] if i < 6 else None for i in range(10)]
+    preds = [[f"de-{i}", f"en-{i}"] for i in range(10)]
+    counts = np.zeros((1, 10))
+    counts[0, 8] = 10.0  # row 8 drawn ten times: predicted pairs, no gold
+    assert metric.from_stats(counts @ metric.stats(golds, preds)).tolist() == [0.0]
+    with pytest.raises(DataError, match="none of the 10 rows has a gold pair"):  # a whole file must have gold
+        metric.headline([golds[8]] * 10, [preds[8]] * 10)
+    # two rows, one with a gold pair: a quarter of the resamples draw no gold pair; the comparison goes through
+    _run(tmp_path, "baseline", "none", "bucc", "bucc_f1", golds[5:7], [preds[5], None])
+    _run(tmp_path, "caption", "image-text", "bucc", "bucc_f1", golds[5:7], preds[5:7])
+    result = compute_gaps(build_results([tmp_path]), GapSettings(n_boot=40, progress=False))
+    row = result.languages.set_index(["arm", "reference"]).loc[("caption", "baseline")]
+    assert row["margin"] == pytest.approx(200 / 3 - 100) and row["ci_low"] <= row["margin"] <= row["ci_high"]
+
+
+def test_bucc_pairs_reach_the_bootstrap_as_pairs(tmp_path):
+    """BUCC F1 is resampled on per-row pair counts; its [src, tgt] pair rows must reach the metric as pairs."""
     catalog.load_plugins()
     rng = np.random.default_rng(5)
     golds = [[i, i] if i % 3 else None for i in range(60)]

@@ -135,3 +135,23 @@ def test_a_track_one_arm_lacks_names_the_arm(tmp_path, no_spm):
     tasks = pd.read_csv(paths["table_tasks_csv"]).set_index("comparison")
     assert tasks.loc["vqa - mnli", "sib200 (accuracy)"] == "missing: no scored sib200 (accuracy) run of mnli"
     assert tasks.loc["vqa - baseline", "sib200 (accuracy)"].startswith("+")
+
+
+def test_spbleu_intervals_use_the_model_the_runs_were_scored_with(tmp_path, no_spm, monkeypatch, capsys):
+    """Runs scored with a SentencePiece model given at the time (a study's MMXFER_FLORES200_SPM) are compared
+    later in a shell without it: the bootstrap re-scores with the recorded model, not with whatever this
+    machine would resolve (which here is nothing: the old code gave spBLEU margins without intervals)."""
+    from mmxfer.testing.saved import tiny_spm_model
+
+    model = tiny_spm_model(tmp_path / "spm")
+    monkeypatch.setenv("MMXFER_FLORES200_SPM", str(model))
+    write_flores_study(tmp_path / "runs", tracks=("translate",))
+    monkeypatch.delenv("MMXFER_FLORES200_SPM")
+    out = tmp_path / "report"
+    assert main(["compare", "--suite", "flores200", "--runs", str(tmp_path / "runs"), "--out", str(out),
+                 "--bootstrap", "200"]) == 0
+    assert "Missing track flores200-translate (spbleu)" not in capsys.readouterr().out
+    langs = pd.read_csv(out / "gaps_language.csv")
+    spbleu = langs[(langs["metric"] == "spbleu") & (langs["kind"] == "multimodal-vs-baseline")]
+    assert len(spbleu) == 3 and spbleu["ci_low"].notna().all() and spbleu["ci_high"].notna().all()
+    assert (spbleu["ci_low"] <= spbleu["margin"]).all() and (spbleu["margin"] <= spbleu["ci_high"]).all()

@@ -82,3 +82,5 @@ def test_compare_uses_the_xtreme_qa_score_f1_em(tmp_path):
     assert row["metric"] == "f1_em"
     assert row["margin"] == pytest.approx(expected)
     assert row["ci_low"] <= row["margin"] <= row["ci_high"]
+    (track,) = [t for t in result.tracks if t.task == "xquad"]  # the track is there, valued by its score key
+    assert (track.status, track.metric, track.reason) == ("ok", "f1_em", "")

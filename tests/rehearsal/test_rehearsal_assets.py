@@ -8,7 +8,9 @@ import json
 import pytest
 
 from mmxfer.cli import main
+from mmxfer.metrics.generation import SPM_ENV
 from mmxfer.testing.rehearsal import RehearsalAssets
+from mmxfer.testing.saved import tiny_spm_model
 
 RECIPE = ['precision="no"', "trunk.max_length=64", "vision.num_tokens=4", "intermediate.max_length=64",
           "target.max_length=64", "intermediate.batch_size=8", "intermediate.grad_accum=1", "intermediate.epochs=1",
@@ -17,8 +19,8 @@ RECIPE = ['precision="no"', "trunk.max_length=64", "vision.num_tokens=4", "inter
 
 
 @pytest.fixture(scope="module")
-def assets(fixture_data, tiny_models) -> RehearsalAssets:
-    return RehearsalAssets(*tiny_models, fixture_data)
+def assets(fixture_data, tiny_models, tmp_path_factory) -> RehearsalAssets:
+    return RehearsalAssets(*tiny_models, fixture_data, tiny_spm_model(tmp_path_factory.mktemp("spm")))
 
 
 @pytest.mark.parametrize("form,arm", [("release", "vqa"), ("hub", "caption")])
@@ -45,6 +47,7 @@ def test_overrides_name_the_saved_models_and_the_form(assets):
     release, hub = assets.overrides("release"), assets.overrides("hub")
     assert f"trunk.name={assets.trunk_dir}" in release and f"vision.checkpoint={assets.vision_checkpoint}" in hub
     assert f"data_dir={assets.fixtures.data_dir}" in release and not any(o.startswith("data_dir=") for o in hub)
-    assert assets.env("hub")["MMXFER_HUB_MIRROR"] == str(assets.fixtures.hub_mirror) and assets.env("release") == {}
+    assert assets.env("hub")["MMXFER_HUB_MIRROR"] == str(assets.fixtures.hub_mirror)
+    assert assets.env("release") == {SPM_ENV: str(assets.spm_model)} == {SPM_ENV: assets.env("hub")[SPM_ENV]}
     with pytest.raises(ValueError):
         assets.overrides("cloud")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from mmxfer.config import VisionConfig
@@ -88,3 +89,24 @@ def load_file_state(folder):
     from safetensors.torch import load_file
 
     return load_file(str(folder / "model.safetensors"))
+
+
+def test_the_spbleu_stand_in_model_is_deterministic_and_covers_the_fixture_text(tmp_path):
+    """The rehearsal's SentencePiece model (spBLEU offline): made once, byte-identical on a second machine (a
+    second folder), and every fixture sentence of the FLORES languages splits into known pieces."""
+    import sentencepiece as spm
+
+    from mmxfer.metrics.generation import spbleu
+    from mmxfer.testing import corpus
+    from mmxfer.testing.saved import tiny_spm_model
+
+    first = tiny_spm_model(tmp_path / "a")
+    stamp = first.stat().st_mtime_ns
+    assert tiny_spm_model(tmp_path / "a") == first and first.stat().st_mtime_ns == stamp
+    assert tiny_spm_model(tmp_path / "b").read_bytes() == first.read_bytes()
+    model = spm.SentencePieceProcessor(model_file=str(first))
+    for lang in ("eng_Latn", "deu_Latn", "zho_Hans", "arb_Arab"):
+        text = corpus.sentence(lang, "flores", "devtest", 3)
+        assert model.unk_id() not in model.encode(text), lang
+    ref = corpus.sentence("eng_Latn", "flores", "devtest", 3)
+    assert spbleu([ref], [ref], spm_model=first) == pytest.approx(100.0)

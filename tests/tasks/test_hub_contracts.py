@@ -49,6 +49,7 @@ def test_every_registered_hub_source_is_a_recorded_contract(catalog):
             f"{name}: {spec.source.path} ({spec.source.config}) @ {spec.source.revision} differs from its contract"
         same = next(c for c in mine if _matches(c, spec.source))
         assert same["gated"] == spec.source.gated, name
+        assert same["loading_script"] == bool(spec.source.loading_script), name  # else the hub is asked for it
         checked += 1
     assert checked >= 25
     for where, src in _module_sources():

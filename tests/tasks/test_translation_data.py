@@ -93,6 +93,8 @@ def test_language_subsets_are_normalised_and_intersected(catalog):
     assert evaluation_languages(xnli, ["deu_Latn", "kaz_Cyrl"]) == ["de"]
     assert evaluation_languages(xnli, None) == list(xnli.languages)
     assert evaluation_languages(catalog.task("flores200-translate"), ["eng_Latn"]) == []
+    tatoeba = catalog.task("tatoeba")  # codes it spells by another name (Mandarin cmn, Arabic ara)
+    assert evaluation_languages(tatoeba, ["de", "zh", "ar"]) == ["ara", "cmn", "deu"]
 
 
 @pytest.mark.realdata

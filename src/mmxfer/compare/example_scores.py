@@ -3,7 +3,7 @@
 A predictions file ``predictions/<task>/<split>-<lang>.jsonl`` has rows ``{id, pred, gold}``.
 Metrics that are means over examples (accuracy, exact match, per-question F1) are split into
 per-example scores once, so that every bootstrap resample is a matrix product. Corpus-level
-metrics that register per-example sufficient statistics (chunk F1, chrF++, spBLEU) are resampled
+metrics that register per-example sufficient statistics (chunk F1, BUCC pair F1, chrF++, spBLEU) are resampled
 the same way on those statistics; any other corpus-level metric is recomputed on every resample.
 """
 
@@ -45,19 +45,21 @@ def _accuracy(golds: Sequence[Any], preds: Sequence[Any]) -> float:
     return 100.0 * float(np.mean([g == p for g, p in zip(golds, preds)])) if golds else float("nan")
 
 
-def scorer_for(task: str, metric: str, names: Sequence[str] = (), lang: str | None = None) -> Scorer:
+def scorer_for(task: str, metric: str, names: Sequence[str] = (), lang: str | None = None,
+               params: dict[str, Any] | None = None) -> Scorer:
     """The registered metric (``catalog.METRICS``) that produced ``metric`` for ``task`` in ``lang``.
 
     Tries the metric name itself, then the task spec's metric (reading the key ``metric`` from
     its result dict, else its primary key). Accuracy has a local implementation as a fallback.
-    ``lang`` reaches metrics that score per language (MLQA's normalisation).
+    ``lang`` reaches metrics that score per language (MLQA's normalisation); ``params`` are further metric
+    arguments the runs recorded (spBLEU's ``spm_model``).
     """
     candidates = [metric, *names, task_attr(task, "metric")]
     catalog.load_plugins()
     for name in candidates:
         if name in catalog.METRICS:
             obj = catalog.METRICS.get(name)
-            params = metric_params(obj.name, lang)
+            params = {**metric_params(obj.name, lang), **(params or {})}
 
             def fn(golds: Sequence[Any], preds: Sequence[Any], _obj: Any = obj, _params: dict = params) -> float:
                 result = _obj.score(golds, preds, **_params)

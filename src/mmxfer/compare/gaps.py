@@ -320,6 +320,10 @@ def describe_tracks(results: pd.DataFrame, scored: pd.DataFrame, entries: list[S
                                 **common))
             continue
         rows = scored[(scored["task"] == e.task) & (scored["metric"] == metric)]
+        if rows.empty and e.score_key:  # valued by scores[score_key] (select_metrics renames the metric to it)
+            rows = scored[(scored["task"] == e.task) & (scored["metric"] == e.score_key)]
+            if not rows.empty:
+                common.update(metric=e.score_key, label=f"{e.task} ({e.score_key})")
         if rows.empty:
             unscored = task_rows[task_rows["metric"] == metric]
             reasons = _run_reasons(unscored, e.task, metric) or [f"the runs' {e.task} {metric} rows have no score"]
@@ -412,6 +416,25 @@ class _Cell:
         return float(np.mean([self.runs[a][seed][0] for a in arms]))
 
 
+def _recorded_params(cell: _Cell, needed: list[tuple[str, int]]) -> dict[str, Any]:
+    """Metric arguments the runs were scored with and re-scoring must use again: spBLEU's SentencePiece model
+    (``settings.spm_model`` of its rows), which may not be what this machine would resolve now."""
+    if cell.metric not in catalog.METRICS or catalog.METRICS.canonical(cell.metric) != "spbleu":
+        return {}
+    models = set()
+    for arm, seed in needed:
+        for row in Run(cell.runs[arm][seed][1]).metrics():
+            if (row.get("task"), row.get("split"), row.get("lang"), row.get("metric")) == \
+                    (cell.task, cell.split, cell.lang, cell.metric) and not row.get("part"):
+                models.add((row.get("settings") or {}).get("spm_model"))
+    models.discard(None)
+    if len(models) > 1:
+        raise DataError(f"{cell.task}.{cell.lang}: the runs scored spBLEU with different SentencePiece models "
+                        f"({', '.join(sorted(models))}); re-score them with one (mmxfer evaluate --rescore RUN "
+                        f"with MMXFER_FLORES200_SPM set)")
+    return {"spm_model": models.pop()} if models else {}
+
+
 def _cell_replicates(cell: _Cell, needed: list[tuple[str, int]], settings: GapSettings,
                      draw_cache: dict[int, np.ndarray], names: list[str]
                      ) -> tuple[dict[tuple[str, int], np.ndarray], int]:
@@ -443,7 +466,7 @@ def _cell_replicates(cell: _Cell, needed: list[tuple[str, int]], settings: GapSe
     B = settings.n_boot
     draw_key = _stable_int(settings.seed, cell.task, cell.split, n, hashlib.blake2b(
         "\x1f".join(map(str, ids)).encode(), digest_size=8).hexdigest())
-    scorer = scorer_for(cell.task, cell.metric, names, lang=cell.lang)
+    scorer = scorer_for(cell.task, cell.metric, names, lang=cell.lang, params=_recorded_params(cell, needed))
     if ids is ref_ids:  # whole files: each must give the score its run recorded (point estimate = interval's data)
         for (arm, seed), (golds, preds) in aligned.items():
             check_recorded_score(cell.runs[arm][seed][1], cell.task, cell.split, cell.lang, cell.metric,

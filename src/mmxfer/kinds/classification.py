@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import torch
+from typing import Any
 
 from mmxfer.catalog import KINDS
-from mmxfer.kinds.base import Encoder, FeatureOptions, LabelSpace, Rows, TaskKind, tokenize
-from mmxfer.kinds.decode import best_by_id
-
-if TYPE_CHECKING:  # pragma: no cover
-    import datasets
+from mmxfer.kinds.base import Encoder, FeatureOptions, LabelSpace, Rows, tokenize
+from mmxfer.kinds.decode import OneLabelPerExample
 
 
 def encode(rows: Rows, tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
@@ -28,7 +23,7 @@ def encode(rows: Rows, tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
 
 
 @KINDS.register("classification")
-class Classification(TaskKind):
+class Classification(OneLabelPerExample):
     name = "classification"
 
     def num_labels(self, space: LabelSpace) -> int | None:
@@ -36,14 +31,3 @@ class Classification(TaskKind):
 
     def encoder(self, tokenizer: Any, options: FeatureOptions, space: LabelSpace) -> Encoder:
         return lambda rows: encode(rows, tokenizer, options.max_length)
-
-    def collate_labels(self, examples: list[dict[str, Any]], batch: dict[str, Any],
-                       num_answers: int | None) -> dict[str, torch.Tensor]:
-        return {"labels": torch.as_tensor([e["labels"] for e in examples], dtype=torch.long)}
-
-    def decode(self, features: Any, raw: datasets.Dataset, outputs: dict[str, torch.Tensor],
-               space: LabelSpace) -> dict[str, Any]:
-        return best_by_id(self.spec, features, raw, outputs["logits"])
-
-    def golds(self, raw: datasets.Dataset) -> list[Any]:
-        return list(raw["label"])

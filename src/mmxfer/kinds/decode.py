@@ -1,4 +1,5 @@
-"""Decoding shared by the kinds that predict one label per example: ids of feature rows, argmax."""
+"""Decoding shared by the kinds that predict one label per example: ids of feature rows, argmax, and the
+label handling those kinds have in common (:class:`OneLabelPerExample`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from mmxfer.errors import MmxferError
+from mmxfer.kinds.base import LabelSpace, TaskKind
 from mmxfer.tasks.base import TaskSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,3 +36,18 @@ def best_by_id(spec: TaskSpec, features: Any, raw: datasets.Dataset, logits: tor
     if len(best) != len(ids):
         raise MmxferError(f"{spec.name}: {len(best)} model outputs for {len(ids)} features")
     return dict(zip(ids, best))
+
+
+class OneLabelPerExample(TaskKind):
+    """A kind whose gold is one label index per example (``label``), predicted as the best logit of its id."""
+
+    def collate_labels(self, examples: list[dict[str, Any]], batch: dict[str, Any],
+                       num_answers: int | None) -> dict[str, torch.Tensor]:
+        return {"labels": torch.as_tensor([e["labels"] for e in examples], dtype=torch.long)}
+
+    def decode(self, features: Any, raw: datasets.Dataset, outputs: dict[str, torch.Tensor],
+               space: LabelSpace) -> dict[str, Any]:
+        return best_by_id(self.spec, features, raw, outputs["logits"])
+
+    def golds(self, raw: datasets.Dataset) -> list[Any]:
+        return list(raw["label"])

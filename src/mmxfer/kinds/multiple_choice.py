@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from mmxfer.catalog import KINDS
-from mmxfer.kinds.base import Encoder, FeatureOptions, LabelSpace, Rows, TaskKind, tokenize
-from mmxfer.kinds.decode import best_by_id
-
-if TYPE_CHECKING:  # pragma: no cover
-    import datasets
+from mmxfer.kinds.base import Encoder, FeatureOptions, LabelSpace, Rows, tokenize
+from mmxfer.kinds.decode import OneLabelPerExample
 
 
 def encode(rows: Rows, tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
@@ -35,7 +32,7 @@ def encode(rows: Rows, tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
 
 
 @KINDS.register("multiple_choice")
-class MultipleChoice(TaskKind):
+class MultipleChoice(OneLabelPerExample):
     name = "multiple_choice"
 
     def encoder(self, tokenizer: Any, options: FeatureOptions, space: LabelSpace) -> Encoder:
@@ -52,14 +49,3 @@ class MultipleChoice(TaskKind):
                 ids[i, j, : len(c)] = torch.as_tensor(c)
                 mask[i, j, : len(c)] = 1
         return {"input_ids": ids, "attention_mask": mask}
-
-    def collate_labels(self, examples: list[dict[str, Any]], batch: dict[str, Any],
-                       num_answers: int | None) -> dict[str, torch.Tensor]:
-        return {"labels": torch.as_tensor([e["labels"] for e in examples], dtype=torch.long)}
-
-    def decode(self, features: Any, raw: datasets.Dataset, outputs: dict[str, torch.Tensor],
-               space: LabelSpace) -> dict[str, Any]:
-        return best_by_id(self.spec, features, raw, outputs["logits"])
-
-    def golds(self, raw: datasets.Dataset) -> list[Any]:
-        return list(raw["label"])

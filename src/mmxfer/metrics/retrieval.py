@@ -353,8 +353,33 @@ def _xsim_metric(golds: list, preds: list) -> dict[str, float]:
     return {"error_rate": 100.0 * errors / len(g), "errors": float(errors), "n": float(len(g))}
 
 
+def pair_counts(golds: list, preds: list) -> np.ndarray:
+    """(n, 3) per-row statistics of :func:`pair_f1`: correct, predicted and gold pairs, each distinct pair counted
+    in the first row holding it, so the column sums are exactly |pred & gold|, |pred| and |gold| of the file."""
+    gold_set = {tuple(g) for g in golds if g}
+    out = np.zeros((len(golds), 3))
+    seen_pred: set = set()
+    seen_gold: set = set()
+    for i, (g, p) in enumerate(zip(golds, preds)):
+        if p and tuple(p) not in seen_pred:
+            seen_pred.add(tuple(p))
+            out[i, 0], out[i, 1] = float(tuple(p) in gold_set), 1.0
+        if g and tuple(g) not in seen_gold:
+            seen_gold.add(tuple(g))
+            out[i, 2] = 1.0
+    return out
+
+
+def pair_f1_from_counts(summed: np.ndarray) -> np.ndarray:
+    """F1 (0-100) from summed ``(correct, predicted, gold)`` pair counts (last axis); a bootstrap resample that
+    draws neither a predicted nor a gold pair scores 0 (the whole file must have gold: :func:`_bucc_metric`)."""
+    correct, n_pred, n_gold = summed[..., 0], summed[..., 1], summed[..., 2]
+    return 200.0 * correct / np.maximum(n_pred + n_gold, 1)
+
+
 @register("bucc_f1", primary="f1", corpus_level=True,
-          description="BUCC mining F1: predicted vs gold [src_id, tgt_id] pairs (null = none)")
+          description="BUCC mining F1: predicted vs gold [src_id, tgt_id] pairs (null = none)",
+          stats=pair_counts, from_stats=pair_f1_from_counts)
 def _bucc_metric(golds: list, preds: list) -> dict[str, float]:
     gold = [tuple(g) for g in golds if g]
     if not gold:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,17 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 @dataclass(frozen=True)
 class TowerEntry:
-    """A tower mmxfer ships: an open_clip-style architecture JSON in ``resources/open_clip``."""
+    """A tower mmxfer ships: an open_clip-style architecture JSON in ``resources/open_clip`` (``architecture``,
+    default the tower's name) and, optionally, named checkpoints: ``vision.pretrained: <tag>`` reads the file
+    that ``checkpoints[tag]()`` returns (made on first use) as ``vision.checkpoint`` would."""
 
     name: str
     description: str
+    architecture: str | None = None
+    checkpoints: Mapping[str, Callable[[], Path]] = field(default_factory=dict, compare=False, repr=False)
 
     def model_config(self) -> dict[str, Any]:
-        return json.loads((RESOURCE_DIR / f"{self.name}.json").read_text("utf-8"))
+        return json.loads((RESOURCE_DIR / f"{self.architecture or self.name}.json").read_text("utf-8"))
 
 
 VISION_TOWERS.add(TowerEntry("tiny-vit", "32px ViT, patch 16, width 48, 1 layer (tests)"), "tiny-vit")
@@ -161,6 +166,17 @@ class VisionTower(nn.Module):
         return open_clip.image_transform(self.image_size, is_train=is_train, mean=self.mean, std=self.std)
 
 
+def _shipped_checkpoint(cfg: VisionConfig) -> Path:
+    """The checkpoint file of a shipped tower's named checkpoint ``cfg.pretrained``."""
+    entry: TowerEntry = VISION_TOWERS.get(cfg.model)
+    if cfg.pretrained not in entry.checkpoints:
+        tags = ", ".join(entry.checkpoints)
+        raise AssetError(f"vision tower {cfg.model!r} has no pretrained weights {cfg.pretrained!r}"
+                         f"{'; it has: ' + tags if tags else ''}; set vision.pretrained to "
+                         f"{'one of them or ' if tags else ''}null, or pass vision.checkpoint")
+    return entry.checkpoints[cfg.pretrained]()
+
+
 def build_vision_tower(cfg: VisionConfig) -> VisionTower:
     """Build the tower of ``cfg.model``; load ``cfg.checkpoint`` or ``cfg.pretrained`` weights; freeze if asked."""
     model_cfg = tower_config(cfg.model)
@@ -175,10 +191,7 @@ def build_vision_tower(cfg: VisionConfig) -> VisionTower:
     if cfg.checkpoint:
         tower.load_visual_state(_read_checkpoint(Path(cfg.checkpoint).expanduser()), cfg.checkpoint)
     elif cfg.pretrained:
-        if cfg.model in VISION_TOWERS:
-            raise AssetError(f"vision tower {cfg.model!r} has no pretrained weights; set vision.pretrained to null "
-                             f"or pass vision.checkpoint")
-        path = _pretrained_file(cfg.model, cfg.pretrained)
+        path = _shipped_checkpoint(cfg) if cfg.model in VISION_TOWERS else _pretrained_file(cfg.model, cfg.pretrained)
         tower.load_visual_state(_read_checkpoint(path), str(path))
     if cfg.freeze:
         tower.requires_grad_(False)

@@ -28,6 +28,7 @@ from mmxfer.runs import atomic
 from mmxfer.runs.lock import LockHeld
 from mmxfer.runs.store import Run, check_name, slug
 from mmxfer.study import launch
+from mmxfer.study.data import study_data
 from mmxfer.study.reports import comparison_suites
 from mmxfer.train import phases
 from mmxfer.train.run import (
@@ -171,7 +172,14 @@ def print_plan(study: StudyConfig, profile: ExperimentConfig, runs: list[Planned
 def run_study(study: StudyConfig, *, launcher: str | None = None, runs_dir: str | Path | None = None,
               data_dir: str | None = None, dry_run: bool = False, compare: bool = True) -> None:
     """Plan ``study``, then run (``local``) or submit (``slurm``) every unfinished run; a local grid that
-    finishes is compared (the gap analysis over the study's folder) unless ``compare`` is False."""
+    finishes is compared (the gap analysis over the study's folder) unless ``compare`` is False. The runs read
+    the study's data (:func:`mmxfer.study.data.study_data`: ``data_dir``, else its ``data`` source, else the hub)."""
+    with study_data(study, data_dir) as data_dir:
+        _run_study(study, launcher=launcher, runs_dir=runs_dir, data_dir=data_dir, dry_run=dry_run, compare=compare)
+
+
+def _run_study(study: StudyConfig, *, launcher: str | None, runs_dir: str | Path | None, data_dir: str | None,
+               dry_run: bool, compare: bool) -> None:
     launcher = launcher or study.launcher
     profile, runs = plan(study, runs_dir, data_dir)
     runs_dir = str(runs_dir or profile.runs_dir)

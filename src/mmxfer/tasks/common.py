@@ -91,7 +91,7 @@ def _normalise(spec: TaskSpec, lang: str) -> str | None:
         info = languages.lookup(lang)
     except MmxferError:
         return None
-    for code in (info.flores, info.iso639_1, info.iso639_3):
+    for code in (info.flores, info.iso639_1, info.iso639_3, *info.aliases):  # aliases: Tatoeba's cmn, ara
         if code and (code in spec.languages or code == spec.train_language):
             return code
     return None
@@ -254,10 +254,39 @@ HubFn = Callable[[TaskSpec, str, str], "datasets.Dataset"]
 LocalFn = Callable[[TaskSpec, str, str, Path], "datasets.Dataset"]
 
 
+#: a folder of release files for the tasks the hub cannot serve, read when no ``--data-dir`` is given
+LOCAL_DATA_ENV = "MMXFER_LOCAL_DATA"
+
+
+def hub_serves(spec: TaskSpec) -> bool:
+    """False for a task without a hub source or whose hub dataset is a loading script (VQAv2, CCGbank, ...)."""
+    return spec.source is not None and not spec.source.loading_script
+
+
+GENERATED_FORMAT = "(no files)"  # how the local_format of a task whose data is generated ends (the starter world)
+
+
+def is_generated(spec: TaskSpec) -> bool:
+    """True for a task whose data is made by code, not read from any folder or hub dataset."""
+    return spec.source is None and spec.local_format.endswith(GENERATED_FORMAT)
+
+
+def local_data_dir(spec: TaskSpec, data_dir: str | None) -> str | None:
+    """The folder ``spec`` reads its release files from: ``data_dir`` when given (every task reads local files);
+    without it, ``$MMXFER_LOCAL_DATA`` for a task the hub cannot serve (:func:`hub_serves`), so a study on the
+    hub can still train on VQAv2 or CCGbank; else None: the hub."""
+    if data_dir is not None or hub_serves(spec):
+        return data_dir
+    return os.environ.get(LOCAL_DATA_ENV) or None
+
+
 def make_loader(hub: HubFn | None, local: LocalFn | None):
-    """A :data:`~mmxfer.tasks.base.Loader` that dispatches to ``local`` (with ``data_dir``) or ``hub``."""
+    """A :data:`~mmxfer.tasks.base.Loader` that dispatches to ``local`` (with ``data_dir``, or
+    :func:`local_data_dir`'s folder for a task the hub cannot serve) or ``hub``."""
 
     def loader(spec: TaskSpec, split: str, lang: str, data_dir: str | None) -> datasets.Dataset:
+        if local is not None:
+            data_dir = local_data_dir(spec, data_dir)
         check_split(spec, split)
         lang = check_language(spec, lang, data_dir)
         if data_dir is not None:

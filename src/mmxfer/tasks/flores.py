@@ -61,6 +61,13 @@ def _hub_flores_plus(spec: TaskSpec, split: str, lang: str):
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
 
+_FLORES_LOCAL = "flores200_dataset/{dev,devtest}/<lang_Script>.{dev,devtest} (also .gz, or flores200/devtest/...)"
+#: a loading script on the hub (its contract says so): without --data-dir, $MMXFER_LOCAL_DATA is read if set
+_FLORES_SCRIPT = HubSource("facebook/flores", "{lang}", loading_script=(
+    f"use the task 'flores_plus' (gated, set HF_TOKEN) or pass the FLORES-200 release with --data-dir DIR "
+    f"({_FLORES_LOCAL})"))
+
+
 def _hub_flores_script(spec: TaskSpec, split: str, lang: str):
     raise DataError("facebook/flores is a loading-script dataset that datasets>=4 cannot run: use the task "
                     "'flores_plus' (gated, set HF_TOKEN) or pass the FLORES-200 release with --data-dir DIR "
@@ -73,8 +80,8 @@ _FLORES_COMMON = dict(kind="retrieval", modality="text", category="retrieval", v
 
 register(TaskSpec(
     name="flores200", description="FLORES-200 dev/devtest: xSIM bitext retrieval, 204 languages vs eng_Latn",
-    source=HubSource("facebook/flores", "{lang}"),
-    local_format="flores200_dataset/{dev,devtest}/<lang_Script>.{dev,devtest} (also .gz, or flores200/devtest/...)",
+    source=_FLORES_SCRIPT,
+    local_format=_FLORES_LOCAL,
     loader=make_loader(_hub_flores_script, _local_flores), **_FLORES_COMMON,
 ), "flores", "flores-200")
 
@@ -138,10 +145,10 @@ register(TaskSpec(
 register(TaskSpec(
     name="flores200-translate", kind="translation", modality="text", category="generation", version="1.0",
     description="FLORES-200 devtest: zero-shot X->eng translation (SixT) after training on one pair; chrF++, spBLEU",
-    source=HubSource("facebook/flores", "{lang}"),
+    source=_FLORES_SCRIPT,
     languages=tuple(code for code in FLORES_LANGS if code != PIVOT), metric="chrf_pp", splits=("dev", "devtest"),
     train_language=PIVOT, train_task="wmt14-de-en",
-    local_format="flores200_dataset/{dev,devtest}/<lang_Script>.{dev,devtest} (also .gz, or flores200/devtest/...)",
+    local_format=_FLORES_LOCAL,
     # every predictions file is scored with each of these; the direction is X->eng (English references)
     extra={"metrics": ("chrf_pp", "spbleu"), "direction": "xx-en"},
     loader=make_loader(_hub_flores_script, _local_flores),

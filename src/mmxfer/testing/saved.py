@@ -5,10 +5,18 @@
   ``AutoTokenizer``/``AutoModel.from_pretrained`` exactly as ``FacebookAI/xlm-roberta-large`` does.
 * :func:`tiny_vision_checkpoint` - an open_clip-style checkpoint (``visual.*`` tensors, safetensors) for
   the shipped ``tiny-vit`` tower: ``vision.checkpoint=<file>`` goes through the checkpoint reader.
+* :func:`tiny_spm_model` - a SentencePiece model trained on the tiny tokenizer's multilingual text, standing in
+  for the FLORES-200 SentencePiece model of spBLEU (``MMXFER_FLORES200_SPM``) where the real one cannot be
+  downloaded: spBLEU then runs its real code path on the fixtures.
 
-Both are made once into ``$MMXFER_CACHE/testing`` (atomically: a temporary folder renamed into place)
+All are made once into ``$MMXFER_CACHE/testing`` (atomically: a temporary folder renamed into place)
 under a key that hashes the code that builds them and the library versions that write them, and are
 reused by every later call, in this process and others.
+
+Both are registered by name, so a profile can use them anywhere (the ``rehearsal`` profile does):
+``trunk.name: rehearsal-xlmr`` loads :func:`tiny_trunk_dir` through the folder path, and
+``vision: {model: rehearsal-vit, pretrained: rehearsal}`` reads :func:`tiny_vision_checkpoint` through the
+checkpoint reader; each is made on first use.
 """
 
 from __future__ import annotations
@@ -23,9 +31,13 @@ from pathlib import Path
 import torch
 
 from mmxfer import assets
+from mmxfer.catalog import TRUNKS, VISION_TOWERS
+from mmxfer.models.trunk import TrunkEntry, TrunkPair, load_trunk
+from mmxfer.models.vision import TowerEntry
 
 FORMAT = "1"  # bump when what these folders hold changes in a way the source hash cannot see
 TOWER_FILE = "open_clip_model.safetensors"
+SPM_FILE = "flores200-rehearsal.model"
 
 
 def _key(*parts: str) -> str:
@@ -104,3 +116,37 @@ def tiny_vision_checkpoint(root: str | os.PathLike | None = None) -> Path:
         save_file(state, str(tmp / TOWER_FILE), metadata={"format": "pt"})
 
     return _made_once(base / f"tiny-vit-{_key(config, _source('mmxfer.models.vision'))}", make) / TOWER_FILE
+
+
+def tiny_spm_model(root: str | os.PathLike | None = None) -> Path:
+    """A SentencePiece model file (unigram, 300 pieces) of the tiny tokenizer's text, which every fixture sentence
+    is made of; deterministic (one training thread), so spBLEU scores repeat on every machine."""
+    base = Path(root) if root is not None else assets.cache_dir("testing")
+
+    def make(tmp: Path) -> None:
+        import sentencepiece as spm
+
+        from mmxfer.testing.tiny import _TEXT
+
+        lines = [line for line in _TEXT.splitlines() if line.strip()]
+        with (tmp / SPM_FILE).open("wb") as handle:
+            spm.SentencePieceTrainer.train(sentence_iterator=iter(lines * 3), model_writer=handle, vocab_size=300,
+                                           hard_vocab_limit=False, character_coverage=1.0, num_threads=1,
+                                           minloglevel=2)
+
+    import sentencepiece
+
+    return _made_once(base / f"tiny-spm-{_key(_source('mmxfer.testing.tiny'), sentencepiece.__version__)}",
+                      make) / SPM_FILE
+
+
+def _saved_trunk(attn_implementation: str = "sdpa") -> TrunkPair:
+    return load_trunk(str(tiny_trunk_dir()), attn_implementation=attn_implementation)
+
+
+TRUNKS.add(TrunkEntry("rehearsal-xlmr", builder=_saved_trunk,
+                      description="the tiny trunk saved as a Hugging Face folder, loaded from it (rehearsal)"),
+           "rehearsal-xlmr")
+VISION_TOWERS.add(TowerEntry("rehearsal-vit", "tiny-vit with a saved open_clip checkpoint, pretrained: rehearsal",
+                             architecture="tiny-vit", checkpoints={"rehearsal": lambda: tiny_vision_checkpoint()}),
+                  "rehearsal-vit")

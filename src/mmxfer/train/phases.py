@@ -46,7 +46,7 @@ from mmxfer.runs import atomic
 from mmxfer.runs.lock import FileLock
 from mmxfer.runs.store import Run, slug
 from mmxfer.tasks.base import TaskSpec
-from mmxfer.tasks.common import evaluation_languages
+from mmxfer.tasks.common import evaluation_languages, is_generated, local_data_dir
 from mmxfer.train import data as train_data
 from mmxfer.train.data import MultiTaskDataset, MultiTaskModel, TaskData
 from mmxfer.train.loop import (
@@ -77,12 +77,17 @@ def phase2_seed(profile: ExperimentConfig, seed: int) -> int:
 
 
 def data_source(spec: TaskSpec, data_dir: str | None) -> dict[str, Any]:
-    """Where a task's training data comes from: generated, a local release folder (resolved), or the hub."""
-    if spec.source is None:
+    """Where a task's training data comes from: generated (the starter world), a local release folder (resolved;
+    also for a task without a hub source such as CCGbank, so trunks trained on different copies never share a
+    folder), or the hub."""
+    if is_generated(spec):
         return {"generated": spec.version}
+    data_dir = local_data_dir(spec, data_dir)
     if data_dir is not None:
         return {"data_dir": str(Path(data_dir).expanduser().resolve())}
     src = spec.source
+    if src is None:  # no folder for a task that reads only local files: its loader says what to pass
+        return {"data_dir": None}
     return {"hub": src.path, "config": src.config, "revision": src.revision}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,14 @@ from typing import Any
 import torch
 from accelerate import PartialState
 
-from mmxfer import catalog
+from mmxfer import assets, catalog
 from mmxfer.config import ExperimentConfig, check_seed, to_dict
 from mmxfer.errors import ConfigError
 from mmxfer.kinds import kind_of
 from mmxfer.runs import atomic
 from mmxfer.runs.env import precision_record
 from mmxfer.runs.store import Run, check_name, open_run, run_path
+from mmxfer.tasks.common import LOCAL_DATA_ENV
 from mmxfer.train import phases, translation
 from mmxfer.train.loop import remove_training_state
 
@@ -163,6 +165,8 @@ def execute(request: RunRequest) -> Run:
     second process on the same run stops at once with one line naming the holder (:mod:`mmxfer.runs.lock`).
     """
     state = PartialState(cpu=not torch.cuda.is_available())
+    if request.profile.cpu_threads and state.device.type == "cpu":
+        torch.set_num_threads(request.profile.cpu_threads)
     main = state.is_main_process
     run = Run(run_path(request.runs_dir, request.study, request.config, request.label))
     if run.is_done() and not request.force:
@@ -187,7 +191,7 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
     main = state.is_main_process
     if main:
         print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
-              f"data {data_dir or ('offline: generated shapes world, SIB-200 shipped with mmxfer' if profile.name == 'starter' else 'Hugging Face Hub')} | precision {_precision_text(profile.precision)} | "
+              f"data {data_dir or _default_data_label(profile.name)} | precision {_precision_text(profile.precision)} | "
               f"{state.num_processes} process(es) on {state.device}")
         if profile.name == "starter":
             print("  (starter profile: offline CPU demo; paper scale is --profile xlmr-large)")
@@ -231,6 +235,20 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
 def _precision_text(precision: str) -> str:
     resolved = precision_record(precision)["resolved"]
     return precision if resolved == precision else f"{precision} -> {resolved}"
+
+
+def _default_data_label(profile_name: str) -> str:
+    if profile_name == "starter":
+        return "offline: generated shapes world, SIB-200 shipped with mmxfer"
+    return _hub_label()
+
+
+def _hub_label() -> str:
+    """Where hub datasets come from in this process: the Hub, or a local mirror of it (and the release files of
+    the tasks the hub cannot serve, when given)."""
+    mirror, local = os.environ.get(assets.MIRROR_ENV), os.environ.get(LOCAL_DATA_ENV)
+    return ("Hugging Face Hub" + (f" (mirror {mirror})" if mirror else "")
+            + (f", hub-less tasks from {local}" if local else ""))
 
 
 def _copy_phase2_log(source: Path, run: Run) -> None:
