@@ -101,6 +101,22 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _trunk_record(profile_name: str, overrides: tuple[str, ...]) -> dict:
+    """The trunk settings the sweep ran with (which layers train decides how much phase 2 can forget)."""
+    from mmxfer.config import load_profile
+
+    trunk = load_profile(profile_name, overrides).trunk
+    return {"name": trunk.name, "train_top_layers": trunk.train_top_layers,
+            "freeze_embeddings": trunk.freeze_embeddings}
+
+
+def _commit() -> str | None:
+    import subprocess
+
+    out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
+    return out.stdout.strip() or None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/results/starter_phase2_sweep.json")
@@ -146,7 +162,8 @@ def main() -> int:
     result = {"benchmark": "starter phase-2 recipe sweep (seed 1, every arm, 32 languages"
                            + (", SIB-200 trained and scored)" if args.with_sib else ", trunk retrieval only)"),
               "grid": {"lr": _floats(args.lr), "steps": [int(x) for x in _floats(args.steps)]},
-              "batch_size": 32, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+              "batch_size": 32, "trunk": _trunk_record(base.profile, tuple(base.overrides)), "commit": _commit(),
+              "cpu_count": os.cpu_count(), "platform": platform.platform(),
               "load_average_end": [round(x, 2) for x in os.getloadavg()], "rows": rows}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
