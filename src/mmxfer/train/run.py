@@ -22,6 +22,7 @@ from mmxfer import assets, catalog
 from mmxfer.config import ExperimentConfig, check_seed, to_dict
 from mmxfer.errors import ConfigError
 from mmxfer.kinds import kind_of
+from mmxfer.memory import release_memory
 from mmxfer.runs import atomic
 from mmxfer.runs.env import precision_record
 from mmxfer.runs.store import Run, check_name, open_run, run_path
@@ -211,6 +212,7 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
         if main:
             _copy_phase2_log(trunk_dir.parent / "train_log.jsonl", run)
             summary.update(_copy_phase2_selection(trunk_dir.parent / phases.SELECTION_FILE, run))
+        release_memory()  # phase 2's model and optimizer, before phase 3 loads the trunk it saved
     languages = request.languages
     if target:
         phase3 = translation.run_translation if is_translation(target) else phases.run_target
