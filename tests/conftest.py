@@ -31,3 +31,13 @@ def mmxfer_cache(tmp_path, monkeypatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("MMXFER_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerator_state():
+    """Each test starts without accelerate's process-wide state: one process of mmxfer runs one profile's
+    precision, but tests of different profiles (``precision: auto`` is bf16 on a CPU with native bf16) share one."""
+    yield
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()

@@ -325,7 +325,7 @@ CASES: list[Case] = [
          ("config.yaml", "YAML")),
     Case("compare-env-corrupt", _damaged(lambda c, r: _write(r / "env.json", "{not json")), 2, ("env.json", "JSON")),
     Case("compare-done-corrupt", _damaged(lambda c, r: _write(r / "DONE", "{")), 2, ("DONE", "JSON")),
-    Case("compare-symlinked-baseline", _symlinked_baseline, 0, ("Best arm",), stream="out"),
+    Case("compare-symlinked-baseline", _symlinked_baseline, 0, ("Intermediate training itself",), stream="out"),
     Case("compare-out-under-file", lambda c: [*_compare(c)[:-4], "--out", str(_file(c) / "rep")], 2,
          ("--out", "is a file")),
     Case("compare-out-is-file", lambda c: [*_compare(c)[:-4], "--out", str(_file(c))], 2, ("--out", "not a folder")),

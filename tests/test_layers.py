@@ -20,9 +20,10 @@ ROOT = SRC / "mmxfer"
 #: package (a subpackage or a top-level module of mmxfer; "mmxfer" is the package's own __init__) -> layer.
 #: A package may import packages of its own layer or lower ones, never higher ones.
 LAYERS: dict[str, int] = {
-    # core: errors, the registry and its catalog, configs, assets, the language table, console output, run store
+    # core: errors, the registry and its catalog, configs, assets, the language table, console output, memory release,
+    # run store
     "mmxfer": 0, "errors": 0, "registry": 0, "config": 0, "catalog": 0, "assets": 0, "languages": 0,
-    "console": 0, "runs": 0,
+    "console": 0, "memory": 0, "runs": 0,
     # task specs and loaders, metrics, models
     "tasks": 1, "metrics": 1, "models": 1,
     # one adapter per task kind

@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--no-normalize", action="store_true", help="do not L2-normalise the rows")
+    p.add_argument("--precision", choices=("auto", "no", "bf16"), default="auto",
+                   help="auto: bf16 autocast where the CPU/GPU has native bf16, else fp32; no: always fp32")
 
     p = sub.add_parser("ls", help="list tasks, suites, profiles, studies, trunks, vision towers, heads, metrics, kinds, runs",
                        epilog=EPILOG_LS, formatter_class=fmt)

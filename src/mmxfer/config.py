@@ -25,7 +25,9 @@ C = TypeVar("C")
 
 CONFIG_ROOT = Path(__file__).resolve().parent / "configs"
 
-Precision = Literal["no", "fp16", "bf16"]
+#: ``auto``: bf16 autocast where the hardware computes in bf16 natively (a CUDA GPU with bf16; a CPU with AVX512-BF16
+#: or AMX), full fp32 elsewhere - decided when a run starts and recorded in its env.json (mmxfer.runs.env)
+Precision = Literal["no", "fp16", "bf16", "auto"]
 
 
 # --------------------------------------------------------------------------- schema
@@ -44,6 +46,10 @@ class TrunkConfig:
     max_length: int = 128
     freeze_embeddings: bool = False
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"
+    # K: only the top K transformer layers are trained, in every phase; the embeddings and every layer below
+    # them are frozen and run in eval mode (no dropout), and their output for a text input is computed once per
+    # process (mmxfer.models.frozen). A trunk of K layers or fewer trains all of them. None: every layer trains.
+    train_top_layers: int | None = field(default=None, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -291,7 +297,7 @@ _RULE_TEXT = {_positive: "a number above 0", _at_least_one: "at least 1", _non_n
 #: (class, field) -> what its value must be (None stays allowed where the type allows it); every number
 #: of a config must be finite
 RANGES: dict[tuple[type, str], Any] = {
-    (TrunkConfig, "max_length"): _at_least_one,
+    (TrunkConfig, "max_length"): _at_least_one, (TrunkConfig, "train_top_layers"): _at_least_one,
     (VisionConfig, "num_tokens"): _at_least_one,
     (PhaseConfig, "lr"): _positive, (PhaseConfig, "warmup_ratio"): _fraction,
     (PhaseConfig, "weight_decay"): _non_negative, (PhaseConfig, "batch_size"): _at_least_one,

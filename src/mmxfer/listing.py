@@ -29,7 +29,8 @@ def _ls_tasks(verbose: bool = False) -> None:
     catalog.load_plugins()
     rows = []
     for name, spec in catalog.TASKS.items():
-        source = spec.source.path if spec.source else "generated"
+        source = spec.source.path if spec.source else ("shipped: " + spec.extra["shipped"] if spec.extra.get("shipped")
+                                                         else "generated")
         if spec.source and spec.source.config:
             source += f" ({spec.source.config})"
         if spec.source and spec.extra.get("hub_caveat"):

@@ -22,7 +22,14 @@ def test_compare_writes_tables_plots_and_headline(study_dir, suite_file, tmp_pat
                  "--bootstrap", "200"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "Best arm: vqa" in printed and "Multimodal vs text: best pair vqa beats mnli" in printed
+    assert "Best arm" not in printed and "best pair" not in printed  # no best-of claims
+    assert ("Modality effect, suite average (multimodal vs text arms (no text twins among the arms); 95% CI"
+            in printed) and "vqa - mnli +" in printed
+    gap_line = next(line for line in printed.splitlines() if line.startswith("(1) Gap by task category (vqa - mnli"))
+    assert "classification +" in gap_line and "retrieval +" in gap_line and "difference classification - retrieval" \
+        in gap_line
+    effect = next(line for line in printed.splitlines() if line.startswith("Intermediate training itself"))
+    assert "mnli +" in effect and "vqa +" in effect and "Note: the intermediate tasks" not in printed
     for name in ("report.md", "results.parquet", "results.csv", "gaps_language.csv", "table_suite.tex",
                  "table_categories.csv", "forest_categories.png", "forest_categories.svg", "heatmap_arms_tasks.png",
                  "margin_vs_resource.svg"):

@@ -64,3 +64,29 @@ def test_cli_embed_empty_input_is_an_error(tmp_path, capsys):
     src.write_text("", encoding="utf-8")
     code = main(["embed", "--trunk", "tiny", "--input", str(src), "--output", str(tmp_path / "e.npy")])
     assert code == 2 and "empty" in capsys.readouterr().err
+
+
+def test_precision_no_is_fp32_and_bf16_autocast_stays_close(trunk):
+    model, tok = trunk
+    fp32 = encode(model, tok, SENTENCES, progress=False)
+    np.testing.assert_array_equal(encode(model, tok, SENTENCES, precision="no", progress=False), fp32)
+    bf16 = encode(model, tok, SENTENCES, precision="bf16", progress=False)
+    assert bf16.dtype == np.float32 and not np.array_equal(bf16, fp32)  # autocast really ran in bf16
+    assert (bf16 * fp32).sum(axis=1).min() > 0.99  # cosine of unit rows
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        encode(model, tok, SENTENCES, precision="int8", progress=False)
+
+
+def test_cli_embed_says_which_precision_auto_became(tmp_path, capsys, monkeypatch):
+    from mmxfer.runs import env
+
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    for native, expected in ((True, "(precision auto -> bf16)"), (False, "(precision auto -> no)")):
+        monkeypatch.setattr(env, "cpu_bf16_native", lambda native=native: native)
+        assert main(["embed", "--trunk", "tiny", "--input", str(src), "--output", str(tmp_path / "e.npy")]) == 0
+        assert expected in capsys.readouterr().out
+    assert main(["embed", "--trunk", "tiny", "--input", str(src), "--output", str(tmp_path / "f.npy"),
+                 "--precision", "no"]) == 0
+    assert "(precision no)" in capsys.readouterr().out
+    np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), np.load(tmp_path / "e.npy"))  # auto -> no above

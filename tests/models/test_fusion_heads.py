@@ -173,3 +173,21 @@ def test_caption_mlm_without_labels_scores_only_mask_tokens(batch):
     with torch.no_grad():
         out = model(masked, mask, pixel_values=pixels)
     assert out["logits"].shape == (2, model.trunk.config.vocab_size) and "loss" not in out
+
+
+def test_mean_classification_head_pools_the_text_tokens_only(batch):
+    ids, mask, _ = batch
+    model = build_task_model(tiny_trunk(), "classification_mean", num_labels=3).eval()
+    with torch.no_grad():
+        logits = model(ids, mask)["logits"]
+        # the same sentence with three more pads: pads are left out of the mean, so the logits do not move
+        pad = torch.full((ids.shape[0], 3), model.tokenizer.pad_token_id)
+        padded = model(torch.cat([ids, pad], 1), torch.cat([mask, torch.zeros_like(pad)], 1))["logits"]
+        hidden = model.trunk(input_ids=ids, attention_mask=mask).last_hidden_state
+        mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        expected = model.head.out(torch.tanh(model.head.dense(mean)))
+    torch.testing.assert_close(padded, logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-5)
+    out = model.train()(ids, mask, labels=torch.tensor([0, 2]))
+    out["loss"].backward()
+    assert model.head.dense.weight.grad is not None

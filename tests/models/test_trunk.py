@@ -122,3 +122,28 @@ def test_trunk_folders_load_without_the_pooler(tmp_path):
     reference = {k: v for k, v in model.state_dict().items() if not k.startswith("pooler.")}
     assert set(again.state_dict()) == set(reference)
     assert all(torch.equal(again.state_dict()[k], v) for k, v in reference.items())
+
+
+def test_a_tokenizer_is_read_once_per_content_not_per_folder(tmp_path, monkeypatch):
+    from mmxfer.models import trunk as trunk_module
+    from mmxfer.models.trunk import load_trunk, save_trunk
+    from mmxfer.testing.tiny import tiny_trunk
+
+    model, tokenizer = tiny_trunk()
+    save_trunk(model, tokenizer, tmp_path / "a")
+    save_trunk(model, tokenizer, tmp_path / "b")  # a phase-2 folder: the same tokenizer files, another place
+    monkeypatch.setattr(trunk_module, "CACHE_MAX_BYTES", 0)  # weights always read from disk
+    monkeypatch.setattr(trunk_module, "_tokenizers", type(trunk_module._tokenizers)())
+    import transformers
+
+    reads = []
+    original = transformers.AutoTokenizer.from_pretrained
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained",
+                        lambda *a, **k: reads.append(a[0]) or original(*a, **k))
+    first, second = load_trunk(str(tmp_path / "a"))[1], load_trunk(str(tmp_path / "b"))[1]
+    assert len(reads) == 1 and first is second
+    assert first("Die Katze")["input_ids"] == tokenizer("Die Katze")["input_ids"]
+    (tmp_path / "b" / "tokenizer_config.json").write_text(
+        (tmp_path / "b" / "tokenizer_config.json").read_text().replace("128", "64"))  # other content: read again
+    load_trunk(str(tmp_path / "b"))
+    assert len(reads) == 2

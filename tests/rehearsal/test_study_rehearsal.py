@@ -94,7 +94,8 @@ def check_report(report: Path, suite: str, arms: list[str]) -> None:
         text = (report / "report.md").read_text(encoding="utf-8")
         assert "No suite average" in text and not (report / "table_suite.csv").exists()
         for track in tracks.itertuples():
-            assert f"Best arm on {track.task} ({track.metric})" in text, track.track
+            assert f"Modality effect on {track.track} (each multimodal arm vs its text twin" in text, track.track
+            assert f"## Track {track.task} - {track.metric}" in text, track.track
     for table, columns in tables:
         frame = pd.read_csv(report / f"table_{table}.csv").set_index("comparison")
         assert columns <= set(frame.columns), (table, sorted(columns - set(frame.columns)))

@@ -23,7 +23,7 @@ def main(out: Path, trunk: str, data: str) -> None:
     run = Run(out / "run")
     run.path.mkdir(parents=True, exist_ok=True)
     rows = phases.run_target(run, profile, "pawsx", trunk=trunk, seed=1, data_dir=data)
-    accelerator = make_accelerator("no")
+    accelerator = make_accelerator(profile.precision)  # the state phase 3 set up (precision auto: bf16 or no)
     selection = json.loads((run.path / "selection.json").read_text()) if accelerator.is_main_process else {}
     (out / f"rank{accelerator.process_index}.json").write_text(json.dumps({
         "world": accelerator.num_processes, "rows": len(rows), "steps": (selection.get("history") or [{}])[-1].get("step"),

@@ -50,3 +50,32 @@ def _profile():
     from mmxfer.config import ExperimentConfig, TrunkConfig
 
     return ExperimentConfig(trunk=TrunkConfig(name="tiny"))
+
+
+def test_longest_first_batching_gives_each_example_its_own_outputs(tmp_path, monkeypatch):
+    """predict() batches the longest examples first (less padding) and puts the outputs back in feature order:
+    every example's logits are the ones it gets alone in a batch of one."""
+    import torch
+
+    from mmxfer.models.trunk import load_trunk
+    from mmxfer.tasks.common import dataset_from_rows
+
+    monkeypatch.setenv("MMXFER_CACHE", str(tmp_path))
+    catalog.load_plugins()
+    spec = catalog.task("xnli")
+    rows = [{**r, "text_a": "a cat sat " * (1 + (i * 2) % 5)} for i, r in enumerate(ROWS["xnli"])]
+    ds = dataset_from_rows(spec, rows, split="validation", lang="en")
+    trunk = load_trunk("tiny")
+    data = train_data.task_data(spec, ds, trunk[1], 64, split="validation", lang="en")
+    assert data.lengths != sorted(data.lengths, reverse=True)
+    model = _build(trunk, spec, data.num_labels, _profile(), image=False)
+    seen = []
+    real_decode = train_data.decode
+    monkeypatch.setattr(train_data, "decode", lambda d, outputs: seen.append(outputs["logits"]) or real_decode(d, outputs))
+    predict(make_accelerator("no"), model, data, batch_size=3)
+    model.eval()
+    with torch.no_grad():  # each feature alone, in feature order, without predict()
+        alone = torch.cat([model(**{k: v for k, v in data.collate([data.features[i]]).items() if k != "labels"})
+                           ["logits"] for i in range(len(rows))])
+    assert not torch.allclose(alone[0], alone[1])  # the examples differ, so an order mix-up would show
+    torch.testing.assert_close(seen[0], alone, atol=1e-5, rtol=1e-5)

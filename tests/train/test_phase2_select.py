@@ -157,8 +157,12 @@ def test_phase2_hands_the_best_dev_trunk_to_phase3_and_resume_keeps_it(tmp_path,
 def test_select_best_keeps_existing_run_ids_when_off():
     assert "select_best" not in to_dict(PhaseConfig())
     assert to_dict(PhaseConfig(select_best=True))["select_best"] is True
-    profile = load_profile("starter")
-    assert config_hash(to_dict(profile)) == "a98031362d"  # the starter profile's hash before the field existed
+    # select_best off (the default, said or not) leaves a profile's dictionary, so its run ids, as they were
+    profile, said_off = load_profile("starter"), load_profile("starter", ["intermediate.select_best=false"])
+    assert "select_best" not in to_dict(profile)["intermediate"]
+    assert config_hash(to_dict(said_off)) == config_hash(to_dict(profile))
+    said_on = load_profile("starter", ["intermediate.select_best=true"])
+    assert config_hash(to_dict(said_on)) != config_hash(to_dict(profile))
     on = load_profile("starter", ["intermediate.select_best=true"])
     assert phases.phase2_dir(on, ["starter-vqa"], 1, "r", "s") != phases.phase2_dir(profile, ["starter-vqa"], 1,
                                                                                         "r", "s")

@@ -30,8 +30,9 @@ def test_paper_plan_counts(tmp_path):
 def test_dry_run_prints_counts(tmp_path, capsys):
     assert main(["study", "starter", "--dry-run", "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "8 runs: 0 finished, 8 to run -> 3 phase-2 trainings" in out
-    assert "4 phase-3 trainings, 4 retrieval evaluations" in out
+    # five arms x (SIB-200 + retrieval) x two seeds; each seed of an arm trains its own phase-2 trunk
+    assert "20 runs: 0 finished, 20 to run -> 8 phase-2 trainings" in out
+    assert "10 phase-3 trainings, 10 retrieval evaluations" in out
     assert not list(tmp_path.iterdir())  # a dry run writes nothing
 
 
@@ -98,15 +99,45 @@ def test_slurm_submission_chains_runs_on_shared_phase2(tmp_path, monkeypatch):
 
     monkeypatch.setattr(launch, "submit_slurm", fake_submit)
     assert main(["study", "starter", "--launcher", "slurm", "--runs-dir", str(tmp_path)]) == 0
-    assert len(submitted) == 8
+    assert len(submitted) == 20
     by_arm: dict = {}
     for argv, deps, log_dir in submitted:
         arm = argv[argv.index("--arm") + 1]
         by_arm.setdefault(arm, []).append(deps)
         assert "--resume" in argv and log_dir.parent.name == "_slurm"
-    assert by_arm["baseline"] == [[], []]  # no phase 2: nothing to wait for
-    for arm in ("vqa", "vqa-text", "caption"):
-        first, second = by_arm[arm]
-        assert first == [] and len(second) == 1  # the second run of the arm waits for the one training phase 2
+    assert by_arm["baseline"] == [[], [], [], []]  # no phase 2: nothing to wait for
+    for arm in ("vqa", "vqa-text", "caption", "caption-text"):
+        # SIB-200 seeds 1 and 2 each train their seed's phase 2; the retrieval run of each seed waits for it
+        sib1, sib2, ret1, ret2 = by_arm[arm]
+        assert sib1 == [] and sib2 == [] and len(ret1) == 1 and len(ret2) == 1 and ret1 != ret2
     cmd = launch.accelerate_command(["train"], load_study("starter").slurm)
     assert cmd[:2] == ["accelerate", "launch"] and cmd[-3:] == ["-m", "mmxfer", "train"]
+
+
+def test_a_finished_runs_reference_cycles_are_freed_before_the_next_run(tmp_path, monkeypatch):
+    """A run's model sits in reference cycles; the grid collects them after each run, so runs' trunks are never
+    in memory together (the starter study peaked at 7.9 GB without it). Automatic collection is off here, so only
+    the grid's own collection can free them."""
+    import gc
+    import weakref
+
+    class Model:
+        pass
+
+    earlier: list[weakref.ref] = []
+    alive_at_start: list[int] = []
+
+    def run_holding_a_cycle(request):
+        alive_at_start.append(sum(ref() is not None for ref in earlier))
+        model = Model()
+        model.self = model
+        earlier.append(weakref.ref(model))
+
+    monkeypatch.setattr(grid, "execute", run_holding_a_cycle)
+    gc.collect()
+    gc.disable()
+    try:
+        assert main(["study", "starter", "--runs-dir", str(tmp_path), "--no-compare"]) == 0
+    finally:
+        gc.enable()
+    assert alive_at_start == [0] * 20

@@ -38,7 +38,7 @@ def test_targets_no_suite_holds_get_their_own_suite(monkeypatch, tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({"name": "s", "profile": "starter", "suite": "starter",
                                     "arms": [{"name": "baseline", "intermediate": []}],
-                                    "targets": ["starter-names", "pawsx"]}))
+                                    "targets": ["starter-sib200", "pawsx"]}))
     suites = _compared(monkeypatch, load_study(str(path)), tmp_path / "runs")
     assert suites[0] == "starter" and len(suites) == 2
     assert [t.task for t in load_suite(suites[1]).tasks] == ["pawsx"]

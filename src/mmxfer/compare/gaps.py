@@ -1,11 +1,21 @@
 """Margins between arms with hierarchical paired bootstrap intervals and corrected tests.
 
-Comparisons: every multimodal arm (modality ``image-text`` or ``mixed``) against every text arm
-and against the baseline (modality ``none``: no intermediate task), plus every text arm
-against the baseline (the STILTs effect, for reference). A margin is
-``score(arm) - score(reference)``, averaged over the seeds both arms have (paired by seed), and
+Comparisons (:func:`comparisons`), two effects kept apart:
+
+* the modality effect - each multimodal arm (modality ``image-text`` or ``mixed``) against its text twin
+  (``multimodal-vs-twin``: the text arm whose intermediate tasks are the twins of its own, the same
+  questions or captions without the image; task specs name theirs in ``extra["twin_of"]``), the pooled margin
+  ``pooled-multimodal - pooled-text`` (the mean over every multimodal arm minus the mean over every text arm,
+  per seed; only with more than one arm on a side) and, for reference, every other multimodal-text pair
+  (``multimodal-vs-text``: unlike tasks, never a headline);
+* the effect of intermediate training on the trunk - every arm against the baseline (modality ``none``: no
+  intermediate task): ``multimodal-vs-baseline`` and ``text-vs-baseline`` (the STILTs effect; on retrieval
+  targets, which use the trunk as it is, a negative margin is forgetting).
+
+A margin is ``score(arm) - score(reference)``, averaged over the seeds both sides have (paired by seed), and
 sign-flipped for lower-is-better metrics (xSIM error rate) so that a positive margin always means
-the arm is better.
+the arm is better. :attr:`GapResult.contrasts` holds, for each modality comparison, the difference of its
+margin between two categories (classification - retrieval) with its own interval.
 
 Levels: per language (one cell = task x split x language x metric), per task (mean over the
 task's languages; English left out when the suite says ``include_english_in_average: false``),
@@ -64,6 +74,9 @@ log = logging.getLogger(__name__)
 
 MULTIMODAL = ("image-text", "mixed")
 LEVELS = ("language", "task", "category", "suite")
+POOLED_MULTIMODAL, POOLED_TEXT = "pooled-multimodal", "pooled-text"
+#: comparison kinds of the modality effect, headline first; the rest compare an arm with the baseline
+MODALITY_KINDS = ("multimodal-vs-twin", "pooled-multimodal-vs-text", "multimodal-vs-text")
 
 
 @dataclass
@@ -77,6 +90,7 @@ class GapResult:
     settings: GapSettings
     arms: pd.DataFrame = field(default_factory=pd.DataFrame)
     tracks: list[Track] = field(default_factory=list)  # every declared (task, metric), present or missing
+    contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)  # category differences of modality margins
 
     @property
     def missing(self) -> list[Track]:
@@ -106,8 +120,43 @@ def arm_table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _canonical(name: str) -> str:
+    spec = catalog.find_task(name)
+    return spec.name if spec is not None else name
+
+
+def _tasks_of(row: Any) -> frozenset[str]:
+    return frozenset(_canonical(t) for t in str(row.intermediate or "").split(",") if t)
+
+
+def twins(arms: pd.DataFrame) -> dict[str, str]:
+    """multimodal arm -> its text twin: the text arm whose intermediate tasks are exactly the twins
+    (``extra["twin_of"]``) of the multimodal arm's tasks; arms without such a partner are left out."""
+    tasks = {row.arm: _tasks_of(row) for row in arms.itertuples()}
+    modality = dict(zip(arms["arm"], arms["modality"]))
+    out: dict[str, str] = {}
+    for text_arm, names in tasks.items():
+        if modality[text_arm] != "text" or not names:
+            continue
+        twin_of = set()
+        for name in names:
+            spec = catalog.find_task(name)
+            partner = spec.extra.get("twin_of") if spec is not None else None
+            if partner is None:
+                break
+            twin_of.add(_canonical(partner))
+        else:
+            for arm, mm_names in tasks.items():
+                if modality[arm] in MULTIMODAL and mm_names == frozenset(twin_of) and arm not in out:
+                    out[arm] = text_arm
+    return out
+
+
 def comparisons(arms: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """(arm, reference, kind) for every multimodal-vs-text, multimodal-vs-baseline, text-vs-baseline pair."""
+    """(arm, reference, kind): each multimodal arm vs its text twin, the pooled multimodal arms vs the pooled
+    text arms (when a side has more than one arm), every other multimodal-text pair, and every arm vs the
+    baseline (see the module docstring). Pooled sides are named :data:`POOLED_MULTIMODAL` and
+    :data:`POOLED_TEXT`; :func:`members` gives their arms."""
     by_mod = defaultdict(list)
     for row in arms.itertuples():
         by_mod[row.modality].append(row.arm)
@@ -119,12 +168,24 @@ def comparisons(arms: pd.DataFrame) -> list[tuple[str, str, str]]:
         )
     multimodal = [a for m in MULTIMODAL for a in by_mod.get(m, [])]
     text = by_mod.get("text", [])
-    pairs = [(a, t, "multimodal-vs-text") for a in multimodal for t in text]
+    twin = twins(arms)
+    pairs = [(a, twin[a], "multimodal-vs-twin") for a in multimodal if a in twin]
+    if multimodal and text and (len(multimodal) > 1 or len(text) > 1):
+        pairs.append((POOLED_MULTIMODAL, POOLED_TEXT, "pooled-multimodal-vs-text"))
+    pairs += [(a, t, "multimodal-vs-text") for a in multimodal for t in text if twin.get(a) != t]
     pairs += [(a, b, "multimodal-vs-baseline") for a in multimodal for b in baselines]
     pairs += [(t, b, "text-vs-baseline") for t in text for b in baselines]
     if not pairs:
         raise RunStoreError("nothing to compare: the finished runs have only baseline arms")
     return pairs
+
+
+def members(arms: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """Each side a comparison may name -> its arms (an arm is its own only member; the pooled sides)."""
+    out = {a: (a,) for a in arms["arm"]}
+    out[POOLED_MULTIMODAL] = tuple(a for a, m in zip(arms["arm"], arms["modality"]) if m in MULTIMODAL)
+    out[POOLED_TEXT] = tuple(a for a, m in zip(arms["arm"], arms["modality"]) if m == "text")
+    return out
 
 
 def check_consistent(results: pd.DataFrame) -> None:
@@ -344,8 +405,15 @@ class _Cell:
                                 f"{other} and {row.path}; remove one or pass --runs for one study")
             self.runs[row.arm][seed] = (float(row.score), row.path, row.n_examples)
 
-    def seeds(self, arm: str, ref: str) -> list[int]:
-        return sorted(set(self.runs.get(arm, {})) & set(self.runs.get(ref, {})))
+    def seeds(self, *arms: str) -> list[int]:
+        """The seeds every one of ``arms`` has a run of."""
+        common = set(self.runs.get(arms[0], {}))
+        for arm in arms[1:]:
+            common &= set(self.runs.get(arm, {}))
+        return sorted(common)
+
+    def mean_score(self, arms: tuple[str, ...], seed: int) -> float:
+        return float(np.mean([self.runs[a][seed][0] for a in arms]))
 
 
 def _recorded_params(cell: _Cell, needed: list[tuple[str, int]]) -> dict[str, Any]:
@@ -456,6 +524,7 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
     check_consistent(frame)
     arms = arm_table(frame)
     pairs = comparisons(arms)
+    side = members(arms)
     B = settings.n_boot
 
     cells = [_Cell(key, grp["category"].iloc[0], grp)
@@ -468,30 +537,31 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
     for cell in bar:
         names = _registered(cell.task, cell.metric, entries)
         sign = 1.0 if _higher_is_better(names) else -1.0
-        active = [(a, r, kind, cell.seeds(a, r)) for a, r, kind in pairs]
+        active = [(a, r, kind, cell.seeds(*side[a], *side[r])) for a, r, kind in pairs]
         active = [p for p in active if p[3]]
         if not active:
             continue
         cell_reps: dict[tuple[str, int], np.ndarray] = {}
         n = None
         if B > 0:
-            needed = sorted({(arm, s) for a, r, _, seeds in active for arm in (a, r) for s in seeds})
+            needed = sorted({(arm, s) for a, r, _, seeds in active for arm in (*side[a], *side[r]) for s in seeds})
             try:
                 cell_reps, n = _cell_replicates(cell, needed, settings, draw_cache, names)
             except AssetError as exc:  # spBLEU without the SentencePiece model here: margins without intervals
                 notes[(cell.task, cell.metric)] = f"no intervals: {exc}"
                 cell_reps = {k: np.full(B, np.nan, np.float32) for k in needed}
         for a, r, kind, seeds in active:
-            sa = np.array([cell.runs[a][s][0] for s in seeds])
-            sr = np.array([cell.runs[r][s][0] for s in seeds])
-            n_ex = n if n is not None else cell.runs[a][seeds[0]][2]
+            sa = np.array([cell.mean_score(side[a], s) for s in seeds])
+            sr = np.array([cell.mean_score(side[r], s) for s in seeds])
+            n_ex = n if n is not None else cell.runs[side[a][0]][seeds[0]][2]
             rows.append({"arm": a, "reference": r, "kind": kind, "task": cell.task, "category": cell.category,
                          "metric": cell.metric, "split": cell.split, "lang": cell.lang,
                          "higher_is_better": sign > 0, "score_arm": sa.mean(), "score_reference": sr.mean(),
                          "margin": float(sign * (sa - sr).mean()),
                          "n_seeds": len(seeds), "n_examples": n_ex})
             if B > 0:
-                diff = sign * np.stack([cell_reps[(a, s)] - cell_reps[(r, s)] for s in seeds], axis=1)  # (B, k)
+                diff = sign * np.stack([_side_reps(cell_reps, side[a], s) - _side_reps(cell_reps, side[r], s)
+                                        for s in seeds], axis=1)  # (B, k)
                 sidx = _seed_draws(settings, len(seeds))
                 reps.append(np.take_along_axis(diff, sidx, axis=1).mean(axis=1).astype(np.float32))
             else:
@@ -509,6 +579,7 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
     task_df = _finish(task_df, task_reps, settings, group=["arm", "reference"])
     cat_df, cat_reps = _group_means(task_df, task_reps, ["arm", "reference", "kind", "category"])
     cat_df = _finish(cat_df, cat_reps, settings, group=["arm", "reference"])
+    contrasts = category_contrasts(cat_df, cat_reps, settings)
     if settings.average == "mean-of-categories":
         suite_df, suite_reps = _group_means(cat_df, cat_reps, ["arm", "reference", "kind"])
     else:
@@ -518,7 +589,44 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
         suite_df = suite_df.iloc[0:0]
     tracks = [dataclasses.replace(t, note=notes[(t.task, t.metric)]) if (t.task, t.metric) in notes else t
               for t in tracks]
-    return GapResult(lang_df, task_df, cat_df, suite_df, settings, arms, tracks)
+    return GapResult(lang_df, task_df, cat_df, suite_df, settings, arms, tracks, contrasts)
+
+
+def _side_reps(cell_reps: dict[tuple[str, int], np.ndarray], arms: tuple[str, ...], seed: int) -> np.ndarray:
+    """Bootstrap replicates of one side of a comparison for one seed: the mean over its arms (same draws)."""
+    if len(arms) == 1:
+        return cell_reps[(arms[0], seed)]
+    return np.mean([cell_reps[(a, seed)] for a in arms], axis=0)
+
+
+CONTRAST_COLUMNS = ("arm", "reference", "kind", "category", "other", "margin", "margin_category",
+                    "margin_other", "ci_low", "ci_high", "p", "p_adj", "significant", "correction")
+
+
+def category_contrasts(cat_df: pd.DataFrame, cat_reps: np.ndarray, settings: GapSettings) -> pd.DataFrame:
+    """For each modality comparison (:data:`MODALITY_KINDS`) and each pair of its categories: how much larger
+    its margin is on ``category`` than on ``other`` (``margin_category - margin_other``), with a percentile
+    interval and p-value from the same bootstrap replicates (so the shared seeds and examples are paired);
+    p-values are corrected across the contrasts of one comparison. Categories in suite order of appearance;
+    classification before retrieval when both are there."""
+    frame = cat_df.reset_index(drop=True)
+    rows, reps = [], []
+    for (arm, ref), grp in frame.groupby(["arm", "reference"], sort=False):
+        if grp["kind"].iloc[0] not in MODALITY_KINDS or len(grp) < 2:
+            continue
+        order = sorted(grp.index, key=lambda i: (grp.at[i, "category"] != "classification",
+                                                 grp.at[i, "category"] == "retrieval"))
+        for x, i in enumerate(order):
+            for j in order[x + 1:]:
+                rows.append({"arm": arm, "reference": ref, "kind": grp.at[i, "kind"],
+                             "category": grp.at[i, "category"], "other": grp.at[j, "category"],
+                             "margin": float(grp.at[i, "margin"] - grp.at[j, "margin"]),
+                             "margin_category": float(grp.at[i, "margin"]), "margin_other": float(grp.at[j, "margin"])})
+                reps.append(cat_reps[i] - cat_reps[j] if cat_reps.shape[1] else np.zeros(0, np.float32))
+    if not rows:
+        return pd.DataFrame(columns=list(CONTRAST_COLUMNS))
+    out = pd.DataFrame(rows)
+    return _finish(out, np.stack(reps).astype(np.float32), settings, group=["arm", "reference"])[list(CONTRAST_COLUMNS)]
 
 
 def _group_means(df: pd.DataFrame, reps: np.ndarray, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -569,7 +677,9 @@ def write_gaps(result: GapResult, out_dir: str | Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for level, frame in zip(LEVELS, (result.languages, result.tasks, result.categories, result.suite)):
+    frames = dict(zip(LEVELS, (result.languages, result.tasks, result.categories, result.suite)))
+    frames["contrast"] = result.contrasts
+    for level, frame in frames.items():
         path = out_dir / f"gaps_{level}.csv"
         with atomic.atomic_open(path, "w") as handle:
             frame.to_csv(handle, index=False)

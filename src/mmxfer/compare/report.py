@@ -17,8 +17,11 @@ import numpy as np
 import pandas as pd
 
 from mmxfer import catalog
-from mmxfer.compare.gaps import GapResult, write_gaps
+from mmxfer.compare.gaps import MODALITY_KINDS, GapResult, write_gaps
 from mmxfer.runs import atomic
+
+#: up to this many arms, the headline lists each arm's margin over the baseline; beyond, it counts them
+MAX_LISTED_ARMS = 6
 
 
 def load_published() -> pd.DataFrame:
@@ -123,6 +126,16 @@ def tasks_table(result: GapResult) -> pd.DataFrame:
     return table[["comparison", "kind", *declared, *extra]]
 
 
+def contrast_table(contrasts: pd.DataFrame) -> pd.DataFrame:
+    """One row per comparison and pair of categories: each margin and their difference 'm [lo, hi]*'."""
+    df = contrasts.copy()
+    df["comparison"] = df["arm"] + " - " + df["reference"]
+    df["difference [CI]"] = [_fmt(*v) for v in zip(df["margin"], df["ci_low"], df["ci_high"], df["significant"])]
+    df["categories"] = df["category"] + " - " + df["other"]
+    return df[["comparison", "kind", "categories", "margin_category", "margin_other", "difference [CI]", "p",
+               "p_adj"]]
+
+
 def tracks_table(result: GapResult) -> pd.DataFrame:
     """One row per declared track: metric, direction, languages covered (and the runs' subset), or why missing."""
     catalog.load_plugins()
@@ -214,50 +227,149 @@ def to_latex(df: pd.DataFrame, caption: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
-def _best_lines(frame: pd.DataFrame, where: str, level: str) -> list[str]:
-    """Best arm over the baseline and the best multimodal-vs-text pair in ``frame`` (one comparison level)."""
-    lines = []
-    vs_base = frame[frame["kind"] != "multimodal-vs-text"]
-    if not vs_base.empty:
-        best = vs_base.sort_values("margin", ascending=False).iloc[0]
-        lines.append(f"Best arm{where}: {best['arm']} ({best['score_arm']:.2f}), "
-                     f"{_fmt(best['margin'], best['ci_low'], best['ci_high'], best['significant'])} "
-                     f"points over {best['reference']} ({level}).")
-    mt = frame[frame["kind"] == "multimodal-vs-text"]
-    if not mt.empty:
-        top = mt.sort_values("margin", ascending=False).iloc[0]
-        verdict = "beats" if top["margin"] > 0 else "trails"
-        sig = "significantly" if top["significant"] else "not significantly"
-        lines.append(f"Multimodal vs text{where}: best pair {top['arm']} {verdict} {top['reference']} by "
-                     f"{_fmt(top['margin'], top['ci_low'], top['ci_high'], top['significant'])} ({sig}); "
-                     f"{int((mt['margin'] > 0).sum())} of {len(mt)} multimodal-text pairs are positive.")
-    return lines
+def _cell_of(row: Any) -> str:
+    return _fmt(row["margin"], row["ci_low"], row["ci_high"], row["significant"])
+
+
+def _name(row: Any) -> str:
+    return f"{row['arm']} - {row['reference']}"
+
+
+def headline_comparisons(frame: pd.DataFrame) -> pd.DataFrame:
+    """The modality comparisons a headline names, in a fixed order (never chosen by their result): each
+    multimodal arm vs its text twin, then the pooled margin; without either (no twins, one arm a side), the
+    plain multimodal-text pairs."""
+    twin = frame[frame["kind"].isin(("multimodal-vs-twin", "pooled-multimodal-vs-text"))]
+    if twin.empty:
+        twin = frame[frame["kind"] == "multimodal-vs-text"]
+    order = {k: i for i, k in enumerate(MODALITY_KINDS)}
+    return twin.assign(_o=twin["kind"].map(order)).sort_values("_o", kind="stable").drop(columns="_o")
+
+
+def _summary_comparison(frame: pd.DataFrame) -> pd.DataFrame:
+    """The one modality comparison that summarises a category split: the pooled margin, else the only twin
+    pair, else the only multimodal-text pair; empty when there is no single one."""
+    for kind in MODALITY_KINDS:
+        rows = frame[frame["kind"] == kind]
+        if rows[["arm", "reference"]].drop_duplicates().shape[0] == 1:
+            return rows
+    return frame.iloc[0:0]
+
+
+def _modality_line(frame: pd.DataFrame, where: str, level: str) -> list[str]:
+    comps = headline_comparisons(frame)
+    if comps.empty:
+        return []
+    cells = "; ".join(f"{_name(r)} {_cell_of(r)}" for _, r in comps.iterrows())
+    what = "each multimodal arm vs its text twin" if (comps["kind"] == "multimodal-vs-twin").any() \
+        else "multimodal vs text arms (no text twins among the arms)"
+    return [f"Modality effect{where} ({what}; {level}): {cells}."]
+
+
+def _category_lines(result: GapResult, level: str) -> list[str]:
+    """(1): the modality margin per category and its difference between categories (with an interval)."""
+    cats = result.categories
+    summary = _summary_comparison(cats[cats["kind"].isin(MODALITY_KINDS)])
+    if summary.empty or summary["category"].nunique() < 2:
+        return []
+    arm, ref = summary["arm"].iloc[0], summary["reference"].iloc[0]
+    order = sorted(summary.index, key=lambda i: (summary.at[i, "category"] != "classification",
+                                                 summary.at[i, "category"] == "retrieval"))
+    parts = ", ".join(f"{r['category']} {_cell_of(r)}" for _, r in summary.loc[order].iterrows())
+    line = f"(1) Gap by task category ({arm} - {ref}; {level}): {parts}"
+    con = result.contrasts
+    if not con.empty:
+        con = con[(con["arm"] == arm) & (con["reference"] == ref)]
+        diffs = [f"{r['category']} - {r['other']} {_cell_of(r)}"
+                 f" ({'significant' if r['significant'] else 'not significant'})" for _, r in con.iterrows()]
+        if diffs:
+            line += "; difference " + ", ".join(diffs)
+    return [line + "."]
+
+
+def _flores_lines(result: GapResult, level: str) -> list[str]:
+    """(2): on the FLORES-200 tracks (languages in FLORES-200 codes), each multimodal arm vs its text twin."""
+    tasks = result.tasks[result.tasks["kind"].isin(MODALITY_KINDS)]
+    langs = result.languages
+    flores = {(t, m) for t, m, lang in zip(langs["task"], langs["metric"], langs["lang"]) if "_" in str(lang)}
+    names = _track_names(result)
+    parts = []
+    for (task, metric), frame in tasks.groupby(["task", "metric"], sort=False):
+        if (task, metric) not in flores:
+            continue
+        comps = frame[frame["kind"] == "multimodal-vs-twin"]
+        if comps.empty:  # no twins: the comparisons the headline names instead
+            comps = headline_comparisons(frame)
+        if not comps.empty:
+            parts.append(f"{names[(task, metric)]}: " + ", ".join(f"{_name(r)} {_cell_of(r)}"
+                                                                 for _, r in comps.iterrows()))
+    if not parts:
+        return []
+    twin = tasks[tasks["kind"] == "multimodal-vs-twin"]
+    twin = twin[[(t, m) in flores for t, m in zip(twin["task"], twin["metric"])]]
+    verdict = ""
+    if not twin.empty:
+        ahead = int((twin["significant"] & (twin["margin"] > 0)).sum())
+        behind = int((twin["significant"] & (twin["margin"] < 0)).sum())
+        verdict = (f" Multimodal arms significantly ahead of their twins in {ahead}, behind in {behind}, "
+                   f"of {len(twin)} arm x task margins.")
+    return [f"(2) FLORES-200 tasks, multimodal arm - its text twin ({level}): " + "; ".join(parts) + "." + verdict]
+
+
+def _baseline_lines(result: GapResult, level: str) -> list[str]:
+    """The effect of intermediate training on the trunk: every arm vs the baseline, per category (no best-of)."""
+    cats = result.categories
+    vs = cats[cats["kind"].isin(("multimodal-vs-baseline", "text-vs-baseline"))]
+    if vs.empty:
+        return []
+    parts = []
+    for category, frame in vs.groupby("category", sort=False):
+        label = f"{category} (trunk as it is: negative = forgetting)" if category == "retrieval" else category
+        if len(frame) <= MAX_LISTED_ARMS:
+            parts.append(f"{label}: " + ", ".join(f"{r['arm']} {_cell_of(r)}" for _, r in frame.iterrows()))
+        else:  # many arms (the paper grid): counts, every margin is in the tables
+            up = int((frame["significant"] & (frame["margin"] > 0)).sum())
+            down = int((frame["significant"] & (frame["margin"] < 0)).sum())
+            parts.append(f"{label}: {up} of {len(frame)} arms significantly above, {down} below "
+                         f"(margins {frame['margin'].min():+.2f} to {frame['margin'].max():+.2f})")
+    ref = ", ".join(dict.fromkeys(vs["reference"]))
+    return [f"Intermediate training itself (each arm - {ref}, not the modality effect; {level}): " + "; ".join(parts)
+            + "."]
+
+
+def synthetic_tasks(result: GapResult) -> list[str]:
+    """The arms' intermediate tasks whose data are generated rather than a benchmark (spec ``extra["synthetic"]``)."""
+    out = []
+    for names in result.arms.get("intermediate", pd.Series(dtype=str)):
+        for name in str(names or "").split(","):
+            spec = catalog.find_task(name) if name else None
+            if spec is not None and spec.extra.get("synthetic") and spec.name not in out:
+                out.append(spec.name)
+    return out
 
 
 def headline(result: GapResult) -> list[str]:
-    """A few lines: which arm won, by how much, where multimodal beats text most / least; per track when the
-    suite has no overall number; and every declared track the runs lack, with the reason."""
+    """A few lines: the modality effect (each multimodal arm vs its text twin, and pooled), (1) how it differs
+    between task categories, (2) on the FLORES-200 tracks, and the effect of intermediate training itself (each
+    arm vs the baseline). Every comparison is named before its result is known; nothing is picked as the best.
+    Then every declared track the runs lack, and a note when the intermediate tasks are synthetic."""
     s = result.settings
-    level = f"{int((1 - s.alpha) * 100)}% CI, {s.correction} correction"
+    level = f"{int((1 - s.alpha) * 100)}% CI, * = significant after {s.correction} correction"
     lines: list[str] = []
     if s.overall and not result.suite.empty:
         partial = f" over {len(result.tracks) - len(result.missing)} of {len(result.tracks)} tracks" \
             if result.missing else ""
-        lines += _best_lines(result.suite, "", f"suite average{partial}, {level}")
-        cat = result.categories
-        cat = cat[cat["kind"] == "multimodal-vs-text"]
-        if not cat.empty and cat["category"].nunique() > 1:
-            means = cat.groupby("category")["margin"].mean().sort_values()
-            hi_c, lo_c = means.index[-1], means.index[0]
-            lines.append(f"By category (mean multimodal - text margin): largest on {hi_c} ({means.iloc[-1]:+.2f}), "
-                         f"smallest on {lo_c} ({means.iloc[0]:+.2f}).")
+        lines += _modality_line(result.suite, f", suite average{partial}", level)
     else:
         lines.append("No suite average: the suite declares overall: false (its tracks mix error rates and scores); "
                      "each track on its own:")
         names = _track_names(result)
         for (task, metric), frame in result.tasks.groupby(["task", "metric"], sort=False):
-            lines += [f"  {line}" for line in _best_lines(frame, f" on {names[(task, metric)]}", level)]
-    if not (result.suite["kind"] == "multimodal-vs-text").any() and not (result.tasks["kind"] == "multimodal-vs-text").any():
+            lines += [f"  {line}" for line in _modality_line(frame, f" on {names[(task, metric)]}", level)]
+    lines += _category_lines(result, level)
+    lines += _flores_lines(result, level)
+    lines += _baseline_lines(result, level)
+    if not result.tasks["kind"].isin(MODALITY_KINDS).any():
         lines.append("No multimodal arm among the finished runs: only text arms vs the baseline are compared.")
     for t in result.missing:
         lines.append(f"Missing track {t.name}: {t.reason}")
@@ -267,6 +379,11 @@ def headline(result: GapResult) -> list[str]:
     langs = result.languages
     n_sig = int(langs["significant"].sum())
     lines.append(f"{n_sig} of {len(langs)} per-language margins are significant after correction.")
+    synthetic = synthetic_tasks(result)
+    if synthetic:
+        lines.append(f"Note: the intermediate tasks here ({', '.join(synthetic)}) are synthetic (generated, not "
+                     f"benchmark data): these margins demonstrate the method; the paper-scale study is "
+                     f"`mmxfer study paper`.")
     return lines
 
 
@@ -281,6 +398,15 @@ def write_report(result: GapResult, results: pd.DataFrame, out_dir: str | Path, 
         tables["suite"] = summary_table(result.suite, None)
         tables["categories"] = summary_table(result.categories, "category")
     tables["tasks"] = tasks_table(result)
+    cats = result.categories
+    modality = headline_comparisons(cats)
+    if not modality.empty:
+        tables["modality"] = summary_table(modality, "category")
+    if not result.contrasts.empty:
+        tables["contrasts"] = contrast_table(result.contrasts)
+    vs_base = cats[cats["kind"].isin(("multimodal-vs-baseline", "text-vs-baseline"))]
+    if not vs_base.empty:
+        tables["intermediate"] = summary_table(vs_base, "category")
     published = beside_published(results)
     if not published.empty:
         tables["published"] = published
@@ -297,6 +423,18 @@ def write_report(result: GapResult, results: pd.DataFrame, out_dir: str | Path, 
           f"{s.correction} correction across languages (per task) and across tasks/categories "
           f"(per comparison); * = significant at alpha={s.alpha}.", "",
           "## Arms", "", to_markdown(result.arms), "## Tracks", "", to_markdown(tables["tracks"])]
+    if "modality" in tables:
+        md += ["## Modality effect: each multimodal arm vs its text twin, and pooled", "",
+               "Per category (mean of its tasks). The twin pairs differ only in the image; the pooled margin is the "
+               "mean over the multimodal arms minus the mean over the text arms, per seed.", "",
+               to_markdown(tables["modality"])]
+        if "contrasts" in tables:
+            md += ["How the modality margin differs between categories (category - other, same bootstrap):", "",
+                   to_markdown(tables["contrasts"])]
+    if "intermediate" in tables:
+        md += ["## Effect of intermediate training on the trunk: each arm vs the baseline", "",
+               "Not the modality effect: this is what phase 2 does to the trunk at all. Retrieval uses the trunk "
+               "as it is, so a negative margin there is forgetting.", "", to_markdown(tables["intermediate"])]
     if overall:
         md += ["## Suite average", "", to_markdown(tables["suite"]),
                "## Per category", "", to_markdown(tables["categories"])]

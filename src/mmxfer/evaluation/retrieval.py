@@ -113,9 +113,10 @@ def settings_of(cfg: RetrievalConfig, *, layer: int | None, trunk: str | None = 
 
 
 def trunk_embedder(model: Any, tokenizer: Any, cfg: RetrievalConfig, *, max_length: int = 128,
-                   device: str | None = None) -> tuple[Embedder, int | None]:
+                   device: str | None = None, precision: str = "no") -> tuple[Embedder, int | None]:
     """An embedder calling :func:`mmxfer.models.embed.encode` with ``cfg``; returns it and the layer used.
-    ``max_length`` is capped at the tokenizer's own limit; the embedder's ``max_length`` says what was used."""
+    ``max_length`` is capped at the tokenizer's own limit; the embedder's ``max_length`` says what was used.
+    ``precision``: ``no`` (fp32), ``bf16``, or ``auto`` (bf16 autocast where the hardware has native bf16)."""
     layer = resolve_layer(cfg, getattr(getattr(model, "config", None), "num_hidden_layers", None))
     limit = getattr(tokenizer, "model_max_length", None)  # a tokenizer's own limit (512 for XLM-R) is never passed
     if isinstance(limit, int) and 0 < limit < 1_000_000:
@@ -124,7 +125,7 @@ def trunk_embedder(model: Any, tokenizer: Any, cfg: RetrievalConfig, *, max_leng
     def embed(sentences: list[str]) -> np.ndarray:
         return encode(model, tokenizer, sentences, layer=layer, pooling=cfg.pooling, prefix=cfg.prefix,
                       batch_size=cfg.batch_size, max_length=max_length, normalize=cfg.normalize, device=device,
-                      progress=False)
+                      progress=False, precision=precision)
 
     embed.max_length = max_length  # type: ignore[attr-defined]  # what is recorded with the results
     return embed, layer

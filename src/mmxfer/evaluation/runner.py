@@ -15,8 +15,10 @@ from mmxfer.evaluation import retrieval
 from mmxfer.evaluation.scoring import score_file_rows
 from mmxfer.evaluation.suites import metric_of
 from mmxfer.kinds import kind_of
+from mmxfer.models.frozen import freeze_lower_layers, frozen_depth
 from mmxfer.models.trunk import load_trunk
 from mmxfer.runs import atomic
+from mmxfer.runs.env import resolve_precision
 from mmxfer.runs.store import predictions_path, write_predictions
 from mmxfer.tasks.base import TaskSpec
 from mmxfer.tasks.common import check_language
@@ -28,7 +30,8 @@ def check_languages(spec: TaskSpec, languages: list[str], data_dir: str | None) 
 
 def evaluate_retrieval(item: SuiteTaskConfig, embed: retrieval.Embedder, base: RetrievalConfig, out_dir: str | Path, *,
                        layer: int | None, trunk: str | None = None, max_length: int | None = None,
-                       data_dir: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
+                       data_dir: str | None = None, progress: bool = True, precision: str | None = None
+                       ) -> list[dict[str, Any]]:
     """Run one retrieval task over its languages; write predictions under ``out_dir``; return metric rows."""
     catalog.load_plugins()
     spec = catalog.TASKS.get(item.task)
@@ -37,6 +40,8 @@ def evaluate_retrieval(item: SuiteTaskConfig, embed: retrieval.Embedder, base: R
     cfg = retrieval.with_params(base, item.params)
     metric = metric_of(item)
     settings = retrieval.settings_of(cfg, layer=layer, trunk=trunk, max_length=max_length)
+    if precision is not None:
+        settings["precision"] = precision
     split = item.split if item.split in spec.splits else spec.splits[-1]
     languages = check_languages(spec, list(item.languages or spec.languages), data_dir)
     caveat = spec.extra.get("hub_caveat") if data_dir is None else None  # BUCC from the hub: no distractors
@@ -62,21 +67,36 @@ def evaluate_retrieval(item: SuiteTaskConfig, embed: retrieval.Embedder, base: R
     return rows
 
 
+def _freeze_below(model: Any, layers: int, index: int | None) -> None:
+    """The profile's frozen lower layers, when the embedded layer lies above them: their states then come from
+    the process's cache (:mod:`mmxfer.models.frozen`; in eval mode this changes no number)."""
+    depth = int(model.config.num_hidden_layers)
+    position = depth if index is None else (index if index >= 0 else depth + 1 + index)
+    if 0 < layers <= position:
+        freeze_lower_layers(model, layers)
+
+
 def evaluate_trunk(trunk: str, items: list[SuiteTaskConfig], profile: ExperimentConfig, out_dir: str | Path, *,
                    data_dir: str | None = None, embedder: tuple[retrieval.Embedder, int | None] | None = None,
                    progress: bool = True) -> list[dict[str, Any]]:
     """Evaluate ``trunk`` on the retrieval ``items``; metric rows are also written to ``out_dir/metrics.jsonl``."""
     max_length = retrieval.retrieval_max_length(profile)
+    precision = None
     if embedder is None:
         model, tokenizer = load_trunk(trunk, profile.trunk.revision)
-        embedder = retrieval.trunk_embedder(model, tokenizer, profile.retrieval, max_length=max_length)
+        precision = resolve_precision(profile.precision, next(model.parameters()).device.type)
+        embedder = retrieval.trunk_embedder(model, tokenizer, profile.retrieval, max_length=max_length,
+                                            precision=precision)
         max_length = getattr(embedder[0], "max_length", max_length)
-        print(retrieval.describe(profile, embedder[1], model.config.num_hidden_layers, max_length))
+        _freeze_below(model, frozen_depth(model, profile.trunk.train_top_layers), embedder[1])
+        print(retrieval.describe(profile, embedder[1], model.config.num_hidden_layers, max_length)
+              + f", precision {precision}")
     embed, layer = embedder
     embed = retrieval.cached(embed)
     rows: list[dict[str, Any]] = []
     for item in items:
         rows.extend(evaluate_retrieval(item, embed, profile.retrieval, out_dir, layer=layer, trunk=trunk,
-                                       max_length=max_length, data_dir=data_dir, progress=progress))
+                                       max_length=max_length, data_dir=data_dir, progress=progress,
+                                       precision=precision))
     atomic.write_jsonl(Path(out_dir) / "metrics.jsonl", rows)
     return rows

@@ -14,6 +14,7 @@ from torch import nn
 
 from mmxfer.catalog import HEADS, load_plugins
 from mmxfer.config import VisionConfig
+from mmxfer.models.frozen import freeze_lower_layers, frozen_depth
 from mmxfer.models.fusion import Projector, check_fused_length, fused_forward
 from mmxfer.models.heads import Head
 from mmxfer.models.trunk import save_trunk
@@ -123,9 +124,11 @@ def check_sequence_length(trunk: Any, visual: int, max_text_length: int, *,
 
 
 def build_task_model(trunk: Any, head: str, *, num_labels: int | None = None, vision_cfg: VisionConfig | None = None,
-                     freeze_embeddings: bool = False, max_text_length: int | None = None,
+                     freeze_embeddings: bool = False, train_top_layers: int | None = None,
+                     max_text_length: int | None = None,
                      length_key: str = "trunk.max_length", **head_kwargs: Any) -> TaskModel:
     """Trunk (a model or a ``(model, tokenizer)`` pair) + head; with ``vision_cfg`` also a tower and projector.
+    ``train_top_layers``: only that many top layers of the trunk train (:mod:`mmxfer.models.frozen`).
 
     ``max_text_length`` (the featurisation's max length): checked against the trunk's positions
     together with the visual tokens before anything is built (see :func:`check_sequence_length`).
@@ -148,4 +151,5 @@ def build_task_model(trunk: Any, head: str, *, num_labels: int | None = None, vi
         projector = Projector(vision.hidden_size, hidden, vision_cfg.projector, vision_cfg.num_tokens)
     if freeze_embeddings:
         trunk.get_input_embeddings().requires_grad_(False)
+    freeze_lower_layers(trunk, frozen_depth(trunk, train_top_layers))
     return TaskModel(trunk, head_module, vision, projector, tokenizer, HEADS.canonical(head))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from mmxfer.errors import ConfigError, DataError
 from mmxfer.models.heads import masked_mean
 from mmxfer.models.trunk import load_trunk
 from mmxfer.runs.atomic import atomic_open
+from mmxfer.runs.env import resolve_precision
 
 
 def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -22,15 +24,29 @@ def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tenso
     return masked_mean(hidden, mask)
 
 
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 (or, on a GPU, fp16) autocast for ``precision`` on ``device``; ``auto`` as
+    :func:`mmxfer.runs.env.resolve_precision` decides; a null context for fp32."""
+    resolved = resolve_precision(precision, device.type)
+    if resolved == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if resolved == "fp16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    if resolved not in ("no", "fp16"):
+        raise ConfigError(f"precision must be one of no, bf16, fp16, auto; got {precision!r}")
+    return contextlib.nullcontext()
+
+
 @torch.no_grad()
 def encode(model, tokenizer, sentences: list[str], *, layer: int | None = None, pooling: str = "mean",
            prefix: str = "", batch_size: int = 32, max_length: int = 256, normalize: bool = True,
-           device: str | torch.device | None = None, progress: bool = True) -> np.ndarray:
+           device: str | torch.device | None = None, progress: bool = True, precision: str = "no") -> np.ndarray:
     """Pooled hidden states, float32 ``[N, H]``, in input order.
 
     ``layer``: None = last, 0 = embedding output, negative counts from the end (-1 = last).
     Mean pooling averages every non-pad token including ``<s>``/``</s>`` (as e5 and the XTREME
-    retrieval baselines do). Sentences are sorted by length internally for speed.
+    retrieval baselines do). Sentences are tokenised once and batched by token count internally
+    for speed. ``precision``: ``no`` (fp32), ``bf16``, or ``auto`` (bf16 where the hardware has it natively).
     """
     if pooling not in ("mean", "cls"):
         raise ConfigError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
@@ -45,26 +61,43 @@ def encode(model, tokenizer, sentences: list[str], *, layer: int | None = None, 
         return np.zeros((0, hidden_size), dtype=np.float32)
     if device is None:
         device = next(model.parameters()).device
+    device = torch.device(device)
     was_training = model.training
     model.eval()
     model.to(device)
-    texts = [prefix + s for s in sentences]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-    out = np.zeros((len(texts), hidden_size), dtype=np.float32)
+    ids = tokenizer([prefix + s for s in sentences], truncation=True, max_length=max_length)["input_ids"]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out = np.zeros((len(ids), hidden_size), dtype=np.float32)
     try:
-        for start in tqdm(range(0, len(order), batch_size), desc="embed", unit="batch", disable=not progress):
-            idx = order[start:start + batch_size]
-            batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
-                              return_tensors="pt")
-            batch = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-            hidden = model(**batch, output_hidden_states=True).hidden_states[index]
-            pooled = _pool(hidden.float(), batch["attention_mask"], pooling)
-            if normalize:
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
-            out[idx] = pooled.cpu().numpy()
+        with autocast(precision, device):
+            for start in tqdm(range(0, len(order), batch_size), desc="embed", unit="batch", disable=not progress):
+                idx = order[start:start + batch_size]
+                input_ids, mask = _padded([ids[i] for i in idx], pad_id)
+                input_ids, mask = input_ids.to(device), mask.to(device)
+                hidden = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[index]
+                pooled = _pool(hidden.float(), mask, pooling)
+                if normalize:
+                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[idx] = pooled.float().cpu().numpy()
     finally:
         model.train(was_training)
     return out
+
+
+def _padded(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and attention mask of token-id rows."""
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        input_ids[i, :len(r)] = torch.as_tensor(r, dtype=torch.long)
+        mask[i, :len(r)] = 1
+    return input_ids, mask
+
+
+def _on_cpu(model) -> bool:
+    return next(model.parameters()).device.type == "cpu"
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -90,11 +123,15 @@ def run(args: argparse.Namespace) -> int:
     if output.suffix != ".npy":
         raise ConfigError(f"--output must end in .npy, got {output}")
     model, tokenizer = load_trunk(args.trunk)
+    precision = getattr(args, "precision", "auto")
     emb = encode(model, tokenizer, lines, layer=args.layer, pooling=args.pooling, prefix=args.prefix,
-                 batch_size=args.batch_size, max_length=args.max_length, normalize=not args.no_normalize)
+                 batch_size=args.batch_size, max_length=args.max_length, normalize=not args.no_normalize,
+                 precision=precision)
     buffer = io.BytesIO()
     np.save(buffer, emb)
     with atomic_open(output, "wb") as handle:
         handle.write(buffer.getvalue())
-    print(f"wrote {emb.shape[0]} x {emb.shape[1]} float32 embeddings to {output}")
+    resolved = resolve_precision(precision, "cpu" if _on_cpu(model) else "cuda")
+    print(f"wrote {emb.shape[0]} x {emb.shape[1]} float32 embeddings to {output} "
+          f"(precision {precision}{' -> ' + resolved if resolved != precision else ''})")
     return 0

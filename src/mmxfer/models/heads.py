@@ -76,6 +76,20 @@ class ClassificationHead(_PooledHead):
         return out
 
 
+@HEADS.register("classification_mean", "mean_classification")
+class MeanClassificationHead(ClassificationHead):
+    """Sequence classification from the mean of the text's token states (the pooling sentence encoders such as
+    e5 are trained for), then the same dense -> tanh -> output layers; cross-entropy over ``labels`` [B]."""
+
+    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
+        x = self.dropout(masked_mean(hidden[:, text_start:], mask[:, text_start:]))
+        logits = self.out(self.dropout(torch.tanh(self.dense(x))))
+        out = {"logits": logits}
+        if labels and self.has_labels(labels):
+            out["loss"] = F.cross_entropy(logits.float(), labels["labels"].long())
+        return out
+
+
 @HEADS.register("multiple_choice")
 class MultipleChoiceHead(_PooledHead):
     """Scores each (context, choice) sequence; the model flattens ``[B, C, L]`` to ``[B*C, L]``."""

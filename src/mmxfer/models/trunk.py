@@ -10,6 +10,7 @@ carries nothing of the heads, projector or vision tower into phase 3.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import os
 import shutil
@@ -18,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -130,14 +132,46 @@ def _load_dir(path: Path, attn_implementation: str) -> TrunkPair:
     return pair
 
 
+#: tokenizers by the content of their files: a phase-2 trunk folder holds a copy of its trunk's tokenizer, and
+#: reading a 250k-piece tokenizer.json takes about 1.5 s on a laptop CPU; the object is shared, as it holds no
+#: per-run state (padding and truncation are set per call)
+_TOKENIZER_ENTRIES = 4
+_tokenizers: OrderedDict[str, Any] = OrderedDict()
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model")
+
+
+def _tokenizer_key(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    for name in _TOKENIZER_FILES:
+        file = path / name
+        if file.is_file():
+            digest.update(name.encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest() if (path / "tokenizer.json").is_file() else None
+
+
+def _read_tokenizer(path: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    key = _tokenizer_key(path)
+    if key is not None and key in _tokenizers:
+        _tokenizers.move_to_end(key)
+        return _tokenizers[key]
+    tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True)
+    if key is not None:
+        _tokenizers[key] = tokenizer
+        while len(_tokenizers) > _TOKENIZER_ENTRIES:
+            _tokenizers.popitem(last=False)
+    return tokenizer
+
+
 def _read_dir(path: Path, attn_implementation: str) -> TrunkPair:
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     if not (path / "config.json").is_file():
         raise AssetError(f"{path} is not a trunk folder (no config.json); pass a folder written by save_trunk "
                          f"or a Hugging Face model folder")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True)
+        tokenizer = _read_tokenizer(path)
     except Exception as exc:
         raise AssetError(f"cannot load the tokenizer in {path}: {str(exc).splitlines()[0][:200]}") from None
     if not getattr(tokenizer, "is_fast", False):

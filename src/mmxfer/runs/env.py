@@ -50,11 +50,46 @@ def _source_commit() -> str | None:
     return git_commit()
 
 
+@functools.cache
+def cpu_bf16_native() -> bool:
+    """True when the CPU computes bf16 matrix products natively (AVX512-BF16 or AMX-BF16), as torch reports it."""
+    import torch
+
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if capabilities is not None:
+        try:
+            caps = capabilities()
+            return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+        except (RuntimeError, AttributeError):  # pragma: no cover - a torch build without cpuinfo
+            pass
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # pragma: no cover - older torch
+    return bool(probe and probe())  # pragma: no cover
+
+
+def resolve_precision(precision: str, device: str | None = None) -> str:
+    """The mixed precision a run uses: ``auto`` becomes ``bf16`` on a CUDA GPU with bf16 or a CPU with native
+    bf16 (:func:`cpu_bf16_native`), else ``no`` (fp32); other values are returned as they are."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    kind = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if kind == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    return "bf16" if kind == "cpu" and cpu_bf16_native() else "no"
+
+
+def precision_record(precision: str) -> dict[str, str]:
+    """What env.json says about precision: the configured value and what it resolved to on this machine."""
+    return {"configured": precision, "resolved": resolve_precision(precision)}
+
+
 def device_info() -> dict[str, Any]:
     info: dict[str, Any] = {"cuda": False}
     try:
         import torch
 
+        info["cpu_bf16_native"] = cpu_bf16_native()
         info["cuda"] = torch.cuda.is_available()
         if info["cuda"]:
             info["cuda_version"] = torch.version.cuda

@@ -342,13 +342,13 @@ def _parse_metric_lines(path: Path, text: str, fix: str) -> list[dict[str, Any]]
 
 
 def open_run(runs_dir: str | Path, study: str, config: Any, label: str, *, resume: bool = False,
-             force: bool = False, seed: int | None = None) -> Run:
+             force: bool = False, seed: int | None = None, env: dict[str, Any] | None = None) -> Run:
     """Create (or reopen) the run folder for ``config``.
 
     - a finished run (DONE) is never touched unless ``force`` (then it is wiped and restarted);
     - an unfinished folder is continued with ``resume`` or wiped with ``force``; otherwise an error
       tells the user which flag to pass;
-    - the resolved config is written atomically before anything else.
+    - the resolved config is written atomically before anything else; ``env`` adds to env.json.
     """
     config_dict = to_dict(config)
     run = Run(run_path(runs_dir, study, config_dict, label))
@@ -363,7 +363,7 @@ def open_run(runs_dir: str | Path, study: str, config: Any, label: str, *, resum
             )
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_config(config_dict)
-    run.write_env(seed=seed)
+    run.write_env(seed=seed, extra=env)
     return run
 
 

@@ -24,6 +24,7 @@ from mmxfer.compare.cli import compare_and_print
 from mmxfer.config import ExperimentConfig, StudyConfig, load_profile
 from mmxfer.errors import ConfigError, MmxferError
 from mmxfer.evaluation.suites import suite_tasks, uses_trunk
+from mmxfer.memory import release_memory
 from mmxfer.runs import atomic
 from mmxfer.runs.lock import LockHeld
 from mmxfer.runs.store import Run, check_name, slug
@@ -202,6 +203,8 @@ def _run_study(study: StudyConfig, *, launcher: str | None, runs_dir: str | Path
         except MmxferError as exc:  # one broken run does not stop the grid
             print(f"  failed: {exc}")
             failed.append(r.label)
+        finally:
+            release_memory()  # the finished run's models before the next run loads its own
     if failed:
         raise MmxferError(f"{len(failed)} of {len(todo)} runs failed: {', '.join(failed)}; fix and rerun the study "
                           f"(finished runs are skipped)")

@@ -1,3 +1,3 @@
 """Task specs. Importing this package registers every task in ``mmxfer.catalog.TASKS``."""
 
-from mmxfer.tasks import flores, starter, text, vision_language, wmt, xtreme  # noqa: F401  (registration)
+from mmxfer.tasks import flores, starter, starter_flores, text, vision_language, wmt, xtreme  # noqa: F401  (registration)

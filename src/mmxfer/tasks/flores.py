@@ -113,14 +113,22 @@ def _sib_rows(records, lang: str, spec: TaskSpec) -> list[dict]:
     return rows
 
 
-def _local_sib(spec: TaskSpec, split: str, lang: str, root: Path):
+def sib_records(spec: TaskSpec, split: str, lang: str, root: Path) -> list[dict[str, str]]:
+    """The rows (``index_id``, ``category``, ``text``) of one SIB-200 release file under ``root``
+    (``data/annotated/<lang>/{train,dev,test}.tsv``, plain or ``.gz``)."""
     name = {"train": "train", "validation": "dev", "test": "test"}[split]
-    path = find_file(root, [f"data/annotated/{lang}/{name}.tsv", f"{lang}/{name}.tsv"], spec)
+    path = find_file(root, [f"data/annotated/{lang}/{name}.tsv", f"{lang}/{name}.tsv"], spec,
+                     f"SIB-200 {name} file for {lang}")
     # the release TSVs use CSV quoting: a text with quotes is enclosed in quotes, its own quotes doubled
     raw = formats.read_tsv(path, quoting=csv.QUOTE_MINIMAL)
     if raw:
         formats.require(raw[0], ("index_id", "category", "text"), path)
-    return dataset_from_rows(spec, _sib_rows(raw, lang, spec), split=split, lang=lang)
+    return raw
+
+
+def local_sib(spec: TaskSpec, split: str, lang: str, root: Path):
+    """A SIB-200 classification split read from the release files under ``root``."""
+    return dataset_from_rows(spec, _sib_rows(sib_records(spec, split, lang, root), lang, spec), split=split, lang=lang)
 
 
 register(TaskSpec(
@@ -130,7 +138,7 @@ register(TaskSpec(
     label_names=SIB_LABELS, fields={"id": "index_id", "text_a": "text", "label": "category"},
     train_language=PIVOT, head="classification",
     local_format="data/annotated/<lang_Script>/{train,dev,test}.tsv (index_id category text)",
-    loader=make_loader(_hub_sib, _local_sib),
+    loader=make_loader(_hub_sib, local_sib),
 ), "sib-200", "sib")
 
 

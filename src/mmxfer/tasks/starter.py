@@ -145,32 +145,43 @@ def _generated_loader(build):
 
 
 _WORLD = dict(category="intermediate", version="1.0", languages=("en",), intermediate=True, source=None,
-              local_format="generated (no files)", extra={"seed": 0, "sizes": SPLIT_SIZES})
+              local_format="generated (no files)")
+
+
+def _world_extra(twin_of: str | None = None) -> dict:
+    """``synthetic``: the data are procedurally generated, not a benchmark (reports say so);
+    ``twin_of``: the multimodal task a text task is the twin of (the gap analysis pairs them)."""
+    extra = {"seed": 0, "sizes": SPLIT_SIZES, "synthetic": True}
+    return {**extra, "twin_of": twin_of} if twin_of else extra
 
 register(TaskSpec(
     name="starter-vqa", kind="vqa", modality="image-text", metric="vqa_accuracy", head="vqa",
     description="shapes world VQA: colour, count, existence, shape and position questions on 64x64 renders",
-    loader=_generated_loader(lambda spec, split, lang: _vqa_rows(spec, split, text=False)), **_WORLD,
+    loader=_generated_loader(lambda spec, split, lang: _vqa_rows(spec, split, text=False)), extra=_world_extra(),
+    **_WORLD,
 ), "shapes-vqa")
 
 register(TaskSpec(
     name="starter-vqa-text", kind="vqa", modality="text", metric="vqa_accuracy", head="vqa",
     description="text twin of starter-vqa: same questions answered from a textual scene description",
-    loader=_generated_loader(lambda spec, split, lang: _vqa_rows(spec, split, text=True)), **_WORLD,
+    loader=_generated_loader(lambda spec, split, lang: _vqa_rows(spec, split, text=True)),
+    extra=_world_extra("starter-vqa"), **_WORLD,
 ), "shapes-vqa-text")
 
 register(TaskSpec(
     name="starter-caption", kind="captioning", modality="image-text", metric="accuracy", head="caption_mlm",
     description="shapes world captions (masked-LM over the caption, conditioned on the image)",
     loader=_generated_loader(lambda spec, split, lang: [{"id": s.id, "image": s.png, "caption": s.caption}
-                                                          for s in starter_world(spec.extra["seed"], split)]), **_WORLD,
+                                                          for s in starter_world(spec.extra["seed"], split)]),
+    extra=_world_extra(), **_WORLD,
 ), "shapes-caption")
 
 register(TaskSpec(
     name="starter-caption-text", kind="captioning", modality="text", metric="accuracy", head="caption_mlm",
     description="text twin of starter-caption: masked-LM over the same captions, no image",
     loader=_generated_loader(lambda spec, split, lang: [{"id": s.id, "caption": s.caption}
-                                                          for s in starter_world(spec.extra["seed"], split)]), **_WORLD,
+                                                          for s in starter_world(spec.extra["seed"], split)]),
+    extra=_world_extra("starter-caption"), **_WORLD,
 ), "shapes-caption-text")
 
 

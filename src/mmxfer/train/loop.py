@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 from mmxfer.config import PhaseConfig
 from mmxfer.errors import ConfigError, RunStoreError, TrainingError
 from mmxfer.runs import atomic, interrupt
+from mmxfer.runs.env import resolve_precision
 from mmxfer.train.sampling import epoch_batches
 
 CHECKPOINT_PREFIX = "step-"
@@ -125,9 +126,11 @@ class LoopOptions:
 
 def make_accelerator(precision: str = "no", *, log_with: Sequence[str] = (), project_dir: str | Path | None = None,
                      find_unused_parameters: bool = False, cpu: bool = False) -> Accelerator:
-    """An Accelerator for one phase. Distribution (DDP/FSDP, nodes) comes from ``accelerate launch``."""
-    if precision not in ("no", "fp16", "bf16"):
-        raise ConfigError(f"precision: {precision!r} is not allowed; allowed values: 'no', 'fp16', 'bf16'")
+    """An Accelerator for one phase. Distribution (DDP/FSDP, nodes) comes from ``accelerate launch``;
+    ``precision: auto`` is resolved here (:func:`mmxfer.runs.env.resolve_precision`)."""
+    if precision not in ("no", "fp16", "bf16", "auto"):
+        raise ConfigError(f"precision: {precision!r} is not allowed; allowed values: 'no', 'fp16', 'bf16', 'auto'")
+    precision = resolve_precision(precision, "cpu" if cpu else None)
     if precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("precision fp16 needs a GPU; use --set precision=bf16 or precision=no on CPU")
     for tracker in log_with:

@@ -173,7 +173,8 @@ def _load_trunk(name_or_dir: str, profile: ExperimentConfig) -> Any:
 def _build(trunk: Any, spec: TaskSpec, num_labels: int | None, profile: ExperimentConfig, image: bool) -> Any:
     return build_task_model(trunk, kind_of(spec).head, num_labels=num_labels,
                             vision_cfg=profile.vision if image else None,
-                            freeze_embeddings=profile.trunk.freeze_embeddings)
+                            freeze_embeddings=profile.trunk.freeze_embeddings,
+                            train_top_layers=profile.trunk.train_top_layers)
 
 
 def checked_max_length(trunk: Any, specs: Sequence[TaskSpec], profile: ExperimentConfig, phase_name: str,
@@ -199,15 +200,43 @@ def _load_split(spec: TaskSpec, split: str, lang: str, data_dir: str | None, lim
     return ds
 
 
+class _Reordered(torch.utils.data.Dataset):
+    """``base`` read in the order ``order`` (a view: nothing is copied)."""
+
+    def __init__(self, base: Any, order: list[int]) -> None:
+        self.base, self.order = base, order
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.base[self.order[index]]
+
+
 def predict(accelerator: Accelerator, model: Any, data: TaskData, batch_size: int) -> dict[str, Any]:
-    """Predictions keyed by example id (see :func:`mmxfer.train.data.decode`)."""
-    loader = eval_loader(accelerator, data.features, data.collate, batch_size)
+    """Predictions keyed by example id (see :func:`mmxfer.train.data.decode`). Examples are batched longest
+    first (less padding; each example's outputs do not depend on its batch) and put back in feature order."""
+    order = None
+    if data.lengths is not None and len(data.lengths) == len(data.features):
+        order = sorted(range(len(data.lengths)), key=lambda i: -data.lengths[i])
+    if order is None:
+        features = data.features
+    elif hasattr(data.features, "select"):  # a datasets.Dataset: an index mapping, still read in batches
+        features = data.features.select(order)
+    else:
+        features = _Reordered(data.features, order)
+    loader = eval_loader(accelerator, features, data.collate, batch_size)
 
     def step(m: Any, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         out = m(**{k: v for k, v in batch.items() if k not in _LABEL_KEYS})
         return {k: v for k, v in out.items() if isinstance(v, torch.Tensor) and k != "loss" and k != "hidden_states"}
 
-    return train_data.decode(data, gather_outputs(accelerator, model, loader, step))
+    outputs = gather_outputs(accelerator, model, loader, step)
+    if order is not None:
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.as_tensor(order)] = torch.arange(len(order))
+        outputs = {k: v[inverse] for k, v in outputs.items()}
+    return train_data.decode(data, outputs)
 
 
 _LABEL_KEYS = ("labels", "start_positions", "end_positions", "mlm_labels", "answer_ids", "answer_weights")

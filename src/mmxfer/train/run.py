@@ -22,7 +22,9 @@ from mmxfer import assets, catalog
 from mmxfer.config import ExperimentConfig, check_seed, to_dict
 from mmxfer.errors import ConfigError
 from mmxfer.kinds import kind_of
+from mmxfer.memory import release_memory
 from mmxfer.runs import atomic
+from mmxfer.runs.env import precision_record
 from mmxfer.runs.store import Run, check_name, open_run, run_path
 from mmxfer.tasks.common import LOCAL_DATA_ENV
 from mmxfer.train import phases, translation
@@ -190,14 +192,15 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
     main = state.is_main_process
     if main:
         print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
-              f"data {data_dir or ('generated starter data (offline)' if profile.name == 'starter' else _hub_label())} | precision {profile.precision} | "
+              f"data {data_dir or _default_data_label(profile.name)} | precision {_precision_text(profile.precision)} | "
               f"{state.num_processes} process(es) on {state.device}")
         if profile.name == "starter":
             print("  (starter profile: offline CPU demo; paper scale is --profile xlmr-large)")
         print(f"  arm {arm} ({config['arm']['modality']}) -> target {target or 'retrieval suite ' + profile.suite}"
               f" | seed {seed}{' | languages ' + ','.join(request.languages) if request.languages else ''}"
               f" | run folder {run.path}")
-        open_run(runs_dir, study, config, request.label, resume=request.resume, force=request.force, seed=seed)
+        open_run(runs_dir, study, config, request.label, resume=request.resume, force=request.force, seed=seed,
+                 env={"precision": precision_record(profile.precision)})
     state.wait_for_everyone()
     log_with = profile.log_with
     trunk = profile.trunk.name
@@ -209,6 +212,7 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
         if main:
             _copy_phase2_log(trunk_dir.parent / "train_log.jsonl", run)
             summary.update(_copy_phase2_selection(trunk_dir.parent / phases.SELECTION_FILE, run))
+        release_memory()  # phase 2's model and optimizer, before phase 3 loads the trunk it saved
     languages = request.languages
     if target:
         phase3 = translation.run_translation if is_translation(target) else phases.run_target
@@ -228,6 +232,17 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
         remove_training_state(run.path)
         _summary(rows)
         print(f"done: {run.path}")
+
+
+def _precision_text(precision: str) -> str:
+    resolved = precision_record(precision)["resolved"]
+    return precision if resolved == precision else f"{precision} -> {resolved}"
+
+
+def _default_data_label(profile_name: str) -> str:
+    if profile_name == "starter":
+        return "offline: generated shapes world, SIB-200 shipped with mmxfer"
+    return _hub_label()
 
 
 def _hub_label() -> str:

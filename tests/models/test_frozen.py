@@ -1,0 +1,192 @@
+"""Frozen lower trunk layers (``trunk.train_top_layers``): the split forward computes what the plain forward
+computes, caches only what it may, and trains only the top layers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmxfer.errors import ConfigError
+from mmxfer.models import frozen
+from mmxfer.models.build import build_task_model
+from mmxfer.models.embed import encode
+from mmxfer.models.fusion import fused_forward
+from mmxfer.models.trunk import load_trunk, save_trunk
+from mmxfer.testing.tiny import tiny_trunk
+
+SENTENCES = ["The cat sat on the mat.", "Ein Mann reitet am Strand.", "猫坐在垫子上看着红色的球。",
+             "Two dogs are playing in the snow near a small house. What color is the car?", "yes"]
+
+
+def _batch(tokenizer, texts=SENTENCES):
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    return enc["input_ids"], enc["attention_mask"]
+
+
+def _deeper_trunk(layers: int = 3):
+    """The tiny XLM-R with ``layers`` layers (the shipped tiny trunk has 2)."""
+    from transformers import AutoModel
+
+    model, tokenizer = tiny_trunk()
+    config = model.config
+    config.num_hidden_layers = layers
+    torch.manual_seed(0)
+    return AutoModel.from_config(config, attn_implementation="sdpa").eval(), tokenizer
+
+
+def test_frozen_depth_counts_from_the_top():
+    model, _ = tiny_trunk()
+    assert frozen.frozen_depth(model, None) == 0
+    assert frozen.frozen_depth(model, 1) == 1
+    assert frozen.frozen_depth(model, 2) == 0
+    assert frozen.frozen_depth(model, 4) == 0  # a trunk of K layers or fewer trains all of them
+
+
+def test_split_forward_equals_the_plain_forward_and_fills_the_cache():
+    model, tokenizer = _deeper_trunk(3)
+    ids, mask = _batch(tokenizer)
+    with torch.no_grad():
+        plain = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    cache = frozen.StateCache(2**30)
+    frozen.freeze_lower_layers(model, 2, cache)
+    with torch.no_grad():
+        first = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        again = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    real = mask.bool()
+    assert len(cache) == len(SENTENCES) and cache.misses == len(SENTENCES) and cache.hits == len(SENTENCES)
+    for out in (first, again):
+        torch.testing.assert_close(out.last_hidden_state[real], plain.last_hidden_state[real], atol=1e-5, rtol=1e-5)
+        assert len(out.hidden_states) == len(plain.hidden_states) == 4
+        assert out.hidden_states[0] is None and out.hidden_states[1] is None  # below the frozen depth: not computed
+        for k in (2, 3):
+            torch.testing.assert_close(out.hidden_states[k][real], plain.hidden_states[k][real], atol=1e-5, rtol=1e-5)
+
+
+def test_a_sentence_gets_the_same_states_in_any_batch():
+    model, tokenizer = _deeper_trunk(3)
+    frozen.freeze_lower_layers(model, 2, frozen.StateCache(2**30))
+    with torch.no_grad():
+        alone = [model(**dict(zip(("input_ids", "attention_mask"), _batch(tokenizer, [s])))).last_hidden_state[0]
+                 for s in SENTENCES]
+        ids, mask = _batch(tokenizer)
+        together = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    for i, row in enumerate(alone):
+        torch.testing.assert_close(together[i, :row.shape[0]], row, atol=1e-5, rtol=1e-5)
+
+
+def test_the_cache_key_is_the_frozen_weights_not_the_model_object(tmp_path):
+    model, tokenizer = _deeper_trunk(3)
+    save_trunk(model, tokenizer, tmp_path / "trunk")
+    loaded, _ = load_trunk(str(tmp_path / "trunk"))
+    assert frozen.lower_fingerprint(loaded, 2) == frozen.lower_fingerprint(model, 2)
+    with torch.no_grad():
+        loaded.encoder.layer[2].output.dense.weight.add_(1.0)  # above the frozen depth: same lower states
+    assert frozen.lower_fingerprint(loaded, 2) == frozen.lower_fingerprint(model, 2)
+    with torch.no_grad():
+        loaded.encoder.layer[1].output.dense.weight.add_(1.0)  # a frozen layer: other states
+    assert frozen.lower_fingerprint(loaded, 2) != frozen.lower_fingerprint(model, 2)
+    assert frozen.lower_fingerprint(model, 1) != frozen.lower_fingerprint(model, 2)
+
+
+def test_a_trunk_with_other_lower_weights_never_reads_the_states_of_another():
+    a, tokenizer = _deeper_trunk(3)
+    b, _ = _deeper_trunk(3)
+    with torch.no_grad():
+        b.encoder.layer[0].attention.output.dense.weight.mul_(-1.0)
+        expected = b(*_batch(tokenizer)).last_hidden_state
+    cache = frozen.StateCache(2**30)
+    frozen.freeze_lower_layers(a, 2, cache)
+    frozen.freeze_lower_layers(b, 2, cache)
+    ids, mask = _batch(tokenizer)
+    with torch.no_grad():
+        a(input_ids=ids, attention_mask=mask)
+        got = b(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert cache.hits == 0 and len(cache) == 2 * len(SENTENCES)
+    torch.testing.assert_close(got[mask.bool()], expected[mask.bool()], atol=1e-5, rtol=1e-5)
+
+
+def test_only_the_top_layers_train_and_the_frozen_ones_keep_eval_mode():
+    model, tokenizer = _deeper_trunk(3)
+    task = build_task_model((model, tokenizer), "classification", num_labels=3, train_top_layers=1)
+    assert frozen.frozen_layers(model) == 2
+    task.train()
+    ids, mask = _batch(tokenizer)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = task(input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 1, 2, 0, 1]))
+    out["loss"].backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert all(grads[n] is None for n in grads if n.startswith(("embeddings.", "encoder.layer.0.", "encoder.layer.1.")))
+    assert any(grads[n] is not None and grads[n].abs().sum() > 0 for n in grads if n.startswith("encoder.layer.2."))
+    torch.optim.SGD([p for p in task.parameters() if p.requires_grad], lr=0.1).step()
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("embeddings.", "encoder.layer.0.",
+                                                                                   "encoder.layer.1.")))
+    assert not torch.equal(before["encoder.layer.2.output.dense.weight"], after["encoder.layer.2.output.dense.weight"])
+    # dropout off below the frozen depth: the same input gives the same lower states in train mode
+    frozen.STATES.clear()
+    with torch.no_grad():
+        h1 = frozen._lower(model, 2, input_ids=ids, attention_mask=mask)
+        h2 = frozen._lower(model, 2, input_ids=ids, attention_mask=mask)
+    assert torch.equal(h1, h2) and model.training
+
+
+def test_visual_tokens_pass_through_the_frozen_layers_with_gradients_to_the_projector():
+    model, tokenizer = _deeper_trunk(3)
+    ids, mask = _batch(tokenizer)
+    visual = torch.randn(ids.shape[0], 4, model.config.hidden_size)
+    model.eval()
+    with torch.no_grad():
+        plain, _ = fused_forward(model, ids, mask, visual)
+    cache = frozen.StateCache(2**30)
+    frozen.freeze_lower_layers(model, 2, cache)
+    visual.requires_grad_(True)
+    split, fused_mask = fused_forward(model, ids, mask, visual)
+    real = fused_mask.bool()
+    torch.testing.assert_close(split.last_hidden_state[real], plain.last_hidden_state[real], atol=1e-5, rtol=1e-5)
+    split.last_hidden_state[real].sum().backward()
+    assert visual.grad is not None and visual.grad.abs().sum() > 0
+    assert len(cache) == 0  # inputs_embeds are never cached
+
+
+def test_retrieval_embeddings_are_the_same_through_the_cache():
+    model, tokenizer = _deeper_trunk(3)
+    plain = encode(model, tokenizer, SENTENCES, prefix="query: ", progress=False)
+    frozen.freeze_lower_layers(model, 2, frozen.StateCache(2**30))
+    first = encode(model, tokenizer, SENTENCES, prefix="query: ", progress=False)
+    second = encode(model, tokenizer, SENTENCES, prefix="query: ", progress=False)
+    torch.testing.assert_close(torch.from_numpy(first), torch.from_numpy(plain), atol=1e-5, rtol=1e-5)
+    assert (first == second).all()
+    with pytest.raises(ConfigError, match="layers 0..3"):
+        encode(model, tokenizer, SENTENCES, layer=7, progress=False)
+
+
+def test_the_cache_keeps_to_its_byte_budget():
+    cache = frozen.StateCache(max_bytes=3 * 4 * 10)
+    for i in range(5):
+        cache.put(i, torch.zeros(10))
+    assert len(cache) == 3 and cache.bytes == 120 and cache.get(0) is None and cache.get(4) is not None
+    cache.put("big", torch.zeros(100))  # larger than the whole budget: not kept
+    assert cache.get("big") is None
+
+
+def test_freezing_a_trunk_that_is_not_bert_shaped_is_one_clear_error():
+    with pytest.raises(ConfigError, match="train_top_layers needs a BERT/RoBERTa-style trunk"):
+        frozen.frozen_depth(torch.nn.Linear(2, 2), 1)
+
+
+def test_under_bf16_autocast_states_are_kept_in_bf16_and_read_the_same_cached_or_not():
+    model, tokenizer = _deeper_trunk(3)
+    ids, mask = _batch(tokenizer)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        cache = frozen.StateCache(2**30)
+        frozen.freeze_lower_layers(model, 2, cache)
+        first = model(input_ids=ids, attention_mask=mask).last_hidden_state  # computed, rounded, stored
+        again = model(input_ids=ids, attention_mask=mask).last_hidden_state  # read from the cache
+    assert cache.hits == len(SENTENCES) and {v.dtype for v in cache._items.values()} == {torch.bfloat16}
+    real = mask.bool()
+    assert torch.equal(first[real], again[real])  # a result never depends on whether the sentence was seen
+    torch.testing.assert_close(first[real].float(), plain[real].float(), atol=0.05, rtol=0.05)
+    with torch.no_grad():  # fp32: another cache entry, kept in fp32
+        model(input_ids=ids, attention_mask=mask)
+    assert {v.dtype for v in cache._items.values()} == {torch.bfloat16, torch.float32}
