@@ -54,8 +54,12 @@ class _PooledHead(Head):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, out_dim)
 
-    def pooled_logits(self, hidden: torch.Tensor, text_start: int) -> torch.Tensor:
-        x = self.dropout(hidden[:, text_start])
+    def pool(self, hidden: torch.Tensor, mask: torch.Tensor | None, text_start: int) -> torch.Tensor:
+        """One vector per sequence: the text's ``<s>`` state."""
+        return hidden[:, text_start]
+
+    def pooled_logits(self, hidden: torch.Tensor, text_start: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.dropout(self.pool(hidden, mask, text_start))
         x = self.dropout(torch.tanh(self.dense(x)))
         return self.out(x)
 
@@ -69,7 +73,7 @@ class ClassificationHead(_PooledHead):
         self.num_labels = num_labels
 
     def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
-        logits = self.pooled_logits(hidden, text_start)
+        logits = self.pooled_logits(hidden, text_start, mask)
         out = {"logits": logits}
         if labels and self.has_labels(labels):
             out["loss"] = F.cross_entropy(logits.float(), labels["labels"].long())
@@ -81,13 +85,8 @@ class MeanClassificationHead(ClassificationHead):
     """Sequence classification from the mean of the text's token states (the pooling sentence encoders such as
     e5 are trained for), then the same dense -> tanh -> output layers; cross-entropy over ``labels`` [B]."""
 
-    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
-        x = self.dropout(masked_mean(hidden[:, text_start:], mask[:, text_start:]))
-        logits = self.out(self.dropout(torch.tanh(self.dense(x))))
-        out = {"logits": logits}
-        if labels and self.has_labels(labels):
-            out["loss"] = F.cross_entropy(logits.float(), labels["labels"].long())
-        return out
+    def pool(self, hidden: torch.Tensor, mask: torch.Tensor | None, text_start: int) -> torch.Tensor:
+        return masked_mean(hidden[:, text_start:], mask[:, text_start:])
 
 
 @HEADS.register("multiple_choice")
