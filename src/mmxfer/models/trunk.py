@@ -118,17 +118,32 @@ def _folder_key(path: Path, attn_implementation: str) -> tuple | None:
     return (str(path.resolve()), attn_implementation, files)
 
 
+def _recall(cache: OrderedDict, key: Any) -> Any:
+    """``cache[key]`` marked as most recently used; None when the key is None or absent."""
+    if key is None or key not in cache:
+        return None
+    cache.move_to_end(key)
+    return cache[key]
+
+
+def _keep(cache: OrderedDict, key: Any, value: Any, entries: int) -> None:
+    """Store ``value`` (not when the key is None), dropping the least recently used beyond ``entries``."""
+    if key is None:
+        return
+    cache[key] = value
+    while len(cache) > entries:
+        cache.popitem(last=False)
+
+
 def _load_dir(path: Path, attn_implementation: str) -> TrunkPair:
     key = _folder_key(path, attn_implementation)
-    if key is not None and key in _loaded:
-        _loaded.move_to_end(key)
-        model, tokenizer = _loaded[key]
+    kept = _recall(_loaded, key)
+    if kept is not None:
+        model, tokenizer = kept
         return copy.deepcopy(model), copy.deepcopy(tokenizer)
     pair = _read_dir(path, attn_implementation)
     if key is not None:
-        _loaded[key] = copy.deepcopy(pair[0]), copy.deepcopy(pair[1])
-        while len(_loaded) > _CACHE_ENTRIES:
-            _loaded.popitem(last=False)
+        _keep(_loaded, key, (copy.deepcopy(pair[0]), copy.deepcopy(pair[1])), _CACHE_ENTRIES)
     return pair
 
 
@@ -153,14 +168,10 @@ def _read_tokenizer(path: Path) -> Any:
     from transformers import AutoTokenizer
 
     key = _tokenizer_key(path)
-    if key is not None and key in _tokenizers:
-        _tokenizers.move_to_end(key)
-        return _tokenizers[key]
-    tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True)
-    if key is not None:
-        _tokenizers[key] = tokenizer
-        while len(_tokenizers) > _TOKENIZER_ENTRIES:
-            _tokenizers.popitem(last=False)
+    tokenizer = _recall(_tokenizers, key)
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True)
+        _keep(_tokenizers, key, tokenizer, _TOKENIZER_ENTRIES)
     return tokenizer
 
 
