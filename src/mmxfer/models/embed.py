@@ -15,7 +15,7 @@ from mmxfer.errors import ConfigError, DataError
 from mmxfer.models.heads import masked_mean
 from mmxfer.models.trunk import load_trunk
 from mmxfer.runs.atomic import atomic_open
-from mmxfer.runs.env import resolve_precision
+from mmxfer.runs.env import precision_text, resolve_precision
 
 
 def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -96,10 +96,6 @@ def _padded(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Ten
     return input_ids, mask
 
 
-def _on_cpu(model) -> bool:
-    return next(model.parameters()).device.type == "cpu"
-
-
 def _read_lines(path: Path) -> list[str]:
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
@@ -131,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     np.save(buffer, emb)
     with atomic_open(output, "wb") as handle:
         handle.write(buffer.getvalue())
-    resolved = resolve_precision(precision, "cpu" if _on_cpu(model) else "cuda")
+    device = next(model.parameters()).device.type
     print(f"wrote {emb.shape[0]} x {emb.shape[1]} float32 embeddings to {output} "
-          f"(precision {precision}{' -> ' + resolved if resolved != precision else ''})")
+          f"(precision {precision_text(precision, device)})")
     return 0

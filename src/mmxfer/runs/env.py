@@ -79,6 +79,12 @@ def resolve_precision(precision: str, device: str | None = None) -> str:
     return "bf16" if kind == "cpu" and cpu_bf16_native() else "no"
 
 
+def precision_text(precision: str, device: str | None = None) -> str:
+    """``precision`` as printed: ``auto -> bf16`` when it resolves to something else on ``device``."""
+    resolved = resolve_precision(precision, device)
+    return precision if resolved == precision else f"{precision} -> {resolved}"
+
+
 def precision_record(precision: str) -> dict[str, str]:
     """What env.json says about precision: the configured value and what it resolved to on this machine."""
     return {"configured": precision, "resolved": resolve_precision(precision)}

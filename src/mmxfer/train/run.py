@@ -24,7 +24,7 @@ from mmxfer.errors import ConfigError
 from mmxfer.kinds import kind_of
 from mmxfer.memory import release_memory
 from mmxfer.runs import atomic
-from mmxfer.runs.env import precision_record
+from mmxfer.runs.env import precision_record, precision_text
 from mmxfer.runs.store import Run, check_name, open_run, run_path
 from mmxfer.tasks.common import LOCAL_DATA_ENV
 from mmxfer.train import phases, translation
@@ -192,7 +192,7 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
     main = state.is_main_process
     if main:
         print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
-              f"data {data_dir or _default_data_label(profile.name)} | precision {_precision_text(profile.precision)} | "
+              f"data {data_dir or _default_data_label(profile.name)} | precision {precision_text(profile.precision)} | "
               f"{state.num_processes} process(es) on {state.device}")
         if profile.name == "starter":
             print("  (starter profile: offline CPU demo; paper scale is --profile xlmr-large)")
@@ -232,11 +232,6 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
         remove_training_state(run.path)
         _summary(rows)
         print(f"done: {run.path}")
-
-
-def _precision_text(precision: str) -> str:
-    resolved = precision_record(precision)["resolved"]
-    return precision if resolved == precision else f"{precision} -> {resolved}"
 
 
 def _default_data_label(profile_name: str) -> str:
