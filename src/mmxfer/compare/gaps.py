@@ -599,6 +599,12 @@ def _side_reps(cell_reps: dict[tuple[str, int], np.ndarray], arms: tuple[str, ..
     return np.mean([cell_reps[(a, seed)] for a in arms], axis=0)
 
 
+def category_order(category: str) -> tuple[bool, bool]:
+    """Sort key of categories in what a report lists: classification first, retrieval last, the rest kept in
+    their order between (a stable sort)."""
+    return category != "classification", category == "retrieval"
+
+
 CONTRAST_COLUMNS = ("arm", "reference", "kind", "category", "other", "margin", "margin_category",
                     "margin_other", "ci_low", "ci_high", "p", "p_adj", "significant", "correction")
 
@@ -614,8 +620,7 @@ def category_contrasts(cat_df: pd.DataFrame, cat_reps: np.ndarray, settings: Gap
     for (arm, ref), grp in frame.groupby(["arm", "reference"], sort=False):
         if grp["kind"].iloc[0] not in MODALITY_KINDS or len(grp) < 2:
             continue
-        order = sorted(grp.index, key=lambda i: (grp.at[i, "category"] != "classification",
-                                                 grp.at[i, "category"] == "retrieval"))
+        order = sorted(grp.index, key=lambda i: category_order(grp.at[i, "category"]))
         for x, i in enumerate(order):
             for j in order[x + 1:]:
                 rows.append({"arm": arm, "reference": ref, "kind": grp.at[i, "kind"],

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mmxfer import catalog
-from mmxfer.compare.gaps import MODALITY_KINDS, GapResult, write_gaps
+from mmxfer.compare.gaps import MODALITY_KINDS, GapResult, category_order, write_gaps
 from mmxfer.runs import atomic
 
 #: up to this many arms, the headline lists each arm's margin over the baseline; beyond, it counts them
@@ -273,8 +273,7 @@ def _category_lines(result: GapResult, level: str) -> list[str]:
     if summary.empty or summary["category"].nunique() < 2:
         return []
     arm, ref = summary["arm"].iloc[0], summary["reference"].iloc[0]
-    order = sorted(summary.index, key=lambda i: (summary.at[i, "category"] != "classification",
-                                                 summary.at[i, "category"] == "retrieval"))
+    order = sorted(summary.index, key=lambda i: category_order(summary.at[i, "category"]))
     parts = ", ".join(f"{r['category']} {_cell_of(r)}" for _, r in summary.loc[order].iterrows())
     line = f"(1) Gap by task category ({arm} - {ref}; {level}): {parts}"
     con = result.contrasts
