@@ -147,3 +147,27 @@ def test_a_tokenizer_is_read_once_per_content_not_per_folder(tmp_path, monkeypat
         (tmp_path / "b" / "tokenizer_config.json").read_text().replace("128", "64"))  # other content: read again
     load_trunk(str(tmp_path / "b"))
     assert len(reads) == 2
+
+
+def test_a_phase2_folder_saved_from_a_loaded_tokenizer_reuses_it(tmp_path, monkeypatch):
+    """save_pretrained of a tokenizer read from a folder adds where-it-was-read fields (``is_local``,
+    ``local_files_only``) to tokenizer_config.json; they must not make a phase-2 folder's copy a second tokenizer."""
+    from mmxfer.models import trunk as trunk_module
+
+    model, tokenizer = tiny_trunk()
+    save_trunk(model, tokenizer, tmp_path / "base")
+    monkeypatch.setattr(trunk_module, "CACHE_MAX_BYTES", 0)
+    monkeypatch.setattr(trunk_module, "_tokenizers", type(trunk_module._tokenizers)())
+    import transformers
+
+    reads = []
+    original = transformers.AutoTokenizer.from_pretrained
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained",
+                        lambda *a, **k: reads.append(a[0]) or original(*a, **k))
+    loaded, loaded_tokenizer = load_trunk(str(tmp_path / "base"))
+    save_trunk(loaded, loaded_tokenizer, tmp_path / "phase2")
+    base_config = (tmp_path / "base" / "tokenizer_config.json").read_text()
+    phase2_config = (tmp_path / "phase2" / "tokenizer_config.json").read_text()
+    assert base_config != phase2_config  # the situation this guards against: the files differ
+    assert load_trunk(str(tmp_path / "phase2"))[1] is loaded_tokenizer
+    assert len(reads) == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -155,12 +156,31 @@ _tokenizers: OrderedDict[str, Any] = OrderedDict()
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model")
 
 
+#: tokenizer_config.json fields that say where and how a tokenizer was read, not what it does: ``save_pretrained``
+#: writes some of them, so a phase-2 folder's copy of its trunk's tokenizer differs from the original only in these
+#: (without leaving them out of the key, each study held a second 250k-piece tokenizer, about 0.23 GB)
+_LOAD_ONLY_FIELDS = frozenset({"is_local", "local_files_only", "cache_dir", "_commit_hash", "name_or_path"})
+
+
+def _tokenizer_file_bytes(file: Path) -> bytes:
+    if file.name != "tokenizer_config.json":
+        return file.read_bytes()
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return file.read_bytes()
+    if not isinstance(config, dict):
+        return file.read_bytes()
+    kept = {k: v for k, v in config.items() if k not in _LOAD_ONLY_FIELDS}
+    return json.dumps(kept, sort_keys=True).encode()
+
+
 def _tokenizer_key(path: Path) -> str | None:
     digest = hashlib.sha256()
     for name in _TOKENIZER_FILES:
         file = path / name
         if file.is_file():
-            digest.update(name.encode() + b"\0" + file.read_bytes() + b"\0")
+            digest.update(name.encode() + b"\0" + _tokenizer_file_bytes(file) + b"\0")
     return digest.hexdigest() if (path / "tokenizer.json").is_file() else None
 
 
