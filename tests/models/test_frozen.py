@@ -190,3 +190,34 @@ def test_under_bf16_autocast_states_are_kept_in_bf16_and_read_the_same_cached_or
     with torch.no_grad():  # fp32: another cache entry, kept in fp32
         model(input_ids=ids, attention_mask=mask)
     assert {v.dtype for v in cache._items.values()} == {torch.bfloat16, torch.float32}
+
+
+def _resident_kib(path) -> int:
+    """Resident KiB of this process's mappings of ``path`` (/proc/self/smaps)."""
+    total, current = 0, False
+    for line in open("/proc/self/smaps", encoding="utf-8", errors="replace"):
+        first = line.split(maxsplit=1)[0]
+        if "-" in first and not first.endswith(":"):
+            current = line.rstrip().endswith(str(path))
+        elif current and first == "Rss:":
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="/proc and madvise are Linux's")
+def test_fingerprinting_weights_mapped_from_a_file_leaves_them_unread_in_memory(tmp_path):
+    """Trunk weights stay mapped from their safetensors file; the fingerprint reads every byte (same digest as an
+    in-memory copy) but gives the file's pages back, so a 64 MiB matrix is not left resident."""
+    from mmxfer import memory
+
+    path = tmp_path / "weights.bin"
+    values = torch.randn(16 * 2**20, generator=torch.Generator().manual_seed(0))
+    values.numpy().tofile(path)
+    mapped = torch.from_file(str(path), shared=False, size=values.numel(), dtype=torch.float32)
+    assert memory._in_ranges(mapped.data_ptr(), memory.file_mapped_ranges())
+    if not memory.give_back_file_pages(mapped.data_ptr(), 2 * 2**20):
+        pytest.skip("the kernel refuses MADV_PAGEOUT here")
+    fingerprint = frozen.tensors_fingerprint(iter([("w", mapped)]))
+    assert fingerprint == frozen.tensors_fingerprint(iter([("w", values.clone())]))
+    assert _resident_kib(path) < 8 * 1024  # of 65536 KiB read
+    assert torch.equal(mapped, values)  # the content is what the file holds, read again on demand

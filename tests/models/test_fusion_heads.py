@@ -191,3 +191,41 @@ def test_mean_classification_head_pools_the_text_tokens_only(batch):
     out = model.train()(ids, mask, labels=torch.tensor([0, 2]))
     out["loss"].backward()
     assert model.head.dense.weight.grad is not None
+
+
+def test_a_frozen_tied_decoder_is_cast_once_under_autocast_with_the_same_logits():
+    """Under bf16 autocast the frozen decoder weight is cast once and kept while it is unchanged: the logits are
+    the ones autocast's own per-step cast gives, bit for bit; a changed or trainable weight is never read stale."""
+    from mmxfer.models.heads import CaptionMLMHead
+
+    trunk, _ = tiny_trunk()
+    emb = trunk.get_input_embeddings()
+    emb.requires_grad_(False)
+    head = CaptionMLMHead(trunk.config.hidden_size, trunk=trunk, mask_token_id=4)
+    hidden = torch.randn(2, 5, trunk.config.hidden_size, generator=torch.Generator().manual_seed(0))
+    mlm = torch.tensor([[-100, 7, -100, 9, -100], [3, -100, -100, -100, 11]])
+
+    def autocast_reference() -> torch.Tensor:
+        x = head.layer_norm(torch.nn.functional.gelu(head.dense(hidden[mlm != -100])))
+        return torch.nn.functional.linear(x, emb.weight, head.bias)
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        first = head(hidden, None, labels={"mlm_labels": mlm})["logits"]
+        cast = head._cast[1]
+        second = head(hidden, None, labels={"mlm_labels": mlm})["logits"]
+        reference = autocast_reference()
+    assert first.dtype == torch.bfloat16 and torch.equal(first, reference) and torch.equal(second, reference)
+    assert head._cast[1] is cast and cast.dtype == torch.bfloat16  # one cast for both steps
+
+    with torch.no_grad():
+        emb.weight.mul_(2.0)  # an in-place change: the kept cast is stale and must be made again
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        changed = head(hidden, None, labels={"mlm_labels": mlm})["logits"]
+        assert torch.equal(changed, autocast_reference()) and head._cast[1] is not cast
+
+    emb.requires_grad_(True)  # a trained decoder: autocast casts it itself, so gradients reach it
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head(hidden, None, labels={"mlm_labels": mlm})
+    out["loss"].backward()
+    assert head._cast is None and emb.weight.grad is not None
+    assert torch.equal(head(hidden, None, labels={"mlm_labels": mlm})["logits"], autocast_reference())  # fp32

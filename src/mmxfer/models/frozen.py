@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from mmxfer.errors import ConfigError
+from mmxfer.memory import file_mapped_ranges, hash_giving_back_file_pages
 
 DEFAULT_BUDGET_MB = 1536
 
@@ -112,14 +113,17 @@ def frozen_depth(model: nn.Module, train_top_layers: int | None) -> int:
 
 
 def tensors_fingerprint(named: Iterator[tuple[str, torch.Tensor]], *extra: str) -> str:
-    """sha256 over names, shapes, dtypes and bytes of the tensors (and ``extra`` strings)."""
+    """sha256 over names, shapes, dtypes and bytes of the tensors (and ``extra`` strings). Tensors mapped from a
+    weights file are read without staying resident (:func:`mmxfer.memory.hash_giving_back_file_pages`): the
+    embedding matrix's 250k rows would otherwise all be in memory for a model that looks up a few thousand."""
     digest = hashlib.sha256()
     for part in extra:
         digest.update(part.encode())
+    ranges = file_mapped_ranges()
     for name, tensor in named:
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        digest.update(memoryview(t.view(torch.uint8).reshape(-1).numpy()))
+        hash_giving_back_file_pages(digest, memoryview(t.view(torch.uint8).reshape(-1).numpy()), t.data_ptr(), ranges)
     return digest.hexdigest()[:32]
 
 
