@@ -151,7 +151,8 @@ def test_a_tokenizer_is_read_once_per_content_not_per_folder(tmp_path, monkeypat
 
 def test_a_phase2_folder_saved_from_a_loaded_tokenizer_reuses_it(tmp_path, monkeypatch):
     """save_pretrained of a tokenizer read from a folder adds where-it-was-read fields (``is_local``,
-    ``local_files_only``) to tokenizer_config.json; they must not make a phase-2 folder's copy a second tokenizer."""
+    ``local_files_only``) to tokenizer_config.json, and of a used one its last call's truncation and padding to
+    tokenizer.json; neither may make a phase-2 folder's copy of the trunk's tokenizer a second one in memory."""
     from mmxfer.models import trunk as trunk_module
 
     model, tokenizer = tiny_trunk()
@@ -165,9 +166,12 @@ def test_a_phase2_folder_saved_from_a_loaded_tokenizer_reuses_it(tmp_path, monke
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained",
                         lambda *a, **k: reads.append(a[0]) or original(*a, **k))
     loaded, loaded_tokenizer = load_trunk(str(tmp_path / "base"))
-    save_trunk(loaded, loaded_tokenizer, tmp_path / "phase2")
+    encoded = loaded_tokenizer(["Die Katze sitzt auf der Matte"], truncation=True, max_length=4, padding="max_length")
+    save_trunk(loaded, loaded_tokenizer, tmp_path / "phase2")  # after a call that set truncation and padding
     base_config = (tmp_path / "base" / "tokenizer_config.json").read_text()
     phase2_config = (tmp_path / "phase2" / "tokenizer_config.json").read_text()
     assert base_config != phase2_config  # the situation this guards against: the files differ
     assert load_trunk(str(tmp_path / "phase2"))[1] is loaded_tokenizer
     assert len(reads) == 1
+    again = loaded_tokenizer(["Die Katze sitzt auf der Matte"], truncation=True, max_length=4, padding="max_length")
+    assert again["input_ids"] == encoded["input_ids"]  # each call still sets its own truncation and padding
