@@ -4,7 +4,7 @@ run).
 A trained model, its optimizer and its data loaders sit in reference cycles (modules, hooks, the accelerator's
 state), which only a full collection frees; until then the next part loads its own model beside them. And glibc
 keeps freed heap pages for reuse instead of returning them, so the resident size only grows: ``malloc_trim``
-returns them. In the starter study the two took the peak from 8.2 GiB to 4.2 GiB.
+returns them. In the starter study the two took the peak from 8,239 MiB to 4,276 MiB.
 
 Weights read from safetensors files stay mapped from the file (transformers maps them), so only the pages a run
 touches are resident: a lookup of a few thousand of the 250k embedding rows brings in those rows alone. Reading a
