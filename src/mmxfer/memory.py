@@ -4,13 +4,17 @@ run).
 A trained model, its optimizer and its data loaders sit in reference cycles (modules, hooks, the accelerator's
 state), which only a full collection frees; until then the next part loads its own model beside them. And glibc
 keeps freed heap pages for reuse instead of returning them, so the resident size only grows: ``malloc_trim``
-returns them. In the starter study the two took the peak from 8,239 MiB to 4,276 MiB.
+returns them. In the starter study the two took the peak from about 8 GB to 4.3 GB.
 
-Weights read from safetensors files stay mapped from the file (transformers maps them), so only the pages a run
-touches are resident: a lookup of a few thousand of the 250k embedding rows brings in those rows alone. Reading a
-whole matrix once (a content fingerprint) would make all of it resident for the model's life;
+Weights read from safetensors files stay mapped from the file (as transformers 5 loads them to the CPU; older
+versions may copy them), so only the pages a run touches are resident: a lookup of a few thousand of the 250k
+embedding rows brings in those rows alone. Reading a whole matrix once (a content fingerprint) would make all of
+it resident for the model's life;
 :func:`hash_giving_back_file_pages` hashes such memory chunk by chunk and asks the kernel to take the file pages
 back behind it (``MADV_PAGEOUT``): their content is unchanged and is read from the file again when touched.
+The kernel reclaims only pages this process may write back and maps alone, so a model folder mapped by several
+processes, or not writable, keeps its pages (madvise still succeeds); and anything that reads the whole matrix
+later (saving the trunk, a forward pass without autocast) makes it resident again.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ import gc
 import mmap
 import sys
 from functools import cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 #: madvise(2) advice: reclaim the pages of the range (Linux 5.4+; an error elsewhere, which is ignored)
 MADV_PAGEOUT = 21
@@ -62,24 +69,35 @@ def release_memory() -> None:
         trim(0)
 
 
-def file_mapped_ranges() -> list[tuple[int, int]]:
-    """Sorted ``[start, end)`` address ranges of this process's mappings of regular files (Linux; else [])."""
-    try:
-        lines = open("/proc/self/maps", encoding="utf-8", errors="replace").read().splitlines()
-    except OSError:
-        return []
+#: mappings with a path that are not plain files on a disk: devices, shared memory, memfd and SysV segments
+_NOT_FILES = ("/dev/", "/memfd:", "/SYSV")
+
+
+def file_ranges(maps: str) -> list[tuple[int, int]]:
+    """Sorted ``[start, end)`` address ranges of the file mappings in a ``/proc/<pid>/maps`` text: entries with an
+    inode and a path, devices, shared memory and memfd left out (reclaiming those would swap, not drop, them)."""
     ranges = []
-    for line in lines:
+    for line in maps.splitlines():
         parts = line.split(maxsplit=5)
-        if len(parts) == 6 and parts[5].startswith("/"):
+        if len(parts) == 6 and parts[4] != "0" and parts[5].startswith("/") and not parts[5].startswith(_NOT_FILES):
             start, end = parts[0].split("-")
             ranges.append((int(start, 16), int(end, 16)))
     return sorted(ranges)
 
 
-def _in_ranges(address: int, ranges: list[tuple[int, int]]) -> bool:
+def file_mapped_ranges() -> list[tuple[int, int]]:
+    """:func:`file_ranges` of this process (Linux; else [])."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            return file_ranges(maps.read())
+    except OSError:
+        return []
+
+
+def _in_ranges(address: int, ranges: list[tuple[int, int]], length: int = 1) -> bool:
+    """Whether ``[address, address + length)`` lies inside one of ``ranges``."""
     i = bisect.bisect_right(ranges, (address, float("inf"))) - 1
-    return i >= 0 and ranges[i][0] <= address < ranges[i][1]
+    return i >= 0 and ranges[i][0] <= address and address + length <= ranges[i][1]
 
 
 def give_back_file_pages(address: int, length: int) -> bool:
@@ -99,22 +117,27 @@ class _Digest(Protocol):
 
 def hash_giving_back_file_pages(digest: _Digest, data: memoryview, address: int,
                                 ranges: list[tuple[int, int]]) -> None:
-    """``digest.update(data)``; where ``data`` (at ``address``) maps a file (one of ``ranges``, from
-    :func:`file_mapped_ranges`), in chunks whose pages are given back once hashed."""
-    if len(data) <= HASH_CHUNK or not _in_ranges(address, ranges):
+    """``digest.update(data)``; where ``data`` (at ``address``) is larger than :data:`HASH_CHUNK` and maps a file
+    (lies inside one of ``ranges``, from :func:`file_mapped_ranges`), in chunks whose pages are given back once
+    hashed. Chunk edges fall on multiples of :data:`HASH_CHUNK` in the address space, so on page boundaries; smaller
+    data (a layer's weights, which a forward pass reads anyway) stays resident."""
+    if len(data) <= HASH_CHUNK or not _in_ranges(address, ranges, len(data)):
         digest.update(data)
         return
-    for offset in range(0, len(data), HASH_CHUNK):
-        size = min(HASH_CHUNK, len(data) - offset)
+    offset = 0
+    while offset < len(data):
+        edge = (address + offset) // HASH_CHUNK * HASH_CHUNK + HASH_CHUNK  # the next chunk edge after the offset
+        size = min(edge - address - offset, len(data) - offset)
         digest.update(data[offset:offset + size])
         give_back_file_pages(address + offset, size)
+        offset += size
 
 
-def give_back_if_file_mapped(tensor: Any) -> bool:
-    """:func:`give_back_file_pages` for a CPU tensor's bytes when they map a file (anonymous memory is left alone)."""
-    if getattr(tensor, "device", None) is None or tensor.device.type != "cpu" or not tensor.is_contiguous():
+def give_back_if_file_mapped(tensor: torch.Tensor) -> bool:
+    """:func:`give_back_file_pages` for a CPU tensor's bytes when they map a file (other memory is left alone)."""
+    if tensor.device.type != "cpu" or not tensor.is_contiguous():
         return False
-    address = tensor.data_ptr()
-    if not _in_ranges(address, file_mapped_ranges()):
+    address, length = tensor.data_ptr(), tensor.numel() * tensor.element_size()
+    if not _in_ranges(address, file_mapped_ranges(), length):
         return False
-    return give_back_file_pages(address, tensor.numel() * tensor.element_size())
+    return give_back_file_pages(address, length)

@@ -192,16 +192,30 @@ def test_under_bf16_autocast_states_are_kept_in_bf16_and_read_the_same_cached_or
     assert {v.dtype for v in cache._items.values()} == {torch.bfloat16, torch.float32}
 
 
-def _resident_kib(path) -> int:
+def _resident_kib(path: object) -> int:
     """Resident KiB of this process's mappings of ``path`` (/proc/self/smaps)."""
     total, current = 0, False
-    for line in open("/proc/self/smaps", encoding="utf-8", errors="replace"):
-        first = line.split(maxsplit=1)[0]
-        if "-" in first and not first.endswith(":"):
-            current = line.rstrip().endswith(str(path))
-        elif current and first == "Rss:":
-            total += int(line.split()[1])
+    with open("/proc/self/smaps", encoding="utf-8", errors="replace") as smaps:
+        for line in smaps:
+            first = line.split(maxsplit=1)[0]
+            if "-" in first and not first.endswith(":"):
+                current = line.rstrip().endswith(str(path))
+            elif current and first == "Rss:":
+                total += int(line.split()[1])
     return total
+
+
+def _mapped_values(tmp_path) -> tuple[torch.Tensor, torch.Tensor, object]:
+    """64 MiB of float32 written to a file (synced, so no page is held for write-back) and mapped from it."""
+    import os
+
+    path = tmp_path / "weights.bin"
+    values = torch.randn(16 * 2**20, generator=torch.Generator().manual_seed(0))
+    with open(path, "wb") as out:
+        out.write(values.numpy().tobytes())
+        out.flush()
+        os.fsync(out.fileno())
+    return values, torch.from_file(str(path), shared=False, size=values.numel(), dtype=torch.float32), path
 
 
 @pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="/proc and madvise are Linux's")
@@ -210,14 +224,63 @@ def test_fingerprinting_weights_mapped_from_a_file_leaves_them_unread_in_memory(
     in-memory copy) but gives the file's pages back, so a 64 MiB matrix is not left resident."""
     from mmxfer import memory
 
-    path = tmp_path / "weights.bin"
-    values = torch.randn(16 * 2**20, generator=torch.Generator().manual_seed(0))
-    values.numpy().tofile(path)
-    mapped = torch.from_file(str(path), shared=False, size=values.numel(), dtype=torch.float32)
-    assert memory._in_ranges(mapped.data_ptr(), memory.file_mapped_ranges())
+    values, mapped, path = _mapped_values(tmp_path)
+    if not memory.file_mapped_ranges():
+        pytest.skip("no /proc/self/maps here")
+    assert memory._in_ranges(mapped.data_ptr(), memory.file_mapped_ranges(), mapped.numel() * 4)
     if not memory.give_back_file_pages(mapped.data_ptr(), 2 * 2**20):
         pytest.skip("the kernel refuses MADV_PAGEOUT here")
     fingerprint = frozen.tensors_fingerprint(iter([("w", mapped)]))
     assert fingerprint == frozen.tensors_fingerprint(iter([("w", values.clone())]))
     assert _resident_kib(path) < 8 * 1024  # of 65536 KiB read
     assert torch.equal(mapped, values)  # the content is what the file holds, read again on demand
+
+
+def test_hashing_a_mapped_file_gives_back_chunks_on_chunk_edges_and_hashes_every_byte(monkeypatch):
+    """The chunks end on multiples of HASH_CHUNK in the address space (page boundaries), cover the data once, and
+    the digest is the one-piece digest; data outside the file ranges, or no larger than a chunk, is not given back."""
+    import hashlib
+
+    from mmxfer import memory
+
+    given: list[tuple[int, int]] = []
+    monkeypatch.setattr(memory, "give_back_file_pages", lambda address, length: given.append((address, length)))
+    data = memoryview(bytes(range(256)) * (3 * memory.HASH_CHUNK // 256 + 77))
+    address = 5 * memory.HASH_CHUNK - 12345  # not page-aligned
+    digest = hashlib.sha256()
+    memory.hash_giving_back_file_pages(digest, data, address, [(0, 2**48)])
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert given[0] == (address, 12345) and sum(length for _, length in given) == len(data)
+    assert all((a + n) % memory.HASH_CHUNK == 0 for a, n in given[:-1])
+    assert all(a + n == b for (a, n), (b, _) in zip(given, given[1:]))
+    given.clear()
+    memory.hash_giving_back_file_pages(hashlib.sha256(), data, address, [(address, address + 100)])  # not inside
+    memory.hash_giving_back_file_pages(hashlib.sha256(), data[:memory.HASH_CHUNK], address, [(0, 2**48)])
+    assert given == []
+
+
+def test_without_madvise_the_fingerprint_is_the_same_and_nothing_is_given_back(tmp_path, monkeypatch):
+    from mmxfer import memory
+
+    values, mapped, _ = _mapped_values(tmp_path)
+    expected = frozen.tensors_fingerprint(iter([("w", values)]))
+    monkeypatch.setattr(memory, "_madvise", lambda: None)
+    assert memory.give_back_file_pages(mapped.data_ptr(), 2 * 2**20) is False
+    assert frozen.tensors_fingerprint(iter([("w", mapped)])) == expected
+
+
+def test_only_plain_files_count_as_file_mappings():
+    """Anonymous memory, the heap, devices, shared memory and memfd are not given back (that would swap them)."""
+    from mmxfer.memory import file_ranges
+
+    maps = "\n".join([
+        "7f0000001000-7f0000002000 r--p 00000000 fd:01 1234  /models/trunk/model.safetensors",
+        "7f0000000000-7f0000001000 r--p 00000000 fd:01 99    /usr/lib/libc.so.6 (deleted)",
+        "55d000000000-55d000100000 rw-p 00000000 00:00 0     [heap]",
+        "7f0000003000-7f0000004000 rw-p 00000000 00:00 0 ",
+        "7f0000005000-7f0000006000 rw-s 00000000 00:05 77    /dev/nvidia0",
+        "7f0000007000-7f0000008000 rw-s 00000000 00:1a 78    /dev/shm/torch_123",
+        "7f0000009000-7f000000a000 rw-s 00000000 00:01 79    /memfd:pytorch (deleted)",
+        "7f000000b000-7f000000c000 rw-s 00000000 00:01 0     /SYSV00000000",
+    ])
+    assert file_ranges(maps) == [(0x7F0000000000, 0x7F0000001000), (0x7F0000001000, 0x7F0000002000)]

@@ -223,6 +223,11 @@ def test_a_frozen_tied_decoder_is_cast_once_under_autocast_with_the_same_logits(
         changed = head(hidden, None, labels={"mlm_labels": mlm})["logits"]
         assert torch.equal(changed, autocast_reference()) and head._cast[1] is not cast
 
+    # another weight (a loaded checkpoint's new parameter), not changed in place: its cast is made, not the old kept
+    emb.weight = torch.nn.Parameter(torch.randn_like(emb.weight), requires_grad=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(head(hidden, None, labels={"mlm_labels": mlm})["logits"], autocast_reference())
+
     emb.requires_grad_(True)  # a trained decoder: autocast casts it itself, so gradients reach it
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = head(hidden, None, labels={"mlm_labels": mlm})

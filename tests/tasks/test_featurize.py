@@ -160,7 +160,8 @@ def test_real_xlmr_tokenizer_qa_round_trip_on_xquad(realdata, catalog, mmxfer_ca
 
 
 class _PinnedTokenizer:
-    """A stand-in tokenizer with a fixed name, revision and vocabulary (no backend): a stable fingerprint."""
+    """A stand-in tokenizer with a fixed vocabulary (no backend): a stable fingerprint; its name and revision say
+    where it was read from and are not part of it."""
 
     name_or_path = "pinned-tokenizer"
     init_kwargs = {"revision": "r1"}
@@ -168,6 +169,9 @@ class _PinnedTokenizer:
 
     def get_vocab(self):
         return {"<pad>": 0, "<s>": 1, "a": 2, "b": 3}
+
+    def __len__(self) -> int:
+        return 4
 
 
 class _PinnedDataset:
@@ -182,11 +186,31 @@ def test_cache_key_is_pinned(catalog):
 
     tok = _PinnedTokenizer()
     assert tokenizer_fingerprint(tok) == hashlib.sha256(
-        b"pinned-tokenizerr1" + b'[["<pad>", 0], ["<s>", 1], ["a", 2], ["b", 3]]'
+        b'[["<pad>", 0], ["<s>", 1], ["a", 2], ["b", 3]]'
         + b'{"cls_token": "<s>", "pad_token": "<pad>"}').hexdigest()
     key = cache_key(catalog.task("squad"), _PinnedDataset(), tok, max_length=64, doc_stride=32, split="validation",
                     lang="en", answer_vocab=["x", "y"], extra={"labels": None, "on_bad_image": "skip", "mlm": None})
-    assert key == "5a278e8ae6da41bb40e44e4792656ef8"
+    assert key == "30126b334108bdb09272437134bd0418"  # since the fingerprint left out name and revision
+
+
+def test_a_tokenizer_fingerprint_is_what_it_does_not_where_it_was_read_or_its_last_call(tok):
+    """A phase-2 folder's copy of the trunk's tokenizer (another path) and a tokenizer that has just truncated and
+    padded a batch (settings its backend keeps) hash like the fresh one; another vocabulary does not."""
+    import copy
+
+    from mmxfer.kinds.cache import tokenizer_fingerprint
+
+    tokenizer_fingerprint(tok)  # copies of a tokenizer already hashed are hashed anew
+    fresh, moved, used, other = (copy.deepcopy(tok) for _ in range(4))
+    moved.name_or_path = "/runs/phase2/caption-s1/trunk"
+    used(["a few words here", "one"], truncation=True, max_length=3, padding="max_length")
+    assert used.backend_tokenizer.truncation is not None  # the call's settings are still on the backend
+    other.add_tokens(["zebra-crossing"])
+    assert tokenizer_fingerprint(moved) == tokenizer_fingerprint(used) == tokenizer_fingerprint(fresh)
+    assert tokenizer_fingerprint(other) != tokenizer_fingerprint(fresh)
+    before = tokenizer_fingerprint(fresh)
+    fresh.add_tokens(["a-new-piece"])  # changed after it was hashed: hashed again
+    assert tokenizer_fingerprint(fresh) not in (before, tokenizer_fingerprint(other))
 
 
 PINNED_ROWS = {

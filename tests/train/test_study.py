@@ -116,7 +116,7 @@ def test_slurm_submission_chains_runs_on_shared_phase2(tmp_path, monkeypatch):
 
 def test_a_finished_runs_reference_cycles_are_freed_before_the_next_run(tmp_path, monkeypatch):
     """A run's model sits in reference cycles; the grid collects them after each run, so runs' trunks are never
-    in memory together (the starter study peaked at 7.9 GB without it). Automatic collection is off here, so only
+    in memory together (the starter study peaked at about 8 GB without it). Automatic collection is off here, so only
     the grid's own collection can free them."""
     import gc
     import weakref

@@ -1,6 +1,6 @@
 """The feature cache: content-hash keys and the on-disk store under ``$MMXFER_CACHE/features``.
 
-The key hashes the tokenizer (name, revision, full vocabulary/config), max length, doc stride
+The key hashes the tokenizer (its full vocabulary/config, not where it was read from), max length, doc stride
 (windowed kinds only), the task name and version, split, language, :data:`PREPROCESS_VERSION`,
 the answer vocabulary, the image preprocessing, the input dataset's content fingerprint and the
 kind's extras (tag set, masking). A folder is complete when it holds ``DONE``.
@@ -12,12 +12,14 @@ import hashlib
 import json
 import os
 import shutil
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmxfer import assets
 from mmxfer.kinds.progress import progress_bars
+from mmxfer.models.trunk import forget_call_settings
 from mmxfer.tasks.base import TaskSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,26 +28,30 @@ if TYPE_CHECKING:  # pragma: no cover
 PREPROCESS_VERSION = "1"
 
 
+#: fingerprints by tokenizer object, with the vocabulary size they were taken at: weak keys, so that a copy (the
+#: trunk loader hands out copies) is hashed anew, not given its original's value after it has been changed
+_fingerprints: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
+
+
 def tokenizer_fingerprint(tokenizer: Any) -> str:
-    """Hash of the tokenizer's name, revision and full serialised state (vocab, normaliser, template)."""
-    cached = getattr(tokenizer, "_mmxfer_fingerprint", None)
-    if cached:
-        return cached
+    """Hash of what the tokenizer does: its full serialised state (vocabulary, normaliser, template) and special
+    tokens; not where it was read from, nor the truncation and padding its last call left on a fast tokenizer's
+    backend. So a trunk's tokenizer and each phase-2 folder's copy of it share one feature cache, whichever of
+    them a process read first (the trunk loader shares one tokenizer object between folders with equal files)."""
+    size = len(tokenizer)
+    kept = _fingerprints.get(tokenizer)
+    if kept is not None and kept[0] == size:
+        return kept[1]
     h = hashlib.sha256()
-    h.update(str(getattr(tokenizer, "name_or_path", "")).encode())
-    init = getattr(tokenizer, "init_kwargs", {}) or {}
-    h.update(str(init.get("revision") or getattr(tokenizer, "revision", "") or "").encode())
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
+        forget_call_settings(tokenizer)
         h.update(backend.to_str().encode())
     else:
         h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
     h.update(json.dumps({k: str(v) for k, v in sorted(getattr(tokenizer, "special_tokens_map", {}).items())}).encode())
     digest = h.hexdigest()
-    try:
-        tokenizer._mmxfer_fingerprint = digest
-    except AttributeError:  # pragma: no cover - slots
-        pass
+    _fingerprints[tokenizer] = (size, digest)
     return digest
 
 

@@ -247,7 +247,6 @@ class CaptionMLMHead(Head):
             out["loss"] = loss
         return out
 
-
     def _decoder_weight(self, device_type: str) -> torch.Tensor:
         """The tied decoder weight; when it is frozen and autocast runs in a lower precision, one cast copy kept
         while the weight is unchanged (the same values autocast would make at every step, so the same logits).
@@ -255,17 +254,22 @@ class CaptionMLMHead(Head):
         Autocast casts a weight that takes no gradient anew at every forward: for a 250k x 384 matrix that is
         a 0.19 GB copy per step and a read of all 0.38 GB, which leaves the whole float32 matrix resident.
         Once the copy is made, the float32 pages of a weight mapped from its file are given back; the
-        embedding lookups bring back the rows they use."""
+        embedding lookups bring back the rows they use. "Unchanged" is what autograd counts: a new tensor,
+        storage, shape or device, or an in-place change (``load_state_dict``, ``mul_`` under ``no_grad``);
+        a write through ``weight.data``, which autograd does not see, is not noticed."""
         weight = self._embeddings[0].weight
         if weight.requires_grad or not torch.is_autocast_enabled(device_type):
             self._cast = None
             return weight
         dtype = torch.get_autocast_dtype(device_type)
-        key = (weight.data_ptr(), weight._version, weight.device, dtype)
-        if self._cast is None or self._cast[0] != key:
-            self._cast = (key, weight.detach().to(dtype))
+        key = (id(weight), weight.data_ptr(), weight._version, tuple(weight.shape), weight.device, dtype)
+        cast = self._cast
+        if cast is None or cast[0] != key:
+            self._cast = None  # a stale copy goes before the new one is made, not beside it
+            cast = (key, weight.detach().to(dtype))
+            self._cast = cast
             give_back_if_file_mapped(weight)
-        return self._cast[1]
+        return cast[1]
 
 
 @HEADS.register("caption_contrastive", "contrastive")

@@ -231,10 +231,11 @@ def load_trunk(name_or_path: str, revision: str | None = None, *, attn_implement
     return _load_dir(path, attn_implementation)
 
 
-def _forget_call_settings(tokenizer: Any) -> None:
+def forget_call_settings(tokenizer: Any) -> None:
     """Clear the truncation and padding that a fast tokenizer's backend keeps from its last call (every call sets
     its own): saved, they would make a folder's tokenizer.json differ from the one it was read from, and the
-    tokenizer cache would hold the same 250k-piece tokenizer twice."""
+    tokenizer cache would hold the same 250k-piece tokenizer twice; hashed, they would make a feature-cache key
+    depend on what the tokenizer did before."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         backend.no_truncation()
@@ -248,7 +249,7 @@ def save_trunk(model: nn.Module, tokenizer, out_dir: str | os.PathLike) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         model.save_pretrained(str(tmp), safe_serialization=True)
-        _forget_call_settings(tokenizer)
+        forget_call_settings(tokenizer)
         tokenizer.save_pretrained(str(tmp))
         if out.exists():
             old = out.with_name(f".{out.name}.old")
