@@ -5,6 +5,9 @@ Runs the study in a child process with a fresh runs folder (and, with --fresh-ca
 mmxfer cache so the starter-trunk conversion is included), offline, and writes JSON:
 
     python benchmarks/starter_study.py --out benchmarks/results/starter_study.json [--fresh-cache]
+
+The study is compute-bound (bf16 matrix products of the trunk's layers), so its wall time follows the CPU:
+the JSON records the host's matrix-product speed, measured before the study, to compare runs across hosts.
 """
 
 from __future__ import annotations
@@ -20,6 +23,34 @@ import tempfile
 import time
 from pathlib import Path
 
+#: a child process: GFLOP/s of 2048 x 2048 matrix products in bf16 and fp32 on torch's default threads, ~3 s each
+_GEMM_PROBE = """
+import json, time, torch
+out = {"torch_threads": torch.get_num_threads()}
+for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
+    a @ b
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < 3.0:
+        a @ b
+        n += 1
+    out[name + "_matmul_gflops"] = round(n * 2 * 2048**3 / (time.perf_counter() - start) / 1e9, 1)
+print(json.dumps(out))
+"""
+
+
+def host_speed() -> dict:
+    """The CPU model and its measured matrix-product speed (what the study's wall time scales with)."""
+    model = ""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    except OSError:
+        pass
+    probe = subprocess.run([sys.executable, "-c", _GEMM_PROBE], capture_output=True, text=True)
+    speed = json.loads(probe.stdout) if probe.returncode == 0 else {"probe_error": probe.stderr[-500:]}
+    return {"cpu_model": model, **speed}
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -28,6 +59,7 @@ def main() -> int:
     parser.add_argument("--study", default="starter")
     args = parser.parse_args()
 
+    host = host_speed()
     work = Path(tempfile.mkdtemp(prefix="mmxfer-starter-bench-"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "TQDM_DISABLE": "1"}
@@ -54,6 +86,7 @@ def main() -> int:
         "load_average_1_5_15": {"before": [round(x, 2) for x in load_before],
                                 "after": [round(x, 2) for x in load_after]},
         "platform": platform.platform(),
+        "host_speed": host,
         "headline": headline,
         "budget": {"wall_s": 600, "memory_mb": 4000},
     }
