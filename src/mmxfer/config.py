@@ -88,6 +88,9 @@ class PhaseConfig:
     # intermediate phase only (phase 3 follows TaskSpec.dev_selection): keep the trunk of the best English dev score
     # (the tasks' primary metric) over the evaluation points instead of the final weights
     select_best: bool = field(default=False, metadata=OMIT_DEFAULT)
+    # target phase, classification targets only: text put before every input sentence (training, dev and every
+    # evaluation language), as the trunk was trained to read its input (e5: "query: ")
+    text_prefix: str = field(default="", metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)

@@ -141,3 +141,49 @@ def test_a_finished_runs_reference_cycles_are_freed_before_the_next_run(tmp_path
     finally:
         gc.enable()
     assert alive_at_start == [0] * 20
+
+
+def test_untrained_trunk_retrieval_is_computed_once_for_all_seeds(tmp_path, monkeypatch, capsys):
+    """The baseline's retrieval runs of seeds 1 and 2 are one computation (no training reads the seed): the second
+    seed's run copies the first's predictions and metric rows, says so in DONE, and evaluates nothing itself."""
+    from mmxfer.runs.store import Run
+    from mmxfer.train import phases
+    from mmxfer.train.run import seed_twin
+
+    monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    path = tmp_path / "mini.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "mini", "profile": "starter", "suite": "starter", "seeds": [1, 2], "languages": ["deu_Latn"],
+        "arms": [{"name": "baseline", "intermediate": []}, {"name": "vqa-text", "intermediate": ["starter-vqa-text"]}],
+        "overrides": ["trunk.name=tiny", "trunk.freeze_embeddings=false", "intermediate.max_train_examples=16",
+                      "intermediate.batch_size=8", "target.max_train_examples=16", "target.batch_size=8",
+                      "target.epochs=1"]}))
+    evaluated = []
+    real = phases.run_retrieval
+
+    def counting(run, *args, **kwargs):
+        evaluated.append(Run(run.path).config()["arm"]["name"] + f"-s{Run(run.path).config()['seed']}")
+        return real(run, *args, **kwargs)
+
+    monkeypatch.setattr(phases, "run_retrieval", counting)
+    runs_dir = tmp_path / "runs"
+    assert main(["study", str(path), "--runs-dir", str(runs_dir), "--no-compare"]) == 0
+    assert evaluated == ["baseline-s1", "vqa-text-s1", "vqa-text-s2"]  # each phase-2 trunk is its own computation
+    _, runs = plan(load_study(str(path)), runs_dir)
+    first, second = (Run(r.path) for r in runs if r.arm == "baseline" and r.target is None)
+    assert second.done_info()["reused_from"] == first.path.name and "reused_from" not in first.done_info()
+    assert second.verified_metrics() == first.verified_metrics()  # the copy is sealed like a computed run
+    files = sorted(p.relative_to(first.path) for p in first.predictions_dir.rglob("*.jsonl"))
+    assert files and files == sorted(p.relative_to(second.path) for p in second.predictions_dir.rglob("*.jsonl"))
+    assert all((first.path / f).read_bytes() == (second.path / f).read_bytes() for f in files)
+    assert yaml.safe_load((second.path / "config.yaml").read_text())["seed"] == 2
+    assert "results of " + first.path.name + " reused" in capsys.readouterr().out
+    # only a finished run whose config differs in the seed alone is a twin
+    request = next(r for r in runs if r.arm == "baseline" and r.target is None and r.seed == 2).request
+    assert seed_twin(request).path == first.path
+    other = load_study(str(path), ["overrides=[trunk.name=tiny,trunk.freeze_embeddings=false,retrieval.k=2]"])
+    changed = next(r for r in plan(other, runs_dir)[1] if r.arm == "baseline" and r.target is None).request
+    assert seed_twin(changed) is None
+    trained = next(r for r in runs if r.arm == "vqa-text" and r.target is None and r.seed == 2).request
+    assert seed_twin(trained) is None  # a phase-2 trunk depends on the seed

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from mmxfer.kinds import FeatureOptions, LabelSpace, TaskKind, collate_fn, featurize, kind_of
+from mmxfer.kinds.progress import progress_bars
 from mmxfer.tasks.base import TaskSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,6 +63,18 @@ def _collate(spec: TaskSpec, tokenizer: Any, space: LabelSpace, image_preprocess
              ) -> Callable[[list[Any]], dict[str, Any]]:
     vocab = space.get("answer_vocab")
     return collate_fn(spec, tokenizer, image_preprocess=image_preprocess, num_answers=len(vocab) if vocab else None)
+
+
+def with_text_prefix(ds: datasets.Dataset, prefix: str) -> datasets.Dataset:
+    """``ds`` with ``prefix`` put before its input sentences (``text_a`` and, where given, ``text_b``)."""
+    if not prefix:
+        return ds
+
+    def add(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        return {k: [t if t is None else prefix + t for t in batch[k]] for k in ("text_a", "text_b") if k in batch}
+
+    with progress_bars(False):
+        return ds.map(add, batched=True)
 
 
 def task_data(spec: TaskSpec, ds: datasets.Dataset, tokenizer: Any, max_length: int, *, split: str, lang: str,

@@ -193,11 +193,23 @@ def checked_max_length(trunk: Any, specs: Sequence[TaskSpec], profile: Experimen
     return max_length
 
 
-def _load_split(spec: TaskSpec, split: str, lang: str, data_dir: str | None, limit: int | None) -> Any:
+def _load_split(spec: TaskSpec, split: str, lang: str, data_dir: str | None, limit: int | None,
+                text_prefix: str = "") -> Any:
     ds = train_data.subset(spec.load(split, lang, data_dir), limit)
     if len(ds) == 0:
         raise DataError(f"{spec.name} {split}-{lang}: no examples")
-    return ds
+    return train_data.with_text_prefix(ds, text_prefix)
+
+
+def target_text_prefix(profile: ExperimentConfig, spec: TaskSpec) -> str:
+    """The target's ``text_prefix``, which only classification targets (trained on classification) take."""
+    prefix = profile.phase_for_target(spec.name).text_prefix
+    train_spec = catalog.task(spec.train_task) if spec.train_task else spec
+    for task in (spec, train_spec) if prefix else ():
+        if task.kind != "classification":
+            raise ConfigError(f"target.text_prefix is set ({prefix!r}), but {task.name} is a {task.kind} task: "
+                              f"only classification targets take a text prefix")
+    return prefix
 
 
 class _Reordered(torch.utils.data.Dataset):
@@ -523,12 +535,15 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     pair = _load_trunk(trunk, profile)
     tokenizer = pair[1]
     max_length = checked_max_length(pair, [spec], profile, "target", phase)
+    prefix = target_text_prefix(profile, spec)
     with accelerator.main_process_first():
         train = train_data.task_data(
-            train_spec, _load_split(train_spec, "train", train_spec.train_language, data_dir, phase.max_train_examples),
+            train_spec, _load_split(train_spec, "train", train_spec.train_language, data_dir, phase.max_train_examples,
+                                    prefix),
             tokenizer, max_length, split="train", lang=train_spec.train_language, seed=seed)
         dev = None if dev_spec is None else train_data.task_data(
-            dev_spec, _load_split(dev_spec, "validation", dev_spec.train_language, data_dir, phase.max_eval_examples),
+            dev_spec, _load_split(dev_spec, "validation", dev_spec.train_language, data_dir, phase.max_eval_examples,
+                                  prefix),
             tokenizer, max_length, split="validation", lang=dev_spec.train_language, space=train.label_space)
     if spec.label_names and train_spec.label_names and tuple(spec.label_names) != tuple(train_spec.label_names):
         raise TrainingError(f"{spec.name} is trained on {train_spec.name} but their labels differ: "
@@ -545,7 +560,7 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
         run.write_metrics([])
     for lang in target_languages(spec, languages, data_dir):
         with accelerator.main_process_first():
-            data = train_data.task_data(spec, _load_split(spec, split, lang, data_dir, None),
+            data = train_data.task_data(spec, _load_split(spec, split, lang, data_dir, None, prefix),
                                         tokenizer, max_length, split=split, lang=lang, space=train.label_space)
         preds = predict(accelerator, model, data, phase.batch_size * 2)
         if accelerator.is_main_process:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,12 @@ from accelerate import PartialState
 
 from mmxfer import assets, catalog
 from mmxfer.config import ExperimentConfig, check_seed, to_dict
-from mmxfer.errors import ConfigError
+from mmxfer.errors import ConfigError, MmxferError
 from mmxfer.kinds import kind_of
 from mmxfer.memory import release_memory
 from mmxfer.runs import atomic
 from mmxfer.runs.env import precision_record, precision_text
-from mmxfer.runs.store import Run, check_name, open_run, run_path
+from mmxfer.runs.store import Run, check_name, open_run, run_path, slug
 from mmxfer.tasks.common import LOCAL_DATA_ENV
 from mmxfer.train import phases, translation
 from mmxfer.train.loop import remove_training_state
@@ -155,6 +156,7 @@ def check_request(request: RunRequest) -> None:
     check_name("arm", request.arm)
     if request.target:
         request.profile.phase_for_target(request.target)
+        phases.target_text_prefix(request.profile, catalog.task(request.target))
         if request.languages:
             phases.target_languages(catalog.task(request.target), request.languages, request.data_dir)
 
@@ -218,6 +220,10 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
         phase3 = translation.run_translation if is_translation(target) else phases.run_target
         rows = phase3(run, profile, target, trunk=trunk, seed=seed, data_dir=data_dir, resume=request.resume,
                       log_with=log_with, languages=languages)
+    elif main and (twin := seed_twin(request)) is not None:
+        rows = reuse_results(twin, run)
+        summary["reused_from"] = twin.path.name
+        print(f"  the untrained trunk's retrieval does not read the seed: results of {twin.path.name} reused")
     elif main:
         rows = phases.run_retrieval(run, profile, trunk=trunk, suite=profile.suite, data_dir=data_dir,
                                     languages=languages)
@@ -232,6 +238,40 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
         remove_training_state(run.path)
         _summary(rows)
         print(f"done: {run.path}")
+
+
+def _without_seed(config: dict[str, Any]) -> str:
+    """``config`` as canonical JSON with the run's seed left out (lists and tuples alike, as YAML reads them)."""
+    return json.dumps({**config, "seed": None}, sort_keys=True, default=str)
+
+
+def seed_twin(request: RunRequest) -> Run | None:
+    """For a retrieval run of the untrained trunk (no intermediate task, no target): a finished run of the same
+    study and arm whose config differs from this one's in the seed alone, else None. Nothing in that
+    computation reads the seed (no training; evaluation in eval mode), so its results are this run's too."""
+    if request.tasks or request.target:
+        return None
+    mine = _without_seed(json.loads(json.dumps(request.config, default=str)))
+    study_dir = Path(request.runs_dir) / slug(request.study)
+    for path in sorted(study_dir.iterdir()) if study_dir.is_dir() else ():
+        other = Run(path)
+        if path == request.path or not other.is_done():
+            continue
+        try:
+            if _without_seed(other.config()) == mine:
+                return other
+        except MmxferError:  # a damaged folder is not a twin; it is reported where it is read as a run
+            continue
+    return None
+
+
+def reuse_results(source: Run, run: Run) -> list[dict[str, Any]]:
+    """Copy ``source``'s predictions and (verified) metric rows into ``run``; returns the rows."""
+    rows = source.verified_metrics()
+    if source.predictions_dir.is_dir():
+        shutil.copytree(source.predictions_dir, run.predictions_dir, dirs_exist_ok=True)
+    atomic.write_jsonl(run.metrics_path, rows)
+    return rows
 
 
 def _default_data_label(profile_name: str) -> str:
