@@ -146,9 +146,11 @@ def test_a_finished_runs_reference_cycles_are_freed_before_the_next_run(tmp_path
 def test_untrained_trunk_retrieval_is_computed_once_for_all_seeds(tmp_path, monkeypatch, capsys):
     """The baseline's retrieval runs of seeds 1 and 2 are one computation (no training reads the seed): the second
     seed's run copies the first's predictions and metric rows, says so in DONE, and evaluates nothing itself."""
+    from dataclasses import replace
+
     from mmxfer.runs.store import Run
     from mmxfer.train import phases
-    from mmxfer.train.run import seed_twin
+    from mmxfer.train.run import execute, seed_twin
 
     monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TQDM_DISABLE", "1")
@@ -181,9 +183,15 @@ def test_untrained_trunk_retrieval_is_computed_once_for_all_seeds(tmp_path, monk
     assert "results of " + first.path.name + " reused" in capsys.readouterr().out
     # only a finished run whose config differs in the seed alone is a twin
     request = next(r for r in runs if r.arm == "baseline" and r.target is None and r.seed == 2).request
-    assert seed_twin(request).path == first.path
-    other = load_study(str(path), ["overrides=[trunk.name=tiny,trunk.freeze_embeddings=false,retrieval.k=2]"])
+    assert seed_twin(request)[0].path == first.path
+    study = load_study(str(path))
+    other = replace(study, overrides=(*study.overrides, "retrieval.k=2"))
     changed = next(r for r in plan(other, runs_dir)[1] if r.arm == "baseline" and r.target is None).request
     assert seed_twin(changed) is None
     trained = next(r for r in runs if r.arm == "vqa-text" and r.target is None and r.seed == 2).request
     assert seed_twin(trained) is None  # a phase-2 trunk depends on the seed
+    # --force computes again; a twin whose files no longer match its DONE is no twin
+    execute(replace(request, force=True))
+    assert evaluated[-1] == "baseline-s2" and "reused_from" not in second.done_info()
+    first.metrics_path.write_text(first.metrics_path.read_text() + "\n")
+    assert seed_twin(request) is None

@@ -21,8 +21,8 @@ COMMON = ["--set", "trunk.name=tiny", "--set", "trunk.train_top_layers=1", "--se
 def _lower_lookups(tmp_path, prefix: str) -> tuple[int, int]:
     """Misses and hits of the frozen-state cache in the retrieval run that follows a SIB-200 run (one process)."""
     frozen.STATES.clear()
-    runs = str(tmp_path / prefix.strip(": ") or "none")
-    sets = ["--set", f"target.text_prefix='{prefix}'"]
+    runs = str(tmp_path / (prefix.strip(": ") or "none"))
+    sets = ["--set", f"target_overrides.starter-sib200.text_prefix='{prefix}'"]  # the starter profile sets it there
     assert main(["train", "--target", "starter-sib200", "--runs-dir", runs, *COMMON, *sets]) == 0
     misses, hits = frozen.STATES.misses, frozen.STATES.hits
     assert main(["train", "--runs-dir", runs, *COMMON, *sets]) == 0  # no target: the trunk's retrieval suite
@@ -38,7 +38,7 @@ def test_the_prefixed_target_shares_the_retrievals_frozen_states(tmp_path, monke
     assert _lower_lookups(tmp_path, "") == (408, 0)
 
 
-def test_the_prefix_reaches_training_and_prediction(tmp_path, monkeypatch):
+def test_the_starter_prefix_reaches_training_and_prediction(tmp_path, monkeypatch):
     from mmxfer.train import data as train_data
 
     monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
@@ -51,8 +51,7 @@ def test_the_prefix_reaches_training_and_prediction(tmp_path, monkeypatch):
         return real(spec, ds, *args, **kwargs)
 
     monkeypatch.setattr(train_data, "task_data", spy)
-    assert main(["train", "--target", "starter-sib200", "--runs-dir", str(tmp_path / "runs"), *COMMON,
-                 "--set", "target.text_prefix='query: '"]) == 0
+    assert main(["train", "--target", "starter-sib200", "--runs-dir", str(tmp_path / "runs"), *COMMON]) == 0
     assert set(seen) == {"train-eng_Latn", "test-deu_Latn"}
     assert all(t.startswith("query: ") and not t.startswith("query: query: ") for texts in seen.values()
                for t in texts)
@@ -69,5 +68,8 @@ def test_only_classification_targets_take_a_prefix(capsys):
 
 
 def test_the_intermediate_phase_takes_no_prefix():
+    profile = config.load_profile("starter", ["intermediate.text_prefix='query: '"])
     with pytest.raises(ConfigError, match="only the target phase takes a text prefix"):
-        check_profile(config.load_profile("starter", ["intermediate.text_prefix='query: '"]))
+        check_profile(profile)
+    with pytest.raises(ConfigError, match="only the target phase takes a text prefix"):  # mmxfer train's path
+        resolve_request(profile, "starter-vqa-text", None)

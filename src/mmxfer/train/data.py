@@ -74,7 +74,7 @@ def with_text_prefix(ds: datasets.Dataset, prefix: str) -> datasets.Dataset:
         return {k: [t if t is None else prefix + t for t in batch[k]] for k in ("text_a", "text_b") if k in batch}
 
     with progress_bars(False):
-        return ds.map(add, batched=True)
+        return ds.map(add, batched=True, keep_in_memory=True, load_from_cache_file=False)
 
 
 def task_data(spec: TaskSpec, ds: datasets.Dataset, tokenizer: Any, max_length: int, *, split: str, lang: str,

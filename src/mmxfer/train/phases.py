@@ -207,7 +207,9 @@ def target_text_prefix(profile: ExperimentConfig, spec: TaskSpec) -> str:
     train_spec = catalog.task(spec.train_task) if spec.train_task else spec
     for task in (spec, train_spec) if prefix else ():
         if task.kind != "classification":
-            raise ConfigError(f"target.text_prefix is set ({prefix!r}), but {task.name} is a {task.kind} task: "
+            where = (f"target_overrides.{spec.name}.text_prefix"
+                     if "text_prefix" in profile.target_overrides.get(spec.name, {}) else "target.text_prefix")
+            raise ConfigError(f"{where} is set ({prefix!r}), but {task.name} is a {task.kind} task: "
                               f"only classification targets take a text prefix")
     return prefix
 

@@ -26,7 +26,7 @@ from mmxfer.kinds import kind_of
 from mmxfer.memory import release_memory
 from mmxfer.runs import atomic
 from mmxfer.runs.env import precision_record, precision_text
-from mmxfer.runs.store import Run, check_name, open_run, run_path, slug
+from mmxfer.runs.store import Run, check_name, open_run, run_path
 from mmxfer.tasks.common import LOCAL_DATA_ENV
 from mmxfer.train import phases, translation
 from mmxfer.train.loop import remove_training_state
@@ -154,6 +154,8 @@ def check_request(request: RunRequest) -> None:
     check_seed(request.seed, "--seed" if request.seed != request.profile.seed else "seed")
     check_name("study", request.study)
     check_name("arm", request.arm)
+    if request.profile.intermediate.text_prefix:
+        raise ConfigError("intermediate.text_prefix: only the target phase takes a text prefix (target.text_prefix)")
     if request.target:
         request.profile.phase_for_target(request.target)
         phases.target_text_prefix(request.profile, catalog.task(request.target))
@@ -221,9 +223,9 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
         rows = phase3(run, profile, target, trunk=trunk, seed=seed, data_dir=data_dir, resume=request.resume,
                       log_with=log_with, languages=languages)
     elif main and (twin := seed_twin(request)) is not None:
-        rows = reuse_results(twin, run)
-        summary["reused_from"] = twin.path.name
-        print(f"  the untrained trunk's retrieval does not read the seed: results of {twin.path.name} reused")
+        rows = reuse_results(*twin, run)
+        summary["reused_from"] = twin[0].path.name
+        print(f"  the untrained trunk's retrieval does not read the seed: results of {twin[0].path.name} reused")
     elif main:
         rows = phases.run_retrieval(run, profile, trunk=trunk, suite=profile.suite, data_dir=data_dir,
                                     languages=languages)
@@ -233,7 +235,7 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
     if main:
         if languages:
             summary["languages"] = list(languages)
-        run.mark_done({"trunk": trunk, "n_rows": len(rows), **summary})
+        run.mark_done({"trunk": trunk, "n_rows": len(rows), "data_dir": data_dir, **summary})
         # training state (optimizer, weights) is only needed to resume; predictions and metrics stay
         remove_training_state(run.path)
         _summary(rows)
@@ -245,29 +247,29 @@ def _without_seed(config: dict[str, Any]) -> str:
     return json.dumps({**config, "seed": None}, sort_keys=True, default=str)
 
 
-def seed_twin(request: RunRequest) -> Run | None:
-    """For a retrieval run of the untrained trunk (no intermediate task, no target): a finished run of the same
-    study and arm whose config differs from this one's in the seed alone, else None. Nothing in that
-    computation reads the seed (no training; evaluation in eval mode), so its results are this run's too."""
-    if request.tasks or request.target:
+def seed_twin(request: RunRequest) -> tuple[Run, list[dict[str, Any]]] | None:
+    """For a retrieval run of the untrained trunk (no intermediate task, no target, not ``--force``): a finished
+    run of the same study whose config differs from this one's in the seed alone, read from the same data, with
+    its verified metric rows; else None. Nothing in that computation reads the seed (no training; evaluation in
+    eval mode), so its results are this run's too."""
+    if request.tasks or request.target or request.force:
         return None
     mine = _without_seed(json.loads(json.dumps(request.config, default=str)))
-    study_dir = Path(request.runs_dir) / slug(request.study)
+    study_dir = request.path.parent
     for path in sorted(study_dir.iterdir()) if study_dir.is_dir() else ():
         other = Run(path)
         if path == request.path or not other.is_done():
             continue
-        try:
-            if _without_seed(other.config()) == mine:
-                return other
-        except MmxferError:  # a damaged folder is not a twin; it is reported where it is read as a run
+        try:  # a damaged or vanishing folder is no twin; it is reported where it is read as a run
+            if _without_seed(other.config()) == mine and other.done_info().get("data_dir") == request.data_dir:
+                return other, other.verified_metrics()
+        except MmxferError:
             continue
     return None
 
 
-def reuse_results(source: Run, run: Run) -> list[dict[str, Any]]:
-    """Copy ``source``'s predictions and (verified) metric rows into ``run``; returns the rows."""
-    rows = source.verified_metrics()
+def reuse_results(source: Run, rows: list[dict[str, Any]], run: Run) -> list[dict[str, Any]]:
+    """Copy ``source``'s predictions and its (verified) metric ``rows`` into ``run``; returns the rows."""
     if source.predictions_dir.is_dir():
         shutil.copytree(source.predictions_dir, run.predictions_dir, dirs_exist_ok=True)
     atomic.write_jsonl(run.metrics_path, rows)
