@@ -57,7 +57,8 @@ def _deep_tiny(attn_implementation="sdpa"):
 def test_evaluate_xlmr_large_uses_its_profile_and_prints_the_settings(tmp_path, monkeypatch, capsys):
     from mmxfer.evaluation import runner
 
-    monkeypatch.setattr(runner, "load_trunk", lambda name, revision=None: _deep_tiny())
+    loaded = []
+    monkeypatch.setattr(runner, "load_trunk", lambda name, revision=None, **kw: loaded.append(kw) or _deep_tiny())
     data = tmp_path / "data"
     data.mkdir()
     (data / "tatoeba.kaz-eng.kaz").write_text("Сәлем әлем\nМысық\n")
@@ -72,3 +73,4 @@ def test_evaluate_xlmr_large_uses_its_profile_and_prints_the_settings(tmp_path, 
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     settings = rows[0]["settings"]
     assert (settings["layer"], settings["prefix"], settings["pooling"]) == (14, "", "mean")
+    assert loaded == [{"attn_implementation": "sdpa"}]  # the profile's attention implementation (xlmr-large: sdpa)

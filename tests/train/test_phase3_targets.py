@@ -48,9 +48,9 @@ def spy(monkeypatch, tmp_path):
     loads, evaluate = [], []
     real_load, real_train = phases._load_split, phases.train_phase
 
-    def load(spec, split, lang, data_dir, limit):
+    def load(spec, split, lang, data_dir, limit, text_prefix=""):
         loads.append((spec.name, split, lang, limit))
-        return real_load(spec, split, lang, data_dir, limit)
+        return real_load(spec, split, lang, data_dir, limit, text_prefix)
 
     def train(model, dataset, collate, phase, options):
         evaluate.append(options.evaluate)
