@@ -55,10 +55,10 @@ def _deep_tiny(attn_implementation="sdpa"):
 
 
 def test_evaluate_xlmr_large_uses_its_profile_and_prints_the_settings(tmp_path, monkeypatch, capsys):
-    from mmxfer.evaluation import runner
+    from mmxfer.models import trunk as trunk_module
 
     loaded = []
-    monkeypatch.setattr(runner, "load_trunk", lambda name, revision=None, **kw: loaded.append(kw) or _deep_tiny())
+    monkeypatch.setattr(trunk_module, "load_trunk", lambda name, revision=None, **kw: loaded.append(kw) or _deep_tiny())
     data = tmp_path / "data"
     data.mkdir()
     (data / "tatoeba.kaz-eng.kaz").write_text("Сәлем әлем\nМысық\n")

@@ -16,7 +16,7 @@ from mmxfer.evaluation.scoring import score_file_rows
 from mmxfer.evaluation.suites import metric_of
 from mmxfer.kinds import kind_of
 from mmxfer.models.frozen import freeze_lower_layers, frozen_depth
-from mmxfer.models.trunk import load_trunk
+from mmxfer.models.trunk import load_profile_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.env import resolve_precision
 from mmxfer.runs.store import predictions_path, write_predictions
@@ -83,7 +83,7 @@ def evaluate_trunk(trunk: str, items: list[SuiteTaskConfig], profile: Experiment
     max_length = retrieval.retrieval_max_length(profile)
     precision = None
     if embedder is None:
-        model, tokenizer = load_trunk(trunk, profile.trunk.revision, attn_implementation=profile.trunk.attn_implementation)
+        model, tokenizer = load_profile_trunk(trunk, profile.trunk)
         precision = resolve_precision(profile.precision, next(model.parameters()).device.type)
         embedder = retrieval.trunk_embedder(model, tokenizer, profile.retrieval, max_length=max_length,
                                             precision=precision)

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -28,6 +28,9 @@ from torch import nn
 from mmxfer.assets import resolve_model_dir
 from mmxfer.catalog import TRUNKS, load_plugins
 from mmxfer.errors import AssetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mmxfer.config import TrunkConfig
 
 # transformers is imported when a trunk is loaded: registering the trunks (`mmxfer ls`) stays fast
 
@@ -229,6 +232,13 @@ def load_trunk(name_or_path: str, revision: str | None = None, *, attn_implement
     hint = " (e.g. `--trunk /path/to/xlm-roberta-large` or `--set trunk.name=/path/to/folder`)"
     path = resolve_model_dir(name_or_path, revision, hint=hint)
     return _load_dir(path, attn_implementation)
+
+
+def load_profile_trunk(name_or_path: str, trunk: TrunkConfig) -> TrunkPair:
+    """``name_or_path`` (a profile's trunk, or a phase-2 folder trained from it) read with the profile's ``trunk``
+    settings (revision, attention implementation). Every phase and the retrieval evaluation load it this way, so
+    they compute the same states (and share the frozen-layer cache, whose key holds the attention implementation)."""
+    return load_trunk(name_or_path, trunk.revision, attn_implementation=trunk.attn_implementation)
 
 
 def forget_call_settings(tokenizer: Any) -> None:

@@ -41,7 +41,7 @@ from mmxfer.evaluation.scoring import score_file_rows, score_predictions
 from mmxfer.evaluation.suites import suite_tasks, uses_trunk
 from mmxfer.kinds import kind_of
 from mmxfer.models.build import build_task_model, check_sequence_length, visual_token_count
-from mmxfer.models.trunk import load_trunk, save_trunk
+from mmxfer.models.trunk import load_profile_trunk, save_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.lock import FileLock
 from mmxfer.runs.store import Run, slug
@@ -164,10 +164,6 @@ def check_reusable(folder: Path, profile: ExperimentConfig, tasks: Sequence[str]
             f"{where} gives now (content fingerprint {recorded[changed[0]][:12]} recorded, "
             f"{now.get(changed[0], 'none')[:12]} now); it is not reused: restore that data, or remove {folder} to "
             f"train it again (runs made with it keep their results)")
-
-
-def _load_trunk(name_or_dir: str, profile: ExperimentConfig) -> Any:
-    return load_trunk(name_or_dir, profile.trunk.revision, attn_implementation=profile.trunk.attn_implementation)
 
 
 def _build(trunk: Any, spec: TaskSpec, num_labels: int | None, profile: ExperimentConfig, image: bool) -> Any:
@@ -393,7 +389,7 @@ def _train_phase2(job: Phase2Job, accelerator: Accelerator) -> None:
     """Load, train (selecting on dev with ``select_best``) and save the phase-2 trunk of ``job``."""
     specs = [catalog.task(t) for t in job.tasks]
     set_seed(job.seed)
-    trunk = _load_trunk(job.profile.trunk.name, job.profile)
+    trunk = load_profile_trunk(job.profile.trunk.name, job.profile.trunk)
     tokenizer = trunk[1]
     max_length = checked_max_length(trunk, specs, job.profile, "intermediate", job.phase)
     if job.phase.select_best:
@@ -484,7 +480,7 @@ def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, me
     trunk_model = trunk[0]  # with select_best: train_phase loaded the best dev weights into it
     if result.full_state_dict is not None:  # FSDP: rebuild a whole trunk from the gathered weights
         full = result.full_state_dict if result.best_path is None else safe_load(result.best_path)
-        trunk_model = _load_trunk(job.profile.trunk.name, job.profile)[0]
+        trunk_model = load_profile_trunk(job.profile.trunk.name, job.profile.trunk)[0]
         trunk_model.load_state_dict({k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)})
     save_trunk(trunk_model, trunk[1], job.folder / "trunk")
     info: dict[str, Any] = {"tasks": list(job.tasks), "seed": job.seed, "format": PHASE2_FORMAT,
@@ -534,7 +530,7 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     phase = profile.phase_for_target(spec.name)
     accelerator = make_accelerator(profile.precision, log_with=log_with, project_dir=run.path)
     set_seed(seed)
-    pair = _load_trunk(trunk, profile)
+    pair = load_profile_trunk(trunk, profile.trunk)
     tokenizer = pair[1]
     max_length = checked_max_length(pair, [spec], profile, "target", phase)
     prefix = target_text_prefix(profile, spec)

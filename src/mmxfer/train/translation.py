@@ -32,7 +32,7 @@ from mmxfer.evaluation.scoring import score_file_metrics
 from mmxfer.metrics.generation import chrf_pp
 from mmxfer.models.build import check_sequence_length
 from mmxfer.models.seq2seq import Seq2Seq, build_seq2seq, target_vocabulary
-from mmxfer.models.trunk import load_trunk
+from mmxfer.models.trunk import load_profile_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.store import Run, read_predictions
 from mmxfer.tasks.base import TaskSpec
@@ -149,7 +149,7 @@ def run_translation(run: Run, profile: ExperimentConfig, target: str, *, trunk: 
                           f"encoder-decoder fits on one GPU and beam search needs unsharded weights")
     main = accelerator.is_main_process
     set_seed(seed)
-    trunk_pair = load_trunk(trunk, profile.trunk.revision, attn_implementation=profile.trunk.attn_implementation)
+    trunk_pair = load_profile_trunk(trunk, profile.trunk)
     tokenizer = trunk_pair[1]
     max_length = cfg.stage1.max_length or profile.trunk.max_length
     check_sequence_length(trunk_pair, 0, max_length,
