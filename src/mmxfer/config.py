@@ -195,6 +195,12 @@ class ExperimentConfig:
         """A task name as this profile means it (its alias target, else the name itself)."""
         return self.task_aliases.get(name, name)
 
+    def check_phase_settings(self) -> None:
+        """A setting that one phase alone reads, set on the other: one clear error."""
+        if self.intermediate.text_prefix:
+            raise ConfigError("intermediate.text_prefix: only the target phase takes a text prefix "
+                              "(target.text_prefix)")
+
     def phase_for_target(self, target: str) -> PhaseConfig:
         """The target recipe with that target's overrides applied."""
         overrides = self.target_overrides.get(target, {})

@@ -21,9 +21,10 @@ def check_profile(profile: config.ExperimentConfig, where: str = "profile") -> N
     if profile.suite not in config.named_configs("suites") and not Path(profile.suite).is_file():
         raise ConfigError(f"{where}: suite: unknown suite {profile.suite!r}"
                           f"{config.suggest(profile.suite, config.named_configs('suites'))}")
-    if profile.intermediate.text_prefix:
-        raise ConfigError(f"{where}: intermediate.text_prefix: only the target phase takes a text prefix "
-                          f"(target.text_prefix)")
+    try:
+        profile.check_phase_settings()
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     for target in profile.target_overrides:
         _check_task(target, f"{where}: target_overrides")
         profile.phase_for_target(target)  # validates the override keys and types

@@ -154,8 +154,7 @@ def check_request(request: RunRequest) -> None:
     check_seed(request.seed, "--seed" if request.seed != request.profile.seed else "seed")
     check_name("study", request.study)
     check_name("arm", request.arm)
-    if request.profile.intermediate.text_prefix:
-        raise ConfigError("intermediate.text_prefix: only the target phase takes a text prefix (target.text_prefix)")
+    request.profile.check_phase_settings()
     if request.target:
         request.profile.phase_for_target(request.target)
         phases.target_text_prefix(request.profile, catalog.task(request.target))
@@ -254,7 +253,7 @@ def seed_twin(request: RunRequest) -> tuple[Run, list[dict[str, Any]]] | None:
     eval mode), so its results are this run's too."""
     if request.tasks or request.target or request.force:
         return None
-    mine = _without_seed(json.loads(json.dumps(request.config, default=str)))
+    mine = _without_seed(request.config)
     study_dir = request.path.parent
     for path in sorted(study_dir.iterdir()) if study_dir.is_dir() else ():
         other = Run(path)
