@@ -94,7 +94,7 @@ def file_mapped_ranges() -> list[tuple[int, int]]:
         return []
 
 
-def _in_ranges(address: int, ranges: list[tuple[int, int]], length: int = 1) -> bool:
+def _in_ranges(address: int, ranges: list[tuple[int, int]], length: int) -> bool:
     """Whether ``[address, address + length)`` lies inside one of ``ranges``."""
     i = bisect.bisect_right(ranges, (address, float("inf"))) - 1
     return i >= 0 and ranges[i][0] <= address and address + length <= ranges[i][1]
