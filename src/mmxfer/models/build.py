@@ -39,11 +39,17 @@ class TaskModel(nn.Module):
             self.vision.eval()  # a frozen tower keeps eval-mode behaviour (dropout off)
         return self
 
-    def visual_tokens(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Projected visual tokens ``[B, N, H_trunk]``."""
+    def visual_tokens(self, pixel_values: torch.Tensor | None = None,
+                      image_features: torch.Tensor | None = None) -> torch.Tensor:
+        """Projected visual tokens ``[B, N, H_trunk]`` of images given as pixels, or as the frozen tower's tokens
+        (``image_features``, :mod:`mmxfer.models.image_features`)."""
         if self.vision is None or self.projector is None:
             raise ValueError("this model has no vision tower: build it with vision_cfg to pass pixel_values")
-        if self.vision_frozen:
+        if image_features is not None:
+            if not self.vision_frozen:
+                raise ValueError("image_features stand in for a frozen tower only; pass pixel_values")
+            tokens = image_features
+        elif self.vision_frozen:
             with torch.no_grad():
                 tokens = self.vision(pixel_values)
         else:
@@ -52,7 +58,7 @@ class TaskModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 pixel_values: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
-                **labels: Any) -> dict[str, torch.Tensor]:
+                image_features: torch.Tensor | None = None, **labels: Any) -> dict[str, torch.Tensor]:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         num_choices = 1
@@ -64,24 +70,26 @@ class TaskModel(nn.Module):
                 token_type_ids = token_type_ids.reshape(-1, token_type_ids.shape[-1])
             if pixel_values is not None:
                 pixel_values = pixel_values.repeat_interleave(num_choices, dim=0)
+            if image_features is not None:
+                image_features = image_features.repeat_interleave(num_choices, dim=0)
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         labels = {k: v for k, v in labels.items() if v is not None}
 
         if self.head.dual:
             text_out = self.trunk(input_ids=input_ids, attention_mask=attention_mask, **extra)
             kwargs: dict[str, Any] = {}
-            if pixel_values is not None:
+            if pixel_values is not None or image_features is not None:
                 empty = input_ids[:, :0]
                 img_out, img_mask = fused_forward(self.trunk, empty, attention_mask[:, :0],
-                                                  self.visual_tokens(pixel_values))
+                                                  self.visual_tokens(pixel_values, image_features))
                 kwargs = {"image_hidden": img_out.last_hidden_state, "image_mask": img_mask}
             return self.head(text_out.last_hidden_state, attention_mask, labels=labels, **kwargs)
 
-        if pixel_values is None:
+        if pixel_values is None and image_features is None:
             out = self.trunk(input_ids=input_ids, attention_mask=attention_mask, **extra)
             hidden, mask, text_start = out.last_hidden_state, attention_mask, 0
         else:
-            visual = self.visual_tokens(pixel_values)
+            visual = self.visual_tokens(pixel_values, image_features)
             out, mask = fused_forward(self.trunk, input_ids, attention_mask, visual, token_type_ids)
             hidden, text_start = out.last_hidden_state, visual.shape[1]
         result = self.head(hidden, mask, text_start=text_start, labels=labels, num_choices=num_choices,

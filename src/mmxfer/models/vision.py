@@ -1,9 +1,11 @@
 """An open_clip *vision* tower, built without open_clip's text tower, and its preprocessing.
 
 The tower is built from the model's architecture JSON (open_clip's ``model_configs`` or the
-small ones mmxfer ships in ``resources/open_clip``) with open_clip's vision-tower builder; only
+ones mmxfer ships in ``resources/open_clip``) with open_clip's vision-tower builder; only
 ``visual.*`` weights are read from a checkpoint. So no text tower is ever constructed (open_clip's
-XLM-R text towers reach the hub even with ``pretrained=None``).
+XLM-R text towers reach the hub even with ``pretrained=None``). A timm tower built without pooling
+(``timm_pool: ""``, ``timm_proj: none``: open_clip's timm adapter) returns its feature map, read as one token
+per position, or per cell of a ``token_grid`` x ``token_grid`` average pooling of it (a key of mmxfer's JSON).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mmxfer import assets
 from mmxfer.catalog import VISION_TOWERS
 from mmxfer.config import VisionConfig
 from mmxfer.errors import AssetError, UnknownNameError, suggest
+from mmxfer.models import efficientnet
 
 # open_clip, safetensors and huggingface_hub are imported when a tower is built: registering it stays fast
 
@@ -36,12 +39,15 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 class TowerEntry:
     """A tower mmxfer ships: an open_clip-style architecture JSON in ``resources/open_clip`` (``architecture``,
     default the tower's name) and, optionally, named checkpoints: ``vision.pretrained: <tag>`` reads the file
-    that ``checkpoints[tag]()`` returns (made on first use) as ``vision.checkpoint`` would."""
+    that ``checkpoints[tag]()`` returns (made on first use) as ``vision.checkpoint`` would; ``convert`` maps a
+    checkpoint that names its tensors otherwise to open_clip's ``visual.*`` names."""
 
     name: str
     description: str
     architecture: str | None = None
     checkpoints: Mapping[str, Callable[[], Path]] = field(default_factory=dict, compare=False, repr=False)
+    convert: Callable[[dict[str, torch.Tensor], str], dict[str, torch.Tensor]] | None = field(
+        default=None, compare=False, repr=False)
 
     def model_config(self) -> dict[str, Any]:
         return json.loads((RESOURCE_DIR / f"{self.architecture or self.name}.json").read_text("utf-8"))
@@ -50,6 +56,10 @@ class TowerEntry:
 VISION_TOWERS.add(TowerEntry("tiny-vit", "32px ViT, patch 16, width 48, 1 layer (tests)"), "tiny-vit")
 VISION_TOWERS.add(TowerEntry("starter-vit", "64px ViT, patch 16, width 128, 4 layers, trained from scratch"),
                   "starter-vit")
+VISION_TOWERS.add(TowerEntry(
+    "efficientnet-lite0", f"EfficientNet-Lite0, 224px, 1280-dim 7x7 map pooled to 3x3 tokens; pretrained: imagenet = "
+                          f"{efficientnet.PROVENANCE}",
+    checkpoints={"imagenet": efficientnet.weights_path}, convert=efficientnet.as_visual_state), "efficientnet-lite0")
 
 
 def tower_config(name: str) -> dict[str, Any]:
@@ -127,13 +137,20 @@ class VisionTower(nn.Module):
 
         vcfg = dict(model_cfg["vision_cfg"])
         self.name = name
-        self.tokens_supported = "timm_model_name" not in vcfg and not isinstance(vcfg.get("layers"), (list, tuple))
-        if self.tokens_supported:
+        timm = "timm_model_name" in vcfg
+        # a timm trunk without pooling or projection gives its feature map [B, C, H, W]
+        self.feature_map = timm and vcfg.get("timm_pool") == "" and vcfg.get("timm_proj") == "none"
+        self.token_grid = model_cfg.get("token_grid")
+        self.tokens_supported = self.feature_map or (not timm and not isinstance(vcfg.get("layers"), (list, tuple)))
+        if self.tokens_supported and not timm:
             vcfg["output_tokens"] = True
         self.visual = _build_vision_tower(model_cfg["embed_dim"], CLIPVisionCfg(**vcfg),
                                           quick_gelu=bool(model_cfg.get("quick_gelu", False)))
         self.image_size = vcfg.get("image_size", 224)
-        self.width = int(vcfg["width"]) if self.tokens_supported else int(model_cfg["embed_dim"])
+        if self.feature_map:
+            self.width = int(self.visual.trunk.num_features)
+        else:
+            self.width = int(vcfg["width"]) if self.tokens_supported else int(model_cfg["embed_dim"])
         pre = model_cfg.get("preprocess_cfg", {})
         self.mean = tuple(pre.get("mean", OPENAI_MEAN))
         self.std = tuple(pre.get("std", OPENAI_STD))
@@ -144,6 +161,10 @@ class VisionTower(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         out = self.visual(pixel_values)
+        if self.feature_map:
+            if self.token_grid:
+                out = torch.nn.functional.adaptive_avg_pool2d(out, int(self.token_grid))
+            return out.flatten(2).transpose(1, 2)  # one token per position, row by row
         if self.tokens_supported:
             return out[1]
         return out.unsqueeze(1)  # towers without token output give their pooled vector as one token
@@ -188,11 +209,17 @@ def build_vision_tower(cfg: VisionConfig) -> VisionTower:
             model_cfg = {**model_cfg, "preprocess_cfg": {"mean": pcfg.get("mean", OPENAI_MEAN),
                                                          "std": pcfg.get("std", OPENAI_STD)}}
     tower = VisionTower(cfg.model, model_cfg)
+    convert = VISION_TOWERS.get(cfg.model).convert if cfg.model in VISION_TOWERS else None
+    path = None
     if cfg.checkpoint:
-        tower.load_visual_state(_read_checkpoint(Path(cfg.checkpoint).expanduser()), cfg.checkpoint)
+        path = Path(cfg.checkpoint).expanduser()
     elif cfg.pretrained:
         path = _shipped_checkpoint(cfg) if cfg.model in VISION_TOWERS else _pretrained_file(cfg.model, cfg.pretrained)
-        tower.load_visual_state(_read_checkpoint(path), str(path))
+    if path is not None:
+        state = _read_checkpoint(path)
+        if convert is not None and not any(k.startswith("visual.") for k in state):
+            state = convert(state, str(path))
+        tower.load_visual_state(state, str(cfg.checkpoint or path))
     if cfg.freeze:
         tower.requires_grad_(False)
         tower.eval()

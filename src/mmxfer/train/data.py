@@ -59,10 +59,11 @@ def _lengths(features: Any) -> list[int] | None:
     return [len(x) if not (x and isinstance(x[0], list)) else sum(len(y) for y in x) for x in features["input_ids"]]
 
 
-def _collate(spec: TaskSpec, tokenizer: Any, space: LabelSpace, image_preprocess: Any
+def _collate(spec: TaskSpec, tokenizer: Any, space: LabelSpace, image_preprocess: Any, image_features: Any = None
              ) -> Callable[[list[Any]], dict[str, Any]]:
     vocab = space.get("answer_vocab")
-    return collate_fn(spec, tokenizer, image_preprocess=image_preprocess, num_answers=len(vocab) if vocab else None)
+    return collate_fn(spec, tokenizer, image_preprocess=image_preprocess, num_answers=len(vocab) if vocab else None,
+                      image_features=image_features)
 
 
 def with_text_prefix(ds: datasets.Dataset, prefix: str) -> datasets.Dataset:
@@ -94,9 +95,13 @@ def task_data(spec: TaskSpec, ds: datasets.Dataset, tokenizer: Any, max_length: 
                     kind.num_labels(space), space)
 
 
-def with_images(data: TaskData, transform: Any, tokenizer: Any) -> TaskData:
-    """Rebuild ``data``'s collate so images go through the vision tower's own preprocessing."""
-    data.collate = _collate(data.spec, tokenizer, data.label_space, transform)
+def with_images(data: TaskData, transform: Any, tokenizer: Any, features: Any = None) -> TaskData:
+    """Rebuild ``data``'s collate so images go through the vision tower's own preprocessing; with ``features``
+    (:class:`mmxfer.models.image_features.FrozenImageFeatures` of a frozen tower) the batches carry the tower's
+    tokens of each image instead, all computed here, once per distinct image."""
+    if features is not None and "image" in getattr(data.features, "column_names", ()):
+        features.prepare(data.features["image"])
+    data.collate = _collate(data.spec, tokenizer, data.label_space, transform, features)
     return data
 
 

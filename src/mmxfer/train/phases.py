@@ -40,7 +40,9 @@ from mmxfer.evaluation.runner import evaluate_trunk
 from mmxfer.evaluation.scoring import score_file_rows, score_predictions
 from mmxfer.evaluation.suites import suite_tasks, uses_trunk
 from mmxfer.kinds import kind_of
+from mmxfer.kinds.images import open_image
 from mmxfer.models.build import build_task_model, check_sequence_length, visual_token_count
+from mmxfer.models.image_features import FrozenImageFeatures
 from mmxfer.models.trunk import load_profile_trunk, save_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.lock import FileLock
@@ -449,11 +451,19 @@ def _phase2_models(job: Phase2Job, trunk: Any, specs: list[TaskSpec], parts: Seq
                 unloaded = dataclasses.replace(job.profile.vision, pretrained=None, checkpoint=None)
                 build_profile = dataclasses.replace(job.profile, vision=unloaded)
             m.vision, m.projector = shared_vision  # one tower for every image-text task of the mix
-            train_data.with_images(part, m.vision.transform(is_train=False), tokenizer)
+            m.vision_frozen = not any(p.requires_grad for p in m.vision.parameters())
+            transform = m.vision.transform(is_train=False)
+            features = frozen_features(m.vision, transform) if m.vision_frozen else None
+            train_data.with_images(part, transform, tokenizer, features)
             if devs:
-                train_data.with_images(devs[specs.index(spec)], m.vision.transform(is_train=False), tokenizer)
+                train_data.with_images(devs[specs.index(spec)], transform, tokenizer, features)
         models[spec.name] = m
     return models
+
+
+def frozen_features(tower: Any, transform: Any) -> FrozenImageFeatures:
+    """The cached tokens of a frozen ``tower`` for images decoded and preprocessed by ``transform``."""
+    return FrozenImageFeatures(tower, lambda value: transform(open_image(value)), repr(transform))
 
 
 def _phase2_trainable(job: Phase2Job, specs: Sequence[TaskSpec], models: dict[str, Any],
