@@ -39,3 +39,30 @@ def test_mix_of_image_tasks_reads_the_vision_checkpoint_once(tmp_path, monkeypat
     assert len(towers) == 2 and towers[0] is towers[1]
     loaded = towers[0].visual.state_dict()
     assert all(torch.equal(v, state[f"visual.{k}"]) for k, v in loaded.items())
+
+
+def test_a_frozen_towers_batches_carry_its_cached_tokens_of_each_image(tmp_path, monkeypatch):
+    """With vision.freeze the phase-2 batches hold the tower's tokens, computed before training once per
+    distinct image, not pixels: the tower is not run while batches are made."""
+    from mmxfer.models import image_features
+
+    monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
+    image_features.FEATURES.clear()
+    profile = load_profile("starter", ["trunk.name=tiny", "vision.model=tiny-vit", "vision.freeze=true",
+                                       "intermediate.max_train_examples=12"])
+    seen = {}
+
+    def train_phase(model, dataset, collate, *args, **kwargs):
+        model.vision.forward = lambda pixels: pytest.fail("the tower ran while a batch was made")
+        seen.update(model=model, batch=collate([dataset[i] for i in range(len(dataset))]),
+                    images={image_features.image_digest(v) for v in dataset["image"]})
+        raise Stop
+
+    monkeypatch.setattr(phases, "train_phase", train_phase)
+    with pytest.raises(Stop):
+        phases.run_intermediate(profile, ["starter-vqa"], seed=1, runs_dir=tmp_path / "runs", study="s")
+    batch, model = seen["batch"], seen["model"]
+    assert "pixel_values" not in batch and batch["image_features"].shape == (12, 4, 48)
+    assert len(image_features.FEATURES) == len(seen["images"])  # once per distinct scene
+    out = model(**{k: v for k, v in batch.items() if k != "labels"})
+    assert out["logits"].shape[0] == 12
