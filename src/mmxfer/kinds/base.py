@@ -97,6 +97,14 @@ class TaskKind:
         """The head's output size, or None when the head has no label dimension."""
         return None
 
+    def space_from_features(self, features: Any, space: LabelSpace) -> dict[str, Any]:
+        """The label space completed from the featurised training data (what only token ids show)."""
+        return dict(space)
+
+    def head_options(self, space: LabelSpace) -> dict[str, Any]:
+        """Arguments of the task's head that come from its label space."""
+        return {}
+
     # --- encode -------------------------------------------------------------------------------------
 
     def check(self, space: LabelSpace) -> None:

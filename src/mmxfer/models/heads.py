@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmxfer.catalog import HEADS
-from mmxfer.errors import ConfigError
+from mmxfer.errors import ConfigError, DataError
 from mmxfer.memory import give_back_if_file_mapped
 
 # safetensors is imported where a checkpoint's LM head is read: registering the heads stays fast
@@ -204,16 +204,24 @@ class CaptionMLMHead(Head):
 
     Logits are computed only at masked positions (``mlm_labels != -100``; without labels, the
     ``<mask>`` tokens of ``input_ids`` when the tokenizer is known): a full ``[B, L, 250k]`` tensor
-    would not fit. ``logits`` is ``[M, V]`` for the M masked tokens, in row-major order.
+    would not fit. ``logits`` is ``[M, V]`` for the M masked tokens, in row-major order. With ``vocabulary``
+    (sorted piece ids: a closed caption language, :mod:`mmxfer.kinds.captioning`) the softmax runs over those
+    pieces alone and ``logits`` is ``[M, len(vocabulary)]``, column j for piece ``vocabulary[j]``.
     """
 
     label_keys = ("mlm_labels",)
     token_level = True
 
     def __init__(self, hidden_size: int, trunk: nn.Module | None = None, mask_token_id: int | None = None,
-                 **_: object) -> None:
+                 vocabulary: list[int] | None = None, **_: object) -> None:
         super().__init__()
         self.mask_token_id = mask_token_id
+        ids = None
+        if vocabulary is not None:
+            ids = torch.as_tensor(sorted(set(vocabulary)), dtype=torch.long)
+            if not len(ids):
+                raise ConfigError("head 'caption_mlm': the caption vocabulary is empty")
+        self.register_buffer("vocabulary", ids, persistent=False)
         if trunk is None:
             raise ConfigError("head 'caption_mlm' needs the trunk (its word embeddings are the decoder)")
         emb = trunk.get_input_embeddings()
@@ -240,12 +248,28 @@ class CaptionMLMHead(Head):
             keep = mlm != -100
             selected, target = text[keep], mlm[keep]
         x = self.layer_norm(F.gelu(self.dense(selected)))
-        logits = F.linear(x, self._decoder_weight(x.device.type), self.bias)
+        if self.vocabulary is not None:
+            weight = self._embeddings[0].weight.index_select(0, self.vocabulary)
+            logits = F.linear(x, weight, self.bias.index_select(0, self.vocabulary))
+            if target is not None:
+                target = self._vocabulary_index(target)
+        else:
+            logits = F.linear(x, self._decoder_weight(x.device.type), self.bias)
         out = {"logits": logits}
         if target is not None:
             loss = F.cross_entropy(logits.float(), target.long()) if target.numel() else logits.sum() * 0.0
             out["loss"] = loss
         return out
+
+    def _vocabulary_index(self, target: torch.Tensor) -> torch.Tensor:
+        """Each target piece's column in the closed vocabulary; a DataError for a piece outside it."""
+        vocabulary = self.vocabulary
+        index = torch.searchsorted(vocabulary, target.long()).clamp(max=len(vocabulary) - 1)
+        outside = vocabulary[index] != target
+        if bool(outside.any()):
+            raise DataError(f"caption_mlm: masked piece {int(target[outside][0])} is not in the caption vocabulary "
+                            f"of {len(vocabulary)} pieces made from the training captions")
+        return index
 
     def _decoder_weight(self, device_type: str) -> torch.Tensor:
         """The tied decoder weight; when it is frozen and autocast runs in a lower precision, one cast copy kept

@@ -148,11 +148,17 @@ _WORLD = dict(category="intermediate", version="1.0", languages=("en",), interme
               local_format="generated (no files)")
 
 
-def _world_extra(twin_of: str | None = None) -> dict:
+def _world_extra(twin_of: str | None = None, **more: object) -> dict:
     """``synthetic``: the data are procedurally generated, not a benchmark (reports say so);
     ``twin_of``: the multimodal task a text task is the twin of (the gap analysis pairs them)."""
-    extra = {"seed": 0, "sizes": SPLIT_SIZES, "synthetic": True}
+    extra = {"seed": 0, "sizes": SPLIT_SIZES, "synthetic": True, **more}
     return {**extra, "twin_of": twin_of} if twin_of else extra
+
+
+#: the captions are sentences of the world's closed language (shapes, colours, places: 25 pieces); the masked-LM
+#: softmax runs over them (mmxfer.kinds.captioning)
+_CAPTIONS = {"closed_vocabulary": True}
+_CAPTION_TASK = {**_WORLD, "version": "1.1"}  # 1.1: the softmax over the captions' pieces
 
 register(TaskSpec(
     name="starter-vqa", kind="vqa", modality="image-text", metric="vqa_accuracy", head="vqa",
@@ -173,7 +179,7 @@ register(TaskSpec(
     description="shapes world captions (masked-LM over the caption, conditioned on the image)",
     loader=_generated_loader(lambda spec, split, lang: [{"id": s.id, "image": s.png, "caption": s.caption}
                                                           for s in starter_world(spec.extra["seed"], split)]),
-    extra=_world_extra(), **_WORLD,
+    extra=_world_extra(**_CAPTIONS), **_CAPTION_TASK,
 ), "shapes-caption")
 
 register(TaskSpec(
@@ -181,7 +187,7 @@ register(TaskSpec(
     description="text twin of starter-caption: masked-LM over the same captions, no image",
     loader=_generated_loader(lambda spec, split, lang: [{"id": s.id, "caption": s.caption}
                                                           for s in starter_world(spec.extra["seed"], split)]),
-    extra=_world_extra("starter-caption"), **_WORLD,
+    extra=_world_extra("starter-caption", **_CAPTIONS), **_CAPTION_TASK,
 ), "shapes-caption-text")
 
 

@@ -87,10 +87,13 @@ def task_data(spec: TaskSpec, ds: datasets.Dataset, tokenizer: Any, max_length: 
     from ``ds`` (do that for the training split only).
     """
     kind = kind_of(spec)
-    space = kind.label_space(ds) if space is None else space
+    derive = space is None
+    space = kind.label_space(ds) if derive else space
     options = FeatureOptions(max_length=max_length, split=split, lang=lang, on_bad_image=on_bad_image, seed=seed,
                              use_cache=len(ds) >= MIN_CACHED_ROWS)
     features = featurize(spec, ds, tokenizer, options, space=space)
+    if derive:
+        space = kind.space_from_features(features, space)
     return TaskData(spec, ds, features, _collate(spec, tokenizer, space, image_preprocess), _lengths(features),
                     kind.num_labels(space), space)
 

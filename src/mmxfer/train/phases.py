@@ -168,11 +168,12 @@ def check_reusable(folder: Path, profile: ExperimentConfig, tasks: Sequence[str]
             f"train it again (runs made with it keep their results)")
 
 
-def _build(trunk: Any, spec: TaskSpec, num_labels: int | None, profile: ExperimentConfig, image: bool) -> Any:
-    return build_task_model(trunk, kind_of(spec).head, num_labels=num_labels,
+def _build(trunk: Any, spec: TaskSpec, data: TaskData, profile: ExperimentConfig, image: bool) -> Any:
+    kind = kind_of(spec)
+    return build_task_model(trunk, kind.head, num_labels=data.num_labels,
                             vision_cfg=profile.vision if image else None,
                             freeze_embeddings=profile.trunk.freeze_embeddings,
-                            train_top_layers=profile.trunk.train_top_layers)
+                            train_top_layers=profile.trunk.train_top_layers, **kind.head_options(data.label_space))
 
 
 def checked_max_length(trunk: Any, specs: Sequence[TaskSpec], profile: ExperimentConfig, phase_name: str,
@@ -443,7 +444,7 @@ def _phase2_models(job: Phase2Job, trunk: Any, specs: list[TaskSpec], parts: Seq
     build_profile = job.profile
     for spec, part in zip(specs, parts):
         image = spec.modality == "image-text"
-        m = _build(trunk, spec, part.num_labels, build_profile, image)
+        m = _build(trunk, spec, part, build_profile, image)
         if image:
             if shared_vision is None:
                 shared_vision = (m.vision, m.projector)
@@ -556,7 +557,7 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     if spec.label_names and train_spec.label_names and tuple(spec.label_names) != tuple(train_spec.label_names):
         raise TrainingError(f"{spec.name} is trained on {train_spec.name} but their labels differ: "
                             f"{list(train_spec.label_names)} vs {list(spec.label_names)}")
-    model = _build(pair, spec, train.num_labels, profile, image=False)
+    model = _build(pair, spec, train, profile, image=False)
     result = train_phase(model, train.features, train.collate, phase, LoopOptions(
         workdir=run.path, seed=seed, name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,
         evaluate=None if dev is None else dev_scorer(dev_spec, dev, phase.batch_size * 2), resume=resume,
