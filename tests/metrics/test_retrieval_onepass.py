@@ -157,3 +157,32 @@ def test_evaluation_uses_one_pass_without_changing_rows():
     assert threshold == retrieval.optimize_threshold(named, {(f"s{i}", f"e{i}") for i in range(10)})
     kept = {f"s{s}": [f"s{s}", f"e{t}"] for s, t, sc in cands if sc >= threshold}
     assert [r["pred"] for r in rows] == [kept.get(f"s{i}") for i in range(15)]
+
+
+def test_english_candidates_without_a_source_enlarge_the_english_side_only():
+    """xSIM with more English candidates (as xSIM++ adds them): each source is searched among every English
+    sentence, each aligned English sentence among the sources; preds and golds are row indices."""
+    from mmxfer.config import RetrievalConfig
+    from mmxfer.evaluation import retrieval as retrieval_evaluation
+
+    x, y = _integer_pair(5, nx=12, ny=20)
+    table = {f"s{i}": v for i, v in enumerate(x)} | {f"e{i}": v for i, v in enumerate(y)}
+
+    def embed(sentences):
+        return np.stack([table[s] for s in sentences])
+
+    src = [f"s{i}" for i in range(12)] + [None] * 8
+    eng, ids = [f"e{i}" for i in range(20)], [f"id{i}" for i in range(20)]
+    for margin in MARGINS:
+        rows = retrieval_evaluation.pair_predictions(src, eng, ids, embed, RetrievalConfig(
+            normalize=False, margin=margin, direction="both"), "xsim")
+        xx_en = [r for r in rows if r["direction"] == "xx-en"]
+        en_xx = [r for r in rows if r["direction"] == "en-xx"]
+        assert [r["pred"] for r in xx_en] == list(retrieval.retrieve(x, y, margin, 4, normalize=False)[0])
+        assert [r["gold"] for r in xx_en] == list(range(12)) and [r["id"] for r in xx_en] == ids[:12]
+        # en-xx: the 12 aligned English rows search the sources, with the margin of the whole English side
+        (_, _), (back, _) = retrieval.retrieve_both(x, y, margin, 4, normalize=False)
+        assert [r["pred"] for r in en_xx] == list(back[:12]) and len(en_xx) == 12
+        one = retrieval_evaluation.pair_predictions(src, eng, ids, embed, RetrievalConfig(
+            normalize=False, margin=margin, direction="xx-en"), "xsim")
+        assert one == xx_en

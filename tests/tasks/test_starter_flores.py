@@ -17,7 +17,7 @@ def test_every_starter_language_is_shipped_with_the_licence_and_attribution():
     root = shipped_root()
     assert set(STARTER_LANGS) <= set(SHIPPED_LANGS)
     for lang in SHIPPED_LANGS:
-        for split in ("dev", "test") + (("train",) if lang in ("eng_Latn", "deu_Latn") else ()):
+        for split in ("dev", "test") + (("train",) if lang in STARTER_LANGS else ()):
             assert (root / "data" / "annotated" / lang / f"{split}.tsv.gz").is_file(), (lang, split)
     assert "Apache License" in (root / "LICENSE").read_text()
     notice = (root / "NOTICE.md").read_text()
@@ -41,21 +41,27 @@ def test_a_quoted_sentence_keeps_its_quotes():
     assert not any(t.startswith('"') and t.endswith('"') and t.count('"') == 2 for t in texts)
 
 
-def test_retrieval_pairs_each_sentence_with_its_english_translation():
+def test_retrieval_pairs_each_test_sentence_with_its_english_translation_among_all_english_sentences():
     spec = catalog.task("starter-flores")
     assert PIVOT not in spec.languages and len(spec.languages) == 32
-    pairs = spec.load("test", "jpn_Jpan")
-    english = catalog.task("starter-sib200").load("test", PIVOT)
-    assert pairs["id"] == english["id"] and pairs["target"] == english["text_a"]
-    assert pairs["source"] == catalog.task("starter-sib200").load("test", "jpn_Jpan")["text_a"]
+    rows = spec.load("test", "jpn_Jpan")
+    sib = catalog.task("starter-sib200")
+    english = sib.load("test", PIVOT)
+    assert rows["id"][:204] == english["id"] and rows["target"][:204] == english["text_a"]
+    assert rows["source"][:204] == sib.load("test", "jpn_Jpan")["text_a"]
+    # the 800 English sentences of train and dev are candidates without a source
+    others = list(sib.load("train", PIVOT)["text_a"]) + list(sib.load("validation", PIVOT)["text_a"])
+    assert len(rows) == 1004 and list(rows["source"][204:]) == [None] * 800 and list(rows["target"][204:]) == others
+    assert len(set(rows["id"])) == 1004
 
 
 def test_retrieval_refuses_files_that_are_not_parallel(tmp_path):
     root = tmp_path / "sib"
     for lang in (PIVOT, "deu_Latn"):
-        src = shipped_root() / "data" / "annotated" / lang / "test.tsv.gz"
         (root / "data" / "annotated" / lang).mkdir(parents=True)
-        shutil.copy(src, root / "data" / "annotated" / lang / "test.tsv.gz")
+        for name in ("train", "dev", "test"):
+            src = shipped_root() / "data" / "annotated" / lang / f"{name}.tsv.gz"
+            shutil.copy(src, root / "data" / "annotated" / lang / f"{name}.tsv.gz")
     path = root / "data" / "annotated" / "deu_Latn" / "test.tsv.gz"
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         lines = handle.read().splitlines()

@@ -151,25 +151,34 @@ def _directions(cfg: RetrievalConfig) -> list[str]:
     return ["xx-en", "en-xx"] if cfg.direction == "both" else [cfg.direction]
 
 
-def pair_predictions(sources: list[str], targets: list[str], ids: list[Any], embed: Embedder,
+def pair_predictions(sources: list[str | None], targets: list[str], ids: list[Any], embed: Embedder,
                      cfg: RetrievalConfig, metric: str) -> list[dict[str, Any]]:
-    """Rows ``{id, pred, gold, direction}`` for aligned (source, English target) pairs."""
+    """Rows ``{id, pred, gold, direction}`` for aligned (source, English target) pairs. A row without a source
+    is an English candidate only (a distractor: FLORES sentences outside the evaluated split, as xSIM++ enlarges
+    the English side): the English side is searched among every target, each source among the sources; ``pred``
+    and ``gold`` are row indices, a query's gold is its own row."""
     if len(sources) != len(targets):
         raise DataError(f"retrieval: {len(sources)} source sentences but {len(targets)} targets")
-    if not sources:
+    aligned = [i for i, s in enumerate(sources) if s is not None]
+    if not aligned:
         raise DataError("retrieval: no sentence pairs")
-    src, tgt = embed(list(sources)), embed(list(targets))
+    src, tgt = embed([sources[i] for i in aligned]), embed(list(targets))
+    rows_of = np.asarray(aligned)
     directions = _directions(cfg)
     if len(directions) == 2:  # one pass over the similarities gives both
         (xx_en, _), (en_xx, _) = retrieval_metrics.retrieve_both(src, tgt, cfg.margin, cfg.k, normalize=cfg.normalize)
-        preds = {"xx-en": xx_en, "en-xx": en_xx}
+        preds = {"xx-en": xx_en, "en-xx": rows_of[en_xx[rows_of]]}
+    elif directions[0] == "xx-en":
+        preds = {"xx-en": retrieval_metrics.retrieve(src, tgt, cfg.margin, cfg.k, normalize=cfg.normalize)[0]}
     else:
-        queries, database = (src, tgt) if directions[0] == "xx-en" else (tgt, src)
-        preds = {directions[0]: retrieval_metrics.retrieve(queries, database, cfg.margin, cfg.k, normalize=cfg.normalize)[0]}
+        if len(aligned) != len(targets):
+            raise DataError("retrieval: en-xx alone searches the sources with each English sentence; with English "
+                            "candidates that have no source, use direction xx-en or both")
+        preds = {"en-xx": retrieval_metrics.retrieve(tgt, src, cfg.margin, cfg.k, normalize=cfg.normalize)[0]}
     rows: list[dict[str, Any]] = []
     for direction in directions:
         rows.extend({"id": ids[i], "pred": int(p), "gold": i, "direction": direction}
-                    for i, p in enumerate(preds[direction]))
+                    for i, p in zip(aligned, preds[direction]))
     return rows
 
 

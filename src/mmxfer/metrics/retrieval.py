@@ -340,7 +340,8 @@ def _tatoeba_metric(golds: list, preds: list) -> dict[str, float]:
     g, p = _indices(golds, "tatoeba_accuracy"), _indices(preds, "tatoeba_accuracy")
     if not len(g):
         raise DataError("tatoeba_accuracy: nothing to score")
-    return {"accuracy": 100.0 * float((g == p).mean()), "n": float(len(g))}
+    accuracy = 100.0 * float((g == p).mean())
+    return {"accuracy": accuracy, "error_rate": 100.0 - accuracy, "n": float(len(g))}  # error_rate: xSIM's
 
 
 @register("xsim", primary="error_rate", higher_is_better=False,
