@@ -1,7 +1,7 @@
 """The README's main command (`mmxfer study starter`) end to end, on tiny presets.
 
-Same path as the embedded default - the shipped starter study (five arms, two seeds), shapes-world phase 2 with
-the vision tower and frozen lower layers (the tiny trunk trains its top layer only), the shipped SIB-200 target
+Same path as the embedded default - the shipped starter study (six arms, two seeds), shapes-world phase 2 with
+the pretrained vision tower (its tokens cached) and frozen lower layers, the positive control's bitext (the tiny trunk trains its top layer only), the shipped SIB-200 target
 and FLORES retrieval on 32 languages, then the gap analysis - with the tiny trunk and small example counts so it
 runs in CI in about 2 minutes.
 """
@@ -25,8 +25,9 @@ def test_starter_study_end_to_end_on_tiny_presets(tmp_path, monkeypatch, capsys)
     assert main(["study", "starter", "--runs-dir", "runs", "--set", overrides]) == 0
     out = capsys.readouterr().out
 
-    # the plan: 5 arms x (SIB-200 + retrieval) x 2 seeds, one phase-2 trunk per arm and seed
-    assert "20 runs: 0 finished, 20 to run -> 8 phase-2 trainings" in out
+    # the plan: 6 arms (the positive control among them) x (SIB-200 + retrieval) x 2 seeds, one phase-2 trunk
+    # per arm and seed
+    assert "24 runs: 0 finished, 24 to run -> 10 phase-2 trainings" in out
     # the answer in a few lines: the modality effect (twins, pooled), (1) by category, (2) on the FLORES-200
     # tasks, the effect of intermediate training itself, and the note on the synthetic intermediate tasks
     answer = out[out.index("gap analysis:"):]
@@ -44,7 +45,7 @@ def test_starter_study_end_to_end_on_tiny_presets(tmp_path, monkeypatch, capsys)
     assert (report / "forest_categories.svg").is_file()
 
     results = pd.read_csv(report / "results.csv")
-    assert set(results["arm"]) == {"baseline", "vqa", "vqa-text", "caption", "caption-text"}
+    assert set(results["arm"]) == {"baseline", "vqa", "vqa-text", "caption", "caption-text", "bitext-control"}
     assert set(results["task"]) == {"starter-flores", "starter-sib200"}
     assert results.loc[results["task"] == "starter-sib200", "lang"].nunique() == 33  # English + 32
     assert results.loc[results["task"] == "starter-flores", "lang"].nunique() == 32
@@ -57,7 +58,8 @@ def test_starter_study_end_to_end_on_tiny_presets(tmp_path, monkeypatch, capsys)
     pairs = set(zip(suite["arm"], suite["reference"], suite["kind"]))
     assert {("vqa", "vqa-text", "multimodal-vs-twin"), ("caption", "caption-text", "multimodal-vs-twin"),
             ("pooled-multimodal", "pooled-text", "pooled-multimodal-vs-text"),
-            ("vqa", "baseline", "multimodal-vs-baseline"), ("vqa-text", "baseline", "text-vs-baseline")} <= pairs
+            ("vqa", "baseline", "multimodal-vs-baseline"), ("vqa-text", "baseline", "text-vs-baseline"),
+            ("bitext-control", "baseline", "text-vs-baseline")} <= pairs
     assert (suite["ci_low"] <= suite["margin"]).all() and (suite["margin"] <= suite["ci_high"]).all()
     contrasts = pd.read_csv(report / "gaps_contrast.csv")
     assert {("classification", "retrieval")} == set(zip(contrasts["category"], contrasts["other"]))

@@ -30,9 +30,9 @@ def test_paper_plan_counts(tmp_path):
 def test_dry_run_prints_counts(tmp_path, capsys):
     assert main(["study", "starter", "--dry-run", "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    # five arms x (SIB-200 + retrieval) x two seeds; each seed of an arm trains its own phase-2 trunk
-    assert "20 runs: 0 finished, 20 to run -> 8 phase-2 trainings" in out
-    assert "10 phase-3 trainings, 10 retrieval evaluations" in out
+    # six arms x (SIB-200 + retrieval) x two seeds; each seed of an arm trains its own phase-2 trunk
+    assert "24 runs: 0 finished, 24 to run -> 10 phase-2 trainings" in out
+    assert "12 phase-3 trainings, 12 retrieval evaluations" in out
     assert not list(tmp_path.iterdir())  # a dry run writes nothing
 
 
@@ -99,14 +99,14 @@ def test_slurm_submission_chains_runs_on_shared_phase2(tmp_path, monkeypatch):
 
     monkeypatch.setattr(launch, "submit_slurm", fake_submit)
     assert main(["study", "starter", "--launcher", "slurm", "--runs-dir", str(tmp_path)]) == 0
-    assert len(submitted) == 20
+    assert len(submitted) == 24
     by_arm: dict = {}
     for argv, deps, log_dir in submitted:
         arm = argv[argv.index("--arm") + 1]
         by_arm.setdefault(arm, []).append(deps)
         assert "--resume" in argv and log_dir.parent.name == "_slurm"
     assert by_arm["baseline"] == [[], [], [], []]  # no phase 2: nothing to wait for
-    for arm in ("vqa", "vqa-text", "caption", "caption-text"):
+    for arm in ("vqa", "vqa-text", "caption", "caption-text", "bitext-control"):
         # SIB-200 seeds 1 and 2 each train their seed's phase 2; the retrieval run of each seed waits for it
         sib1, sib2, ret1, ret2 = by_arm[arm]
         assert sib1 == [] and sib2 == [] and len(ret1) == 1 and len(ret2) == 1 and ret1 != ret2
@@ -140,7 +140,7 @@ def test_a_finished_runs_reference_cycles_are_freed_before_the_next_run(tmp_path
         assert main(["study", "starter", "--runs-dir", str(tmp_path), "--no-compare"]) == 0
     finally:
         gc.enable()
-    assert alive_at_start == [0] * 20
+    assert alive_at_start == [0] * 24
 
 
 def test_a_release_examines_only_what_was_made_since_the_last_one_and_every_cycle_within_a_bound(monkeypatch):

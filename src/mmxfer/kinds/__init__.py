@@ -13,10 +13,11 @@ Importing this package registers every kind in :data:`mmxfer.catalog.KINDS`.
 - ``decode``: feature ids and the argmax decoding shared by single-label kinds
 - ``progress``: the ``datasets`` progress bars around featurisation
 - one module per kind: ``classification``, ``multiple_choice``, ``span_qa``, ``tagging``, ``vqa``,
-  ``captioning``, ``retrieval`` (BUCC mining included), ``translation``
+  ``captioning``, ``retrieval`` (BUCC mining included), ``translation``, ``bitext``
 """
 
 from mmxfer.kinds import (  # noqa: F401  (registration)
+    bitext,
     captioning,
     classification,
     multiple_choice,

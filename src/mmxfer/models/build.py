@@ -58,7 +58,8 @@ class TaskModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 pixel_values: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
-                image_features: torch.Tensor | None = None, **labels: Any) -> dict[str, torch.Tensor]:
+                image_features: torch.Tensor | None = None, target_input_ids: torch.Tensor | None = None,
+                target_attention_mask: torch.Tensor | None = None, **labels: Any) -> dict[str, torch.Tensor]:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         num_choices = 1
@@ -78,7 +79,12 @@ class TaskModel(nn.Module):
         if self.head.dual:
             text_out = self.trunk(input_ids=input_ids, attention_mask=attention_mask, **extra)
             kwargs: dict[str, Any] = {}
-            if pixel_values is not None or image_features is not None:
+            if target_input_ids is not None:  # a sentence pair (bitext): the other side through the same trunk
+                if target_attention_mask is None:
+                    target_attention_mask = torch.ones_like(target_input_ids)
+                pair_out = self.trunk(input_ids=target_input_ids, attention_mask=target_attention_mask)
+                kwargs = {"pair_hidden": pair_out.last_hidden_state, "pair_mask": target_attention_mask}
+            elif pixel_values is not None or image_features is not None:
                 empty = input_ids[:, :0]
                 img_out, img_mask = fused_forward(self.trunk, empty, attention_mask[:, :0],
                                                   self.visual_tokens(pixel_values, image_features))

@@ -123,7 +123,7 @@ def tensors_fingerprint(named: Iterator[tuple[str, torch.Tensor]], *extra: str) 
     for name, tensor in named:
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        hash_giving_back_file_pages(digest, memoryview(t.view(torch.uint8).reshape(-1).numpy()), t.data_ptr(), ranges)
+        hash_giving_back_file_pages(digest, memoryview(t.reshape(-1).view(torch.uint8).numpy()), t.data_ptr(), ranges)
     return digest.hexdigest()[:32]
 
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import datasets
 
 Kind = Literal["classification", "multiple_choice", "span_qa", "tagging", "vqa", "captioning",
-               "retrieval", "translation"]
+               "retrieval", "translation", "bitext"]
 Modality = Literal["text", "image-text"]
 Category = Literal["classification", "structured", "qa", "retrieval", "generation", "intermediate"]
 

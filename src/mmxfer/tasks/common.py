@@ -195,6 +195,7 @@ def features_for(schema: str, label_names: Sequence[str] = ()) -> datasets.Featu
         "captioning": {"id": s, "image": Image(), "caption": s},
         "captioning-text": {"id": s, "caption": s},
         "retrieval": {"id": s, "source": s, "target": s},
+        "bitext": {"id": s, "source": s, "target": s},
         "mining": {"id": s, "side": s, "text": s, "gold": s},
         "translation": {"id": s, "source": s, "target": s},
     }

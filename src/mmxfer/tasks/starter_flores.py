@@ -98,3 +98,37 @@ register(TaskSpec(
     **{**_SHARED, "version": "1.1",  # 1.1: every English sentence is a candidate
        "extra": {**_SHARED["extra"], "english_pool": ("train", "validation", "test")}},
 ), "flores-starter")
+
+
+#: the positive control pairs every starter language but English with German: it never trains on an English
+#: sentence (every one is a retrieval candidate) nor on a test sentence (the queries and SIB-200's test set)
+CONTROL_PIVOT = "deu_Latn"
+CONTROL_LANGS: tuple[str, ...] = tuple(c for c in STARTER_LANGS if c not in (PIVOT, CONTROL_PIVOT))
+
+
+def _pivot_bitext(spec: TaskSpec, split: str, lang: str, root: Path | None = None):
+    """(sentence, German translation) of every language of ``extra["paired"]``, language by language."""
+    root = root or shipped_root()
+    pivot = sib_records(spec, split, lang, root)
+    rows = []
+    for other in spec.extra["paired"]:
+        records = sib_records(spec, split, other, root)
+        if [r["index_id"] for r in records] != [r["index_id"] for r in pivot]:
+            raise DataError(f"{spec.name}: the {split} sentences of {other} and {lang} are not the same FLORES ids "
+                            f"in the same order; the bitext needs parallel files")
+        rows += [{"id": f"{other}:{r['index_id']}", "source": r["text"], "target": p["text"]}
+                 for r, p in zip(records, pivot)]
+    return dataset_from_rows(spec, rows, split=split, lang=lang)
+
+
+register(TaskSpec(
+    name="starter-pivot-bitext", kind="bitext", modality="text", category="intermediate", metric="accuracy",
+    head="bitext_contrastive", intermediate=True, version="1.0", source=None, local_format=LOCAL_FORMAT,
+    description="positive control: SIB-200 train sentences of 31 starter languages, each aligned with its German "
+                "translation (contrastive); no English sentence, no test sentence",
+    languages=(CONTROL_PIVOT,), train_language=CONTROL_PIVOT, splits=("train", "validation"),
+    loader=make_loader(_pivot_bitext, _pivot_bitext),
+    # control: known to move cross-lingual retrieval (translation-pair contrastive training, as LaBSE and e5's
+    # own fine-tuning do), so the study shows it can detect an effect; text_prefix: e5's, as retrieval reads them
+    extra={"control": True, "paired": CONTROL_LANGS, "text_prefix": "query: ", "shipped": "mmxfer/resources/sib200"},
+), "bitext-control")
