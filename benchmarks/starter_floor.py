@@ -96,7 +96,12 @@ def count(profile_name: str, study_name: str, caption_vocab: str) -> dict:
                         1280 * d_in + d_in * d_in)
                 else:
                     frozen_once(data.features["input_ids"])
-                    flops["phase 2 text twins: top layers"] += 3 * top * epochs * layer_flops(lengths, hidden, ff)
+                    label = "phase 2 text twins: top layers"
+                    if spec.kind == "bitext":  # both sides of each pair through the trunk
+                        frozen_once(data.features["target_input_ids"])
+                        lengths = lengths + [len(x) for x in data.features["target_input_ids"]]
+                        label = "phase 2 positive control (bitext): top layers"
+                    flops[label] += 3 * top * epochs * layer_flops(lengths, hidden, ff)
                 if spec.kind == "captioning":
                     labels = data.features["mlm_labels"]
                     masked = sum(sum(1 for x in row if x != -100) for row in labels)
@@ -141,7 +146,7 @@ def count(profile_name: str, study_name: str, caption_vocab: str) -> dict:
                 for lang in item.languages or spec.languages:
                     ds = spec.load(split, lang, None)
                     sentences.update(dict.fromkeys(profile.retrieval.prefix + x
-                                                   for x in list(ds["source"]) + list(ds["target"])))
+                                                   for x in list(ds["source"]) + list(ds["target"]) if x))
     ret_ids = tokenizer(list(sentences), truncation=True,
                         max_length=profile.retrieval.max_length or max_length)["input_ids"]
     frozen_once(ret_ids)

@@ -3,7 +3,8 @@ task and how much of the trunk's cross-lingual retrieval it costs (forgetting), 
 
 For every (lr, steps) of the grid, the starter study is run on seed 1 (every arm: baseline, vqa, vqa-text,
 caption, caption-text; phase 2 on ``steps`` x 32 shapes-world examples, one epoch, linear decay), and per arm it
-records: the phase-2 training loss at the start and the end (first logged value, mean of the last two; the
+records (the four shapes-world arms; the positive control's margins in a column of their own): the phase-2
+training loss at the start and the end (first logged value, mean of the last two; the
 captioning tasks have 1000 training examples, so at most 32 steps of one epoch), the FLORES
 retrieval accuracy on the trunk and its change against the baseline (negative = forgetting) and the twin margins
 (vqa - vqa-text, caption - caption-text). With ``--with-sib`` the SIB-200 target is trained and scored too (four
@@ -32,6 +33,8 @@ import pandas as pd
 import yaml
 
 BASELINE = "sweep-baseline"
+#: the study's positive control: shown beside the shapes-world arms, never in the means the rule reads
+CONTROL = "bitext-control"
 
 
 def _floats(text: str) -> list[float]:
@@ -81,7 +84,8 @@ def markdown(rows: list[dict]) -> str:
     arms = ("vqa", "vqa-text", "caption", "caption-text")
     lines = ["| lr | steps | phase-2 loss first -> last (vqa, vqa-text, caption, caption-text) | "
              "retrieval vs baseline (same order) | mean | SIB-200 vs baseline (same order) | mean | "
-             "twin margins: retrieval / SIB-200 | minutes |", "|---|---|---|---|---|---|---|---|---|"]
+             "twin margins: retrieval / SIB-200 | positive control vs baseline: retrieval / SIB-200 | minutes |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         loss = r["phase2_loss"]
         losses = ", ".join(f"{loss[t]['first']:.2f} -> {loss[t]['last']:.2f}"
@@ -92,8 +96,12 @@ def markdown(rows: list[dict]) -> str:
         sib, sib_mean = _task_cells(r, "starter-sib200", arms)
         tw = "; ".join(f"{k} {v['starter-flores']:+.2f} / " + (f"{v['starter-sib200']:+.2f}" if "starter-sib200" in v
                                                                  else "-") for k, v in r["twins"].items())
+        control = r["arms"].get(CONTROL)
+        ctl = (f"{control['starter-flores']['vs_baseline']:+.2f} / "
+               + (f"{control['starter-sib200']['vs_baseline']:+.2f}" if "starter-sib200" in control else "-")
+               if control else "-")
         lines.append(f"| {r['lr']:g} | {r['steps']} | {losses} | {ret} | {ret_mean} | {sib} | {sib_mean} | {tw} | "
-                     f"{r['minutes']:.1f} |")
+                     f"{ctl} | {r['minutes']:.1f} |")
     base = rows[0]["arms"]["baseline"] if rows else {}
     if base:
         lines += ["", "Baseline (no phase 2): " + ", ".join(f"{task} {v['score']:.2f}" for task, v in base.items())
