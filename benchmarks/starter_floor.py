@@ -57,7 +57,7 @@ def count(profile_name: str, study_name: str, caption_vocab: str) -> dict:
 
     study = load_study(study_name)
     profile = load_profile(profile_name, list(study.overrides))
-    model, tokenizer = load_profile_trunk(profile.trunk.name, profile.trunk)
+    model, tokenizer = load_profile_trunk(profile.trunk.name, profile.trunk, profile.precision)
     cfg = model.config
     hidden, ff, layers, vocab = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, cfg.vocab_size
     top = profile.trunk.train_top_layers or layers

@@ -175,3 +175,21 @@ def test_a_phase2_folder_saved_from_a_loaded_tokenizer_reuses_it(tmp_path, monke
     assert len(reads) == 1
     again = loaded_tokenizer(["Die Katze sitzt auf der Matte"], truncation=True, max_length=4, padding="max_length")
     assert again["input_ids"] == encoded["input_ids"]  # each call still sets its own truncation and padding
+
+
+def test_auto_attention_is_eager_under_bf16_and_sdpa_in_float32(monkeypatch):
+    from mmxfer.config import TrunkConfig
+    from mmxfer.models import trunk as trunk_module
+
+    auto = TrunkConfig(name="tiny", attn_implementation="auto")
+    assert trunk_module.attention_for(auto, "bf16") == "eager"
+    assert trunk_module.attention_for(auto, "no") == "sdpa"
+    monkeypatch.setattr("mmxfer.runs.env.cpu_bf16_native", lambda: False)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert trunk_module.attention_for(auto, "auto") == "sdpa"  # auto precision on a CPU without native bf16
+    assert trunk_module.attention_for(TrunkConfig(name="tiny", attn_implementation="eager"), "no") == "eager"
+    seen = []
+    monkeypatch.setattr(trunk_module, "load_trunk", lambda name, revision, attn_implementation: seen.append(
+        attn_implementation))
+    trunk_module.load_profile_trunk("tiny", auto, "bf16")
+    assert seen == ["eager"]

@@ -83,7 +83,7 @@ def evaluate_trunk(trunk: str, items: list[SuiteTaskConfig], profile: Experiment
     max_length = retrieval.retrieval_max_length(profile)
     precision = None
     if embedder is None:
-        model, tokenizer = load_profile_trunk(trunk, profile.trunk)
+        model, tokenizer = load_profile_trunk(trunk, profile.trunk, profile.precision)
         precision = resolve_precision(profile.precision, next(model.parameters()).device.type)
         embedder = retrieval.trunk_embedder(model, tokenizer, profile.retrieval, max_length=max_length,
                                             precision=precision)

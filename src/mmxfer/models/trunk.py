@@ -234,11 +234,22 @@ def load_trunk(name_or_path: str, revision: str | None = None, *, attn_implement
     return _load_dir(path, attn_implementation)
 
 
-def load_profile_trunk(name_or_path: str, trunk: TrunkConfig) -> TrunkPair:
+def attention_for(trunk: TrunkConfig, precision: str) -> str:
+    """The attention implementation a run uses: ``trunk.attn_implementation``; ``auto`` is eager where
+    ``precision`` resolves to bf16 (:func:`mmxfer.runs.env.resolve_precision`), else sdpa."""
+    if trunk.attn_implementation != "auto":
+        return trunk.attn_implementation
+    from mmxfer.runs.env import resolve_precision
+
+    return "eager" if resolve_precision(precision) == "bf16" else "sdpa"
+
+
+def load_profile_trunk(name_or_path: str, trunk: TrunkConfig, precision: str = "no") -> TrunkPair:
     """``name_or_path`` (a profile's trunk, or a phase-2 folder trained from it) read with the profile's ``trunk``
-    settings (revision, attention implementation). Every phase and the retrieval evaluation load it this way, so
-    they compute the same states (and share the frozen-layer cache, whose key holds the attention implementation)."""
-    return load_trunk(name_or_path, trunk.revision, attn_implementation=trunk.attn_implementation)
+    settings (revision, attention implementation for the run's ``precision``). Every phase and the retrieval
+    evaluation load it this way, so they compute the same states (and share the frozen-layer cache, whose key holds
+    the attention implementation)."""
+    return load_trunk(name_or_path, trunk.revision, attn_implementation=attention_for(trunk, precision))
 
 
 def forget_call_settings(tokenizer: Any) -> None:

@@ -392,7 +392,7 @@ def _train_phase2(job: Phase2Job, accelerator: Accelerator) -> None:
     """Load, train (selecting on dev with ``select_best``) and save the phase-2 trunk of ``job``."""
     specs = [catalog.task(t) for t in job.tasks]
     set_seed(job.seed)
-    trunk = load_profile_trunk(job.profile.trunk.name, job.profile.trunk)
+    trunk = load_profile_trunk(job.profile.trunk.name, job.profile.trunk, job.profile.precision)
     tokenizer = trunk[1]
     max_length = checked_max_length(trunk, specs, job.profile, "intermediate", job.phase)
     if job.phase.select_best:
@@ -491,7 +491,7 @@ def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, me
     trunk_model = trunk[0]  # with select_best: train_phase loaded the best dev weights into it
     if result.full_state_dict is not None:  # FSDP: rebuild a whole trunk from the gathered weights
         full = result.full_state_dict if result.best_path is None else safe_load(result.best_path)
-        trunk_model = load_profile_trunk(job.profile.trunk.name, job.profile.trunk)[0]
+        trunk_model = load_profile_trunk(job.profile.trunk.name, job.profile.trunk, job.profile.precision)[0]
         trunk_model.load_state_dict({k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)})
     save_trunk(trunk_model, trunk[1], job.folder / "trunk")
     info: dict[str, Any] = {"tasks": list(job.tasks), "seed": job.seed, "format": PHASE2_FORMAT,
@@ -541,7 +541,7 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     phase = profile.phase_for_target(spec.name)
     accelerator = make_accelerator(profile.precision, log_with=log_with, project_dir=run.path)
     set_seed(seed)
-    pair = load_profile_trunk(trunk, profile.trunk)
+    pair = load_profile_trunk(trunk, profile.trunk, profile.precision)
     tokenizer = pair[1]
     max_length = checked_max_length(pair, [spec], profile, "target", phase)
     prefix = target_text_prefix(profile, spec)

@@ -149,7 +149,7 @@ def run_translation(run: Run, profile: ExperimentConfig, target: str, *, trunk: 
                           f"encoder-decoder fits on one GPU and beam search needs unsharded weights")
     main = accelerator.is_main_process
     set_seed(seed)
-    trunk_pair = load_profile_trunk(trunk, profile.trunk)
+    trunk_pair = load_profile_trunk(trunk, profile.trunk, profile.precision)
     tokenizer = trunk_pair[1]
     max_length = cfg.stage1.max_length or profile.trunk.max_length
     check_sequence_length(trunk_pair, 0, max_length,
