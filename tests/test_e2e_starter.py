@@ -36,6 +36,10 @@ def test_starter_study_end_to_end_on_tiny_presets(tmp_path, monkeypatch, capsys)
     assert "(2) FLORES-200 tasks, multimodal arm - its text twin" in answer
     assert "starter-sib200 (accuracy): caption - caption-text" in answer
     assert "Intermediate training itself (each arm - baseline" in answer
+    control = next(line for line in answer.splitlines() if line.startswith("Positive control"))
+    assert "retrieval: bitext-control - baseline" in control and "classification: bitext-control" in control
+    baseline_line = next(line for line in answer.splitlines() if line.startswith("Intermediate training itself"))
+    assert "bitext-control" not in baseline_line  # listed once, as the control
     assert "are synthetic" in answer and "`mmxfer study paper`" in answer
     assert "Best arm" not in answer and "best pair" not in answer
 

@@ -53,6 +53,14 @@ def find_task(name: str) -> TaskSpec | None:
         return None
 
 
+def is_control(tasks: Iterable[str]) -> bool:
+    """Whether an arm's intermediate tasks are a positive control (spec ``extra["control"]``: a task known to move
+    the targets, there to show that the design detects an effect): compared with the baseline, never pooled
+    with the arms whose modality is the question."""
+    specs = [find_task(name) for name in tasks]
+    return bool(specs) and all(spec is not None and spec.extra.get("control") for spec in specs)
+
+
 def modality_of(tasks: Iterable[str]) -> str:
     """An arm's modality from its intermediate tasks' specs: ``none`` (no task), ``text``, ``image-text``,
     ``mixed`` (both), or ``unknown`` when one of the tasks is not registered."""

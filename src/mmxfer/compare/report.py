@@ -315,10 +315,31 @@ def _flores_lines(result: GapResult, level: str) -> list[str]:
     return [f"(2) FLORES-200 tasks, multimodal arm - its text twin ({level}): " + "; ".join(parts) + "." + verdict]
 
 
-def _baseline_lines(result: GapResult, level: str) -> list[str]:
-    """The effect of intermediate training on the trunk: every arm vs the baseline, per category (no best-of)."""
+def control_arms(result: GapResult) -> set[str]:
+    """The arms whose intermediate tasks are a positive control (:func:`mmxfer.catalog.is_control`)."""
+    arms = result.arms
+    if arms.empty or "intermediate" not in arms:
+        return set()
+    return {a for a, t in zip(arms["arm"], arms["intermediate"]) if catalog.is_control(str(t or "").split(","))}
+
+
+def _control_lines(result: GapResult, level: str) -> list[str]:
+    """The positive control against the baseline, per category: whether the design detects a real effect."""
+    control = control_arms(result)
     cats = result.categories
-    vs = cats[cats["kind"].isin(("multimodal-vs-baseline", "text-vs-baseline"))]
+    vs = cats[cats["kind"].eq("text-vs-baseline") & cats["arm"].isin(control)]
+    if vs.empty:
+        return []
+    parts = [f"{r['category']}: {r['arm']} - {r['reference']} {_cell_of(r)}" for _, r in vs.iterrows()]
+    return [f"Positive control (an intermediate task known to move cross-lingual retrieval; {level}): "
+            + "; ".join(parts) + "."]
+
+
+def _baseline_lines(result: GapResult, level: str) -> list[str]:
+    """The effect of intermediate training on the trunk: every arm vs the baseline, per category (no best-of);
+    a positive control has its own line."""
+    cats = result.categories
+    vs = cats[cats["kind"].isin(("multimodal-vs-baseline", "text-vs-baseline")) & ~cats["arm"].isin(control_arms(result))]
     if vs.empty:
         return []
     parts = []
@@ -368,6 +389,7 @@ def headline(result: GapResult) -> list[str]:
     lines += _category_lines(result, level)
     lines += _flores_lines(result, level)
     lines += _baseline_lines(result, level)
+    lines += _control_lines(result, level)
     if not result.tasks["kind"].isin(MODALITY_KINDS).any():
         lines.append("No multimodal arm among the finished runs: only text arms vs the baseline are compared.")
     for t in result.missing:
