@@ -76,3 +76,24 @@ def test_shipped_files_are_the_release_files(realdata):
     for lang, name in ((PIVOT, "train"), ("tir_Ethi", "test"), ("deu_Latn", "train")):
         with gzip.open(shipped_root() / "data" / "annotated" / lang / f"{name}.tsv.gz", "rt", encoding="utf-8") as fh:
             assert fh.read() == (release / lang / f"{name}.tsv").read_text(encoding="utf-8"), (lang, name)
+
+
+def test_the_positive_control_trains_on_no_sentence_a_target_evaluates():
+    """Targets evaluate every language's test sentences (SIB-200, the retrieval queries) and every English sentence
+    (the retrieval candidates); the control's pairs hold neither."""
+    from mmxfer.tasks.starter_flores import CONTROL_LANGS, CONTROL_PIVOT
+
+    control = catalog.task("starter-pivot-bitext")
+    assert control.extra["control"] and "test" not in control.splits
+    sib = catalog.task("starter-sib200")
+    evaluated = set(sib.load("test", PIVOT)["text_a"]) | {t for s in ("train", "validation") for t in
+                                                          sib.load(s, PIVOT)["text_a"]}
+    test_ids = set(sib.load("test", PIVOT)["id"])
+    for lang in STARTER_LANGS:
+        evaluated |= set(sib.load("test", lang)["text_a"])
+    for split in ("train", "validation"):
+        rows = control.load(split, CONTROL_PIVOT)
+        assert len(rows) == len(CONTROL_LANGS) * len(sib.load(split, PIVOT))
+        assert not (set(rows["source"]) | set(rows["target"])) & evaluated
+        assert not {i.split(":", 1)[1] for i in rows["id"]} & test_ids
+    assert PIVOT not in CONTROL_LANGS and CONTROL_PIVOT not in CONTROL_LANGS and len(CONTROL_LANGS) == 31
