@@ -232,8 +232,8 @@ PINNED_PATHS = {  # a change here silently invalidates every feature cache alrea
     "panx": "63779347bf464daf0ed228b0abbe091c",  # version 1.1 + word-boundary chunking
     "pawsx": "53706232195b1fed15d2b28ea275d2de",
     "squad": "2f20caaacdb201c19c1476b38b6ad75b",
-    "starter-caption": "329d858a3c408e7e0f253b385f475085",
-    "starter-caption-text": "47e6608e218adda16c528237fcf87a2a",
+    "starter-caption": "a9a54eae9d72ac77aa00879b03799095",  # task version 1.1
+    "starter-caption-text": "9b2e706eca32029c37f9ec0218d6d3ac",  # task version 1.1
     "starter-vqa-text": "9ec0cbcb374934c6e105b4f4c31ee69c",
     "tatoeba": "47ce6c6fe474a6b2a79c096516eee12c",
 }

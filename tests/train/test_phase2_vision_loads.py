@@ -19,7 +19,8 @@ def test_mix_of_image_tasks_reads_the_vision_checkpoint_once(tmp_path, monkeypat
     tower = vision.build_vision_tower(VisionConfig(model="starter-vit", pretrained=None, freeze=False))
     state = {f"visual.{k}": v + 0.25 for k, v in tower.visual.state_dict().items()}
     torch.save(state, tmp_path / "tower.pt")
-    profile = load_profile("starter", ["trunk.name=tiny", f"vision.checkpoint={tmp_path / 'tower.pt'}",
+    profile = load_profile("starter", ["trunk.name=tiny", "vision.model=starter-vit",
+                                       f"vision.checkpoint={tmp_path / 'tower.pt'}",
                                        "intermediate.max_train_examples=4"])
     reads = []
     real_read = vision._read_checkpoint
@@ -48,7 +49,8 @@ def test_a_frozen_towers_batches_carry_its_cached_tokens_of_each_image(tmp_path,
 
     monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
     image_features.FEATURES.clear()
-    profile = load_profile("starter", ["trunk.name=tiny", "vision.model=tiny-vit", "vision.freeze=true",
+    profile = load_profile("starter", ["trunk.name=tiny", "vision.model=tiny-vit", "vision.pretrained=null",
+                                       "vision.freeze=true",
                                        "intermediate.max_train_examples=12"])
     seen = {}
 

@@ -34,6 +34,7 @@ CANONICAL: dict[str, tuple[str, ...]] = {
     "retrieval": ("id", "source", "target"),
     "mining": ("id", "side", "text", "gold"),
     "translation": ("id", "source", "target"),
+    "bitext": ("id", "source", "target"),
 }
 
 
