@@ -13,8 +13,9 @@ padding), every product once:
 * multimodal phase 2: the fused sequence (visual tokens + text) through every layer forward, back through every
   layer to the projector (input gradients: 1 pass), weight gradients of the top layers (1 pass more);
 * heads: the captioning head's decoder per masked token (forward + input gradient; the tied decoder is frozen)
-  over the vocabulary it scores (``--caption-vocab``: the trunk's, or the pieces of the world's captions);
-  VQA, SIB-200 and projector layers are counted too;
+  over the vocabulary it scores
+  (the pieces of the world's captions: a closed vocabulary, :mod:`mmxfer.kinds.captioning`); VQA, SIB-200 and
+  projector layers are counted too;
 * the vision tower: one forward per distinct image (a frozen tower's tokens are computed once);
 * a layer of hidden size H, feed-forward size I on T tokens: 2T(4H^2 + 2HI) + 4T^2 H (attention scores and sum).
 
@@ -45,7 +46,7 @@ def _lengths(data) -> list[int]:
     return [len(x) for x in data.features["input_ids"]]
 
 
-def count(profile_name: str, study_name: str, caption_vocab: str) -> dict:
+def count(profile_name: str, study_name: str) -> dict:
     from mmxfer import catalog
     from mmxfer.config import load_profile, load_study
     from mmxfer.evaluation.suites import suite_tasks, uses_trunk
@@ -107,8 +108,9 @@ def count(profile_name: str, study_name: str, caption_vocab: str) -> dict:
                     masked = sum(sum(1 for x in row if x != -100) for row in labels)
                     caption_pieces.update(x for row in tokenizer(list(raw["caption"]))["input_ids"] for x in row)
                     tokens[f"masked pieces {spec.name} s{seed}"] = masked
+                    scored = len(data.label_space.get("caption_vocabulary") or ()) or vocab  # the head's softmax
                     flops["phase 2 caption head: decoder over the vocabulary"] += epochs * masked * 2 * (
-                        2 * hidden * (vocab if caption_vocab == "trunk" else len(caption_pieces)) + 3 * hidden * hidden)
+                        2 * hidden * scored + 3 * hidden * hidden)
                 elif spec.kind == "vqa":
                     answers = data.num_labels
                     flops["phase 2 heads and projector"] += 3 * epochs * len(lengths) * 2 * (
@@ -175,7 +177,7 @@ def count(profile_name: str, study_name: str, caption_vocab: str) -> dict:
         tokens["distinct images"] = len(images)
     return {"trunk": {"hidden": hidden, "ff": ff, "layers": layers, "trained_top_layers": top, "vocab": vocab},
             "vision": {"model": profile.vision.model, "visual_tokens": visual, "gflop_per_image": tower_flops / 1e9},
-            "caption_vocab": caption_vocab, "caption_pieces": len(caption_pieces),
+            "caption_pieces": len(caption_pieces),
             "arms": len(study.arms), "seeds": seeds, "trunks_evaluated": trunks, "tokens": tokens,
             "tflop": {k: round(v / 1e12, 3) for k, v in sorted(flops.items(), key=lambda kv: -kv[1])},
             "tflop_total": round(sum(flops.values()) / 1e12, 3)}
@@ -185,13 +187,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="starter")
     parser.add_argument("--study", default="starter")
-    parser.add_argument("--caption-vocab", choices=("trunk", "captions"), default="trunk")
     parser.add_argument("--wall-s", type=float, help="a measured wall time of the study, for the ratio")
     parser.add_argument("--gflops", type=float, help="the host's fp32 GFLOP/s (default: measured now)")
     parser.add_argument("--out")
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
-    result = count(args.profile, args.study, args.caption_vocab)
+    result = count(args.profile, args.study)
     speed = {"fp32_matmul_gflops": args.gflops} if args.gflops else host_speed()
     gflops = speed.get("fp32_matmul_gflops")
     result["host_speed"] = speed

