@@ -38,6 +38,10 @@ if TYPE_CHECKING:  # pragma: no cover
 Kind = Literal["classification", "multiple_choice", "span_qa", "tagging", "vqa", "captioning",
                "retrieval", "translation"]
 Modality = Literal["text", "image-text"]
+#: how a task's example ids align across its languages (:mod:`mmxfer.compare.draws`): ``parallel`` - every
+#: language has the same items (ids equal once a leading ``<lang>-`` is stripped), ``partial`` - some items are
+#: shared (MLQA), ``independent`` - each language has its own items (TyDiQA, PAN-X, UDPOS, BUCC, Tatoeba's pairs)
+Alignment = Literal["parallel", "partial", "independent"]
 Category = Literal["classification", "structured", "qa", "retrieval", "generation", "intermediate"]
 
 CATEGORIES: tuple[str, ...] = ("classification", "structured", "qa", "retrieval", "generation")
@@ -90,6 +94,8 @@ class TaskSpec:
     intermediate: bool = False  # usable as a phase-2 task
     loader: Loader | None = field(default=None, compare=False, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    # parallel/partial: the bootstrap draws each item once for all languages (their scores are correlated)
+    example_alignment: Alignment = "independent"
 
     def load(self, split: str, lang: str | None = None, data_dir: str | None = None) -> datasets.Dataset:
         """The canonical-schema dataset for one split and language (from the hub or ``data_dir``)."""

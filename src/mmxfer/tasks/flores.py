@@ -76,7 +76,8 @@ def _hub_flores_script(spec: TaskSpec, split: str, lang: str):
 
 _FLORES_COMMON = dict(kind="retrieval", modality="text", category="retrieval", version="1.0",
                       languages=FLORES_LANGS, metric="xsim", splits=("dev", "devtest"), train_language=PIVOT,
-                      fields={"source": "sentence", "target": "sentence"})
+                      fields={"source": "sentence", "target": "sentence"},
+                      example_alignment="parallel")  # line i is the same sentence in every language
 
 register(TaskSpec(
     name="flores200", description="FLORES-200 dev/devtest: xSIM bitext retrieval, 204 languages vs eng_Latn",
@@ -139,6 +140,7 @@ register(TaskSpec(
     train_language=PIVOT, head="classification",
     local_format="data/annotated/<lang_Script>/{train,dev,test}.tsv (index_id category text)",
     loader=make_loader(_hub_sib, local_sib),
+    example_alignment="parallel",  # index_id names the same FLORES sentence in every language
 ), "sib-200", "sib")
 
 
@@ -152,4 +154,5 @@ register(TaskSpec(
     # every predictions file is scored with each of these; the direction is X->eng (English references)
     extra={"metrics": ("chrf_pp", "spbleu"), "direction": "xx-en"},
     loader=make_loader(_hub_flores_script, _local_flores),
+    example_alignment="parallel",
 ), "flores-translate", "flores200-mt")

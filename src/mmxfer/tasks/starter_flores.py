@@ -79,6 +79,7 @@ register(TaskSpec(
     # on the starter recipe the English dev accuracy rose at every epoch (45, 72, 76 after epochs 1-3)
     dev_selection=False,
     loader=make_loader(_classification, _classification), **_SHARED,
+    example_alignment="parallel",
 ), "sib200-starter")
 
 register(TaskSpec(
@@ -87,4 +88,5 @@ register(TaskSpec(
                 "among the same split's English sentences; 32 languages",
     languages=tuple(code for code in STARTER_LANGS if code != PIVOT), splits=("validation", "test"),
     loader=make_loader(_retrieval, _retrieval), **_SHARED,
+    example_alignment="parallel",
 ), "flores-starter")

@@ -116,6 +116,7 @@ register(TaskSpec(
     splits=("validation", "test", "translate_train"), head="classification",
     local_format="XNLI-1.0/xnli.{dev,test}.tsv (or .jsonl); translate-train: XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv",
     loader=make_loader(_hub_xnli, _local_xnli),
+    example_alignment="parallel",  # one set of 5,010 pairs translated into every language (pairID)
 ))
 
 
@@ -147,6 +148,7 @@ register(TaskSpec(
     fields={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, head="classification",
     local_format="x-final/<lang>/{train,dev_2k,test_2k}.tsv (id sentence1 sentence2 label); also <lang>_dev_2k.tsv",
     loader=make_loader(_hub_pawsx, _local_pawsx),
+    example_alignment="parallel",  # the same 2,000 test pairs translated into each language
 ), "paws-x", "paws_x")
 
 
@@ -240,6 +242,7 @@ register(TaskSpec(
     fields=QA_FIELDS, splits=("test",), train_task="squad", dev_selection=False, head="span_qa",
     local_format="xquad.<lang>.json (SQuAD v1.1 JSON)",
     loader=make_loader(hub_span_qa(lambda lang: f"XQuAD.{lang}"), _local_xquad),
+    example_alignment="parallel",  # the same 1,190 SQuAD questions (same ids) in every language
 ))
 
 register(TaskSpec(
@@ -249,6 +252,7 @@ register(TaskSpec(
     splits=("validation", "test"), train_task="squad", dev_selection=False, head="span_qa",
     local_format="MLQA_V1/{dev,test}/{dev,test}-context-<lang>-question-<lang>.json (SQuAD JSON)",
     loader=make_loader(hub_span_qa(lambda lang: f"MLQA.{lang}.{lang}"), _local_mlqa),
+    example_alignment="partial",  # a question id names the same question in each language that has it
 ))
 
 register(TaskSpec(
