@@ -11,7 +11,8 @@ Where the suite declares no overall number (``overall: false``, FLORES-200: its 
 scores), its tracks take the categories' place. The family's p-values are corrected together (Holm's step-down
 by default, ``--correction``), so a ``*`` in the headline always means the same thing; each of its margins also
 reports its minimum detectable effect (80 % power at ``alpha / m``, the level of Holm's first step, so the
-figure is conservative for the others).
+figure is conservative for the others). A FLORES-200 track that is the only task of its category is the same margin
+as that category's: it is tested once.
 
 Exploratory, with their own correction (the same method within each group): per-language margins (across the
 languages of one comparison and task), task-level margins outside the FLORES-200 tracks (across the tasks of one
@@ -75,13 +76,34 @@ def _masks(result: GapResult) -> dict[str, np.ndarray]:
     return masks
 
 
+def _same_as_category(result: GapResult, mask: np.ndarray) -> dict[int, int]:
+    """Family task rows (FLORES-200 tracks) that are the only task of their category for their comparison: the
+    category row is the same margin, so the task row is tested once, as that row (task index -> category index)."""
+    tasks, cats = result.tasks, result.categories
+    if tasks.empty or cats.empty or not mask.any():
+        return {}
+    n_tasks = tasks.groupby(["arm", "reference", "category"]).size()
+    where = {(r.arm, r.reference, r.category): i for i, r in zip(cats.index, cats.itertuples())}
+    out = {}
+    for i in tasks.index[mask]:
+        key = (tasks.at[i, "arm"], tasks.at[i, "reference"], tasks.at[i, "category"])
+        if n_tasks.get(key, 0) == 1 and key in where:
+            out[i] = where[key]
+    return out
+
+
 def declare(result: GapResult) -> None:
     """Mark every row ``family`` = confirmatory or exploratory; correct the family's p-values together and give
     its margins their minimum detectable effect (``mde``)."""
     s = result.settings
     masks = _masks(result)
+    overall = result.settings.overall and not result.suite.empty
+    linked = _same_as_category(result, masks["tasks"]) if overall else {}
+    counted = dict(masks)
+    if linked:
+        counted["tasks"] = masks["tasks"] & ~result.tasks.index.isin(list(linked))
     names = ("languages", "tasks", "categories", "suite", "contrasts")
-    p = np.concatenate([getattr(result, n)["p"].to_numpy(float)[masks[n]] if len(masks[n]) else np.zeros(0)
+    p = np.concatenate([getattr(result, n)["p"].to_numpy(float)[counted[n]] if len(counted[n]) else np.zeros(0)
                         for n in names])
     size = int(p.size)
     adjusted = stats.adjust(p, s.correction) if size else p
@@ -90,9 +112,10 @@ def declare(result: GapResult) -> None:
         frame = getattr(result, n)
         if frame.empty:
             continue
-        mask = masks[n]
-        frame["family"] = np.where(mask, CONFIRMATORY, EXPLORATORY)
+        mask = counted[n]
+        frame["family"] = np.where(masks[n], CONFIRMATORY, EXPLORATORY)
         frame["mde"] = np.nan
+        frame["same_as"] = ""  # "category": the same margin as its category's row, tested once as that row
         k = int(mask.sum())
         if k:
             idx = frame.index[mask]
@@ -102,12 +125,18 @@ def declare(result: GapResult) -> None:
             frame.loc[idx, "mde"] = [variance.minimum_detectable(se, df, s.alpha / size)
                                      for se, df in zip(frame.loc[idx, "se"], frame.loc[idx, "df"])]
             start += k
+    for task_row, cat_row in linked.items():
+        for col in ("p_adj", "significant", "correction", "mde"):
+            result.tasks.at[task_row, col] = result.categories.at[cat_row, col]
+        result.tasks.at[task_row, "same_as"] = "category"
     result.family_size = size
 
 
 def describe(result: GapResult) -> str:
     """One line naming the family: its size, what it holds, its correction."""
     fam = result.confirmatory()
+    if "same_as" in fam:
+        fam = fam[fam["same_as"].fillna("") == ""]
     if fam.empty:
         return "No confirmatory family: the runs have no twin pair and no arm vs baseline margin to test."
     s = result.settings

@@ -276,10 +276,18 @@ def _modality_line(frame: pd.DataFrame, where: str, level: str) -> list[str]:
     return [f"Modality effect{where} (each multimodal arm vs its text twin; {level}): {cells}."]
 
 
+def _verdict(row: Any) -> str:
+    """'significant', or what the design could have seen: 'not significant; could have detected >= X'."""
+    if row["significant"]:
+        return "significant"
+    mde = row.get("mde", float("nan"))
+    return f"not significant; could have detected >= {mde:.2f}" if pd.notna(mde) else "not significant"
+
+
 def _category_lines(result: GapResult, level: str) -> list[str]:
     """(1): the modality margin per category and its difference between categories (with an interval)."""
     cats = result.categories
-    summary = _summary_comparison(cats[cats["kind"].isin(MODALITY_KINDS)])
+    summary = _summary_comparison(cats[cats["kind"].isin(TWIN_KINDS)])
     if summary.empty or summary["category"].nunique() < 2:
         return []
     arm, ref = summary["arm"].iloc[0], summary["reference"].iloc[0]
@@ -288,9 +296,9 @@ def _category_lines(result: GapResult, level: str) -> list[str]:
     line = f"(1) Gap by task category ({arm} - {ref}; {level}): {parts}"
     con = result.contrasts
     if not con.empty:
-        con = con[(con["arm"] == arm) & (con["reference"] == ref)]
-        diffs = [f"{r['category']} - {r['other']} {_cell_of(r)}"
-                 f" ({'significant' if r['significant'] else 'not significant'})" for _, r in con.iterrows()]
+        con = con[(con["arm"] == arm) & (con["reference"] == ref) & (con["family"] == family.CONFIRMATORY)]
+        diffs = [f"{r['category']} - {r['other']} {_fmt(r['margin'], r['ci_low'], r['ci_high'], r['significant'])}"
+                 f" ({_verdict(r)})" for _, r in con.iterrows()]
         if diffs:
             line += "; difference " + ", ".join(diffs)
     return [line + "."]
@@ -477,6 +485,7 @@ def write_report(result: GapResult, results: pd.DataFrame, out_dir: str | Path, 
     if not confounded.empty:
         tables["confounded"] = summary_table(confounded, "category")
     fam = result.confirmatory()
+    fam = fam[fam["same_as"].fillna("") == ""] if "same_as" in fam else fam
     if not fam.empty:
         tables["family"] = family_table(fam)
     pooled = pooled_table(result)
