@@ -196,7 +196,7 @@ def _pair_data(pair: TaskSpec, plan: list[tuple[int, PhaseConfig]], tokenizer: A
 
 
 def _load(spec: TaskSpec, split: str, data_dir: str | None, limit: int | None) -> Any:
-    ds = train_data.subset(spec.load(split, spec.train_language, data_dir), limit)
+    ds = train_data.capped(spec.load(split, spec.train_language, data_dir), split, limit)
     if len(ds) == 0:
         raise DataError(f"{spec.name} {split}: no pairs")
     return ds
