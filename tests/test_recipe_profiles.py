@@ -33,7 +33,9 @@ def test_profiles_follow_the_jiant_xstilts_recipe(name):
 def test_recipe_and_deviations_is_shipped_and_names_each_choice():
     text = resources.files("mmxfer").joinpath("resources/recipe_and_deviations.md").read_text(encoding="utf-8")
     for needle in ("train_qa.sh", "restval", "upper bound, no distractors", "hidden_states[14]", "seqeval 1.2.2",
-                   "no gradient accumulation", "eval_subset_num 500"):
+                   "no gradient accumulation", "eval_subset_num 500", "caching.py:271-272", "**440 updates**",
+                   "sequence_generator.py:286-288", "transformer.py:323", "transformer.py:774",
+                   "best intermediate task **per target**"):
         assert needle in text, needle
 
 
