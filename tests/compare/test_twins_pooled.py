@@ -7,7 +7,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mmxfer.compare.arms import ALL_MULTIMODAL, ALL_TEXT, POOLED_MULTIMODAL, POOLED_TWIN_SIDE, arm_table, comparisons, twins
+from mmxfer.compare.arms import (
+    ALL_MULTIMODAL,
+    ALL_TEXT,
+    POOLED_MULTIMODAL,
+    POOLED_TWIN_SIDE,
+    arm_table,
+    comparisons,
+    twins,
+)
 from mmxfer.compare.gaps import compute_gaps
 from mmxfer.compare.report import headline, write_report
 from mmxfer.compare.results import build_results
