@@ -113,24 +113,23 @@ class Costing:
     vision: F.Vision | None = None
     visual_tokens: int = 0
     projector: str = "mlp"
+    _trunk: dict = field(default_factory=dict, compare=False, repr=False)  # trunk FLOPs by (width, training)
 
     @property
     def layers(self) -> int:
         return self.enc.layers + (self.vision.layers if self.vision else 0)
 
-    def draw(self, n: int, lang: str, seed: int = 0) -> list[np.ndarray]:
-        """``n`` examples' features in ``lang`` as arrays of truncated text lengths: one sequence each (span QA:
-        one per window; multiple choice: one array of its choices)."""
+    def draw(self, n: int, lang: str, seed: int = 0) -> np.ndarray:
+        """``n`` examples' features in ``lang``: truncated text lengths, one row a feature (span QA: a row per
+        window), one column a sequence (multiple choice: a column per choice)."""
         dist, _ = lengths_in(self.lengths, lang)
-        raw = dist.sample(n, seed)
         kind = kind_of(self.spec).name
         if kind == "span_qa":
-            return [np.asarray([w]) for length in raw for w in self._windows(int(length))]
+            return np.asarray([w for length in dist.sample(n, seed) for w in self._windows(int(length))])[:, None]
         if kind == "multiple_choice":
             c = self.lengths.choices or 4
-            per = dist.sample(n * c, seed + 1).reshape(n, c)
-            return [np.minimum(row, self.max_length) for row in per]
-        return [np.asarray([min(int(v), self.max_length)]) for v in raw]
+            return np.minimum(dist.sample(n * c, seed + 1).reshape(n, c), self.max_length)
+        return np.minimum(dist.sample(n, seed), self.max_length)[:, None]
 
     def _windows(self, length: int) -> list[int]:
         """Doc-stride windows of one span-QA example of ``length`` pieces (question + context + 4 specials)."""
@@ -145,21 +144,35 @@ class Costing:
         last = q + 4 + (context - (n - 1) * step)
         return [m] * (n - 1) + [int(min(m, max(q + 5, last)))]
 
-    def batch_flops(self, batch: Sequence[np.ndarray], training: bool) -> tuple[float, float]:
-        """``(FLOPs, trunk positions)`` of one collated batch (padded to its longest sequence)."""
-        sequences = [s for item in batch for s in item]
-        width = max(int(s) for s in sequences) + self.visual_tokens
-        n = len(sequences)
-        grad_below = self.embeddings_train or self.vision is not None
-        trunk = n * F.trunk_sequence(self.enc, width, training=training, trained_layers=self.trained_layers,
-                                     grad_below=grad_below)
-        head = sum(F.head_sequence(self.head, self.enc, float(s), training=training, num_labels=self.num_labels,
-                                   embeddings_train=self.embeddings_train) for s in sequences)
-        vision = 0.0
+    def pass_flops(self, features: np.ndarray, batches: Sequence[Sequence[int]] | None, batch_size: int,
+                   training: bool) -> tuple[float, float]:
+        """``(FLOPs, trunk positions)`` of ``features`` collated into ``batches`` (lists of row indices; None =
+        consecutive rows, ``batch_size`` at a time), each padded to its longest sequence."""
+        longest = features.max(axis=1)
+        if batches is None:
+            starts = np.arange(0, len(features), batch_size)
+            widths, sizes = np.maximum.reduceat(longest, starts), np.diff(np.append(starts, len(features)))
+        else:
+            widths = np.asarray([longest[b].max() for b in batches])
+            sizes = np.asarray([len(b) for b in batches])
+        widths = widths + self.visual_tokens
+        sequences = sizes * features.shape[1]
+        trunk = 0.0
+        for width in np.unique(widths):
+            key = (int(width), training)
+            if key not in self._trunk:
+                self._trunk[key] = F.trunk_sequence(self.enc, int(width), training=training,
+                                                    trained_layers=self.trained_layers,
+                                                    grad_below=self.embeddings_train or self.vision is not None)
+            trunk += self._trunk[key] * float(sequences[widths == width].sum())
+        lengths = features.astype(np.float64).ravel()
+        head = F.head_sequence(self.head, self.enc, lengths, training=training, num_labels=self.num_labels,
+                               embeddings_train=self.embeddings_train)
+        total = trunk + float(np.sum(np.broadcast_to(head, lengths.shape)))
         if self.vision is not None:
-            vision = n * (self.vision.forward() + F.projector_sequence(
+            total += len(lengths) * (self.vision.forward() + F.projector_sequence(
                 self.vision, self.enc.hidden, self.visual_tokens, self.projector, training=training))
-        return trunk + head + vision, float(n * width)
+        return total, float((sequences * widths).sum())
 
     def trained_params(self) -> float:
         """Parameters AdamW updates (matrices; biases and norms are small)."""
@@ -184,13 +197,9 @@ def training_pass(costing: Costing, n: int, lang: str, phase: PhaseConfig) -> Pa
     """One training epoch over ``n`` examples, batched as the loop batches them."""
     drawn = min(n, max(SIM_EXAMPLES, 200 * phase.batch_size))
     features = costing.draw(drawn, lang)
-    lengths = [int(f.sum()) for f in features]
-    batches = epoch_batches(len(features), phase.batch_size, 0, 0, lengths=lengths,
+    batches = epoch_batches(len(features), phase.batch_size, 0, 0, lengths=features.sum(axis=1).tolist(),
                             group_by_length=phase.group_by_length)
-    flops = tokens = 0.0
-    for b in batches:
-        f, t = costing.batch_flops([features[i] for i in b], training=True)
-        flops, tokens = flops + f, tokens + t
+    flops, tokens = costing.pass_flops(features, batches, phase.batch_size, training=True)
     scale = n / drawn
     n_features = len(features) * scale
     return PassCost(math.ceil(n_features / phase.batch_size), tokens * scale, flops * scale, n_features)
@@ -200,13 +209,13 @@ def evaluation_pass(costing: Costing, n: int, lang: str, batch_size: int) -> Pas
     """A forward pass over ``n`` examples, longest first (as mmxfer predicts)."""
     if n <= 0:
         return PassCost(0, 0, 0, 0)
-    features = sorted(costing.draw(n, lang, seed=1), key=lambda f: -int(f.sum()))
-    flops = tokens = 0.0
-    batches = range(0, len(features), batch_size)
-    for start in batches:
-        f, t = costing.batch_flops(features[start:start + batch_size], training=False)
-        flops, tokens = flops + f, tokens + t
-    return PassCost(len(batches), tokens, flops, len(features))
+    drawn = min(n, max(SIM_EXAMPLES // 2, 20 * batch_size))
+    features = costing.draw(drawn, lang, seed=1)
+    features = features[np.argsort(-features.sum(axis=1), kind="stable")]
+    flops, tokens = costing.pass_flops(features, None, batch_size, training=False)
+    scale = n / drawn
+    n_features = len(features) * scale
+    return PassCost(math.ceil(n_features / batch_size), tokens * scale, flops * scale, n_features)
 
 
 def loop_steps(micro_per_epoch: float, phase: PhaseConfig) -> tuple[int, int]:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mmxfer.errors import ConfigError
 
 ARCHITECTURES = Path(__file__).resolve().parent.parent / "resources" / "cost" / "architectures.json"
@@ -169,7 +171,7 @@ def head_sequence(head: str, enc: Encoder, text_length: float, *, training: bool
     if head == "vqa":
         return f * 2 * (h * 2 * h + 2 * h * num_labels)
     if head == "caption_mlm":
-        masked = max(1.0, MLM_PROBABILITY * max(0.0, text_length - 2))
+        masked = np.maximum(1.0, MLM_PROBABILITY * np.maximum(0.0, np.asarray(text_length) - 2))
         decoder = _factor(embeddings_train, True, training) * 2 * h * enc.vocab
         return masked * (f * 2 * h * h + decoder)
     raise ConfigError(f"no FLOP count for head {head!r}")
