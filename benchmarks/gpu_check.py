@@ -338,6 +338,10 @@ class Check:
             fit["train_mfu"] = flops_step / max(step - optimizer, 1e-9) / self.peak
             small = train["xlmr-large-small-batch"]
             fit["train_layer_ms"] = max(0.0, small["seconds_per_step"] - optimizer) / layers * 1e3
+            self.report["where_time_goes"] = {  # one xlmr-large step of mmxfer's loop at batch 32 x 256
+                "step_s": step, "model_flops_at_peak_s": flops_step / self.peak,
+                "adamw_memory_traffic_s (modelled: 28 B a parameter at the datasheet bandwidth)": optimizer,
+                "small_batch_step_s (batch 4 x 32: the fixed cost of 24 layers)": small["seconds_per_step"]}
         forward = parts.get("forward", {})
         if self.cuda and "batch64x256" in forward:
             fit["forward_mfu"] = forward["batch64x256"]["mfu"]
@@ -346,6 +350,9 @@ class Check:
         if self.cuda and "greedy" in gen:
             fit["greedy_layer_ms"] = gen["greedy"]["seconds_per_step"] / gen["decoder_layers"] * 1e3
             fit["beam_layer_ms"] = gen["beam5"]["seconds_per_step"] / gen["decoder_layers"] * 1e3
+            self.report.setdefault("where_time_goes", {}).update({
+                "greedy_step_s": gen["greedy"]["seconds_per_step"],
+                "greedy_step_flops_at_peak_s": (gen["greedy"]["mfu"] or 0) * gen["greedy"]["seconds_per_step"]})
         return fit
 
     def aims(self) -> list[dict]:
