@@ -166,6 +166,9 @@ def main() -> None:
         sys.exit("set MMXFER_REAL_DATA to the folder with xlmr_tokenizer/, xquad/, pawsx/, udpos/, tatoeba/, "
                  "flores200/, multi30k/")
     catalog.load_plugins()
+    import datasets
+
+    datasets.disable_progress_bars()
     measured, ratios = measure_all(Path(real))
     table = {"tokenizer": "XLM-R SentencePiece, 250,002 pieces ($MMXFER_REAL_DATA/xlmr_tokenizer/tokenizer.json)",
              "quantiles": "featurised length (special tokens included, untruncated) at 0, 5, ..., 100 %",
