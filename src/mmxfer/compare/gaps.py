@@ -64,9 +64,8 @@ LEVELS = ("language", "task", "category", "suite")
 #: what every margin row carries besides its keys (see :mod:`mmxfer.compare.variance` for the terms)
 ESTIMATE_COLUMNS = ("margin", "se", "df", "var_examples", "var_runs", "run_variance", "df_runs", "pooled_arms",
                     "sum_w2", "interval", "ci_low", "ci_high", "p")
-CONTRAST_COLUMNS = ("arm", "reference", "kind", "category", "other", "margin", "margin_category",
-                    "margin_other", "ci_low", "ci_high", "se", "df", "interval", "p", "p_adj", "significant",
-                    "correction", "family", "mde")
+CONTRAST_COLUMNS = ("arm", "reference", "kind", "category", "other", "margin_category", "margin_other",
+                    *ESTIMATE_COLUMNS, "n_seeds", "p_adj", "significant", "correction", "family", "mde")
 
 
 @dataclass
