@@ -240,7 +240,7 @@ def _track_lines(result: GapResult, track: Any, names: dict[tuple[str, str], str
         comps = list(dict.fromkeys(langs["comparison"]))
         if len(comps) <= 4:
             grid = langs.pivot_table(index="lang", columns="comparison", values="cell", aggfunc="first").reset_index()
-            lines += ["Per language (margin [CI], * = significant after correction):", "",
+            lines += ["Per language (margin [CI], * = significant after the exploratory correction within each comparison):", "",
                       to_markdown(grid[["lang", *comps]])]
         else:
             flags = langs.assign(better=langs["significant"] & (langs["margin"] > 0),
