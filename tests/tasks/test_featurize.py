@@ -103,7 +103,7 @@ def test_vqa_soft_labels_and_bad_images(catalog, tok, mmxfer_cache, tmp_path):
     from PIL import Image
 
     from mmxfer.errors import DataError
-    from mmxfer.tasks.answers import soft_scores
+    from mmxfer.metrics.vqa import soft_scores
 
     assert soft_scores(["red"] * 3 + ["blue"] * 7)["red"] == pytest.approx(0.9)
     assert soft_scores(["red"] + ["blue"] * 9)["red"] == pytest.approx(0.3)
