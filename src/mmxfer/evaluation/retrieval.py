@@ -98,13 +98,14 @@ def describe(profile: ExperimentConfig, layer: int | None, num_layers: int | Non
     depth = f" of {num_layers} layers" if num_layers else ""
     return (f"retrieval settings (profile {profile.name}): layer {layer} = {where}{depth}, pooling {cfg.pooling}, "
             f"max_length {max_length}, prefix {cfg.prefix!r}, margin {cfg.margin}, k {cfg.k}, "
-            f"direction {cfg.direction}, threshold {cfg.threshold_source}")
+            f"direction {cfg.direction}, comparison by {cfg.comparison}, threshold {cfg.threshold_source}")
 
 
 def settings_of(cfg: RetrievalConfig, *, layer: int | None, trunk: str | None = None,
                 max_length: int | None = None) -> dict[str, Any]:
     out = {"layer": layer, "pooling": cfg.pooling, "normalize": cfg.normalize, "margin": cfg.margin, "k": cfg.k,
-           "direction": cfg.direction, "threshold_source": cfg.threshold_source, "prefix": cfg.prefix}
+           "direction": cfg.direction, "threshold_source": cfg.threshold_source, "prefix": cfg.prefix,
+           "comparison": cfg.comparison}
     if trunk is not None:
         out["trunk"] = trunk
     if max_length is not None:
@@ -153,7 +154,11 @@ def _directions(cfg: RetrievalConfig) -> list[str]:
 
 def pair_predictions(sources: list[str], targets: list[str], ids: list[Any], embed: Embedder,
                      cfg: RetrievalConfig, metric: str) -> list[dict[str, Any]]:
-    """Rows ``{id, pred, gold, direction}`` for aligned (source, English target) pairs."""
+    """Rows ``{id, pred, gold, direction}`` for aligned (source, English target) pairs.
+
+    ``gold`` is the true row of the searched side; with ``cfg.comparison == "text"``, where that row's sentence
+    appears on several rows of the searched side, the list of them (any is a correct retrieval, LASER's default).
+    """
     if len(sources) != len(targets):
         raise DataError(f"retrieval: {len(sources)} source sentences but {len(targets)} targets")
     if not sources:
@@ -166,10 +171,13 @@ def pair_predictions(sources: list[str], targets: list[str], ids: list[Any], emb
     else:
         queries, database = (src, tgt) if directions[0] == "xx-en" else (tgt, src)
         preds = {directions[0]: retrieval_metrics.retrieve(queries, database, cfg.margin, cfg.k, normalize=cfg.normalize)[0]}
+    searched = {"xx-en": targets, "en-xx": sources}
     rows: list[dict[str, Any]] = []
     for direction in directions:
-        rows.extend({"id": ids[i], "pred": int(p), "gold": i, "direction": direction}
-                    for i, p in enumerate(preds[direction]))
+        golds = (retrieval_metrics.equal_text_rows(list(searched[direction])) if cfg.comparison == "text"
+                 else range(len(sources)))
+        rows.extend({"id": ids[i], "pred": int(p), "gold": g, "direction": direction}
+                    for i, (p, g) in enumerate(zip(preds[direction], golds)))
     return rows
 
 
