@@ -299,7 +299,7 @@ def _local_bucc(spec: TaskSpec, split: str, lang: str, root: Path):
 
 
 register(TaskSpec(
-    name="bucc", kind="retrieval", modality="text", category="retrieval", version="1.1",
+    name="bucc", kind="retrieval", modality="text", category="retrieval", version="1.2",
     description="BUCC 2018 bitext mining (de, fr, ru, zh vs en); F1 over mined pairs",
     languages=BUCC_LANGS, metric="bucc_f1", source=HubSource(XTREME, "bucc18.{lang}", revision=XTREME_REVISION),
     fields={"source": "source_sentence", "target": "target_sentence"}, splits=("validation", "test"),
