@@ -3,8 +3,8 @@
 References (google-research/xtreme@838c13b6): ``third_party/processors/squad.py`` lines 129-180 (the question cut
 to ``max_query_length``, window k from ``k * doc_stride``, ``min(remaining, max_seq_length - |query| -
 specials)`` context tokens, stop once a window reaches the end), lines 60-79 and 182-190
-(``_new_check_is_max_context``), ``third_party/run_squad.py`` lines 570-632 (max_seq_length 384, doc_stride 128,
-max_query_length 64, n_best_size 20, max_answer_length 30; ``scripts/train_qa.sh`` line 49 passes doc_stride 128)
+(``_new_check_is_max_context``), ``third_party/run_squad.py`` lines 571, 578, 584, 624, 630 (max_seq_length 384, doc_stride 128,
+max_query_length 64, n_best_size 20, max_answer_length 30; ``scripts/train_qa.sh`` lines 29, 66-67: 384 and 128)
 and transformers ``data/metrics/squad_metrics.py`` ``compute_predictions_logits`` (a start must have
 ``token_is_max_context``; the end need not).
 """
