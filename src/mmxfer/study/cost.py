@@ -49,7 +49,7 @@ from mmxfer.train.sampling import epoch_batches, task_probabilities
 
 PHASE2, PHASE3, TRANSLATION, RETRIEVAL = "phase 2", "phase 3", "translation", "retrieval"
 PHASES = (PHASE2, PHASE3, TRANSLATION, RETRIEVAL)
-DOC_STRIDE = 128  # span QA windows overlap (kinds.base.FeatureOptions.doc_stride)
+DOC_STRIDE = 128  # span QA: context pieces between window starts (kinds.base.FeatureOptions.doc_stride)
 MAX_QUERY = 64  # span QA question cap (kinds.span_qa.MAX_QUERY_TOKENS)
 SIM_EXAMPLES = 4096  # examples drawn per simulated epoch (more when a batch needs it: 200 batches)
 #: the decoder's target vocabulary with ``target_vocab: train`` - the trunk's pieces in the English side of the
@@ -138,7 +138,7 @@ class Costing:
             return [length]
         q = min(self.lengths.question or 12.0, MAX_QUERY, m // 2 - 2)
         capacity = m - q - 4
-        step = capacity - max(0, min(DOC_STRIDE, m - q - 5))
+        step = min(DOC_STRIDE, capacity)  # windows start DOC_STRIDE context pieces apart (XTREME, kinds.span_qa)
         context = length - q - 4
         n = 1 + math.ceil((context - capacity) / max(1.0, step))
         last = q + 4 + (context - (n - 1) * step)

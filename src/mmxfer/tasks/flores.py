@@ -78,7 +78,7 @@ def _hub_flores_script(spec: TaskSpec, split: str, lang: str):
                     f"({spec.local_format})")
 
 
-_FLORES_COMMON = dict(kind="retrieval", modality="text", category="retrieval", version="1.0",
+_FLORES_COMMON = dict(kind="retrieval", modality="text", category="retrieval", version="1.1",
                       languages=FLORES_LANGS, metric="xsim", splits=("dev", "devtest"), train_language=PIVOT,
                       fields={"source": "sentence", "target": "sentence"},
                       example_alignment="parallel")  # line i is the same sentence in every language

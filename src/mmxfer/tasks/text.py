@@ -149,7 +149,7 @@ def _local_squad(files: dict[str, str]):
 
 
 register(TaskSpec(
-    name="squad", kind="span_qa", modality="text", category="qa", version="1.0",
+    name="squad", kind="span_qa", modality="text", category="qa", version="1.1",
     description="SQuAD v1.1 extractive QA", languages=EN, metric="squad",
     source=HubSource("rajpurkar/squad", "plain_text", revision="0a3a8b7b57e8578ec40b2d2bb4c75aca1a6d6ce1"),
     fields=QA_FIELDS, splits=("train", "validation"),
@@ -159,7 +159,7 @@ register(TaskSpec(
 ), "squad1", "squad_v1", "squad1.1")
 
 register(TaskSpec(
-    name="squad_v2", kind="span_qa", modality="text", category="qa", version="1.0",
+    name="squad_v2", kind="span_qa", modality="text", category="qa", version="1.1",
     description="SQuAD v2.0 extractive QA with unanswerable questions", languages=EN, metric="squad",
     source=HubSource("rajpurkar/squad_v2", "squad_v2", revision="80596c4f2b9ffcd716039dfc7e564c4e491802ec"),
     fields=QA_FIELDS, splits=("train", "validation"),

@@ -223,7 +223,7 @@ def _hub_vqa_text(spec: TaskSpec, split: str, lang: str):
     return dataset_from_rows(spec, _twin_rows(spec, rows, captions), split=split, lang=lang)
 
 
-_VQA_COMMON = dict(kind="vqa", category="intermediate", version="1.0", languages=EN, metric="vqa_accuracy",
+_VQA_COMMON = dict(kind="vqa", category="intermediate", version="1.1", languages=EN, metric="vqa_accuracy",
                    head="vqa", intermediate=True, splits=("train", "validation"))
 _VQAV2 = HubSource("HuggingFaceM4/VQAv2", loading_script=(
     "pass the VQAv2 release with --data-dir DIR (v2_OpenEnded_mscoco_*_questions.json, v2_mscoco_*_annotations.json, "

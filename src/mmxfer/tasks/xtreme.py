@@ -315,7 +315,7 @@ def _local_tydiqa(spec: TaskSpec, split: str, lang: str, root: Path):
 # QA targets: no dev selection (dev_selection=False), as XTREME's scripts/train_qa.sh trains: fixed recipe,
 # final weights. XQuAD and MLQA are trained on SQuAD v1.1 train; TyDiQA on its English GoldP train split.
 register(TaskSpec(
-    name="xquad", kind="span_qa", modality="text", category="qa", version="1.1",
+    name="xquad", kind="span_qa", modality="text", category="qa", version="1.2",
     description="XQuAD: SQuAD v1.1 dev translated into 10 languages (train on SQuAD v1.1)",
     languages=XQUAD_LANGS, metric="squad", source=HubSource(XTREME, "XQuAD.{lang}", revision=XTREME_REVISION,
                                                        splits={"test": "validation"}),
@@ -327,7 +327,7 @@ register(TaskSpec(
 ))
 
 register(TaskSpec(
-    name="mlqa", kind="span_qa", modality="text", category="qa", version="1.1",
+    name="mlqa", kind="span_qa", modality="text", category="qa", version="1.2",
     description="MLQA: extractive QA, context and question in the same language (train on SQuAD v1.1)",
     languages=MLQA_LANGS, metric="mlqa", source=HubSource(XTREME, "MLQA.{lang}.{lang}", revision=XTREME_REVISION), fields=QA_FIELDS,
     splits=("validation", "test"), train_task="squad", dev_selection=False, head="span_qa",
@@ -338,7 +338,7 @@ register(TaskSpec(
 ))
 
 register(TaskSpec(
-    name="tydiqa", kind="span_qa", modality="text", category="qa", version="1.1",
+    name="tydiqa", kind="span_qa", modality="text", category="qa", version="1.2",
     description="TyDiQA-GoldP: gold-passage QA in 9 languages; English training data only; the GoldP dev "
                 "split is the reported test (XTREME), so it is never used for model selection",
     languages=TYDIQA_LANGS, metric="tydiqa", source=HubSource(XTREME, "tydiqa", revision=XTREME_REVISION), fields=QA_FIELDS,
@@ -387,7 +387,7 @@ def _local_bucc(spec: TaskSpec, split: str, lang: str, root: Path):
 
 
 register(TaskSpec(
-    name="bucc", kind="retrieval", modality="text", category="retrieval", version="1.1",
+    name="bucc", kind="retrieval", modality="text", category="retrieval", version="1.2",
     description="BUCC 2018 bitext mining (de, fr, ru, zh vs en); F1 over mined pairs",
     languages=BUCC_LANGS, metric="bucc_f1", source=HubSource(XTREME, "bucc18.{lang}", revision=XTREME_REVISION),
     fields={"source": "source_sentence", "target": "target_sentence"}, splits=("validation", "test"),
