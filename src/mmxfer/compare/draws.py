@@ -119,12 +119,13 @@ def _weighted(cell: CellExamples, weights: np.ndarray) -> dict[RunKey, np.ndarra
     empty = total == 0
     out: dict[RunKey, np.ndarray] = {}
     keys = list(cell.values)
-    if cell.scorer.stats is not None:
-        for k in keys:
-            v = cell.values[k]
-            rep = cell.scorer.from_stats(weights @ v)
+    if cell.scorer.stats is not None:  # one product for every run: (B, rows) @ (rows, runs x statistics)
+        d = cell.values[keys[0]].shape[1]
+        summed = (weights @ np.concatenate([cell.values[k] for k in keys], axis=1)).reshape(len(weights), len(keys), d)
+        for j, k in enumerate(keys):
+            rep = cell.scorer.from_stats(summed[:, j, :])
             if empty.any():
-                rep = np.where(empty, cell.scorer.from_stats(v.sum(axis=0)), rep)
+                rep = np.where(empty, cell.scorer.from_stats(cell.values[k].sum(axis=0)), rep)
             out[k] = np.asarray(rep, dtype=np.float32)
         return out
     X = np.stack([cell.values[k] for k in keys], axis=1).astype(np.float64)  # (rows, K)
