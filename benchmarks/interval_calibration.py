@@ -182,19 +182,31 @@ def main() -> None:
     ap.add_argument("--studies-16", type=int, default=200, help="simulated studies per regime with 16 arms")
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--out", default="benchmarks/results/interval_calibration.json")
+    ap.add_argument("--resume", help="a JSON-lines file: each finished regime is appended, and read back on restart")
     args = ap.parse_args()
     grid = QUICK if args.quick else GRID
     lam = item_noise()
     rows = []
     start = time.perf_counter()
     keys = list(itertools.product(*grid.values()))
+    done = {}
+    if args.resume and Path(args.resume).exists():
+        for line in Path(args.resume).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            done[tuple(row[name] for name in grid)] = row
     for i, values in enumerate(keys):
         spec = dict(zip(grid, values))
         studies = args.studies if spec["arms"] == 3 else args.studies_16
         if spec["k"] == 1:  # outside the aim (no run variance can be estimated): a rougher figure is enough
             studies = max(studies // 4, 20)
         t = time.perf_counter()
+        if tuple(values) in done and done[tuple(values)]["studies"] == studies:
+            rows.append(done[tuple(values)])
+            continue
         rows.append(regime(**spec, studies=studies, n_boot=args.bootstrap, lam=lam, seed=i))
+        if args.resume:
+            with open(args.resume, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(rows[-1]) + "\n")
         print(f"[{i + 1}/{len(keys)}] {spec} coverage {rows[-1]['coverage']:.3f} "
               f"width/oracle {rows[-1]['width_over_oracle']:.2f} ({time.perf_counter() - t:.0f}s)", flush=True)
     k2 = [r["coverage"] for r in rows if r["k"] >= 2]
