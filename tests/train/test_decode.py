@@ -30,7 +30,7 @@ def test_predictions_have_one_decoded_value_per_example(task, tmp_path, monkeypa
     ds = dataset_from_rows(spec, ROWS[task], split="validation", lang="en")
     trunk = load_trunk("tiny")
     data = train_data.task_data(spec, ds, trunk[1], 64, split="validation", lang="en")
-    model = _build(trunk, spec, data.num_labels, _profile(), image=False)
+    model = _build(trunk, spec, data, _profile(), image=False)
     by_id = predict(make_accelerator("no"), model, data, batch_size=2)
     assert set(by_id) == {r["id"] for r in ROWS[task]}
     rows = train_data.prediction_rows(data, by_id)
@@ -68,7 +68,7 @@ def test_longest_first_batching_gives_each_example_its_own_outputs(tmp_path, mon
     trunk = load_trunk("tiny")
     data = train_data.task_data(spec, ds, trunk[1], 64, split="validation", lang="en")
     assert data.lengths != sorted(data.lengths, reverse=True)
-    model = _build(trunk, spec, data.num_labels, _profile(), image=False)
+    model = _build(trunk, spec, data, _profile(), image=False)
     seen = []
     real_decode = train_data.decode
     monkeypatch.setattr(train_data, "decode", lambda d, outputs: seen.append(outputs["logits"]) or real_decode(d, outputs))
