@@ -69,6 +69,7 @@ from mmxfer.errors import ConfigError, DataError, RunStoreError
 from mmxfer.runs import atomic
 from mmxfer.runs.env import environment
 from mmxfer.runs.lock import LOCK_NAME, FileLock
+from mmxfer.runs.sealed import sha256_file
 
 DONE = "DONE"
 PREDICTION_KEYS = ("id", "pred", "gold")  # the keys every predictions row has
@@ -88,14 +89,6 @@ def check_name(kind: str, name: object) -> str:
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-")[:60] or "run"
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_text(path: Path) -> str:
