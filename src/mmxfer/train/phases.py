@@ -41,8 +41,8 @@ from mmxfer.evaluation.scoring import score_file_rows, score_predictions
 from mmxfer.evaluation.suites import suite_tasks, uses_trunk
 from mmxfer.kinds import kind_of
 from mmxfer.models.build import build_task_model, check_sequence_length, visual_token_count
-from mmxfer.models.trunk import load_profile_trunk, save_trunk
-from mmxfer.runs import atomic
+from mmxfer.models.trunk import SEAL_FILE, load_profile_trunk, save_trunk
+from mmxfer.runs import atomic, sealed
 from mmxfer.runs.lock import FileLock
 from mmxfer.runs.store import Run, slug
 from mmxfer.tasks.base import TaskSpec
@@ -147,9 +147,29 @@ def _phase2_done(folder: Path) -> dict[str, Any]:
     return info
 
 
+def check_trunk_intact(folder: Path, info: dict[str, Any]) -> None:
+    """The trunk of a finished phase-2 folder must be the one its DONE names: its checksums file unchanged (DONE
+    records its sha256) and every weight and tokenizer file matching it. Older folders record none: not checked."""
+    trunk, fix = folder / "trunk", f"remove {folder} to train it again (runs made with it keep their results)"
+    recorded = info.get("trunk_seal")
+    if not recorded:
+        return
+    seal = trunk / SEAL_FILE
+    if not seal.is_file() or sealed.sha256_file(seal) != recorded:
+        raise RunStoreError(f"phase 2: the trunk in {folder} is damaged: {seal} is "
+                            f"{'missing' if not seal.is_file() else 'not the one DONE records'}; {fix}")
+    try:
+        sealed.check(trunk, SEAL_FILE)
+    except sealed.Damaged as exc:
+        raise RunStoreError(f"phase 2: the trunk in {folder} is damaged: {exc}; {fix}") from None
+
+
 def check_reusable(folder: Path, profile: ExperimentConfig, tasks: Sequence[str], data_dir: str | None) -> None:
-    """A finished phase-2 trunk is reused only on the data it was trained on (its DONE's fingerprint)."""
-    recorded = _phase2_done(folder).get("data_fingerprint")
+    """A finished phase-2 trunk is reused only when it is intact (:func:`check_trunk_intact`) and on the data it
+    was trained on (its DONE's fingerprint)."""
+    info = _phase2_done(folder)
+    check_trunk_intact(folder, info)
+    recorded = info.get("data_fingerprint")
     if not recorded:
         return  # made before fingerprints were recorded: its key is all there is to check
     try:
@@ -484,7 +504,8 @@ def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, me
         trunk_model.load_state_dict({k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)})
     save_trunk(trunk_model, trunk[1], job.folder / "trunk")
     info: dict[str, Any] = {"tasks": list(job.tasks), "seed": job.seed, "format": PHASE2_FORMAT,
-                            "data_fingerprint": job.data_fingerprint}
+                            "data_fingerprint": job.data_fingerprint,
+                            "trunk_seal": sealed.sha256_file(job.folder / "trunk" / SEAL_FILE)}
     if job.phase.select_best:
         selection = selection_record(result, job.tasks, metric_names)
         atomic.write_json(job.folder / SELECTION_FILE, selection)
