@@ -83,8 +83,10 @@ def cache_root() -> Path:
 
 def cache_write_error(path: str | os.PathLike, exc: OSError) -> ConfigError:
     """The one line for a cache folder that cannot be written."""
-    return ConfigError(f"{CACHE_ENV} ({cache_root()}): cannot write {path} ({exc.strerror or exc}); set "
-                       f"{CACHE_ENV} to a writable folder")
+    reason = "a file is in the way of a folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) \
+        else exc.strerror or str(exc)
+    return ConfigError(f"{CACHE_ENV} ({cache_root()}): cannot write {path} ({reason}); set {CACHE_ENV} to a "
+                       f"writable folder")
 
 
 def cache_dir(*parts: str) -> Path:

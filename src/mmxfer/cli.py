@@ -260,14 +260,29 @@ OUTPUT_ARGS = (("runs_dir", "--runs-dir", "dir"), ("out", "--out", "dir"), ("out
                ("output", "--output", "file"))
 
 
+#: the commands that write derived files (features, the converted starter trunk) into $MMXFER_CACHE
+CACHE_COMMANDS = ("train", "study", "evaluate", "embed")
+
+
+def fills_cache(args: argparse.Namespace) -> bool:
+    """Whether the command may write into the cache (a dry run and a re-scoring of stored predictions do not)."""
+    return args.command in CACHE_COMMANDS and not getattr(args, "dry_run", False) \
+        and not getattr(args, "rescore", None)
+
+
 def check_output_args(args: argparse.Namespace) -> None:
-    """Output paths given on the command line must be writable before any work starts."""
+    """Output paths given on the command line, and the cache of a command that fills it, must be writable before
+    any work starts."""
     if args.command == "ls":  # `ls runs --runs-dir` reads
         return
     for attr, option, kind in OUTPUT_ARGS:
         value = getattr(args, attr, None)
         if value:
             (atomic.check_output_dir if kind == "dir" else atomic.check_output_file)(value, option)
+    if fills_cache(args):
+        from mmxfer import assets
+
+        assets.check_cache_writable()
 
 
 def _file_in_traceback(tb: TracebackType | None) -> str | None:
