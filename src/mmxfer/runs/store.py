@@ -64,7 +64,7 @@ from typing import Any
 
 import yaml
 
-from mmxfer.config import config_hash, to_dict
+from mmxfer.config import config_hash, load_yaml, to_dict
 from mmxfer.errors import ConfigError, DataError, RunStoreError
 from mmxfer.runs import atomic
 from mmxfer.runs.env import environment
@@ -173,7 +173,7 @@ class Run:
         if not self.config_path.is_file():
             raise RunStoreError(f"{self.path}: no config.yaml - not a run folder")
         try:
-            data = yaml.safe_load(_read_text(self.config_path))
+            data = load_yaml(_read_text(self.config_path), str(self.config_path))
         except (yaml.YAMLError, RecursionError) as exc:
             raise DataError(f"{self.config_path}: not valid YAML ({str(exc).splitlines()[0]}); "
                             f"the file is damaged") from None
