@@ -166,7 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
 
     p = sub.add_parser("embed", help="write sentence embeddings of a trunk to a .npy file",
-                       description="One float32 row per input line (UTF-8, one sentence a line).",
+                       description="One float32 row per input line. Input: UTF-8 text, one sentence a line; row "
+                                   "i of the output is line i+1 of the input. A blank line is kept as its own row "
+                                   "(the embedding of the prefix alone). A NUL byte is refused with its line "
+                                   "number. A line longer than --max-length tokens (or than the trunk's positions) "
+                                   "is truncated.",
                        epilog=EPILOG_EMBED, formatter_class=fmt)
     p.add_argument("--trunk", default="starter", help="registered trunk name, hub id, or a run's trunk folder")
     p.add_argument("--input", required=True, help="text file, one sentence a line")
@@ -175,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
     p.add_argument("--prefix", default="", help="text prepended to every line (e5 models want 'query: ')")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--max-length", type=int, default=256,
+                   help="tokens per line, longer lines truncated; at most the trunk's positions [default: 256]")
     p.add_argument("--no-normalize", action="store_true", help="do not L2-normalise the rows")
     p.add_argument("--precision", choices=("auto", "no", "bf16"), default="auto",
                    help="auto: bf16 autocast where the CPU/GPU has native bf16, else fp32; no: always fp32")
