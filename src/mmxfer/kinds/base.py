@@ -97,6 +97,10 @@ class TaskKind:
         """The head's output size, or None when the head has no label dimension."""
         return None
 
+    def trainable(self, raw: datasets.Dataset) -> tuple[datasets.Dataset, str]:
+        """The training examples the kind can learn from, and why any others were left out ("" when none were)."""
+        return raw, ""
+
     # --- encode -------------------------------------------------------------------------------------
 
     def check(self, space: LabelSpace) -> None:

@@ -70,13 +70,16 @@ def _local_anli(spec: TaskSpec, split: str, lang: str, root: Path):
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
 
-def _local_glue_tsv(folder: str, a: str, b: str | None, label: str):
+def _local_glue_tsv(folder: str, a: str, b: str | None, label: str, skip_short: str = ""):
+    """A GLUE TSV reader; ``skip_short``: the official reader that skips rows with too few fields (QQP's)."""
     def local(spec: TaskSpec, split: str, lang: str, root: Path):
         name = {"train": "train", "validation": "dev"}[split]
         path = find_file(root, [f"{folder}/{name}.tsv", f"{name}.tsv"], spec)
         rows = []
-        for i, r in enumerate(formats.read_tsv(path)):
-            formats.require(r, tuple(c for c in (a, b, label) if c), path)
+        raw = formats.read_tsv(path, columns=tuple(c for c in (a, b, label) if c), skip_short=skip_short)
+        for i, r in enumerate(raw):
+            if not r[label].strip().lstrip("-").isdigit():
+                raise DataError(f"{path}:{r.line}: label {r[label][:40]!r} is not a number")
             rows.append({"id": r.get("id", str(i)), "text_a": r[a], "text_b": r[b] if b else None,
                          "label": int(r[label])})
         return dataset_from_rows(spec, rows, split=split, lang=lang)
@@ -114,7 +117,8 @@ register(TaskSpec(
     fields={"id": "idx", "text_a": "question1", "text_b": "question2", "label": "label"},
     splits=("train", "validation"), head="classification", intermediate=True,
     local_format="GLUE QQP/{train,dev}.tsv (id qid1 qid2 question1 question2 is_duplicate)",
-    loader=make_loader(_hub_pair, _local_glue_tsv("QQP", "question1", "question2", "is_duplicate")),
+    loader=make_loader(_hub_pair, _local_glue_tsv("QQP", "question1", "question2", "is_duplicate",
+                                                  skip_short="transformers' QqpProcessor (data/processors/glue.py)")),
 ), "quora")
 
 register(TaskSpec(

@@ -186,6 +186,18 @@ def check_reusable(folder: Path, profile: ExperimentConfig, tasks: Sequence[str]
             f"train it again (runs made with it keep their results)")
 
 
+def log_skipped(data: TaskData, phase_name: str, log_path: Path) -> int:
+    """Put how many training examples ``data``'s kind left out (:attr:`TaskData.skipped`) into the training log
+    (once, also on resume); returns the count."""
+    if data.skipped:
+        row = {"phase": phase_name, "step": 0, "event": "skipped_training_examples", "task": data.spec.name,
+               "skipped": data.skipped, "kept": len(data.raw)}
+        rows = atomic.read_jsonl(log_path, skip_bad=True) if log_path.is_file() else []
+        if row not in rows:
+            atomic.append_jsonl(log_path, row)
+    return data.skipped
+
+
 def _build(trunk: Any, spec: TaskSpec, num_labels: int | None, profile: ExperimentConfig, image: bool) -> Any:
     return build_task_model(trunk, kind_of(spec).head, num_labels=num_labels,
                             vision_cfg=profile.vision if image else None,
@@ -420,13 +432,16 @@ def _train_phase2(job: Phase2Job, accelerator: Accelerator) -> None:
     evaluate, metric_names = phase2_scorer(specs, devs, job.phase.batch_size * 2, len(specs) > 1) \
         if job.phase.select_best else (None, [])
     trainable = _phase2_trainable(job, specs, models, parts)
+    if accelerator.is_main_process:
+        for part in parts:
+            log_skipped(part, "phase2:" + "+".join(job.tasks), job.folder / "train_log.jsonl")
     prefix = next(n for n, m in trainable.model.named_modules() if m is trunk[0]) + "."
     result = train_phase(trainable.model, trainable.dataset, trainable.collate, job.phase, LoopOptions(
         workdir=job.folder, seed=job.seed, name="phase2:" + "+".join(job.tasks), precision=job.profile.precision,
         plan=trainable.plan, lengths=trainable.lengths, resume=job.resume, evaluate=evaluate,
         log_path=job.folder / "train_log.jsonl", accelerator=accelerator, log_with=job.log_with))
     if accelerator.is_main_process:
-        _save_phase2(job, result, trunk, prefix, metric_names)
+        _save_phase2(job, result, trunk, prefix, metric_names, {p.spec.name: p.skipped for p in parts if p.skipped})
 
 
 def _check_selectable(specs: Sequence[TaskSpec]) -> None:
@@ -495,8 +510,10 @@ def _phase2_trainable(job: Phase2Job, specs: Sequence[TaskSpec], models: dict[st
     return _Trainable(MultiTaskModel(models), dataset, dataset.collate, plan=plan)
 
 
-def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, metric_names: list[str]) -> None:
-    """The trained trunk (with ``select_best``: the selected dev weights), its selection record and ``DONE``."""
+def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, metric_names: list[str],
+                 skipped: dict[str, int]) -> None:
+    """The trained trunk (with ``select_best``: the selected dev weights), its selection record and ``DONE`` (with
+    the training examples each task's kind left out, where any were)."""
     trunk_model = trunk[0]  # with select_best: train_phase loaded the best dev weights into it
     if result.full_state_dict is not None:  # FSDP: rebuild a whole trunk from the gathered weights
         full = result.full_state_dict if result.best_path is None else safe_load(result.best_path)
@@ -504,6 +521,7 @@ def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, me
         trunk_model.load_state_dict({k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)})
     save_trunk(trunk_model, trunk[1], job.folder / "trunk")
     info: dict[str, Any] = {"tasks": list(job.tasks), "seed": job.seed, "format": PHASE2_FORMAT,
+                            **({"train_skipped": skipped} if skipped else {}),
                             "data_fingerprint": job.data_fingerprint,
                             "trunk_seal": sealed.sha256_file(job.folder / "trunk" / SEAL_FILE)}
     if job.phase.select_best:
@@ -568,6 +586,7 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
         raise TrainingError(f"{spec.name} is trained on {train_spec.name} but their labels differ: "
                             f"{list(train_spec.label_names)} vs {list(spec.label_names)}")
     model = _build(pair, spec, train.num_labels, profile, image=False)
+    skipped = log_skipped(train, f"phase3:{spec.name}", run.train_log_path) if accelerator.is_main_process else 0
     result = train_phase(model, train.features, train.collate, phase, LoopOptions(
         workdir=run.path, seed=seed, name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,
         evaluate=None if dev is None else dev_scorer(dev_spec, dev, phase.batch_size * 2), resume=resume,
@@ -587,6 +606,8 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
             run.write_predictions(spec.name, split, lang, rows)
             for m in score_file_rows(spec.name, split, lang, rows):
                 extra = {k: v for k, v in m.items() if k not in ("task", "lang", "split", "metric", "score")}
+                if skipped:  # the score comes from a model that did not train on every example
+                    extra["train_skipped"] = skipped
                 run.log_metric(m["task"], m["lang"], m["split"], m["metric"], m["score"], **extra)
                 rows_out.append(m)
     if accelerator.is_main_process:  # model selection record (kept out of metrics.jsonl: not a result)
