@@ -236,6 +236,168 @@ def _file(ctx: Ctx) -> Path:
     return _write(ctx.ws / "a-file", "x")
 
 
+# --------------------------------------------------------------------------- release files (round 3)
+
+SHIPPED_SIB = Path(__file__).resolve().parents[1] / "src" / "mmxfer" / "resources" / "sib200" / "data" / "annotated"
+TRAIN_TINY = ["train", "--intermediate", "none", "--seed", "1", *TINY, "--set", "target.max_steps=2"]
+
+
+def _sib_dir(ctx: Ctx, edit: Callable[[list[str]], list[str]] | None = None, split: str = "train") -> str:
+    """SIB-200 release files (English train and dev, German test) copied from the shipped excerpt, ``edit``
+    applied to the lines of ``split`` (English train, or German test)."""
+    root = ctx.ws / "sib"
+    for lang, name in (("eng_Latn", "train"), ("eng_Latn", "dev"), ("deu_Latn", "test")):
+        lines = gzip.decompress((SHIPPED_SIB / lang / f"{name}.tsv.gz").read_bytes()).decode().splitlines()
+        if edit is not None and name == split:
+            lines = edit(lines)
+        _write(root / lang / f"{name}.tsv", "\n".join(lines) + "\n")
+    return str(root)
+
+
+def _sib(edit: Callable[[list[str]], list[str]], split: str = "train") -> Callable[[Ctx], list[str]]:
+    return lambda c: [*TRAIN_TINY, "--target", "sib200", "--languages", "deu_Latn", "--data-dir",
+                      _sib_dir(c, edit, split), "--runs-dir", "runs"]
+
+
+def _cut_field(lines: list[str], n: int = 5) -> list[str]:
+    return [*lines[:n], "\t".join(lines[n].split("\t")[:2]), *lines[n + 1:]]
+
+
+CONLLU = """# sent_id = s1
+# text = The cat sleeps .
+1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_
+2\tcat\tcat\tNOUN\tNN\t_\t3\tnsubj\t_\t_
+3\tsleeps\tsleep\tVERB\tVBZ\t_\t0\troot\t_\t_
+4\t.\t.\tPUNCT\t.\t_\t3\tpunct\t_\t_
+
+# sent_id = s2
+1\tDogs\tdog\tNOUN\tNNS\t_\t2\tnsubj\t_\t_
+2\tbark\tbark\tVERB\tVBP\t_\t0\troot\t_\t_
+
+"""
+
+
+def _ud(edit: Callable[[str], str]) -> Callable[[Ctx], list[str]]:
+    def argv(ctx: Ctx) -> list[str]:
+        _write(ctx.ws / "ud" / "en_toy-ud-train.conllu", edit(CONLLU))
+        _write(ctx.ws / "ud" / "en_toy-ud-dev.conllu", CONLLU)
+        _write(ctx.ws / "ud" / "de_toy-ud-test.conllu", CONLLU)
+        return [*TRAIN_TINY, "--target", "udpos", "--languages", "de", "--data-dir", str(ctx.ws / "ud"),
+                "--runs-dir", "runs"]
+    return argv
+
+
+def _squad_json(n: int, bad: Callable[[int, str], dict[str, object]] | None = None) -> str:
+    """SQuAD v1.1 JSON of ``n`` one-sentence paragraphs; ``bad(i, context)`` replaces question i's answer."""
+    paragraphs = []
+    for i in range(n):
+        context = f"Item {i} of the list was made in the town of Place{i} in the year {1900 + i}."
+        answer = {"text": f"Place{i}", "answer_start": context.index(f"Place{i}")}
+        if bad is not None and bad(i, context):
+            answer = bad(i, context)
+        paragraphs.append({"context": context, "qas": [{"id": f"q{i}", "question": f"Where was item {i} made?",
+                                                        "answers": [answer]}]})
+    return json.dumps({"version": "1.1", "data": [{"title": "toy", "paragraphs": paragraphs}]})
+
+
+def _squad(bad: Callable[[int, str], dict[str, object]] | None, *, test: str | None = None
+           ) -> Callable[[Ctx], list[str]]:
+    def argv(ctx: Ctx) -> list[str]:
+        _write(ctx.ws / "qa" / "train-v1.1.json", _squad_json(12, bad))
+        _write(ctx.ws / "qa" / "xquad.de.json", test if test is not None else _squad_json(4))
+        return [*TRAIN_TINY, "--target", "xquad", "--languages", "de", "--data-dir", str(ctx.ws / "qa"),
+                "--runs-dir", "runs"]
+    return argv
+
+
+def _beyond(i: int, context: str) -> dict[str, object] | None:
+    return {"text": f"Place{i}", "answer_start": len(context) + 40} if i % 4 == 0 else None
+
+
+def _skipped_counted(ctx: Ctx) -> None:
+    (run,) = (ctx.ws / "runs" / "starter").iterdir()
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows and all(r.get("train_skipped") == 3 for r in rows), rows
+    log = [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()]
+    assert [r["skipped"] for r in log if r.get("event") == "skipped_training_examples"] == [3], log
+
+
+def _pawsx(edit: Callable[[list[str]], list[str]]) -> Callable[[Ctx], list[str]]:
+    def argv(ctx: Ctx) -> list[str]:
+        lines = ["id\tsentence1\tsentence2\tlabel"] + [f"{i}\tA sentence {i}.\tAnother sentence {i}.\t{i % 2}"
+                                                       for i in range(1, 21)]
+        for lang, name in (("en", "train"), ("en", "dev_2k"), ("de", "test_2k")):
+            _write(ctx.ws / "px" / lang / f"{name}.tsv", "\n".join(edit(lines) if lang == "de" else lines) + "\n")
+        return [*TRAIN_TINY, "--target", "pawsx", "--languages", "de", "--data-dir", str(ctx.ws / "px"),
+                "--runs-dir", "runs"]
+    return argv
+
+
+def _tatoeba_long(ctx: Ctx) -> list[str]:
+    _write(ctx.ws / "tt" / "tatoeba.kaz-eng.kaz", "Salem\n" + "x" * 200_000 + "\n")
+    _write(ctx.ws / "tt" / "tatoeba.kaz-eng.eng", "Hello\nGoodbye\n")
+    return [*EVAL_TRUNK[:3], "--task", "tatoeba", "--languages", "kaz", "--data-dir", str(ctx.ws / "tt")]
+
+
+def _bucc_duplicate(ctx: Ctx) -> list[str]:
+    folder = ctx.ws / "bucc" / "bucc2018" / "de-en"
+    _write(folder / "de-en.sample.de", "de-1\tHallo Welt\nde-2\tGuten Tag\nde-1\tNoch einmal\n")
+    _write(folder / "de-en.sample.en", "en-1\tHello world\nen-2\tGood day\n")
+    _write(folder / "de-en.sample.gold", "de-1\ten-1\nde-2\ten-2\n")
+    return [*EVAL_TRUNK[:3], "--task", "bucc", "--languages", "de", "--data-dir", str(ctx.ws / "bucc")]
+
+
+# --------------------------------------------------------------------------- YAML bombs, embed input, the cache
+
+
+def _laughs(levels: int = 9, prefix: str = "") -> str:
+    lines = [f'{prefix}a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    names = "abcdefghijklmnop"
+    for i in range(1, levels):
+        lines.append(f"{prefix}{names[i]}: &{names[i]} [" + ", ".join([f"*{names[i - 1]}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _bomb_study(ctx: Ctx) -> list[str]:
+    text = "name: mini\nprofile: starter\nseeds: [1]\ntargets: [starter-names]\narms:\n  - name: b\n    " \
+           "intermediate: []\nextra_notes:\n" + _laughs(prefix="  ")
+    return ["study", str(_write(ctx.ws / "bomb-study.yaml", text)), "--runs-dir", "runs"]
+
+
+def _embed(text: str | bytes, trunk: str = "tiny") -> Callable[[Ctx], list[str]]:
+    return lambda c: ["embed", "--trunk", trunk, "--input", str(_write(c.ws / "in.txt", text)), "--output",
+                      str(c.ws / "e.npy")]
+
+
+def _rows(n: int) -> Callable[[Ctx], None]:
+    def check(ctx: Ctx) -> None:
+        import numpy as np
+
+        emb = np.load(ctx.ws / "e.npy")
+        assert emb.shape[0] == n and np.isfinite(emb).all(), emb.shape
+    return check
+
+
+def _truncated_like_others(ctx: Ctx) -> None:
+    """The 100,000-character line's row is the embedding of its first tokens: the same as of a line cut to them."""
+    import numpy as np
+
+    from mmxfer.models import load_trunk
+    from mmxfer.models.embed import encode
+
+    emb = np.load(ctx.ws / "e.npy")
+    model, tokenizer = load_trunk("tiny")
+    cut = encode(model, tokenizer, ["word " * 1000], progress=False, precision="auto")
+    assert np.allclose(emb[1], cut[0], atol=1e-4)
+
+
+def _cache_at(path: str | Path) -> Callable[[Ctx], list[str]]:
+    def argv(ctx: Ctx) -> list[str]:
+        os.environ["MMXFER_CACHE"] = str(path).format(ws=ctx.ws)  # the test's monkeypatch puts it back
+        return [*TRAIN, "--runs-dir", "runs"]
+    return argv
+
+
 CASES: list[Case] = [
     # --- values that make wrong runs: one line naming the key, before any run folder exists
     Case("seed-negative", lambda c: [*TRAIN, "--seed", "-1", "--runs-dir", "runs"], 2, ("--seed", "-1"), True),
@@ -370,6 +532,58 @@ CASES: list[Case] = [
          ("random_states_0.pkl", "refused"), check=_not_pwned),
     Case("malicious-custom-object", lambda c: _plant_checkpoint(c, "custom_checkpoint_0.pkl"), 2,
          ("custom_checkpoint_0.pkl",), check=_not_pwned),
+    # --- release files: one line naming the file, the line and the problem (round 3)
+    Case("sib200-row-without-text", _sib(_cut_field), 2, ("eng_Latn/train.tsv:6", "2 tab-separated field(s)", "text")),
+    Case("sib200-header-without-text", _sib(lambda ls: [x.rsplit("\t", 1)[0] for x in ls]), 2,
+         ("eng_Latn/train.tsv:1", "missing column(s) text")),
+    Case("sib200-duplicate-index-id", _sib(lambda ls: [*ls, ls[3]], split="test"), 2,
+         ("deu_Latn/test.tsv:", "index_id", "appears again (first on line 4)")),
+    Case("sib200-index-id-not-number", _sib(lambda ls: [ls[0], "abc" + ls[1], *ls[2:]]), 2,
+         ("eng_Latn/train.tsv:2", "index_id", "not a number")),
+    Case("sib200-over-long-line", _sib(lambda ls: [*ls[:3], ls[3] + "x" * 200_000, *ls[4:]]), 2,
+         ("eng_Latn/train.tsv:4", "characters")),
+    Case("conllu-token-id-not-number", _ud(lambda t: t.replace("2\tcat", "x2\tcat")), 2,
+         ("en_toy-ud-train.conllu:4", "token id 'x2'")),
+    Case("conllu-duplicate-sent-id", _ud(lambda t: t.replace("sent_id = s2", "sent_id = s1")), 2,
+         ("en_toy-ud-train.conllu:8", "sent_id 's1' appears again (first on line 1)")),
+    Case("conllu-duplicate-word-id", _ud(lambda t: t.replace("2\tbark", "1\tbark")), 2,
+         ("en_toy-ud-train.conllu:10", "word id 1 appears twice")),
+    Case("squad-answer-start-not-number", _squad(lambda i, c: {"text": "x", "answer_start": "near"} if i == 2 else None),
+         2, ("train-v1.1.json", "question 'q2'", "answer_start 'near'")),
+    Case("squad-duplicate-question-id", _squad(None, test=_squad_json(4).replace('"q3"', '"q1"')), 2,
+         ("xquad.de.json", "question id 'q1' appears twice")),
+    Case("squad-answer-beyond-context-skipped", _squad(_beyond), 0, ("done:",), stream="out", check=_skipped_counted),
+    Case("squad-answer-elsewhere-skipped", _squad(lambda i, c: {"text": "Nowhere", "answer_start": 3}
+                                                  if i % 4 == 1 else None), 0, ("done:",), stream="out",
+         check=_skipped_counted),
+    Case("pawsx-missing-column", _pawsx(lambda ls: [x.rsplit("\t", 1)[0] for x in ls]), 2,
+         ("de/test_2k.tsv:1", "missing column(s) label")),
+    Case("pawsx-duplicate-id", _pawsx(lambda ls: [*ls, ls[5]]), 2, ("de/test_2k.tsv:22", "id '5' appears again")),
+    Case("pawsx-extra-field", _pawsx(lambda ls: [*ls[:4], ls[4] + "\tstray", *ls[5:]]), 2,
+         ("de/test_2k.tsv:5", "5 tab-separated field(s)")),
+    Case("tatoeba-over-long-line", _tatoeba_long, 2, ("tatoeba.kaz-eng.kaz:2", "200,000 characters")),
+    Case("bucc-duplicate-sentence-id", _bucc_duplicate, 2, ("de-en.sample.de:3", "'de-1' appears again")),
+    # --- YAML that would hang (billion laughs) or is too big: refused before any work
+    Case("yaml-bomb-validate", lambda c: ["validate", str(_write(c.ws / "p.yaml", _laughs()))], 2,
+         ("p.yaml", "more than 100,000 values", "aliases")),
+    Case("yaml-bomb-config", lambda c: [*TRAIN, "--config", str(_write(c.ws / "p.yaml", "trunk: {name: tiny}\n"
+                                                                        + _laughs())), "--runs-dir", "runs"], 2,
+         ("p.yaml", "more than 100,000 values"), True),
+    Case("yaml-bomb-study", _bomb_study, 2, ("bomb-study.yaml", "more than 100,000 values"), True),
+    Case("yaml-bomb-override", lambda c: [*TRAIN, "--set", "trunk.name=[" + ", ".join(
+        f"&x{i} [" + ", ".join([f"*x{i - 1}" if i else "1"] * 12) + "]" for i in range(6)) + "]",
+        "--runs-dir", "runs"], 2, ("override", "more than 100,000 values"), True),
+    Case("yaml-too-big", lambda c: ["validate", str(_write(c.ws / "p.yaml", "description: " + "x" * (2 << 20)))],
+         2, ("p.yaml", "bytes of YAML", "1,048,576")),
+    # --- mmxfer embed input rules (as --help states them)
+    Case("embed-long-line", _embed("a short line\n" + "word " * 20_000 + "\n"), 0, ("wrote 2 x 32",), stream="out",
+         check=_truncated_like_others),
+    Case("embed-nul-byte", _embed("first\nsec\x00ond\n"), 2, ("in.txt:2", "NUL byte")),
+    Case("embed-blank-lines-kept", _embed("first\n\n\nfourth\n"), 0, ("wrote 4 x 32",), stream="out", check=_rows(4)),
+    # --- a cache that cannot be written: one line naming MMXFER_CACHE, no run folder
+    Case("cache-not-writable", _cache_at("/proc/mmxfer-cache"), 2, ("MMXFER_CACHE", "/proc/mmxfer-cache"), True),
+    Case("cache-under-a-file", lambda c: _cache_at(str(_file(c) / "cache"))(c), 2,
+         ("MMXFER_CACHE", "a file is in the way"), True),
     # --- listing
     Case("ls-runs-missing-dir", lambda c: ["ls", "runs", "--runs-dir", "/nonexistent"], 2, ("/nonexistent",)),
     Case("unknown-study", lambda c: ["study", "papr", "--dry-run"], 2, ("unknown study", "paper")),
