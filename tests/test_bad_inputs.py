@@ -398,6 +398,122 @@ def _cache_at(path: str | Path) -> Callable[[Ctx], list[str]]:
     return argv
 
 
+# --------------------------------------------------------------------------- damaged derived files (second family)
+
+#: a run whose train (300 rows) and test (204 rows) features are large enough to be cached
+SIB_CACHED = ["train", "--intermediate", "none", "--target", "starter-sib200", "--languages", "deu_Latn", "--seed", "1",
+              "--set", "trunk.name=tiny", "--set", "trunk.freeze_embeddings=false",
+              "--set", "target.max_train_examples=300", "--set", "target.batch_size=32", "--set", "target.epochs=1",
+              "--set", "target.max_eval_examples=8"]
+#: a retrieval-only run on a phase-2 trunk (shapes-world VQA text twin)
+PHASE2 = ["train", "--intermediate", "starter-vqa-text", "--seed", "1", "--languages", "de",
+          "--set", "trunk.name=tiny", "--set", "trunk.freeze_embeddings=false",
+          "--set", "intermediate.max_train_examples=16", "--set", "intermediate.batch_size=8",
+          "--set", "intermediate.epochs=1", "--set", "intermediate.max_eval_examples=8"]
+
+_DERIVED: dict[str, Path] = {}  # made on first use (in the module's replay folder), shared by the cases
+
+
+def _derived(ctx: Ctx, name: str) -> Path:
+    """``sib``: the clean SIB run's runs folder and its cache (``<root>/sib``, ``<root>/sib-cache``); ``phase2``: a
+    finished phase-2 study folder (``<root>/p2``)."""
+    root = ctx.finished.parents[2]
+    if name not in _DERIVED:
+        with pytest.MonkeyPatch.context() as patch:
+            if name == "sib":
+                patch.setenv("MMXFER_CACHE", str(root / "sib-cache"))
+                assert main([*SIB_CACHED, "--runs-dir", str(root / "sib")]) == 0
+            else:
+                assert main([*PHASE2, "--runs-dir", str(root / "p2")]) == 0
+        _DERIVED[name] = root
+    return _DERIVED[name]
+
+
+def _scores(runs: Path) -> list[tuple[str, float]]:
+    (run,) = [p for p in (runs / "starter").iterdir() if not p.name.startswith("_")]
+    return [(r["lang"], r["score"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+
+
+def _train_entry(cache: Path) -> Path:
+    """The feature-cache entry of the 300 training rows."""
+    entries = [p for p in (cache / "features" / "starter-sib200").iterdir() if (p / "DONE").is_file()]
+    return next(p for p in entries if json.loads((p / "DONE").read_text()).get("rows") == 300)
+
+
+def _arrow(entry: Path) -> Path:
+    return next(entry.glob("*.arrow"))
+
+
+def _rewrite(entry: Path, change: Callable[[dict], dict]) -> None:
+    """Save the entry again with each row changed, keeping its old DONE (what a tool that edits the cache does)."""
+    import datasets
+
+    done = (entry / "DONE").read_bytes()
+    changed = datasets.load_from_disk(str(entry)).map(change, keep_in_memory=True)
+    copy = entry.with_name(entry.name + "-rewritten")
+    changed.save_to_disk(str(copy))
+    shutil.rmtree(entry)
+    copy.rename(entry)
+    (entry / "DONE").write_bytes(done)
+
+
+def _flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 64):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _damaged_cache(damage: Callable[[Path], None]) -> Callable[[Ctx], list[str]]:
+    """The SIB run again on a copy of its cache whose training entry ``damage`` changed."""
+    def argv(ctx: Ctx) -> list[str]:
+        root = _derived(ctx, "sib")
+        shutil.copytree(root / "sib-cache", ctx.ws / "cache")
+        damage(_train_entry(ctx.ws / "cache"))
+        os.environ["MMXFER_CACHE"] = str(ctx.ws / "cache")  # the test's monkeypatch puts it back
+        return [*SIB_CACHED, "--runs-dir", "runs"]
+    return argv
+
+
+def _recomputed(ctx: Ctx) -> None:
+    """The run scored as the clean one did, and the training entry is whole again."""
+    from mmxfer.runs import sealed
+
+    assert _scores(ctx.ws / "runs") == _scores(_derived(ctx, "sib") / "sib"), "metrics differ from the clean run"
+    sealed.check(_train_entry(ctx.ws / "cache"))
+
+
+def _tiny_trunk_damaged(damage: Callable[[Path], None]) -> Callable[[Ctx], list[str]]:
+    """``mmxfer embed`` with the saved tiny trunk of a fresh cache, after a clean embedding, its folder damaged."""
+    def argv(ctx: Ctx) -> list[str]:
+        from mmxfer.testing.saved import tiny_trunk_dir
+
+        os.environ["MMXFER_CACHE"] = str(ctx.ws / "cache")  # the test's monkeypatch puts it back
+        text = str(_write(ctx.ws / "in.txt", "Hello world\nGuten Tag\n"))
+        assert main(["embed", "--trunk", "rehearsal-xlmr", "--input", text, "--output", str(ctx.ws / "clean.npy")]) == 0
+        damage(tiny_trunk_dir())
+        return ["embed", "--trunk", "rehearsal-xlmr", "--input", text, "--output", str(ctx.ws / "e.npy")]
+    return argv
+
+
+def _same_embeddings(ctx: Ctx) -> None:
+    import numpy as np
+
+    assert np.array_equal(np.load(ctx.ws / "e.npy"), np.load(ctx.ws / "clean.npy")), "embeddings differ"
+
+
+def _damaged_phase2(damage: Callable[[Path], None], argv_of: Callable[[Path], list[str]] | None = None
+                    ) -> Callable[[Ctx], list[str]]:
+    """A copy of the finished phase-2 study, its phase-2 folder damaged, then the same run again (``--force``), or
+    ``argv_of(phase-2 folder)``."""
+    def argv(ctx: Ctx) -> list[str]:
+        shutil.copytree(_derived(ctx, "phase2") / "p2", ctx.ws / "p2")
+        (folder,) = (ctx.ws / "p2" / "starter" / "_intermediate").iterdir()
+        damage(folder)
+        return argv_of(folder) if argv_of else [*PHASE2, "--runs-dir", "p2", "--force"]
+    return argv
+
+
 CASES: list[Case] = [
     # --- values that make wrong runs: one line naming the key, before any run folder exists
     Case("seed-negative", lambda c: [*TRAIN, "--seed", "-1", "--runs-dir", "runs"], 2, ("--seed", "-1"), True),
@@ -584,6 +700,43 @@ CASES: list[Case] = [
     Case("cache-not-writable", _cache_at("/proc/mmxfer-cache"), 2, ("MMXFER_CACHE", "/proc/mmxfer-cache"), True),
     Case("cache-under-a-file", lambda c: _cache_at(str(_file(c) / "cache"))(c), 2,
          ("MMXFER_CACHE", "a file is in the way"), True),
+    # --- damaged derived files: a feature-cache entry is logged and computed again, to the clean run's metrics
+    Case("cache-entry-bytes-flipped", _damaged_cache(lambda e: _flip(_arrow(e))), 0, ("done:",), stream="out",
+         check=_recomputed),
+    Case("cache-entry-truncated", _damaged_cache(lambda e: _arrow(e).write_bytes(_arrow(e).read_bytes()[:5000])), 0,
+         ("done:",), stream="out", check=_recomputed),
+    Case("cache-entry-wrong-dtype", _damaged_cache(lambda e: _rewrite(e, lambda r: {
+        "input_ids": [float(x) + 0.25 for x in r["input_ids"]]})), 0, ("done:",), stream="out", check=_recomputed),
+    Case("cache-entry-wrong-labels", _damaged_cache(lambda e: _rewrite(e, lambda r: {"labels": (r["labels"] + 1) % 7})),
+         0, ("done:",), stream="out", check=_recomputed),
+    Case("cache-entry-done-missing", _damaged_cache(lambda e: (e / "DONE").unlink()), 0, ("done:",), stream="out",
+         check=_recomputed),
+    Case("cache-entry-done-garbled", _damaged_cache(lambda e: _write(e / "DONE", "{not json")), 0, ("done:",),
+         stream="out", check=_recomputed),
+    Case("cache-entry-without-checksums", _damaged_cache(lambda e: _write(e / "DONE", '{"rows": 300}')), 0,
+         ("done:",), stream="out", check=_recomputed),
+    Case("cache-entry-file-missing", _damaged_cache(lambda e: (e / "state.json").unlink()), 0, ("done:",),
+         stream="out", check=_recomputed),
+    # --- a saved trunk in the cache (the tiny test trunk; the starter conversion: tests/models/test_starter.py)
+    Case("saved-trunk-weights-flipped", _tiny_trunk_damaged(lambda d: _flip(d / "model.safetensors")), 0,
+         ("wrote 2 x 32",), stream="out", check=_same_embeddings),
+    Case("saved-trunk-tokenizer-truncated", _tiny_trunk_damaged(
+        lambda d: (d / "tokenizer.json").write_bytes((d / "tokenizer.json").read_bytes()[:100])), 0,
+         ("wrote 2 x 32",), stream="out", check=_same_embeddings),
+    # --- a damaged phase-2 folder is refused, saying how to train it again
+    Case("phase2-weights-flipped", _damaged_phase2(lambda f: _flip(f / "trunk" / "model.safetensors")), 2,
+         ("phase 2", "damaged", "model.safetensors", "content differs", "remove")),
+    Case("phase2-weights-truncated", _damaged_phase2(
+        lambda f: (f / "trunk" / "model.safetensors").write_bytes(b"")), 2,
+         ("phase 2", "damaged", "model.safetensors", "0 bytes")),
+    Case("phase2-checksums-removed", _damaged_phase2(lambda f: (f / "trunk" / "CHECKSUMS.json").unlink()), 2,
+         ("phase 2", "CHECKSUMS.json", "missing", "remove")),
+    Case("phase2-done-garbled", _damaged_phase2(lambda f: _write(f / "DONE", "{")), 2, ("DONE", "not valid JSON",
+                                                                                         "remove")),
+    Case("phase2-trunk-embedded-damaged", _damaged_phase2(
+        lambda f: _flip(f / "trunk" / "model.safetensors"),
+        lambda f: ["embed", "--trunk", str(f / "trunk"), "--input", str(_write(f.parent / "in.txt", "Hallo\n")),
+                   "--output", str(f.parent / "e.npy")]), 2, ("trunk folder", "is damaged", "model.safetensors")),
     # --- listing
     Case("ls-runs-missing-dir", lambda c: ["ls", "runs", "--runs-dir", "/nonexistent"], 2, ("/nonexistent",)),
     Case("unknown-study", lambda c: ["study", "papr", "--dry-run"], 2, ("unknown study", "paper")),
