@@ -457,9 +457,11 @@ def _rewrite(entry: Path, change: Callable[[dict], dict]) -> None:
     (entry / "DONE").write_bytes(done)
 
 
-def _flip(path: Path) -> None:
+def _flip(path: Path, every: int = 0) -> None:
+    """64 bytes in the middle inverted; ``every``: also one byte in ``every`` from the middle on (the damage then
+    reaches weights that any input reads)."""
     data = bytearray(path.read_bytes())
-    for i in range(len(data) // 2, len(data) // 2 + 64):
+    for i in [*range(len(data) // 2, len(data) // 2 + 64), *(range(len(data) // 2, len(data), every) if every else ())]:
         data[i] ^= 0xFF
     path.write_bytes(bytes(data))
 
@@ -718,7 +720,7 @@ CASES: list[Case] = [
     Case("cache-entry-file-missing", _damaged_cache(lambda e: (e / "state.json").unlink()), 0, ("done:",),
          stream="out", check=_recomputed),
     # --- a saved trunk in the cache (the tiny test trunk; the starter conversion: tests/models/test_starter.py)
-    Case("saved-trunk-weights-flipped", _tiny_trunk_damaged(lambda d: _flip(d / "model.safetensors")), 0,
+    Case("saved-trunk-weights-flipped", _tiny_trunk_damaged(lambda d: _flip(d / "model.safetensors", every=101)), 0,
          ("wrote 2 x 32",), stream="out", check=_same_embeddings),
     Case("saved-trunk-tokenizer-truncated", _tiny_trunk_damaged(
         lambda d: (d / "tokenizer.json").write_bytes((d / "tokenizer.json").read_bytes()[:100])), 0,
