@@ -91,6 +91,8 @@ class PhaseConfig:
     # target phase, classification targets only: text put before every input sentence (training, dev and every
     # evaluation language), as the trunk was trained to read its input (e5: "query: ")
     text_prefix: str = field(default="", metadata=OMIT_DEFAULT)
+    # AdamW's (beta1, beta2): torch's and transformers' default; SixT's translation stages use (0.9, 0.98)
+    adam_betas: tuple[float, float] = field(default=(0.9, 0.999), metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -152,11 +154,21 @@ class TranslationConfig:
                                              batch_size=16, epochs=2, max_eval_examples=100, checkpoint_every=200)
     train_decoder_embeddings: bool = True  # stage 2: False keeps the decoder's embeddings frozen too
     num_beams: int = 1
-    max_len_a: float = 1.2  # a hypothesis has at most a * source length + b tokens (fairseq's max_len_a/b)
+    # test decoding: a hypothesis ends after at most int(a * source length + b) tokens, the end token forced inside
+    # the search (fairseq's max_len_a/max_len_b; source length = its tokens with <s> and </s>)
+    max_len_a: float = 1.2
     max_len_b: int = 10
     generate_batch_size: int = 16
     select_on: Literal["chrf_pp", "neg_loss"] = "chrf_pp"  # dev selection: greedy chrF++ or minus the dev loss
     dev_beams: int = 1
+    # the same bound for the dev translations of model selection; None = max_len_a / max_len_b
+    dev_max_len_a: float | None = field(default=None, metadata=OMIT_DEFAULT)
+    dev_max_len_b: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    # test sources are cut at this many tokens; None = the training length (stage1.max_length or trunk.max_length)
+    test_max_length: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    # ResDrop (SixT's position-disentangled encoder): encoder layer N (0-based) adds no residual around its
+    # self-attention, from stage 2 on (training, dev selection and test); None = every layer keeps it
+    resdrop_layer: int | None = field(default=None, metadata=OMIT_DEFAULT)
     spm_model: str | None = None  # the FLORES-200 SentencePiece model for spBLEU (MMXFER_FLORES200_SPM wins)
 
 
@@ -318,6 +330,8 @@ RANGES: dict[tuple[type, str], Any] = {
     (PhaseConfig, "log_every"): _at_least_one, (PhaseConfig, "seed"): _seed,
     (MultiTaskConfig, "cap"): _at_least_one, (MultiTaskConfig, "temperature"): _positive,
     (RetrievalConfig, "k"): _at_least_one, (RetrievalConfig, "batch_size"): _at_least_one,
+    (TranslationConfig, "dev_max_len_a"): _non_negative, (TranslationConfig, "dev_max_len_b"): _non_negative,
+    (TranslationConfig, "test_max_length"): _at_least_one, (TranslationConfig, "resdrop_layer"): _non_negative,
     (ExperimentConfig, "seed"): _seed, (ExperimentConfig, "cpu_threads"): _at_least_one,
     (SlurmConfig, "gpus_per_node"): _at_least_one, (SlurmConfig, "nodes"): _at_least_one,
     (SlurmConfig, "cpus_per_task"): _at_least_one, (SlurmConfig, "timeout_min"): _at_least_one,
@@ -346,6 +360,12 @@ def check_ranges(obj: Any, path: str = "") -> None:
     if isinstance(obj, StudyConfig):
         for i, seed in enumerate(obj.seeds):
             check_value(f"{path + '.' if path else ''}seeds[{i}]", seed, _seed)
+    if isinstance(obj, PhaseConfig):
+        key = f"{path + '.' if path else ''}adam_betas"
+        if len(obj.adam_betas) != 2:
+            raise ConfigError(f"{key}: {list(obj.adam_betas)!r} is not allowed; expected two numbers (beta1, beta2)")
+        for i, beta in enumerate(obj.adam_betas):
+            check_value(f"{key}[{i}]", beta, _fraction)
 
 
 def check_seed(seed: int | None, key: str = "--seed") -> None:

@@ -1,3 +1,4 @@
+from importlib import resources
 from pathlib import Path
 
 import nbformat
@@ -8,8 +9,9 @@ from nbclient import NotebookClient
 from mmxfer import catalog
 from mmxfer.cli import main
 from mmxfer.compare.cli import compare
-from mmxfer.compare.report import beside_published, load_published
+from mmxfer.compare.report import beside_published, check_published, load_published
 from mmxfer.compare.results import build_results, write_results
+from mmxfer.errors import DataError
 from mmxfer.languages import flores200_codes
 from mmxfer.testing.synthetic import SynthArm, SynthTask, make_study
 
@@ -36,9 +38,10 @@ def test_compare_writes_tables_plots_and_headline(study_dir, suite_file, tmp_pat
         assert (out / name).stat().st_size > 0, name
     assert r"\begin{tabular}" in (out / "table_tasks.tex").read_text()
     report = (out / "report.md").read_text()
-    assert "## Ours beside published numbers" in report and "X-STILTs (XLM-R Large): Phang et al. 2020" in report
-    assert "RemBERT Table 7" not in report  # category-level rows are not in this table, so not cited
-    assert (out / "table_published.csv").read_text().startswith("arm,task,score,ours,")
+    assert "## Ours beside published numbers" in report
+    assert ("X-STILTs (XLM-R Large, best intermediate task per target): Phang et al. 2020" in report
+            and "(best intermediate task per target; checked against google-research/multilingual-t5" in report)
+    assert (out / "table_published.csv").read_text().startswith("task,score,ours: baseline,ours: mnli,ours: vqa,")
 
 
 def test_compare_cli_errors_are_one_line(tmp_path, suite_file, capsys):
@@ -61,40 +64,64 @@ def test_flores_family_plot(tmp_path):
     assert gaps.count("\n") == 205  # header + 204 languages
 
 
-def test_published_numbers_have_sources_and_name_real_tasks():
+XSTILTS = "X-STILTs (XLM-R Large, best intermediate task per target)"
+
+
+def test_published_numbers_have_checked_sources_and_name_real_tasks():
     pub = load_published()
-    assert pub[["source", "source_table", "model"]].notna().all().all()
+    assert pub[["source", "source_table", "model", "selection", "checked_against"]].notna().all().all()
     by = pub.set_index(["model", "task", "metric"])["score"]
+    # google-research/multilingual-t5 README.md (319bb80), results table, rows XLM-R and X-STILTs
     assert by[("XLM-R Large", "xnli", "accuracy")] == pytest.approx(79.2)
-    assert by[("X-STILTs (XLM-R Large)", "xnli", "accuracy")] == pytest.approx(80.4)
-    assert by[("X-STILTs (XLM-R Large)", "tydiqa", "f1")] == pytest.approx(76.0)
+    assert by[(XSTILTS, "xnli", "accuracy")] == pytest.approx(80.4)
+    assert by[(XSTILTS, "tydiqa", "f1")] == pytest.approx(76.0)
+    assert set(pub.loc[pub["model"] == XSTILTS, "selection"]) == {"best intermediate task per target"}
+    assert set(pub.loc[pub["model"] == "XLM-R Large", "selection"]) == {"one model"}
+    # unchecked numbers are not shipped (UDPOS 72.6 and TyDiQA EM 45.0 among them)
+    assert ("XLM-R Large", "udpos", "f1") not in by.index and ("XLM-R Large", "tydiqa", "exact_match") not in by.index
     assert not pub.duplicated(["model", "task", "lang", "metric"]).any()
     catalog.load_plugins()
     for row in pub[~pub["task"].str.startswith("category:")].itertuples():
         spec = catalog.task(row.task)  # raises on a typo in a task name
         keys = {catalog.METRICS.get(spec.metric).primary} | ({"exact_match"} if spec.kind == "span_qa" else set())
         assert row.metric in keys, (row.task, row.metric, keys)
-    categories = {t.split(":", 1)[1] for t in pub["task"] if t.startswith("category:")}
-    assert categories <= {spec.category for _, spec in catalog.TASKS.items()}
+    text = (resources.files("mmxfer") / "resources/published/README.md").read_text(encoding="utf-8")
+    assert "not shipped" not in text.lower() and "best intermediate task per target" in text
 
 
-def test_beside_published_matches_on_the_headline_key(study_dir):
-    side = beside_published(build_results([study_dir])).set_index(["arm", "task"])
-    assert set(side.index.get_level_values("arm")) == {"baseline", "mnli", "vqa"}
-    row = side.loc[("baseline", "xnli")]
-    assert row["ours"] == pytest.approx(60.0) and row["XLM-R Large"] == pytest.approx(79.2)
-    assert row["X-STILTs (XLM-R Large)"] == pytest.approx(80.4)
-    # tatoeba has a published XLM-R number but none for X-STILTs
-    assert side.loc[("baseline", "tatoeba"), "XLM-R Large"] == pytest.approx(57.3)
-    assert pd.isna(side.loc[("baseline", "tatoeba"), "X-STILTs (XLM-R Large)"])
+def _row(model, task, metric, score):
+    return {"source": "s", "source_table": "t", "model": model, "selection": "one model", "task": task, "lang": "avg",
+            "metric": metric, "score": score, "checked_against": "c", "note": ""}
+
+
+def test_a_category_row_must_be_the_mean_of_its_per_task_rows():
+    ok = pd.DataFrame([_row("XLM-R Large", "xnli", "accuracy", 79.2), _row("XLM-R Large", "pawsx", "accuracy", 86.4),
+                       _row("XLM-R Large", "category:classification", "accuracy", 82.8)])
+    check_published(ok)  # (79.2 + 86.4) / 2 = 82.8
+    leaderboard = pd.DataFrame([_row("X", "xnli", "accuracy", 80.4), _row("X", "pawsx", "accuracy", 87.7),
+                                _row("X", "category:classification", "accuracy", 83.9)])
+    with pytest.raises(DataError, match=r"83.9 is not the mean of its per-task rows \(80.4 \+ 87.7 -> 84.05\)"):
+        check_published(leaderboard)
+    unchecked = pd.DataFrame([{**_row("X", "xnli", "accuracy", 80.4), "checked_against": None}])
+    with pytest.raises(DataError, match="leaves a column empty"):
+        check_published(unchecked)
+
+
+def test_published_numbers_are_shown_once_per_task_beside_every_arm(study_dir):
+    side = beside_published(build_results([study_dir])).set_index("task")
+    assert list(side.columns[:4]) == ["score", "ours: baseline", "ours: mnli", "ours: vqa"]
+    row = side.loc["xnli"]
+    assert row["ours: baseline"] == pytest.approx(60.0) and row["XLM-R Large"] == pytest.approx(79.2)
+    assert row[XSTILTS] == pytest.approx(80.4)
+    assert "tatoeba" not in side.index  # no checked published number for it
     # results rows carry the metric's registered name; its headline key (squad -> f1) is what matches
     ours = pd.DataFrame({"arm": "a", "task": ["xquad", "panx", "udpos"], "metric": ["squad", "span_f1", "token_f1"],
                          "seed": 1, "score": [70.0, 60.0, 50.0]})
     qa = beside_published(ours).set_index("task")
     assert qa.loc["xquad", "score"] == "f1" and qa.loc["xquad", "XLM-R Large"] == pytest.approx(76.6)
-    assert qa.loc["xquad", "X-STILTs (XLM-R Large)"] == pytest.approx(77.2)
-    assert qa.loc["panx", "X-STILTs (XLM-R Large)"] == pytest.approx(64.7)
-    assert qa.loc["udpos", "XLM-R Large"] == pytest.approx(72.6)
+    assert qa.loc["xquad", XSTILTS] == pytest.approx(77.2) and qa.loc["xquad", "ours: a"] == pytest.approx(70.0)
+    assert qa.loc["panx", XSTILTS] == pytest.approx(64.7)
+    assert "udpos" not in qa.index
 
 
 @pytest.mark.parametrize("name", ["margins.ipynb", "classification_vs_retrieval.ipynb", "flores200.ipynb"])

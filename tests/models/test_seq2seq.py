@@ -94,16 +94,81 @@ def test_beam_search_batched_equals_one_by_one_and_is_deterministic():
     vocab = target_vocabulary(tokenizer, _labels(tokenizer, TARGETS))
     model = build_seq2seq(trunk, vocab=vocab, layers=1).eval()
     enc = tokenizer(SOURCES, padding=True, return_tensors="pt")
-    batched = model.generate(enc["input_ids"], enc["attention_mask"], num_beams=3, max_new_tokens=12)
+    bounds = model.length_bounds(enc["attention_mask"].sum(1), 0.5, 2)
+    batched = model.generate(enc["input_ids"], enc["attention_mask"], num_beams=3, bounds=bounds)
     assert set(batched.unique().tolist()) <= set(vocab)  # trunk ids: compact ids were mapped back
     singles = []
     for i in range(len(SOURCES)):
         n = int(enc["attention_mask"][i].sum())
-        one = model.generate(enc["input_ids"][i:i + 1, :n], None, num_beams=3, max_new_tokens=12)
+        one = model.generate(enc["input_ids"][i:i + 1, :n], None, num_beams=3, bounds=bounds[i:i + 1])
         singles.append(tokenizer.decode(one[0], skip_special_tokens=True))
     assert singles == tokenizer.batch_decode(batched, skip_special_tokens=True)
-    assert torch.equal(model.generate(enc["input_ids"], enc["attention_mask"], num_beams=3, max_new_tokens=12), batched)
-    assert model.max_new_tokens(10, 1.2, 10) == 22 and model.max_new_tokens(10_000, 1.2, 10) < 130
+    assert torch.equal(model.generate(enc["input_ids"], enc["attention_mask"], num_beams=3, bounds=bounds), batched)
+    # fairseq's int(a * source length + b), capped by the decoder's positions
+    assert model.length_bounds(torch.tensor([10, 3]), 1.2, 10).tolist() == [22, 13]
+    # tiny: 130 positions from pad + 1 = 2 on, 128 to feed: the start token and up to 127 hypothesis tokens
+    assert model.length_bounds(torch.tensor([7]), 0.0, 200).tolist() == [127]
+    assert model.length_bounds(torch.tensor([10_000]), 1.2, 10).tolist() == [127]
+
+
+def _never_ending(trunk):
+    """A decoder that never chooses its end token by itself (its output bias for it is -1e4)."""
+    tokenizer = trunk[1]
+    model = build_seq2seq(trunk, vocab=target_vocabulary(tokenizer, _labels(tokenizer, TARGETS)), layers=1).eval()
+    model.decoder.get_output_embeddings().bias.data[model.ids["end"]] = -1e4
+    return model
+
+
+@pytest.mark.parametrize("beams", [1, 4])
+def test_each_sentence_ends_exactly_at_its_own_bound_inside_the_search(trunk, beams):
+    """fairseq (sequence_generator.py:286-288): at step max_len only the end token may follow. A decoder that never
+    ends by itself gives, per sentence, exactly int(a * length + b) tokens and then the end token."""
+    model = _never_ending(trunk)
+    tokenizer = trunk[1]
+    enc = tokenizer([SOURCES[0], SOURCES[0] + " " + SOURCES[2]], padding=True, return_tensors="pt")
+    lengths = enc["attention_mask"].sum(1)
+    bounds = model.length_bounds(lengths, 0.5, 1)
+    assert bounds.tolist() == [int(0.5 * n + 1) for n in lengths.tolist()] and bounds[0] < bounds[1]
+    out = model.generate(enc["input_ids"], enc["attention_mask"], num_beams=beams, bounds=bounds)
+    end, pad = tokenizer.sep_token_id if tokenizer.eos_token_id is None else tokenizer.eos_token_id, \
+        tokenizer.pad_token_id
+    for row, bound in zip(out.tolist(), bounds.tolist()):
+        body = row[1:]  # after the decoder start token
+        assert end not in body[:bound] and pad not in body[:bound]
+        assert body[bound] == end and all(t == pad for t in body[bound + 1:])
+    assert out.shape[1] == 1 + int(bounds.max()) + 1  # the search ran no further than the longest bound
+
+
+def test_resdrop_removes_exactly_the_residual_of_one_self_attention(trunk):
+    """SixT's ResDrop (transformer_sentence_encoder_layer.py:136-137): LayerNorm(dropout(attn(x))) instead of
+    LayerNorm(x + dropout(attn(x))) in the named encoder layer, from stage 2 on; nothing else changes."""
+    encoder, tokenizer = trunk
+    plain = build_seq2seq(trunk, layers=1)
+    keys = set(plain.state_dict())
+    model = build_seq2seq(trunk, layers=1, resdrop_layer=1)
+    assert set(model.state_dict()) == keys  # the same parameters, under the same names
+    layer = model.encoder.encoder.layer[1]
+    seen: dict[str, torch.Tensor] = {}
+    layer.register_forward_pre_hook(lambda _m, args, kwargs: seen.__setitem__("x", args[0].detach()),
+                                    with_kwargs=True)
+    layer.attention.output.LayerNorm.register_forward_pre_hook(lambda _m, args: seen.__setitem__("ln", args[0].detach()))
+    enc = tokenizer(SOURCES, padding=True, return_tensors="pt")
+    model.eval()
+
+    def run():
+        with torch.no_grad():
+            out = model.encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+        return out, seen["x"], seen["ln"]
+
+    model.set_stage(1)  # stage 1 (the encoder frozen): the layer as pretrained
+    normal, x, ln_normal = run()
+    model.set_stage(2)
+    dropped, x2, ln_dropped = run()
+    assert torch.equal(x, x2)  # the same input to the layer (layer 0 is untouched)
+    assert torch.allclose(ln_normal - ln_dropped, x, atol=1e-5)  # exactly the residual term
+    assert not torch.allclose(normal, dropped)
+    with pytest.raises(ConfigError, match="resdrop_layer=5"):
+        build_seq2seq(trunk, layers=1, resdrop_layer=5)
 
 
 def test_training_lowers_the_loss():

@@ -159,3 +159,53 @@ def test_the_translation_recipe_is_part_of_translation_runs_only():
     assert full["decoder_layers"] == 2 and full["stage1"]["lr"] == 5e-4  # defaults included: they make the run
     other = load_profile("starter", ["translation.num_beams=4"])
     assert run_config(other, (), "flores200-translate", 1, "s") != run_config(starter, (), "flores200-translate", 1, "s")
+
+
+def test_test_and_dev_decoding_settings_betas_and_resdrop_reach_the_search(flores_data, tmp_path, monkeypatch):
+    """SixT: test decoding with beam search and fairseq's (max_len_a, max_len_b) on sources up to their own limit,
+    the validation bound only for dev selection, Adam betas (0.9, 0.98), ResDrop from stage 2 on."""
+    from mmxfer.models.seq2seq import Seq2Seq
+    from mmxfer.train import loop
+
+    calls: list[dict] = []
+    real_generate = Seq2Seq.generate
+
+    def spy(self, input_ids, attention_mask=None, **kw):
+        calls.append({"beams": kw["num_beams"], "bounds": kw["bounds"].tolist(),
+                      "lengths": attention_mask.sum(1).tolist(), "resdrop": [o.active for o in self.resdrop]})
+        return real_generate(self, input_ids, attention_mask, **kw)
+
+    betas: list[tuple] = []
+    real_optimizer = loop.make_optimizer
+
+    def optimizer_spy(model, phase):
+        opt = real_optimizer(model, phase)
+        betas.append(tuple(opt.param_groups[0]["betas"]))
+        return opt
+
+    monkeypatch.setattr(Seq2Seq, "generate", spy)
+    monkeypatch.setattr(loop, "make_optimizer", optimizer_spy)
+    extra = ["translation.max_len_a=0", "translation.max_len_b=7", "translation.dev_max_len_a=1.0",
+             "translation.dev_max_len_b=3", "translation.stage1.max_length=14", "translation.test_max_length=32",
+             "translation.stage1.adam_betas=[0.9,0.98]", "translation.stage2.adam_betas=[0.9,0.98]",
+             "translation.resdrop_layer=1", "translation.stage1.eval_every=2", "translation.stage2.eval_every=1"]
+    argv = _argv(flores_data, tmp_path / "runs")
+    for item in extra:
+        argv += ["--set", item]
+    assert main(argv) == 0
+    assert betas == [(0.9, 0.98), (0.9, 0.98)]  # both stages
+    dev = [c for c in calls if c["beams"] == 1]
+    test = [c for c in calls if c["beams"] == 2]
+    assert dev and test and len(dev) + len(test) == len(calls)
+    for c in dev:  # dev selection: the validation bound int(1.0 * length + 3), per sentence
+        assert c["bounds"] == [int(1.0 * n + 3) for n in c["lengths"]] and max(c["lengths"]) <= 14
+    for c in test:  # test: int(0 * length + 7) for every sentence, sources past the training length
+        assert c["bounds"] == [7] * len(c["lengths"]) and c["resdrop"] == [True]
+    assert max(n for c in test for n in c["lengths"]) > 14
+    # stage 1's dev passes run the pretrained encoder, stage 2's and the test run ResDrop
+    assert [c["resdrop"] for c in dev] == sorted((c["resdrop"] for c in dev), key=lambda r: r[0])
+    assert {tuple(c["resdrop"]) for c in dev} == {(False,), (True,)}
+    run = next(iter_runs(tmp_path / "runs"))
+    recipe = json.loads((run.path / "translation.json").read_text())
+    assert recipe["generation"]["source_max_length"] == 32 and recipe["resdrop_layer"] == 1
+    assert recipe["generation"]["dev"] == {"num_beams": 1, "max_len_a": 1.0, "max_len_b": 3}

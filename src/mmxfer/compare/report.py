@@ -18,18 +18,55 @@ import pandas as pd
 
 from mmxfer import catalog
 from mmxfer.compare.gaps import MODALITY_KINDS, GapResult, category_order, write_gaps
+from mmxfer.errors import DataError
 from mmxfer.runs import atomic
 
 #: up to this many arms, the headline lists each arm's margin over the baseline; beyond, it counts them
 MAX_LISTED_ARMS = 6
 
 
+#: what every published row must say (``note`` may be empty)
+PUBLISHED_COLUMNS = ("source", "source_table", "model", "selection", "task", "lang", "metric", "score",
+                     "checked_against")
+
+
 def load_published() -> pd.DataFrame:
-    """Every published reference row (columns: source, source_table, model, task, lang, metric, score, note)."""
+    """Every published reference row (columns: :data:`PUBLISHED_COLUMNS` and ``note``), checked by
+    :func:`check_published`."""
     folder = resources.files("mmxfer").joinpath("resources/published")
     frames = [pd.read_csv(StringIO(f.read_text(encoding="utf-8"))) for f in folder.iterdir()
               if f.name.endswith(".csv")]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*PUBLISHED_COLUMNS, "note"])
+    check_published(frame)
+    return frame
+
+
+def check_published(frame: pd.DataFrame) -> None:
+    """Every row names its source, what kind of number it is and what it was checked against; a category row
+    (``task: category:<name>``) equals the mean of the same model's per-task rows of that category and metric
+    (to the 0.05 of one-decimal rounding) - else one :class:`~mmxfer.errors.DataError` naming the row."""
+    missing = [c for c in PUBLISHED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"published numbers: missing column(s) {', '.join(missing)}")
+    blank = frame[list(PUBLISHED_COLUMNS)].isna().any(axis=1)
+    if blank.any():
+        row = frame[blank].iloc[0]
+        raise DataError(f"published numbers: {row['model']} {row['task']} {row['metric']} leaves a column empty "
+                        f"(each needs {', '.join(PUBLISHED_COLUMNS)})")
+    catalog.load_plugins()
+    tasks = frame[~frame["task"].str.startswith("category:")]
+    task_category = tasks["task"].map(lambda name: catalog.task(name).category)
+    for row in frame[frame["task"].str.startswith("category:")].itertuples():
+        category = row.task.split(":", 1)[1]
+        metrics = {"em/f1": ("exact_match", "f1")}.get(row.metric, (row.metric,))
+        same = tasks[(tasks["model"] == row.model) & (tasks["lang"] == row.lang) & tasks["metric"].isin(metrics)
+                     & (task_category == category)]
+        mean = float(same["score"].mean()) if len(same) else float("nan")
+        if not abs(mean - float(row.score)) <= 0.05 + 1e-9:
+            parts = " + ".join(f"{s:g}" for s in same["score"])
+            raise DataError(f"published numbers: {row.model} {row.task} = {row.score:g} is not the mean of its "
+                            f"per-task rows ({parts or 'none'} -> {mean:.2f}); label it as its own number or "
+                            f"leave it out")
 
 
 def _headline_key(metric: str) -> str:
@@ -39,11 +76,11 @@ def _headline_key(metric: str) -> str:
 
 
 def beside_published(results: pd.DataFrame, arms: list[str] | None = None) -> pd.DataFrame:
-    """Our task averages (mean over languages, then seeds) beside every published model's number.
+    """Each task's published numbers once, beside our task averages (mean over languages, then seeds) per arm.
 
-    One row per arm x task x score key that some published source reports; one column per published
-    model (``XLM-R Large``, ``X-STILTs (XLM-R Large)``, ...), empty where that model has no number.
-    Published rows are matched on the task and the score key (``accuracy``, ``f1``, ``exact_match``).
+    One row per task x score key that some published source reports; a column ``ours: <arm>`` per arm, then one
+    column per published model, named as it is (X-STILTs': the best intermediate task *per target*, so it is one
+    number per task, not a model beside each arm). Matched on the task and the score key (``accuracy``, ``f1``).
     """
     pub = load_published()
     if pub.empty or results.empty:
@@ -51,21 +88,28 @@ def beside_published(results: pd.DataFrame, arms: list[str] | None = None) -> pd
     pub = pub[pub["lang"] == "avg"]
     frame = results if arms is None else results[results["arm"].isin(arms)]
     ours = (frame.groupby(["arm", "task", "metric", "seed"], as_index=False)["score"].mean()
-            .groupby(["arm", "task", "metric"], as_index=False)["score"].mean().rename(columns={"score": "ours"}))
+            .groupby(["arm", "task", "metric"], as_index=False)["score"].mean())
     ours["key"] = ours["metric"].map(_headline_key)
+    order = list(dict.fromkeys(ours["arm"]))
+    ours_wide = ours.pivot_table(index=["task", "key"], columns="arm", values="score", aggfunc="first")
+    ours_wide = ours_wide[order].rename(columns=lambda a: f"ours: {a}").reset_index()
+    models = list(dict.fromkeys(pub["model"]))
     wide = pub.pivot_table(index=["task", "metric"], columns="model", values="score", aggfunc="first")
     wide = wide.reset_index().rename(columns={"metric": "key"})
-    merged = ours.merge(wide, on=["task", "key"], how="inner")
-    models = [c for c in wide.columns if c not in ("task", "key")]
-    return merged[["arm", "task", "key", "ours", *models]].rename(columns={"key": "score"})
+    merged = ours_wide.merge(wide, on=["task", "key"], how="inner")
+    models = [m for m in models if m in merged.columns]
+    ours_cols = [c for c in merged.columns if str(c).startswith("ours: ")]
+    return merged[["task", "key", *ours_cols, *models]].rename(columns={"key": "score"})
 
 
 def published_sources(table: pd.DataFrame) -> list[str]:
-    """One line per published model and table behind the numbers in a :func:`beside_published` table."""
+    """One line per published model behind the numbers in a :func:`beside_published` table: its source, what kind
+    of number it is and what it was checked against."""
     pub = load_published()
     shown = pub[pub["model"].isin(table.columns) & pub["task"].isin(table["task"])]
     rows = shown.drop_duplicates(["model", "source", "source_table"])
-    return [f"{r.model}: {r.source}, {r.source_table}" for r in rows.itertuples()]
+    return [f"{r.model}: {r.source}, {r.source_table} ({r.selection}; checked against {r.checked_against})"
+            for r in rows.itertuples()]
 
 
 def _fmt(m: float, lo: float, hi: float, sig: bool) -> str:

@@ -21,7 +21,15 @@ mapped back to the trunk's ids for decoding.
 Stages (:meth:`Seq2Seq.set_stage`): 1 = the whole encoder frozen (kept in eval mode: no dropout, as SixT) and
 the decoder's embeddings frozen, so the decoder layers and cross-attention learn; 2 = the encoder trained
 except its embeddings (token, position, embedding LayerNorm), the decoder entirely (its embeddings optionally).
-Generation is beam search through ``generate`` (``num_beams``; no sampling, so it is deterministic).
+Generation is beam search through ``generate`` (``num_beams``; no sampling, so it is deterministic), each
+sentence's length bounded inside the search (fairseq's rule, :class:`EndAtBound`) and a sentence finished once
+``num_beams`` hypotheses have ended (fairseq's ``SequenceGenerator``, sequence_generator.py:610:
+``early_stopping=True``).
+
+ResDrop (``resdrop_layer``, SixT's position-disentangled encoder): that encoder layer's self-attention sub-layer
+computes ``LayerNorm(dropout(attention(x)))`` instead of ``LayerNorm(x + dropout(attention(x)))``, from stage 2 on
+(ghchen18/emnlp2021-sixt fairseq/modules/transformer_sentence_encoder_layer.py:136-137, the layer
+``--resdrop-layer`` names, 0-based: transformer_sentence_encoder.py:274-275).
 """
 
 from __future__ import annotations
@@ -73,6 +81,57 @@ def shift_right(labels: torch.Tensor, start: int, pad: int) -> torch.Tensor:
     return out.masked_fill(out == IGNORE, pad)
 
 
+class NoResidualSelfOutput(nn.Module):
+    """A BERT-style self-attention output (``dense``, ``dropout``, ``LayerNorm``) that adds the sub-layer's input
+    back only while ``active`` is False; the same parameters (and state-dict keys) as the module it wraps."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.dense, self.dropout, self.LayerNorm = inner.dense, inner.dropout, inner.LayerNorm
+        self.active = False
+
+    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        out = self.dropout(self.dense(hidden_states))
+        return self.LayerNorm(out if self.active else out + input_tensor)
+
+
+def install_resdrop(encoder: nn.Module, layer: int) -> NoResidualSelfOutput:
+    """Put :class:`NoResidualSelfOutput` into encoder layer ``layer`` (0-based), inactive until stage 2."""
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if layers is None or not 0 <= layer < len(layers):
+        depth = len(layers) if layers is not None else 0
+        raise ConfigError(f"translation.resdrop_layer={layer}: the trunk has {depth} layers (0-based index "
+                          f"0 to {depth - 1})")
+    attention = getattr(layers[layer], "attention", None)
+    output = getattr(attention, "output", None)
+    if not all(hasattr(output, name) for name in ("dense", "dropout", "LayerNorm")):
+        raise ConfigError(f"translation.resdrop_layer: layer {layer} of this trunk has no BERT-style self-attention "
+                          f"output (dense, dropout, LayerNorm) to remove the residual from")
+    if not isinstance(output, NoResidualSelfOutput):
+        output = NoResidualSelfOutput(output)
+        attention.output = output
+    return output
+
+
+class EndAtBound:
+    """A logits processor: a row whose hypothesis has ``bounds[sentence]`` tokens may only end (every score but the
+    end token's is -inf), as fairseq's ``SequenceGenerator`` does at ``step >= max_len``
+    (fairseq/sequence_generator.py:286-288) - the bound is inside the search, per sentence."""
+
+    def __init__(self, bounds: torch.Tensor, num_beams: int, end: int) -> None:
+        self.rows = bounds.long().repeat_interleave(num_beams)  # beam search's rows: sentence-major
+        self.end = end
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        generated = input_ids.shape[-1] - 1  # after the decoder start token
+        done = generated >= self.rows.to(scores.device)
+        if bool(done.any()):
+            end_scores = scores[:, self.end].clone()
+            scores = scores.masked_fill(done[:, None], float("-inf"))
+            scores[:, self.end] = torch.where(done, end_scores, scores[:, self.end])
+        return scores
+
+
 class Seq2Seq(nn.Module):
     """An :class:`~transformers.EncoderDecoderModel` over a compact target vocabulary.
 
@@ -93,6 +152,8 @@ class Seq2Seq(nn.Module):
                              persistent=True)
         self.ids = {k: int(lookup[v]) for k, v in specials.items()}  # compact ids of start, end, pad, unk
         self.encoder_frozen = False
+        # the ResDrop layer's output (active from stage 2), held in a tuple: it is registered once, in the encoder
+        self.resdrop: tuple[NoResidualSelfOutput, ...] = ()
 
     @property
     def encoder(self) -> nn.Module:
@@ -125,24 +186,41 @@ class Seq2Seq(nn.Module):
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *, num_beams: int = 5,
-                 max_new_tokens: int = 128, min_new_tokens: int = 0) -> torch.Tensor:
+                 max_new_tokens: int = 128, min_new_tokens: int = 0, bounds: torch.Tensor | None = None
+                 ) -> torch.Tensor:
         """Beam search (no sampling: deterministic); trunk ids ``[B, T]``, right-padded with the pad id.
-        ``min_new_tokens``: no end token before that many (benchmarks use it to fix the output length)."""
+
+        ``bounds``: each sentence's most tokens before its end token (:meth:`length_bounds`), enforced inside the
+        search (:class:`EndAtBound`); the search then runs ``max(bounds) + 1`` steps (the end token included) and
+        ``max_new_tokens`` is not read. ``min_new_tokens``: no end token before that many (benchmarks use it to fix
+        the output length)."""
+        from transformers import LogitsProcessorList
+
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        extra: dict[str, Any] = {"min_new_tokens": min_new_tokens} if min_new_tokens else {}
+        if bounds is not None:
+            max_new_tokens = int(bounds.max()) + 1
+            extra["logits_processor"] = LogitsProcessorList([EndAtBound(bounds, num_beams, self.ids["end"])])
+        if num_beams > 1:
+            extra["early_stopping"] = True
         out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, num_beams=num_beams,
                                   num_return_sequences=1, do_sample=False, max_new_tokens=max_new_tokens,
                                   decoder_start_token_id=self.ids["start"], bos_token_id=self.ids["start"],
-                                  eos_token_id=self.ids["end"], pad_token_id=self.ids["pad"],
-                                  **({"min_new_tokens": min_new_tokens} if min_new_tokens else {}))
+                                  eos_token_id=self.ids["end"], pad_token_id=self.ids["pad"], **extra)
         sequences = out if isinstance(out, torch.Tensor) else out.sequences
         return self.compact_to_full[sequences]
 
-    def max_new_tokens(self, source_length: int, a: float, b: int) -> int:
-        """fairseq's ``max_len_a * source length + max_len_b``, capped by the decoder's positions."""
+    def length_bounds(self, source_lengths: torch.Tensor, a: float, b: int) -> torch.Tensor:
+        """fairseq's ``int(max_len_a * source length + max_len_b)`` (sequence_generator.py:195-198), capped by the
+        decoder's positions (the start token and the hypothesis must fit). Per sentence, from its own length:
+        fairseq takes the batch's padded source width (:188), the same bound when ``a`` is 0 (its test decoding)
+        and never below this one otherwise, so a translation here does not depend on its batch."""
         positions = int(getattr(self.decoder.config, "max_position_embeddings", 512))
-        offset = int(getattr(self.decoder.config, "pad_token_id", 0) or 0) + 2  # XLM-R positions start after pad
-        return max(1, min(int(a * source_length + b), positions - offset - 1))
+        first = int(getattr(self.decoder.config, "pad_token_id", 0) or 0) + 1  # XLM-R positions start after pad
+        raw = torch.tensor([int(a * int(n) + b) for n in source_lengths.tolist()], dtype=torch.long)
+        # fed to the decoder: the start token and every hypothesis token but the last (fairseq: positions - 1)
+        return raw.clamp(min=1, max=positions - first - 1)
 
     # --- stages -----------------------------------------------------------------------------------
 
@@ -158,6 +236,8 @@ class Seq2Seq(nn.Module):
             self.encoder.pooler.requires_grad_(False)
         self.decoder.base_model.embeddings.requires_grad_(stage == 2 and train_decoder_embeddings)
         self.encoder_frozen = stage == 1
+        for output in self.resdrop:
+            output.active = stage == 2
         self.train(self.training)
 
     def train(self, mode: bool = True) -> Seq2Seq:
@@ -189,11 +269,13 @@ def _decoder_config(encoder_config: Any, layers: int | None, vocab_size: int, sp
 
 
 def build_seq2seq(trunk: TrunkPair, *, vocab: Sequence[int] | None = None, layers: int | None = None,
-                  init: str = "trunk", dropout: float | None = None, label_smoothing: float = 0.0) -> Seq2Seq:
+                  init: str = "trunk", dropout: float | None = None, label_smoothing: float = 0.0,
+                  resdrop_layer: int | None = None) -> Seq2Seq:
     """The trunk as encoder + a decoder made from it (see the module docstring).
 
     ``vocab``: the trunk ids the decoder can emit (:func:`target_vocabulary`); None = the whole vocabulary.
-    ``layers``: decoder depth (None = the trunk's); ``init``: ``trunk`` or ``random``.
+    ``layers``: decoder depth (None = the trunk's); ``init``: ``trunk`` or ``random``; ``resdrop_layer``: the
+    encoder layer (0-based) without its self-attention residual from stage 2 on (None = none).
     """
     from transformers import AutoModelForCausalLM, EncoderDecoderModel
 
@@ -216,6 +298,8 @@ def build_seq2seq(trunk: TrunkPair, *, vocab: Sequence[int] | None = None, layer
     encoder.config.output_hidden_states = False  # the decoder reads the last layer only
     model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
     seq2seq = Seq2Seq(model, vocab, full_size, specials, label_smoothing)
+    if resdrop_layer is not None:
+        seq2seq.resdrop = (install_resdrop(seq2seq.encoder, resdrop_layer),)
     seq2seq.set_stage(1)
     return seq2seq
 

@@ -46,11 +46,25 @@ class TaskData:
 
 
 def subset(ds: datasets.Dataset, limit: int | None) -> datasets.Dataset:
-    """``limit`` examples drawn with a fixed seed, in their original order: every arm and seed sees the
-    same subset, and it is not just the head of a file sorted by label."""
+    """A training cap: ``limit`` examples drawn with a fixed seed, in their original order: every arm and seed
+    sees the same subset, and it is not just the head of a file sorted by label."""
     if limit is None or len(ds) <= limit:
         return ds
     return ds.select(sorted(np.random.default_rng(0).permutation(len(ds))[:limit].tolist()))
+
+
+def dev_subset(ds: datasets.Dataset, limit: int | None) -> datasets.Dataset:
+    """A dev cap: the first ``limit`` examples, as jiant's ``eval_subset_num`` takes them for model selection
+    (nyu-mll/jiant jiant/proj/main/runner.py:195,213 and jiant/shared/caching.py:271-272: ``indices[:subset_num]``
+    of the unshuffled validation cache)."""
+    if limit is None or len(ds) <= limit:
+        return ds
+    return ds.select(range(limit))
+
+
+def capped(ds: datasets.Dataset, split: str, limit: int | None) -> datasets.Dataset:
+    """``ds`` under its cap: the training split by :func:`subset`, any other split by :func:`dev_subset`."""
+    return (subset if split == "train" else dev_subset)(ds, limit)
 
 
 def _lengths(features: Any) -> list[int] | None:

@@ -165,7 +165,7 @@ def linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_s
 
 
 def make_optimizer(model: nn.Module, phase: PhaseConfig) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on biases and LayerNorm weights (the usual BERT-style split)."""
+    """AdamW (``phase.adam_betas``); no weight decay on biases and LayerNorm weights (the usual BERT-style split)."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
@@ -173,10 +173,11 @@ def make_optimizer(model: nn.Module, phase: PhaseConfig) -> torch.optim.Optimize
         (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
     groups = [g for g in ({"params": decay, "weight_decay": phase.weight_decay},
                           {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    betas = tuple(phase.adam_betas)
     try:  # the fused kernel (CPU and CUDA) is what transformers' Trainer uses by default, and faster
-        return torch.optim.AdamW(groups, lr=phase.lr, fused=True)
+        return torch.optim.AdamW(groups, lr=phase.lr, betas=betas, fused=True)
     except (RuntimeError, TypeError, ValueError):
-        return torch.optim.AdamW(groups, lr=phase.lr)
+        return torch.optim.AdamW(groups, lr=phase.lr, betas=betas)
 
 
 def local_batches(batches: Batches, num_processes: int, process_index: int) -> Batches:

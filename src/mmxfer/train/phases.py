@@ -223,7 +223,7 @@ def checked_max_length(trunk: Any, specs: Sequence[TaskSpec], profile: Experimen
 
 def _load_split(spec: TaskSpec, split: str, lang: str, data_dir: str | None, limit: int | None,
                 text_prefix: str = "") -> Any:
-    ds = train_data.subset(spec.load(split, lang, data_dir), limit)
+    ds = train_data.capped(spec.load(split, lang, data_dir), split, limit)
     if len(ds) == 0:
         raise DataError(f"{spec.name} {split}-{lang}: no examples")
     return train_data.with_text_prefix(ds, text_prefix)

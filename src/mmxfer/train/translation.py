@@ -91,28 +91,33 @@ def generate_hypotheses(accelerator: Accelerator, model: Seq2Seq, data: TaskData
     """Translations of ``data``'s sources keyed by example id: batched beam search, longest sources first (less
     padding), sharded over the processes and gathered in order.
 
-    Every batch searches up to the limit of the longest source and each hypothesis is then cut to its own
-    source's limit (``max_len_a * length + max_len_b`` tokens), so a sentence's translation never depends on
-    which sentences share its batch (nor on the batch size or the number of processes).
+    Each sentence's search ends at its own bound, ``int(max_len_a * length + max_len_b)`` tokens before the end
+    token (:meth:`~mmxfer.models.seq2seq.Seq2Seq.length_bounds`, enforced inside the search), so a sentence's
+    translation never depends on which sentences share its batch (nor on the batch size or the processes).
     """
     lengths = [len(x) for x in data.features["input_ids"]]
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    limit = model.max_new_tokens(max(lengths), max_len_a, max_len_b)
     loader = eval_loader(accelerator, data.features.select(order), data.collate, batch_size)
 
     def step(m: Seq2Seq, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        bounds = m.length_bounds(batch["attention_mask"].sum(dim=1), max_len_a, max_len_b)
         with accelerator.autocast():
-            ids = m.generate(batch["input_ids"], batch["attention_mask"], num_beams=num_beams, max_new_tokens=limit)
+            ids = m.generate(batch["input_ids"], batch["attention_mask"], num_beams=num_beams, bounds=bounds)
         return {"sequences": ids}
 
     sequences = gather_outputs(accelerator, model, loader, step)["sequences"]
     sequences = sequences.masked_fill(sequences < 0, tokenizer.pad_token_id).tolist()
-    cut = [seq[:1 + model.max_new_tokens(lengths[i], max_len_a, max_len_b)] for seq, i in zip(sequences, order)]
-    texts = tokenizer.batch_decode(cut, skip_special_tokens=True)
+    texts = tokenizer.batch_decode(sequences, skip_special_tokens=True)
     in_feature_order = [""] * len(order)
     for text, position in zip(texts, order):
         in_feature_order[position] = text
     return data.kind.hypotheses(data.features, data.raw, in_feature_order)
+
+
+def dev_bounds(cfg: TranslationConfig) -> dict[str, Any]:
+    """The length bound of the dev translations (model selection): ``dev_max_len_a/b``, else the test bound."""
+    return {"max_len_a": cfg.max_len_a if cfg.dev_max_len_a is None else cfg.dev_max_len_a,
+            "max_len_b": cfg.max_len_b if cfg.dev_max_len_b is None else cfg.dev_max_len_b}
 
 
 def chrf_dev_scorer(data: TaskData, tokenizer: Any, cfg: TranslationConfig) -> EvalFn:
@@ -121,8 +126,7 @@ def chrf_dev_scorer(data: TaskData, tokenizer: Any, cfg: TranslationConfig) -> E
 
     def evaluate(model: Any, accelerator: Accelerator) -> float:
         hyps = generate_hypotheses(accelerator, accelerator.unwrap_model(model), data, tokenizer,
-                                   num_beams=cfg.dev_beams, batch_size=cfg.generate_batch_size,
-                                   max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b)
+                                   num_beams=cfg.dev_beams, batch_size=cfg.generate_batch_size, **dev_bounds(cfg))
         rows = train_data.prediction_rows(data, hyps, golds, warn=False)
         return chrf_pp([r["pred"] for r in rows], [r["gold"] for r in rows])
 
@@ -154,13 +158,15 @@ def run_translation(run: Run, profile: ExperimentConfig, target: str, *, trunk: 
     max_length = cfg.stage1.max_length or profile.trunk.max_length
     check_sequence_length(trunk_pair, 0, max_length,
                           length_key="translation.stage1.max_length" if cfg.stage1.max_length else "trunk.max_length")
+    if cfg.test_max_length:
+        check_sequence_length(trunk_pair, 0, cfg.test_max_length, length_key="translation.test_max_length")
     plan = stages(cfg)
     with accelerator.main_process_first():
         trains, dev = _pair_data(pair, plan, tokenizer, max_length, data_dir, seed)
     largest = max(trains.values(), key=lambda d: len(d.features))
     vocab = target_vocabulary(tokenizer, largest.features["labels"]) if cfg.target_vocab == "train" else None
     model = build_seq2seq(trunk_pair, vocab=vocab, layers=cfg.decoder_layers, init=cfg.decoder_init,
-                          dropout=cfg.dropout, label_smoothing=cfg.label_smoothing)
+                          dropout=cfg.dropout, label_smoothing=cfg.label_smoothing, resdrop_layer=cfg.resdrop_layer)
     evaluate = chrf_dev_scorer(dev, tokenizer, cfg) if cfg.select_on == "chrf_pp" else \
         dev_loss_scorer(dev, cfg.generate_batch_size)
     record: dict[str, Any] = {
@@ -173,10 +179,13 @@ def run_translation(run: Run, profile: ExperimentConfig, target: str, *, trunk: 
         model, record["stages"][str(n)] = _train_stage(run, spec, model, n, phase, trains[n], evaluate, cfg,
                                                        accelerator, seed=seed, resume=resume, log_with=log_with)
     model.to(accelerator.device)
-    rows = _translate_all(run, spec, model, tokenizer, langs, cfg, accelerator, max_length, data_dir, resume)
+    test_length = cfg.test_max_length or max_length
+    rows = _translate_all(run, spec, model, tokenizer, langs, cfg, accelerator, test_length, data_dir, resume)
     if main:
         record.update(languages=langs, generation={"num_beams": cfg.num_beams, "max_len_a": cfg.max_len_a,
-                                                   "max_len_b": cfg.max_len_b})
+                                                   "max_len_b": cfg.max_len_b, "source_max_length": test_length,
+                                                   "dev": {"num_beams": cfg.dev_beams, **dev_bounds(cfg)}},
+                      resdrop_layer=cfg.resdrop_layer)
         atomic.write_json(run.path / RECIPE_FILE, record)
     accelerator.wait_for_everyone()
     return rows
@@ -196,7 +205,7 @@ def _pair_data(pair: TaskSpec, plan: list[tuple[int, PhaseConfig]], tokenizer: A
 
 
 def _load(spec: TaskSpec, split: str, data_dir: str | None, limit: int | None) -> Any:
-    ds = train_data.subset(spec.load(split, spec.train_language, data_dir), limit)
+    ds = train_data.capped(spec.load(split, spec.train_language, data_dir), split, limit)
     if len(ds) == 0:
         raise DataError(f"{spec.name} {split}: no pairs")
     return ds
@@ -208,12 +217,12 @@ def _train_stage(run: Run, spec: TaskSpec, model: Seq2Seq, stage: int, phase: Ph
     """One stage: its selected weights (loaded from its stage file when a resumed run finished it before)."""
     done = stage_file(run.path, stage)
     summary = done.with_suffix(".json")
+    model.set_stage(stage, train_decoder_embeddings=cfg.train_decoder_embeddings)  # also for a finished stage
     if resume and done.is_file() and summary.is_file():
         model.load_state_dict(torch.load(done, map_location="cpu", weights_only=True))
         if accelerator.is_main_process:
             print(f"  {spec.name} stage {stage}: finished before, weights from {done}")
         return model, json.loads(summary.read_text(encoding="utf-8"))
-    model.set_stage(stage, train_decoder_embeddings=cfg.train_decoder_embeddings)
     trainable = model.trainable_parameters()
     result = train_phase(model, train.features, train.collate, phase, LoopOptions(
         workdir=run.path / CHECKPOINTS_DIR / f"stage{stage}", seed=seed, name=f"phase3:{spec.name}:stage{stage}",
