@@ -341,9 +341,10 @@ def _tatoeba_long(ctx: Ctx) -> list[str]:
 
 def _bucc_duplicate(ctx: Ctx) -> list[str]:
     folder = ctx.ws / "bucc" / "bucc2018" / "de-en"
-    _write(folder / "de-en.sample.de", "de-1\tHallo Welt\nde-2\tGuten Tag\nde-1\tNoch einmal\n")
-    _write(folder / "de-en.sample.en", "en-1\tHello world\nen-2\tGood day\n")
-    _write(folder / "de-en.sample.gold", "de-1\ten-1\nde-2\ten-2\n")
+    for name in ("sample", "training"):  # dev (the threshold) and test files, the same repeated id in both
+        _write(folder / f"de-en.{name}.de", "de-1\tHallo Welt\nde-2\tGuten Tag\nde-1\tNoch einmal\n")
+        _write(folder / f"de-en.{name}.en", "en-1\tHello world\nen-2\tGood day\n")
+        _write(folder / f"de-en.{name}.gold", "de-1\ten-1\nde-2\ten-2\n")
     return [*EVAL_TRUNK[:3], "--task", "bucc", "--languages", "de", "--data-dir", str(ctx.ws / "bucc")]
 
 
@@ -479,9 +480,9 @@ def _damaged_cache(damage: Callable[[Path], None]) -> Callable[[Ctx], list[str]]
 
 def _recomputed(ctx: Ctx) -> None:
     """The run scored as the clean one did, and the training entry is whole again."""
+    assert _scores(ctx.ws / "runs") == _scores(_derived(ctx, "sib") / "sib"), "metrics differ from the clean run"
     from mmxfer.runs import sealed
 
-    assert _scores(ctx.ws / "runs") == _scores(_derived(ctx, "sib") / "sib"), "metrics differ from the clean run"
     sealed.check(_train_entry(ctx.ws / "cache"))
 
 
@@ -680,7 +681,7 @@ CASES: list[Case] = [
     Case("pawsx-extra-field", _pawsx(lambda ls: [*ls[:4], ls[4] + "\tstray", *ls[5:]]), 2,
          ("de/test_2k.tsv:5", "5 tab-separated field(s)")),
     Case("tatoeba-over-long-line", _tatoeba_long, 2, ("tatoeba.kaz-eng.kaz:2", "200,000 characters")),
-    Case("bucc-duplicate-sentence-id", _bucc_duplicate, 2, ("de-en.sample.de:3", "'de-1' appears again")),
+    Case("bucc-duplicate-sentence-id", _bucc_duplicate, 2, (".de:3: sentence id 'de-1' appears again (first on line 1)",)),
     # --- YAML that would hang (billion laughs) or is too big: refused before any work
     Case("yaml-bomb-validate", lambda c: ["validate", str(_write(c.ws / "p.yaml", _laughs()))], 2,
          ("p.yaml", "more than 100,000 values", "aliases")),
