@@ -31,7 +31,8 @@ def test_starter_study_end_to_end_on_tiny_presets(tmp_path, monkeypatch, capsys)
     # tasks, the effect of intermediate training itself, and the note on the synthetic intermediate tasks
     answer = out[out.index("gap analysis:"):]
     assert "Modality effect, suite average (each multimodal arm vs its text twin" in answer
-    assert "(1) Gap by task category (pooled-multimodal - pooled-text" in answer
+    assert "(1) Gap by task category (pooled-multimodal - pooled-twins" in answer
+    assert "Confirmatory family: " in answer and "MDE " in answer
     assert "(2) FLORES-200 tasks, multimodal arm - its text twin" in answer
     assert "starter-sib200 (accuracy): caption - caption-text" in answer
     assert "Intermediate training itself (each arm - baseline" in answer
@@ -56,7 +57,7 @@ def test_starter_study_end_to_end_on_tiny_presets(tmp_path, monkeypatch, capsys)
     suite = pd.read_csv(report / "gaps_suite.csv")
     pairs = set(zip(suite["arm"], suite["reference"], suite["kind"]))
     assert {("vqa", "vqa-text", "multimodal-vs-twin"), ("caption", "caption-text", "multimodal-vs-twin"),
-            ("pooled-multimodal", "pooled-text", "pooled-multimodal-vs-text"),
+            ("pooled-multimodal", "pooled-twins", "pooled-twins"),
             ("vqa", "baseline", "multimodal-vs-baseline"), ("vqa-text", "baseline", "text-vs-baseline")} <= pairs
     assert (suite["ci_low"] <= suite["margin"]).all() and (suite["margin"] <= suite["ci_high"]).all()
     contrasts = pd.read_csv(report / "gaps_contrast.csv")

@@ -61,6 +61,8 @@ EPILOG_COMPARE = """examples:
 EPILOG_STUDY = """examples:
   mmxfer study starter                          # the embedded default comparison (offline, CPU)
   mmxfer study configs/studies/paper.yaml --dry-run
+  mmxfer study paper --dry-run --gpu H200 --gpus 64 --budget-gpu-hours 500
+  mmxfer study paper --dry-run --pilot runs/small --detect 1.0   # seeds needed, from a pilot's variances
   mmxfer study paper --launcher slurm --set slurm.partition=gpu
 """
 
@@ -158,7 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "rest in sequence or submits them to SLURM.",
                        epilog=EPILOG_STUDY, formatter_class=fmt)
     p.add_argument("study", nargs="?", default="starter", help="study name or YAML path [default: starter]")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and the number of trainings, run nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan, the number of trainings and their cost (tokens, FLOPs, GPU-hours); run nothing")
+    p.add_argument("--gpu", default="H100", metavar="KIND",
+                   help="dry run: the device the cost is given on: H100, H200, A100 or cpu [default: %(default)s]")
+    p.add_argument("--gpus", type=int, default=None, metavar="N", help="dry run: the wall time on N GPUs")
+    p.add_argument("--budget-gpu-hours", type=float, default=None, metavar="H",
+                   help="dry run: what fits H GPU-hours (seeds, then arms, then targets are dropped; see the output)")
+    p.add_argument("--pilot", default=None, metavar="RUNS_DIR",
+                   help="dry run: a finished pilot study whose variances say how many seeds this study needs")
+    p.add_argument("--detect", type=float, default=1.0, metavar="POINTS",
+                   help="dry run with --pilot: the margin (score points) to detect with 80%% power [default: 1]")
     p.add_argument("--launcher", choices=("local", "slurm"), default=None, help="override the study's launcher")
     p.add_argument("--runs-dir", default=None, help="where run folders go")
     p.add_argument("--data-dir", default=None, help="local copies of datasets in their release formats")

@@ -113,7 +113,10 @@ class RetrievalConfig:
     resolve_layer`): ``hidden_states[14]`` of a 24-layer trunk (XLM-R Large, Tatoeba; jiant's BUCC and
     Tatoeba head), ``hidden_states[8]`` of a 12-layer one (XTREME's ``specific_layer 7`` of the last 12),
     the middle layer of any other depth. Mean pooling over every attended token. ``max_length``: None =
-    ``trunk.max_length`` (XTREME and jiant embed up to 512 tokens).
+    ``trunk.max_length`` (XTREME and jiant embed up to 512 tokens). ``comparison`` (sentence-pair retrieval): a
+    retrieval is wrong when the retrieved sentence's ``text`` differs from the true translation's (LASER's
+    ``source/eval.py``, duplicate lines count as found), or when its ``index`` differs (LASER's
+    ``--index-comparison``; XTREME's Tatoeba accuracy).
     """
 
     layer: int | None = None
@@ -126,6 +129,7 @@ class RetrievalConfig:
     batch_size: int = 64
     prefix: str = ""
     max_length: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    comparison: Literal["text", "index"] = field(default="text", metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)

@@ -61,33 +61,6 @@ def test_holm_and_bh_hand_example():
     assert stats.holm(np.array([0.9, 0.8])).max() <= 1.0
 
 
-def test_bootstrap_p_null_and_effect():
-    rng = np.random.default_rng(0)
-    null = rng.normal(0.0, 1.0, 2000)
-    assert stats.bootstrap_p(null, 0.0) == pytest.approx(1.0)
-    assert stats.bootstrap_p(null + 5.0, 5.0) < 0.01
-
-
-def test_interval_coverage_near_nominal():
-    """200 simulated paired studies (n=150, 3 seeds with seed noise); 90% intervals cover the true margin."""
-    rng = np.random.default_rng(1)
-    true, hits, n_sim, alpha = 4.0, 0, 200, 0.10
-    for _ in range(n_sim):
-        ability = rng.normal(0, 1, 150)  # shared item difficulty -> positive pairing
-        seed_a = rng.normal(0, 0.15, 8)[:, None]
-        seed_b = rng.normal(0, 0.15, 8)[:, None]
-        pa = 1 / (1 + np.exp(-(ability + 0.3 + seed_a)))
-        pb = 1 / (1 + np.exp(-(ability + 0.3 + seed_b)))
-        xa = (rng.random((8, 150)) < pa) * 100.0
-        xb = (rng.random((8, 150)) < pb) * 100.0
-        xa = xa + true  # known effect on every example
-        reps = stats.paired_bootstrap(xa, xb, 400, rng)
-        lo, hi = stats.percentile_interval(reps, alpha)
-        hits += lo <= true <= hi  # seeds a/b are exchangeable, so the population margin is `true`
-    coverage = hits / n_sim
-    assert 0.82 <= coverage <= 0.97, coverage
-
-
 def test_errors(tmp_path, study_dir):
     with pytest.raises(MmxferError, match="no finished runs"):
         build_results([tmp_path])

@@ -7,7 +7,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mmxfer.compare.gaps import POOLED_MULTIMODAL, POOLED_TEXT, arm_table, comparisons, compute_gaps, twins
+from mmxfer.compare.arms import (
+    ALL_MULTIMODAL,
+    ALL_TEXT,
+    POOLED_MULTIMODAL,
+    POOLED_TWIN_SIDE,
+    arm_table,
+    comparisons,
+    twins,
+)
+from mmxfer.compare.gaps import compute_gaps
 from mmxfer.compare.report import headline, write_report
 from mmxfer.compare.results import build_results
 from mmxfer.compare.settings import GapSettings
@@ -44,9 +53,10 @@ def test_each_multimodal_arm_is_paired_with_its_text_twin_from_the_task_specs(re
     frame = results
     arms = arm_table(frame)
     assert twins(arms) == {"vqa": "vqa-text", "caption": "caption-text"}
-    pairs = comparisons(arms)
-    assert pairs[:3] == [("caption", "caption-text", "multimodal-vs-twin"), ("vqa", "vqa-text", "multimodal-vs-twin"),
-                         (POOLED_MULTIMODAL, POOLED_TEXT, "pooled-multimodal-vs-text")]  # fixed order: by name
+    pairs = [(c.arm, c.reference, c.kind) for c in comparisons(arms)]
+    assert pairs[:4] == [("caption", "caption-text", "multimodal-vs-twin"), ("vqa", "vqa-text", "multimodal-vs-twin"),
+                         (POOLED_MULTIMODAL, POOLED_TWIN_SIDE, "pooled-twins"),  # fixed order: by name
+                         (ALL_MULTIMODAL, ALL_TEXT, "all-multimodal-vs-all-text")]
     cross = {(a, r) for a, r, k in pairs if k == "multimodal-vs-text"}
     assert cross == {("vqa", "caption-text"), ("caption", "vqa-text")}  # unlike tasks: kept apart from the twins
     assert {(a, r) for a, r, k in pairs if k.endswith("vs-baseline")} == {
@@ -58,24 +68,26 @@ def test_no_pooled_margin_with_one_arm_a_side_and_no_twin_without_a_twin_task():
                          "intermediate": ["", "vqa", "mnli"]})
     pairs = comparisons(arms)
     assert twins(arms) == {}
-    assert [k for _, _, k in pairs] == ["multimodal-vs-text", "multimodal-vs-baseline", "text-vs-baseline"]
+    assert [c.kind for c in pairs] == ["multimodal-vs-text", "multimodal-vs-baseline", "text-vs-baseline"]
 
 
-def test_pooled_margin_is_the_mean_of_the_multimodal_arms_minus_the_mean_of_the_text_arms(results):
+def test_pooled_twin_margin_is_the_mean_of_the_twin_margins(results):
     frame = results
     result = compute_gaps(frame, GapSettings(n_boot=200, include_english=False, progress=False))
     suite = result.suite.set_index(["arm", "reference"])
     assert suite.loc[("vqa", "vqa-text"), "margin"] == pytest.approx(4.0, abs=0.5)
     assert suite.loc[("caption", "caption-text"), "margin"] == pytest.approx(-2.0, abs=0.5)
-    pooled = suite.loc[(POOLED_MULTIMODAL, POOLED_TEXT)]
-    assert pooled["kind"] == "pooled-multimodal-vs-text"
+    pooled = suite.loc[(POOLED_MULTIMODAL, POOLED_TWIN_SIDE)]
+    assert pooled["kind"] == "pooled-twins"
     means = frame[frame["lang"] != "eng_Latn"].groupby(["arm", "task"])["score"].mean().groupby("arm").mean()
-    expected = (means["vqa"] + means["caption"]) / 2 - (means["vqa-text"] + means["caption-text"]) / 2
+    expected = ((means["vqa"] - means["vqa-text"]) + (means["caption"] - means["caption-text"])) / 2
     assert pooled["margin"] == pytest.approx(expected, abs=1e-9)
+    assert pooled["family"] == "confirmatory"
+    assert suite.loc[(ALL_MULTIMODAL, ALL_TEXT), "family"] == "exploratory"  # confounded with the task
     assert pooled["ci_low"] < pooled["margin"] < pooled["ci_high"]
     # the pooled interval is narrower than either twin's (it averages two pairs' noise)
     width = (suite["ci_high"] - suite["ci_low"])
-    assert width[(POOLED_MULTIMODAL, POOLED_TEXT)] < width[("vqa", "vqa-text")]
+    assert width[(POOLED_MULTIMODAL, POOLED_TWIN_SIDE)] < width[("vqa", "vqa-text")]
 
 
 def test_category_contrast_has_the_difference_of_the_margins_and_its_own_interval(boosted):
@@ -100,9 +112,9 @@ def test_headline_names_twins_and_pooled_never_a_best_arm_and_says_the_tasks_are
     assert "best" not in text.lower()
     modality = next(line for line in lines if line.startswith("Modality effect, suite average"))
     assert modality.index("caption - caption-text") < modality.index("vqa - vqa-text") < modality.index(
-        "pooled-multimodal - pooled-text")
+        "pooled-multimodal - pooled-twins")
     assert "caption - vqa-text" not in text and "vqa - caption-text" not in text  # cross pairs stay in the tables
-    gap = next(line for line in lines if line.startswith("(1) Gap by task category (pooled-multimodal - pooled-text"))
+    gap = next(line for line in lines if line.startswith("(1) Gap by task category (pooled-multimodal - pooled-twins"))
     assert gap.index("classification") < gap.index("retrieval") and "difference classification - retrieval" in gap
     flores = next(line for line in lines if line.startswith("(2) FLORES-200 tasks"))
     assert "starter-sib200 (accuracy): caption - caption-text -2.00 [" in flores and ", vqa - vqa-text +4.00 [" in flores
@@ -131,7 +143,7 @@ def test_notebooks_work_on_a_study_with_twins(name, boosted, tmp_path):
     nb.cells.insert(idx + 1, nbformat.v4.new_code_cell(f"results_path = {str(table)!r}\nout_dir = {str(tmp_path)!r}"))
     check = {
         "classification_vs_retrieval.ipynb":
-            "assert set(gap.index) == {'caption - caption-text', 'vqa - vqa-text', 'pooled multimodal - text'}\n"
+            "assert set(gap.index) == {'caption - caption-text', 'vqa - vqa-text', 'pooled twin margin'}\n"
             "assert abs(gap.loc['vqa - vqa-text', 'classification - retrieval'] + 4) < 1",
         "flores200.ipynb": "assert list(twin_table.columns) == ['caption - caption-text', 'vqa - vqa-text']",
         "margins.ipynb": "assert set(grid.index) == {'vqa', 'vqa-text', 'caption', 'caption-text'}",

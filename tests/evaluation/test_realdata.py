@@ -59,6 +59,21 @@ def test_flores_xsim_with_char_ngrams(real_data, ngram_embedder):
     assert retrieval.xsim(e, e)["errors"] == 0  # identical sides: no errors
 
 
+def test_flores_devtest_excerpt_has_no_duplicate_lines_so_text_and_index_agree(real_data, ngram_embedder):
+    """LASER compares texts (xsim.py calculate_error); on these six languages that changes no count."""
+    embed = ngram_embedder[0]
+    texts = {}
+    for path in sorted((real_data / "flores200" / "devtest").glob("*.devtest.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            texts[path.name.split(".")[0]] = f.read().splitlines()
+    assert len(texts) == 6 and all(len(t) == 1012 for t in texts.values())
+    assert {lang: len(t) - len(set(t)) for lang, t in texts.items()} == dict.fromkeys(texts, 0)
+    e = embed(texts["eng_Latn"])
+    for lang in ("fra_Latn", "swh_Latn"):
+        x = embed(texts[lang])
+        assert retrieval.xsim(x, e, texts=texts["eng_Latn"]) == retrieval.xsim(x, e)
+
+
 def test_udpos_conllu_scores_against_itself(real_data):
     sents, cur = [], []
     for line in (real_data / "udpos" / "de_pud-ud-test.conllu").read_text(encoding="utf-8").splitlines():

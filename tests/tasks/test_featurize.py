@@ -103,7 +103,7 @@ def test_vqa_soft_labels_and_bad_images(catalog, tok, mmxfer_cache, tmp_path):
     from PIL import Image
 
     from mmxfer.errors import DataError
-    from mmxfer.tasks.answers import soft_scores
+    from mmxfer.metrics.vqa import soft_scores
 
     assert soft_scores(["red"] * 3 + ["blue"] * 7)["red"] == pytest.approx(0.9)
     assert soft_scores(["red"] + ["blue"] * 9)["red"] == pytest.approx(0.3)
@@ -190,7 +190,7 @@ def test_cache_key_is_pinned(catalog):
         + b'{"cls_token": "<s>", "pad_token": "<pad>"}').hexdigest()
     key = cache_key(catalog.task("squad"), _PinnedDataset(), tok, max_length=64, doc_stride=32, split="validation",
                     lang="en", answer_vocab=["x", "y"], extra={"labels": None, "on_bad_image": "skip", "mlm": None})
-    assert key == "30126b334108bdb09272437134bd0418"  # since the fingerprint left out name and revision
+    assert key == "a810747757e5dcdacca5384ba47812d5"  # squad version 1.1 (XTREME windows); fingerprint without name, revision
 
 
 def test_a_tokenizer_fingerprint_is_what_it_does_not_where_it_was_read_or_its_last_call(tok):
@@ -227,11 +227,11 @@ PINNED_ROWS = {
     "starter-caption": {"id": "c1", "image": "PNG", "caption": "a red circle in the centre."},
 }
 PINNED_PATHS = {  # a change here silently invalidates every feature cache already on disk
-    "bucc": "fd2b7f147d7f481d25a5a6f3961baea4",  # task version 1.1 (XTREME split mapping)
+    "bucc": "686b405696aac55d56494a94e2202db7",  # task version 1.2 (XTREME's de-duplicated mining)
     "hellaswag": "48ca431cba47c3a999d531bdf24f0053",
     "panx": "63779347bf464daf0ed228b0abbe091c",  # version 1.1 + word-boundary chunking
     "pawsx": "53706232195b1fed15d2b28ea275d2de",
-    "squad": "2f20caaacdb201c19c1476b38b6ad75b",
+    "squad": "35ae45e18f0f8eaf88579cf776de6068",  # version 1.1: XTREME's doc-stride windows, max-context flags
     "starter-caption": "329d858a3c408e7e0f253b385f475085",
     "starter-caption-text": "47e6608e218adda16c528237fcf87a2a",
     "starter-vqa-text": "9ec0cbcb374934c6e105b4f4c31ee69c",

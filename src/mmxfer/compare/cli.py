@@ -7,11 +7,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from mmxfer.compare.gaps import SuiteEntry, compute_gaps
+from mmxfer.compare.gaps import compute_gaps
 from mmxfer.compare.plots import all_plots
 from mmxfer.compare.report import headline, write_report
 from mmxfer.compare.results import build_results, write_results
 from mmxfer.compare.settings import GapSettings
+from mmxfer.compare.tracks import SuiteEntry
 from mmxfer.config import SuiteConfig, load_suite
 from mmxfer.runs import atomic
 

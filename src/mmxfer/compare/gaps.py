@@ -1,55 +1,34 @@
-"""Margins between arms with hierarchical paired bootstrap intervals and corrected tests.
+"""Margins between arms at four levels, with intervals that carry both the test set's and the runs' variance.
 
-Comparisons (:func:`comparisons`), two effects kept apart:
+A margin is ``score(arm) - score(reference)`` for one of the named comparisons of :mod:`mmxfer.compare.arms`
+(each a contrast of arm means: a pair, or the pooled twin margin), sign-flipped for lower-is-better metrics (xSIM
+error rate) so that a positive margin always means the arm is better. Each arm's score is the mean over its seeds.
 
-* the modality effect - each multimodal arm (modality ``image-text`` or ``mixed``) against its text twin
-  (``multimodal-vs-twin``: the text arm whose intermediate tasks are the twins of its own, the same
-  questions or captions without the image; task specs name theirs in ``extra["twin_of"]``), the pooled margin
-  ``pooled-multimodal - pooled-text`` (the mean over every multimodal arm minus the mean over every text arm,
-  per seed; only with more than one arm on a side) and, for reference, every other multimodal-text pair
-  (``multimodal-vs-text``: unlike tasks, never a headline);
-* the effect of intermediate training on the trunk - every arm against the baseline (modality ``none``: no
-  intermediate task): ``multimodal-vs-baseline`` and ``text-vs-baseline`` (the STILTs effect; on retrieval
-  targets, which use the trunk as it is, a negative margin is forgetting).
+Levels: per language (one cell = task x split x language x metric), per task (mean over the task's languages;
+English left out when the suite says ``include_english_in_average: false``), per category (mean of its tasks) and
+the suite average (mean of tasks, or of categories when the suite says ``average: mean-of-categories``);
+:attr:`GapResult.contrasts` holds, for each modality comparison, the difference of its margin between two
+categories (classification - retrieval) with its own interval. Every one of these is a linear combination of
+cell scores, so each gets its interval the same way (:mod:`mmxfer.compare.variance`):
 
-A margin is ``score(arm) - score(reference)``, averaged over the seeds both sides have (paired by seed), and
-sign-flipped for lower-is-better metrics (xSIM error rate) so that a positive margin always means
-the arm is better. :attr:`GapResult.contrasts` holds, for each modality comparison, the difference of its
-margin between two categories (classification - retrieval) with its own interval.
+* the example part from paired bootstrap replicates of every run's score (:mod:`mmxfer.compare.draws`: items drawn
+  once for all languages of a parallel test set, both retrieval directions of a sentence as one unit), combined
+  through the level's weights, so an average carries the correlation of its languages;
+* the run part from the within-arm spread of the runs' scores *at that level*, pooled over all arms (each arm
+  adds k-1 degrees of freedom), so that a task average's run variance is measured on task averages (a seed that is
+  good in one language is often good in all);
+* a t interval with Satterthwaite's degrees of freedom; "examples only" where no arm has two seeds.
 
-Levels: per language (one cell = task x split x language x metric), per task (mean over the
-task's languages; English left out when the suite says ``include_english_in_average: false``),
-per category (mean of its tasks) and the suite average (mean of tasks, or of categories when the
-suite says ``average: mean-of-categories``).
+Which margins are confirmatory (one family, corrected together) and which exploratory:
+:mod:`mmxfer.compare.family`. The method, its assumptions and its calibration: ``resources/statistics.md``.
 
-Uncertainty (hierarchical paired bootstrap, B resamples): each resample draws the seeds with
-replacement (one draw per resample, shared by every cell, so the seed spread propagates into
-the averages) and, inside each cell, the example ids with replacement - the same ids for both
-arms and every seed (paired). Cells whose example-id lists are identical (parallel test sets
-such as XNLI's languages) share their id draw. The per-example scores come from the stored
-predictions (``predictions/<task>/<split>-<lang>.jsonl``); corpus-level metrics resample their
-per-example sufficient statistics where they register them (chunk F1, chrF++, spBLEU) and are
-recomputed per resample otherwise. Aggregated margins average the replicates of their cells, so their intervals
-carry every source of variation. Intervals are percentile intervals; p-values are two-sided
-centred-bootstrap p-values for margin = 0 (:func:`mmxfer.compare.stats.bootstrap_p`).
-
-Tracks: every (task, metric) a suite declares is a track (FLORES-200: xSIM, SIB-200 accuracy, translation
-chrF++ and spBLEU). A declared track that the runs lack, or whose rows carry no score (spBLEU without the
-FLORES-200 SentencePiece model), is reported as missing with the reason (:class:`Track`), never dropped in
-silence; a track that some arms lack names them. A run limited to some languages (``--languages``) covers only
-those: its cells exist for them alone, and the track records the subset. With ``overall: false`` (a suite whose
-tracks mix error rates and scores) there is no suite level at all.
-
-Multiple comparisons: per-language p-values are corrected across the languages of one
-(comparison, task) with Holm's step-down method (family-wise error; ``bh`` = Benjamini-Hochberg
-is available); task-level p-values across the tasks of one comparison, category-level across
-its categories, suite-level across comparisons. ``significant`` = adjusted p < alpha.
+Tracks: every (task, metric) a suite declares is a track (:mod:`mmxfer.compare.tracks`); a declared track that the
+runs lack is reported as missing with the reason, never dropped in silence.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -61,10 +40,19 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mmxfer import catalog
-from mmxfer.compare import stats
-from mmxfer.compare.example_scores import example_scores, prediction_columns, scorer_for, task_attr
+from mmxfer.compare import draws, family, stats, variance
+from mmxfer.compare.arms import MODALITY_KINDS, Comparison, arm_table, check_consistent, comparisons
+from mmxfer.compare.example_scores import prediction_columns, scorer_for
 from mmxfer.compare.results import check_recorded_score
 from mmxfer.compare.settings import GapSettings
+from mmxfer.compare.tracks import (
+    SuiteEntry,
+    Track,
+    describe_tracks,
+    higher_is_better,
+    registered_metrics,
+    select_metrics,
+)
 from mmxfer.errors import AssetError, ConfigError, DataError, RunStoreError
 from mmxfer.languages import is_english
 from mmxfer.runs import atomic
@@ -72,11 +60,12 @@ from mmxfer.runs.store import Run
 
 log = logging.getLogger(__name__)
 
-MULTIMODAL = ("image-text", "mixed")
 LEVELS = ("language", "task", "category", "suite")
-POOLED_MULTIMODAL, POOLED_TEXT = "pooled-multimodal", "pooled-text"
-#: comparison kinds of the modality effect, headline first; the rest compare an arm with the baseline
-MODALITY_KINDS = ("multimodal-vs-twin", "pooled-multimodal-vs-text", "multimodal-vs-text")
+#: what every margin row carries besides its keys (see :mod:`mmxfer.compare.variance` for the terms)
+ESTIMATE_COLUMNS = ("margin", "se", "df", "var_examples", "var_runs", "run_variance", "df_runs", "pooled_arms",
+                    "sum_w2", "interval", "ci_low", "ci_high", "p")
+CONTRAST_COLUMNS = ("arm", "reference", "kind", "category", "other", "margin_category", "margin_other",
+                    *ESTIMATE_COLUMNS, "n_seeds", "p_adj", "significant", "correction", "family", "mde")
 
 
 @dataclass
@@ -91,6 +80,8 @@ class GapResult:
     arms: pd.DataFrame = field(default_factory=pd.DataFrame)
     tracks: list[Track] = field(default_factory=list)  # every declared (task, metric), present or missing
     contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)  # category differences of modality margins
+    comparisons: list[Comparison] = field(default_factory=list)
+    family_size: int = 0  # margins in the confirmatory family (:mod:`mmxfer.compare.family`)
 
     @property
     def missing(self) -> list[Track]:
@@ -101,302 +92,24 @@ class GapResult:
                                                                     self.suite))]
         return pd.concat(frames, ignore_index=True)
 
-
-def _stable_int(*parts: Any) -> int:
-    return int.from_bytes(hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest(), "little")
-
-
-def arm_table(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per arm: name, modality, intermediate tasks, seeds."""
-    rows = []
-    for arm, grp in results.groupby("arm", sort=True):
-        modalities = sorted(set(grp["modality"]))
-        if len(modalities) > 1:
-            raise DataError(f"arm {arm!r} has runs of different modalities ({', '.join(modalities)}); "
-                            "give each arm one intermediate task set")
-        rows.append({"arm": arm, "modality": modalities[0], "intermediate": grp["intermediate"].iloc[0],
-                     "seeds": ",".join(str(s) for s in sorted(grp["seed"].dropna().unique())),
-                     "n_runs": grp["run_id"].nunique()})
-    return pd.DataFrame(rows)
-
-
-def _canonical(name: str) -> str:
-    spec = catalog.find_task(name)
-    return spec.name if spec is not None else name
-
-
-def _tasks_of(row: Any) -> frozenset[str]:
-    return frozenset(_canonical(t) for t in str(row.intermediate or "").split(",") if t)
-
-
-def twins(arms: pd.DataFrame) -> dict[str, str]:
-    """multimodal arm -> its text twin: the text arm whose intermediate tasks are exactly the twins
-    (``extra["twin_of"]``) of the multimodal arm's tasks; arms without such a partner are left out."""
-    tasks = {row.arm: _tasks_of(row) for row in arms.itertuples()}
-    modality = dict(zip(arms["arm"], arms["modality"]))
-    out: dict[str, str] = {}
-    for text_arm, names in tasks.items():
-        if modality[text_arm] != "text" or not names:
-            continue
-        twin_of = set()
-        for name in names:
-            spec = catalog.find_task(name)
-            partner = spec.extra.get("twin_of") if spec is not None else None
-            if partner is None:
-                break
-            twin_of.add(_canonical(partner))
-        else:
-            for arm, mm_names in tasks.items():
-                if modality[arm] in MULTIMODAL and mm_names == frozenset(twin_of) and arm not in out:
-                    out[arm] = text_arm
-    return out
-
-
-def comparisons(arms: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """(arm, reference, kind): each multimodal arm vs its text twin, the pooled multimodal arms vs the pooled
-    text arms (when a side has more than one arm), every other multimodal-text pair, and every arm vs the
-    baseline (see the module docstring). Pooled sides are named :data:`POOLED_MULTIMODAL` and
-    :data:`POOLED_TEXT`; :func:`members` gives their arms."""
-    by_mod = defaultdict(list)
-    for row in arms.itertuples():
-        by_mod[row.modality].append(row.arm)
-    baselines = by_mod.get("none", [])
-    if not baselines:
-        raise RunStoreError(
-            "no baseline arm among the finished runs (an arm with no intermediate task, "
-            "`mmxfer train --intermediate none`); margins against the baseline need it"
-        )
-    multimodal = [a for m in MULTIMODAL for a in by_mod.get(m, [])]
-    text = by_mod.get("text", [])
-    twin = twins(arms)
-    pairs = [(a, twin[a], "multimodal-vs-twin") for a in multimodal if a in twin]
-    if multimodal and text and (len(multimodal) > 1 or len(text) > 1):
-        pairs.append((POOLED_MULTIMODAL, POOLED_TEXT, "pooled-multimodal-vs-text"))
-    pairs += [(a, t, "multimodal-vs-text") for a in multimodal for t in text if twin.get(a) != t]
-    pairs += [(a, b, "multimodal-vs-baseline") for a in multimodal for b in baselines]
-    pairs += [(t, b, "text-vs-baseline") for t in text for b in baselines]
-    if not pairs:
-        raise RunStoreError("nothing to compare: the finished runs have only baseline arms")
-    return pairs
-
-
-def members(arms: pd.DataFrame) -> dict[str, tuple[str, ...]]:
-    """Each side a comparison may name -> its arms (an arm is its own only member; the pooled sides)."""
-    out = {a: (a,) for a in arms["arm"]}
-    out[POOLED_MULTIMODAL] = tuple(a for a, m in zip(arms["arm"], arms["modality"]) if m in MULTIMODAL)
-    out[POOLED_TEXT] = tuple(a for a, m in zip(arms["arm"], arms["modality"]) if m == "text")
-    return out
-
-
-def check_consistent(results: pd.DataFrame) -> None:
-    """One trunk and one suite per comparison (mixing them would confound the margins)."""
-    trunks = sorted({t for t in results["trunk"].dropna() if t})
-    if len(trunks) > 1:
-        raise ConfigError(f"runs of different trunks are mixed ({', '.join(trunks)}); "
-                          "compare one trunk at a time (pass --runs for one study)")
-    if "suite" in results:
-        suites = sorted({s for s in results["suite"].dropna() if s})
-        if len(suites) > 1:
-            raise ConfigError(f"runs of different suites are mixed ({', '.join(suites)}); "
-                              "compare runs of one suite at a time")
-
-
-@dataclass(frozen=True)
-class SuiteEntry:
-    """One scored (task, metric) of a suite: metric names to look for in the runs (first found wins),
-    the split, and a category override. A task may appear in several entries (FLORES-200: xSIM, chrF++)."""
-
-    task: str
-    metrics: tuple[str, ...] = ()
-    split: str | None = None
-    category: str | None = None
-    score_key: str | None = None  # compare this key of the runs' ``scores`` (QA: f1_em, XTREME's task score)
-
-
-def _with_score_key(sub: pd.DataFrame, key: str) -> pd.DataFrame:
-    """``sub`` valued by ``scores[key]`` of each run's metric row, under the metric name ``key``; unchanged (with a
-    warning) when a run did not record it."""
-    recorded: dict[str, dict[tuple, dict]] = {}
-    values = []
-    for row in sub.itertuples():
-        if row.path not in recorded:
-            recorded[row.path] = {(m.get("task"), str(m.get("lang")), m.get("split", "test"), m.get("metric")):
-                                  m.get("scores") or {} for m in Run(row.path).metrics() if not m.get("part")}
-        values.append(recorded[row.path].get((row.task, row.lang, row.split, row.metric), {}).get(key))
-    if any(v is None for v in values):
-        log.warning("task %s: not every run recorded %r; comparing its headline %s", sub["task"].iloc[0], key,
-                    sub["metric"].iloc[0])
-        return sub
-    return sub.assign(score=[float(v) for v in values], metric=key)
-
-
-@dataclass(frozen=True)
-class Track:
-    """One declared (task, metric) of a suite and what the runs hold for it."""
-
-    task: str
-    metric: str | None  # the metric the runs' rows carry (None when the runs have no rows for the task)
-    category: str | None
-    status: str  # "ok" or "missing"
-    reason: str = ""  # why it is missing
-    n_languages: int = 0
-    languages_subset: tuple[str, ...] = ()  # the runs were limited to these languages (--languages); () = all
-    arms_missing: tuple[str, ...] = ()  # arms with no scored run for this track
-    label: str = ""  # how tables and the printed answer name it: "task (metric)"
-    note: str = ""  # e.g. why its margins have no intervals
-
-    @property
-    def name(self) -> str:
-        return self.label or self.task
-
-
-def _chosen_metric(task_rows: pd.DataFrame, entry: SuiteEntry, several: bool) -> str | None:
-    """The metric :func:`select_metrics` keeps for ``entry`` (None: the runs have none it accepts)."""
-    metrics = sorted(set(task_rows["metric"]))
-    chosen = next((c for c in entry.metrics if c in metrics), None)
-    if chosen is None and metrics and not (entry.metrics and several):
-        spec = task_attr(entry.task, "metric")
-        chosen = spec if spec in metrics else metrics[0]
-    return chosen
-
-
-def _run_reasons(rows: pd.DataFrame, task: str, metric: str) -> list[str]:
-    """The ``missing`` reasons the runs' metric rows give for (task, metric) rows without a score."""
-    reasons: list[str] = []
-    for path in dict.fromkeys(rows["path"]):
-        for m in Run(path).metrics():
-            if m.get("task") == task and m.get("metric") == metric and m.get("score") is None and m.get("missing"):
-                reasons.append(str(m["missing"]))
-    return list(dict.fromkeys(reasons))
-
-
-def _how_to_run(task: str) -> str:
-    spec = catalog.find_task(task)
-    if spec is None:
-        return f"no finished run has {task} scores"
-    from mmxfer.kinds import kind_of
-
-    if kind_of(spec).trunk_only:
-        return (f"no finished run has {task} scores: evaluate each arm's trunk (a study with this suite adds one "
-                f"retrieval run per arm and seed, or `mmxfer train --intermediate ARM` without --target)")
-    return (f"no finished run has {task} scores: train it (`mmxfer train --intermediate ARM --target {task}`, or a "
-            f"study with this suite, which runs every track)")
-
-
-def _subset(rows: pd.DataFrame) -> tuple[str, ...]:
-    """The union of the runs' ``--languages`` subsets; () when any run covers every language."""
-    union: list[str] = []
-    for path in dict.fromkeys(rows["path"]):
-        langs = Run(path).config().get("languages")
-        if not langs:
-            return ()
-        union += [str(x) for x in langs]
-    return tuple(dict.fromkeys(union))
-
-
-def describe_tracks(results: pd.DataFrame, scored: pd.DataFrame, entries: list[SuiteEntry] | None) -> list[Track]:
-    """One :class:`Track` per declared entry (without entries: per task and metric of ``scored``): its metric,
-    status and, when missing, why; ``scored`` = the selected rows that carry a score."""
-    if entries is None:
-        pairs = scored[["task", "metric"]].drop_duplicates()
-        entries = [SuiteEntry(r.task, (r.metric,)) for r in pairs.itertuples()]
-    per_task: dict[str, int] = defaultdict(int)
-    for e in entries:
-        per_task[e.task] += 1
-    arms = sorted(set(results["arm"]))
-    tracks: list[Track] = []
-    for e in entries:
-        several = per_task[e.task] > 1
-        task_rows = results[results["task"] == e.task]
-        metric = _chosen_metric(task_rows, e, several) if not task_rows.empty else None
-        label = f"{e.task} ({metric or '/'.join(e.metrics) or 'no scores'})"
-        common = {"task": e.task, "metric": metric, "category": e.category, "label": label}
-        if task_rows.empty:
-            tracks.append(Track(status="missing", reason=_how_to_run(e.task), **common))
-            continue
-        if metric is None:
-            tracks.append(Track(status="missing", reason=f"the runs have {e.task} scores for "
-                                f"{', '.join(sorted(set(task_rows['metric'])))} but none for {'/'.join(e.metrics)}",
-                                **common))
-            continue
-        rows = scored[(scored["task"] == e.task) & (scored["metric"] == metric)]
-        if rows.empty and e.score_key:  # valued by scores[score_key] (select_metrics renames the metric to it)
-            rows = scored[(scored["task"] == e.task) & (scored["metric"] == e.score_key)]
-            if not rows.empty:
-                common.update(metric=e.score_key, label=f"{e.task} ({e.score_key})")
-        if rows.empty:
-            unscored = task_rows[task_rows["metric"] == metric]
-            reasons = _run_reasons(unscored, e.task, metric) or [f"the runs' {e.task} {metric} rows have no score"]
-            tracks.append(Track(status="missing", reason="; ".join(reasons), **common))
-            continue
-        tracks.append(Track(status="ok", n_languages=int(rows["lang"].nunique()), languages_subset=_subset(rows),
-                            arms_missing=tuple(a for a in arms if a not in set(rows["arm"])), **common))
-    return tracks
-
-
-def select_metrics(results: pd.DataFrame, entries: list[SuiteEntry] | None = None) -> pd.DataFrame:
-    """Keep the rows each entry asks for: its first metric the runs have (without any: the task
-    spec's metric, else the first in name order), its split (else ``test`` when present)."""
-    if entries is None:
-        entries = [SuiteEntry(t) for t in dict.fromkeys(results["task"])]
-    per_task = defaultdict(int)
-    for e in entries:
-        per_task[e.task] += 1
-    keep = []
-    for e in entries:
-        grp = results[results["task"] == e.task]
-        if grp.empty:
-            continue
-        metrics = sorted(set(grp["metric"]))
-        metric = next((c for c in e.metrics if c in metrics), None)
-        if metric is None:
-            if e.metrics and per_task[e.task] > 1:
-                log.warning("task %s: no %s scores in the runs; entry skipped", e.task, "/".join(e.metrics))
-                continue
-            if e.metrics:
-                log.warning("task %s: no %s scores in the runs; using %s", e.task, "/".join(e.metrics), metrics)
-            spec = task_attr(e.task, "metric")
-            metric = spec if spec in metrics else metrics[0]
-        sub = grp[grp["metric"] == metric]
-        have = set(sub["split"])
-        split = e.split if e.split in have else ("test" if "test" in have else sorted(have)[0])
-        sub = sub[sub["split"] == split]
-        if e.score_key and not sub.empty:
-            sub = _with_score_key(sub, e.score_key)
-        if e.category:
-            sub = sub.assign(category=e.category)
-        keep.append(sub)
-    if not keep:
-        return results.iloc[0:0]
-    return pd.concat(keep, ignore_index=True).drop_duplicates(["run_id", "task", "lang", "split", "metric"])
-
-
-def _registered(task: str, metric: str, entries: list[SuiteEntry] | None) -> list[str]:
-    """Registry metric names that may score (task, metric): the metric itself, the entry's names, the spec's."""
-    names = [metric]
-    for e in entries or []:
-        if e.task == task and (metric in e.metrics or metric == e.score_key):
-            names += list(e.metrics)
-    spec = task_attr(task, "metric")
-    return [*dict.fromkeys(names + ([spec] if spec else []))]
-
-
-def _higher_is_better(names: list[str]) -> bool:
-    """The first registered metric's direction; True when none of ``names`` is registered."""
-    catalog.load_plugins()
-    for name in names:
-        if name in catalog.METRICS:
-            return catalog.METRICS.get(name).higher_is_better
-    return True
+    def confirmatory(self) -> pd.DataFrame:
+        """Every margin of the declared family (:mod:`mmxfer.compare.family`), with its level."""
+        frames = [f.assign(level=lvl) for lvl, f in zip((*LEVELS, "contrast"), (
+            self.languages, self.tasks, self.categories, self.suite, self.contrasts)) if "family" in f]
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["family"])
+        return frame[frame["family"] == family.CONFIRMATORY].reset_index(drop=True)
 
 
 class _Cell:
-    """All arms' runs on one task x split x language x metric."""
+    """All arms' runs on one task x split x language x metric, and their bootstrap replicates."""
 
-    def __init__(self, key: tuple[str, str, str, str], category: str, grp: pd.DataFrame) -> None:
+    def __init__(self, key: tuple[str, str, str, str], category: str, grp: pd.DataFrame, sign: float) -> None:
         self.task, self.split, self.lang, self.metric = key
         self.category = category
+        self.sign = sign
+        self.n_examples: int | None = None
         self.runs: dict[str, dict[int, tuple[float, str, Any]]] = defaultdict(dict)
+        self.reps: dict[tuple[str, int], np.ndarray] = {}
         for row in grp.itertuples():
             seed = int(row.seed) if pd.notna(row.seed) else 0
             if seed in self.runs[row.arm]:
@@ -405,24 +118,27 @@ class _Cell:
                                 f"{other} and {row.path}; remove one or pass --runs for one study")
             self.runs[row.arm][seed] = (float(row.score), row.path, row.n_examples)
 
-    def seeds(self, *arms: str) -> list[int]:
-        """The seeds every one of ``arms`` has a run of."""
-        common = set(self.runs.get(arms[0], {}))
-        for arm in arms[1:]:
-            common &= set(self.runs.get(arm, {}))
-        return sorted(common)
+    def run_keys(self) -> list[tuple[str, int]]:
+        return sorted((arm, seed) for arm, seeds in self.runs.items() for seed in seeds)
 
-    def mean_score(self, arms: tuple[str, ...], seed: int) -> float:
-        return float(np.mean([self.runs[a][seed][0] for a in arms]))
+    def examples(self) -> Any:
+        """How many examples the cell's bootstrap scored, else the first run's recorded count."""
+        if self.n_examples is not None:
+            return self.n_examples
+        arm, seed = self.run_keys()[0]
+        return self.runs[arm][seed][2]
+
+    def has(self, arms: tuple[str, ...]) -> bool:
+        return all(self.runs.get(a) for a in arms)
 
 
-def _recorded_params(cell: _Cell, needed: list[tuple[str, int]]) -> dict[str, Any]:
+def _recorded_params(cell: _Cell) -> dict[str, Any]:
     """Metric arguments the runs were scored with and re-scoring must use again: spBLEU's SentencePiece model
     (``settings.spm_model`` of its rows), which may not be what this machine would resolve now."""
     if cell.metric not in catalog.METRICS or catalog.METRICS.canonical(cell.metric) != "spbleu":
         return {}
     models = set()
-    for arm, seed in needed:
+    for arm, seed in cell.run_keys():
         for row in Run(cell.runs[arm][seed][1]).metrics():
             if (row.get("task"), row.get("split"), row.get("lang"), row.get("metric")) == \
                     (cell.task, cell.split, cell.lang, cell.metric) and not row.get("part"):
@@ -435,12 +151,11 @@ def _recorded_params(cell: _Cell, needed: list[tuple[str, int]]) -> dict[str, An
     return {"spm_model": models.pop()} if models else {}
 
 
-def _cell_replicates(cell: _Cell, needed: list[tuple[str, int]], settings: GapSettings,
-                     draw_cache: dict[int, np.ndarray], names: list[str]
-                     ) -> tuple[dict[tuple[str, int], np.ndarray], int]:
-    """Bootstrap replicate scores (B,) per (arm, seed) on shared example draws; and n examples."""
+def _cell_examples(cell: _Cell, names: list[str], alignment: str) -> draws.CellExamples:
+    """Every run's predictions of one cell, aligned on the example ids they share, each checked against the score
+    its run recorded (so a margin and its interval come from the same numbers)."""
     loaded = {}
-    for arm, seed in needed:
+    for arm, seed in cell.run_keys():
         run = Run(cell.runs[arm][seed][1])
         path = run.predictions_path(cell.task, cell.split, cell.lang)
         if not path.is_file():
@@ -450,7 +165,8 @@ def _cell_replicates(cell: _Cell, needed: list[tuple[str, int]], settings: GapSe
             )
         loaded[(arm, seed)] = prediction_columns(path)
     ref_ids = next(iter(loaded.values()))[0]
-    if all(v[0] == ref_ids for v in loaded.values()):
+    whole = all(v[0] == ref_ids for v in loaded.values())
+    if whole:
         ids = ref_ids
         aligned = {k: (v[1], v[2]) for k, v in loaded.items()}
     else:  # different order or subsets: score the ids every file has
@@ -462,57 +178,233 @@ def _cell_replicates(cell: _Cell, needed: list[tuple[str, int]], settings: GapSe
         for k, (fids, golds, preds) in loaded.items():
             pos = {i: j for j, i in enumerate(fids)}
             aligned[k] = ([golds[pos[i]] for i in ids], [preds[pos[i]] for i in ids])
-    n = len(ids)
-    B = settings.n_boot
-    draw_key = _stable_int(settings.seed, cell.task, cell.split, n, hashlib.blake2b(
-        "\x1f".join(map(str, ids)).encode(), digest_size=8).hexdigest())
-    scorer = scorer_for(cell.task, cell.metric, names, lang=cell.lang, params=_recorded_params(cell, needed))
-    if ids is ref_ids:  # whole files: each must give the score its run recorded (point estimate = interval's data)
+    scorer = scorer_for(cell.task, cell.metric, names, lang=cell.lang, params=_recorded_params(cell))
+    if whole:
         for (arm, seed), (golds, preds) in aligned.items():
             check_recorded_score(cell.runs[arm][seed][1], cell.task, cell.split, cell.lang, cell.metric,
                                  cell.runs[arm][seed][0], scorer.fn(golds, preds))
-    out: dict[tuple[str, int], np.ndarray] = {}
-    if not scorer.corpus_level or scorer.stats is not None:
-        if draw_key not in draw_cache:
-            draw_cache.clear()  # parallel languages come together; keep memory flat
-            draw_cache[draw_key] = stats.resample_counts(np.random.default_rng(draw_key), n, B)
-        counts = draw_cache[draw_key]
-        keys = list(aligned)
-        if scorer.stats is not None:  # corpus-level: resample summed per-example statistics
-            counts64 = counts.astype(np.float64)
-            for k in keys:
-                out[k] = scorer.from_stats(counts64 @ scorer.stats(*aligned[k])).astype(np.float32)
-            return out, n
-        X = np.stack([example_scores(scorer, *aligned[k]) for k in keys], axis=1)  # (n, K)
-        M = counts @ X / n  # (B, K)
-        for j, k in enumerate(keys):
-            out[k] = M[:, j]
-        return out, n
-    rng = np.random.default_rng(draw_key)
-    idx = rng.integers(0, n, size=(B, n))
-    for k, (golds, preds) in aligned.items():  # lists, not object arrays: equal-length pairs would become 2-D
-        out[k] = np.fromiter((scorer.fn([golds[j] for j in row], [preds[j] for j in row]) for row in idx),
-                             np.float32, B)
-    return out, n
+    cell.n_examples = len(ids)
+    return draws.cell_examples(cell.lang, ids, scorer, aligned, alignment)
 
 
-def _seed_draws(settings: GapSettings, k: int) -> np.ndarray:
-    rng = np.random.default_rng(_stable_int(settings.seed, "seeds", k))
-    if settings.resample_seeds and k > 1:
-        return rng.integers(0, k, size=(settings.n_boot, k))
-    return np.tile(np.arange(k), (settings.n_boot, 1))
+def _fill_replicates(cells: list[_Cell], settings: GapSettings, entries: list[SuiteEntry] | None,
+                     notes: dict[tuple[str, str], str]) -> None:
+    """Bootstrap replicates of every run on every cell, one (task, split) at a time (its languages share draws)."""
+    groups: dict[tuple[str, str], list[_Cell]] = defaultdict(list)
+    for cell in cells:
+        groups[(cell.task, cell.split)].append(cell)
+    bar = tqdm(total=len(cells), desc="compare", unit="cell", disable=not settings.progress or len(cells) < 20)
+    for (task, split), group in groups.items():
+        alignment = draws.alignment_of(task)
+        examples: dict[int, draws.CellExamples] = {}
+        for i, cell in enumerate(group):
+            try:
+                examples[i] = _cell_examples(cell, registered_metrics(cell.task, cell.metric, entries), alignment)
+            except AssetError as exc:  # spBLEU without the SentencePiece model here: margins without intervals
+                notes[(cell.task, cell.metric)] = f"no intervals: {exc}"
+                cell.reps = {k: np.full(settings.n_boot, np.nan, np.float32) for k in cell.run_keys()}
+        for i, reps in draws.replicates(examples, alignment, settings.n_boot, (settings.seed, task, split)).items():
+            group[i].reps = reps
+        bar.update(len(group))
+    bar.close()
 
 
-def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
-                 entries: list[SuiteEntry] | None = None) -> GapResult:
-    """Margins at every level from the tidy table (see module docstring for the method)."""
-    settings = settings or GapSettings()
+@dataclass
+class _ArmLevel:
+    """One arm on one level: its complete seeds, their signed and unsigned scores, and their replicates."""
+
+    seeds: list[int]
+    signed: np.ndarray
+    unsigned: np.ndarray
+    reps: np.ndarray | None  # (k, B)
+
+
+Weights = tuple[tuple[int, float], ...]  # (cell index, weight): a level's linear combination of cells
+
+
+class _Levels:
+    """Margins and intervals of linear combinations of cells (:mod:`mmxfer.compare.variance`)."""
+
+    def __init__(self, cells: list[_Cell], arms: list[str], settings: GapSettings) -> None:
+        self.cells, self.arms, self.settings = cells, arms, settings
+        self._cache: dict[Weights, tuple[dict[str, _ArmLevel], variance.RunVariance]] = {}
+
+    def _aggregate(self, weights: Weights) -> tuple[dict[str, _ArmLevel], variance.RunVariance]:
+        if weights in self._cache:
+            return self._cache[weights]
+        per_arm: dict[str, _ArmLevel] = {}
+        B = self.settings.n_boot
+        for arm in self.arms:
+            seeds: set[int] | None = None
+            for ci, _ in weights:
+                have = set(self.cells[ci].runs.get(arm, {}))
+                seeds = have if seeds is None else seeds & have
+            if not seeds:
+                continue
+            order = sorted(seeds)
+            signed = np.array([sum(v * self.cells[ci].runs[arm][s][0] for ci, v in weights) for s in order])
+            unsigned = np.array([sum(abs(v) * self.cells[ci].runs[arm][s][0] for ci, v in weights) for s in order])
+            reps = None
+            if B > 0:
+                reps = np.stack([np.sum([v * self.cells[ci].reps[(arm, s)].astype(np.float64)
+                                         for ci, v in weights], axis=0) for s in order])
+            per_arm[arm] = _ArmLevel(order, signed, unsigned, reps)
+        runs = variance.pooled_run_variance({a: x.signed for a, x in per_arm.items()},
+                                            {a: x.reps for a, x in per_arm.items() if x.reps is not None})
+        self._cache[weights] = (per_arm, runs)
+        return per_arm, runs
+
+    def row(self, comp: Comparison, weights: Weights) -> dict[str, Any] | None:
+        """The margin of ``comp`` on the level ``weights`` describes, or None when an arm has no complete seed."""
+        per_arm, runs = self._aggregate(weights)
+        if any(a not in per_arm for a in comp.arms):
+            log.warning("%s: an arm has no seed with runs on every cell of one level; that level is left out",
+                        comp.name)
+            return None
+        w = dict(comp.weights)
+        margin = float(sum(w[a] * per_arm[a].signed.mean() for a in comp.arms))
+        if self.settings.n_boot > 0:
+            v_ex, _ = variance.example_variance({a: per_arm[a].reps for a in comp.arms}, w)
+        else:
+            v_ex = float("nan")
+        moving = [a for a in comp.arms if a not in runs.fixed]
+        run_weight = sum(w[a] ** 2 / len(per_arm[a].seeds) for a in moving)
+        est = variance.estimate(margin, v_ex, run_weight, runs, self.settings.alpha)
+        pooled = sum(1 for a, x in per_arm.items() if len(x.seeds) > 1 and a not in runs.fixed)
+        out = {"margin": margin, "se": est.se, "df": est.df, "var_examples": est.var_examples,
+               "var_runs": est.var_runs, "run_variance": runs.variance if runs.estimated else float("nan"),
+               "df_runs": est.df_runs, "pooled_arms": pooled, "sum_w2": float(sum(w[a] ** 2 for a in moving)),
+               "interval": est.interval, "ci_low": est.ci_low, "ci_high": est.ci_high, "p": est.p,
+               "n_seeds": min(len(per_arm[a].seeds) for a in comp.arms), "n_cells": len(weights)}
+        for side, arms in (("score_arm", comp.arm_side), ("score_reference", comp.reference_side)):
+            total = sum(abs(w[a]) for a in arms)
+            out[side] = float(sum(abs(w[a]) * per_arm[a].unsigned.mean() for a in arms) / total)
+        return out
+
+
+def _scale(weights: list[tuple[int, float]], by: float) -> list[tuple[int, float]]:
+    return [(ci, v * by) for ci, v in weights]
+
+
+def _combine(*parts: list[tuple[int, float]]) -> Weights:
+    total: dict[int, float] = defaultdict(float)
+    for part in parts:
+        for ci, v in part:
+            total[ci] += v
+    return tuple(sorted(total.items()))
+
+
+def _build_cells(frame: pd.DataFrame, entries: list[SuiteEntry] | None) -> list[_Cell]:
+    cells = []
+    for key, grp in frame.groupby(["task", "split", "lang", "metric"], sort=True):
+        sign = 1.0 if higher_is_better(registered_metrics(key[0], key[3], entries)) else -1.0
+        cells.append(_Cell(key, grp["category"].iloc[0], grp, sign))
+    return cells
+
+
+def _level_rows(levels: _Levels, comps: list[Comparison], cells: list[_Cell], settings: GapSettings
+                ) -> tuple[list[dict], list[dict], list[dict], list[dict], list[dict]]:
+    """Rows of the language, task, category and suite levels and of the category contrasts."""
+    lang_rows, task_rows, cat_rows, suite_rows, contrast_rows = [], [], [], [], []
+    task_cells: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for ci, cell in enumerate(cells):
+        if settings.include_english or not is_english(cell.lang):
+            task_cells[(cell.task, cell.metric)].append(ci)
+    for comp in comps:
+        base = {"arm": comp.arm, "reference": comp.reference, "kind": comp.kind}
+        for ci, cell in enumerate(cells):
+            if cell.has(comp.arms):
+                row = levels.row(comp, ((ci, cell.sign),))
+                if row is not None:
+                    lang_rows.append({**base, "task": cell.task, "category": cell.category, "metric": cell.metric,
+                                      "split": cell.split, "lang": cell.lang, "higher_is_better": cell.sign > 0,
+                                      "n_examples": cell.examples(), **row})
+        per_task: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        for key, members in task_cells.items():
+            have = [ci for ci in members if cells[ci].has(comp.arms)]
+            if have:
+                weights = [(ci, cells[ci].sign / len(have)) for ci in have]
+                row = levels.row(comp, _combine(weights))
+                if row is not None:
+                    per_task[key] = weights
+                    first = cells[have[0]]
+                    task_rows.append({**base, "task": key[0], "category": first.category, "metric": key[1], **row})
+        per_category: dict[str, list[list[tuple[int, float]]]] = defaultdict(list)
+        for weights in per_task.values():
+            per_category[cells[weights[0][0]].category].append(weights)
+        cat_weights = {c: [x for w in ws for x in _scale(w, 1 / len(ws))] for c, ws in per_category.items()}
+        for category, weights in cat_weights.items():
+            row = levels.row(comp, _combine(weights))
+            if row is not None:
+                cat_rows.append({**base, "category": category, **row})
+        if settings.average == "mean-of-categories":
+            suite = [x for w in cat_weights.values() for x in _scale(w, 1 / len(cat_weights))]
+        else:
+            suite = [x for w in per_task.values() for x in _scale(w, 1 / len(per_task))]
+        if suite:
+            row = levels.row(comp, _combine(suite))
+            if row is not None:
+                suite_rows.append({**base, **row})
+        if comp.kind in MODALITY_KINDS:
+            contrast_rows += _contrast_rows(levels, comp, cat_weights, base)
+    return lang_rows, task_rows, cat_rows, suite_rows, contrast_rows
+
+
+def category_order(category: str) -> tuple[bool, bool]:
+    """Sort key of categories in what a report lists: classification first, retrieval last, the rest kept in
+    their order between (a stable sort)."""
+    return category != "classification", category == "retrieval"
+
+
+def _contrast_rows(levels: _Levels, comp: Comparison, cat_weights: dict[str, list[tuple[int, float]]],
+                   base: dict[str, Any]) -> list[dict]:
+    """How much larger the margin is on one category than on another (``margin_category - margin_other``), as one
+    linear combination of cells, so the shared seeds and examples of the two categories are paired."""
+    order = sorted(cat_weights, key=category_order)
+    rows = []
+    for x, category in enumerate(order):
+        for other in order[x + 1:]:
+            one = levels.row(comp, _combine(cat_weights[category]))
+            two = levels.row(comp, _combine(cat_weights[other]))
+            row = levels.row(comp, _combine(cat_weights[category], _scale(cat_weights[other], -1.0)))
+            if row is None or one is None or two is None:
+                continue
+            rows.append({**base, "category": category, "other": other, **row,
+                         "margin_category": one["margin"], "margin_other": two["margin"]})
+    return rows
+
+
+def _frame(rows: list[dict], settings: GapSettings, group: list[str] | None) -> pd.DataFrame:
+    """The rows with p-values corrected within ``group`` (None: all together) and the significance flag; the
+    confirmatory family's rows are corrected again, together, by :func:`mmxfer.compare.family.declare`."""
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    df["p_adj"] = np.nan
+    if group is None:
+        df["p_adj"] = stats.adjust(df["p"].to_numpy(float), settings.correction)
+    else:
+        for _, idx in df.groupby(group, sort=False).groups.items():
+            df.loc[idx, "p_adj"] = stats.adjust(df.loc[idx, "p"].to_numpy(float), settings.correction)
+    df["significant"] = df["p_adj"] < settings.alpha
+    df["correction"] = settings.correction
+    return df
+
+
+def _check(settings: GapSettings) -> None:
     if settings.correction not in stats.CORRECTIONS:
         raise ConfigError(f"unknown correction {settings.correction!r}; choose from {', '.join(stats.CORRECTIONS)}")
     if not 0 < settings.alpha < 1:
         raise ConfigError(f"--alpha must be between 0 and 1, got {settings.alpha}")
     if settings.n_boot < 0:
         raise ConfigError(f"--bootstrap must be >= 0, got {settings.n_boot}")
+
+
+def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
+                 entries: list[SuiteEntry] | None = None) -> GapResult:
+    """Margins at every level from the tidy table (see the module docstring for the method)."""
+    settings = settings or GapSettings()
+    _check(settings)
     frame = select_metrics(results, entries)
     frame = frame[frame["score"].notna()].reset_index(drop=True)  # unscored rows: their tracks say why
     tracks = describe_tracks(results, frame, entries)
@@ -523,158 +415,31 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
                             f"the runs have: {', '.join(sorted(set(results['task'])))}{' (' + why + ')' if why else ''}")
     check_consistent(frame)
     arms = arm_table(frame)
-    pairs = comparisons(arms)
-    side = members(arms)
-    B = settings.n_boot
-
-    cells = [_Cell(key, grp["category"].iloc[0], grp)
-             for key, grp in frame.groupby(["task", "split", "lang", "metric"], sort=True)]
-    rows: list[dict[str, Any]] = []
-    reps: list[np.ndarray | None] = []
-    draw_cache: dict[int, np.ndarray] = {}
+    comps = comparisons(arms)
+    cells = _build_cells(frame, entries)
     notes: dict[tuple[str, str], str] = {}
-    bar = tqdm(cells, desc="compare", unit="cell", disable=not settings.progress or len(cells) < 20)
-    for cell in bar:
-        names = _registered(cell.task, cell.metric, entries)
-        sign = 1.0 if _higher_is_better(names) else -1.0
-        active = [(a, r, kind, cell.seeds(*side[a], *side[r])) for a, r, kind in pairs]
-        active = [p for p in active if p[3]]
-        if not active:
-            continue
-        cell_reps: dict[tuple[str, int], np.ndarray] = {}
-        n = None
-        if B > 0:
-            needed = sorted({(arm, s) for a, r, _, seeds in active for arm in (*side[a], *side[r]) for s in seeds})
-            try:
-                cell_reps, n = _cell_replicates(cell, needed, settings, draw_cache, names)
-            except AssetError as exc:  # spBLEU without the SentencePiece model here: margins without intervals
-                notes[(cell.task, cell.metric)] = f"no intervals: {exc}"
-                cell_reps = {k: np.full(B, np.nan, np.float32) for k in needed}
-        for a, r, kind, seeds in active:
-            sa = np.array([cell.mean_score(side[a], s) for s in seeds])
-            sr = np.array([cell.mean_score(side[r], s) for s in seeds])
-            n_ex = n if n is not None else cell.runs[side[a][0]][seeds[0]][2]
-            rows.append({"arm": a, "reference": r, "kind": kind, "task": cell.task, "category": cell.category,
-                         "metric": cell.metric, "split": cell.split, "lang": cell.lang,
-                         "higher_is_better": sign > 0, "score_arm": sa.mean(), "score_reference": sr.mean(),
-                         "margin": float(sign * (sa - sr).mean()),
-                         "n_seeds": len(seeds), "n_examples": n_ex})
-            if B > 0:
-                diff = sign * np.stack([_side_reps(cell_reps, side[a], s) - _side_reps(cell_reps, side[r], s)
-                                        for s in seeds], axis=1)  # (B, k)
-                sidx = _seed_draws(settings, len(seeds))
-                reps.append(np.take_along_axis(diff, sidx, axis=1).mean(axis=1).astype(np.float32))
-            else:
-                reps.append(None)
-    if not rows:
+    if settings.n_boot > 0:
+        _fill_replicates(cells, settings, entries, notes)
+    levels = _Levels(cells, list(arms["arm"]), settings)
+    lang_rows, task_rows, cat_rows, suite_rows, contrast_rows = _level_rows(levels, comps, cells, settings)
+    if not lang_rows:
         raise RunStoreError("no task x language has finished runs of both arms of any comparison")
-    lang_df = pd.DataFrame(rows)
-    lang_reps = np.stack(reps) if B > 0 else np.zeros((len(rows), 0), np.float32)
-    lang_df = _finish(lang_df, lang_reps, settings, group=["arm", "reference", "task", "metric"])
-
-    # aggregate: task = mean over languages, category = mean over tasks, suite = mean over tasks/categories
-    in_avg = np.array([settings.include_english or not is_english(x) for x in lang_df["lang"]])
-    task_df, task_reps = _group_means(lang_df[in_avg], lang_reps[in_avg],
-                                    ["arm", "reference", "kind", "category", "task", "metric"])
-    task_df = _finish(task_df, task_reps, settings, group=["arm", "reference"])
-    cat_df, cat_reps = _group_means(task_df, task_reps, ["arm", "reference", "kind", "category"])
-    cat_df = _finish(cat_df, cat_reps, settings, group=["arm", "reference"])
-    contrasts = category_contrasts(cat_df, cat_reps, settings)
-    if settings.average == "mean-of-categories":
-        suite_df, suite_reps = _group_means(cat_df, cat_reps, ["arm", "reference", "kind"])
-    else:
-        suite_df, suite_reps = _group_means(task_df, task_reps, ["arm", "reference", "kind"])
-    suite_df = _finish(suite_df, suite_reps, settings, group=None)
+    lang_df = _frame(lang_rows, settings, ["arm", "reference", "task", "metric"])
+    task_df = _frame(task_rows, settings, ["arm", "reference"])
+    cat_df = _frame(cat_rows, settings, ["arm", "reference"])
+    suite_df = _frame(suite_rows, settings, None)
+    contrasts = _frame(contrast_rows, settings, ["arm", "reference"])
     if not settings.overall:  # the suite declares no overall number: none is computed, shown or written
         suite_df = suite_df.iloc[0:0]
     tracks = [dataclasses.replace(t, note=notes[(t.task, t.metric)]) if (t.task, t.metric) in notes else t
               for t in tracks]
-    return GapResult(lang_df, task_df, cat_df, suite_df, settings, arms, tracks, contrasts)
-
-
-def _side_reps(cell_reps: dict[tuple[str, int], np.ndarray], arms: tuple[str, ...], seed: int) -> np.ndarray:
-    """Bootstrap replicates of one side of a comparison for one seed: the mean over its arms (same draws)."""
-    if len(arms) == 1:
-        return cell_reps[(arms[0], seed)]
-    return np.mean([cell_reps[(a, seed)] for a in arms], axis=0)
-
-
-def category_order(category: str) -> tuple[bool, bool]:
-    """Sort key of categories in what a report lists: classification first, retrieval last, the rest kept in
-    their order between (a stable sort)."""
-    return category != "classification", category == "retrieval"
-
-
-CONTRAST_COLUMNS = ("arm", "reference", "kind", "category", "other", "margin", "margin_category",
-                    "margin_other", "ci_low", "ci_high", "p", "p_adj", "significant", "correction")
-
-
-def category_contrasts(cat_df: pd.DataFrame, cat_reps: np.ndarray, settings: GapSettings) -> pd.DataFrame:
-    """For each modality comparison (:data:`MODALITY_KINDS`) and each pair of its categories: how much larger
-    its margin is on ``category`` than on ``other`` (``margin_category - margin_other``), with a percentile
-    interval and p-value from the same bootstrap replicates (so the shared seeds and examples are paired);
-    p-values are corrected across the contrasts of one comparison. Categories in suite order of appearance;
-    classification before retrieval when both are there."""
-    frame = cat_df.reset_index(drop=True)
-    rows, reps = [], []
-    for (arm, ref), grp in frame.groupby(["arm", "reference"], sort=False):
-        if grp["kind"].iloc[0] not in MODALITY_KINDS or len(grp) < 2:
-            continue
-        order = sorted(grp.index, key=lambda i: category_order(grp.at[i, "category"]))
-        for x, i in enumerate(order):
-            for j in order[x + 1:]:
-                rows.append({"arm": arm, "reference": ref, "kind": grp.at[i, "kind"],
-                             "category": grp.at[i, "category"], "other": grp.at[j, "category"],
-                             "margin": float(grp.at[i, "margin"] - grp.at[j, "margin"]),
-                             "margin_category": float(grp.at[i, "margin"]), "margin_other": float(grp.at[j, "margin"])})
-                reps.append(cat_reps[i] - cat_reps[j] if cat_reps.shape[1] else np.zeros(0, np.float32))
-    if not rows:
-        return pd.DataFrame(columns=list(CONTRAST_COLUMNS))
-    out = pd.DataFrame(rows)
-    return _finish(out, np.stack(reps).astype(np.float32), settings, group=["arm", "reference"])[list(CONTRAST_COLUMNS)]
-
-
-def _group_means(df: pd.DataFrame, reps: np.ndarray, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """Mean margins (and scores) and mean bootstrap replicates within groups of ``keys``: one level of the
-    language -> task -> category -> suite averaging (the point-score twin for one run's metric rows is
-    :func:`mmxfer.evaluation.suites.suite_scores`)."""
-    df = df.reset_index(drop=True)
-    codes = df.groupby(keys, sort=False).ngroup().to_numpy()
-    g = int(codes.max()) + 1 if len(codes) else 0
-    counts = np.bincount(codes, minlength=g).astype(float)
-    first = np.unique(codes, return_index=True)[1]
-    out = df.loc[first, keys].reset_index(drop=True)
-    for col in ("margin", "score_arm", "score_reference"):
-        out[col] = np.bincount(codes, weights=df[col].to_numpy(float), minlength=g) / counts
-    out["n_seeds"] = df.groupby(codes)["n_seeds"].min().to_numpy()
-    out["n_cells"] = np.bincount(codes, weights=df.get("n_cells", pd.Series(1, index=df.index)).to_numpy(float),
-                                 minlength=g).astype(int)
-    if reps.shape[1]:
-        agg = np.zeros((g, reps.shape[1]), np.float64)
-        np.add.at(agg, codes, reps)
-        agg /= counts[:, None]
+    result = GapResult(lang_df, task_df, cat_df, suite_df, settings, arms, tracks, contrasts, comps)
+    family.declare(result)
+    if result.contrasts.empty:
+        result.contrasts = pd.DataFrame(columns=list(CONTRAST_COLUMNS))
     else:
-        agg = np.zeros((g, 0))
-    return out, agg.astype(np.float32)
-
-
-def _finish(df: pd.DataFrame, reps: np.ndarray, settings: GapSettings, group: list[str] | None) -> pd.DataFrame:
-    """Add interval, p-value, corrected p-value and the significance flag."""
-    df = df.reset_index(drop=True).copy()
-    lo, hi = stats.percentile_interval(reps, settings.alpha)
-    df["ci_low"], df["ci_high"] = lo, hi
-    df["p"] = stats.bootstrap_p(reps, df["margin"].to_numpy(float))
-    if reps.shape[-1]:  # cells without replicates (no intervals could be computed) have no p-value either
-        df.loc[np.isnan(reps).all(axis=-1), "p"] = np.nan
-    if group is None:
-        df["p_adj"] = stats.adjust(df["p"].to_numpy(), settings.correction)
-    else:
-        df["p_adj"] = np.nan
-        for _, idx in df.groupby(group, sort=False).groups.items():
-            df.loc[idx, "p_adj"] = stats.adjust(df.loc[idx, "p"].to_numpy(), settings.correction)
-    df["significant"] = df["p_adj"] < settings.alpha
-    df["correction"] = settings.correction
-    return df
+        result.contrasts = result.contrasts[list(CONTRAST_COLUMNS)]
+    return result
 
 
 def write_gaps(result: GapResult, out_dir: str | Path) -> dict[str, Path]:

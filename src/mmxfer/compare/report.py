@@ -17,7 +17,17 @@ import numpy as np
 import pandas as pd
 
 from mmxfer import catalog
-from mmxfer.compare.gaps import MODALITY_KINDS, GapResult, category_order, write_gaps
+from mmxfer.compare import family
+from mmxfer.compare.arms import (
+    CONFOUNDED_KINDS,
+    MODALITY_KINDS,
+    POOLED_TWINS,
+    TWIN,
+    TWIN_KINDS,
+    VS_BASELINE,
+    pooled_members,
+)
+from mmxfer.compare.gaps import GapResult, category_order, write_gaps
 from mmxfer.errors import DataError
 from mmxfer.runs import atomic
 
@@ -112,17 +122,24 @@ def published_sources(table: pd.DataFrame) -> list[str]:
             for r in rows.itertuples()]
 
 
-def _fmt(m: float, lo: float, hi: float, sig: bool) -> str:
+def _fmt(m: float, lo: float, hi: float, sig: bool, mde: float = float("nan")) -> str:
     if pd.isna(lo):
         return f"{m:+.2f}"
-    return f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]{'*' if sig else ''}"
+    power = f" (MDE {mde:.2f})" if pd.notna(mde) else ""
+    return f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]{'*' if sig else ''}{power}"
+
+
+def _cells(df: pd.DataFrame) -> list[str]:
+    """'m [lo, hi]*' per row, with ' (MDE x)' where the row is in the confirmatory family."""
+    mde = df["mde"] if "mde" in df else pd.Series(np.nan, index=df.index)
+    return [_fmt(*v) for v in zip(df["margin"], df["ci_low"], df["ci_high"], df["significant"], mde)]
 
 
 def summary_table(frame: pd.DataFrame, column: str | None) -> pd.DataFrame:
     """Comparisons as rows, ``column`` values (category / task) as columns, cells 'm [lo, hi]*'."""
     df = frame.copy()
     df["comparison"] = df["arm"] + " - " + df["reference"]
-    df["cell"] = [_fmt(*v) for v in zip(df["margin"], df["ci_low"], df["ci_high"], df["significant"])]
+    df["cell"] = _cells(df)
     if column is None:
         return df[["comparison", "kind", "cell", "p", "p_adj"]].rename(columns={"cell": "margin [CI]"})
     return df.pivot_table(index=["comparison", "kind"], columns=column, values="cell", aggfunc="first").reset_index()
@@ -174,7 +191,7 @@ def contrast_table(contrasts: pd.DataFrame) -> pd.DataFrame:
     """One row per comparison and pair of categories: each margin and their difference 'm [lo, hi]*'."""
     df = contrasts.copy()
     df["comparison"] = df["arm"] + " - " + df["reference"]
-    df["difference [CI]"] = [_fmt(*v) for v in zip(df["margin"], df["ci_low"], df["ci_high"], df["significant"])]
+    df["difference [CI]"] = _cells(df)
     df["categories"] = df["category"] + " - " + df["other"]
     return df[["comparison", "kind", "categories", "margin_category", "margin_other", "difference [CI]", "p",
                "p_adj"]]
@@ -210,8 +227,7 @@ def _track_lines(result: GapResult, track: Any, names: dict[tuple[str, str], str
     if task.empty:
         return lines + ["missing: no language has finished runs of both arms of any comparison", ""]
     hib = catalog.METRICS.get(track.metric).higher_is_better if track.metric in catalog.METRICS else True
-    table = task.assign(comparison=task["arm"] + " - " + task["reference"],
-                        cell=[_fmt(*v) for v in zip(task["margin"], task["ci_low"], task["ci_high"], task["significant"])])
+    table = task.assign(comparison=task["arm"] + " - " + task["reference"], cell=_cells(task))
     table = table[["comparison", "kind", "score_arm", "score_reference", "cell", "p_adj", "n_cells"]].rename(
         columns={"cell": "margin [CI]", "n_cells": "languages"})
     lines += [f"Mean over {track.n_languages} language(s){' (English left out)' if not result.settings.include_english else ''}; "
@@ -220,13 +236,11 @@ def _track_lines(result: GapResult, track: Any, names: dict[tuple[str, str], str
               "", to_markdown(table)]
     langs = result.languages[(result.languages["task"] == track.task) & (result.languages["metric"] == track.metric)]
     if not langs.empty:
-        langs = langs.assign(comparison=langs["arm"] + " - " + langs["reference"],
-                             cell=[_fmt(*v) for v in zip(langs["margin"], langs["ci_low"], langs["ci_high"],
-                                                         langs["significant"])])
+        langs = langs.assign(comparison=langs["arm"] + " - " + langs["reference"], cell=_cells(langs))
         comps = list(dict.fromkeys(langs["comparison"]))
         if len(comps) <= 4:
             grid = langs.pivot_table(index="lang", columns="comparison", values="cell", aggfunc="first").reset_index()
-            lines += ["Per language (margin [CI], * = significant after correction):", "",
+            lines += ["Per language (margin [CI], * = significant after the exploratory correction within each comparison):", "",
                       to_markdown(grid[["lang", *comps]])]
         else:
             flags = langs.assign(better=langs["significant"] & (langs["margin"] > 0),
@@ -272,7 +286,7 @@ def to_latex(df: pd.DataFrame, caption: str = "") -> str:
 
 
 def _cell_of(row: Any) -> str:
-    return _fmt(row["margin"], row["ci_low"], row["ci_high"], row["significant"])
+    return _fmt(row["margin"], row["ci_low"], row["ci_high"], row["significant"], row.get("mde", float("nan")))
 
 
 def _name(row: Any) -> str:
@@ -281,19 +295,17 @@ def _name(row: Any) -> str:
 
 def headline_comparisons(frame: pd.DataFrame) -> pd.DataFrame:
     """The modality comparisons a headline names, in a fixed order (never chosen by their result): each
-    multimodal arm vs its text twin, then the pooled margin; without either (no twins, one arm a side), the
-    plain multimodal-text pairs."""
-    twin = frame[frame["kind"].isin(("multimodal-vs-twin", "pooled-multimodal-vs-text"))]
-    if twin.empty:
-        twin = frame[frame["kind"] == "multimodal-vs-text"]
+    multimodal arm vs its text twin, then the pooled twin margin. Comparisons with other text tasks are confounded
+    with the task and never headline."""
+    twin = frame[frame["kind"].isin(TWIN_KINDS)]
     order = {k: i for i, k in enumerate(MODALITY_KINDS)}
     return twin.assign(_o=twin["kind"].map(order)).sort_values("_o", kind="stable").drop(columns="_o")
 
 
 def _summary_comparison(frame: pd.DataFrame) -> pd.DataFrame:
-    """The one modality comparison that summarises a category split: the pooled margin, else the only twin
-    pair, else the only multimodal-text pair; empty when there is no single one."""
-    for kind in MODALITY_KINDS:
+    """The one modality comparison that summarises a category split: the pooled twin margin, else the only twin
+    pair; empty when there is no single one."""
+    for kind in TWIN_KINDS:
         rows = frame[frame["kind"] == kind]
         if rows[["arm", "reference"]].drop_duplicates().shape[0] == 1:
             return rows
@@ -305,15 +317,21 @@ def _modality_line(frame: pd.DataFrame, where: str, level: str) -> list[str]:
     if comps.empty:
         return []
     cells = "; ".join(f"{_name(r)} {_cell_of(r)}" for _, r in comps.iterrows())
-    what = "each multimodal arm vs its text twin" if (comps["kind"] == "multimodal-vs-twin").any() \
-        else "multimodal vs text arms (no text twins among the arms)"
-    return [f"Modality effect{where} ({what}; {level}): {cells}."]
+    return [f"Modality effect{where} (each multimodal arm vs its text twin; {level}): {cells}."]
+
+
+def _verdict(row: Any) -> str:
+    """'significant', or what the design could have seen: 'not significant; could have detected >= X'."""
+    if row["significant"]:
+        return "significant"
+    mde = row.get("mde", float("nan"))
+    return f"not significant; could have detected >= {mde:.2f}" if pd.notna(mde) else "not significant"
 
 
 def _category_lines(result: GapResult, level: str) -> list[str]:
     """(1): the modality margin per category and its difference between categories (with an interval)."""
     cats = result.categories
-    summary = _summary_comparison(cats[cats["kind"].isin(MODALITY_KINDS)])
+    summary = _summary_comparison(cats[cats["kind"].isin(TWIN_KINDS)])
     if summary.empty or summary["category"].nunique() < 2:
         return []
     arm, ref = summary["arm"].iloc[0], summary["reference"].iloc[0]
@@ -322,9 +340,9 @@ def _category_lines(result: GapResult, level: str) -> list[str]:
     line = f"(1) Gap by task category ({arm} - {ref}; {level}): {parts}"
     con = result.contrasts
     if not con.empty:
-        con = con[(con["arm"] == arm) & (con["reference"] == ref)]
-        diffs = [f"{r['category']} - {r['other']} {_cell_of(r)}"
-                 f" ({'significant' if r['significant'] else 'not significant'})" for _, r in con.iterrows()]
+        con = con[(con["arm"] == arm) & (con["reference"] == ref) & (con["family"] == family.CONFIRMATORY)]
+        diffs = [f"{r['category']} - {r['other']} {_fmt(r['margin'], r['ci_low'], r['ci_high'], r['significant'])}"
+                 f" ({_verdict(r)})" for _, r in con.iterrows()]
         if diffs:
             line += "; difference " + ", ".join(diffs)
     return [line + "."]
@@ -333,22 +351,19 @@ def _category_lines(result: GapResult, level: str) -> list[str]:
 def _flores_lines(result: GapResult, level: str) -> list[str]:
     """(2): on the FLORES-200 tracks (languages in FLORES-200 codes), each multimodal arm vs its text twin."""
     tasks = result.tasks[result.tasks["kind"].isin(MODALITY_KINDS)]
-    langs = result.languages
-    flores = {(t, m) for t, m, lang in zip(langs["task"], langs["metric"], langs["lang"]) if "_" in str(lang)}
+    flores = family.flores_tasks(result.languages)
     names = _track_names(result)
     parts = []
     for (task, metric), frame in tasks.groupby(["task", "metric"], sort=False):
         if (task, metric) not in flores:
             continue
-        comps = frame[frame["kind"] == "multimodal-vs-twin"]
-        if comps.empty:  # no twins: the comparisons the headline names instead
-            comps = headline_comparisons(frame)
+        comps = frame[frame["kind"] == TWIN]
         if not comps.empty:
             parts.append(f"{names[(task, metric)]}: " + ", ".join(f"{_name(r)} {_cell_of(r)}"
                                                                  for _, r in comps.iterrows()))
     if not parts:
         return []
-    twin = tasks[tasks["kind"] == "multimodal-vs-twin"]
+    twin = tasks[tasks["kind"] == TWIN]
     twin = twin[[(t, m) in flores for t, m in zip(twin["task"], twin["metric"])]]
     verdict = ""
     if not twin.empty:
@@ -360,14 +375,20 @@ def _flores_lines(result: GapResult, level: str) -> list[str]:
 
 
 def _baseline_lines(result: GapResult, level: str) -> list[str]:
-    """The effect of intermediate training on the trunk: every arm vs the baseline, per category (no best-of)."""
-    cats = result.categories
-    vs = cats[cats["kind"].isin(("multimodal-vs-baseline", "text-vs-baseline"))]
+    """The effect of intermediate training on the trunk: every arm vs the baseline, per category - per track where
+    the suite has no overall number (the level the confirmatory family holds); no best-of."""
+    if result.settings.overall and not result.suite.empty:
+        vs = result.categories[result.categories["kind"].isin(VS_BASELINE)]
+        groups = [(c, c, f) for c, f in vs.groupby("category", sort=False)]
+    else:
+        names = _track_names(result)
+        vs = result.tasks[result.tasks["kind"].isin(VS_BASELINE)]
+        groups = [(names[key], f["category"].iloc[0], f) for key, f in vs.groupby(["task", "metric"], sort=False)]
     if vs.empty:
         return []
     parts = []
-    for category, frame in vs.groupby("category", sort=False):
-        label = f"{category} (trunk as it is: negative = forgetting)" if category == "retrieval" else category
+    for name, category, frame in groups:
+        label = f"{name} (trunk as it is: negative = forgetting)" if category == "retrieval" else name
         if len(frame) <= MAX_LISTED_ARMS:
             parts.append(f"{label}: " + ", ".join(f"{r['arm']} {_cell_of(r)}" for _, r in frame.iterrows()))
         else:  # many arms (the paper grid): counts, every margin is in the tables
@@ -378,6 +399,51 @@ def _baseline_lines(result: GapResult, level: str) -> list[str]:
     ref = ", ".join(dict.fromkeys(vs["reference"]))
     return [f"Intermediate training itself (each arm - {ref}, not the modality effect; {level}): " + "; ".join(parts)
             + "."]
+
+
+def method_line(result: GapResult) -> str:
+    """How every interval and p-value in the report is made (the model and its assumptions; the full text and
+    its calibration are in ``mmxfer/resources/statistics.md``)."""
+    s = result.settings
+    frames = [f for f in (result.languages, result.tasks, result.categories, result.suite) if not f.empty]
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if s.n_boot == 0:
+        return "Method: margins only (--bootstrap 0: no intervals or tests)."
+    runs = "examples only" not in set(rows.get("interval", pd.Series(dtype=str)))
+    pooled = int(rows["pooled_arms"].max()) if "pooled_arms" in rows and len(rows) else 0
+    run_part = (f"plus run-to-run (seed) variance: the within-arm spread of the per-seed scores at the margin's "
+                f"own level, pooled over up to {pooled} arms (k-1 degrees of freedom each; assumes one run variance "
+                f"for every arm, runs independent across arms; arms whose runs are identical copies add none)"
+                if runs else "run-to-run variance NOT estimated (no arm has two seeds on some levels): those "
+                "intervals are labelled 'examples only' and cover the test-set sample alone")
+    return (f"Method: each margin is a contrast of arm means (each arm's mean over its seeds). Its variance is the "
+            f"test-set variance (paired bootstrap, {s.n_boot} resamples of example units: a parallel test set's "
+            f"items drawn once for all its languages, both retrieval directions of a sentence one unit; each run's "
+            f"seed x example noise is left to the run term) {run_part}. {int((1 - s.alpha) * 100)}% t intervals "
+            f"with Satterthwaite degrees of freedom; two-sided p-values from the same t; {s.correction} correction "
+            f"over the confirmatory family (below), exploratory margins corrected within their comparison. "
+            f"Sources and calibration: mmxfer/resources/statistics.md.")
+
+
+def family_table(fam: pd.DataFrame) -> pd.DataFrame:
+    """The confirmatory margins, one row each: level, where, comparison, margin [CI], p, corrected p, MDE."""
+    where = [r.category if r.level in ("category",) else (f"{r.category} - {r.other}" if r.level == "contrast"
+                                                           else (r.task if r.level == "task" else "suite"))
+             for r in fam.itertuples()]
+    return pd.DataFrame({"level": fam["level"], "where": where, "comparison": fam["arm"] + " - " + fam["reference"],
+                         "kind": fam["kind"], "margin [CI]": _cells(fam.assign(mde=np.nan)),
+                         "interval": fam["interval"], "p": fam["p"], "p_adj": fam["p_adj"], "mde": fam["mde"]})
+
+
+def pooled_table(result: GapResult) -> pd.DataFrame:
+    """Each pooled side of a comparison and the arms behind it."""
+    members = pooled_members(result.comparisons)
+    rows = [{"pooled side": name, "arms": ", ".join(arms)} for name, arms in members.items()]
+    return pd.DataFrame(rows)
+
+
+def _twin_pairs(result: GapResult) -> list[tuple[str, str]]:
+    return [(c.arm, c.reference) for c in result.comparisons if c.kind == TWIN]
 
 
 def synthetic_tasks(result: GapResult) -> list[str]:
@@ -397,7 +463,7 @@ def headline(result: GapResult) -> list[str]:
     arm vs the baseline). Every comparison is named before its result is known; nothing is picked as the best.
     Then every declared track the runs lack, and a note when the intermediate tasks are synthetic."""
     s = result.settings
-    level = f"{int((1 - s.alpha) * 100)}% CI, * = significant after {s.correction} correction"
+    level = f"{int((1 - s.alpha) * 100)}% CI, * = significant in the confirmatory family ({s.correction})"
     lines: list[str] = []
     if s.overall and not result.suite.empty:
         partial = f" over {len(result.tracks) - len(result.missing)} of {len(result.tracks)} tracks" \
@@ -414,6 +480,17 @@ def headline(result: GapResult) -> list[str]:
     lines += _baseline_lines(result, level)
     if not result.tasks["kind"].isin(MODALITY_KINDS).any():
         lines.append("No multimodal arm among the finished runs: only text arms vs the baseline are compared.")
+    elif not result.tasks["kind"].isin(TWIN_KINDS).any():
+        lines.append("No multimodal arm has its text twin among the arms, so the modality effect is not isolated: "
+                     "the multimodal - text margins in the tables compare different tasks too (confounded, "
+                     "exploratory).")
+    lines.append(family.describe(result))
+    members = pooled_members(result.comparisons)
+    pooled = [c for c in result.comparisons if c.kind == POOLED_TWINS]
+    if pooled:
+        c = pooled[0]
+        lines.append(f"Pooled twin margin {c.name} = mean of " + ", ".join(
+            f"{a} - {t}" for a, t in _twin_pairs(result)) + f" ({c.arm}: {', '.join(members[c.arm])}).")
     for t in result.missing:
         lines.append(f"Missing track {t.name}: {t.reason}")
     for t in result.tracks:
@@ -421,7 +498,8 @@ def headline(result: GapResult) -> list[str]:
             lines.append(f"Track {t.name} lacks arm(s) {', '.join(t.arms_missing)} (no scored run).")
     langs = result.languages
     n_sig = int(langs["significant"].sum())
-    lines.append(f"{n_sig} of {len(langs)} per-language margins are significant after correction.")
+    lines.append(f"{n_sig} of {len(langs)} per-language margins are significant (exploratory: {s.correction} across "
+                 f"the languages of each comparison and task).")
     synthetic = synthetic_tasks(result)
     if synthetic:
         lines.append(f"Note: the intermediate tasks here ({', '.join(synthetic)}) are synthetic (generated, not "
@@ -447,7 +525,17 @@ def write_report(result: GapResult, results: pd.DataFrame, out_dir: str | Path, 
         tables["modality"] = summary_table(modality, "category")
     if not result.contrasts.empty:
         tables["contrasts"] = contrast_table(result.contrasts)
-    vs_base = cats[cats["kind"].isin(("multimodal-vs-baseline", "text-vs-baseline"))]
+    confounded = cats[cats["kind"].isin(CONFOUNDED_KINDS)]
+    if not confounded.empty:
+        tables["confounded"] = summary_table(confounded, "category")
+    fam = result.confirmatory()
+    fam = fam[fam["same_as"].fillna("") == ""] if "same_as" in fam else fam
+    if not fam.empty:
+        tables["family"] = family_table(fam)
+    pooled = pooled_table(result)
+    if not pooled.empty:
+        tables["pooled"] = pooled
+    vs_base = cats[cats["kind"].isin(VS_BASELINE)]
     if not vs_base.empty:
         tables["intermediate"] = summary_table(vs_base, "category")
     published = beside_published(results)
@@ -458,22 +546,26 @@ def write_report(result: GapResult, results: pd.DataFrame, out_dir: str | Path, 
             path = out_dir / f"table_{name}.{ext}"
             atomic.write_text(path, text)
             paths[f"table_{name}_{ext}"] = path
-    s = result.settings
     bullets = [f"  - {line.strip()}" if line.startswith("  ") else f"- {line}" for line in headline(result)]
     md = [f"# Gap analysis: {suite_name}", "", *bullets, "",
-          f"Method: hierarchical paired bootstrap ({s.n_boot} resamples over seeds and examples), "
-          f"{int((1 - s.alpha) * 100)}% percentile intervals, two-sided bootstrap p-values, "
-          f"{s.correction} correction across languages (per task) and across tasks/categories "
-          f"(per comparison); * = significant at alpha={s.alpha}.", "",
+          method_line(result), "",
           "## Arms", "", to_markdown(result.arms), "## Tracks", "", to_markdown(tables["tracks"])]
+    if "family" in tables:
+        md += ["## Confirmatory family", "", family.describe(result), "", to_markdown(tables["family"])]
+    if "pooled" in tables:
+        md += ["## Arms behind every pooled value", "", to_markdown(tables["pooled"])]
     if "modality" in tables:
         md += ["## Modality effect: each multimodal arm vs its text twin, and pooled", "",
-               "Per category (mean of its tasks). The twin pairs differ only in the image; the pooled margin is the "
-               "mean over the multimodal arms minus the mean over the text arms, per seed.", "",
+               "Per category (mean of its tasks). The twin pairs differ only in the image; the pooled twin margin is "
+               "the mean of the twin margins (each multimodal arm minus its own twin).", "",
                to_markdown(tables["modality"])]
         if "contrasts" in tables:
-            md += ["How the modality margin differs between categories (category - other, same bootstrap):", "",
-                   to_markdown(tables["contrasts"])]
+            md += ["How the modality margin differs between categories (category - other, one linear combination "
+                   "of the same runs and draws):", "", to_markdown(tables["contrasts"])]
+    if "confounded" in tables:
+        md += ["## Multimodal arms vs other text tasks (confounded with the task; exploratory)", "",
+               "These compare an image task with a different text task, so the margin mixes the modality with the "
+               "task; never a headline.", "", to_markdown(tables["confounded"])]
     if "intermediate" in tables:
         md += ["## Effect of intermediate training on the trunk: each arm vs the baseline", "",
                "Not the modality effect: this is what phase 2 does to the trunk at all. Retrieval uses the trunk "

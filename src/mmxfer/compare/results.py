@@ -6,7 +6,8 @@ Where each column comes from:
   modality}, or a bare name), ``target``, ``seed``, ``study``, ``profile`` (the profile dict:
   ``trunk.name``, ``vision.model``, ``suite``);
 - ``metrics.jsonl``: ``task, lang, split, metric, score`` and optional ``n``, ``category``, ``caveat`` (a note that
-  must be shown with the number: BUCC scored from the hub is an "upper bound, no distractors");
+  must be shown with the number: BUCC scored from the hub is an "upper bound, no distractors"), ``part`` (one
+  direction of a retrieval score, ``xx-en`` / ``en-xx``; "" for the headline row, so no two rows share a key);
 - ``env.json``: ``mmxfer_version``.
 
 Every finished run is read through :meth:`~mmxfer.runs.store.Run.verified_metrics`: files that do not
@@ -40,9 +41,11 @@ log = logging.getLogger(__name__)
 
 COLUMNS: tuple[str, ...] = (
     "study", "run_id", "arm", "intermediate", "modality", "target", "task", "category", "lang", "split",
-    "metric", "score", "seed", "n_examples", "trunk", "vision", "mmxfer_version",
+    "metric", "part", "score", "seed", "n_examples", "trunk", "vision", "mmxfer_version",
 )
 MODALITIES: tuple[str, ...] = ("none", "text", "image-text", "mixed")
+#: the columns that name one row: no two rows of the table share them
+KEY: tuple[str, ...] = ("study", "run_id", "task", "lang", "split", "metric", "part")
 
 
 def _intermediate_list(value: Any) -> list[str]:
@@ -133,7 +136,7 @@ def build_results(run_paths: Iterable[str | Path]) -> pd.DataFrame:
                     category_cache[task] = task_attr(task, "category") or "other"
                 category = category_cache[task]
             rows.append({**meta, "task": task, "category": category, "lang": str(lang),
-                         "split": m.get("split", "test"), "metric": metric,
+                         "split": m.get("split", "test"), "metric": metric, "part": m.get("part") or "",
                          "score": float(score) if score is not None else float("nan"),
                          "n_examples": m.get("n"), "caveat": m.get("caveat") or ""})
     if not rows:
@@ -142,7 +145,7 @@ def build_results(run_paths: Iterable[str | Path]) -> pd.DataFrame:
     frame["n_examples"] = pd.to_numeric(frame["n_examples"], errors="coerce").astype("Int64")
     frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
     ordered = [*COLUMNS, "caveat", "suite", "path"]
-    return frame[ordered].sort_values(["study", "arm", "task", "lang", "metric", "seed"], kind="stable",
+    return frame[ordered].sort_values(["study", "arm", "task", "lang", "metric", "part", "seed"], kind="stable",
                                       ignore_index=True)
 
 

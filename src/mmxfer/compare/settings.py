@@ -12,11 +12,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class GapSettings:
     n_boot: int = 1000  # bootstrap resamples (0 = margins without intervals)
-    alpha: float = 0.05  # significance level; intervals are (1 - alpha) percentile intervals
+    alpha: float = 0.05  # significance level; intervals are (1 - alpha) t intervals
     seed: int = 0  # seed of the bootstrap draws
     correction: str = "holm"  # holm | bh | none
     include_english: bool = True
     average: str = "mean-of-tasks"  # or mean-of-categories
     overall: bool = True  # False: the suite declares no overall number (no suite level anywhere)
-    resample_seeds: bool = True
     progress: bool = True

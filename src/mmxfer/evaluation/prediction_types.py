@@ -24,6 +24,10 @@ def _index(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _row_or_rows(v: Any) -> bool:
+    return _index(v) or (isinstance(v, list) and bool(v) and all(_index(x) for x in v))
+
+
 def _text(v: Any) -> bool:
     return isinstance(v, str)
 
@@ -48,8 +52,8 @@ Check = Callable[[Any], bool]
 #: metric -> (pred check, what pred must be, gold check, what gold must be)
 SHAPES: dict[str, tuple[Check, str, Check, str]] = {
     "accuracy": (_scalar, "a label (index or name)", _scalar, "a label (index or name)"),
-    "tatoeba_accuracy": (_index, "a row index", _index, "a row index"),
-    "xsim": (_index, "a row index", _index, "a row index"),
+    "tatoeba_accuracy": (_index, "a row index", _row_or_rows, "a row index or a list of them"),
+    "xsim": (_index, "a row index", _row_or_rows, "a row index or a list of them"),
     "bucc_f1": (_pair_or_none, "an id pair or null", _pair_or_none, "an id pair or null"),
     "span_f1": (_texts, "a list of tags", _texts, "a list of tags"),
     "token_f1": (_texts, "a list of tags", _texts, "a list of tags"),

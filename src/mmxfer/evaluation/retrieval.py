@@ -8,6 +8,7 @@ Tatoeba uses plain nearest neighbour: ``margin: absolute``), and are written int
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -98,13 +99,14 @@ def describe(profile: ExperimentConfig, layer: int | None, num_layers: int | Non
     depth = f" of {num_layers} layers" if num_layers else ""
     return (f"retrieval settings (profile {profile.name}): layer {layer} = {where}{depth}, pooling {cfg.pooling}, "
             f"max_length {max_length}, prefix {cfg.prefix!r}, margin {cfg.margin}, k {cfg.k}, "
-            f"direction {cfg.direction}, threshold {cfg.threshold_source}")
+            f"direction {cfg.direction}, comparison by {cfg.comparison}, threshold {cfg.threshold_source}")
 
 
 def settings_of(cfg: RetrievalConfig, *, layer: int | None, trunk: str | None = None,
                 max_length: int | None = None) -> dict[str, Any]:
     out = {"layer": layer, "pooling": cfg.pooling, "normalize": cfg.normalize, "margin": cfg.margin, "k": cfg.k,
-           "direction": cfg.direction, "threshold_source": cfg.threshold_source, "prefix": cfg.prefix}
+           "direction": cfg.direction, "threshold_source": cfg.threshold_source, "prefix": cfg.prefix,
+           "comparison": cfg.comparison}
     if trunk is not None:
         out["trunk"] = trunk
     if max_length is not None:
@@ -153,7 +155,11 @@ def _directions(cfg: RetrievalConfig) -> list[str]:
 
 def pair_predictions(sources: list[str], targets: list[str], ids: list[Any], embed: Embedder,
                      cfg: RetrievalConfig, metric: str) -> list[dict[str, Any]]:
-    """Rows ``{id, pred, gold, direction}`` for aligned (source, English target) pairs."""
+    """Rows ``{id, pred, gold, direction}`` for aligned (source, English target) pairs.
+
+    ``gold`` is the true row of the searched side; with ``cfg.comparison == "text"``, where that row's sentence
+    appears on several rows of the searched side, the list of them (any is a correct retrieval, LASER's default).
+    """
     if len(sources) != len(targets):
         raise DataError(f"retrieval: {len(sources)} source sentences but {len(targets)} targets")
     if not sources:
@@ -166,10 +172,13 @@ def pair_predictions(sources: list[str], targets: list[str], ids: list[Any], emb
     else:
         queries, database = (src, tgt) if directions[0] == "xx-en" else (tgt, src)
         preds = {directions[0]: retrieval_metrics.retrieve(queries, database, cfg.margin, cfg.k, normalize=cfg.normalize)[0]}
+    searched = {"xx-en": targets, "en-xx": sources}
     rows: list[dict[str, Any]] = []
     for direction in directions:
-        rows.extend({"id": ids[i], "pred": int(p), "gold": i, "direction": direction}
-                    for i, p in enumerate(preds[direction]))
+        golds = (retrieval_metrics.equal_text_rows(list(searched[direction])) if cfg.comparison == "text"
+                 else range(len(sources)))
+        rows.extend({"id": ids[i], "pred": int(p), "gold": g, "direction": direction}
+                    for i, (p, g) in enumerate(zip(preds[direction], golds)))
     return rows
 
 
@@ -189,23 +198,47 @@ def _mining_side(ds: Any) -> tuple[list, list, list, list, set]:
     return src_ids, src_txt, tgt_ids, tgt_txt, gold
 
 
+def _distinct(ids: list, texts: list[str]) -> tuple[list[str], list[Any]]:
+    """XTREME's de-duplication of one side: each distinct sentence is mined once (``text_load_unify``), and a
+    sentence found on several lines maps back to no id (``read_sent2id`` drops it, compared after ``strip()``).
+    Returns the distinct sentences and the id of each (None for a repeated one)."""
+    distinct = list(dict.fromkeys(texts))
+    position = {t: i for i, t in enumerate(distinct)}
+    lines = Counter(t.strip() for t in texts)
+    id_of: list[Any] = [None] * len(distinct)
+    for sid, text in zip(ids, texts):
+        if lines[text.strip()] == 1:
+            id_of[position[text]] = sid
+    return distinct, id_of
+
+
+def mine_ids(src_ids: list, src_texts: list[str], tgt_ids: list, tgt_texts: list[str], embed: Embedder,
+             cfg: RetrievalConfig) -> list[tuple[Any, Any, float]]:
+    """(source id, English id, margin score) candidates mined as XTREME's ``mine_bitext`` (retrieval 'max') over the
+    distinct sentences of each side (:func:`_distinct`), keeping scores above its threshold 0; a candidate with a
+    repeated sentence is dropped, as XTREME's ``read_candidate2score`` finds no id for it."""
+    src, src_id = _distinct(src_ids, src_texts)
+    tgt, tgt_id = _distinct(tgt_ids, tgt_texts)
+    cands = retrieval_metrics.mine(embed(src), embed(tgt), cfg.k, cfg.margin, normalize=cfg.normalize)
+    return [(src_id[s], tgt_id[t], sc) for s, t, sc in cands
+            if sc > 0 and src_id[s] is not None and tgt_id[t] is not None]
+
+
 def mining_predictions(dev: Any, test: Any, embed: Embedder, cfg: RetrievalConfig) -> tuple[list[dict], float]:
     """BUCC rows (one per test source sentence) and the threshold, chosen per ``cfg.threshold_source``."""
     if cfg.threshold_source == "dev" and dev is None:
         raise DataError("BUCC: threshold_source is 'dev' but there is no dev (sample) split")
     t_src_ids, t_src, t_tgt_ids, t_tgt, t_gold = _mining_side(test)
-    test_cands = retrieval_metrics.mine(embed(t_src), embed(t_tgt), cfg.k, cfg.margin, normalize=cfg.normalize)
+    test_cands = mine_ids(t_src_ids, t_src, t_tgt_ids, t_tgt, embed, cfg)
     if cfg.threshold_source == "dev":
         d_src_ids, d_src, d_tgt_ids, d_tgt, d_gold = _mining_side(dev)
-        cands = retrieval_metrics.mine(embed(d_src), embed(d_tgt), cfg.k, cfg.margin, normalize=cfg.normalize)
-        named = [(d_src_ids[s], d_tgt_ids[t], sc) for s, t, sc in cands]
-        threshold = retrieval_metrics.optimize_threshold(named, d_gold)
+        threshold = retrieval_metrics.optimize_threshold(mine_ids(d_src_ids, d_src, d_tgt_ids, d_tgt, embed, cfg),
+                                                         d_gold)
     elif cfg.threshold_source == "test-oracle":  # the test candidates themselves, mined once
-        named = [(t_src_ids[s], t_tgt_ids[t], sc) for s, t, sc in test_cands]
-        threshold = retrieval_metrics.optimize_threshold(named, t_gold)
+        threshold = retrieval_metrics.optimize_threshold(test_cands, t_gold)
     else:  # pragma: no cover - RetrievalConfig validates the literal
         raise ConfigError(f"unknown threshold_source {cfg.threshold_source!r}")
-    extracted = {t_src_ids[s]: [t_src_ids[s], t_tgt_ids[t]] for s, t, sc in test_cands if sc >= threshold}
+    extracted = {s: [s, t] for s, t, sc in test_cands if sc >= threshold}
     gold_of = dict(t_gold)
     rows = [{"id": sid, "pred": extracted.get(sid), "gold": [sid, gold_of[sid]] if sid in gold_of else None}
             for sid in t_src_ids]

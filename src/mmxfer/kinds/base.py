@@ -42,7 +42,7 @@ class FeatureOptions:
     max_length: int
     split: str = "train"
     lang: str | None = None
-    doc_stride: int = 128  # overlap of span-QA windows
+    doc_stride: int = 128  # span QA: context tokens between the starts of consecutive windows (XTREME --doc_stride)
     on_bad_image: str = "skip"  # or "fail"
     mlm_probability: float = 0.15  # captioning: share of tokens masked
     seed: int = 0  # captioning: masking seed

@@ -11,7 +11,8 @@ all               ``input_ids``, ``attention_mask`` (+ ``image`` for image-text 
 classification    ``labels`` (int)
 multiple_choice   ``input_ids``/``attention_mask`` as [C, L] per example, ``labels``
 span_qa           ``start_positions``/``end_positions`` (0 = CLS when the answer is not in the
-                  window), ``example_id``, ``offset_mapping`` ([L, 2]; -1 outside the context)
+                  window), ``example_id``, ``offset_mapping`` ([L, 2]; -1 outside the context), ``max_context``
+                  ([L] bool: the token has its maximal context in this window, XTREME)
 tagging           one row per word-boundary chunk of a sentence (:mod:`mmxfer.kinds.tagging`): ``labels``
                   on the FIRST sub-token of each word, -100 elsewhere; ``word_ids``
                   (-1 for special tokens), ``n_words``, ``example_id``

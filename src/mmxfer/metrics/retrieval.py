@@ -208,18 +208,36 @@ def retrieve_both(src: Any, tgt: Any, margin: str | None = "ratio", k: int = 4, 
 
 
 def xsim(src: Any, tgt: Any, margin: str = "ratio", k: int = 4, *, gold: Sequence[int] | None = None,
-         normalize: bool = True, chunk_size: int = 1024, device: str | None = None) -> dict[str, float]:
+         texts: Sequence[str] | None = None, normalize: bool = True, chunk_size: int = 1024,
+         device: str | None = None) -> dict[str, float]:
     """LASER's xSIM: how many ``src`` rows do not retrieve their translation in ``tgt``.
 
-    Row i of ``src`` is aligned with row ``gold[i]`` of ``tgt`` (default: row i). Returns
-    ``{"errors", "n", "error_rate"}`` with ``error_rate`` in percent.
+    Row i of ``src`` is aligned with row ``gold[i]`` of ``tgt`` (default: row i). With ``texts`` (the sentences
+    of ``tgt``), a retrieval is an error only when the retrieved sentence's text differs from the gold one's, as
+    LASER's ``source/eval.py`` scores by default (``xsim.py`` ``calculate_error``: a duplicate line is as good
+    as its twin); without, when the index differs (``--index-comparison``). Returns ``{"errors", "n",
+    "error_rate"}`` with ``error_rate`` in percent.
     """
     pred, _ = retrieve(src, tgt, margin, k, normalize=normalize, chunk_size=chunk_size, device=device)
     ref = np.arange(len(pred)) if gold is None else np.asarray(gold)
     if len(ref) != len(pred):
         raise DataError(f"xsim: {len(pred)} source rows but {len(ref)} gold indices")
-    errors = int((pred != ref).sum())
+    if texts is None:
+        errors = int((pred != ref).sum())
+    else:
+        if len(texts) != len(tgt):
+            raise DataError(f"xsim: {len(tgt)} target rows but {len(texts)} target texts")
+        errors = sum(texts[int(p)] != texts[int(r)] for p, r in zip(pred, ref))
     return {"errors": errors, "n": len(pred), "error_rate": 100.0 * errors / len(pred)}
+
+
+def equal_text_rows(texts: Sequence[str]) -> list[int | list[int]]:
+    """For each row, the gold a text comparison accepts: the row index itself when its text is unique in
+    ``texts``, else the sorted list of every row holding that text."""
+    rows: dict[str, list[int]] = {}
+    for i, t in enumerate(texts):
+        rows.setdefault(t, []).append(i)
+    return [i if len(rows[t]) == 1 else rows[t] for i, t in enumerate(texts)]
 
 
 def tatoeba_accuracy(src: Any, tgt: Any, margin: str | None = None, *, direction: str = "en-xx", k: int = 4,
@@ -331,26 +349,35 @@ def _indices(values: list, what: str) -> np.ndarray:
     try:
         return np.asarray([-1 if v is None else int(v) for v in values], dtype=np.int64)
     except (TypeError, ValueError):
-        raise DataError(f"{what}: predictions and golds must be row indices (integers)") from None
+        raise DataError(f"{what}: predictions must be row indices (integers)") from None
+
+
+def _hits(golds: list, preds: list, what: str) -> np.ndarray:
+    """Whether each retrieved row is right: its index equals the gold index, or is among the gold's rows when the
+    gold is the list of rows that hold the true translation's text (:func:`equal_text_rows`)."""
+    p = _indices(preds, what)
+    try:
+        accepted = [{int(x) for x in g} if isinstance(g, list) else {int(g)} for g in golds]
+    except (TypeError, ValueError):
+        raise DataError(f"{what}: golds must be row indices (an integer, or a list of them)") from None
+    return np.fromiter((int(x) in a for x, a in zip(p, accepted)), dtype=bool, count=len(p))
 
 
 @register("tatoeba_accuracy", primary="accuracy",
           description="bitext retrieval accuracy from retrieved vs true indices (Tatoeba)")
 def _tatoeba_metric(golds: list, preds: list) -> dict[str, float]:
-    g, p = _indices(golds, "tatoeba_accuracy"), _indices(preds, "tatoeba_accuracy")
-    if not len(g):
+    if not golds:
         raise DataError("tatoeba_accuracy: nothing to score")
-    return {"accuracy": 100.0 * float((g == p).mean()), "n": float(len(g))}
+    return {"accuracy": 100.0 * float(_hits(golds, preds, "tatoeba_accuracy").mean()), "n": float(len(golds))}
 
 
 @register("xsim", primary="error_rate", higher_is_better=False,
-          description="xSIM error rate (%) from retrieved vs true indices (LASER)")
+          description="xSIM error rate (%) from retrieved vs true rows (LASER)")
 def _xsim_metric(golds: list, preds: list) -> dict[str, float]:
-    g, p = _indices(golds, "xsim"), _indices(preds, "xsim")
-    if not len(g):
+    if not golds:
         raise DataError("xsim: nothing to score")
-    errors = int((g != p).sum())
-    return {"error_rate": 100.0 * errors / len(g), "errors": float(errors), "n": float(len(g))}
+    errors = int((~_hits(golds, preds, "xsim")).sum())
+    return {"error_rate": 100.0 * errors / len(golds), "errors": float(errors), "n": float(len(golds))}
 
 
 def pair_counts(golds: list, preds: list) -> np.ndarray:

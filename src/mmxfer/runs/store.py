@@ -41,7 +41,8 @@ that layout) are what evaluation writes first and scoring reads back; one JSON o
 - span_qa: ``pred`` the answer text (``null`` = unanswered, scores 0), ``gold`` the list of answer texts;
 - vqa: ``pred`` the answer text, ``gold`` the list of human answers;
 - retrieval (Tatoeba, FLORES xSIM, starter bitext): ``pred`` the retrieved row index, ``gold`` the true
-  row index; rows carry ``"direction": "xx-en" | "en-xx"`` when both directions are stored in one file;
+  row index - or, when retrieval is compared by text and the true sentence appears on several rows, the list
+  of those rows; rows carry ``"direction": "xx-en" | "en-xx"`` when both directions are stored in one file;
 - mining (BUCC): one row per source sentence, ``pred`` the extracted ``[src_id, tgt_id]`` pair or
   ``null``, ``gold`` the gold pair or ``null``;
 - translation: ``pred`` the hypothesis, ``gold`` the reference.

@@ -16,6 +16,7 @@ Local runs are calls of :func:`mmxfer.train.run.execute` on the planned requests
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,22 +171,31 @@ def print_plan(study: StudyConfig, profile: ExperimentConfig, runs: list[Planned
     return c
 
 
+#: what a dry run prints after the plan: ``section(study, profile, runs, data_dir)``
+DryRunSection = Callable[[StudyConfig, ExperimentConfig, list[PlannedRun], "str | None"], None]
+
+
 def run_study(study: StudyConfig, *, launcher: str | None = None, runs_dir: str | Path | None = None,
-              data_dir: str | None = None, dry_run: bool = False, compare: bool = True) -> None:
+              data_dir: str | None = None, dry_run: bool = False, compare: bool = True,
+              dry_run_sections: tuple[DryRunSection, ...] = ()) -> None:
     """Plan ``study``, then run (``local``) or submit (``slurm``) every unfinished run; a local grid that
     finishes is compared (the gap analysis over the study's folder) unless ``compare`` is False. The runs read
-    the study's data (:func:`mmxfer.study.data.study_data`: ``data_dir``, else its ``data`` source, else the hub)."""
+    the study's data (:func:`mmxfer.study.data.study_data`: ``data_dir``, else its ``data`` source, else the hub).
+    A dry run prints the plan, then each of ``dry_run_sections`` (the cost: :mod:`mmxfer.study.cost_report`)."""
     with study_data(study, data_dir) as data_dir:
-        _run_study(study, launcher=launcher, runs_dir=runs_dir, data_dir=data_dir, dry_run=dry_run, compare=compare)
+        _run_study(study, launcher=launcher, runs_dir=runs_dir, data_dir=data_dir, dry_run=dry_run, compare=compare,
+                   sections=dry_run_sections)
 
 
 def _run_study(study: StudyConfig, *, launcher: str | None, runs_dir: str | Path | None, data_dir: str | None,
-               dry_run: bool, compare: bool) -> None:
+               dry_run: bool, compare: bool, sections: tuple[DryRunSection, ...] = ()) -> None:
     launcher = launcher or study.launcher
     profile, runs = plan(study, runs_dir, data_dir)
     runs_dir = str(runs_dir or profile.runs_dir)
     print_plan(study, profile, runs)
     if dry_run:
+        for section in sections:
+            section(study, profile, runs, data_dir)
         return
     todo = [r for r in runs if not r.done]
     atomic.check_output_dir(runs_dir, "--runs-dir")

@@ -28,7 +28,7 @@ lives in :mod:`mmxfer.kinds` (one adapter per kind).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,6 +38,10 @@ if TYPE_CHECKING:  # pragma: no cover
 Kind = Literal["classification", "multiple_choice", "span_qa", "tagging", "vqa", "captioning",
                "retrieval", "translation"]
 Modality = Literal["text", "image-text"]
+#: how a task's example ids align across its languages (:mod:`mmxfer.compare.draws`): ``parallel`` - every
+#: language has the same items (ids equal once a leading ``<lang>-`` is stripped), ``partial`` - some items are
+#: shared (MLQA), ``independent`` - each language has its own items (TyDiQA, PAN-X, UDPOS, BUCC, Tatoeba's pairs)
+Alignment = Literal["parallel", "partial", "independent"]
 Category = Literal["classification", "structured", "qa", "retrieval", "generation", "intermediate"]
 
 CATEGORIES: tuple[str, ...] = ("classification", "structured", "qa", "retrieval", "generation")
@@ -66,6 +70,28 @@ Loader = Callable[["TaskSpec", str, str, "str | None"], "datasets.Dataset"]
 
 
 @dataclass(frozen=True)
+class Sizes:
+    """How many examples each split of a task holds as released, per language: what ``mmxfer study --dry-run``
+    costs a study from (no data is read for it).
+
+    ``counts``: split (mmxfer's split names) -> one count for every language of the split, or ``{lang: count}``.
+    An example is what the task's loader yields: a sentence pair, a question (span QA: before its context is cut
+    into windows; multiple choice: with all its choices), a caption, a tagged sentence, an aligned sentence pair.
+    ``source``: where the numbers come from (a dataset card, a paper's table, the shipped files).
+    """
+
+    counts: Mapping[str, int | Mapping[str, int]]
+    source: str
+
+    def count(self, split: str, lang: str) -> int | None:
+        """Examples of ``split`` in ``lang``; None when the split or the language is not recorded."""
+        value = self.counts.get(split)
+        if isinstance(value, Mapping):
+            return value.get(lang)
+        return value
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     name: str
     kind: Kind
@@ -90,6 +116,9 @@ class TaskSpec:
     intermediate: bool = False  # usable as a phase-2 task
     loader: Loader | None = field(default=None, compare=False, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    # parallel/partial: the bootstrap draws each item once for all languages (their scores are correlated)
+    example_alignment: Alignment = "independent"
+    sizes: Sizes | None = None  # examples per split and language as released (the cost estimate reads them)
 
     def load(self, split: str, lang: str | None = None, data_dir: str | None = None) -> datasets.Dataset:
         """The canonical-schema dataset for one split and language (from the hub or ``data_dir``)."""

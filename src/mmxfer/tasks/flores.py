@@ -23,7 +23,7 @@ from pathlib import Path
 from mmxfer.errors import DataError
 from mmxfer.languages import flores200_codes
 from mmxfer.tasks import formats
-from mmxfer.tasks.base import HubSource, TaskSpec
+from mmxfer.tasks.base import HubSource, Sizes, TaskSpec
 from mmxfer.tasks.common import dataset_from_rows, find_file, load_hub, make_loader, register
 
 FLORES_LANGS: tuple[str, ...] = flores200_codes()
@@ -33,6 +33,10 @@ FLORES_PLUS_RENAMES = {"zho_Hans": "cmn_Hans", "zho_Hant": "cmn_Hant",
                        "twi_Latn": "twi_Latn_akua1239", "aka_Latn": "twi_Latn_asan1239"}
 SIB_HUB_REVISION = "refs/convert/parquet"  # the hub's Parquet export (main has a loading script)
 SIB_LABELS = ("science/technology", "travel", "politics", "sports", "health", "entertainment", "geography")
+#: sentences per language: FLORES-200 dev 997, devtest 1012 (NLLB Team 2022); SIB-200 701 / 99 / 204 (Adelani et
+#: al. 2024; the same in every language: the shipped files hold exactly these)
+FLORES_SIZES = Sizes({"dev": 997, "devtest": 1012}, "FLORES-200 (NLLB Team 2022): dev 997, devtest 1012 sentences")
+SIB_SIZES = Sizes({"train": 701, "validation": 99, "test": 204}, "SIB-200 (Adelani et al. 2024), every language")
 
 
 def _flores_file(spec: TaskSpec, root: Path, split: str, lang: str) -> Path:
@@ -74,14 +78,16 @@ def _hub_flores_script(spec: TaskSpec, split: str, lang: str):
                     f"({spec.local_format})")
 
 
-_FLORES_COMMON = dict(kind="retrieval", modality="text", category="retrieval", version="1.0",
+_FLORES_COMMON = dict(kind="retrieval", modality="text", category="retrieval", version="1.1",
                       languages=FLORES_LANGS, metric="xsim", splits=("dev", "devtest"), train_language=PIVOT,
-                      fields={"source": "sentence", "target": "sentence"})
+                      fields={"source": "sentence", "target": "sentence"},
+                      example_alignment="parallel")  # line i is the same sentence in every language
 
 register(TaskSpec(
     name="flores200", description="FLORES-200 dev/devtest: xSIM bitext retrieval, 204 languages vs eng_Latn",
     source=_FLORES_SCRIPT,
     local_format=_FLORES_LOCAL,
+    sizes=FLORES_SIZES,
     loader=make_loader(_hub_flores_script, _local_flores), **_FLORES_COMMON,
 ), "flores", "flores-200")
 
@@ -91,6 +97,7 @@ register(TaskSpec(
     local_format="same layout as flores200: <split>/<lang_Script>.<split> (FLORES+ release files renamed to "
                  "FLORES-200 codes)",
     extra={"code_renames": FLORES_PLUS_RENAMES},
+    sizes=FLORES_SIZES,
     loader=make_loader(_hub_flores_plus, _local_flores), **_FLORES_COMMON,
 ), "floresplus", "flores+")
 
@@ -143,7 +150,9 @@ register(TaskSpec(
     # dev split only after 500 updates, and its recipe (code/xlmr_zero.sh) makes 440
     dev_selection=False,
     local_format="data/annotated/<lang_Script>/{train,dev,test}.tsv (index_id category text)",
+    sizes=SIB_SIZES,
     loader=make_loader(_hub_sib, local_sib),
+    example_alignment="parallel",  # index_id names the same FLORES sentence in every language
 ), "sib-200", "sib")
 
 
@@ -156,5 +165,7 @@ register(TaskSpec(
     local_format=_FLORES_LOCAL,
     # every predictions file is scored with each of these; the direction is X->eng (English references)
     extra={"metrics": ("chrf_pp", "spbleu"), "direction": "xx-en"},
+    sizes=FLORES_SIZES,
     loader=make_loader(_hub_flores_script, _local_flores),
+    example_alignment="parallel",
 ), "flores-translate", "flores200-mt")

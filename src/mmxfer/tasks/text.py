@@ -16,7 +16,7 @@ from typing import Any
 
 from mmxfer.errors import DataError
 from mmxfer.tasks import formats
-from mmxfer.tasks.base import HubSource, TaskSpec
+from mmxfer.tasks.base import HubSource, Sizes, TaskSpec
 from mmxfer.tasks.common import (
     QA_FIELDS,
     dataset_from_rows,
@@ -31,6 +31,11 @@ from mmxfer.tasks.common import (
 EN = ("en",)
 GLUE = "nyu-mll/glue"
 GLUE_REVISION = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"  # a Parquet-only revision (builder 'parquet')
+
+
+def _card(name: str) -> str:
+    """Where a task's split sizes come from: the dataset card's metadata (``num_examples``) in the datasets repo."""
+    return f"huggingface/datasets@d7dfbc83 datasets/{name}/dataset_infos.json (num_examples)"
 
 
 
@@ -95,6 +100,7 @@ register(TaskSpec(
     label_names=formats.NLI_LABELS, fields={"id": "idx", "text_a": "premise", "text_b": "hypothesis", "label": "label"},
     splits=("train", "validation", "validation_mismatched"), head="classification", intermediate=True,
     local_format="multinli_1.0_{train,dev_matched,dev_mismatched}.jsonl or GLUE MNLI/{train,dev_matched}.tsv",
+    sizes=Sizes({"train": 392702, "validation": 9815, "validation_mismatched": 9832}, _card("glue")),
     loader=make_loader(_hub_pair, _local_mnli),
 ), "multinli", "multi_nli")
 
@@ -107,6 +113,8 @@ register(TaskSpec(
     label_names=formats.NLI_LABELS, fields={"id": "uid", "text_a": "premise", "text_b": "hypothesis", "label": "label"},
     head="classification", intermediate=True, extra={"rounds": (1, 2, 3)},
     local_format="anli_v1.0/R{1,2,3}/{train,dev,test}.jsonl",
+    sizes=Sizes({"train": 162865, "validation": 3200, "test": 3200},
+                _card("anli") + ": rounds 1-3 summed (train 16,946 + 45,460 + 100,459)"),
     loader=make_loader(_hub_pair, _local_anli),
 ), "adversarial_nli")
 
@@ -117,6 +125,7 @@ register(TaskSpec(
     fields={"id": "idx", "text_a": "question1", "text_b": "question2", "label": "label"},
     splits=("train", "validation"), head="classification", intermediate=True,
     local_format="GLUE QQP/{train,dev}.tsv (id qid1 qid2 question1 question2 is_duplicate)",
+    sizes=Sizes({"train": 363846, "validation": 40430}, _card("glue")),
     loader=make_loader(_hub_pair, _local_glue_tsv("QQP", "question1", "question2", "is_duplicate",
                                                   skip_short="transformers' QqpProcessor (data/processors/glue.py)")),
 ), "quora")
@@ -128,6 +137,7 @@ register(TaskSpec(
     fields={"id": "idx", "text_a": "sentence", "label": "label"},
     splits=("train", "validation"), head="classification", intermediate=True,
     local_format="GLUE SST-2/{train,dev}.tsv (sentence label)",
+    sizes=Sizes({"train": 67349, "validation": 872}, _card("glue")),
     loader=make_loader(_hub_pair, _local_glue_tsv("SST-2", "sentence", None, "label")),
 ), "sst-2", "sst")
 
@@ -143,21 +153,23 @@ def _local_squad(files: dict[str, str]):
 
 
 register(TaskSpec(
-    name="squad", kind="span_qa", modality="text", category="qa", version="1.0",
+    name="squad", kind="span_qa", modality="text", category="qa", version="1.1",
     description="SQuAD v1.1 extractive QA", languages=EN, metric="squad",
     source=HubSource("rajpurkar/squad", "plain_text", revision="0a3a8b7b57e8578ec40b2d2bb4c75aca1a6d6ce1"),
     fields=QA_FIELDS, splits=("train", "validation"),
     head="span_qa", intermediate=True, local_format="train-v1.1.json / dev-v1.1.json (SQuAD JSON)",
+    sizes=Sizes({"train": 87599, "validation": 10570}, _card("squad")),
     loader=make_loader(hub_span_qa(), _local_squad({"train": "train-v1.1.json", "validation": "dev-v1.1.json"})),
 ), "squad1", "squad_v1", "squad1.1")
 
 register(TaskSpec(
-    name="squad_v2", kind="span_qa", modality="text", category="qa", version="1.0",
+    name="squad_v2", kind="span_qa", modality="text", category="qa", version="1.1",
     description="SQuAD v2.0 extractive QA with unanswerable questions", languages=EN, metric="squad",
     source=HubSource("rajpurkar/squad_v2", "squad_v2", revision="80596c4f2b9ffcd716039dfc7e564c4e491802ec"),
     fields=QA_FIELDS, splits=("train", "validation"),
     head="span_qa", intermediate=True, extra={"allow_null": True},
     local_format="train-v2.0.json / dev-v2.0.json (SQuAD JSON)",
+    sizes=Sizes({"train": 130319, "validation": 11873}, _card("squad_v2")),
     loader=make_loader(hub_span_qa(), _local_squad({"train": "train-v2.0.json", "validation": "dev-v2.0.json"})),
 ), "squad2", "squadv2")
 
@@ -230,6 +242,7 @@ register(TaskSpec(
     head="multiple_choice", intermediate=True,
     fields={"context": "ctx_a", "question": "ctx_b", "choices": "endings", "label": "label"},
     local_format="hellaswag_{train,val}.jsonl (ctx_a ctx_b endings label)",
+    sizes=Sizes({"train": 39905, "validation": 10042}, _card("hellaswag")),
     loader=_mc_task(_hellaswag_row, {"train": ["hellaswag_train.jsonl"], "validation": ["hellaswag_val.jsonl"]},
                     ("ctx_a", "ctx_b", "endings", "label")),
 ), "hella_swag")
@@ -241,6 +254,7 @@ register(TaskSpec(
     splits=("train", "validation"), head="multiple_choice",
     intermediate=True, fields={"id": "id", "question": "question", "choices": "choices", "label": "answerKey"},
     local_format="{train,dev}_rand_split.jsonl (original release)",
+    sizes=Sizes({"train": 9741, "validation": 1221}, _card("commonsense_qa")),
     loader=_mc_task(_csqa_row, {"train": ["train_rand_split.jsonl"], "validation": ["dev_rand_split.jsonl"]},
                     ("id", "question", "answerKey")),
 ), "commonsense_qa", "csqa")
@@ -253,6 +267,7 @@ register(TaskSpec(
         "({train,valid}.csv)")), splits=("train", "validation"), head="multiple_choice",
     intermediate=True, fields={"id": "id", "context": "context", "question": "question", "label": "label"},
     local_format="{train,valid}.csv (id context question answer0..answer3 label)",
+    sizes=Sizes({"train": 25262, "validation": 2985}, _card("cosmos_qa")),
     loader=_mc_task(_cosmos_row, {"train": ["train.csv"], "validation": ["valid.csv", "dev.csv"]},
                     ("context", "question", "answer0", "answer1", "answer2", "answer3", "label")),
 ), "cosmos_qa", "cosmos")
@@ -273,5 +288,7 @@ register(TaskSpec(
     local_format="ccg/{train,dev,test}.stagged: one sentence a line of word|POS|SUPERTAG tokens "
                  "(CCGbank sections 02-21 / 00 / 23, from LDC2005T13)",
     extra={"label_set": "from the training file (no fixed inventory)"},
+    sizes=Sizes({"train": 39604, "validation": 1913, "test": 2407},
+                "CCGbank sentences of sections 02-21 / 00 / 23 (Hockenmaier and Steedman 2007)"),
     loader=make_loader(None, _local_ccg),
 ), "ccgbank", "supertagging")

@@ -26,7 +26,7 @@ from typing import Any
 from mmxfer.errors import DataError
 from mmxfer.tasks import formats
 from mmxfer.tasks.answers import VQAV2_VOCAB_SIZE
-from mmxfer.tasks.base import HubSource, TaskSpec
+from mmxfer.tasks.base import HubSource, Sizes, TaskSpec
 from mmxfer.tasks.common import dataset_from_rows, find_file, load_hub, make_loader, register
 
 EN = ("en",)
@@ -35,6 +35,13 @@ EN = ("en",)
 COCO_KARPATHY = HubSource("yerevann/coco-karpathy")
 COCO_KARPATHY_TRAIN = HubSource("yerevann/coco-karpathy", splits={"train": "train+restval"})
 COCO_SPLIT = {"train": "train2014", "validation": "val2014"}  # VQAv2 split -> COCO image folder
+#: captions (rows of the caption tasks): the Karpathy split's 113,287 training images (train + restval) and
+#: 5,000 each for validation and test, with about five captions an image (dataset_coco.json)
+COCO_CAPTION_SIZES = Sizes({"train": 566747, "validation": 25010, "test": 25010},
+                           "Karpathy split of COCO 2014 (dataset_coco.json): 113,287 / 5,000 / 5,000 images, "
+                           "about 5 captions each")
+#: questions of VQAv2 train2014 and val2014 (Goyal et al. 2017; visualqa.org v2.0); the text twin asks the same
+VQAV2_SIZES = Sizes({"train": 443757, "validation": 214354}, "VQAv2 questions, train2014 / val2014 (Goyal et al. 2017)")
 
 
 
@@ -84,6 +91,7 @@ register(TaskSpec(
     source=COCO_KARPATHY_TRAIN, fields={"caption": "sentences"},
     local_format="dataset_coco.json (Karpathy split) + COCO images under the same dir (train2014/, val2014/)",
     extra={"dataset": "coco-karpathy", "alternatives": ("flickr30k",), "image_root_env": "MMXFER_COCO_IMAGES"},
+    sizes=COCO_CAPTION_SIZES,
     loader=make_loader(lambda s, sp, la: _hub_karpathy(s, sp, la, with_image=True),
                        _local_karpathy("dataset_coco.json")), **{**_CAPTION_COMMON, "version": "1.1"},
 ), "captioning", "coco", "coco-captions")
@@ -94,6 +102,7 @@ register(TaskSpec(
     source=COCO_KARPATHY_TRAIN, fields={"caption": "sentences"},
     local_format="dataset_coco.json (Karpathy split; images not needed)",
     extra={"dataset": "coco-karpathy", "twin_of": "caption"},
+    sizes=COCO_CAPTION_SIZES,
     loader=make_loader(lambda s, sp, la: _hub_karpathy(s, sp, la, with_image=False),
                        _local_karpathy("dataset_coco.json")), **{**_CAPTION_COMMON, "version": "1.1"},
 ), "captioning-text", "coco-text")
@@ -104,6 +113,8 @@ register(TaskSpec(
     source=None, fields={"caption": "sentences"},
     local_format="dataset_flickr30k.json (Karpathy split) + flickr30k-images/ under the same dir",
     extra={"dataset": "flickr30k-karpathy"},
+    sizes=Sizes({"train": 145000, "validation": 5070, "test": 5000},
+                "Karpathy split of Flickr30K: 29,000 / 1,014 / 1,000 images, 5 captions each"),
     loader=make_loader(None, _local_karpathy("dataset_flickr30k.json")), **_CAPTION_COMMON,
 ), "flickr")
 
@@ -212,7 +223,7 @@ def _hub_vqa_text(spec: TaskSpec, split: str, lang: str):
     return dataset_from_rows(spec, _twin_rows(spec, rows, captions), split=split, lang=lang)
 
 
-_VQA_COMMON = dict(kind="vqa", category="intermediate", version="1.0", languages=EN, metric="vqa_accuracy",
+_VQA_COMMON = dict(kind="vqa", category="intermediate", version="1.1", languages=EN, metric="vqa_accuracy",
                    head="vqa", intermediate=True, splits=("train", "validation"))
 _VQAV2 = HubSource("HuggingFaceM4/VQAv2", loading_script=(
     "pass the VQAv2 release with --data-dir DIR (v2_OpenEnded_mscoco_*_questions.json, v2_mscoco_*_annotations.json, "
@@ -226,6 +237,7 @@ register(TaskSpec(
     local_format="v2_OpenEnded_mscoco_{train2014,val2014}_questions.json + v2_mscoco_*_annotations.json + "
                  "{train2014,val2014}/ images (or TextVQA_0.5.1_*.json + train_images/)",
     extra={**_VQA_EXTRA, "alternatives": ("gqa", "textvqa")},
+    sizes=VQAV2_SIZES,
     loader=make_loader(_hub_vqav2, _local_vqa), **_VQA_COMMON,
 ), "vqav2", "vqa2")
 
@@ -236,6 +248,7 @@ register(TaskSpec(
                            "context": "coco-karpathy sentences"},
     local_format="VQAv2 questions/annotations JSON + dataset_coco.json (or annotations/captions_<split>.json)",
     extra={**_VQA_EXTRA, "twin_of": "vqa", "captions": "yerevann/coco-karpathy"},
+    sizes=VQAV2_SIZES,
     loader=make_loader(_hub_vqa_text, _local_vqa_text), **_VQA_COMMON,
 ), "vqa_text", "vqav2-text")
 
@@ -262,6 +275,8 @@ register(TaskSpec(
     fields={"question": "question", "answers": "answer", "image": "imageId"},
     local_format="questions/{train,val,testdev}_balanced_questions.json + images/<imageId>.jpg",
     extra={"dataset": "gqa-balanced", "answer_vocab_size": 1842},
+    sizes=Sizes({"train": 943000, "validation": 132062, "test": 12578},
+                "GQA balanced questions: train, val and testdev (Hudson and Manning 2019)"),
     loader=make_loader(_hub_gqa, _local_gqa), **{**_VQA_COMMON, "splits": ("train", "validation", "test")},
 ), "gqa-balanced")
 
@@ -273,6 +288,7 @@ register(TaskSpec(
                                                   "answers": "answers", "image": "image"},
     local_format="TextVQA_0.5.1_{train,val,test}.json + train_images/ test_images/",
     extra={"dataset": "textvqa", "answer_vocab_size": VQAV2_VOCAB_SIZE},
+    sizes=Sizes({"train": 34602, "validation": 5000, "test": 5734}, "TextVQA 0.5.1 (Singh et al. 2019)"),
     loader=make_loader(_hub_vqav2, _local_textvqa), **{**_VQA_COMMON, "splits": ("train", "validation", "test")},
 ), "text-vqa")
 
@@ -290,5 +306,6 @@ register(TaskSpec(
     description="Multi30K task 1: the same Flickr30K image captioned in de/fr/cs, retrieval against English",
     languages=("cs", "de", "fr"), metric="tatoeba_accuracy", source=None, splits=("validation", "test"),
     local_format="{val,test_2016_flickr}.{de,fr,cs} + .en line-aligned (multi30k/dataset data/task1/raw)",
+    sizes=Sizes({"validation": 1014, "test": 1000}, "Multi30K task 1: val and test_2016_flickr"),
     loader=make_loader(None, _local_multi30k),
 ), "multi30k-bitext")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mmxfer.errors import DataError
 from mmxfer.tasks import formats
-from mmxfer.tasks.base import HubSource, TaskSpec
+from mmxfer.tasks.base import HubSource, Sizes, TaskSpec
 from mmxfer.tasks.common import dataset_from_rows, load_hub, make_loader, read_text, register
 
 SOURCE_LANG, TARGET_LANG = "de", "en"
@@ -88,5 +88,7 @@ register(TaskSpec(
     source=HubSource("wmt/wmt14", "de-en"), fields={"source": "translation.de", "target": "translation.en"},
     local_format="train.de + train.en line-aligned (also valid|dev and test), or train.tsv with a header de<TAB>en",
     extra={"hub_commit_seen": HUB_COMMIT_SEEN, "pair": "deu_Latn-eng_Latn"},
+    sizes=Sizes({"train": 4508785, "validation": 3000, "test": 3003},
+                "huggingface/datasets@d7dfbc83 datasets/wmt14/dataset_infos.json, de-en (num_examples)"),
     loader=make_loader(_hub_wmt, _local_wmt),
 ), "wmt14", "wmt14-deu-eng")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mmxfer.errors import DataError
 from mmxfer.tasks import formats
-from mmxfer.tasks.base import HubSource, TaskSpec
+from mmxfer.tasks.base import HubSource, Sizes, TaskSpec
 from mmxfer.tasks.common import (
     QA_FIELDS,
     dataset_from_rows,
@@ -70,6 +70,82 @@ UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART
         "SYM", "VERB", "X")
 PANX_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 PAWSX_LABELS = ("different", "paraphrase")
+
+#: examples per split and language: the ``num_examples`` of the google/xtreme configs in the dataset card's
+#: metadata (huggingface/datasets@d7dfbc83, datasets/xtreme/dataset_infos.json), under mmxfer's split names
+XTREME_CARD = "huggingface/datasets@d7dfbc83 datasets/xtreme/dataset_infos.json (num_examples)"
+PANX_SIZES = {
+    "train": {
+        "af": 5000, "ar": 20000, "bg": 20000, "bn": 10000, "de": 20000, "el": 20000, "en": 20000, "es": 20000,
+        "et": 15000, "eu": 10000, "fa": 20000, "fi": 20000, "fr": 20000, "he": 20000, "hi": 5000, "hu": 20000,
+        "id": 20000, "it": 20000, "ja": 20000, "jv": 100, "ka": 10000, "kk": 1000, "ko": 20000, "ml": 10000,
+        "mr": 5000, "ms": 20000, "my": 100, "nl": 20000, "pt": 20000, "ru": 20000, "sw": 1000, "ta": 15000,
+        "te": 1000, "th": 20000, "tl": 10000, "tr": 20000, "ur": 20000, "vi": 20000, "yo": 100, "zh": 20000,
+    },
+    "validation": {
+        "af": 1000, "ar": 10000, "bg": 10000, "bn": 1000, "de": 10000, "el": 10000, "en": 10000, "es": 10000,
+        "et": 10000, "eu": 10000, "fa": 10000, "fi": 10000, "fr": 10000, "he": 10000, "hi": 1000, "hu": 10000,
+        "id": 10000, "it": 10000, "ja": 10000, "jv": 100, "ka": 10000, "kk": 1000, "ko": 10000, "ml": 1000,
+        "mr": 1000, "ms": 1000, "my": 100, "nl": 10000, "pt": 10000, "ru": 10000, "sw": 1000, "ta": 1000,
+        "te": 1000, "th": 10000, "tl": 1000, "tr": 10000, "ur": 1000, "vi": 10000, "yo": 100, "zh": 10000,
+    },
+    "test": {
+        "af": 1000, "ar": 10000, "bg": 10000, "bn": 1000, "de": 10000, "el": 10000, "en": 10000, "es": 10000,
+        "et": 10000, "eu": 10000, "fa": 10000, "fi": 10000, "fr": 10000, "he": 10000, "hi": 1000, "hu": 10000,
+        "id": 10000, "it": 10000, "ja": 10000, "jv": 100, "ka": 10000, "kk": 1000, "ko": 10000, "ml": 1000,
+        "mr": 1000, "ms": 1000, "my": 100, "nl": 10000, "pt": 10000, "ru": 10000, "sw": 1000, "ta": 1000,
+        "te": 1000, "th": 10000, "tl": 1000, "tr": 10000, "ur": 1000, "vi": 10000, "yo": 100, "zh": 10000,
+    },
+}
+UDPOS_SIZES = {
+    "train": {
+        "af": 1315, "ar": 6075, "bg": 8907, "de": 166849, "el": 28152, "en": 21253, "es": 28492, "et": 25749,
+        "eu": 5396, "fa": 4798, "fi": 27198, "fr": 47308, "he": 5241, "hi": 13304, "hu": 910, "id": 4477,
+        "it": 29685, "ja": 7125, "kk": 31, "ko": 27410, "mr": 373, "nl": 18051, "pt": 17992, "ru": 67435,
+        "ta": 400, "te": 1051, "tr": 3664, "ur": 4043, "vi": 1400, "zh": 18998,
+    },
+    "validation": {
+        "af": 194, "ar": 909, "bg": 1115, "de": 19233, "el": 2559, "en": 3974, "es": 3054, "et": 3125,
+        "eu": 1798, "fa": 599, "fi": 3239, "fr": 5979, "he": 484, "hi": 1659, "hu": 441, "id": 559,
+        "it": 2278, "ja": 511, "ko": 3016, "mr": 46, "nl": 1394, "pt": 1770, "ru": 9960, "ta": 80, "te": 131,
+        "tr": 988, "ur": 552, "vi": 800, "zh": 3038,
+    },
+    "test": {
+        "af": 425, "ar": 1680, "bg": 1116, "de": 22458, "el": 2809, "en": 5440, "es": 3147, "et": 3760,
+        "eu": 1799, "fa": 600, "fi": 4422, "fr": 9465, "he": 491, "hi": 2684, "hu": 449, "id": 1557,
+        "it": 3518, "ja": 2372, "kk": 1047, "ko": 4276, "mr": 47, "nl": 1471, "pt": 2681, "ru": 11336,
+        "ta": 120, "te": 146, "th": 1000, "tl": 55, "tr": 4785, "ur": 535, "vi": 800, "yo": 100, "zh": 5528,
+    },
+}
+PAWSX_SIZES = {
+    "train": {"de": 49380, "en": 49175, "es": 49401, "fr": 49399, "ja": 49401, "ko": 49164, "zh": 49401},
+    "validation": {"de": 2000, "en": 2000, "es": 1961, "fr": 1988, "ja": 2000, "ko": 2000, "zh": 2000},
+    "test": {"de": 2000, "en": 2000, "es": 2000, "fr": 2000, "ja": 2000, "ko": 1999, "zh": 2000},
+}
+MLQA_SIZES = {
+    "validation": {"ar": 517, "de": 512, "en": 1148, "es": 500, "hi": 507, "vi": 511, "zh": 504},
+    "test": {"ar": 5335, "de": 4517, "en": 11590, "es": 5253, "hi": 4918, "vi": 5495, "zh": 5137},
+}
+BUCC_SIZES = {
+    "validation": {"de": 1038, "fr": 929, "ru": 2374, "zh": 257},
+    "test": {"de": 9580, "fr": 9086, "ru": 14435, "zh": 1899},
+}
+TATOEBA_SIZES = {
+    "test": {
+        "afr": 1000, "ara": 1000, "ben": 1000, "bul": 1000, "cmn": 1000, "deu": 1000, "ell": 1000,
+        "est": 1000, "eus": 1000, "fin": 1000, "fra": 1000, "heb": 1000, "hin": 1000, "hun": 1000,
+        "ind": 1000, "ita": 1000, "jav": 205, "jpn": 1000, "kat": 746, "kaz": 575, "kor": 1000, "mal": 687,
+        "mar": 1000, "nld": 1000, "pes": 1000, "por": 1000, "rus": 1000, "spa": 1000, "swh": 390, "tam": 307,
+        "tel": 234, "tgl": 1000, "tha": 548, "tur": 1000, "urd": 1000, "vie": 1000,
+    },
+}
+#: TyDiQA-GoldP: the English training questions and the GoldP dev questions per language (the card gives only the
+#: totals, 49,881 train in nine languages and 5,077 dev, which these per-language dev counts sum to)
+TYDIQA_SIZES = {
+    "train": {"en": 3696},
+    "validation": {"ar": 921, "bn": 113, "en": 440, "fi": 782, "id": 565, "ko": 276, "ru": 812, "sw": 499,
+                   "te": 669},
+}
 
 
 
@@ -115,7 +191,9 @@ register(TaskSpec(
     fields={"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"},
     splits=("validation", "test", "translate_train"), head="classification",
     local_format="XNLI-1.0/xnli.{dev,test}.tsv (or .jsonl); translate-train: XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv",
+    sizes=Sizes({"validation": 2490, "test": 5010}, XTREME_CARD + ": XNLI 37,350 / 75,150 over 15 languages"),
     loader=make_loader(_hub_xnli, _local_xnli),
+    example_alignment="parallel",  # one set of 5,010 pairs translated into every language (pairID)
 ))
 
 
@@ -145,7 +223,9 @@ register(TaskSpec(
     metric="accuracy", source=HubSource(XTREME, "PAWS-X.{lang}", revision=XTREME_REVISION), label_names=PAWSX_LABELS,
     fields={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, head="classification",
     local_format="x-final/<lang>/{train,dev_2k,test_2k}.tsv (id sentence1 sentence2 label); also <lang>_dev_2k.tsv",
+    sizes=Sizes(PAWSX_SIZES, XTREME_CARD),
     loader=make_loader(_hub_pawsx, _local_pawsx),
+    example_alignment="parallel",  # the same 2,000 test pairs translated into each language
 ), "paws-x", "paws_x")
 
 
@@ -195,6 +275,7 @@ register(TaskSpec(
     fields={"tokens": "tokens", "tags": "pos_tags"}, head="tagging",
     extra={"hub_lang": UDPOS_NAMES},
     local_format="UD treebanks: <lang>_<treebank>-ud-{train,dev,test}.conllu anywhere under the dir (CoNLL-U)",
+    sizes=Sizes(UDPOS_SIZES, XTREME_CARD + " (every UD 2.5 treebank of a language, as XTREME)"),
     loader=make_loader(_hub_tagging(lambda lang: f"udpos.{UDPOS_NAMES[lang]}"), _local_udpos),
 ), "ud-pos", "pos")
 
@@ -204,6 +285,7 @@ register(TaskSpec(
     metric="span_f1", source=HubSource(XTREME, "PAN-X.{lang}", revision=XTREME_REVISION), label_names=PANX_TAGS,
     fields={"tokens": "tokens", "tags": "ner_tags"}, head="tagging",
     local_format="<lang>/{train,dev,test} with 'lang:token<TAB>TAG' lines, blank line between sentences",
+    sizes=Sizes(PANX_SIZES, XTREME_CARD),
     loader=make_loader(_hub_tagging(lambda lang: f"PAN-X.{lang}"), _local_panx),
 ), "pan-x", "wikiann", "ner")
 
@@ -232,32 +314,38 @@ def _local_tydiqa(spec: TaskSpec, split: str, lang: str, root: Path):
 # QA targets: no dev selection (dev_selection=False), as XTREME's scripts/train_qa.sh trains: fixed recipe,
 # final weights. XQuAD and MLQA are trained on SQuAD v1.1 train; TyDiQA on its English GoldP train split.
 register(TaskSpec(
-    name="xquad", kind="span_qa", modality="text", category="qa", version="1.1",
+    name="xquad", kind="span_qa", modality="text", category="qa", version="1.2",
     description="XQuAD: SQuAD v1.1 dev translated into 10 languages (train on SQuAD v1.1)",
     languages=XQUAD_LANGS, metric="squad", source=HubSource(XTREME, "XQuAD.{lang}", revision=XTREME_REVISION,
                                                        splits={"test": "validation"}),
     fields=QA_FIELDS, splits=("test",), train_task="squad", dev_selection=False, head="span_qa",
     local_format="xquad.<lang>.json (SQuAD v1.1 JSON)",
+    sizes=Sizes({"test": 1190}, XTREME_CARD),
     loader=make_loader(hub_span_qa(lambda lang: f"XQuAD.{lang}"), _local_xquad),
+    example_alignment="parallel",  # the same 1,190 SQuAD questions (same ids) in every language
 ))
 
 register(TaskSpec(
-    name="mlqa", kind="span_qa", modality="text", category="qa", version="1.1",
+    name="mlqa", kind="span_qa", modality="text", category="qa", version="1.2",
     description="MLQA: extractive QA, context and question in the same language (train on SQuAD v1.1)",
     languages=MLQA_LANGS, metric="mlqa", source=HubSource(XTREME, "MLQA.{lang}.{lang}", revision=XTREME_REVISION), fields=QA_FIELDS,
     splits=("validation", "test"), train_task="squad", dev_selection=False, head="span_qa",
     local_format="MLQA_V1/{dev,test}/{dev,test}-context-<lang>-question-<lang>.json (SQuAD JSON)",
+    sizes=Sizes(MLQA_SIZES, XTREME_CARD),
     loader=make_loader(hub_span_qa(lambda lang: f"MLQA.{lang}.{lang}"), _local_mlqa),
+    example_alignment="partial",  # a question id names the same question in each language that has it
 ))
 
 register(TaskSpec(
-    name="tydiqa", kind="span_qa", modality="text", category="qa", version="1.1",
+    name="tydiqa", kind="span_qa", modality="text", category="qa", version="1.2",
     description="TyDiQA-GoldP: gold-passage QA in 9 languages; English training data only; the GoldP dev "
                 "split is the reported test (XTREME), so it is never used for model selection",
     languages=TYDIQA_LANGS, metric="tydiqa", source=HubSource(XTREME, "tydiqa", revision=XTREME_REVISION), fields=QA_FIELDS,
     splits=("train", "validation"), dev_selection=False, head="span_qa",
     extra={"id_prefix": TYDIQA_NAMES, "train_languages": ("en",)},
     local_format="tydiqa-goldp-v1.1-{train,dev}.json (SQuAD JSON; ids prefixed by language name)",
+    sizes=Sizes(TYDIQA_SIZES, "XTREME (Hu et al. 2020) TyDiQA-GoldP: 3,696 English training questions; "
+                                       "GoldP dev per language, summing to the card's 5,077"),
     loader=make_loader(hub_span_qa(lambda lang: "tydiqa", lambda lang: f"{TYDIQA_NAMES[lang]}-"), _local_tydiqa),
 ), "tydiqa-goldp", "tydiqa_goldp")
 
@@ -298,13 +386,15 @@ def _local_bucc(spec: TaskSpec, split: str, lang: str, root: Path):
 
 
 register(TaskSpec(
-    name="bucc", kind="retrieval", modality="text", category="retrieval", version="1.1",
+    name="bucc", kind="retrieval", modality="text", category="retrieval", version="1.2",
     description="BUCC 2018 bitext mining (de, fr, ru, zh vs en); F1 over mined pairs",
     languages=BUCC_LANGS, metric="bucc_f1", source=HubSource(XTREME, "bucc18.{lang}", revision=XTREME_REVISION),
     fields={"source": "source_sentence", "target": "target_sentence"}, splits=("validation", "test"),
     extra={"mining": True, "hub_caveat": HUB_CAVEAT_BUCC},  # google/xtreme bucc18: gold pairs, no distractors
     local_format="bucc2018/<xx>-en/<xx>-en.{sample,training}.{<xx>,en,gold} (sample = dev, training = test, as "
                  "XTREME; or XTREME's renamed <xx>-en.{dev,test}.*; <id>\\t<sentence> lines)",
+    sizes=Sizes(BUCC_SIZES, XTREME_CARD + ": gold pairs of the hub copy; the BUCC 2018 release adds "
+                  "tens to hundreds of thousands of distractor sentences a side"),
     loader=make_loader(_hub_bucc, _local_bucc),
 ), "bucc18", "bucc2018")
 
@@ -330,5 +420,6 @@ register(TaskSpec(
     fields={"source": "source_sentence", "target": "target_sentence"}, splits=("test",), train_language="eng",
     extra={"open_languages": True},
     local_format="tatoeba.<xxx>-eng.<xxx> + tatoeba.<xxx>-eng.eng (LASER data/tatoeba/v1, any of its 112 languages)",
+    sizes=Sizes(TATOEBA_SIZES, XTREME_CARD + " (hub split validation = mmxfer test)"),
     loader=make_loader(_hub_tatoeba, _local_tatoeba),
 ))

@@ -35,20 +35,42 @@ class SynthTask:
     base: float = 60.0  # baseline accuracy (0-100)
 
 
-def write_run(root: str | Path, study: str, arm: SynthArm, task: SynthTask, seed: int, accuracy: dict[str, float],
-              *, trunk: str = "xlm-roberta-large", suite: str = "synthetic", exact: bool = True,
-              rng: np.random.Generator | None = None, predictions: bool = True, done: bool = True) -> Run:
-    """One finished run of ``arm`` on ``task`` with the given accuracy per language."""
+def _new_run(root: str | Path, study: str, arm: SynthArm, task: str, seed: int, trunk: str, suite: str) -> Run:
     config = {
-        "study": study, "target": task.name, "seed": seed,
+        "study": study, "target": task, "seed": seed,
         "arm": {"name": arm.name, "intermediate": list(arm.intermediate), "modality": arm.modality},
         "profile": {"name": "synthetic", "trunk": {"name": trunk}, "vision": {"model": "ViT-B-32"},
                     "suite": suite, "study": study},
     }
-    run = Run(Path(root) / study / run_id_for(config, f"{arm.name}-{task.name}-s{seed}"))
+    run = Run(Path(root) / study / run_id_for(config, f"{arm.name}-{task}-s{seed}"))
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_config(config)
     run.write_env(seed=seed)
+    return run
+
+
+def write_rows_run(root: str | Path, study: str, arm: SynthArm, task: str, seed: int,
+                   predictions: Mapping[str, list[dict]], *, split: str = "test", trunk: str = "xlm-roberta-large",
+                   suite: str = "synthetic") -> Run:
+    """One finished run whose predictions rows (``{id, pred, gold}``, optionally ``direction``) per language are
+    given; each file is scored with the task's metric as a real run scores it (headline and per-direction rows)."""
+    from mmxfer.evaluation.scoring import score_file_rows
+
+    run = _new_run(root, study, arm, task, seed, trunk, suite)
+    rows = []
+    for lang, preds in predictions.items():
+        run.write_predictions(task, split, lang, preds)
+        rows += score_file_rows(task, split, lang, preds)
+    run.write_metrics(rows)
+    run.mark_done()
+    return run
+
+
+def write_run(root: str | Path, study: str, arm: SynthArm, task: SynthTask, seed: int, accuracy: dict[str, float],
+              *, trunk: str = "xlm-roberta-large", suite: str = "synthetic", exact: bool = True,
+              rng: np.random.Generator | None = None, predictions: bool = True, done: bool = True) -> Run:
+    """One finished run of ``arm`` on ``task`` with the given accuracy per language."""
+    run = _new_run(root, study, arm, task.name, seed, trunk, suite)
     rng = rng or np.random.default_rng(seed)
     rows = []
     for lang in task.languages:
