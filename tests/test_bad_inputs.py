@@ -348,6 +348,20 @@ def _bucc_duplicate(ctx: Ctx) -> list[str]:
     return [*EVAL_TRUNK[:3], "--task", "bucc", "--languages", "de", "--data-dir", str(ctx.ws / "bucc")]
 
 
+HELLASWAG = {"ind": 1, "ctx_a": "A man sits", "ctx_b": "then he", "endings": ["stands", "runs", "eats", "sleeps"],
+             "label": 0}
+
+
+def _intermediate(task: str, files: dict[str, str]) -> Callable[[Ctx], list[str]]:
+    """Phase 2 on ``task``'s release files ``files`` (name -> text) in a data folder, before the tiny target."""
+    def argv(ctx: Ctx) -> list[str]:
+        for name, text in files.items():
+            _write(ctx.ws / "inter" / name, text)
+        return ["train", "--intermediate", task, "--target", "starter-names", "--seed", "1", *TINY,
+                "--set", "intermediate.max_train_examples=16", "--data-dir", str(ctx.ws / "inter"), "--runs-dir", "runs"]
+    return argv
+
+
 # --------------------------------------------------------------------------- YAML bombs, embed input, the cache
 
 
@@ -682,6 +696,15 @@ CASES: list[Case] = [
          ("de/test_2k.tsv:5", "5 tab-separated field(s)")),
     Case("tatoeba-over-long-line", _tatoeba_long, 2, ("tatoeba.kaz-eng.kaz:2", "200,000 characters")),
     Case("bucc-duplicate-sentence-id", _bucc_duplicate, 2, (".de:3: sentence id 'de-1' appears again (first on line 1)",)),
+    Case("hellaswag-label-not-number", _intermediate("hellaswag", {
+        "hellaswag_train.jsonl": "".join(json.dumps(r) + "\n" for r in (HELLASWAG, {**HELLASWAG, "label": "x"})),
+        "hellaswag_val.jsonl": json.dumps(HELLASWAG) + "\n"}), 2,
+         ("hellaswag_train.jsonl:2", "not of this format", "'x'")),
+    Case("vqa-question-without-image-id", _intermediate("vqa", {
+        "v2_OpenEnded_mscoco_train2014_questions.json": json.dumps({"questions": [
+            {"question_id": 1, "image_id": 9, "question": "What is it?"}, {"question_id": 2, "question": "Where?"}]}),
+        "v2_mscoco_train2014_annotations.json": json.dumps({"annotations": []})}), 2,
+         ("questions.json: questions[1]", "no 'image_id'")),
     # --- YAML that would hang (billion laughs) or is too big: refused before any work
     Case("yaml-bomb-validate", lambda c: ["validate", str(_write(c.ws / "p.yaml", _laughs()))], 2,
          ("p.yaml", "more than 100,000 values", "aliases")),

@@ -93,3 +93,64 @@ def test_squad_offsets_as_digit_strings_and_past_the_context_are_read(tmp_path):
         {"id": "q1", "question": "?", "answers": [{"text": "b", "answer_start": "2"}]},
         {"id": "q2", "question": "?", "answers": [{"text": "b", "answer_start": 99}]}]}]}]}))
     assert [r["answers"]["answer_start"] for r in formats.squad_rows(path)] == [[2], [99]]
+
+
+HELLASWAG = {"ind": 1, "ctx_a": "A man", "ctx_b": "then", "endings": ["a", "b", "c", "d"], "label": 0}
+CSQA = {"id": "c1", "question": {"stem": "Where?", "choices": [{"label": "A", "text": "here"},
+                                                              {"label": "B", "text": "there"}]}, "answerKey": "A"}
+COSMOS_HEAD = "id,context,question,answer0,answer1,answer2,answer3,label\n"
+
+
+def _jsonl(*rows: dict) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+@pytest.mark.parametrize("task, split, files, words", [
+    ("hellaswag", "train", {"hellaswag_train.jsonl": _jsonl(HELLASWAG, {**HELLASWAG, "label": "x"})},
+     ("hellaswag_train.jsonl:2", "not of this format", "'x'")),
+    ("hellaswag", "train", {"hellaswag_train.jsonl": _jsonl(HELLASWAG, {k: v for k, v in HELLASWAG.items()
+                                                                        if k != "endings"})},
+     ("hellaswag_train.jsonl:2", "missing column(s) endings")),
+    ("commonsenseqa", "train", {"train_rand_split.jsonl": _jsonl(CSQA, {**CSQA, "question": {"stem": "Why?"}})},
+     ("train_rand_split.jsonl:2", "no 'choices'")),
+    ("cosmosqa", "train", {"train.csv": COSMOS_HEAD + "1,c,q,a,b,c,d,0\n2,c,q,a,b,c,d,zz\n"},
+     ("train.csv:3", "not of this format", "'zz'")),
+    ("cosmosqa", "validation", {"valid.csv": COSMOS_HEAD + '1,"two\nlines",q,a,b,c,d,0\n2,c,q\n'},
+     ("valid.csv:4", "3 comma-separated field(s), the header has 8")),
+    ("vqa", "train", {"v2_OpenEnded_mscoco_train2014_questions.json": json.dumps({"questions": [
+        {"question_id": 1, "image_id": 5, "question": "What?"}, {"question_id": 2, "question": "Where?"}]}),
+        "v2_mscoco_train2014_annotations.json": json.dumps({"annotations": []})},
+     ("questions.json: questions[1]", "no 'image_id'")),
+    ("vqa", "train", {"v2_OpenEnded_mscoco_train2014_questions.json": json.dumps({"questions": []}),
+                      "v2_mscoco_train2014_annotations.json": json.dumps({"annotations": [{"question_id": 1}]})},
+     ("annotations.json: annotations[0]", "no 'answers'")),
+    ("textvqa", "train", {"TextVQA_0.5.1_train.json": json.dumps({"data": [
+        {"question_id": 1, "image_id": "a", "question": ["What?"], "answers": []}]})},
+     ("TextVQA_0.5.1_train.json: data[0]", "expected a text, got list")),
+    ("gqa", "train", {"train_balanced_questions.json": json.dumps({"7": {"question": "What?", "imageId": "n1"}})},
+     ("train_balanced_questions.json: question '7'", "no 'answer'")),
+    ("caption", "train", {"dataset_coco.json": json.dumps({"images": [
+        {"split": "train", "filename": "a.jpg", "cocoid": 1, "sentences": [{"tokens": ["a"]}]}]})},
+     ("dataset_coco.json: images[0]", "no 'raw'")),
+    ("vqa-text", "train", {"v2_OpenEnded_mscoco_train2014_questions.json": json.dumps({"questions": [
+        {"question_id": 1, "image_id": 5, "question": "What?"}]}),
+        "v2_mscoco_train2014_annotations.json": json.dumps({"annotations": []}),
+        "captions_train2014.json": json.dumps({"annotations": [{"image_id": 5, "caption": None}]})},
+     ("captions_train2014.json: annotations[0]", "expected a text, got NoneType")),
+    ("caption", "train", {"dataset_coco.json": json.dumps({"images": {"a": 1}})},
+     ("dataset_coco.json", "'images' is a list")),
+])
+def test_multiple_choice_and_image_question_records_are_checked(tmp_path, task, split, files, words):
+    """A record without a key its format has, or with a value of another type, is one DataError naming the file
+    and the line (JSON lines, CSV) or the record's index, not a KeyError from the reader."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(DataError) as err:
+        catalog.task(task).load(split, "en", str(tmp_path))
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_cosmos_csv_rows_are_read_with_quoted_line_breaks(tmp_path):
+    (tmp_path / "train.csv").write_text(COSMOS_HEAD + '1,"two\nlines",q,a,b,c,d,2\n2,c,"q, r",a,b,c,d,0\n')
+    ds = catalog.task("cosmosqa").load("train", "en", str(tmp_path))
+    assert (ds["context"], ds["question"], ds["label"]) == (["two\nlines", "c"], ["q", "q, r"], [2, 0])

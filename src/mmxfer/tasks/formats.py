@@ -5,6 +5,7 @@ One function per format; they know nothing about TaskSpecs beyond the path they 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -45,9 +46,38 @@ class Row(dict):
     line: int = 0
 
 
-def _at(path: Path, row: dict[str, Any]) -> str:
+def located(path: Path, row: dict[str, Any]) -> str:
+    """``path:line`` of a :class:`Row` (``path`` alone for a row without one), for messages."""
     line = getattr(row, "line", 0)
     return f"{path}:{line}" if line else str(path)
+
+
+@contextlib.contextmanager
+def record(where: str) -> Iterator[None]:
+    """Around the reading of one record of a release file (``where``: the file and its line or index): a key the
+    record lacks, or a value of another type than its format's (a label that is not a number, a text that is a
+    list), becomes one DataError naming the record, not a traceback from the reader's indexing."""
+    try:
+        yield
+    except KeyError as exc:
+        raise DataError(f"{where}: no {exc.args[0]!r}, which every record of this format has") from None
+    except (TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise DataError(f"{where}: a value that is not of this format ({exc})") from None
+
+
+def record_list(data: Any, key: str, path: Path) -> list[Any]:
+    """The list ``data[key]`` of a release JSON file (absent: none), else one DataError."""
+    records = data.get(key, []) if isinstance(data, dict) else None
+    if not isinstance(records, list):
+        raise DataError(f"{path}: expected a JSON object whose {key!r} is a list")
+    return records
+
+
+def text_value(value: Any) -> str:
+    """``value`` when it is a text (read inside :func:`record`, a TypeError becomes the record's message)."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a text, got {type(value).__name__}")
+    return value
 
 
 def read_jsonl(path: Path, *, columns: tuple[str, ...] = ()) -> list[Row]:
@@ -71,23 +101,29 @@ def read_jsonl(path: Path, *, columns: tuple[str, ...] = ()) -> list[Row]:
     return out
 
 
+#: how a message names the fields of a row, by delimiter
+_SEPARATED = {"\t": "tab-separated", ",": "comma-separated"}
+
+
 def read_tsv(path: Path, *, header: bool = True, quoting: int = csv.QUOTE_NONE, columns: tuple[str, ...] = (),
-             skip_short: str = "") -> list[Row]:
-    """Rows of a TSV file as dicts (``header=False``: keys are column indices as strings), each with its ``line``.
+             skip_short: str = "", delimiter: str = "\t") -> list[Row]:
+    """Rows of a TSV file (``delimiter=","`` with ``csv.QUOTE_MINIMAL``: a CSV file) as dicts (``header=False``: keys
+    are column indices as strings), each with its ``line``.
 
     The header must name every column of ``columns``, and every row must have as many fields as the header: else
     one DataError naming the line, unless ``skip_short`` names the official reader that skips rows with too few
     fields (they are then left out, counted in one log line)."""
     text = read_text(path)
     check_line_lengths(text, path)
-    reader = csv.reader(io.StringIO(text), delimiter="\t", quoting=quoting)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quoting=quoting)
     rows: list[tuple[int, list[str]]] = []
     try:
         for fields in reader:
             if fields:
                 rows.append((reader.line_num, fields))
     except csv.Error as exc:
-        raise DataError(f"{path}:{reader.line_num + 1}: not a TSV row ({exc})") from None
+        raise DataError(f"{path}:{reader.line_num + 1}: not a row of {_SEPARATED.get(delimiter, 'delimited')} "
+                        f"fields ({exc})") from None
     if not rows:
         return []
     if not header:
@@ -103,8 +139,8 @@ def read_tsv(path: Path, *, header: bool = True, quoting: int = csv.QUOTE_NONE, 
             if skip_short and len(fields) < len(head):
                 short += 1
                 continue
-            raise DataError(f"{path}:{n}: {len(fields)} tab-separated field(s), the header has {len(head)} "
-                            f"({', '.join(head)})")
+            raise DataError(f"{path}:{n}: {len(fields)} {_SEPARATED.get(delimiter, 'delimited')} field(s), the "
+                            f"header has {len(head)} ({', '.join(head)})")
         out.append(_row(dict(zip(head, fields)), n))
     if short:
         log.warning("%s: %d row(s) with fewer fields than the header left out, as %s does", path, short, skip_short)
@@ -120,7 +156,8 @@ def _row(values: dict[str, str], line: int) -> Row:
 def require(row: dict[str, Any], keys: tuple[str, ...], path: Path) -> None:
     missing = [k for k in keys if k not in row]
     if missing:
-        raise DataError(f"{_at(path, row)}: missing column(s) {', '.join(missing)}; it has {', '.join(map(str, row))}")
+        raise DataError(f"{located(path, row)}: missing column(s) {', '.join(missing)}; it has "
+                        f"{', '.join(map(str, row))}")
 
 
 def check_unique(rows: list[Row], key: str, path: Path, what: str = "") -> None:
@@ -130,8 +167,8 @@ def check_unique(rows: list[Row], key: str, path: Path, what: str = "") -> None:
     for row in rows:
         value = row[key]
         if value in seen:
-            raise DataError(f"{_at(path, row)}: {what or key} {value!r} appears again (first on line {seen[value]}); "
-                            f"each must be unique")
+            raise DataError(f"{located(path, row)}: {what or key} {value!r} appears again (first on line "
+                            f"{seen[value]}); each must be unique")
         seen[value] = row.line
 
 
@@ -139,7 +176,7 @@ def check_integer_ids(rows: list[Row], key: str, path: Path) -> None:
     """Every row's ``key`` is a whole number (as the release writes them): else one DataError naming the line."""
     for row in rows:
         if not str(row[key]).strip().isdigit():
-            raise DataError(f"{_at(path, row)}: {key} {row[key]!r} is not a number")
+            raise DataError(f"{located(path, row)}: {key} {row[key]!r} is not a number")
 
 
 # --- bitext -------------------------------------------------------------------------------------
@@ -435,26 +472,28 @@ def vqa_v2_rows(questions: Path, annotations: Path | None, image_root: Path, coc
     qdata = load_json(questions)
     answers: dict[int, list[str]] = {}
     if annotations is not None:
-        for ann in load_json(annotations).get("annotations", []):
-            answers[ann["question_id"]] = [a["answer"] for a in ann["answers"]]
+        for i, ann in enumerate(record_list(load_json(annotations), "annotations", annotations)):
+            with record(f"{annotations}: annotations[{i}]"):
+                answers[ann["question_id"]] = [a["answer"] for a in ann["answers"]]
     rows = []
-    for q in qdata.get("questions", []):
-        name = f"COCO_{coco_split}_{int(q['image_id']):012d}.jpg"
-        rows.append({"id": str(q["question_id"]), "image_id": str(q["image_id"]), "question": q["question"],
-                     "answers": answers.get(q["question_id"], []),
-                     "image": image_path(image_root, f"{coco_split}/{name}", name, f"images/{coco_split}/{name}")})
+    for i, q in enumerate(record_list(qdata, "questions", questions)):
+        with record(f"{questions}: questions[{i}]"):
+            name = f"COCO_{coco_split}_{int(q['image_id']):012d}.jpg"
+            rows.append({"id": str(q["question_id"]), "image_id": str(q["image_id"]),
+                         "question": text_value(q["question"]), "answers": answers.get(q["question_id"], []),
+                         "image": image_path(image_root, f"{coco_split}/{name}", name, f"images/{coco_split}/{name}")})
     return rows
 
 
 def textvqa_rows(path: Path, image_root: Path) -> list[dict[str, Any]]:
     """TextVQA JSON (``{"data": [{question, image_id, answers, question_id}]}``); images ``<image_id>.jpg``."""
-    data = load_json(path)
     rows = []
-    for q in data.get("data", []):
-        name = f"{q['image_id']}.jpg"
-        rows.append({"id": str(q["question_id"]), "image_id": str(q["image_id"]), "question": q["question"],
-                     "answers": list(q.get("answers", [])),
-                     "image": image_path(image_root, f"train_images/{name}", f"test_images/{name}", name)})
+    for i, q in enumerate(record_list(load_json(path), "data", path)):
+        with record(f"{path}: data[{i}]"):
+            name = f"{q['image_id']}.jpg"
+            rows.append({"id": str(q["question_id"]), "image_id": str(q["image_id"]),
+                         "question": text_value(q["question"]), "answers": [text_value(a) for a in q.get("answers", [])],
+                         "image": image_path(image_root, f"train_images/{name}", f"test_images/{name}", name)})
     return rows
 
 
@@ -463,14 +502,15 @@ def karpathy_rows(path: Path, image_root: Path, split: str) -> Iterator[dict[str
 
     ``train`` includes COCO's ``restval`` images, as in the usual Karpathy-split training set.
     """
-    data = load_json(path)
     wanted = {"train": ("train", "restval"), "validation": ("val",), "test": ("test",)}[split]
-    for img in data.get("images", []):
-        if img.get("split") not in wanted:
-            continue
-        rel = f"{img['filepath']}/{img['filename']}" if img.get("filepath") else img["filename"]
-        image = image_path(image_root, rel, img["filename"], f"images/{img['filename']}",
-                           f"flickr30k-images/{img['filename']}")
-        key = img.get("cocoid", img.get("imgid"))
-        for k, sent in enumerate(img.get("sentences", [])):
-            yield {"id": f"{key}-{k}", "image_id": str(key), "image": image, "caption": sent["raw"].strip()}
+    for i, img in enumerate(record_list(load_json(path), "images", path)):
+        with record(f"{path}: images[{i}]"):
+            if img.get("split") not in wanted:
+                continue
+            rel = f"{img['filepath']}/{img['filename']}" if img.get("filepath") else img["filename"]
+            image = image_path(image_root, rel, img["filename"], f"images/{img['filename']}",
+                               f"flickr30k-images/{img['filename']}")
+            key = img.get("cocoid", img.get("imgid"))
+            captions = [(k, text_value(sent["raw"]).strip()) for k, sent in enumerate(img.get("sentences", []))]
+        for k, caption in captions:
+            yield {"id": f"{key}-{k}", "image_id": str(key), "image": image, "caption": caption}

@@ -10,7 +10,6 @@ as a loading script: its release files (``--data-dir``) are the way in.
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 from typing import Any
 
@@ -218,17 +217,19 @@ def _mc_task(convert, local_files: dict[str, list[str]], columns: tuple[str, ...
         return _mc_rows(spec, split, lang, ds, convert)
 
     def local(spec: TaskSpec, split: str, lang: str, root: Path):
+        """Every row with ``columns`` (a CSV row with the header's fields); a row ``convert`` cannot read (a
+        label that is not a number, choices without texts) is one DataError naming its line."""
         path = find_file(root, local_files[split], spec)
-        raw = formats.read_jsonl(path) if ".jsonl" in path.name else _read_csv(path)
-        if raw:
-            formats.require(raw[0], columns, path)
-        return _mc_rows(spec, split, lang, raw, convert)
+        raw = formats.read_jsonl(path, columns=columns) if ".jsonl" in path.name else \
+            formats.read_tsv(path, quoting=csv.QUOTE_MINIMAL, columns=columns, delimiter=",")
+
+        def checked(i: int, ex: formats.Row) -> dict[str, Any] | None:
+            with formats.record(formats.located(path, ex)):
+                return convert(i, ex)
+
+        return _mc_rows(spec, split, lang, raw, checked)
 
     return make_loader(hub, local)
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(formats.read_text(path))))
 
 
 #: Rowan/hellaswag main still holds hellaswag.py; PR #7's 'Delete loading script' commit has the same
