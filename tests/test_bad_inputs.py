@@ -700,11 +700,10 @@ CASES: list[Case] = [
         "hellaswag_train.jsonl": "".join(json.dumps(r) + "\n" for r in (HELLASWAG, {**HELLASWAG, "label": "x"})),
         "hellaswag_val.jsonl": json.dumps(HELLASWAG) + "\n"}), 2,
          ("hellaswag_train.jsonl:2", "not of this format", "'x'")),
-    Case("vqa-question-without-image-id", _intermediate("vqa", {
-        "v2_OpenEnded_mscoco_train2014_questions.json": json.dumps({"questions": [
-            {"question_id": 1, "image_id": 9, "question": "What is it?"}, {"question_id": 2, "question": "Where?"}]}),
-        "v2_mscoco_train2014_annotations.json": json.dumps({"annotations": []})}), 2,
-         ("questions.json: questions[1]", "no 'image_id'")),
+    Case("gqa-question-without-answer", _intermediate("gqa", {"train_balanced_questions.json": json.dumps({
+        "1": {"question": "What is it?", "answer": "a cube", "imageId": "n1"}, "2": {"question": "Where?",
+                                                                                   "imageId": "n2"}})}), 2,
+         ("train_balanced_questions.json: question '2'", "no 'answer'")),
     # --- YAML that would hang (billion laughs) or is too big: refused before any work
     Case("yaml-bomb-validate", lambda c: ["validate", str(_write(c.ws / "p.yaml", _laughs()))], 2,
          ("p.yaml", "more than 100,000 values", "aliases")),
