@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+from scipy import special
 
 #: interval labels: both sources of variance, or the examples' alone (no arm has two seeds on this level)
 EXAMPLES_AND_RUNS, EXAMPLES_ONLY = "examples+runs", "examples only"
@@ -119,7 +119,12 @@ class Estimate:
 
 
 def t_quantile(q: float, df: float) -> float:
-    return float(sps.norm.ppf(q)) if not np.isfinite(df) else float(sps.t.ppf(q, df))
+    """Student's t quantile (normal for infinite df); scipy's ufuncs, which are 100x faster than scipy.stats'."""
+    return float(special.ndtri(q)) if not np.isfinite(df) else float(special.stdtrit(df, q))
+
+
+def _two_sided_p(tstat: float, df: float) -> float:
+    return float(2 * (special.ndtr(-tstat) if not np.isfinite(df) else special.stdtr(df, -tstat)))
 
 
 def minimum_detectable(se: float, df: float, alpha: float, power: float = POWER) -> float:
@@ -148,7 +153,7 @@ def estimate(margin: float, var_examples: float, run_weight: float, runs: RunVar
     half = t_quantile(1 - alpha / 2, df) * se
     if se > 0:
         tstat = abs(margin) / se
-        p = float(2 * (sps.norm.sf(tstat) if not np.isfinite(df) else sps.t.sf(tstat, df)))
+        p = _two_sided_p(tstat, df)
     else:
         p = 1.0 if margin == 0 else 0.0
     return Estimate(margin, se, df, var_examples, v_run, df_run, margin - half, margin + half, p,
