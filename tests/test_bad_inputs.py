@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -77,6 +78,7 @@ class Case:
     no_run_folder: bool = False  # the runs folder must not exist afterwards
     check: Callable[[Ctx], None] | None = None  # more to assert afterwards
     stream: str = "err"  # where the words are: "err" (the error line) or "out" (a successful command)
+    logged: tuple[str, ...] = ()  # words of the one warning a recomputation logs (its first word names what)
 
 
 def _write(path: Path, data: bytes | str) -> Path:
@@ -415,11 +417,13 @@ def _cache_at(path: str | Path) -> Callable[[Ctx], list[str]]:
 
 # --------------------------------------------------------------------------- damaged derived files (second family)
 
-#: a run whose train (300 rows) and test (204 rows) features are large enough to be cached
+#: a run whose train (300 rows) and test (204 rows) features are large enough to be cached; it trains long enough
+#: for its training labels to show in its score (one epoch at the default rate predicts one class whatever the labels),
+#: so "the same metrics as the clean run" says that a damaged entry was not used
 SIB_CACHED = ["train", "--intermediate", "none", "--target", "starter-sib200", "--languages", "deu_Latn", "--seed", "1",
               "--set", "trunk.name=tiny", "--set", "trunk.freeze_embeddings=false",
-              "--set", "target.max_train_examples=300", "--set", "target.batch_size=32", "--set", "target.epochs=1",
-              "--set", "target.max_eval_examples=8"]
+              "--set", "target.max_train_examples=300", "--set", "target.batch_size=32", "--set", "target.epochs=2",
+              "--set", "target.lr=3e-3", "--set", "target.max_eval_examples=8"]
 #: a retrieval-only run on a phase-2 trunk (shapes-world VQA text twin)
 PHASE2 = ["train", "--intermediate", "starter-vqa-text", "--seed", "1", "--languages", "de",
           "--set", "trunk.name=tiny", "--set", "trunk.freeze_embeddings=false",
@@ -685,10 +689,11 @@ CASES: list[Case] = [
          2, ("train-v1.1.json", "question 'q2'", "answer_start 'near'")),
     Case("squad-duplicate-question-id", _squad(None, test=_squad_json(4).replace('"q3"', '"q1"')), 2,
          ("xquad.de.json", "question id 'q1' appears twice")),
-    Case("squad-answer-beyond-context-skipped", _squad(_beyond), 0, ("done:",), stream="out", check=_skipped_counted),
+    Case("squad-answer-beyond-context-skipped", _squad(_beyond), 0, ("done:",), stream="out", check=_skipped_counted,
+         logged=("train: 3 of 12 example(s) left out", "Could not find answer")),
     Case("squad-answer-elsewhere-skipped", _squad(lambda i, c: {"text": "Nowhere", "answer_start": 3}
                                                   if i % 4 == 1 else None), 0, ("done:",), stream="out",
-         check=_skipped_counted),
+         check=_skipped_counted, logged=("train: 3 of 12 example(s) left out", "Could not find answer")),
     Case("pawsx-missing-column", _pawsx(lambda ls: [x.rsplit("\t", 1)[0] for x in ls]), 2,
          ("de/test_2k.tsv:1", "missing column(s) label")),
     Case("pawsx-duplicate-id", _pawsx(lambda ls: [*ls, ls[5]]), 2, ("de/test_2k.tsv:22", "id '5' appears again")),
@@ -727,27 +732,35 @@ CASES: list[Case] = [
          ("MMXFER_CACHE", "a file is in the way"), True),
     # --- damaged derived files: a feature-cache entry is logged and computed again, to the clean run's metrics
     Case("cache-entry-bytes-flipped", _damaged_cache(lambda e: _flip(_arrow(e))), 0, ("done:",), stream="out",
-         check=_recomputed),
+         check=_recomputed, logged=("feature cache:", ".arrow: content differs from its sha256 in DONE",
+                                    "computing it again")),
     Case("cache-entry-truncated", _damaged_cache(lambda e: _arrow(e).write_bytes(_arrow(e).read_bytes()[:5000])), 0,
-         ("done:",), stream="out", check=_recomputed),
+         ("done:",), stream="out", check=_recomputed, logged=("feature cache:", ".arrow: 5000 bytes,", "recorded in DONE",
+                                                              "computing it again")),
     Case("cache-entry-wrong-dtype", _damaged_cache(lambda e: _rewrite(e, lambda r: {
-        "input_ids": [float(x) + 0.25 for x in r["input_ids"]]})), 0, ("done:",), stream="out", check=_recomputed),
+        "input_ids": [float(x) + 0.25 for x in r["input_ids"]]})), 0, ("done:",), stream="out", check=_recomputed,
+         logged=("feature cache:", "recorded in DONE", "computing it again")),
     Case("cache-entry-wrong-labels", _damaged_cache(lambda e: _rewrite(e, lambda r: {"labels": (r["labels"] + 1) % 7})),
-         0, ("done:",), stream="out", check=_recomputed),
+         0, ("done:",), stream="out", check=_recomputed,
+         logged=("feature cache:", ".arrow: content differs from its sha256 in DONE", "computing it again")),
     Case("cache-entry-done-missing", _damaged_cache(lambda e: (e / "DONE").unlink()), 0, ("done:",), stream="out",
-         check=_recomputed),
+         check=_recomputed, logged=("feature cache:", "no DONE (the writer did not finish)", "computing it again")),
     Case("cache-entry-done-garbled", _damaged_cache(lambda e: _write(e / "DONE", "{not json")), 0, ("done:",),
-         stream="out", check=_recomputed),
+         stream="out", check=_recomputed, logged=("feature cache:", "DONE: unreadable", "computing it again")),
     Case("cache-entry-without-checksums", _damaged_cache(lambda e: _write(e / "DONE", '{"rows": 300}')), 0,
-         ("done:",), stream="out", check=_recomputed),
+         ("done:",), stream="out", check=_recomputed, logged=("feature cache:", "holds no checksums",
+                                                              "computing it again")),
     Case("cache-entry-file-missing", _damaged_cache(lambda e: (e / "state.json").unlink()), 0, ("done:",),
-         stream="out", check=_recomputed),
+         stream="out", check=_recomputed, logged=("feature cache:", "state.json: missing (listed in DONE)",
+                                                  "computing it again")),
     # --- a saved trunk in the cache (the tiny test trunk; the starter conversion: tests/models/test_starter.py)
     Case("saved-trunk-weights-flipped", _tiny_trunk_damaged(lambda d: _flip(d / "model.safetensors", every=101)), 0,
-         ("wrote 2 x 32",), stream="out", check=_same_embeddings),
+         ("wrote 2 x 32",), stream="out", check=_same_embeddings,
+         logged=("model.safetensors: content differs", "making it again")),
     Case("saved-trunk-tokenizer-truncated", _tiny_trunk_damaged(
         lambda d: (d / "tokenizer.json").write_bytes((d / "tokenizer.json").read_bytes()[:100])), 0,
-         ("wrote 2 x 32",), stream="out", check=_same_embeddings),
+         ("wrote 2 x 32",), stream="out", check=_same_embeddings,
+         logged=("tokenizer.json: 100 bytes,", "making it again")),
     # --- a damaged phase-2 folder is refused, saying how to train it again
     Case("phase2-weights-flipped", _damaged_phase2(lambda f: _flip(f / "trunk" / "model.safetensors")), 2,
          ("phase 2", "damaged", "model.safetensors", "content differs", "remove")),
@@ -796,11 +809,12 @@ def fixtures(tmp_path_factory):
 RESULTS: dict[str, str] = {}  # case id -> "" when handled cleanly, else what went wrong
 
 
-def _replay(case: Case, ctx: Ctx, capsys) -> str:
+def _replay(case: Case, ctx: Ctx, capsys, caplog) -> str:
     """'' when the case is handled cleanly, else what went wrong."""
     try:
         argv = case.argv(ctx)
         capsys.readouterr()
+        caplog.clear()
         code = main(argv)
     except BaseException as exc:  # noqa: BLE001 - a traceback is exactly what is being counted
         return f"raised {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
@@ -829,6 +843,11 @@ def _replay(case: Case, ctx: Ctx, capsys) -> str:
         problems.append(f"missing {missing} in {text.strip()[-300:]!r}")
     if case.no_run_folder and (ctx.ws / "runs").exists():
         problems.append("a run folder was made")
+    if case.logged:
+        said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        named = [m for m in said if case.logged[0] in m]
+        if len(named) != 1 or any(w not in named[0] for w in case.logged):
+            problems.append(f"expected one warning holding {list(case.logged)}, logged {said}")
     if case.check is not None:
         try:
             case.check(ctx)
@@ -838,12 +857,13 @@ def _replay(case: Case, ctx: Ctx, capsys) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_is_one_clear_line(case, fixtures, tmp_path, monkeypatch, capsys):
+def test_bad_input_is_one_clear_line(case, fixtures, tmp_path, monkeypatch, capsys, caplog):
     finished, synthetic, killed = fixtures
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MMXFER_CACHE", str(tmp_path.parent / "replay-cache"))
     monkeypatch.delenv("MMXFER_DEBUG", raising=False)
-    problem = _replay(case, Ctx(tmp_path, finished, synthetic, killed), capsys)
+    caplog.set_level(logging.WARNING)
+    problem = _replay(case, Ctx(tmp_path, finished, synthetic, killed), capsys, caplog)
     RESULTS[case.id] = problem
     assert not problem, problem
 
