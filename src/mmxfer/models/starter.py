@@ -223,12 +223,11 @@ def starter_dir() -> Path:
     checksums (or has none: converted by older code, or a conversion that did not finish)."""
     src = package_model_file()
     out = cache_dir("trunks") / f"starter-{_file_key(src)}"
-    if sealed.is_sealed(out, SEAL_FILE):
-        try:
-            sealed.check(out, SEAL_FILE)
-            return out
-        except sealed.Damaged as exc:
-            log.warning("starter trunk: %s; converting it again", exc)
+    problem = sealed.damage(out, SEAL_FILE)
+    if problem is None:
+        return out
+    if problem:
+        log.warning("starter trunk: %s; converting it again", problem)
     elif out.exists():
         log.warning("starter trunk: %s has no %s (an older or unfinished conversion); converting it again",
                     out, SEAL_FILE)

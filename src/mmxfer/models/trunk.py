@@ -6,8 +6,8 @@ pretraining pooler (unused by every head; DDP requires every parameter to reach 
 writes only the trunk (safetensors + config + tokenizer) atomically, so a phase-2 checkpoint
 carries nothing of the heads, projector or vision tower into phase 3. The folder is sealed: its last file,
 ``CHECKSUMS.json``, holds the size and sha256 of every other (:mod:`mmxfer.runs.sealed`), and a folder that no
-longer matches them is refused when it is loaded; hashing costs one read of the weights per process (sha256 at
-about 1.4 GB/s: 0.3 s for the starter's 470 MB, 1.6 s for XLM-R Large's 2.2 GB).
+longer matches them is refused when it is loaded; hashing costs one read of the weights per process (measured in
+``benchmarks/results/cache_checksum_cost.json``).
 """
 
 from __future__ import annotations
@@ -225,11 +225,9 @@ def _read_dir(path: Path, attn_implementation: str) -> TrunkPair:
 
 def check_sealed(path: Path) -> None:
     """A trunk folder written by :func:`save_trunk` must still match its checksums (hub folders have none)."""
-    if sealed.is_sealed(path, SEAL_FILE):
-        try:
-            sealed.check(path, SEAL_FILE)
-        except sealed.Damaged as exc:
-            raise AssetError(f"the trunk folder {path} is damaged: {exc}") from None
+    problem = sealed.damage(path, SEAL_FILE)
+    if problem:
+        raise AssetError(f"the trunk folder {path} is damaged: {problem}")
 
 
 def load_trunk(name_or_path: str, revision: str | None = None, *, attn_implementation: str = "sdpa") -> TrunkPair:

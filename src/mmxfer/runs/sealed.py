@@ -7,8 +7,8 @@ first that is missing, of another size (truncated) or of other content (flipped 
 or dtypes), and for a record that is unreadable or written without checksums. What a damage means is the caller's:
 a cache entry is recomputed, a phase-2 trunk is an error that says how to train it again.
 
-Hashing reads the files (sha256 runs at about 1.4 GB/s on one core with SHA extensions), through ``read``, not a
-mapping, so it adds nothing to the resident size. Each process checks a folder once: a folder whose files have the
+Hashing reads the files through ``read``, not a mapping, so it adds nothing to the resident size (its speed and
+what a run hashes: ``benchmarks/results/cache_checksum_cost.json``). Each process checks a folder once: a folder whose files have the
 same size, modification time and inode as when this process sealed or checked it is not hashed again (a local study
 loads the same trunk and feature entries run after run).
 """
@@ -126,6 +126,18 @@ def check(folder: str | Path, record: str = "DONE") -> dict[str, Any]:
     if key is not None:
         _checked[key] = stats
     return data
+
+
+def damage(folder: str | Path, record: str = "DONE") -> str | None:
+    """What is wrong with a sealed ``folder``: None when it matches its record, "" when it has no record (absent,
+    unfinished or from older code: nothing to report), else the :class:`Damaged` message."""
+    if not is_sealed(folder, record):
+        return ""
+    try:
+        check(folder, record)
+    except Damaged as exc:
+        return str(exc)
+    return None
 
 
 def is_sealed(folder: str | Path, record: str = "DONE") -> bool:

@@ -94,8 +94,7 @@ def read_jsonl(path: Path, *, columns: tuple[str, ...] = ()) -> list[Row]:
                 raise DataError(f"{path}:{n}: JSON nested too deeply") from None
             if not isinstance(value, dict):
                 raise DataError(f"{path}:{n}: expected a JSON object, got {type(value).__name__}")
-            row = Row(value)
-            row.line = n
+            row = _row(value, n)
             require(row, columns, path)
             out.append(row)
     return out
@@ -147,7 +146,7 @@ def read_tsv(path: Path, *, header: bool = True, quoting: int = csv.QUOTE_NONE, 
     return out
 
 
-def _row(values: dict[str, str], line: int) -> Row:
+def _row(values: dict[str, Any], line: int) -> Row:
     row = Row(values)
     row.line = line
     return row

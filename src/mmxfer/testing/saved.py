@@ -63,12 +63,11 @@ def _source(module: str) -> str:
 def _made_once(folder: Path, make: Callable[[Path], None]) -> Path:
     """``folder``, made by ``make(tmp)`` into a temporary sibling, sealed and renamed into place if absent; made
     again when it no longer matches its checksums (:mod:`mmxfer.runs.sealed`)."""
-    if sealed.is_sealed(folder):
-        try:
-            sealed.check(folder)
-            return folder
-        except sealed.Damaged as exc:
-            log.warning("%s; making it again", exc)
+    problem = sealed.damage(folder)
+    if problem is None:
+        return folder
+    if problem:
+        log.warning("%s; making it again", problem)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
