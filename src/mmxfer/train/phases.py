@@ -160,10 +160,9 @@ def check_trunk_intact(folder: Path, info: dict[str, Any]) -> None:
     if not seal.is_file() or sealed.sha256_file(seal) != recorded:
         raise RunStoreError(f"phase 2: the trunk in {folder} is damaged: {seal} is "
                             f"{'missing' if not seal.is_file() else 'not the one DONE records'}; {fix}")
-    try:
-        sealed.check(trunk, SEAL_FILE)
-    except sealed.Damaged as exc:
-        raise RunStoreError(f"phase 2: the trunk in {folder} is damaged: {exc}; {fix}") from None
+    problem = sealed.damage(trunk, SEAL_FILE)
+    if problem:
+        raise RunStoreError(f"phase 2: the trunk in {folder} is damaged: {problem}; {fix}")
 
 
 def check_reusable(folder: Path, profile: ExperimentConfig, tasks: Sequence[str], data_dir: str | None) -> None:
