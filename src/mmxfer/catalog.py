@@ -54,11 +54,11 @@ def find_task(name: str) -> TaskSpec | None:
 
 
 def is_control(tasks: Iterable[str]) -> bool:
-    """Whether an arm's intermediate tasks are a positive control (spec ``extra["control"]``: a task known to move
+    """Whether an arm's intermediate tasks are a positive control (:attr:`TaskSpec.control`: a task known to move
     the targets, there to show that the design detects an effect): compared with the baseline, never pooled
     with the arms whose modality is the question."""
     specs = [find_task(name) for name in tasks]
-    return bool(specs) and all(spec is not None and spec.extra.get("control") for spec in specs)
+    return bool(specs) and all(spec is not None and spec.control for spec in specs)
 
 
 def modality_of(tasks: Iterable[str]) -> str:

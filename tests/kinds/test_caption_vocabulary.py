@@ -30,7 +30,7 @@ def test_the_starter_worlds_captions_give_their_pieces_as_the_heads_vocabulary(t
     out = model(**batch)
     assert out["logits"].shape == (int((batch["mlm_labels"] != -100).sum()), len(pieces))
     # an open-vocabulary caption task (COCO-style) keeps the trunk's whole softmax
-    assert catalog.task("caption").extra.get("closed_vocabulary") is None
+    assert not catalog.task("caption").closed_vocabulary
 
 
 def test_the_closed_softmax_is_the_full_one_with_every_other_piece_left_out():

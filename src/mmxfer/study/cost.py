@@ -266,13 +266,13 @@ class Estimator:
         if entry.status != "measured":
             self.assumed_lengths.add(spec.name)
         trunk = self.profile.trunk
-        image = spec.modality == "image-text"
+        image = spec.has_image
         vision = self.vision() if image else None
         visual = 0
         if vision is not None:
             visual = self.profile.vision.num_tokens or vision.out_tokens
         labels = label_source or spec
-        num_labels = len(labels.label_names) or int(labels.extra.get("answer_vocab_size") or 0) or TAG_LABELS
+        num_labels = len(labels.label_names) or labels.answer_vocab_size or TAG_LABELS
         return Costing(spec, self.enc, entry, max_length, kind_of(spec).head, num_labels,
                        trunk.train_top_layers, not trunk.freeze_embeddings and trunk.train_top_layers is None,
                        vision, visual, self.profile.vision.projector)
@@ -515,8 +515,8 @@ class Estimator:
                 if c is None:
                     continue
                 c = dataclasses.replace(c, trained_layers=0)
-                splits = ("validation", "test") if spec.extra.get("mining") else (item.split,)
-                if item.split not in spec.splits and not spec.extra.get("mining"):
+                splits = ("validation", "test") if spec.mining else (item.split,)
+                if item.split not in spec.splits and not spec.mining:
                     splits = (spec.splits[-1],)
                 work = Work(RETRIEVAL, "embedding", "", item.label or spec.name, "retrieval", 0, "")
                 langs = [x for x in evaluation_languages(spec, self.languages, self.data_dir)

@@ -98,7 +98,7 @@ def phase2_key(profile: ExperimentConfig, tasks: Sequence[str], seed: int, data_
     """Everything a phase-2 trunk depends on (hashed into its folder name)."""
     specs = [catalog.task(t) for t in tasks]
     names = [s.name for s in specs]
-    image = any(s.modality == "image-text" for s in specs)
+    image = any(s.has_image for s in specs)
     return {"format": PHASE2_FORMAT, "tasks": names, "trunk": to_dict(profile.trunk),
             "vision": to_dict(profile.vision) if image else None, "phase": to_dict(profile.intermediate),
             "multitask": to_dict(profile.multitask) if len(names) > 1 else None,
@@ -184,7 +184,7 @@ def checked_max_length(trunk: Trunk, specs: Sequence[TaskSpec], profile: Experim
     length_key = f"{phase_name}.max_length" if phase.max_length else "trunk.max_length"
     visual = None  # counted once, for the first image-text task: it depends on profile.vision only
     for spec in specs:
-        image = spec.modality == "image-text"
+        image = spec.has_image
         if image and visual is None:
             visual = visual_token_count(profile.vision)
         check_sequence_length(trunk, visual if image else 0, max_length, length_key=length_key,
@@ -443,7 +443,7 @@ def _phase2_models(job: Phase2Job, trunk: Trunk, specs: list[TaskSpec], parts: S
     shared_vision = None
     build_profile = job.profile
     for spec, part in zip(specs, parts):
-        image = spec.modality == "image-text"
+        image = spec.has_image
         m = _build(trunk, spec, part, build_profile, image)
         if image:
             if shared_vision is None:
