@@ -72,7 +72,12 @@ class TaskKind:
     name: ClassVar[str] = ""
     dev_metric: ClassVar[DevMetric] = "decoded"  # "neg_loss": minus the mean dev loss (no decoded predictions)
     windowed: ClassVar[bool] = False  # one example -> several feature rows (span QA's doc-stride windows)
+    per_choice: ClassVar[bool] = False  # one example -> one sequence per answer choice (multiple choice)
     trunk_only: ClassVar[bool] = False  # evaluated on the trunk's representations directly: no head, no phase 3
+    # the phase-3 recipe that trains and evaluates a target of this kind: a name in catalog.RUNNERS
+    # (mmxfer.train.runners; "finetune": the trunk with the kind's head, then zero-shot prediction)
+    runner: ClassVar[str] = "finetune"
+    generates: ClassVar[bool] = False  # predictions are generated token sequences; labels: the target's ids
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
