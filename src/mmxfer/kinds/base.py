@@ -3,8 +3,9 @@
 A :class:`TaskKind` is bound to one :class:`~mmxfer.tasks.base.TaskSpec` and owns everything that
 differs between kinds: the label space derived from training data, the encoder that turns a batch
 of canonical rows into model inputs, the label tensors of a collated batch, the decoding of model
-outputs into per-example predictions keyed by example id, the golds, and the dev metric that
-model selection uses. Kinds register in :data:`mmxfer.catalog.KINDS` under the kind's name.
+outputs into per-example predictions keyed by example id, the golds, the dev metric that
+model selection uses, and the name of the phase-3 runner that trains a target of the kind
+(:data:`mmxfer.catalog.RUNNERS`). Kinds register in :data:`mmxfer.catalog.KINDS` under the kind's name.
 """
 
 from __future__ import annotations
