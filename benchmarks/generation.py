@@ -71,7 +71,7 @@ def throughput(trunks: list[str], n: int, new_tokens: int, threads: list[int]) -
     out = []
     for name in trunks:
         trunk = load_trunk(name)
-        tokenizer = trunk[1]
+        tokenizer = trunk.tokenizer
         labels = [ids[1:] for ids in tokenizer(targets, truncation=True, max_length=128)["input_ids"]]
         model = build_seq2seq(trunk, vocab=target_vocabulary(tokenizer, labels), layers=2).eval()
         enc = [tokenizer(s, truncation=True, max_length=128, return_tensors="pt") for s in sources]
@@ -86,8 +86,8 @@ def throughput(trunks: list[str], n: int, new_tokens: int, threads: list[int]) -
                 model.generate(padded["input_ids"], padded["attention_mask"], num_beams=beams,
                                max_new_tokens=new_tokens, min_new_tokens=new_tokens)
             seconds = time.perf_counter() - started
-            out.append({"trunk": name, "threads": n_threads, "encoder_layers": trunk[0].config.num_hidden_layers,
-                        "hidden": trunk[0].config.hidden_size, "decoder_layers": 2,
+            out.append({"trunk": name, "threads": n_threads, "encoder_layers": trunk.model.config.num_hidden_layers,
+                        "hidden": trunk.model.config.hidden_size, "decoder_layers": 2,
                         "decoder_vocab": model.vocab_size, "num_beams": beams, "batch_size": batch,
                         "sentences": n, "new_tokens": new_tokens, "seconds": round(seconds, 3),
                         "sentences_per_s": round(n / seconds, 3),

@@ -257,6 +257,7 @@ class Check:
         from transformers import XLMRobertaConfig, XLMRobertaModel
 
         from mmxfer.models.seq2seq import build_seq2seq
+        from mmxfer.models.trunk import Trunk
         from mmxfer.study import flops
         from mmxfer.testing.tiny import tiny_tokenizer
 
@@ -268,7 +269,7 @@ class Check:
                                   pad_token_id=1, bos_token_id=0, eos_token_id=2)
         tokenizer = tiny_tokenizer()
         target = min(DECODER_VOCAB, vocab)
-        model = build_seq2seq((XLMRobertaModel(config, add_pooling_layer=False), tokenizer),
+        model = build_seq2seq(Trunk(XLMRobertaModel(config, add_pooling_layer=False), tokenizer),
                               vocab=list(range(target)), layers=dec_layers, init="random").to(self.args.device).eval()
         ids = torch.randint(5, min(vocab, len(tokenizer)), (batch, source), device=self.args.device)
         mask = torch.ones_like(ids)

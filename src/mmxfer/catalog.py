@@ -23,6 +23,8 @@ VISION_TOWERS: Registry[Any] = Registry("vision tower")
 HEADS: Registry[Any] = Registry("head")
 METRICS: Registry[Any] = Registry("metric")
 KINDS: Registry[Any] = Registry("kind")  # task kind -> its adapter class (mmxfer.kinds.base.TaskKind)
+# phase-3 recipe -> how it trains and evaluates a target (mmxfer.train.runners.Phase3Runner), named by the kinds
+RUNNERS: Registry[Any] = Registry("phase-3 runner")
 DATA_SOURCES: Registry[Any] = Registry("data source")  # local data a study can name (mmxfer.assets.DataSource)
 
 _PLUGIN_PACKAGES = ("mmxfer.tasks", "mmxfer.models", "mmxfer.metrics", "mmxfer.kinds", "mmxfer.testing")
@@ -54,11 +56,11 @@ def find_task(name: str) -> TaskSpec | None:
 
 
 def is_control(tasks: Iterable[str]) -> bool:
-    """Whether an arm's intermediate tasks are a positive control (spec ``extra["control"]``: a task known to move
+    """Whether an arm's intermediate tasks are a positive control (:attr:`TaskSpec.control`: a task known to move
     the targets, there to show that the design detects an effect): compared with the baseline, never pooled
     with the arms whose modality is the question."""
     specs = [find_task(name) for name in tasks]
-    return bool(specs) and all(spec is not None and spec.extra.get("control") for spec in specs)
+    return bool(specs) and all(spec is not None and spec.control for spec in specs)
 
 
 def modality_of(tasks: Iterable[str]) -> str:

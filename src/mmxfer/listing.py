@@ -29,12 +29,11 @@ def _ls_tasks(verbose: bool = False) -> None:
     catalog.load_plugins()
     rows = []
     for name, spec in catalog.TASKS.items():
-        source = spec.source.path if spec.source else ("shipped: " + spec.extra["shipped"] if spec.extra.get("shipped")
-                                                         else "generated")
+        source = spec.source.path if spec.source else ("shipped: " + spec.shipped if spec.shipped else "generated")
         if spec.source and spec.source.config:
             source += f" ({spec.source.config})"
-        if spec.source and spec.extra.get("hub_caveat"):
-            source += f" [hub: {spec.extra['hub_caveat']}]"
+        if spec.source and spec.hub_caveat:
+            source += f" [hub: {spec.hub_caveat}]"
         aliases = ",".join(catalog.TASKS.aliases_of(name))
         row = (name, aliases, spec.modality, spec.kind, spec.category, len(spec.languages), spec.metric, source)
         rows.append(row + ((_hub_revision(spec),) if verbose else ()))

@@ -29,7 +29,7 @@ def _rows_for(task: str) -> tuple[list, list]:
     if spec.kind == "tagging":
         tags = list(spec.label_names[:3])
         return [tags], [tags[:2] + tags[:1]]
-    if spec.extra.get("mining"):
+    if spec.mining:
         return [["de-1", "en-1"], ["de-2", "en-2"]], [["de-1", "en-1"], None]
     return PREDS[spec.kind]
 

@@ -15,7 +15,8 @@ from mmxfer.train import data as train_data
 
 def test_the_starter_worlds_captions_give_their_pieces_as_the_heads_vocabulary(tmp_path, monkeypatch):
     monkeypatch.setenv("MMXFER_CACHE", str(tmp_path))
-    trunk, tok = tiny_trunk()
+    trunk = tiny_trunk()
+    tok = trunk.tokenizer
     spec = catalog.task("starter-caption-text")
     raw = spec.load("train", "en", None)
     data = train_data.task_data(spec, raw, tok, 64, split="train", lang="en", seed=1)
@@ -24,19 +25,19 @@ def test_the_starter_worlds_captions_give_their_pieces_as_the_heads_vocabulary(t
     dev = train_data.task_data(spec, spec.load("validation", "en", None), tok, 64, split="validation", lang="en",
                                space=data.label_space, seed=1)
     assert dev.label_space == data.label_space  # dev reuses the training vocabulary
-    model = build_task_model((trunk, tok), "caption_mlm", **data.kind.head_options(data.label_space))
+    model = build_task_model(trunk, "caption_mlm", **data.kind.head_options(data.label_space))
     batch = data.collate([data.features[i] for i in range(8)])
     out = model(**batch)
     assert out["logits"].shape == (int((batch["mlm_labels"] != -100).sum()), len(pieces))
     # an open-vocabulary caption task (COCO-style) keeps the trunk's whole softmax
-    assert catalog.task("caption").extra.get("closed_vocabulary") is None
+    assert not catalog.task("caption").closed_vocabulary
 
 
 def test_the_closed_softmax_is_the_full_one_with_every_other_piece_left_out():
-    trunk, tok = tiny_trunk()
+    trunk = tiny_trunk()
     vocabulary = [0, 2, 5, 17, 40, 41]
-    closed = build_task_model((trunk, tok), "caption_mlm", vocabulary=vocabulary)
-    full = build_task_model((trunk, tok), "caption_mlm")
+    closed = build_task_model(trunk, "caption_mlm", vocabulary=vocabulary)
+    full = build_task_model(trunk, "caption_mlm")
     full.head.load_state_dict(closed.head.state_dict())
     closed.eval(), full.eval()  # no dropout: the same trunk states for both
     with torch.no_grad():

@@ -38,6 +38,14 @@ def test_only_retrieval_is_evaluated_on_the_trunk():
     assert {name for name, cls in catalog.KINDS.items() if cls.trunk_only} == {"retrieval"}
 
 
+def test_the_feature_shapes_the_cost_model_reads_are_properties_of_the_kinds():
+    catalog.load_plugins()
+    kinds = catalog.KINDS.items()
+    assert {name for name, cls in kinds if cls.windowed} == {"span_qa"}
+    assert {name for name, cls in kinds if cls.per_choice} == {"multiple_choice"}
+    assert {name for name, cls in kinds if cls.generates} == {"translation"}
+
+
 def test_kinds_without_decoding_say_so():
     catalog.load_plugins()
     bitext = kind_of(catalog.task("starter-bitext"))

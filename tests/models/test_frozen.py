@@ -11,7 +11,7 @@ from mmxfer.models import frozen
 from mmxfer.models.build import build_task_model
 from mmxfer.models.embed import encode
 from mmxfer.models.fusion import fused_forward
-from mmxfer.models.trunk import load_trunk, save_trunk
+from mmxfer.models.trunk import Trunk, load_trunk, save_trunk
 from mmxfer.testing.tiny import tiny_trunk
 
 SENTENCES = ["The cat sat on the mat.", "Ein Mann reitet am Strand.", "猫坐在垫子上看着红色的球。",
@@ -107,7 +107,7 @@ def test_a_trunk_with_other_lower_weights_never_reads_the_states_of_another():
 
 def test_only_the_top_layers_train_and_the_frozen_ones_keep_eval_mode():
     model, tokenizer = _deeper_trunk(3)
-    task = build_task_model((model, tokenizer), "classification", num_labels=3, train_top_layers=1)
+    task = build_task_model(Trunk(model, tokenizer), "classification", num_labels=3, train_top_layers=1)
     assert frozen.frozen_layers(model) == 2
     task.train()
     ids, mask = _batch(tokenizer)

@@ -90,7 +90,7 @@ def test_too_deep_a_trunk_started_decoder_is_a_config_error():
 
 def test_beam_search_batched_equals_one_by_one_and_is_deterministic():
     trunk = load_trunk("tiny")
-    tokenizer = trunk[1]
+    tokenizer = trunk.tokenizer
     vocab = target_vocabulary(tokenizer, _labels(tokenizer, TARGETS))
     model = build_seq2seq(trunk, vocab=vocab, layers=1).eval()
     enc = tokenizer(SOURCES, padding=True, return_tensors="pt")
@@ -113,7 +113,7 @@ def test_beam_search_batched_equals_one_by_one_and_is_deterministic():
 
 def _never_ending(trunk):
     """A decoder that never chooses its end token by itself (its output bias for it is -1e4)."""
-    tokenizer = trunk[1]
+    tokenizer = trunk.tokenizer
     model = build_seq2seq(trunk, vocab=target_vocabulary(tokenizer, _labels(tokenizer, TARGETS)), layers=1).eval()
     model.decoder.get_output_embeddings().bias.data[model.ids["end"]] = -1e4
     return model
@@ -124,7 +124,7 @@ def test_each_sentence_ends_exactly_at_its_own_bound_inside_the_search(trunk, be
     """fairseq (sequence_generator.py:286-288): at step max_len only the end token may follow. A decoder that never
     ends by itself gives, per sentence, exactly int(a * length + b) tokens and then the end token."""
     model = _never_ending(trunk)
-    tokenizer = trunk[1]
+    tokenizer = trunk.tokenizer
     enc = tokenizer([SOURCES[0], SOURCES[0] + " " + SOURCES[2]], padding=True, return_tensors="pt")
     lengths = enc["attention_mask"].sum(1)
     bounds = model.length_bounds(lengths, 0.5, 1)
@@ -174,7 +174,7 @@ def test_resdrop_removes_exactly_the_residual_of_one_self_attention(trunk):
 def test_training_lowers_the_loss():
     torch.manual_seed(0)
     trunk = load_trunk("tiny")
-    tokenizer = trunk[1]
+    tokenizer = trunk.tokenizer
     labels = pad(_labels(tokenizer, TARGETS), -100)
     model = build_seq2seq(trunk, vocab=target_vocabulary(tokenizer, _labels(tokenizer, TARGETS)), layers=1,
                           label_smoothing=0.1)

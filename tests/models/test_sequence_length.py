@@ -16,8 +16,8 @@ VISION = VisionConfig(model="tiny-vit", pretrained=None, freeze=True, projector=
 
 
 def test_position_limit_subtracts_the_padding_offset():
-    assert position_limit(tiny_trunk()[0]) == 128  # XLM-R style: 130 positions, counted from padding_idx + 1
-    assert position_limit(tiny_bert_trunk()[0]) == 128  # BERT style: from 0
+    assert position_limit(tiny_trunk().model) == 128  # XLM-R style: 130 positions, counted from padding_idx + 1
+    assert position_limit(tiny_bert_trunk().model) == 128  # BERT style: from 0
 
 
 def test_visual_token_count_matches_the_built_tower():
@@ -40,7 +40,7 @@ def test_build_fails_with_both_numbers_and_the_fix():
 
 
 def test_text_only_and_too_many_visual_tokens():
-    trunk = tiny_bert_trunk()[0]
+    trunk = tiny_bert_trunk().model
     with pytest.raises(ConfigError, match=r"0 visual \+ 129 text tokens .* set trunk.max_length=128 or lower"):
         check_fused_length(trunk, 0, 129)
     with pytest.raises(ConfigError, match="use fewer visual tokens"):

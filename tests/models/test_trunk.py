@@ -5,8 +5,10 @@ import os
 import pytest
 import torch
 
-from mmxfer.errors import AssetError, UnknownNameError
+from mmxfer.errors import AssetError, ConfigError, UnknownNameError
 from mmxfer.models import build_task_model, load_state_partial, load_trunk, save_trunk
+from mmxfer.models.build import check_sequence_length
+from mmxfer.models.trunk import Trunk
 from mmxfer.runs import sealed
 from mmxfer.testing.tiny import tiny_trunk
 
@@ -20,6 +22,26 @@ def test_tiny_trunk_gives_all_hidden_states_and_xlmr_layout():
     out = model(**batch)
     assert len(out.hidden_states) == model.config.num_hidden_layers + 1
     assert out.last_hidden_state.shape == (2, batch["input_ids"].shape[1], 32)
+
+
+def test_a_trunk_is_named_model_and_tokenizer_from_a_builder_and_from_a_folder(tmp_path):
+    built = load_trunk("tiny")
+    assert isinstance(built, Trunk) and built.model.config.hidden_size == 32 and built.tokenizer.is_fast
+    save_trunk(built.model, built.tokenizer, tmp_path / "trunk")
+    first, again = load_trunk(str(tmp_path / "trunk")), load_trunk(str(tmp_path / "trunk"))  # again: from memory
+    for loaded in (first, again):
+        assert isinstance(loaded, Trunk) and loaded.model.mmxfer_source_dir == str(tmp_path / "trunk")
+        assert loaded.tokenizer("a cat")["input_ids"] == built.tokenizer("a cat")["input_ids"]
+    assert again.model is not first.model  # every load gets its own copy of the weights
+    # the task model takes the named trunk apart: its tokenizer gives the MLM head's mask id
+    task = build_task_model(built, "caption_mlm")
+    assert task.tokenizer is built.tokenizer and task.trunk is built.model
+    assert task.head.mask_token_id == built.tokenizer.mask_token_id
+    check_sequence_length(built, 0, 128)  # a Trunk and its model alone are checked alike
+    with pytest.raises(ConfigError):
+        check_sequence_length(built, 0, 129)
+    with pytest.raises(ConfigError):
+        check_sequence_length(built.model, 0, 129)
 
 
 def test_tiny_trunk_is_deterministic():
@@ -141,7 +163,7 @@ def test_a_tokenizer_is_read_once_per_content_not_per_folder(tmp_path, monkeypat
     original = transformers.AutoTokenizer.from_pretrained
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained",
                         lambda *a, **k: reads.append(a[0]) or original(*a, **k))
-    first, second = load_trunk(str(tmp_path / "a"))[1], load_trunk(str(tmp_path / "b"))[1]
+    first, second = load_trunk(str(tmp_path / "a")).tokenizer, load_trunk(str(tmp_path / "b")).tokenizer
     assert len(reads) == 1 and first is second
     assert first("Die Katze")["input_ids"] == tokenizer("Die Katze")["input_ids"]
     (tmp_path / "b" / "tokenizer_config.json").write_text(
@@ -173,7 +195,7 @@ def test_a_phase2_folder_saved_from_a_loaded_tokenizer_reuses_it(tmp_path, monke
     base_config = (tmp_path / "base" / "tokenizer_config.json").read_text()
     phase2_config = (tmp_path / "phase2" / "tokenizer_config.json").read_text()
     assert base_config != phase2_config  # the situation this guards against: the files differ
-    assert load_trunk(str(tmp_path / "phase2"))[1] is loaded_tokenizer
+    assert load_trunk(str(tmp_path / "phase2")).tokenizer is loaded_tokenizer
     assert len(reads) == 1
     again = loaded_tokenizer(["Die Katze sitzt auf der Matte"], truncation=True, max_length=4, padding="max_length")
     assert again["input_ids"] == encoded["input_ids"]  # each call still sets its own truncation and padding

@@ -36,7 +36,7 @@ def test_specs_are_consistent(catalog):
         assert spec.version and spec.local_format and spec.loader is not None, name
         assert spec.splits, name
         canon = set(CANONICAL[schema_of(spec)]) | {"image", "context"}
-        if spec.extra.get("mining"):  # the hub gives aligned pairs, turned into mining rows
+        if spec.mining:  # the hub gives aligned pairs, turned into mining rows
             canon |= set(CANONICAL["retrieval"])
         assert set(spec.fields) <= canon, (name, spec.fields)
         if spec.kind in ("classification", "tagging") and name != "ccg":
@@ -49,7 +49,7 @@ def test_specs_are_consistent(catalog):
             assert fields <= {"lang", "lang_name"}, name
         if spec.train_task is not None:
             assert spec.train_task in catalog.TASKS, name
-        if spec.intermediate and not spec.extra.get("control"):  # a positive control may train on any language
+        if spec.intermediate and not spec.control:  # a positive control may train on any language
             assert spec.languages == ("en",), name
 
 
@@ -67,7 +67,7 @@ def test_xtreme_configs_and_traps(catalog):
     tydi = catalog.task("tydiqa")
     assert tydi.source.config == "tydiqa" and set(tydi.extra["id_prefix"]) == set(tydi.languages)
     assert tydi.extra["train_languages"] == ("en",)
-    assert "distractor" in catalog.task("bucc").extra["hub_caveat"]
+    assert "distractor" in catalog.task("bucc").hub_caveat
     ud = catalog.task("udpos")
     assert set(ud.extra["hub_lang"]) == set(ud.languages) and len(ud.label_names) == 17
     assert catalog.task("flores_plus").source.gated
@@ -77,11 +77,11 @@ def test_xtreme_configs_and_traps(catalog):
 def test_intermediate_vqa_resolves_to_a_concrete_dataset(catalog):
     vqa = catalog.task("vqa")
     assert vqa.source.path == "HuggingFaceM4/VQAv2" and vqa.extra["dataset"] == "vqav2"
-    assert vqa.extra["answer_vocab_size"] == 3129
+    assert vqa.answer_vocab_size == 3129
     twin = catalog.task("vqa-text")
-    assert twin.modality == "text" and twin.extra["twin_of"] == "vqa" and twin.metric == vqa.metric
+    assert twin.modality == "text" and twin.twin_of == "vqa" and twin.metric == vqa.metric
     assert catalog.task("caption").source.path == "yerevann/coco-karpathy"
-    assert catalog.task("caption-text").extra["twin_of"] == "caption"
+    assert catalog.task("caption-text").twin_of == "caption"
 
 
 def test_ls_tasks_lists_everything(catalog, capsys):
@@ -117,3 +117,47 @@ def test_flores_tracks_are_three_tasks_with_their_own_metrics(catalog):
     assert (pair.source.path, pair.source.config, pair.kind) == ("wmt/wmt14", "de-en", "translation")
     assert pair.extra["hub_commit_seen"] == "b199e40"  # the full hash is pinned on a connected machine
     assert (sib.source.path, sib.source.revision) == ("Davlan/sib200", "refs/convert/parquet")
+
+
+def test_has_image_is_whether_the_examples_carry_an_image(catalog):
+    image = {"caption", "vqa", "gqa", "textvqa", "flickr30k", "starter-vqa", "starter-caption"}
+    assert {name for name, spec in catalog.TASKS.items() if spec.has_image} == image
+    for text in ("caption-text", "vqa-text", "starter-vqa-text", "starter-caption-text", "mnli", "xnli"):
+        assert catalog.task(text).has_image is False
+    # an image-text task's examples hold an image column; its text twin's do not
+    assert "image" in catalog.task("starter-vqa").load("validation")[:0].keys()
+    assert "image" not in catalog.task("starter-vqa-text").load("validation")[:0].keys()
+
+
+def test_the_properties_extra_holds_are_typed_with_their_defaults(catalog):
+    from mmxfer.tasks.base import TaskSpec
+
+    plain = TaskSpec(name="p", kind="classification", modality="text", category="classification", version="1",
+                     description="", languages=("en",), metric="accuracy", extra={"a_plugin_key": [1, 2]})
+    assert plain.extra["a_plugin_key"] == [1, 2]  # keys of its own stay with the spec
+    defaults = {"twin_of": None, "control": False, "synthetic": False, "mining": False, "hub_caveat": None,
+                "metrics": ("accuracy",), "open_languages": False, "text_prefix": "", "shipped": None,
+                "english_pool": (), "paired": (), "rounds": (), "data_seed": 0, "allow_null": False,
+                "closed_vocabulary": False, "answer_vocab_size": None}
+    assert {key: getattr(plain, key) for key in defaults} == defaults
+    declared = {
+        ("vqa-text", "twin_of"): "vqa", ("starter-caption-text", "twin_of"): "starter-caption",
+        ("starter-pivot-bitext", "control"): True, ("starter-vqa", "synthetic"): True, ("bucc", "mining"): True,
+        ("flores200-translate", "metrics"): ("chrf_pp", "spbleu"), ("tatoeba", "open_languages"): True,
+        ("starter-pivot-bitext", "text_prefix"): "query: ", ("starter-sib200", "shipped"): "mmxfer/resources/sib200",
+        ("starter-flores", "english_pool"): ("train", "validation", "test"), ("anli", "rounds"): (1, 2, 3),
+        ("squad_v2", "allow_null"): True, ("starter-caption", "closed_vocabulary"): True,
+        ("vqa", "answer_vocab_size"): 3129, ("gqa", "answer_vocab_size"): 1842, ("starter-names", "data_seed"): 0,
+    }
+    for (name, key), value in declared.items():
+        got = getattr(catalog.task(name), key)
+        assert got == value and type(got) is type(value), (name, key, got)
+    paired = catalog.task("starter-pivot-bitext").paired
+    assert type(paired) is tuple and len(paired) == 31 and "eng_Latn" not in paired and "deu_Latn" not in paired
+    assert "distractor" in catalog.task("bucc").hub_caveat and catalog.task("mnli").hub_caveat is None
+    # the typed reading, not the raw value: a plugin's list of metrics or rounds comes back as a tuple
+    listed = TaskSpec(name="q", kind="classification", modality="text", category="classification", version="1",
+                      description="", languages=("en",), metric="accuracy",
+                      extra={"metrics": ["accuracy", "f1"], "rounds": ["1", 2], "seed": 7, "answer_vocab_size": "10"})
+    assert (listed.metrics, listed.rounds, listed.data_seed, listed.answer_vocab_size) == (
+        ("accuracy", "f1"), (1, 2), 7, 10)

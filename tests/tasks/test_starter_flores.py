@@ -84,7 +84,7 @@ def test_the_positive_control_trains_on_no_sentence_a_target_evaluates():
     from mmxfer.tasks.starter_flores import CONTROL_LANGS, CONTROL_PIVOT
 
     control = catalog.task("starter-pivot-bitext")
-    assert control.extra["control"] and "test" not in control.splits
+    assert control.control and "test" not in control.splits
     sib = catalog.task("starter-sib200")
     evaluated = set(sib.load("test", PIVOT)["text_a"]) | {t for s in ("train", "validation") for t in
                                                           sib.load(s, PIVOT)["text_a"]}

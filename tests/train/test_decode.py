@@ -29,7 +29,7 @@ def test_predictions_have_one_decoded_value_per_example(task, tmp_path, monkeypa
     spec = catalog.task(task)
     ds = dataset_from_rows(spec, ROWS[task], split="validation", lang="en")
     trunk = load_trunk("tiny")
-    data = train_data.task_data(spec, ds, trunk[1], 64, split="validation", lang="en")
+    data = train_data.task_data(spec, ds, trunk.tokenizer, 64, split="validation", lang="en")
     model = _build(trunk, spec, data, _profile(), image=False)
     by_id = predict(make_accelerator("no"), model, data, batch_size=2)
     assert set(by_id) == {r["id"] for r in ROWS[task]}
@@ -66,7 +66,7 @@ def test_longest_first_batching_gives_each_example_its_own_outputs(tmp_path, mon
     rows = [{**r, "text_a": "a cat sat " * (1 + (i * 2) % 5)} for i, r in enumerate(ROWS["xnli"])]
     ds = dataset_from_rows(spec, rows, split="validation", lang="en")
     trunk = load_trunk("tiny")
-    data = train_data.task_data(spec, ds, trunk[1], 64, split="validation", lang="en")
+    data = train_data.task_data(spec, ds, trunk.tokenizer, 64, split="validation", lang="en")
     assert data.lengths != sorted(data.lengths, reverse=True)
     model = _build(trunk, spec, data, _profile(), image=False)
     seen = []

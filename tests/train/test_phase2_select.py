@@ -115,7 +115,7 @@ def _phase2(runs):
 
     (folder,) = (runs / "starter" / "_intermediate").iterdir()
     (run,) = [p for p in (runs / "starter").iterdir() if not p.name.startswith("_")]
-    trunk = load_trunk(str(folder / "trunk"))[0].state_dict()
+    trunk = load_trunk(str(folder / "trunk")).model.state_dict()
     return folder, run, trunk
 
 

@@ -107,7 +107,7 @@ def twins(arms: pd.DataFrame) -> dict[str, str]:
         twin_of = set()
         for name in names:
             spec = catalog.find_task(name)
-            partner = spec.extra.get("twin_of") if spec is not None else None
+            partner = spec.twin_of if spec is not None else None
             if partner is None:
                 break
             twin_of.add(_canonical(partner))

@@ -464,12 +464,12 @@ def _twin_pairs(result: GapResult) -> list[tuple[str, str]]:
 
 
 def synthetic_tasks(result: GapResult) -> list[str]:
-    """The arms' intermediate tasks whose data are generated rather than a benchmark (spec ``extra["synthetic"]``)."""
+    """The arms' intermediate tasks whose data are generated rather than a benchmark (:attr:`TaskSpec.synthetic`)."""
     out = []
     for names in result.arms.get("intermediate", pd.Series(dtype=str)):
         for name in str(names or "").split(","):
             spec = catalog.find_task(name) if name else None
-            if spec is not None and spec.extra.get("synthetic") and spec.name not in out:
+            if spec is not None and spec.synthetic and spec.name not in out:
                 out.append(spec.name)
     return out
 

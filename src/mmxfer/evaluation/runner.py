@@ -44,13 +44,13 @@ def evaluate_retrieval(item: SuiteTaskConfig, embed: retrieval.Embedder, base: R
         settings["precision"] = precision
     split = item.split if item.split in spec.splits else spec.splits[-1]
     languages = check_languages(spec, list(item.languages or spec.languages), data_dir)
-    caveat = spec.extra.get("hub_caveat") if data_dir is None else None  # BUCC from the hub: no distractors
+    caveat = spec.hub_caveat if data_dir is None else None  # BUCC from the hub: no distractors
     rows: list[dict[str, Any]] = []
     bar = tqdm(languages, desc=f"{item.label or spec.name}", unit="lang", disable=not progress)
     for lang in bar:
         bar.set_postfix_str(lang)
         started = time.perf_counter()
-        if spec.extra.get("mining"):
+        if spec.mining:
             dev = spec.load("validation", lang, data_dir) if cfg.threshold_source == "dev" else None
             preds, threshold = retrieval.mining_predictions(dev, spec.load(split, lang, data_dir), embed, cfg)
             lang_settings = {**settings, "threshold": threshold}

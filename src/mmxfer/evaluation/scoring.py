@@ -1,7 +1,7 @@
 """Score predictions files with the task's metrics; re-score a whole run.
 
 A task scores each predictions file with its own metrics: its ``metric``, or every name in
-``spec.extra["metrics"]`` (translation: chrF++ and spBLEU). A metric that cannot be computed on this
+``spec.metrics`` (translation: chrF++ and spBLEU). A metric that cannot be computed on this
 machine (spBLEU without the FLORES-200 SentencePiece model) gets a row with ``score: null`` and a
 ``missing`` reason instead of a number, so the gap is visible and the other metrics still run.
 """
@@ -25,10 +25,10 @@ def metric_params(metric: str, lang: str | None) -> dict[str, Any]:
 
 
 def task_metrics(task: TaskSpec | str) -> tuple[str, ...]:
-    """The metrics a task's predictions files are scored with (its ``extra["metrics"]``, else its metric)."""
+    """The metrics a task's predictions files are scored with (:attr:`TaskSpec.metrics`)."""
     catalog.load_plugins()
     spec = task if not isinstance(task, str) else catalog.TASKS.get(task)
-    return tuple(spec.extra.get("metrics") or (spec.metric,))
+    return spec.metrics
 
 
 def score_predictions(task: TaskSpec | str, rows: list[dict[str, Any]], metric: str | None = None,
@@ -143,7 +143,7 @@ def rescore_run(run: Run | str | Path) -> list[dict[str, Any]]:
         previous = old.get((task, split, lang), [])
         spec = catalog.find_task(task)
         names = [r["metric"] for r in previous if r.get("metric")]
-        if spec is not None and (not names or spec.extra.get("metrics")):
+        if spec is not None and (not names or len(spec.metrics) > 1):
             names = [*task_metrics(spec), *names]  # a multi-metric task always gets all of its metrics
         names = tuple(dict.fromkeys(names))
         settings = {r["metric"]: r.get("settings") for r in previous if r.get("settings")}

@@ -3,8 +3,9 @@
 A :class:`TaskKind` is bound to one :class:`~mmxfer.tasks.base.TaskSpec` and owns everything that
 differs between kinds: the label space derived from training data, the encoder that turns a batch
 of canonical rows into model inputs, the label tensors of a collated batch, the decoding of model
-outputs into per-example predictions keyed by example id, the golds, and the dev metric that
-model selection uses. Kinds register in :data:`mmxfer.catalog.KINDS` under the kind's name.
+outputs into per-example predictions keyed by example id, the golds, the dev metric that
+model selection uses, and the name of the phase-3 runner that trains a target of the kind
+(:data:`mmxfer.catalog.RUNNERS`). Kinds register in :data:`mmxfer.catalog.KINDS` under the kind's name.
 """
 
 from __future__ import annotations
@@ -72,7 +73,12 @@ class TaskKind:
     name: ClassVar[str] = ""
     dev_metric: ClassVar[DevMetric] = "decoded"  # "neg_loss": minus the mean dev loss (no decoded predictions)
     windowed: ClassVar[bool] = False  # one example -> several feature rows (span QA's doc-stride windows)
+    per_choice: ClassVar[bool] = False  # one example -> one sequence per answer choice (multiple choice)
     trunk_only: ClassVar[bool] = False  # evaluated on the trunk's representations directly: no head, no phase 3
+    # the phase-3 recipe that trains and evaluates a target of this kind: a name in catalog.RUNNERS
+    # (mmxfer.train.runners; "finetune": the trunk with the kind's head, then zero-shot prediction)
+    runner: ClassVar[str] = "finetune"
+    generates: ClassVar[bool] = False  # predictions are generated token sequences; labels: the target's ids
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec

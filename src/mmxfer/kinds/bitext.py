@@ -1,6 +1,6 @@
 """Bitext alignment as an intermediate task: each sentence and its translation, encoded apart by the trunk and
 pulled together against the other pairs of the batch (:class:`mmxfer.models.heads.BitextContrastiveHead`). A
-spec's ``extra["text_prefix"]`` goes before both sides (e5's ``query: ``, as the starter's retrieval reads them)."""
+spec's ``text_prefix`` goes before both sides (e5's ``query: ``, as the starter's retrieval reads them)."""
 
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ class Bitext(TaskKind):
     dev_metric = "neg_loss"  # no decoded predictions: the contrastive loss on dev
 
     def cache_extra(self, options: FeatureOptions, space: LabelSpace) -> dict[str, Any]:
-        return {"prefix": self.spec.extra.get("text_prefix", "")}
+        return {"prefix": self.spec.text_prefix}
 
     def encoder(self, tokenizer: Any, options: FeatureOptions, space: LabelSpace) -> Encoder:
-        prefix = self.spec.extra.get("text_prefix", "")
+        prefix = self.spec.text_prefix
         return lambda rows: encode(rows, tokenizer, options.max_length, prefix)
 
     def collate_inputs(self, examples: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:

@@ -1,7 +1,7 @@
 """Captioning as masked language modelling over the caption (conditioned on the image, or not for the
 text twin); statically masked with a per-example seed, so features are cacheable and repeatable.
 
-A task whose captions come from a closed language (``spec.extra["closed_vocabulary"]``: the starter world's
+A task whose captions come from a closed language (``spec.closed_vocabulary``: the starter world's
 captions use 25 pieces of the trunk's 250k) predicts a masked piece among the pieces of its training captions
 (``caption_vocabulary`` in the label space): a softmax over that vocabulary, not the trunk's whole one. That is a
 different objective - the whole-vocabulary softmax also learns to rule out the pieces the language never uses -
@@ -68,7 +68,7 @@ class Captioning(TaskKind):
     def space_from_features(self, features: Any, space: LabelSpace) -> dict[str, Any]:
         """With a closed vocabulary: every piece of the training captions as tokenised (before masking; the
         sentence start and end tokens included)."""
-        if not self.spec.extra.get("closed_vocabulary"):
+        if not self.spec.closed_vocabulary:
             return dict(space)
         pieces: set[int] = set()
         for ids, labels in zip(features["input_ids"], features["mlm_labels"]):

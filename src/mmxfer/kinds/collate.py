@@ -27,7 +27,7 @@ def collate_fn(spec: TaskSpec, tokenizer: Any, *, image_preprocess: Callable[[An
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     preprocess = image_preprocess
     kind.check_collate(num_answers)
-    image_text = spec.modality == "image-text"
+    image_text = spec.has_image
 
     def collate(examples: list[dict[str, Any]]) -> dict[str, Any]:
         nonlocal preprocess

@@ -34,6 +34,7 @@ def encode(rows: Rows, tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
 @KINDS.register("multiple_choice")
 class MultipleChoice(OneLabelPerExample):
     name = "multiple_choice"
+    per_choice = True
 
     def encoder(self, tokenizer: Any, options: FeatureOptions, space: LabelSpace) -> Encoder:
         return lambda rows: encode(rows, tokenizer, options.max_length)

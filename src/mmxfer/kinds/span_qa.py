@@ -225,7 +225,7 @@ class SpanQA(TaskKind):
                space: LabelSpace) -> dict[str, Any]:
         """The best span per example; ``allow_null`` tasks (SQuAD v2) may answer ""."""
         return qa_predictions(features, raw, outputs["start_logits"].float().numpy(),
-                              outputs["end_logits"].float().numpy(), allow_null=bool(self.spec.extra.get("allow_null")))
+                              outputs["end_logits"].float().numpy(), allow_null=self.spec.allow_null)
 
     def golds(self, raw: datasets.Dataset) -> list[Any]:
         return [a["text"] for a in raw["answers"]]

@@ -34,6 +34,8 @@ def encode(rows: Rows, tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
 class Translation(TaskKind):
     name = "translation"
     trunk_only = False
+    runner = "translation"  # an encoder-decoder on one pair, in two stages (mmxfer.train.translation)
+    generates = True
 
     @property
     def head(self) -> str:

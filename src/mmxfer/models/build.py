@@ -17,7 +17,7 @@ from mmxfer.config import VisionConfig
 from mmxfer.models.frozen import freeze_lower_layers, frozen_depth
 from mmxfer.models.fusion import Projector, check_fused_length, fused_forward
 from mmxfer.models.heads import Head
-from mmxfer.models.trunk import save_trunk
+from mmxfer.models.trunk import Trunk, save_trunk
 from mmxfer.models.vision import VisionTower, build_vision_tower, tower_config
 
 
@@ -110,7 +110,7 @@ class TaskModel(nn.Module):
     def save_trunk(self, out_dir: str, tokenizer: Any = None):
         tok = tokenizer or self.tokenizer
         if tok is None:
-            raise ValueError("save_trunk needs the tokenizer (pass it, or build the model from a (model, tokenizer) pair)")
+            raise ValueError("save_trunk needs the tokenizer (pass it, or build the model from a Trunk)")
         return save_trunk(self.trunk, tok, out_dir)
 
 
@@ -125,11 +125,11 @@ def visual_token_count(vision_cfg: VisionConfig) -> int:
     return int(tokens.shape[1])
 
 
-def check_sequence_length(trunk: Any, visual: int, max_text_length: int, *,
+def check_sequence_length(trunk: Trunk | nn.Module, visual: int, max_text_length: int, *,
                           length_key: str = "trunk.max_length", dual: bool = False) -> None:
     """ConfigError (one line, both numbers and the fix) when ``visual`` (:func:`visual_token_count`) + text
     tokens exceed the trunk's positions. ``dual`` heads encode image and text apart, so each must fit on its own."""
-    model = trunk[0] if isinstance(trunk, tuple) else trunk
+    model = trunk.model if isinstance(trunk, Trunk) else trunk
     if dual:
         check_fused_length(model, 0, max_text_length, length_key=length_key)
         check_fused_length(model, visual, 0, length_key=length_key)
@@ -137,11 +137,13 @@ def check_sequence_length(trunk: Any, visual: int, max_text_length: int, *,
         check_fused_length(model, visual, max_text_length, length_key=length_key)
 
 
-def build_task_model(trunk: Any, head: str, *, num_labels: int | None = None, vision_cfg: VisionConfig | None = None,
+def build_task_model(trunk: Trunk | nn.Module, head: str, *, num_labels: int | None = None,
+                     vision_cfg: VisionConfig | None = None,
                      freeze_embeddings: bool = False, train_top_layers: int | None = None,
                      max_text_length: int | None = None,
                      length_key: str = "trunk.max_length", **head_kwargs: Any) -> TaskModel:
-    """Trunk (a model or a ``(model, tokenizer)`` pair) + head; with ``vision_cfg`` also a tower and projector.
+    """Trunk (a :class:`~mmxfer.models.trunk.Trunk`, or its model alone) + head; with ``vision_cfg`` also a tower
+    and projector.
     ``train_top_layers``: only that many top layers of the trunk train (:mod:`mmxfer.models.frozen`).
 
     ``max_text_length`` (the featurisation's max length): checked against the trunk's positions
@@ -149,8 +151,8 @@ def build_task_model(trunk: Any, head: str, *, num_labels: int | None = None, vi
     """
     load_plugins()
     tokenizer = None
-    if isinstance(trunk, tuple):
-        trunk, tokenizer = trunk
+    if isinstance(trunk, Trunk):
+        trunk, tokenizer = trunk.model, trunk.tokenizer
     if max_text_length is not None:
         visual = visual_token_count(vision_cfg) if vision_cfg is not None else 0
         check_sequence_length(trunk, visual, max_text_length, length_key=length_key, dual=HEADS.get(head).dual)

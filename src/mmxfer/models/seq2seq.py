@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmxfer.errors import ConfigError
-from mmxfer.models.trunk import TrunkPair, load_state_partial
+from mmxfer.models.trunk import Trunk, load_state_partial
 
 # transformers is imported when a model is built: registering the models stays fast
 
@@ -268,7 +268,7 @@ def _decoder_config(encoder_config: Any, layers: int | None, vocab_size: int, sp
     return config
 
 
-def build_seq2seq(trunk: TrunkPair, *, vocab: Sequence[int] | None = None, layers: int | None = None,
+def build_seq2seq(trunk: Trunk, *, vocab: Sequence[int] | None = None, layers: int | None = None,
                   init: str = "trunk", dropout: float | None = None, label_smoothing: float = 0.0,
                   resdrop_layer: int | None = None) -> Seq2Seq:
     """The trunk as encoder + a decoder made from it (see the module docstring).
@@ -279,7 +279,7 @@ def build_seq2seq(trunk: TrunkPair, *, vocab: Sequence[int] | None = None, layer
     """
     from transformers import AutoModelForCausalLM, EncoderDecoderModel
 
-    encoder, tokenizer = trunk
+    encoder, tokenizer = trunk.model, trunk.tokenizer
     if init not in ("trunk", "random"):
         raise ConfigError(f"translation.decoder_init: {init!r} is not allowed; allowed values: 'trunk', 'random'")
     full_size = int(encoder.get_input_embeddings().weight.shape[0])

@@ -28,7 +28,7 @@ from mmxfer.assets import cache_dir, cache_write_error
 from mmxfer.catalog import TRUNKS
 from mmxfer.errors import AssetError
 from mmxfer.models.tokenizer import xlmr_style_tokenizer
-from mmxfer.models.trunk import SEAL_FILE, TrunkEntry, TrunkPair, _load_dir, save_trunk
+from mmxfer.models.trunk import SEAL_FILE, Trunk, TrunkEntry, _load_dir, save_trunk
 from mmxfer.runs import sealed
 
 # tokenizers, transformers and tqdm are imported for the conversion only: registering the trunk stays fast
@@ -239,7 +239,7 @@ def starter_dir() -> Path:
     return out
 
 
-def load_starter(attn_implementation: str = "sdpa") -> TrunkPair:
+def load_starter(attn_implementation: str = "sdpa") -> Trunk:
     return _load_dir(starter_dir(), attn_implementation)  # already finished (hidden states on, eval mode)
 
 

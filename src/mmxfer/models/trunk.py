@@ -1,8 +1,8 @@
 """The one shared trunk: any Hugging Face encoder, saved and loaded as trunk weights only.
 
 ``load_trunk`` accepts a registered trunk name (``catalog.TRUNKS``), a hub id or a local folder
-and returns ``(model, fast_tokenizer)`` with ``output_hidden_states`` switched on and without the
-pretraining pooler (unused by every head; DDP requires every parameter to reach the loss). ``save_trunk``
+and returns a :class:`Trunk` (the encoder and its fast tokenizer) with ``output_hidden_states`` switched on and
+without the pretraining pooler (unused by every head; DDP requires every parameter to reach the loss). ``save_trunk``
 writes only the trunk (safetensors + config + tokenizer) atomically, so a phase-2 checkpoint
 carries nothing of the heads, projector or vision tower into phase 3. The folder is sealed: its last file,
 ``CHECKSUMS.json``, holds the size and sha256 of every other (:mod:`mmxfer.runs.sealed`), and a folder that no
@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import nn
@@ -43,16 +43,21 @@ log = logging.getLogger(__name__)
 #: the checksums :func:`save_trunk` writes last into a trunk folder (checked when the folder is loaded)
 SEAL_FILE = "CHECKSUMS.json"
 
-TrunkPair = tuple["transformers.PreTrainedModel", "transformers.PreTrainedTokenizerFast"]  # noqa: F821
+
+class Trunk(NamedTuple):
+    """A loaded trunk: the encoder and the fast tokenizer that goes with it (they travel together)."""
+
+    model: nn.Module  # a transformers.PreTrainedModel encoder, all hidden states returned
+    tokenizer: Any  # its transformers.PreTrainedTokenizerFast
 
 
 @dataclass(frozen=True)
 class TrunkEntry:
-    """A registered trunk: either a hub id or a builder that returns ``(model, tokenizer)``."""
+    """A registered trunk: either a hub id or a builder that returns a :class:`Trunk`."""
 
     name: str
     hub_id: str | None = None
-    builder: Callable[[str], TrunkPair] | None = field(default=None, compare=False, repr=False)
+    builder: Callable[[str], Trunk] | None = field(default=None, compare=False, repr=False)
     description: str = ""
 
 
@@ -62,11 +67,11 @@ TRUNKS.add(TrunkEntry("xlm-roberta-base", hub_id="FacebookAI/xlm-roberta-base",
                       description="XLM-R Base (12 layers, 768 hidden)"), "xlm-roberta-base")
 
 
-def _finish(model: nn.Module, tokenizer) -> TrunkPair:
+def _finish(model: nn.Module, tokenizer: Any) -> Trunk:
     model.config.output_hidden_states = True
     _drop_pooler(model)
     model.eval()
-    return model, tokenizer
+    return Trunk(model, tokenizer)
 
 
 def _saved_keys(path: Path) -> set[str] | None:
@@ -115,7 +120,7 @@ def _drop_pooler(model: nn.Module) -> None:
 #: every later load of the same, unchanged folder gets a deep copy: same weights, no disk read
 CACHE_MAX_BYTES = 64 * 2**20
 _CACHE_ENTRIES = 4
-_loaded: OrderedDict[tuple, TrunkPair] = OrderedDict()
+_loaded: OrderedDict[tuple, Trunk] = OrderedDict()
 
 
 def _folder_key(path: Path, attn_implementation: str) -> tuple | None:
@@ -146,16 +151,19 @@ def _keep(cache: OrderedDict, key: Any, value: Any, entries: int) -> None:
         cache.popitem(last=False)
 
 
-def _load_dir(path: Path, attn_implementation: str) -> TrunkPair:
+def _copy(trunk: Trunk) -> Trunk:
+    return Trunk(copy.deepcopy(trunk.model), copy.deepcopy(trunk.tokenizer))
+
+
+def _load_dir(path: Path, attn_implementation: str) -> Trunk:
     key = _folder_key(path, attn_implementation)
     kept = _recall(_loaded, key)
     if kept is not None:
-        model, tokenizer = kept
-        return copy.deepcopy(model), copy.deepcopy(tokenizer)
-    pair = _read_dir(path, attn_implementation)
+        return _copy(kept)
+    trunk = _read_dir(path, attn_implementation)
     if key is not None:
-        _keep(_loaded, key, (copy.deepcopy(pair[0]), copy.deepcopy(pair[1])), _CACHE_ENTRIES)
-    return pair
+        _keep(_loaded, key, _copy(trunk), _CACHE_ENTRIES)
+    return trunk
 
 
 #: tokenizers by the content of their files: a phase-2 trunk folder holds a copy of its trunk's tokenizer, and
@@ -205,7 +213,7 @@ def _read_tokenizer(path: Path) -> Any:
     return tokenizer
 
 
-def _read_dir(path: Path, attn_implementation: str) -> TrunkPair:
+def _read_dir(path: Path, attn_implementation: str) -> Trunk:
     from transformers import AutoModel
 
     if not (path / "config.json").is_file():
@@ -230,7 +238,7 @@ def check_sealed(path: Path) -> None:
         raise AssetError(f"the trunk folder {path} is damaged: {problem}")
 
 
-def load_trunk(name_or_path: str, revision: str | None = None, *, attn_implementation: str = "sdpa") -> TrunkPair:
+def load_trunk(name_or_path: str, revision: str | None = None, *, attn_implementation: str = "sdpa") -> Trunk:
     """Load a trunk by registered name, local folder or hub id; all hidden states are returned."""
     load_plugins()
     local = Path(name_or_path).expanduser()
@@ -239,8 +247,8 @@ def load_trunk(name_or_path: str, revision: str | None = None, *, attn_implement
     if name_or_path in TRUNKS:
         entry: TrunkEntry = TRUNKS.get(name_or_path)
         if entry.builder is not None:
-            model, tokenizer = entry.builder(attn_implementation)
-            return _finish(model, tokenizer)
+            built = entry.builder(attn_implementation)
+            return _finish(built.model, built.tokenizer)
         name_or_path = entry.hub_id or entry.name
     elif "/" not in name_or_path:
         TRUNKS.canonical(name_or_path)  # raises UnknownNameError with close names
@@ -259,7 +267,7 @@ def attention_for(trunk: TrunkConfig, precision: str) -> str:
     return "eager" if resolve_precision(precision) == "bf16" else "sdpa"
 
 
-def load_profile_trunk(name_or_path: str, trunk: TrunkConfig, precision: str = "no") -> TrunkPair:
+def load_profile_trunk(name_or_path: str, trunk: TrunkConfig, precision: str = "no") -> Trunk:
     """``name_or_path`` (a profile's trunk, or a phase-2 folder trained from it) read with the profile's ``trunk``
     settings (revision, attention implementation for the run's ``precision``). Every phase and the retrieval
     evaluation load it this way, so they compute the same states (and share the frozen-layer cache, whose key holds

@@ -123,10 +123,10 @@ class Costing:
         """``n`` examples' features in ``lang``: truncated text lengths, one row a feature (span QA: a row per
         window), one column a sequence (multiple choice: a column per choice)."""
         dist, _ = lengths_in(self.lengths, lang)
-        kind = kind_of(self.spec).name
-        if kind == "span_qa":
+        kind = kind_of(self.spec)
+        if kind.windowed:  # span QA: each window holds the question and a stretch of the context
             return np.asarray([w for length in dist.sample(n, seed) for w in self._windows(int(length))])[:, None]
-        if kind == "multiple_choice":
+        if kind.per_choice:
             c = self.lengths.choices or 4
             return np.minimum(dist.sample(n * c, seed + 1).reshape(n, c), self.max_length)
         return np.minimum(dist.sample(n, seed), self.max_length)[:, None]
@@ -266,13 +266,13 @@ class Estimator:
         if entry.status != "measured":
             self.assumed_lengths.add(spec.name)
         trunk = self.profile.trunk
-        image = spec.modality == "image-text"
+        image = spec.has_image
         vision = self.vision() if image else None
         visual = 0
         if vision is not None:
             visual = self.profile.vision.num_tokens or vision.out_tokens
         labels = label_source or spec
-        num_labels = len(labels.label_names) or int(labels.extra.get("answer_vocab_size") or 0) or TAG_LABELS
+        num_labels = len(labels.label_names) or labels.answer_vocab_size or TAG_LABELS
         return Costing(spec, self.enc, entry, max_length, kind_of(spec).head, num_labels,
                        trunk.train_top_layers, not trunk.freeze_embeddings and trunk.train_top_layers is None,
                        vision, visual, self.profile.vision.projector)
@@ -355,9 +355,18 @@ class Estimator:
     def target(self, target: str, arm: str, seed: int, job: str, after: str | None) -> list[Work]:
         key = ("target", target)
         if key not in self._memo:
-            spec = catalog.task(target)
-            self._memo[key] = self._translation(spec) if kind_of(spec).name == "translation" else self._target(spec)
+            self._memo[key] = self._phase3(catalog.task(target))
         return [dataclasses.replace(w, arm=arm, seed=seed, job=job, after=after) for w in self._memo[key]]
+
+    def _phase3(self, spec: TaskSpec) -> list[Work]:
+        """``spec``'s phase-3 work, costed by the model of the runner its kind names
+        (:mod:`mmxfer.train.runners`)."""
+        runner = kind_of(spec).runner
+        cost = {"finetune": self._target, "translation": self._translation}.get(runner)
+        if cost is None:
+            self._note(f"{spec.name}: no cost model for its phase-3 runner {runner!r}: not costed")
+            return []
+        return cost(spec)
 
     def _target(self, spec: TaskSpec) -> list[Work]:
         from mmxfer.train.phases import target_dev_spec
@@ -515,8 +524,8 @@ class Estimator:
                 if c is None:
                     continue
                 c = dataclasses.replace(c, trained_layers=0)
-                splits = ("validation", "test") if spec.extra.get("mining") else (item.split,)
-                if item.split not in spec.splits and not spec.extra.get("mining"):
+                splits = ("validation", "test") if spec.mining else (item.split,)
+                if item.split not in spec.splits and not spec.mining:
                     splits = (spec.splits[-1],)
                 work = Work(RETRIEVAL, "embedding", "", item.label or spec.name, "retrieval", 0, "")
                 langs = [x for x in evaluation_languages(spec, self.languages, self.data_dir)

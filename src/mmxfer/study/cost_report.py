@@ -109,7 +109,7 @@ def _arm_roles(runs: Sequence[Any]) -> tuple[list[str], list[str], list[str]]:
         arms.setdefault(r.arm, tuple(r.tasks))
     multimodal = {a for a, t in arms.items() if len(t) == 1 and catalog.modality_of(t) != "text"}
     twins_of = {catalog.task(arms[a][0]).name for a in multimodal}
-    twins = {a for a, t in arms.items() if len(t) == 1 and catalog.task(t[0]).extra.get("twin_of") in twins_of}
+    twins = {a for a, t in arms.items() if len(t) == 1 and catalog.task(t[0]).twin_of in twins_of}
     keep = [a for a, t in arms.items() if not t or a in multimodal or a in twins]
     mixes = [a for a, t in arms.items() if len(t) > 1 and a not in keep]
     others = [a for a in arms if a not in keep and a not in mixes]

@@ -109,7 +109,7 @@ def trunk_shape(name: str) -> Encoder:
     if name in TRUNKS:  # a registered builder (the tiny test trunks): build it and read its config
         from mmxfer.models.trunk import load_trunk
 
-        return _shape_of_config(load_trunk(name)[0].config.to_dict())
+        return _shape_of_config(load_trunk(name).model.config.to_dict())
     raise ConfigError(f"no architecture known for trunk {name!r}: add it to {ARCHITECTURES} or pass a trunk folder "
                       f"(with config.json) to estimate its cost")
 

@@ -153,10 +153,10 @@ def measure(spec: Any, dataset: Any, tokenizer: Any) -> dict[str, Any]:
         out["choices"] = round(sum(len(row) for row in ids) / len(ids))
     else:
         out["tokens"] = {"quantiles": list(quantiles_of([len(x) for x in ids]))}
-    if kind.name == "span_qa":
+    if kind.windowed:  # every window repeats the question: its length shapes the windows (cost.Costing.draw)
         questions = tokenizer([q.lstrip() for q in dataset["question"]], add_special_tokens=False)["input_ids"]
         out["question"] = round(float(np.mean([len(q) for q in questions])), 1)
-    if kind.name == "translation":
+    if kind.generates:  # the decoder's side
         out["target"] = {"quantiles": list(quantiles_of([len(x) for x in features["labels"]]))}
     return out
 

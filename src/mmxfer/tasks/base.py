@@ -16,7 +16,7 @@ vqa               id, image (path or PIL image), question, answers (list[str], t
                   (the text twin has ``context`` - the scene's captions - instead of ``image``)
 captioning        id, image (path or PIL image), caption (the text twin has no ``image``)
 retrieval         id, source (sentence in ``lang``), target (its English counterpart)
-                  mining tasks (``extra["mining"]``, BUCC): id, side ("source" | "target"), text,
+                  mining tasks (:attr:`TaskSpec.mining`, BUCC): id, side ("source" | "target"), text,
                   gold (id of the aligned sentence on the other side, "" for distractors)
 translation       id, source, target
 ================  =============================================================================
@@ -115,6 +115,8 @@ class TaskSpec:
     local_format: str = ""  # one line: which official release files --data-dir expects
     intermediate: bool = False  # usable as a phase-2 task
     loader: Loader | None = field(default=None, compare=False, repr=False)
+    # further properties of the task, read through the typed properties below; other keys are free (plugins,
+    # notes on the source such as ``dataset`` or ``hub_lang``)
     extra: dict[str, Any] = field(default_factory=dict)
     # parallel/partial: the bootstrap draws each item once for all languages (their scores are correlated)
     example_alignment: Alignment = "independent"
@@ -125,3 +127,104 @@ class TaskSpec:
         if self.loader is None:  # pragma: no cover - every registered task has one
             raise NotImplementedError(self.name)
         return self.loader(self, split, lang or self.train_language, data_dir)
+
+    @property
+    def has_image(self) -> bool:
+        """Whether the task's examples carry an image (an image-text task; its text twin has none)."""
+        return self.modality == "image-text"
+
+    # --- the properties ``extra`` holds, typed; a task that does not declare one gets the default ---------
+
+    @property
+    def twin_of(self) -> str | None:
+        """The image-text task this text task is the twin of (same items, the image described in words): the
+        gap analysis pairs the two arms."""
+        value = self.extra.get("twin_of")
+        return str(value) if value else None
+
+    @property
+    def control(self) -> bool:
+        """A positive control: an intermediate task known to move the targets, there to show that the design
+        detects an effect (compared with the baseline, never pooled with the arms whose modality is the
+        question)."""
+        return bool(self.extra.get("control"))
+
+    @property
+    def synthetic(self) -> bool:
+        """The data are procedurally generated, not a benchmark (reports say so)."""
+        return bool(self.extra.get("synthetic"))
+
+    @property
+    def mining(self) -> bool:
+        """Bitext mining (BUCC): each language's rows are both sides' sentences, distractors included, not
+        aligned pairs (see the schema table above)."""
+        return bool(self.extra.get("mining"))
+
+    @property
+    def hub_caveat(self) -> str | None:
+        """What the hub copy lacks against the release files; written into every metric row scored from it."""
+        value = self.extra.get("hub_caveat")
+        return str(value) if value else None
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Every metric the task's predictions are scored with: ``extra["metrics"]`` (translation: chrF++ and
+        spBLEU), else the primary ``metric`` alone."""
+        return tuple(self.extra.get("metrics") or (self.metric,))
+
+    @property
+    def open_languages(self) -> bool:
+        """Local copies may hold languages beyond ``languages`` (Tatoeba's 112), evaluated when asked for."""
+        return bool(self.extra.get("open_languages"))
+
+    @property
+    def text_prefix(self) -> str:
+        """Text put before every sentence the trunk reads (e5's ``query: ``); empty for none."""
+        return str(self.extra.get("text_prefix") or "")
+
+    @property
+    def shipped(self) -> str | None:
+        """Where in the installed package the task's data ship (``mmxfer/resources/sib200``); None: they
+        do not."""
+        value = self.extra.get("shipped")
+        return str(value) if value else None
+
+    @property
+    def english_pool(self) -> tuple[str, ...]:
+        """Retrieval: the splits whose English sentences all join the candidates (a larger pool than the
+        split's pairs)."""
+        return tuple(self.extra.get("english_pool") or ())
+
+    @property
+    def paired(self) -> tuple[str, ...]:
+        """The languages whose sentences are each paired with their translation in the task's own language
+        (the positive control's bitext)."""
+        return tuple(self.extra.get("paired") or ())
+
+    @property
+    def rounds(self) -> tuple[int, ...]:
+        """The rounds a multi-round release is read from (ANLI's R1, R2, R3)."""
+        return tuple(int(r) for r in self.extra.get("rounds") or ())
+
+    @property
+    def data_seed(self) -> int:
+        """The seed a generated task's examples are drawn with (the starter world, the CLDR items)."""
+        return int(self.extra.get("seed") or 0)
+
+    @property
+    def allow_null(self) -> bool:
+        """Span QA: an example may have no answer (SQuAD v2), so the decoder may predict the empty span."""
+        return bool(self.extra.get("allow_null"))
+
+    @property
+    def closed_vocabulary(self) -> bool:
+        """Captioning: the captions come from a closed language, so the head's softmax covers only their
+        pieces (the starter world's captions)."""
+        return bool(self.extra.get("closed_vocabulary"))
+
+    @property
+    def answer_vocab_size(self) -> int | None:
+        """VQA: the size of the answer vocabulary as the benchmark fixes it (VQAv2's 3,129); None when the
+        vocabulary comes from the training data alone."""
+        value = self.extra.get("answer_vocab_size")
+        return int(value) if value else None

@@ -45,13 +45,13 @@ def register(spec: TaskSpec, *aliases: str) -> TaskSpec:
 
 def schema_of(spec: TaskSpec) -> str:
     """The canonical-schema key of ``spec`` (``mining`` for BUCC-style bitext mining)."""
-    return "mining" if spec.extra.get("mining") else spec.kind
+    return "mining" if spec.mining else spec.kind
 
 
 def canonical_schema(spec: TaskSpec) -> str:
     """The :func:`features_for` key of ``spec``'s datasets: text twins of image tasks use ``<kind>-text``."""
     schema = schema_of(spec)
-    return schema + "-text" if spec.kind in ("vqa", "captioning") and spec.modality == "text" else schema
+    return schema + "-text" if spec.kind in ("vqa", "captioning") and not spec.has_image else schema
 
 
 def check_language(spec: TaskSpec, lang: str, data_dir: str | None = None) -> str:
@@ -61,7 +61,7 @@ def check_language(spec: TaskSpec, lang: str, data_dir: str | None = None) -> st
     normalised = _normalise(spec, lang)
     if normalised is not None:
         return normalised
-    if data_dir is not None and spec.extra.get("open_languages"):
+    if data_dir is not None and spec.open_languages:
         return lang
     raise UnknownNameError(
         f"task {spec.name!r} has no language {lang!r}{suggest(lang, spec.languages)}; "
@@ -82,7 +82,7 @@ def evaluation_languages(spec: TaskSpec, subset: Sequence[str] | None = None,
         except UnknownNameError:
             continue
     extra = [lang for lang in subset if lang in wanted and lang not in spec.languages] \
-        if data_dir is not None and spec.extra.get("open_languages") else []  # local copies with more languages
+        if data_dir is not None and spec.open_languages else []  # local copies with more languages
     return [lang for lang in spec.languages if lang in wanted] + extra
 
 

@@ -127,7 +127,7 @@ def world_digest(seed: int = 0, split: str = "train", n: int | None = None) -> s
 
 def _vqa_rows(spec: TaskSpec, split: str, text: bool) -> list[dict[str, Any]]:
     rows = []
-    for scene in starter_world(spec.extra["seed"], split):
+    for scene in starter_world(spec.data_seed, split):
         for k, (question, answer) in enumerate(scene.qa):
             row = {"id": f"{scene.id}-q{k}", "question": question, "answers": [answer] * 10}
             row.update({"context": scene.description} if text else {"image": scene.png})
@@ -178,7 +178,7 @@ register(TaskSpec(
     name="starter-caption", kind="captioning", modality="image-text", metric="accuracy", head="caption_mlm",
     description="shapes world captions (masked-LM over the caption, conditioned on the image)",
     loader=_generated_loader(lambda spec, split, lang: [{"id": s.id, "image": s.png, "caption": s.caption}
-                                                          for s in starter_world(spec.extra["seed"], split)]),
+                                                          for s in starter_world(spec.data_seed, split)]),
     extra=_world_extra(**_CAPTIONS), **_CAPTION_TASK,
 ), "shapes-caption")
 
@@ -186,7 +186,7 @@ register(TaskSpec(
     name="starter-caption-text", kind="captioning", modality="text", metric="accuracy", head="caption_mlm",
     description="text twin of starter-caption: masked-LM over the same captions, no image",
     loader=_generated_loader(lambda spec, split, lang: [{"id": s.id, "caption": s.caption}
-                                                          for s in starter_world(spec.extra["seed"], split)]),
+                                                          for s in starter_world(spec.data_seed, split)]),
     extra=_world_extra("starter-caption", **_CAPTIONS), **_CAPTION_TASK,
 ), "shapes-caption-text")
 
@@ -241,7 +241,7 @@ def _bitext_rows(spec: TaskSpec, split: str, lang: str) -> list[dict[str, Any]]:
 
 def _names_rows(spec: TaskSpec, split: str, lang: str) -> list[dict[str, Any]]:
     rows = []
-    for kind, code, item_split in cldr_items(spec.extra["seed"]):
+    for kind, code, item_split in cldr_items(spec.data_seed):
         if item_split == split:
             rows.append({"id": f"{kind}-{code}", "text_a": _names(lang, kind)[code], "text_b": None,
                          "label": NAME_TYPES.index(kind)})

@@ -61,14 +61,14 @@ def _classification(spec: TaskSpec, split: str, lang: str, root: Path | None = N
 
 def _retrieval(spec: TaskSpec, split: str, lang: str, root: Path | None = None):
     """The split's (sentence, English translation) pairs, then the English sentences of the other splits of
-    ``spec.extra["english_pool"]`` as candidates without a source (every English sentence is a candidate)."""
+    ``spec.english_pool`` as candidates without a source (every English sentence is a candidate)."""
     root = root or shipped_root()
     src, eng = sib_records(spec, split, lang, root), sib_records(spec, split, PIVOT, root)
     if [r["index_id"] for r in src] != [r["index_id"] for r in eng]:
         raise DataError(f"{spec.name}: the {split} sentences of {lang} and {PIVOT} are not the same FLORES ids in "
                         f"the same order; retrieval needs parallel files")
     rows = [{"id": s["index_id"], "source": s["text"], "target": e["text"]} for s, e in zip(src, eng)]
-    for other in spec.extra.get("english_pool", ()):
+    for other in spec.english_pool:
         if other != split:
             rows += [{"id": e["index_id"], "source": None, "target": e["text"]}
                      for e in sib_records(spec, other, PIVOT, root)]
@@ -112,11 +112,11 @@ CONTROL_LANGS: tuple[str, ...] = tuple(c for c in STARTER_LANGS if c not in (PIV
 
 
 def _pivot_bitext(spec: TaskSpec, split: str, lang: str, root: Path | None = None):
-    """(sentence, German translation) of every language of ``extra["paired"]``, language by language."""
+    """(sentence, German translation) of every language of ``spec.paired``, language by language."""
     root = root or shipped_root()
     pivot = sib_records(spec, split, lang, root)
     rows = []
-    for other in spec.extra["paired"]:
+    for other in spec.paired:
         records = sib_records(spec, split, other, root)
         if [r["index_id"] for r in records] != [r["index_id"] for r in pivot]:
             raise DataError(f"{spec.name}: the {split} sentences of {other} and {lang} are not the same FLORES ids "

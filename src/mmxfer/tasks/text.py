@@ -65,7 +65,7 @@ def _local_mnli(spec: TaskSpec, split: str, lang: str, root: Path):
 def _local_anli(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"train": "train", "validation": "dev", "test": "test"}[split]
     rows = []
-    for rnd in spec.extra["rounds"]:
+    for rnd in spec.rounds:
         path = find_file(root, [f"R{rnd}/{name}.jsonl", f"anli_v1.0/R{rnd}/{name}.jsonl"], spec)
         for r in formats.read_jsonl(path):
             formats.require(r, ("uid", "context", "hypothesis", "label"), path)

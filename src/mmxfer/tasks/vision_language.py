@@ -75,7 +75,7 @@ def _local_karpathy(json_name: str):
     def local(spec: TaskSpec, split: str, lang: str, root: Path):
         path = find_file(root, [json_name, f"annotations/{json_name}"], spec, "Karpathy split JSON")
         rows = list(formats.karpathy_rows(path, root, split))
-        if spec.modality == "text":
+        if not spec.has_image:  # the text twin
             rows = [{"id": r["id"], "caption": r["caption"]} for r in rows]
         return dataset_from_rows(spec, rows, split=split, lang=lang)
 

@@ -6,7 +6,7 @@ Traps handled here:
   prefixes every id (``arabic-...``). English training data only (the GoldP train split, ``english-``).
 * ``bucc18.<lang>`` holds only the gold pairs, not the ~100k distractor sentences per side that
   BUCC mining F1 is defined over; from the hub the task is therefore an easy upper bound and
-  ``extra['hub_caveat']`` ("upper bound, no distractors") is written into every metric row scored
+  ``hub_caveat`` ("upper bound, no distractors") is written into every metric row scored
   from it. Use the BUCC 2018 release with ``--data-dir`` for the real benchmark. Splits follow XTREME
   (``scripts/download_data.sh``): dev = the BUCC *sample* files, test = the BUCC *training* files (the
   official test gold is not public); both the raw release names

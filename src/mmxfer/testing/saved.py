@@ -33,7 +33,7 @@ import torch
 
 from mmxfer import assets
 from mmxfer.catalog import TRUNKS, VISION_TOWERS
-from mmxfer.models.trunk import TrunkEntry, TrunkPair, load_trunk
+from mmxfer.models.trunk import Trunk, TrunkEntry, load_trunk
 from mmxfer.models.vision import TowerEntry
 from mmxfer.runs import sealed
 
@@ -148,7 +148,7 @@ def tiny_spm_model(root: str | os.PathLike | None = None) -> Path:
                       make) / SPM_FILE
 
 
-def _saved_trunk(attn_implementation: str = "sdpa") -> TrunkPair:
+def _saved_trunk(attn_implementation: str = "sdpa") -> Trunk:
     return load_trunk(str(tiny_trunk_dir()), attn_implementation=attn_implementation)
 
 

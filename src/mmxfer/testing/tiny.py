@@ -19,7 +19,7 @@ import torch
 
 from mmxfer.catalog import TRUNKS
 from mmxfer.models.tokenizer import METASPACE, xlmr_style_tokenizer
-from mmxfer.models.trunk import TrunkEntry, TrunkPair
+from mmxfer.models.trunk import Trunk, TrunkEntry
 
 # A fixed multilingual text (written for mmxfer); the tiny vocabulary is derived from it.
 _TEXT = """
@@ -76,7 +76,7 @@ def _seeded_init(build):
         return build()
 
 
-def tiny_trunk(attn_implementation: str = "sdpa") -> TrunkPair:
+def tiny_trunk(attn_implementation: str = "sdpa") -> Trunk:
     """A random-init 2-layer XLM-R encoder (hidden 32) with the tiny tokenizer; same weights every call."""
     from transformers import AutoModel, XLMRobertaConfig
 
@@ -87,10 +87,10 @@ def tiny_trunk(attn_implementation: str = "sdpa") -> TrunkPair:
         bos_token_id=0, eos_token_id=2, output_hidden_states=True)
     model = _seeded_init(lambda: AutoModel.from_config(config, attn_implementation=attn_implementation))
     model.config.output_hidden_states = True
-    return model, tokenizer
+    return Trunk(model, tokenizer)
 
 
-def tiny_bert_trunk(attn_implementation: str = "sdpa") -> TrunkPair:
+def tiny_bert_trunk(attn_implementation: str = "sdpa") -> Trunk:
     """A random-init 2-layer BERT encoder (positions from 0) with the tiny tokenizer."""
     from transformers import AutoModel, BertConfig
 
@@ -101,7 +101,7 @@ def tiny_bert_trunk(attn_implementation: str = "sdpa") -> TrunkPair:
         output_hidden_states=True)
     model = _seeded_init(lambda: AutoModel.from_config(config, attn_implementation=attn_implementation))
     model.config.output_hidden_states = True
-    return model, tokenizer
+    return Trunk(model, tokenizer)
 
 
 TRUNKS.add(TrunkEntry("tiny", builder=tiny_trunk, description="random-init 2-layer XLM-R, hidden 32 (tests)"), "tiny")

@@ -43,7 +43,7 @@ from mmxfer.kinds import kind_of
 from mmxfer.kinds.images import open_image
 from mmxfer.models.build import build_task_model, check_sequence_length, visual_token_count
 from mmxfer.models.image_features import FrozenImageFeatures
-from mmxfer.models.trunk import SEAL_FILE, load_profile_trunk, save_trunk
+from mmxfer.models.trunk import SEAL_FILE, Trunk, load_profile_trunk, save_trunk
 from mmxfer.runs import atomic, sealed
 from mmxfer.runs.lock import FileLock
 from mmxfer.runs.store import Run, slug
@@ -98,7 +98,7 @@ def phase2_key(profile: ExperimentConfig, tasks: Sequence[str], seed: int, data_
     """Everything a phase-2 trunk depends on (hashed into its folder name)."""
     specs = [catalog.task(t) for t in tasks]
     names = [s.name for s in specs]
-    image = any(s.modality == "image-text" for s in specs)
+    image = any(s.has_image for s in specs)
     return {"format": PHASE2_FORMAT, "tasks": names, "trunk": to_dict(profile.trunk),
             "vision": to_dict(profile.vision) if image else None, "phase": to_dict(profile.intermediate),
             "multitask": to_dict(profile.multitask) if len(names) > 1 else None,
@@ -199,7 +199,7 @@ def log_skipped(data: TaskData, phase_name: str, log_path: Path) -> int:
     return data.skipped
 
 
-def _build(trunk: Any, spec: TaskSpec, data: TaskData, profile: ExperimentConfig, image: bool) -> Any:
+def _build(trunk: Trunk, spec: TaskSpec, data: TaskData, profile: ExperimentConfig, image: bool) -> Any:
     kind = kind_of(spec)
     return build_task_model(trunk, kind.head, num_labels=data.num_labels,
                             vision_cfg=profile.vision if image else None,
@@ -207,7 +207,7 @@ def _build(trunk: Any, spec: TaskSpec, data: TaskData, profile: ExperimentConfig
                             train_top_layers=profile.trunk.train_top_layers, **kind.head_options(data.label_space))
 
 
-def checked_max_length(trunk: Any, specs: Sequence[TaskSpec], profile: ExperimentConfig, phase_name: str,
+def checked_max_length(trunk: Trunk, specs: Sequence[TaskSpec], profile: ExperimentConfig, phase_name: str,
                        phase: PhaseConfig) -> int:
     """The phase's featurisation max length; fails fast - before any data is loaded - when a task's
     visual + text tokens exceed the trunk's positions (the phase's one length check)."""
@@ -215,7 +215,7 @@ def checked_max_length(trunk: Any, specs: Sequence[TaskSpec], profile: Experimen
     length_key = f"{phase_name}.max_length" if phase.max_length else "trunk.max_length"
     visual = None  # counted once, for the first image-text task: it depends on profile.vision only
     for spec in specs:
-        image = spec.modality == "image-text"
+        image = spec.has_image
         if image and visual is None:
             visual = visual_token_count(profile.vision)
         check_sequence_length(trunk, visual if image else 0, max_length, length_key=length_key,
@@ -424,7 +424,7 @@ def _train_phase2(job: Phase2Job, accelerator: Accelerator) -> None:
     specs = [catalog.task(t) for t in job.tasks]
     set_seed(job.seed)
     trunk = load_profile_trunk(job.profile.trunk.name, job.profile.trunk, job.profile.precision)
-    tokenizer = trunk[1]
+    tokenizer = trunk.tokenizer
     max_length = checked_max_length(trunk, specs, job.profile, "intermediate", job.phase)
     if job.phase.select_best:
         _check_selectable(specs)
@@ -437,7 +437,7 @@ def _train_phase2(job: Phase2Job, accelerator: Accelerator) -> None:
     if accelerator.is_main_process:
         for part in parts:
             log_skipped(part, "phase2:" + "+".join(job.tasks), job.folder / "train_log.jsonl")
-    prefix = next(n for n, m in trainable.model.named_modules() if m is trunk[0]) + "."
+    prefix = next(n for n, m in trainable.model.named_modules() if m is trunk.model) + "."
     result = train_phase(trainable.model, trainable.dataset, trainable.collate, job.phase, LoopOptions(
         workdir=job.folder, seed=job.seed, name="phase2:" + "+".join(job.tasks), precision=job.profile.precision,
         plan=trainable.plan, lengths=trainable.lengths, resume=job.resume, evaluate=evaluate,
@@ -470,14 +470,14 @@ def _phase2_data(job: Phase2Job, specs: Sequence[TaskSpec], tokenizer: Any, max_
     return parts, devs
 
 
-def _phase2_models(job: Phase2Job, trunk: Any, specs: list[TaskSpec], parts: Sequence[TaskData],
+def _phase2_models(job: Phase2Job, trunk: Trunk, specs: list[TaskSpec], parts: Sequence[TaskData],
                    devs: Sequence[TaskData], tokenizer: Any) -> dict[str, Any]:
     """One model per task on the shared trunk; every image-text task of a mix shares one vision tower."""
     models = {}
     shared_vision = None
     build_profile = job.profile
     for spec, part in zip(specs, parts):
-        image = spec.modality == "image-text"
+        image = spec.has_image
         m = _build(trunk, spec, part, build_profile, image)
         if image:
             if shared_vision is None:
@@ -520,16 +520,16 @@ def _phase2_trainable(job: Phase2Job, specs: Sequence[TaskSpec], models: dict[st
     return _Trainable(MultiTaskModel(models), dataset, dataset.collate, plan=plan)
 
 
-def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, metric_names: list[str],
+def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Trunk, prefix: str, metric_names: list[str],
                  skipped: dict[str, int]) -> None:
     """The trained trunk (with ``select_best``: the selected dev weights), its selection record and ``DONE`` (with
     the training examples each task's kind left out, where any were)."""
-    trunk_model = trunk[0]  # with select_best: train_phase loaded the best dev weights into it
+    trunk_model = trunk.model  # with select_best: train_phase loaded the best dev weights into it
     if result.full_state_dict is not None:  # FSDP: rebuild a whole trunk from the gathered weights
         full = result.full_state_dict if result.best_path is None else safe_load(result.best_path)
-        trunk_model = load_profile_trunk(job.profile.trunk.name, job.profile.trunk, job.profile.precision)[0]
+        trunk_model = load_profile_trunk(job.profile.trunk.name, job.profile.trunk, job.profile.precision).model
         trunk_model.load_state_dict({k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)})
-    save_trunk(trunk_model, trunk[1], job.folder / "trunk")
+    save_trunk(trunk_model, trunk.tokenizer, job.folder / "trunk")
     info: dict[str, Any] = {"tasks": list(job.tasks), "seed": job.seed, "format": PHASE2_FORMAT,
                             **({"train_skipped": skipped} if skipped else {}),
                             "data_fingerprint": job.data_fingerprint,
@@ -579,9 +579,9 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     phase = profile.phase_for_target(spec.name)
     accelerator = make_accelerator(profile.precision, log_with=log_with, project_dir=run.path)
     set_seed(seed)
-    pair = load_profile_trunk(trunk, profile.trunk, profile.precision)
-    tokenizer = pair[1]
-    max_length = checked_max_length(pair, [spec], profile, "target", phase)
+    loaded = load_profile_trunk(trunk, profile.trunk, profile.precision)
+    tokenizer = loaded.tokenizer
+    max_length = checked_max_length(loaded, [spec], profile, "target", phase)
     prefix = target_text_prefix(profile, spec)
     with accelerator.main_process_first():
         train = train_data.task_data(
@@ -595,7 +595,7 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
     if spec.label_names and train_spec.label_names and tuple(spec.label_names) != tuple(train_spec.label_names):
         raise TrainingError(f"{spec.name} is trained on {train_spec.name} but their labels differ: "
                             f"{list(train_spec.label_names)} vs {list(spec.label_names)}")
-    model = _build(pair, spec, train, profile, image=False)
+    model = _build(loaded, spec, train, profile, image=False)
     skipped = log_skipped(train, f"phase3:{spec.name}", run.train_log_path) if accelerator.is_main_process else 0
     result = train_phase(model, train.features, train.collate, phase, LoopOptions(
         workdir=run.path, seed=seed, name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,

@@ -22,14 +22,14 @@ from accelerate import PartialState
 from mmxfer import assets, catalog
 from mmxfer.config import ExperimentConfig, check_seed, to_dict
 from mmxfer.errors import ConfigError, MmxferError
-from mmxfer.kinds import kind_of
 from mmxfer.memory import release_memory
 from mmxfer.runs import atomic
 from mmxfer.runs.env import precision_record, precision_text
 from mmxfer.runs.store import Run, check_name, open_run, run_path
 from mmxfer.tasks.common import LOCAL_DATA_ENV
-from mmxfer.train import phases, translation
+from mmxfer.train import phases
 from mmxfer.train.loop import remove_training_state
+from mmxfer.train.runners import profile_sections, runner_of
 
 
 def parse_intermediate(text: str | None, profile: ExperimentConfig | None = None) -> tuple[str, ...]:
@@ -63,23 +63,20 @@ def arm_name(tasks: tuple[str, ...]) -> str:
     return "+".join(tasks) if tasks else "baseline"
 
 
-def is_translation(target: str | None) -> bool:
-    """True for a zero-shot translation target (trained by :mod:`mmxfer.train.translation`)."""
-    return bool(target) and kind_of(catalog.task(target)).name == "translation"
-
-
 def run_config(profile: ExperimentConfig, tasks: tuple[str, ...], target: str | None, seed: int, study: str,
                arm: str | None = None, languages: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The run's config.yaml (the gap analysis reads exactly these top-level keys).
 
-    The profile's ``translation`` recipe is part of a translation target's config only (it determines nothing
-    else); ``languages`` is present only for a run limited to a subset of the evaluation languages.
+    A phase-3 runner's own profile section (the ``translation`` recipe) is part of the config of that
+    runner's targets only (it determines nothing else); ``languages`` is present only for a run limited to a
+    subset of the evaluation languages.
     """
     profile_dict = to_dict(profile)
-    if is_translation(target):  # the whole recipe, defaults included: it determines this run
-        profile_dict["translation"] = to_dict(profile.translation)
-    else:
-        profile_dict.pop("translation", None)
+    own = runner_of(catalog.task(target)).profile_section if target else None
+    for section in profile_sections() - {own}:
+        profile_dict.pop(section, None)
+    if own:  # the whole recipe, defaults included: it determines this run
+        profile_dict[own] = to_dict(getattr(profile, own))
     config = {"arm": {"name": arm or arm_name(tasks), "intermediate": list(tasks),
                       "modality": catalog.modality_of(tasks)},
               "target": target, "seed": seed, "study": study, "profile": profile_dict}
@@ -218,7 +215,7 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
         release_memory()  # phase 2's model and optimizer, before phase 3 loads the trunk it saved
     languages = request.languages
     if target:
-        phase3 = translation.run_translation if is_translation(target) else phases.run_target
+        phase3 = runner_of(catalog.task(target)).run
         rows = phase3(run, profile, target, trunk=trunk, seed=seed, data_dir=data_dir, resume=request.resume,
                       log_with=log_with, languages=languages)
     elif main and (twin := seed_twin(request)) is not None:

@@ -153,19 +153,19 @@ def run_translation(run: Run, profile: ExperimentConfig, target: str, *, trunk: 
                           f"encoder-decoder fits on one GPU and beam search needs unsharded weights")
     main = accelerator.is_main_process
     set_seed(seed)
-    trunk_pair = load_profile_trunk(trunk, profile.trunk, profile.precision)
-    tokenizer = trunk_pair[1]
+    loaded = load_profile_trunk(trunk, profile.trunk, profile.precision)
+    tokenizer = loaded.tokenizer
     max_length = cfg.stage1.max_length or profile.trunk.max_length
-    check_sequence_length(trunk_pair, 0, max_length,
+    check_sequence_length(loaded, 0, max_length,
                           length_key="translation.stage1.max_length" if cfg.stage1.max_length else "trunk.max_length")
     if cfg.test_max_length:
-        check_sequence_length(trunk_pair, 0, cfg.test_max_length, length_key="translation.test_max_length")
+        check_sequence_length(loaded, 0, cfg.test_max_length, length_key="translation.test_max_length")
     plan = stages(cfg)
     with accelerator.main_process_first():
         trains, dev = _pair_data(pair, plan, tokenizer, max_length, data_dir, seed)
     largest = max(trains.values(), key=lambda d: len(d.features))
     vocab = target_vocabulary(tokenizer, largest.features["labels"]) if cfg.target_vocab == "train" else None
-    model = build_seq2seq(trunk_pair, vocab=vocab, layers=cfg.decoder_layers, init=cfg.decoder_init,
+    model = build_seq2seq(loaded, vocab=vocab, layers=cfg.decoder_layers, init=cfg.decoder_init,
                           dropout=cfg.dropout, label_smoothing=cfg.label_smoothing, resdrop_layer=cfg.resdrop_layer)
     evaluate = chrf_dev_scorer(dev, tokenizer, cfg) if cfg.select_on == "chrf_pp" else \
         dev_loss_scorer(dev, cfg.generate_batch_size)
