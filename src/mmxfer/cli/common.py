@@ -13,12 +13,22 @@ from mmxfer.runs import atomic
 Output = tuple[str, str, str]
 
 
+def never(args: argparse.Namespace) -> bool:
+    return False
+
+
+def always(args: argparse.Namespace) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Command:
     """One subcommand: its name and help texts, its arguments and its handler.
 
     ``outputs``: the arguments naming what the command writes; they are checked writable before ``run`` starts.
     ``resume``: what to do after the command was stopped (SIGTERM) with its finished work kept.
+    ``fills_cache``: whether this invocation may write derived files (features, the converted starter trunk) into
+    ``$MMXFER_CACHE``, which must then be writable before the work starts.
     """
 
     name: str
@@ -29,13 +39,19 @@ class Command:
     epilog: str | None = None
     outputs: tuple[Output, ...] = ()
     resume: str = "run it again"
+    fills_cache: Callable[[argparse.Namespace], bool] = never
 
     def check_outputs(self, args: argparse.Namespace) -> None:
-        """Output paths given on the command line must be writable before any work starts."""
+        """Output paths given on the command line, and the cache of a command that fills it, must be writable
+        before any work starts."""
         for attr, option, kind in self.outputs:
             value = getattr(args, attr, None)
             if value:
                 (atomic.check_output_dir if kind == "dir" else atomic.check_output_file)(value, option)
+        if self.fills_cache(args):
+            from mmxfer import assets
+
+            assets.check_cache_writable()
 
 
 class Parser(argparse.ArgumentParser):

@@ -7,7 +7,7 @@ import argparse
 import io
 from pathlib import Path
 
-from mmxfer.cli.common import Command
+from mmxfer.cli.common import Command, always
 from mmxfer.errors import ConfigError, DataError
 from mmxfer.runs.atomic import atomic_open
 
@@ -25,14 +25,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
     p.add_argument("--prefix", default="", help="text prepended to every line (e5 models want 'query: ')")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--max-length", type=int, default=256,
+                   help="tokens per line, longer lines truncated; at most the trunk's positions [default: 256]")
     p.add_argument("--no-normalize", action="store_true", help="do not L2-normalise the rows")
     p.add_argument("--precision", choices=("auto", "no", "bf16"), default="auto",
                    help="auto: bf16 autocast where the CPU/GPU has native bf16, else fp32; no: always fp32")
 
 
-def _read_lines(path: Path) -> list[str]:
-    """The sentences of a UTF-8 text file, one a line (a final newline ends the last line, ``\\r`` is dropped)."""
+def read_input(path: Path) -> list[str]:
+    """The lines of an ``embed`` input file, as ``mmxfer embed --help`` states: ``\\n``-separated (a final newline
+    ends the last line, ``\\r\\n`` counts as one), blank lines kept, a NUL byte a :class:`DataError` naming its
+    line."""
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
     try:
@@ -45,6 +48,10 @@ def _read_lines(path: Path) -> list[str]:
     lines = [line.rstrip("\r") for line in lines]
     if not lines:
         raise DataError(f"input file is empty: {path}")
+    if "\x00" in text:
+        n = next(i for i, line in enumerate(lines, 1) if "\x00" in line)
+        raise DataError(f"{path}:{n}: a NUL byte (column {lines[n - 1].index(chr(0)) + 1}); the input must be text, "
+                        f"one sentence a line")
     return lines
 
 
@@ -55,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from mmxfer.models.trunk import load_trunk
     from mmxfer.runs.env import precision_text
 
-    lines = _read_lines(Path(args.input))
+    lines = read_input(Path(args.input))
     output = Path(args.output)
     if output.suffix != ".npy":
         raise ConfigError(f"--output must end in .npy, got {output}")
@@ -75,5 +82,10 @@ def run(args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     "embed", help="write sentence embeddings of a trunk to a .npy file",
-    description="One float32 row per input line (UTF-8, one sentence a line).",
-    epilog=EPILOG, add_arguments=add_arguments, run=run, outputs=(("output", "--output", "file"),))
+    description="One float32 row per input line. Input: UTF-8 text, one sentence a line; row "
+                "i of the output is line i+1 of the input. A blank line is kept as its own row "
+                "(the embedding of the prefix alone). A NUL byte is refused with its line "
+                "number. A line longer than --max-length tokens (or than the trunk's positions) "
+                "is truncated.",
+    epilog=EPILOG, add_arguments=add_arguments, run=run, outputs=(("output", "--output", "file"),),
+    fills_cache=always)

@@ -297,4 +297,5 @@ COMMAND = Command(
     "evaluate", help="evaluate a trunk or a finished run on a suite or one task",
     description="Zero-shot evaluation. Predictions are written to files first, then scored.",
     epilog=EPILOG, add_arguments=add_arguments, run=run,
-    outputs=(("out_dir", "--out-dir", "dir"), ("output", "--output", "file")))
+    outputs=(("out_dir", "--out-dir", "dir"), ("output", "--output", "file")),
+    fills_cache=lambda args: not args.rescore)  # re-scoring reads stored predictions only

@@ -71,4 +71,4 @@ COMMAND = Command(
     description="Expands a study config into runs, skips finished ones (DONE), and runs the "
                 "rest in sequence or submits them to SLURM.",
     epilog=EPILOG, add_arguments=add_arguments, run=run, outputs=(("runs_dir", "--runs-dir", "dir"),),
-    resume="run the same study again to resume")
+    resume="run the same study again to resume", fills_cache=lambda args: not args.dry_run)  # a dry run computes nothing

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from mmxfer.cli.common import Command, add_overrides
+from mmxfer.cli.common import Command, add_overrides, always
 
 if TYPE_CHECKING:
     from mmxfer.train.run import RunRequest
@@ -69,4 +69,4 @@ COMMAND = Command(
     description="Phase 2 (intermediate task, English) -> phase 3 (target task, English) -> "
                 "zero-shot evaluation on every target language, all in one run folder.",
     epilog=EPILOG, add_arguments=add_arguments, run=run, outputs=(("runs_dir", "--runs-dir", "dir"),),
-    resume="resume with --resume (the same command plus --resume)")
+    resume="resume with --resume (the same command plus --resume)", fills_cache=always)

@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mmxfer.errors import ConfigError
+from mmxfer.models.fusion import position_limit
 from mmxfer.models.heads import masked_mean
 from mmxfer.runs.env import resolve_precision
 
@@ -40,7 +41,8 @@ def encode(model, tokenizer, sentences: list[str], *, layer: int | None = None, 
 
     ``layer``: None = last, 0 = embedding output, negative counts from the end (-1 = last).
     Mean pooling averages every non-pad token including ``<s>``/``</s>`` (as e5 and the XTREME
-    retrieval baselines do). Sentences are tokenised once and batched by token count internally
+    retrieval baselines do). Every sentence is truncated to ``max_length`` tokens, and never to more than the
+    trunk's positions allow. Sentences are tokenised once and batched by token count internally
     for speed. ``precision``: ``no`` (fp32), ``bf16``, or ``auto`` (bf16 where the hardware has it natively).
     """
     if pooling not in ("mean", "cls"):
@@ -52,6 +54,9 @@ def encode(model, tokenizer, sentences: list[str], *, layer: int | None = None, 
     if not -(num_layers + 1) <= index <= num_layers:
         raise ConfigError(f"layer {layer} is out of range: the trunk has layers 0..{num_layers} (or -1..-{num_layers + 1})")
     hidden_size = int(model.config.hidden_size)
+    limit = position_limit(model)
+    if limit is not None:  # a longer window would index past the position embeddings
+        max_length = min(max_length, limit)
     if not sentences:
         return np.zeros((0, hidden_size), dtype=np.float32)
     if device is None:
@@ -89,4 +94,3 @@ def _padded(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Ten
         input_ids[i, :len(r)] = torch.as_tensor(r, dtype=torch.long)
         mask[i, :len(r)] = 1
     return input_ids, mask
-
