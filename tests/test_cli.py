@@ -62,3 +62,33 @@ def test_parser_rejects_unknown_ls_target():
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args(["ls", "gizmos"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize(("argv", "prog", "message"), [
+    (["train", "--seed", "x"], "mmxfer train", "argument --seed: invalid int value: 'x'"),
+    (["train", "--no-such-flag", "1"], "mmxfer train", "unrecognized arguments: --no-such-flag 1"),
+    (["compare"], "mmxfer compare", "the following arguments are required: --suite"),
+    (["evaluate", "--trunk", "a", "--run", "b"], "mmxfer evaluate", "argument --run: not allowed with argument --trunk"),
+    (["--no-such-flag"], "mmxfer", "unrecognized arguments: --no-such-flag"),
+])
+def test_a_usage_error_is_one_line_and_a_hint(argv, prog, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"{prog}: error: {message} (see `{prog} --help`)\n"
+
+
+def test_a_usage_error_of_the_console_script_is_one_line_exit_2():
+    proc = subprocess.run([sys.executable, "-m", "mmxfer", "ls", "gizmos"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1 and "usage:" not in proc.stderr
+    assert proc.stderr.startswith("mmxfer ls: error: argument what: invalid choice: 'gizmos'")
+    assert proc.stderr.rstrip().endswith("(see `mmxfer ls --help`)")
+
+
+def test_every_command_module_owns_its_arguments_and_handler():
+    for name, command in COMMANDS.items():
+        assert command.name == name
+        assert command.add_arguments.__module__ == command.run.__module__ == f"mmxfer.cli.{name}"

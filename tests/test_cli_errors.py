@@ -7,7 +7,8 @@ import gzip
 
 import pytest
 
-from mmxfer.cli import describe_error, main
+from mmxfer.cli import main
+from mmxfer.cli.failures import describe_error
 from mmxfer.errors import DataError, TrainingError
 from mmxfer.evaluation import retrieval
 from mmxfer.train import loop

@@ -35,7 +35,7 @@ LAYERS: dict[str, int] = {
     # tiny models and synthetic data for tests, benchmarks and the rehearsal
     "testing": 5,
     # the study and the commands
-    "study": 6, "cli": 6, "listing": 6, "validation": 6, "__main__": 6,
+    "study": 6, "cli": 6, "__main__": 6,
 }
 #: the run store is core: study orchestration and anything above core lives elsewhere
 RUNS_MODULES = {"__init__", "store", "atomic", "env", "lock", "interrupt", "sealed"}

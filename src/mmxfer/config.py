@@ -179,11 +179,21 @@ class TranslationConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """How ``mmxfer train`` introduces a profile on the console. It says nothing about what a run computes, so it
+    is left out of the run's config (and of its id)."""
+
+    note: str = ""  # one line under the run's header, e.g. what the profile is for
+    data: str = ""  # where the data comes from without --data-dir; "" = the Hugging Face Hub (or its mirror)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """A profile: everything one run needs except the arm, target and seed."""
 
     name: str = "custom"
     description: str = ""
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     trunk: TrunkConfig = field(default_factory=TrunkConfig)
     vision: VisionConfig = field(default_factory=VisionConfig)
     intermediate: PhaseConfig = field(default_factory=PhaseConfig)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mmxfer.cli import main
-from mmxfer.compare.cli import compare
+from mmxfer.compare.analysis import compare
 from mmxfer.evaluation.scoring import score_file_metrics, score_file_rows
 from mmxfer.runs.store import Run, run_id_for
 

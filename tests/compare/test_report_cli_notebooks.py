@@ -8,7 +8,7 @@ from nbclient import NotebookClient
 
 from mmxfer import catalog
 from mmxfer.cli import main
-from mmxfer.compare.cli import compare
+from mmxfer.compare.analysis import compare
 from mmxfer.compare.report import beside_published, check_published, load_published
 from mmxfer.compare.results import build_results, write_results
 from mmxfer.errors import DataError

@@ -60,7 +60,7 @@ def test_test_files_without_gold_are_an_error_not_f1_zero(tmp_path):
 
 def test_hub_numbers_carry_the_upper_bound_caveat_everywhere(tmp_path, monkeypatch, ngram_embedder, capsys):
     from mmxfer import assets
-    from mmxfer.evaluation.cli import _print_suite_scores, _print_table
+    from mmxfer.cli.evaluate import _print_suite_scores, _print_table
     from mmxfer.evaluation.suites import suite_scores
 
     catalog.load_plugins()

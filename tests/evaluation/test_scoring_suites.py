@@ -65,7 +65,7 @@ def test_every_metric_team_names_is_registered_with_the_interface():
 
 
 def test_suites_validate_and_declare_averaging():
-    from mmxfer.validation import check_suite
+    from mmxfer.cli.validate import check_suite
 
     for name in ("xtreme", "xtreme-classification", "xtreme-retrieval", "flores200", "starter"):
         check_suite(config.load_suite(name), name)

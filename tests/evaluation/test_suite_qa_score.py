@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mmxfer import catalog
-from mmxfer.compare.cli import suite_entries
+from mmxfer.compare.analysis import suite_entries
 from mmxfer.compare.gaps import compute_gaps
 from mmxfer.compare.results import build_results
 from mmxfer.compare.settings import GapSettings

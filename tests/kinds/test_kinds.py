@@ -14,7 +14,7 @@ from mmxfer.tasks.base import Kind
 
 KINDS_DIR = Path(__file__).resolve().parents[2] / "src" / "mmxfer" / "kinds"
 ABOVE = ("mmxfer.train", "mmxfer.evaluation", "mmxfer.compare", "mmxfer.study", "mmxfer.runs.study",
-         "mmxfer.runs.launch", "mmxfer.cli", "mmxfer.listing")
+         "mmxfer.runs.launch", "mmxfer.cli")
 
 
 def test_every_declared_kind_has_an_adapter_and_every_task_finds_its_own():

@@ -84,16 +84,36 @@ def test_intermediate_vqa_resolves_to_a_concrete_dataset(catalog):
     assert catalog.task("caption-text").twin_of == "caption"
 
 
+def _ls_tasks(capsys) -> dict[str, str]:
+    from mmxfer.cli import main
+
+    assert main(["ls", "tasks"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines[0].index("source")
+    return {line.split()[0]: line[start:] for line in lines[2:]}
+
+
 def test_ls_tasks_lists_everything(catalog, capsys):
-    import argparse
+    sources = _ls_tasks(capsys)
+    assert set(EXPECTED) <= set(sources)
+    assert sources["xnli"] == "google/xtreme (XNLI)"
 
-    from mmxfer.listing import run
 
-    run(argparse.Namespace(what="tasks"))
-    out = capsys.readouterr().out
-    for name in EXPECTED:
-        assert f"\n{name} " in out or out.startswith(name), name
-    assert "google/xtreme (XNLI)" in out
+def test_ls_tasks_says_where_each_task_reads_its_data(catalog, capsys):
+    from mmxfer.tasks.common import is_generated
+
+    sources = _ls_tasks(capsys)
+    local_only = {"ccg", "flickr30k", "multi30k"}  # no hub source, nothing shipped or generated: --data-dir
+    for name in local_only:
+        spec = catalog.task(name)
+        assert sources[name] == f"local only (--data-dir): {spec.local_format}", name
+    assert sources["ccg"].startswith("local only (--data-dir): ccg/{train,dev,test}.stagged")
+    assert sources["flickr30k"].startswith("local only (--data-dir): dataset_flickr30k.json")
+    assert sources["starter-sib200"] == "shipped: mmxfer/resources/sib200"
+    assert sources["bucc"] == "google/xtreme (bucc18.{lang}) [hub: upper bound, no distractors]"
+    generated = {name for name, text in sources.items() if text == "generated"}
+    assert generated == {name for name, spec in catalog.TASKS.items() if is_generated(spec)}
+    assert generated and not generated & local_only
 
 
 def test_arm_modality_comes_from_the_task_specs(catalog):

@@ -8,10 +8,10 @@ import pytest
 
 from mmxfer import config
 from mmxfer.cli import main
+from mmxfer.cli.validate import check_profile
 from mmxfer.errors import ConfigError
 from mmxfer.models import frozen
 from mmxfer.train.run import resolve_request
-from mmxfer.validation import check_profile
 
 COMMON = ["--set", "trunk.name=tiny", "--set", "trunk.train_top_layers=1", "--set", "retrieval.prefix='query: '",
           "--set", "target.max_train_examples=16", "--set", "target.batch_size=8", "--set", "target.epochs=1",

@@ -1,22 +1,17 @@
-"""Sentence embeddings from a trunk: the function retrieval evaluation calls, and ``mmxfer embed``."""
+"""Sentence embeddings from a trunk: what retrieval evaluation and ``mmxfer embed`` call."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import io
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mmxfer.errors import ConfigError, DataError
+from mmxfer.errors import ConfigError
 from mmxfer.models.fusion import position_limit
 from mmxfer.models.heads import masked_mean
-from mmxfer.models.trunk import load_trunk
-from mmxfer.runs.atomic import atomic_open
-from mmxfer.runs.env import precision_text, resolve_precision
+from mmxfer.runs.env import resolve_precision
 
 
 def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -99,46 +94,3 @@ def _padded(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Ten
         input_ids[i, :len(r)] = torch.as_tensor(r, dtype=torch.long)
         mask[i, :len(r)] = 1
     return input_ids, mask
-
-
-def read_input(path: Path) -> list[str]:
-    """The lines of an ``embed`` input file, as ``mmxfer embed --help`` states: ``\n``-separated (a final newline ends
-    the last line, ``\r\n`` counts as one), blank lines kept, a NUL byte a :class:`DataError` naming its line."""
-    if not path.is_file():
-        raise DataError(f"input file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    lines = [line.rstrip("\r") for line in lines]
-    if not lines:
-        raise DataError(f"input file is empty: {path}")
-    if "\x00" in text:
-        n = next(i for i, line in enumerate(lines, 1) if "\x00" in line)
-        raise DataError(f"{path}:{n}: a NUL byte (column {lines[n - 1].index(chr(0)) + 1}); the input must be text, "
-                        f"one sentence a line")
-    return lines
-
-
-def run(args: argparse.Namespace) -> int:
-    """``mmxfer embed``: one float32 row per input line, written atomically to ``--output``."""
-    lines = read_input(Path(args.input))
-    output = Path(args.output)
-    if output.suffix != ".npy":
-        raise ConfigError(f"--output must end in .npy, got {output}")
-    model, tokenizer = load_trunk(args.trunk)
-    precision = getattr(args, "precision", "auto")
-    emb = encode(model, tokenizer, lines, layer=args.layer, pooling=args.pooling, prefix=args.prefix,
-                 batch_size=args.batch_size, max_length=args.max_length, normalize=not args.no_normalize,
-                 precision=precision)
-    buffer = io.BytesIO()
-    np.save(buffer, emb)
-    with atomic_open(output, "wb") as handle:
-        handle.write(buffer.getvalue())
-    device = next(model.parameters()).device.type
-    print(f"wrote {emb.shape[0]} x {emb.shape[1]} float32 embeddings to {output} "
-          f"(precision {precision_text(precision, device)})")
-    return 0

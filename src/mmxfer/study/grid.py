@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmxfer import catalog
-from mmxfer.compare.cli import compare_and_print
+from mmxfer.compare.analysis import compare_and_print
 from mmxfer.config import ExperimentConfig, StudyConfig, load_profile
 from mmxfer.errors import ConfigError, MmxferError
 from mmxfer.evaluation.suites import suite_tasks, uses_trunk

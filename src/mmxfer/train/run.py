@@ -1,6 +1,6 @@
 """One run: an arm x target x seed into one run folder, from a resolved :class:`RunRequest`.
 
-``mmxfer train`` parses its arguments into a request (:mod:`mmxfer.train.cli`); ``mmxfer study`` builds
+``mmxfer train`` parses its arguments into a request (:mod:`mmxfer.cli.train`); ``mmxfer study`` builds
 the requests of its grid from the study's profile and calls :func:`execute` for each local run. Both
 reach the same folder: ``run_id`` hashes :func:`run_config`, which only the request determines.
 """
@@ -72,6 +72,7 @@ def run_config(profile: ExperimentConfig, tasks: tuple[str, ...], target: str | 
     subset of the evaluation languages.
     """
     profile_dict = to_dict(profile)
+    profile_dict.pop("console")  # how the profile introduces itself on the console; nothing a run computes
     own = runner_of(catalog.task(target)).profile_section if target else None
     for section in profile_sections() - {own}:
         profile_dict.pop(section, None)
@@ -192,10 +193,10 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
     main = state.is_main_process
     if main:
         print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
-              f"data {data_dir or _default_data_label(profile.name)} | precision {precision_text(profile.precision)} | "
-              f"{state.num_processes} process(es) on {state.device}")
-        if profile.name == "starter":
-            print("  (starter profile: offline CPU demo; paper scale is --profile xlmr-large)")
+              f"data {data_dir or profile.console.data or _hub_label()} | "
+              f"precision {precision_text(profile.precision)} | {state.num_processes} process(es) on {state.device}")
+        if profile.console.note:
+            print(f"  ({profile.console.note})")
         print(f"  arm {arm} ({config['arm']['modality']}) -> target {target or 'retrieval suite ' + profile.suite}"
               f" | seed {seed}{' | languages ' + ','.join(request.languages) if request.languages else ''}"
               f" | run folder {run.path}")
@@ -270,12 +271,6 @@ def reuse_results(source: Run, rows: list[dict[str, Any]], run: Run) -> list[dic
         shutil.copytree(source.predictions_dir, run.predictions_dir, dirs_exist_ok=True)
     atomic.write_jsonl(run.metrics_path, rows)
     return rows
-
-
-def _default_data_label(profile_name: str) -> str:
-    if profile_name == "starter":
-        return "offline: generated shapes world, SIB-200 shipped with mmxfer"
-    return _hub_label()
 
 
 def _hub_label() -> str:

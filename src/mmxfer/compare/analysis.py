@@ -1,8 +1,8 @@
-"""``mmxfer compare``: tidy table -> gaps -> tables, plots, report, headline."""
+"""The whole gap analysis of finished runs: tidy table -> gaps -> tables, plots, report, headline
+(what ``mmxfer compare`` and a finished ``mmxfer study`` run)."""
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,7 +62,3 @@ def compare_and_print(suite_name: str, runs: Sequence[str | Path] | None = None,
         print(line)
     print(f"wrote {len(paths)} files to {out} (report.md) in {time.perf_counter() - start:.1f}s")
 
-
-def run(args: argparse.Namespace) -> int:
-    compare_and_print(args.suite, args.runs, args.out, n_boot=args.bootstrap, alpha=args.alpha, seed=args.seed)
-    return 0

@@ -1,16 +1,13 @@
-"""``mmxfer study``: load the study config and run its grid (:func:`mmxfer.study.grid.run_study`); a dry run
-prints the plan and its cost (:mod:`mmxfer.study.cost_report`) and, from a finished pilot study, the seeds it needs
-to detect a margin (:mod:`mmxfer.compare.power`)."""
+"""The sections a study's dry run prints after its plan: the cost of the runs
+(:mod:`mmxfer.study.cost_report`) and, from a finished pilot study, the seeds the study needs to detect a margin
+(:mod:`mmxfer.compare.power`)."""
 
 from __future__ import annotations
 
-import argparse
-import functools
-
-from mmxfer.config import ExperimentConfig, StudyConfig, load_study
+from mmxfer.config import ExperimentConfig, StudyConfig
 from mmxfer.errors import ConfigError
 from mmxfer.study import cost, cost_report, throughput
-from mmxfer.study.grid import PlannedRun, run_study
+from mmxfer.study.grid import PlannedRun
 
 
 def cost_section(study: StudyConfig, profile: ExperimentConfig, runs: list[PlannedRun], data_dir: str | None, *,
@@ -28,7 +25,7 @@ def power_section(study: StudyConfig, profile: ExperimentConfig, runs: list[Plan
     import tempfile
 
     from mmxfer.compare import power
-    from mmxfer.compare.cli import suite_entries
+    from mmxfer.compare.analysis import suite_entries
     from mmxfer.compare.gaps import compute_gaps
     from mmxfer.compare.results import build_results
     from mmxfer.compare.settings import GapSettings
@@ -62,24 +59,3 @@ def power_section(study: StudyConfig, profile: ExperimentConfig, runs: list[Plan
                 print("    " + table.to_string(index=False, float_format=lambda v: f"{v:.2f}").replace("\n", "\n    "))
     print("  (assumes the pilot's test sets, arms and family; its variances are estimates: round up)")
 
-
-def run(args: argparse.Namespace) -> int:
-    gpus, budget = getattr(args, "gpus", None), getattr(args, "budget_gpu_hours", None)
-    if gpus is not None and gpus < 1:
-        raise ConfigError(f"--gpus: {gpus} is not allowed; expected at least 1")
-    if budget is not None and not budget > 0:
-        raise ConfigError(f"--budget-gpu-hours: {budget} is not allowed; expected a number above 0")
-    study = load_study(args.study, args.overrides)
-    if args.dry_run:
-        throughput.check_kind(getattr(args, "gpu", "H100"))  # an unknown kind fails before the plan is made
-    pilot, detect = getattr(args, "pilot", None), getattr(args, "detect", 1.0)
-    if pilot is not None and not args.dry_run:
-        raise ConfigError("--pilot plans a study: use it with --dry-run")
-    if not detect > 0:
-        raise ConfigError(f"--detect: {detect} is not allowed; expected a margin above 0 (score points)")
-    sections = [functools.partial(cost_section, gpu=getattr(args, "gpu", "H100"), gpus=gpus, budget=budget)]
-    if pilot is not None:
-        sections.append(functools.partial(power_section, pilot=pilot, detect=detect))
-    run_study(study, launcher=args.launcher, runs_dir=args.runs_dir, data_dir=args.data_dir, dry_run=args.dry_run,
-              compare=not args.no_compare, dry_run_sections=tuple(sections))
-    return 0

@@ -1,12 +1,32 @@
-"""Semantic validation of configs: beyond types, every name a config uses must exist."""
+"""``mmxfer validate``: parse a profile, suite or study file (and its overrides) and check it without running it.
+
+Beyond types (:mod:`mmxfer.config`), every name a config uses must exist: its tasks, its suite, its profile.
+"""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable
 from pathlib import Path
 
 from mmxfer import catalog, config
+from mmxfer.cli.common import Command, add_overrides
 from mmxfer.errors import ConfigError, MmxferError
+
+EPILOG = """examples:
+  mmxfer validate configs/profiles/xlmr-large.yaml
+  mmxfer validate configs/studies/paper.yaml --set seeds=[1,2]
+"""
+
+#: --kind -> the folder name of that kind of config
+KINDS = {"profile": "profiles", "suite": "suites", "study": "studies"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="YAML file or shipped config name")
+    p.add_argument("--kind", choices=tuple(KINDS), default=None,
+                   help="what the file is [default: guessed from its folder and keys]")
+    add_overrides(p)
 
 
 def _check_task(name: str, where: str) -> None:
@@ -81,3 +101,31 @@ def validate_file(path: str | Path, kind: str, overrides: Iterable[str] = ()) ->
         return (f"{len(study.arms)} arms x {max(1, len(study.targets))} targets x {len(study.seeds)} seeds "
                 f"on profile {study.profile}")
     raise ConfigError(f"unknown config kind {kind!r}")
+
+
+def _resolve(name: str, kind: str | None) -> tuple[Path, str]:
+    """The file and kind (profiles | suites | studies) of ``name``: a path, or a shipped config's name."""
+    if kind:
+        return config.resolve_config_path(kind, name), kind
+    candidate = Path(name)
+    if candidate.exists() or candidate.suffix in (".yaml", ".yml"):
+        path = config.resolve_config_path("profiles", name)
+        return path, config.detect_kind(path)
+    for k in ("profiles", "studies", "suites"):
+        if name in config.named_configs(k):
+            return config.named_configs(k)[name], k
+    raise ConfigError(f"no config file or shipped config named {name!r}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate a config file; also checks that the names it uses are registered."""
+    path, kind = _resolve(args.config, KINDS.get(args.kind or ""))
+    summary = validate_file(path, kind, args.overrides)
+    print(f"{path}: valid {kind[:-1]} ({summary})")
+    return 0
+
+
+COMMAND = Command(
+    "validate", help="check a profile, suite or study YAML file",
+    description="Parses and validates a config file (and its overrides) without running it.",
+    epilog=EPILOG, add_arguments=add_arguments, run=run)

@@ -4,6 +4,7 @@ translations made elsewhere (``--hypotheses DIR``).
 Output paths (``--output``, ``--out-dir``) are checked before any work. ``--out-dir`` of a trunk evaluation
 gets its own metrics.jsonl, so it may not be a run folder (``evaluate --run`` re-evaluates a run in place);
 a folder is evaluated into by one process at a time, and a run is re-scored only while no one else holds it.
+The evaluation modules (torch, datasets) are imported where they are used, so ``mmxfer --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,20 +15,42 @@ from pathlib import Path
 from typing import Any
 
 from mmxfer import catalog, config
+from mmxfer.cli.common import Command, add_overrides
 from mmxfer.config import SuiteTaskConfig
 from mmxfer.console import print_table
 from mmxfer.errors import ConfigError, DataError
-from mmxfer.evaluation import suites
-from mmxfer.evaluation.hypotheses import DEFAULT_TASK, score_hypotheses
 from mmxfer.evaluation.prediction_types import check_prediction_files
-from mmxfer.evaluation.retrieval import cached, describe, retrieval_max_length, trunk_embedder, trunk_profile
-from mmxfer.evaluation.runner import evaluate_retrieval, evaluate_trunk
-from mmxfer.evaluation.scoring import rescore_run
-from mmxfer.models.trunk import load_trunk
 from mmxfer.runs import atomic
 from mmxfer.runs.lock import FileLock
 from mmxfer.runs.store import DONE, Run, check_name, slug
-from mmxfer.tasks.common import evaluation_languages
+
+EPILOG = """examples:
+  mmxfer evaluate --trunk starter --suite starter
+  mmxfer evaluate --trunk xlm-roberta-large --suite xtreme-retrieval
+  mmxfer evaluate --trunk starter --task tatoeba --data-dir DIR --languages kaz,amh --output scores.json
+  mmxfer evaluate --run runs/default/vqa-xnli-s1-1a2b3c --suite xtreme
+  mmxfer evaluate --rescore runs/default/vqa-xnli-s1-1a2b3c
+  mmxfer evaluate --hypotheses hyps/ --data-dir flores200 --languages deu_Latn,swh_Latn --output scores.json
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--trunk", help="registered trunk name, hub id, or a trunk folder")
+    who.add_argument("--run", help="a finished run folder")
+    who.add_argument("--rescore", metavar="RUN", help="re-score a run's stored predictions")
+    who.add_argument("--hypotheses", metavar="DIR",
+                     help="score translations made elsewhere: DIR/<lang>.txt, line-aligned to FLORES-200 devtest")
+    p.add_argument("--suite", default=None, help="suite name or YAML path")
+    p.add_argument("--task", default=None, help="one task instead of a suite")
+    p.add_argument("--languages", default=None, help="comma list of languages to evaluate")
+    p.add_argument("--data-dir", default=None, help="local copies of datasets in their release formats")
+    p.add_argument("--output", default=None, help="write scores as JSON: task -> language -> metric -> value")
+    p.add_argument("--profile", default=None,
+                   help="profile for model and retrieval settings [default: the profile that defines --trunk, "
+                        "else XTREME's retrieval settings]")
+    p.add_argument("--out-dir", default=None, help="folder for predictions of a trunk evaluation")
+    add_overrides(p)
 
 
 def _score_text(row: dict[str, Any]) -> str:
@@ -81,6 +104,9 @@ def scores_json(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
 
 
 def _items(args: argparse.Namespace) -> tuple[list[SuiteTaskConfig], str | None]:
+    from mmxfer.evaluation import suites
+    from mmxfer.tasks.common import evaluation_languages
+
     catalog.load_plugins()
     langs = tuple(check_name("language", x.strip()) for x in args.languages.split(",") if x.strip()) \
         if args.languages else None
@@ -105,6 +131,8 @@ def _items(args: argparse.Namespace) -> tuple[list[SuiteTaskConfig], str | None]
 
 
 def _split_items(items: list[SuiteTaskConfig]) -> list[SuiteTaskConfig]:
+    from mmxfer.evaluation import suites
+
     keep = []
     for item in items:
         if suites.uses_trunk(item):
@@ -122,6 +150,8 @@ def _write_output(path: str | None, rows: list[dict[str, Any]]) -> None:
 
 
 def _hypotheses(args: argparse.Namespace) -> int:
+    from mmxfer.evaluation.hypotheses import DEFAULT_TASK, score_hypotheses
+
     langs = [check_name("language", x.strip()) for x in args.languages.split(",") if x.strip()] \
         if args.languages else None
     out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / f"hypotheses-{slug(Path(args.hypotheses).name)}"
@@ -152,6 +182,8 @@ def _existing_run(path: str, option: str) -> Run:
 
 
 def _rescore(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from mmxfer.evaluation.scoring import rescore_run
+
     run = _existing_run(args.rescore, "--rescore")
     files = list(run.prediction_files())
     if not files:
@@ -170,7 +202,7 @@ def _stored_metrics(run: Run) -> dict[tuple[str, str, str], str]:
 def run(args: argparse.Namespace) -> int:
     if args.output:
         atomic.check_output_file(args.output, "--output")
-    if getattr(args, "hypotheses", None):
+    if args.hypotheses:
         return _hypotheses(args)
     if args.rescore:
         rows = _rescore(args)
@@ -188,22 +220,33 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("give --suite NAME or --task NAME")
     items, suite_name = _items(args)
     if args.trunk:
-        profile = trunk_profile(args.trunk, args.profile, args.overrides)
-        out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / slug(Path(args.trunk).name or args.trunk)
-        check_out_dir(out_dir)
-        trunk_items = _split_items(items)
-        with FileLock(out_dir, "evaluation folder"):
-            rows = evaluate_trunk(args.trunk, trunk_items, profile, out_dir, data_dir=args.data_dir) \
-                if trunk_items else []
-        print(f"predictions and metrics in {out_dir}")
+        rows = _evaluate_trunk(args, items)
     else:
         with FileLock(args.run, "run folder"):
             rows = _evaluate_run(args, items)
     _print_table(rows)
     if suite_name:
+        from mmxfer.evaluation import suites
+
         _print_suite_scores(suites.suite_scores(rows, suite_name), suite_name)
     _write_output(args.output, rows)
     return 0
+
+
+def _evaluate_trunk(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> list[dict[str, Any]]:
+    """A trunk (registered name, hub id or folder) on the suite's retrieval tasks, into ``--out-dir``."""
+    from mmxfer.evaluation.retrieval import trunk_profile
+    from mmxfer.evaluation.runner import evaluate_trunk
+
+    profile = trunk_profile(args.trunk, args.profile, args.overrides)
+    out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / slug(Path(args.trunk).name or args.trunk)
+    check_out_dir(out_dir)
+    trunk_items = _split_items(items)
+    with FileLock(out_dir, "evaluation folder"):
+        rows = evaluate_trunk(args.trunk, trunk_items, profile, out_dir, data_dir=args.data_dir) \
+            if trunk_items else []
+    print(f"predictions and metrics in {out_dir}")
+    return rows
 
 
 def _run_profile(run_dir: str) -> dict[str, Any]:
@@ -213,6 +256,12 @@ def _run_profile(run_dir: str) -> dict[str, Any]:
 
 def _evaluate_run(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> list[dict[str, Any]]:
     """Re-score a finished run's predictions and evaluate its trunk folder on the retrieval tasks."""
+    from mmxfer.evaluation import suites
+    from mmxfer.evaluation.retrieval import cached, describe, retrieval_max_length, trunk_embedder
+    from mmxfer.evaluation.runner import evaluate_retrieval
+    from mmxfer.evaluation.scoring import rescore_run
+    from mmxfer.models.trunk import load_trunk
+
     run = Run(args.run)
     run.require_done()
     rows = run.metrics()
@@ -243,3 +292,10 @@ def _evaluate_run(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> lis
         print(f"no trunk folder in {run.path}: retrieval tasks are scored only from stored predictions")
     return rows
 
+
+COMMAND = Command(
+    "evaluate", help="evaluate a trunk or a finished run on a suite or one task",
+    description="Zero-shot evaluation. Predictions are written to files first, then scored.",
+    epilog=EPILOG, add_arguments=add_arguments, run=run,
+    outputs=(("out_dir", "--out-dir", "dir"), ("output", "--output", "file")),
+    fills_cache=lambda args: not args.rescore)  # re-scoring reads stored predictions only

@@ -1,21 +1,40 @@
-"""`mmxfer ls` and `mmxfer validate`."""
+"""``mmxfer ls``: what is registered (tasks, trunks, towers, heads, metrics, kinds), shipped (suites, profiles,
+studies) or on disk (runs)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmxfer import catalog, config
+from mmxfer.cli.common import Command
 from mmxfer.console import print_table
-from mmxfer.errors import ConfigError, RunStoreError
+from mmxfer.errors import RunStoreError
 from mmxfer.registry import Registry
 from mmxfer.runs.lock import FileLock, read_holder
 from mmxfer.runs.store import Run, iter_runs
-from mmxfer.validation import validate_file
+
+if TYPE_CHECKING:
+    from mmxfer.tasks.base import TaskSpec
+
+EPILOG = """examples:
+  mmxfer ls tasks
+  mmxfer ls suites
+  mmxfer ls profiles
+"""
+
+WHAT = ("tasks", "suites", "profiles", "studies", "trunks", "towers", "heads", "metrics", "kinds", "runs")
 
 
-def _hub_revision(spec) -> str:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", choices=WHAT)
+    p.add_argument("--runs-dir", default="runs", help="for `ls runs`")
+    p.add_argument("--verbose", dest="details", action="store_true", help="for `ls tasks`: the pinned hub revision")
+
+
+def _hub_revision(spec: TaskSpec) -> str:
     """What ``ls tasks --verbose`` says about the hub revision a task reads."""
     src = spec.source
     if src is None:
@@ -25,17 +44,29 @@ def _hub_revision(spec) -> str:
     return src.revision or "unpinned"
 
 
+def _task_source(spec: TaskSpec) -> str:
+    """Where a task's data comes from, as ``ls tasks`` says it: its hub dataset, the files shipped with mmxfer,
+    the code that generates it, or else the local release files it reads from ``--data-dir`` (its
+    ``local_format``)."""
+    from mmxfer.tasks.common import is_generated
+
+    if spec.source is not None:
+        text = spec.source.path + (f" ({spec.source.config})" if spec.source.config else "")
+        return text + (f" [hub: {spec.hub_caveat}]" if spec.hub_caveat else "")
+    if spec.shipped:
+        return "shipped: " + spec.shipped
+    if is_generated(spec):
+        return "generated"
+    return "local only (--data-dir): " + (spec.local_format or "the task's release files")
+
+
 def _ls_tasks(verbose: bool = False) -> None:
     catalog.load_plugins()
     rows = []
     for name, spec in catalog.TASKS.items():
-        source = spec.source.path if spec.source else ("shipped: " + spec.shipped if spec.shipped else "generated")
-        if spec.source and spec.source.config:
-            source += f" ({spec.source.config})"
-        if spec.source and spec.hub_caveat:
-            source += f" [hub: {spec.hub_caveat}]"
         aliases = ",".join(catalog.TASKS.aliases_of(name))
-        row = (name, aliases, spec.modality, spec.kind, spec.category, len(spec.languages), spec.metric, source)
+        row = (name, aliases, spec.modality, spec.kind, spec.category, len(spec.languages), spec.metric,
+               _task_source(spec))
         rows.append(row + ((_hub_revision(spec),) if verbose else ()))
     header = ("task", "aliases", "modality", "kind", "category", "langs", "metric", "source")
     print_table(header + (("revision",) if verbose else ()), rows)
@@ -82,11 +113,11 @@ def _ls_runs(runs_dir: str) -> None:
 def run(args: argparse.Namespace) -> int:
     what = args.what
     if what == "tasks":
-        _ls_tasks(verbose=getattr(args, "details", False))
+        _ls_tasks(verbose=args.details)
     elif what in ("suites", "profiles", "studies"):
         _ls_configs(what)
     elif what == "runs":
-        _ls_runs(args.runs_dir)
+        _ls_runs(args.runs_dir)  # --runs-dir is read here, so it is not among the outputs checked writable
     else:
         registry = {"trunks": catalog.TRUNKS, "towers": catalog.VISION_TOWERS, "heads": catalog.HEADS,
                     "metrics": catalog.METRICS, "kinds": catalog.KINDS}[what]
@@ -94,22 +125,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def validate(args: argparse.Namespace) -> int:
-    """Validate a config file; also checks that the names it uses are registered."""
-    kind = {"profile": "profiles", "suite": "suites", "study": "studies"}.get(args.kind or "") or None
-    path = config.resolve_config_path(kind or "profiles", args.config) if kind else None
-    if path is None:
-        candidate = Path(args.config)
-        if candidate.exists() or candidate.suffix in (".yaml", ".yml"):
-            path = config.resolve_config_path("profiles", args.config)
-            kind = config.detect_kind(path)
-        else:
-            for k in ("profiles", "studies", "suites"):
-                if args.config in config.named_configs(k):
-                    kind, path = k, config.named_configs(k)[args.config]
-                    break
-            else:
-                raise ConfigError(f"no config file or shipped config named {args.config!r}")
-    summary = validate_file(path, kind, args.overrides)
-    print(f"{path}: valid {kind[:-1]} ({summary})")
-    return 0
+COMMAND = Command(
+    "ls", help="list tasks, suites, profiles, studies, trunks, vision towers, heads, metrics, kinds, runs",
+    epilog=EPILOG, add_arguments=add_arguments, run=run)
