@@ -61,7 +61,7 @@ def test_the_rehearsal_profile_names_no_path_and_loads_one_torch_thread():
     assert (profile.trunk.name, profile.vision.model, profile.vision.pretrained) == (
         "rehearsal-xlmr", "rehearsal-vit", "rehearsal")
     assert profile.data_dir is None and profile.cpu_threads == 1
-    assert ExperimentConfig().cpu_threads is None  # other profiles keep torch's default, and their run ids
+    assert ExperimentConfig().cpu_threads is None  # other profiles keep torch's default
 
 
 def test_a_run_on_cpu_uses_the_profiles_threads(monkeypatch, tmp_path):
