@@ -450,13 +450,6 @@ def predictions_path(root: str | Path, task: str, split: str, lang: str) -> Path
     return Run(root).predictions_path(task, split, lang)
 
 
-def make_rows(ids: Iterable[Any], preds: Iterable[Any], golds: Iterable[Any], **extra: Any) -> list[dict[str, Any]]:
-    ids, preds, golds = list(ids), list(preds), list(golds)
-    if not len(ids) == len(preds) == len(golds):
-        raise DataError(f"predictions: {len(ids)} ids, {len(preds)} predictions, {len(golds)} golds")
-    return [{"id": i, "pred": p, "gold": g, **extra} for i, p, g in zip(ids, preds, golds)]
-
-
 def write_predictions(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
     """Write rows atomically (a reader never sees half a file)."""
     rows = list(rows)
@@ -493,12 +486,3 @@ def read_predictions(path: str | Path) -> list[dict[str, Any]]:
         if missing:
             raise DataError(f"{path}: row {n}: missing key(s) {', '.join(missing)}")
     raise DataError(f"{path}: not a JSON-lines predictions file")  # pragma: no cover
-
-
-def parse_name(path: str | Path) -> tuple[str, str, str]:
-    """(task, split, lang) of ``.../<task>/<split>-<lang>.jsonl``."""
-    path = Path(path)
-    split, sep, lang = path.stem.partition("-")
-    if not sep or not lang:
-        raise DataError(f"{path}: predictions files are named <split>-<lang>.jsonl")
-    return path.parent.name, split, lang
