@@ -71,6 +71,7 @@ def test_a_run_on_cpu_uses_the_profiles_threads(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(torch, "set_num_threads", calls.append)
     monkeypatch.setattr(Run, "is_done", lambda self: True)  # stop before any work
+    monkeypatch.setattr(Run, "done_info", lambda self: {"run_format": 1})  # of this format (no DONE file is read)
     profile = load_profile("rehearsal", [f"runs_dir={tmp_path}"])
     execute(resolve_request(profile, "none", "pawsx"))
     execute(resolve_request(dataclasses.replace(profile, cpu_threads=None), "none", "pawsx"))
