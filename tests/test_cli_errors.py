@@ -79,3 +79,11 @@ def test_os_error_names_its_file():
     with pytest.raises(OSError) as info:
         open("/proc/no-such-dir/x", "w")
     assert describe_error(info.value).startswith("/proc/no-such-dir/x: ")
+
+
+def test_only_commands_that_fill_the_cache_need_it_writable(monkeypatch, capsys):
+    monkeypatch.setenv("MMXFER_CACHE", "/proc/mmxfer-cache")
+    assert main(["study", "starter", "--dry-run"]) == 0  # plans only
+    assert main(["embed", "--input", "x.txt", "--output", "x.npy"]) == 2
+    err = capsys.readouterr().err
+    assert "MMXFER_CACHE (/proc/mmxfer-cache): cannot write" in err and "set MMXFER_CACHE to a writable folder" in err

@@ -114,3 +114,48 @@ def test_unquoted_no_is_the_precision_no_in_overrides_and_files(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("precision: no\n")
     assert load(ExperimentConfig, path).precision == "no"
+
+
+def _laughs(levels: int) -> str:
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    names = "abcdefghij"
+    for i in range(1, levels):
+        lines.append(f"{names[i]}: &{names[i]} [" + ", ".join([f"*{names[i - 1]}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path):
+    import time
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_laughs(9))  # 9^9 = 387 million strings once expanded
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="more than 100,000 values once its YAML aliases are expanded"):
+        config.read_yaml(path)
+    assert time.perf_counter() - start < 5
+
+
+def test_aliases_are_counted_once_per_use():
+    # 9^5 = 59,049 strings plus their lists: below the limit; one level more passes it
+    assert len(config.load_yaml(_laughs(5), "x")["e"]) == 9
+    with pytest.raises(ConfigError, match="100,000"):
+        config.load_yaml(_laughs(6), "x")
+
+
+def test_size_depth_and_cycles_are_refused_in_one_line():
+    with pytest.raises(ConfigError, match="bytes of YAML, more than the 1,048,576"):
+        config.load_yaml("a: " + "x" * config.YAML_MAX_BYTES, "big.yaml")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        config.load_yaml("[" * 5000 + "]" * 5000, "deep.yaml")
+    with pytest.raises(ConfigError, match=r"trunk\.name: a YAML alias refers to the value that contains it"):
+        config.load_yaml("trunk: &t {name: *t}\n", "loop.yaml")
+
+
+def test_shipped_configs_are_far_below_the_limits():
+    import yaml
+
+    for path in sorted(config.CONFIG_ROOT.glob("*/*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        node = yaml.SafeLoader(text).get_single_node()
+        assert len(text.encode()) < config.YAML_MAX_BYTES // 100
+        assert node is None or config._expanded_values(node, str(path), {}, set(), ()) < config.YAML_MAX_VALUES // 100

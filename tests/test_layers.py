@@ -38,7 +38,7 @@ LAYERS: dict[str, int] = {
     "study": 6, "cli": 6, "listing": 6, "validation": 6, "__main__": 6,
 }
 #: the run store is core: study orchestration and anything above core lives elsewhere
-RUNS_MODULES = {"__init__", "store", "atomic", "env", "lock", "interrupt"}
+RUNS_MODULES = {"__init__", "store", "atomic", "env", "lock", "interrupt", "sealed"}
 #: nothing in the product imports the test helpers (the catalog finds the tiny trunks as a plugin)
 ONLY_IMPORTED_BY_ITSELF = {"testing"}
 

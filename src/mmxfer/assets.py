@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-from mmxfer.errors import AssetError, DataError
+from mmxfer.errors import AssetError, ConfigError, DataError
 
 # huggingface_hub and datasets are imported in the functions that need them: `mmxfer --help` and `mmxfer ls` stay fast
 
@@ -70,12 +71,45 @@ def patched_env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+CACHE_ENV = "MMXFER_CACHE"
+
+
+def cache_root() -> Path:
+    """Where mmxfer keeps what it derives (converted trunks, features, the test models): ``$MMXFER_CACHE`` or
+    ``~/.cache/mmxfer``. Every entry there is sealed (:mod:`mmxfer.runs.sealed`): checked on load, remade when
+    damaged."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mmxfer").expanduser()
+
+
+def cache_write_error(path: str | os.PathLike, exc: OSError) -> ConfigError:
+    """The one line for a cache folder that cannot be written."""
+    reason = "a file is in the way of a folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) \
+        else exc.strerror or str(exc)
+    return ConfigError(f"{CACHE_ENV} ({cache_root()}): cannot write {path} ({reason}); set {CACHE_ENV} to a "
+                       f"writable folder")
+
+
 def cache_dir(*parts: str) -> Path:
-    """mmxfer's own cache (converted trunks, features): ``$MMXFER_CACHE`` or ``~/.cache/mmxfer``."""
-    root = Path(os.environ.get("MMXFER_CACHE") or Path.home() / ".cache" / "mmxfer")
-    path = root.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    """The folder ``parts`` of mmxfer's cache (:func:`cache_root`), made if absent."""
+    path = cache_root().joinpath(*parts)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cache_write_error(path, exc) from None
     return path
+
+
+def check_cache_writable() -> Path:
+    """The cache root, once a file can be made and removed in it: a command that fills the cache fails here, in
+    one line, before any work."""
+    root = cache_dir()
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mmxfer-write-test.", dir=root)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise cache_write_error(root, exc) from None
+    return root
 
 
 def is_offline() -> bool:

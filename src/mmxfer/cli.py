@@ -178,7 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
 
     p = sub.add_parser("embed", help="write sentence embeddings of a trunk to a .npy file",
-                       description="One float32 row per input line (UTF-8, one sentence a line).",
+                       description="One float32 row per input line. Input: UTF-8 text, one sentence a line; row "
+                                   "i of the output is line i+1 of the input. A blank line is kept as its own row "
+                                   "(the embedding of the prefix alone). A NUL byte is refused with its line "
+                                   "number. A line longer than --max-length tokens (or than the trunk's positions) "
+                                   "is truncated.",
                        epilog=EPILOG_EMBED, formatter_class=fmt)
     p.add_argument("--trunk", default="starter", help="registered trunk name, hub id, or a run's trunk folder")
     p.add_argument("--input", required=True, help="text file, one sentence a line")
@@ -187,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
     p.add_argument("--prefix", default="", help="text prepended to every line (e5 models want 'query: ')")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--max-length", type=int, default=256,
+                   help="tokens per line, longer lines truncated; at most the trunk's positions [default: 256]")
     p.add_argument("--no-normalize", action="store_true", help="do not L2-normalise the rows")
     p.add_argument("--precision", choices=("auto", "no", "bf16"), default="auto",
                    help="auto: bf16 autocast where the CPU/GPU has native bf16, else fp32; no: always fp32")
@@ -272,14 +277,29 @@ OUTPUT_ARGS = (("runs_dir", "--runs-dir", "dir"), ("out", "--out", "dir"), ("out
                ("output", "--output", "file"))
 
 
+#: the commands that write derived files (features, the converted starter trunk) into $MMXFER_CACHE
+CACHE_COMMANDS = ("train", "study", "evaluate", "embed")
+
+
+def fills_cache(args: argparse.Namespace) -> bool:
+    """Whether the command may write into the cache (a dry run and a re-scoring of stored predictions do not)."""
+    return args.command in CACHE_COMMANDS and not getattr(args, "dry_run", False) \
+        and not getattr(args, "rescore", None)
+
+
 def check_output_args(args: argparse.Namespace) -> None:
-    """Output paths given on the command line must be writable before any work starts."""
+    """Output paths given on the command line, and the cache of a command that fills it, must be writable before
+    any work starts."""
     if args.command == "ls":  # `ls runs --runs-dir` reads
         return
     for attr, option, kind in OUTPUT_ARGS:
         value = getattr(args, attr, None)
         if value:
             (atomic.check_output_dir if kind == "dir" else atomic.check_output_file)(value, option)
+    if fills_cache(args):
+        from mmxfer import assets
+
+        assets.check_cache_writable()
 
 
 def _file_in_traceback(tb: TracebackType | None) -> str | None:

@@ -506,6 +506,64 @@ def config_hash(obj: Any, length: int = 10) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
+#: the most a YAML config may hold: its size, and its values once every alias is expanded. ``yaml.safe_load`` has no
+#: limit, and a few lines of nested anchors (billion laughs) expand to 10^9 values, which anything that walks the
+#: config (validation, hashing, saving the run's config.yaml) would take minutes to hours over. The shipped configs
+#: are under 5 KB and 250 values.
+YAML_MAX_BYTES = 1 << 20
+YAML_MAX_VALUES = 100_000
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """The one YAML reader of mmxfer (configs, ``--set`` values, a run's config.yaml): ``yaml.safe_load`` with
+    :data:`YAML_MAX_BYTES` and :data:`YAML_MAX_VALUES` enforced, and an alias inside its own anchor refused, each
+    as one :class:`ConfigError` naming ``where`` before anything is built; syntax errors stay ``yaml.YAMLError``."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > YAML_MAX_BYTES:
+        raise ConfigError(f"{where}: {size:,} bytes of YAML, more than the {YAML_MAX_BYTES:,} a config may have")
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise ConfigError(f"{where}: YAML nested too deeply") from None
+        if node is None:
+            return None
+        _expanded_values(node, where, {}, set(), ())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_values(node: yaml.Node, where: str, sizes: dict[int, int], open_nodes: set[int],
+                     keys: tuple[str, ...]) -> int:
+    """How many values ``node`` holds once its aliases are expanded (each shared node counted once per use, its
+    size computed once); a ConfigError past :data:`YAML_MAX_VALUES` or for a node that contains itself."""
+    ident = id(node)
+    if ident in sizes:
+        return sizes[ident]
+    if ident in open_nodes:
+        raise ConfigError(f"{where}: {'.'.join(keys) or 'top level'}: a YAML alias refers to the value that "
+                          f"contains it (a self-referencing anchor); write the value out")
+    if isinstance(node, yaml.ScalarNode):
+        return 1
+    open_nodes.add(ident)
+    total = 1
+    children = node.value if isinstance(node, yaml.MappingNode) else [(None, v) for v in node.value]
+    for i, (key, value) in enumerate(children):
+        label = str(key.value) if isinstance(key, yaml.ScalarNode) else str(i)
+        if key is not None:
+            total += _expanded_values(key, where, sizes, open_nodes, keys)
+        total += _expanded_values(value, where, sizes, open_nodes, (*keys, label))
+        if total > YAML_MAX_VALUES:
+            raise ConfigError(f"{where}: more than {YAML_MAX_VALUES:,} values once its YAML aliases are expanded "
+                              f"(at {'.'.join((*keys, label))}); a config may hold at most {YAML_MAX_VALUES:,}: "
+                              f"write it without nested aliases")
+    open_nodes.discard(ident)
+    sizes[ident] = total
+    return total
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
@@ -515,7 +573,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text, str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -525,20 +583,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    _check_acyclic(data, str(path))
     return data
-
-
-def _check_acyclic(node: Any, path: str, keys: tuple[str, ...] = (), parents: tuple[int, ...] = ()) -> None:
-    """A YAML alias inside its own anchor makes a value that contains itself: one clear error."""
-    if not isinstance(node, (dict, list)):
-        return
-    if id(node) in parents:
-        raise ConfigError(f"{path}: {'.'.join(keys)}: a YAML alias refers to the value that contains it "
-                          f"(a self-referencing anchor); write the value out")
-    items = node.items() if isinstance(node, dict) else enumerate(node)
-    for key, value in items:
-        _check_acyclic(value, path, (*keys, str(key)), (*parents, id(node)))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -550,7 +595,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"override {text!r}: empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw, f"override {text!r}") if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     # YAML reads 1e-5 as a string; numbers in scientific notation are common in recipes.

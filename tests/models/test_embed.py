@@ -90,3 +90,28 @@ def test_cli_embed_says_which_precision_auto_became(tmp_path, capsys, monkeypatc
                  "--precision", "no"]) == 0
     assert "(precision no)" in capsys.readouterr().out
     np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), np.load(tmp_path / "e.npy"))  # auto -> no above
+
+
+def test_lines_are_truncated_to_the_trunks_positions(trunk):
+    """tiny has 130 positions (128 tokens after XLM-R's padding offset): a 100,000-character line is cut to them, as
+    any line longer than max_length is, never an index error."""
+    model, tokenizer = trunk
+    long_line = "word " * 20_000
+    emb = encode(model, tokenizer, [long_line, "word " * 1000], max_length=100_000, progress=False)
+    assert np.isfinite(emb).all()
+    assert np.allclose(emb[0], emb[1], atol=1e-5)
+
+
+def test_cli_embed_input_rules(tmp_path, capsys):
+    from mmxfer.cli import build_parser
+
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["embed"].format_help().split())
+    assert "A blank line is kept as its own row" in help_text and "A NUL byte is refused" in help_text
+    src, out = tmp_path / "in.txt", tmp_path / "e.npy"
+    src.write_bytes(b"one\n\n   \nfour\r\n")
+    assert main(["embed", "--trunk", "tiny", "--input", str(src), "--output", str(out)]) == 0
+    assert np.load(out).shape[0] == 4  # row i is line i+1, blank ones included
+    src.write_bytes(b"one\ntwo\nth\x00ree\n")
+    capsys.readouterr()
+    assert main(["embed", "--trunk", "tiny", "--input", str(src), "--output", str(out)]) == 2
+    assert f"{src}:3: a NUL byte (column 3)" in capsys.readouterr().err

@@ -86,3 +86,31 @@ def test_starter_cache_dir_honours_env(starter_cache):
     assert os.environ["MMXFER_CACHE"] == str(starter_cache)
     folder = next((starter_cache / "trunks").glob("starter-*"))
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "unsealed"])
+def test_a_damaged_conversion_is_converted_again(starter_cache, tmp_path, monkeypatch, caplog, damage):
+    """A copy of the converted folder whose weights lost their end (or which has no checksums: an older or
+    unfinished conversion) is converted again, to the same bytes as the first conversion."""
+    import json
+    import logging
+    import shutil
+
+    from mmxfer.models.starter import starter_dir
+    from mmxfer.models.trunk import SEAL_FILE
+    from mmxfer.runs import sealed
+
+    (clean,) = (starter_cache / "trunks").glob("starter-*")
+    copy = tmp_path / "cache" / "trunks" / clean.name
+    copy.mkdir(parents=True)
+    for f in clean.iterdir():
+        if f.name != "model.safetensors":
+            shutil.copy2(f, copy / f.name)
+    (copy / "model.safetensors").write_bytes(b"\0" * 4096)  # the head of a file, the rest lost
+    if damage == "unsealed":
+        (copy / SEAL_FILE).unlink()
+    monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
+    with caplog.at_level(logging.WARNING):
+        assert starter_dir() == copy
+    assert "converting it again" in caplog.text
+    assert sealed.check(copy, SEAL_FILE)["files"] == json.loads((clean / SEAL_FILE).read_text())["files"]

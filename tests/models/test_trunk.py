@@ -7,6 +7,7 @@ import torch
 
 from mmxfer.errors import AssetError, UnknownNameError
 from mmxfer.models import build_task_model, load_state_partial, load_trunk, save_trunk
+from mmxfer.runs import sealed
 from mmxfer.testing.tiny import tiny_trunk
 
 
@@ -145,6 +146,7 @@ def test_a_tokenizer_is_read_once_per_content_not_per_folder(tmp_path, monkeypat
     assert first("Die Katze")["input_ids"] == tokenizer("Die Katze")["input_ids"]
     (tmp_path / "b" / "tokenizer_config.json").write_text(
         (tmp_path / "b" / "tokenizer_config.json").read_text().replace("128", "64"))  # other content: read again
+    sealed.seal(tmp_path / "b", trunk_module.SEAL_FILE)  # an edit on purpose, sealed again (else refused as damaged)
     load_trunk(str(tmp_path / "b"))
     assert len(reads) == 2
 
@@ -193,3 +195,17 @@ def test_auto_attention_is_eager_under_bf16_and_sdpa_in_float32(monkeypatch):
         attn_implementation))
     trunk_module.load_profile_trunk("tiny", auto, "bf16")
     assert seen == ["eager"]
+
+
+def test_a_saved_trunk_that_no_longer_matches_its_checksums_is_refused(tmp_path):
+    model, tokenizer = tiny_trunk()
+    folder = save_trunk(model, tokenizer, tmp_path / "t")
+    assert (folder / "CHECKSUMS.json").is_file()
+    load_trunk(str(folder))
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    data[-100] ^= 0xFF
+    (folder / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(AssetError, match=r"is damaged: .*model.safetensors: content differs from its sha256"):
+        load_trunk(str(folder))
+    (folder / "CHECKSUMS.json").unlink()  # a folder without checksums (a hub download, older code) is read as it is
+    load_trunk(str(folder))

@@ -105,6 +105,10 @@ class TaskKind:
         """Arguments of the task's head that come from its label space."""
         return {}
 
+    def trainable(self, raw: datasets.Dataset) -> tuple[datasets.Dataset, str]:
+        """The training examples the kind can learn from, and why any others were left out ("" when none were)."""
+        return raw, ""
+
     # --- encode -------------------------------------------------------------------------------------
 
     def check(self, space: LabelSpace) -> None:

@@ -3,13 +3,17 @@
 The key hashes the tokenizer (its full vocabulary/config, not where it was read from), max length, doc stride
 (windowed kinds only), the task name and version, split, language, :data:`PREPROCESS_VERSION`,
 the answer vocabulary, the image preprocessing, the input dataset's content fingerprint and the
-kind's extras (tag set, masking). A folder is complete when it holds ``DONE``.
+kind's extras (tag set, masking). An entry is complete when it holds ``DONE``, written last with the size and
+sha256 of every file (:mod:`mmxfer.runs.sealed`); it is checked on every first load in a process, and an entry that
+fails the check (flipped bytes, truncated, rewritten with other labels or dtypes, unreadable) is logged and
+computed again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import weakref
@@ -20,10 +24,13 @@ from typing import TYPE_CHECKING, Any
 from mmxfer import assets
 from mmxfer.kinds.progress import progress_bars
 from mmxfer.models.trunk import forget_call_settings
+from mmxfer.runs import sealed
 from mmxfer.tasks.base import TaskSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
+
+log = logging.getLogger(__name__)
 
 PREPROCESS_VERSION = "1"
 
@@ -86,26 +93,55 @@ def cache_path(spec: TaskSpec, key: str, cache_dir: str | os.PathLike | None = N
 
 
 def load_cached(path: Path, stats: dict[str, Any]) -> datasets.Dataset | None:
-    """The complete cached dataset at ``path`` (``stats`` gets ``cache: hit`` and its bad-image count), or None."""
+    """The cached dataset at ``path`` (``stats`` gets ``cache: hit`` and its bad-image count), or None: absent, or
+    damaged - a file that differs from its checksum, a truncated or unreadable entry, a row count that is not the
+    recorded one - which is logged in one line and removed, so the caller computes it again."""
     import datasets
 
-    if not (path / "DONE").exists():
+    if not path.exists():
+        return None
+    try:
+        done = sealed.check(path)
+        features = datasets.load_from_disk(str(path))
+        if len(features) != done.get("rows"):
+            raise sealed.Damaged(f"{path}: {len(features)} rows, {done.get('rows')} recorded in DONE")
+    except sealed.Damaged as exc:
+        _discard(path, str(exc))
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # what datasets raises for a folder it cannot read
+        _discard(path, f"{path}: unreadable ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})")
         return None
     stats["cache"] = "hit"
-    done = json.loads((path / "DONE").read_text())
     stats.setdefault("bad_images", done.get("bad_images", 0))
-    return datasets.load_from_disk(str(path))
+    return features
+
+
+def _discard(path: Path, problem: str) -> None:
+    """Log a damaged entry and move it out of the way (renamed first, so no reader finds it half removed)."""
+    log.warning("feature cache: %s; computing it again", problem)
+    aside = path.with_name(f"{path.name}.damaged-{os.getpid()}")
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:  # another process removed it first
+        return
+    except OSError as exc:
+        raise assets.cache_write_error(path, exc) from None
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def store(features: datasets.Dataset, path: Path, stats: dict[str, Any]) -> datasets.Dataset:
-    """Write ``features`` to ``path`` (temp folder, ``DONE``, rename) and return the stored copy."""
+    """Write ``features`` to ``path`` (temp folder, sealed ``DONE`` last, rename) and return the stored copy."""
     import datasets
 
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with progress_bars(False):
-        features.save_to_disk(str(tmp))
-    (tmp / "DONE").write_text(json.dumps({"rows": len(features), "bad_images": stats.get("bad_images", 0)}))
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        with progress_bars(False):
+            features.save_to_disk(str(tmp))
+        sealed.seal(tmp, "DONE", {"rows": len(features), "bad_images": stats.get("bad_images", 0)})
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise assets.cache_write_error(path.parent, exc) from None
     try:
         os.replace(tmp, path)
     except OSError:  # another process finished first: use its copy

@@ -14,6 +14,7 @@ import torch
 
 from mmxfer.catalog import KINDS
 from mmxfer.kinds.base import Encoder, FeatureOptions, LabelSpace, Rows, TaskKind
+from mmxfer.kinds.progress import progress_bars
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -28,6 +29,36 @@ def _short_questions(questions: list[str], tokenizer: Any, limit: int) -> list[s
     for q, offsets in zip(questions, enc["offset_mapping"]):
         out.append(q if len(offsets) <= limit else q[: offsets[limit - 1][1]])
     return out
+
+
+def _xtreme_whitespace(c: str) -> bool:
+    """XTREME's ``_is_whitespace`` (third_party/processors/squad.py:82): the characters that split context words."""
+    return c in " \t\r\n" or ord(c) == 0x202F
+
+
+def answer_found(context: str, text: str, start: int) -> bool:
+    """Whether a training answer can be placed: XTREME's test before it makes features of a training example
+    (third_party/processors/squad.py:90-100, "Could not find answer"; positions from SquadExample, :615-640). The
+    context is split into words at :func:`_xtreme_whitespace`; the words from the one holding ``start`` to the one
+    holding its last character, joined by spaces, must contain the answer's whitespace-split words joined by
+    spaces. An offset outside the context places nothing (XTREME's reader would stop there with an IndexError)."""
+    if not 0 <= start < len(context):
+        return False
+    words: list[str] = []
+    word_of: list[int] = []
+    after_space = True
+    for c in context:
+        if _xtreme_whitespace(c):
+            after_space = True
+        else:
+            if after_space:
+                words.append(c)
+            else:
+                words[-1] += c
+            after_space = False
+        word_of.append(len(words) - 1)
+    first, last = word_of[start], word_of[min(start + len(text) - 1, len(word_of) - 1)]
+    return " ".join(words[first:last + 1]).find(" ".join(text.strip().split())) != -1
 
 
 def _windows(tokenizer: Any, questions: list[str], contexts: list[str], max_length: int, doc_stride: int,
@@ -173,6 +204,17 @@ class SpanQA(TaskKind):
 
     def encoder(self, tokenizer: Any, options: FeatureOptions, space: LabelSpace) -> Encoder:
         return lambda rows: encode(rows, tokenizer, options.max_length, options.doc_stride)
+
+    def trainable(self, raw: datasets.Dataset) -> tuple[datasets.Dataset, str]:
+        """Training trains on each question's first answer; a question whose first answer cannot be placed in its
+        context (:func:`answer_found`) is left out, as XTREME's run_squad.py leaves it out."""
+        keep = [not a["text"] or answer_found(c, a["text"][0], a["answer_start"][0])
+                for c, a in zip(raw["context"], raw["answers"])]
+        if all(keep):
+            return raw, ""
+        with progress_bars(False):
+            kept = raw.select([i for i, k in enumerate(keep) if k], keep_in_memory=True)
+        return kept, "the first answer is not at its answer_start in the context (XTREME's \"Could not find answer\")"
 
     def collate_labels(self, examples: list[dict[str, Any]], batch: dict[str, Any],
                        num_answers: int | None) -> dict[str, torch.Tensor]:

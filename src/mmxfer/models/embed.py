@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mmxfer.errors import ConfigError, DataError
+from mmxfer.models.fusion import position_limit
 from mmxfer.models.heads import masked_mean
 from mmxfer.models.trunk import load_trunk
 from mmxfer.runs.atomic import atomic_open
@@ -45,7 +46,8 @@ def encode(model, tokenizer, sentences: list[str], *, layer: int | None = None, 
 
     ``layer``: None = last, 0 = embedding output, negative counts from the end (-1 = last).
     Mean pooling averages every non-pad token including ``<s>``/``</s>`` (as e5 and the XTREME
-    retrieval baselines do). Sentences are tokenised once and batched by token count internally
+    retrieval baselines do). Every sentence is truncated to ``max_length`` tokens, and never to more than the
+    trunk's positions allow. Sentences are tokenised once and batched by token count internally
     for speed. ``precision``: ``no`` (fp32), ``bf16``, or ``auto`` (bf16 where the hardware has it natively).
     """
     if pooling not in ("mean", "cls"):
@@ -57,6 +59,9 @@ def encode(model, tokenizer, sentences: list[str], *, layer: int | None = None, 
     if not -(num_layers + 1) <= index <= num_layers:
         raise ConfigError(f"layer {layer} is out of range: the trunk has layers 0..{num_layers} (or -1..-{num_layers + 1})")
     hidden_size = int(model.config.hidden_size)
+    limit = position_limit(model)
+    if limit is not None:  # a longer window would index past the position embeddings
+        max_length = min(max_length, limit)
     if not sentences:
         return np.zeros((0, hidden_size), dtype=np.float32)
     if device is None:
@@ -96,7 +101,9 @@ def _padded(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Ten
     return input_ids, mask
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_input(path: Path) -> list[str]:
+    """The lines of an ``embed`` input file, as ``mmxfer embed --help`` states: ``\n``-separated (a final newline ends
+    the last line, ``\r\n`` counts as one), blank lines kept, a NUL byte a :class:`DataError` naming its line."""
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
     try:
@@ -109,12 +116,16 @@ def _read_lines(path: Path) -> list[str]:
     lines = [line.rstrip("\r") for line in lines]
     if not lines:
         raise DataError(f"input file is empty: {path}")
+    if "\x00" in text:
+        n = next(i for i, line in enumerate(lines, 1) if "\x00" in line)
+        raise DataError(f"{path}:{n}: a NUL byte (column {lines[n - 1].index(chr(0)) + 1}); the input must be text, "
+                        f"one sentence a line")
     return lines
 
 
 def run(args: argparse.Namespace) -> int:
     """``mmxfer embed``: one float32 row per input line, written atomically to ``--output``."""
-    lines = _read_lines(Path(args.input))
+    lines = read_input(Path(args.input))
     output = Path(args.output)
     if output.suffix != ".npy":
         raise ConfigError(f"--output must end in .npy, got {output}")

@@ -6,7 +6,8 @@ normalisation map, and a tensor directory whose matrices are Q4_0 blocks (fp16 s
 of nibbles; byte j holds weight j low and weight j+16 high; value = scale * (nibble - 8)).
 We dequantise it into a ``BertModel`` (e5-small is BERT-architecture, positions from 0) and build
 a fast tokenizer from the same vocabulary whose ids equal XLM-R's. The result is written once,
-atomically, to ``$MMXFER_CACHE/trunks/starter-<hash>`` and loaded from there afterwards.
+atomically and sealed (``CHECKSUMS.json`` last), to ``$MMXFER_CACHE/trunks/starter-<hash>`` and loaded from there
+afterwards; a folder that no longer matches its checksums is logged in one line and converted again.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmxfer.assets import cache_dir
+from mmxfer.assets import cache_dir, cache_write_error
 from mmxfer.catalog import TRUNKS
 from mmxfer.errors import AssetError
 from mmxfer.models.tokenizer import xlmr_style_tokenizer
-from mmxfer.models.trunk import TrunkEntry, TrunkPair, _load_dir, save_trunk
+from mmxfer.models.trunk import SEAL_FILE, TrunkEntry, TrunkPair, _load_dir, save_trunk
+from mmxfer.runs import sealed
 
 # tokenizers, transformers and tqdm are imported for the conversion only: registering the trunk stays fast
 
@@ -217,15 +219,24 @@ def _file_key(path: Path) -> str:
 
 
 def starter_dir() -> Path:
-    """The converted starter trunk folder, converting on first use."""
+    """The converted starter trunk folder, converting on first use and again when it no longer matches its
+    checksums (or has none: converted by older code, or a conversion that did not finish)."""
     src = package_model_file()
     out = cache_dir("trunks") / f"starter-{_file_key(src)}"
-    if not (out / "config.json").is_file():
+    if sealed.is_sealed(out, SEAL_FILE):
         try:
-            convert(src, out)
-        except OSError:
-            if not (out / "config.json").is_file():  # a concurrent conversion that won leaves a complete folder
-                raise
+            sealed.check(out, SEAL_FILE)
+            return out
+        except sealed.Damaged as exc:
+            log.warning("starter trunk: %s; converting it again", exc)
+    elif out.exists():
+        log.warning("starter trunk: %s has no %s (an older or unfinished conversion); converting it again",
+                    out, SEAL_FILE)
+    try:
+        convert(src, out)
+    except OSError as exc:
+        if not sealed.is_sealed(out, SEAL_FILE):  # a concurrent conversion that won leaves a sealed folder
+            raise cache_write_error(out, exc) from None
     return out
 
 

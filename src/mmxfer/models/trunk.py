@@ -4,7 +4,10 @@
 and returns ``(model, fast_tokenizer)`` with ``output_hidden_states`` switched on and without the
 pretraining pooler (unused by every head; DDP requires every parameter to reach the loss). ``save_trunk``
 writes only the trunk (safetensors + config + tokenizer) atomically, so a phase-2 checkpoint
-carries nothing of the heads, projector or vision tower into phase 3.
+carries nothing of the heads, projector or vision tower into phase 3. The folder is sealed: its last file,
+``CHECKSUMS.json``, holds the size and sha256 of every other (:mod:`mmxfer.runs.sealed`), and a folder that no
+longer matches them is refused when it is loaded; hashing costs one read of the weights per process (sha256 at
+about 1.4 GB/s: 0.3 s for the starter's 470 MB, 1.6 s for XLM-R Large's 2.2 GB).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from torch import nn
 from mmxfer.assets import resolve_model_dir
 from mmxfer.catalog import TRUNKS, load_plugins
 from mmxfer.errors import AssetError
+from mmxfer.runs import sealed
 
 if TYPE_CHECKING:  # pragma: no cover
     from mmxfer.config import TrunkConfig
@@ -35,6 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
 # transformers is imported when a trunk is loaded: registering the trunks (`mmxfer ls`) stays fast
 
 log = logging.getLogger(__name__)
+
+#: the checksums :func:`save_trunk` writes last into a trunk folder (checked when the folder is loaded)
+SEAL_FILE = "CHECKSUMS.json"
 
 TrunkPair = tuple["transformers.PreTrainedModel", "transformers.PreTrainedTokenizerFast"]  # noqa: F821
 
@@ -204,6 +211,7 @@ def _read_dir(path: Path, attn_implementation: str) -> TrunkPair:
     if not (path / "config.json").is_file():
         raise AssetError(f"{path} is not a trunk folder (no config.json); pass a folder written by save_trunk "
                          f"or a Hugging Face model folder")
+    check_sealed(path)
     try:
         tokenizer = _read_tokenizer(path)
     except Exception as exc:
@@ -213,6 +221,15 @@ def _read_dir(path: Path, attn_implementation: str) -> TrunkPair:
     model = AutoModel.from_pretrained(str(path), attn_implementation=attn_implementation, **_no_pooler_kwargs(path))
     model.mmxfer_source_dir = str(path)  # lets the MLM head find the checkpoint's LM-head weights
     return _finish(model, tokenizer)
+
+
+def check_sealed(path: Path) -> None:
+    """A trunk folder written by :func:`save_trunk` must still match its checksums (hub folders have none)."""
+    if sealed.is_sealed(path, SEAL_FILE):
+        try:
+            sealed.check(path, SEAL_FILE)
+        except sealed.Damaged as exc:
+            raise AssetError(f"the trunk folder {path} is damaged: {exc}") from None
 
 
 def load_trunk(name_or_path: str, revision: str | None = None, *, attn_implementation: str = "sdpa") -> TrunkPair:
@@ -272,6 +289,7 @@ def save_trunk(model: nn.Module, tokenizer, out_dir: str | os.PathLike) -> Path:
         model.save_pretrained(str(tmp), safe_serialization=True)
         forget_call_settings(tokenizer)
         tokenizer.save_pretrained(str(tmp))
+        sealed.seal(tmp, SEAL_FILE)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -68,11 +68,12 @@ from typing import Any
 import yaml
 
 import mmxfer
-from mmxfer.config import config_hash, to_dict
+from mmxfer.config import config_hash, load_yaml, to_dict
 from mmxfer.errors import ConfigError, DataError, RunFormatError, RunStoreError
 from mmxfer.runs import atomic
 from mmxfer.runs.env import environment
 from mmxfer.runs.lock import LOCK_NAME, FileLock
+from mmxfer.runs.sealed import sha256_file
 
 DONE = "DONE"
 #: the run-folder format this mmxfer writes (DONE's ``run_format``) and the only one it reads; bump it when a
@@ -96,14 +97,6 @@ def check_name(kind: str, name: object) -> str:
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-")[:60] or "run"
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_text(path: Path) -> str:
@@ -188,7 +181,7 @@ class Run:
         if not self.config_path.is_file():
             raise RunStoreError(f"{self.path}: no config.yaml - not a run folder")
         try:
-            data = yaml.safe_load(_read_text(self.config_path))
+            data = load_yaml(_read_text(self.config_path), str(self.config_path))
         except (yaml.YAMLError, RecursionError) as exc:
             raise DataError(f"{self.config_path}: not valid YAML ({str(exc).splitlines()[0]}); "
                             f"the file is damaged") from None

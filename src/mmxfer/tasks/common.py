@@ -171,8 +171,25 @@ def read_text(path: Path) -> str:
         raise DataError(f"cannot read {path}: {exc}") from None
 
 
+#: the longest line a line-based release file may have (a sentence, a TSV row, a CoNLL-U token): real ones are under
+#: 10,000 characters; a longer line is a file of another format, or one whose line ends were lost
+MAX_LINE_CHARS = 131_072
+
+
+def check_line_lengths(text: str, path: Path) -> None:
+    """One DataError naming the first line of ``text`` longer than :data:`MAX_LINE_CHARS`."""
+    if len(text) <= MAX_LINE_CHARS:
+        return
+    for n, line in enumerate(text.split("\n"), 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise DataError(f"{path}:{n}: a line of {len(line):,} characters, more than the {MAX_LINE_CHARS:,} a line "
+                            f"of this format may have (is it the right file, with its line ends?)")
+
+
 def read_lines(path: Path) -> list[str]:
+    """The lines of a line-based release file (``\r\n`` or ``\n``), each at most :data:`MAX_LINE_CHARS` long."""
     text = read_text(path)
+    check_line_lengths(text, path)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

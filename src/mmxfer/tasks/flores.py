@@ -122,14 +122,16 @@ def _sib_rows(records, lang: str, spec: TaskSpec) -> list[dict]:
 
 def sib_records(spec: TaskSpec, split: str, lang: str, root: Path) -> list[dict[str, str]]:
     """The rows (``index_id``, ``category``, ``text``) of one SIB-200 release file under ``root``
-    (``data/annotated/<lang>/{train,dev,test}.tsv``, plain or ``.gz``)."""
+    (``data/annotated/<lang>/{train,dev,test}.tsv``, plain or ``.gz``): every row with the three fields and a
+    numeric ``index_id`` that no other row of the file has (the FLORES sentence it is; a repeated one would be
+    scored twice), else one DataError naming the line."""
     name = {"train": "train", "validation": "dev", "test": "test"}[split]
     path = find_file(root, [f"data/annotated/{lang}/{name}.tsv", f"{lang}/{name}.tsv"], spec,
                      f"SIB-200 {name} file for {lang}")
     # the release TSVs use CSV quoting: a text with quotes is enclosed in quotes, its own quotes doubled
-    raw = formats.read_tsv(path, quoting=csv.QUOTE_MINIMAL)
-    if raw:
-        formats.require(raw[0], ("index_id", "category", "text"), path)
+    raw = formats.read_tsv(path, quoting=csv.QUOTE_MINIMAL, columns=("index_id", "category", "text"))
+    formats.check_integer_ids(raw, "index_id", path)
+    formats.check_unique(raw, "index_id", path)
     return raw
 
 

@@ -5,15 +5,20 @@ One function per format; they know nothing about TaskSpecs beyond the path they 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from mmxfer.errors import DataError
-from mmxfer.tasks.common import read_lines, read_text
+from mmxfer.tasks.common import check_line_lengths, read_lines, read_text
+
+log = logging.getLogger(__name__)
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 _NLI_ALIASES = {"contradictory": "contradiction", "e": "entailment", "n": "neutral", "c": "contradiction"}
@@ -31,35 +36,147 @@ def load_json(path: Path) -> Any:
         return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply") from None
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
+class Row(dict):
+    """One record of a line-based release file, with the line it ends on (``line``) for messages."""
+
+    line: int = 0
+
+
+def located(path: Path, row: dict[str, Any]) -> str:
+    """``path:line`` of a :class:`Row` (``path`` alone for a row without one), for messages."""
+    line = getattr(row, "line", 0)
+    return f"{path}:{line}" if line else str(path)
+
+
+@contextlib.contextmanager
+def record(where: str) -> Iterator[None]:
+    """Around the reading of one record of a release file (``where``: the file and its line or index): a key the
+    record lacks, or a value of another type than its format's (a label that is not a number, a text that is a
+    list), becomes one DataError naming the record, not a traceback from the reader's indexing."""
+    try:
+        yield
+    except KeyError as exc:
+        raise DataError(f"{where}: no {exc.args[0]!r}, which every record of this format has") from None
+    except (TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise DataError(f"{where}: a value that is not of this format ({exc})") from None
+
+
+def record_list(data: Any, key: str, path: Path) -> list[Any]:
+    """The list ``data[key]`` of a release JSON file (absent: none), else one DataError."""
+    records = data.get(key, []) if isinstance(data, dict) else None
+    if not isinstance(records, list):
+        raise DataError(f"{path}: expected a JSON object whose {key!r} is a list")
+    return records
+
+
+def text_value(value: Any) -> str:
+    """``value`` when it is a text (read inside :func:`record`, a TypeError becomes the record's message)."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a text, got {type(value).__name__}")
+    return value
+
+
+def read_jsonl(path: Path, *, columns: tuple[str, ...] = ()) -> list[Row]:
+    """The JSON objects of a JSON-lines file (blank lines skipped), each holding every key of ``columns``; anything
+    else is one DataError naming the line."""
     out = []
     for n, line in enumerate(read_lines(path), 1):
         if line.strip():
             try:
-                out.append(json.loads(line))
+                value = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{n} is not valid JSON: {exc}") from None
+            except RecursionError:
+                raise DataError(f"{path}:{n}: JSON nested too deeply") from None
+            if not isinstance(value, dict):
+                raise DataError(f"{path}:{n}: expected a JSON object, got {type(value).__name__}")
+            row = Row(value)
+            row.line = n
+            require(row, columns, path)
+            out.append(row)
     return out
 
 
-def read_tsv(path: Path, *, header: bool = True, quoting: int = csv.QUOTE_NONE) -> list[dict[str, str]]:
-    """Rows of a TSV file as dicts (``header=False``: keys are column indices as strings)."""
-    reader = csv.reader(io.StringIO(read_text(path)), delimiter="\t", quoting=quoting)
-    rows = [r for r in reader if r]
+#: how a message names the fields of a row, by delimiter
+_SEPARATED = {"\t": "tab-separated", ",": "comma-separated"}
+
+
+def read_tsv(path: Path, *, header: bool = True, quoting: int = csv.QUOTE_NONE, columns: tuple[str, ...] = (),
+             skip_short: str = "", delimiter: str = "\t") -> list[Row]:
+    """Rows of a TSV file (``delimiter=","`` with ``csv.QUOTE_MINIMAL``: a CSV file) as dicts (``header=False``: keys
+    are column indices as strings), each with its ``line``.
+
+    The header must name every column of ``columns``, and every row must have as many fields as the header: else
+    one DataError naming the line, unless ``skip_short`` names the official reader that skips rows with too few
+    fields (they are then left out, counted in one log line)."""
+    text = read_text(path)
+    check_line_lengths(text, path)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quoting=quoting)
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        for fields in reader:
+            if fields:
+                rows.append((reader.line_num, fields))
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num + 1}: not a row of {_SEPARATED.get(delimiter, 'delimited')} "
+                        f"fields ({exc})") from None
     if not rows:
         return []
     if not header:
-        return [{str(i): v for i, v in enumerate(r)} for r in rows]
-    head = rows[0]
-    return [dict(zip(head, r)) for r in rows[1:]]
+        return [_row({str(i): v for i, v in enumerate(r)}, n) for n, r in rows]
+    (_, head), body = rows[0], rows[1:]
+    missing = [c for c in columns if c not in head]
+    if missing:
+        raise DataError(f"{path}:{rows[0][0]}: missing column(s) {', '.join(missing)}; the header has "
+                        f"{', '.join(head)}")
+    out, short = [], 0
+    for n, fields in body:
+        if len(fields) != len(head):
+            if skip_short and len(fields) < len(head):
+                short += 1
+                continue
+            raise DataError(f"{path}:{n}: {len(fields)} {_SEPARATED.get(delimiter, 'delimited')} field(s), the "
+                            f"header has {len(head)} ({', '.join(head)})")
+        out.append(_row(dict(zip(head, fields)), n))
+    if short:
+        log.warning("%s: %d row(s) with fewer fields than the header left out, as %s does", path, short, skip_short)
+    return out
+
+
+def _row(values: dict[str, str], line: int) -> Row:
+    row = Row(values)
+    row.line = line
+    return row
 
 
 def require(row: dict[str, Any], keys: tuple[str, ...], path: Path) -> None:
     missing = [k for k in keys if k not in row]
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; it has {', '.join(map(str, row))}")
+        raise DataError(f"{located(path, row)}: missing column(s) {', '.join(missing)}; it has "
+                        f"{', '.join(map(str, row))}")
+
+
+def check_unique(rows: list[Row], key: str, path: Path, what: str = "") -> None:
+    """Every row's ``key`` differs from every other's (a repeated id would be scored as if it were another
+    example): else one DataError naming both lines."""
+    seen: dict[str, int] = {}
+    for row in rows:
+        value = row[key]
+        if value in seen:
+            raise DataError(f"{located(path, row)}: {what or key} {value!r} appears again (first on line "
+                            f"{seen[value]}); each must be unique")
+        seen[value] = row.line
+
+
+def check_integer_ids(rows: list[Row], key: str, path: Path) -> None:
+    """Every row's ``key`` is a whole number (as the release writes them): else one DataError naming the line."""
+    for row in rows:
+        if not str(row[key]).strip().isdigit():
+            raise DataError(f"{located(path, row)}: {key} {row[key]!r} is not a number")
 
 
 # --- bitext -------------------------------------------------------------------------------------
@@ -88,24 +205,30 @@ def bitext_with_english_sibling(src_path: Path, english_name: str, what: str) ->
 
 
 def bucc_rows(src_path: Path, trg_path: Path, gold_path: Path | None) -> list[dict[str, str]]:
-    """BUCC 2018 release: ``{xx}-en.{split}.{xx|en}`` lines ``<id>\\t<sentence>`` + ``.gold`` id pairs."""
+    """BUCC 2018 release: ``{xx}-en.{split}.{xx|en}`` lines ``<id>\\t<sentence>`` + ``.gold`` id pairs; an id
+    repeated within its file is an error naming both lines."""
     gold: dict[str, str] = {}
     if gold_path is not None:
-        for line in read_lines(gold_path):
+        for n, line in enumerate(read_lines(gold_path), 1):
             if line.strip():
                 parts = line.split("\t")
                 if len(parts) != 2:
-                    raise DataError(f"{gold_path}: expected '<src id>\\t<en id>', got {line[:80]!r}")
+                    raise DataError(f"{gold_path}:{n}: expected '<src id>\\t<en id>', got {line[:80]!r}")
                 gold[parts[0]] = parts[1]
                 gold[parts[1]] = parts[0]
     rows = []
     for side, path in (("source", src_path), ("target", trg_path)):
-        for line in read_lines(path):
+        seen: dict[str, int] = {}
+        for n, line in enumerate(read_lines(path), 1):
             if not line.strip():
                 continue
             sid, sep, text = line.partition("\t")
-            if not sep:
-                raise DataError(f"{path}: expected '<id>\\t<sentence>', got {line[:80]!r}")
+            if not sep or not sid.strip():
+                raise DataError(f"{path}:{n}: expected '<id>\\t<sentence>', got {line[:80]!r}")
+            if sid in seen:
+                raise DataError(f"{path}:{n}: sentence id {sid!r} appears again (first on line {seen[sid]}); each "
+                                f"must be unique")
+            seen[sid] = n
             rows.append({"id": sid, "side": side, "text": text, "gold": gold.get(sid, "")})
     return rows
 
@@ -113,22 +236,60 @@ def bucc_rows(src_path: Path, trg_path: Path, gold_path: Path | None) -> list[di
 # --- QA -----------------------------------------------------------------------------------------
 
 def squad_rows(path: Path, *, id_prefix: str | None = None) -> list[dict[str, Any]]:
-    """SQuAD-format JSON (SQuAD 1.1/2.0, XQuAD, MLQA, TyDiQA-GoldP): one row per question."""
+    """SQuAD-format JSON (SQuAD 1.1/2.0, XQuAD, MLQA, TyDiQA-GoldP): one row per question.
+
+    Each question must have an ``id`` (unique in the file), a ``question`` and answers of ``text`` and a whole-number
+    ``answer_start`` >= 0: else one DataError naming the file and the question. An ``answer_start`` that does not
+    point at its answer is kept: evaluation reads only the answer texts, and training leaves such questions out as
+    XTREME does (:meth:`mmxfer.kinds.span_qa.SpanQA.trainable`)."""
     data = load_json(path)
-    if not isinstance(data, dict) or "data" not in data:
-        raise DataError(f"{path} is not SQuAD-format JSON (no top-level 'data')")
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise DataError(f"{path} is not SQuAD-format JSON (no top-level 'data' list)")
     rows = []
-    for article in data["data"]:
-        for para in article.get("paragraphs", []):
+    seen: dict[str, int] = {}
+    for a, article in enumerate(data["data"]):
+        paragraphs = article.get("paragraphs", []) if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            raise DataError(f"{path}: data[{a}] is not an article with a 'paragraphs' list")
+        for p, para in enumerate(paragraphs):
+            where = f"{path}: data[{a}].paragraphs[{p}]"
+            if not isinstance(para, dict) or not isinstance(para.get("context"), str):
+                raise DataError(f"{where} has no 'context' text")
             context = para["context"]
-            for qa in para.get("qas", []):
-                if id_prefix and not str(qa["id"]).startswith(id_prefix):
+            qas = para.get("qas", [])
+            if not isinstance(qas, list):
+                raise DataError(f"{where}: 'qas' is not a list")
+            for q, qa in enumerate(qas):
+                if not isinstance(qa, dict) or "id" not in qa or not isinstance(qa.get("question"), str):
+                    raise DataError(f"{where}.qas[{q}]: a question needs an 'id' and a 'question' text")
+                qid = str(qa["id"])
+                if qid in seen:
+                    raise DataError(f"{path}: question id {qid!r} appears twice (questions {seen[qid]} and "
+                                    f"{len(seen) + 1} of the file); each must be unique")
+                seen[qid] = len(seen) + 1
+                if id_prefix and not qid.startswith(id_prefix):
                     continue
-                answers = [] if qa.get("is_impossible") else qa.get("answers", [])
-                rows.append({"id": str(qa["id"]), "context": context, "question": qa["question"],
-                             "answers": {"text": [a["text"] for a in answers],
-                                         "answer_start": [int(a["answer_start"]) for a in answers]}})
+                answers = [] if qa.get("is_impossible") else _answers(qa.get("answers", []), f"{path}: question "
+                                                                                              f"{qid!r}")
+                rows.append({"id": qid, "context": context, "question": qa["question"],
+                             "answers": {"text": [t for t, _ in answers], "answer_start": [s for _, s in answers]}})
     return rows
+
+
+def _answers(answers: Any, where: str) -> list[tuple[str, int]]:
+    if not isinstance(answers, list):
+        raise DataError(f"{where}: 'answers' is not a list")
+    out = []
+    for answer in answers:
+        if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
+            raise DataError(f"{where}: an answer without a 'text'")
+        start = answer.get("answer_start")
+        if isinstance(start, str) and start.strip().isdigit():
+            start = int(start)
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise DataError(f"{where}: answer_start {start!r} is not a character offset (a whole number >= 0)")
+        out.append((answer["text"], start))
+    return out
 
 
 # --- tagging ------------------------------------------------------------------------------------
@@ -179,13 +340,19 @@ def _clean_word(word: str) -> str:
     return "".join(word.replace("\u200c", "").split(" "))
 
 
+#: a CoNLL-U token id: a word number, a multi-word range (``4-5``) or an empty node (``8.1``)
+_CONLLU_ID = re.compile(r"(?P<word>[0-9]+)(?:-(?P<end>[0-9]+)|\.(?P<empty>[0-9]+))?")
+
+
 def conllu_sentences(path: Path, *, column: int = 3, lang: str | None = None) -> list[dict[str, Any]]:
     """CoNLL-U words with their UPOS (column 4), read as XTREME reads UD for UDPOS.
 
     A multi-word token (``4-5 della``) replaces its syntactic words by its surface form, tagged with the UPOS
     of the span head (``conllu_to_conll.py --replace_subtokens_with_fused_forms``; ``lang`` picks the tie-break
     list); empty nodes (``8.1``) and comments are skipped; sentences whose words are all or all but one ``_`` are
-    dropped; zero-width non-joiners and spaces inside words are removed (``utils_preprocess.py``).
+    dropped; zero-width non-joiners and spaces inside words are removed (``utils_preprocess.py``). A token id that is
+    none of a word number, a range and an empty node, a word id twice in a sentence and a ``sent_id`` twice in the
+    file are errors naming the line.
     """
     precedence = MWT_POS_PRECEDENCE.get(lang or "", MWT_POS_PRECEDENCE["default"])
     rows: list[dict[str, Any]] = []
@@ -216,6 +383,7 @@ def conllu_sentences(path: Path, *, column: int = 3, lang: str | None = None) ->
             sentence_no += 1
         words, parents, fused, sent_id = {}, {}, [], None
 
+    sent_lines: dict[str, int] = {}
     for n, line in enumerate(read_lines(path) + [""], 1):
         if not line.strip():
             flush()
@@ -223,17 +391,29 @@ def conllu_sentences(path: Path, *, column: int = 3, lang: str | None = None) ->
         if line.startswith("#"):
             if line.startswith("# sent_id"):
                 sent_id = line.split("=", 1)[-1].strip()
+                if sent_id in sent_lines:
+                    raise DataError(f"{path}:{n}: sent_id {sent_id!r} appears again (first on line "
+                                    f"{sent_lines[sent_id]}); each sentence id must be unique")
+                sent_lines[sent_id] = n
             continue
         cols = line.split("\t")
         if len(cols) != 10:
             raise DataError(f"{path}:{n}: a CoNLL-U line has 10 tab-separated columns, this one has {len(cols)}")
-        if "." in cols[0]:
+        token_id = _CONLLU_ID.fullmatch(cols[0])
+        if token_id is None or (not token_id["empty"] and int(token_id["word"]) == 0):
+            raise DataError(f"{path}:{n}: token id {cols[0][:40]!r} is not a CoNLL-U id (a word number 1, 2, ..., a "
+                            f"range such as 4-5, or an empty node such as 8.1)")
+        if token_id["empty"]:
             continue
-        if "-" in cols[0]:
-            start, _, end = cols[0].partition("-")
-            fused.append((int(start), int(end), cols[1]))
+        if token_id["end"]:
+            start, end = int(token_id["word"]), int(token_id["end"])
+            if end <= start:
+                raise DataError(f"{path}:{n}: multi-word token range {cols[0]!r} does not go forward")
+            fused.append((start, end, cols[1]))
             continue
-        word = int(cols[0])
+        word = int(token_id["word"])
+        if word in words:
+            raise DataError(f"{path}:{n}: word id {word} appears twice in one sentence")
         words[word] = (cols[1], cols[column])
         heads = {int(cols[6])} if cols[6].isdigit() else set()
         heads |= {int(d.split(":", 1)[0]) for d in cols[8].split("|") if d.split(":", 1)[0].isdigit()}
@@ -292,26 +472,28 @@ def vqa_v2_rows(questions: Path, annotations: Path | None, image_root: Path, coc
     qdata = load_json(questions)
     answers: dict[int, list[str]] = {}
     if annotations is not None:
-        for ann in load_json(annotations).get("annotations", []):
-            answers[ann["question_id"]] = [a["answer"] for a in ann["answers"]]
+        for i, ann in enumerate(record_list(load_json(annotations), "annotations", annotations)):
+            with record(f"{annotations}: annotations[{i}]"):
+                answers[ann["question_id"]] = [a["answer"] for a in ann["answers"]]
     rows = []
-    for q in qdata.get("questions", []):
-        name = f"COCO_{coco_split}_{int(q['image_id']):012d}.jpg"
-        rows.append({"id": str(q["question_id"]), "image_id": str(q["image_id"]), "question": q["question"],
-                     "answers": answers.get(q["question_id"], []),
-                     "image": image_path(image_root, f"{coco_split}/{name}", name, f"images/{coco_split}/{name}")})
+    for i, q in enumerate(record_list(qdata, "questions", questions)):
+        with record(f"{questions}: questions[{i}]"):
+            name = f"COCO_{coco_split}_{int(q['image_id']):012d}.jpg"
+            rows.append({"id": str(q["question_id"]), "image_id": str(q["image_id"]),
+                         "question": text_value(q["question"]), "answers": answers.get(q["question_id"], []),
+                         "image": image_path(image_root, f"{coco_split}/{name}", name, f"images/{coco_split}/{name}")})
     return rows
 
 
 def textvqa_rows(path: Path, image_root: Path) -> list[dict[str, Any]]:
     """TextVQA JSON (``{"data": [{question, image_id, answers, question_id}]}``); images ``<image_id>.jpg``."""
-    data = load_json(path)
     rows = []
-    for q in data.get("data", []):
-        name = f"{q['image_id']}.jpg"
-        rows.append({"id": str(q["question_id"]), "image_id": str(q["image_id"]), "question": q["question"],
-                     "answers": list(q.get("answers", [])),
-                     "image": image_path(image_root, f"train_images/{name}", f"test_images/{name}", name)})
+    for i, q in enumerate(record_list(load_json(path), "data", path)):
+        with record(f"{path}: data[{i}]"):
+            name = f"{q['image_id']}.jpg"
+            rows.append({"id": str(q["question_id"]), "image_id": str(q["image_id"]),
+                         "question": text_value(q["question"]), "answers": [text_value(a) for a in q.get("answers", [])],
+                         "image": image_path(image_root, f"train_images/{name}", f"test_images/{name}", name)})
     return rows
 
 
@@ -320,14 +502,15 @@ def karpathy_rows(path: Path, image_root: Path, split: str) -> Iterator[dict[str
 
     ``train`` includes COCO's ``restval`` images, as in the usual Karpathy-split training set.
     """
-    data = load_json(path)
     wanted = {"train": ("train", "restval"), "validation": ("val",), "test": ("test",)}[split]
-    for img in data.get("images", []):
-        if img.get("split") not in wanted:
-            continue
-        rel = f"{img['filepath']}/{img['filename']}" if img.get("filepath") else img["filename"]
-        image = image_path(image_root, rel, img["filename"], f"images/{img['filename']}",
-                           f"flickr30k-images/{img['filename']}")
-        key = img.get("cocoid", img.get("imgid"))
-        for k, sent in enumerate(img.get("sentences", [])):
-            yield {"id": f"{key}-{k}", "image_id": str(key), "image": image, "caption": sent["raw"].strip()}
+    for i, img in enumerate(record_list(load_json(path), "images", path)):
+        with record(f"{path}: images[{i}]"):
+            if img.get("split") not in wanted:
+                continue
+            rel = f"{img['filepath']}/{img['filename']}" if img.get("filepath") else img["filename"]
+            image = image_path(image_root, rel, img["filename"], f"images/{img['filename']}",
+                               f"flickr30k-images/{img['filename']}")
+            key = img.get("cocoid", img.get("imgid"))
+            captions = [(k, text_value(sent["raw"]).strip()) for k, sent in enumerate(img.get("sentences", []))]
+        for k, caption in captions:
+            yield {"id": f"{key}-{k}", "image_id": str(key), "image": image, "caption": caption}

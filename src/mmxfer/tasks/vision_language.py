@@ -183,12 +183,14 @@ def _captions_by_image(spec: TaskSpec, root: Path, split: str) -> dict[str, list
                      spec, "COCO captions JSON")
     data = formats.load_json(path)
     out: dict[str, list[str]] = defaultdict(list)
-    if "annotations" in data:
-        for ann in data["annotations"]:
-            out[str(ann["image_id"])].append(ann["caption"].strip())
-    else:
-        for img in data.get("images", []):
-            out[str(img.get("cocoid", img.get("imgid")))].extend(s["raw"].strip() for s in img.get("sentences", []))
+    key = "annotations" if isinstance(data, dict) and "annotations" in data else "images"
+    for i, item in enumerate(formats.record_list(data, key, path)):
+        with formats.record(f"{path}: {key}[{i}]"):
+            if key == "annotations":
+                out[str(item["image_id"])].append(formats.text_value(item["caption"]).strip())
+            else:
+                out[str(item.get("cocoid", item.get("imgid")))].extend(
+                    formats.text_value(s["raw"]).strip() for s in item.get("sentences", []))
     return out
 
 
@@ -262,9 +264,15 @@ def _local_gqa(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"train": "train", "validation": "val", "test": "testdev"}[split]
     path = find_file(root, [f"questions/{name}_balanced_questions.json", f"{name}_balanced_questions.json"], spec)
     data = formats.load_json(path)
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object of questions by id")
     image_root = path.parent.parent if path.parent.name == "questions" else path.parent
-    rows = [{"id": str(qid), "image": formats.image_path(image_root, f"images/{q['imageId']}.jpg", f"{q['imageId']}.jpg"),
-             "question": q["question"], "answers": [q["answer"]]} for qid, q in data.items()]
+    rows = []
+    for qid, q in data.items():
+        with formats.record(f"{path}: question {qid!r}"):
+            rows.append({"id": str(qid), "question": formats.text_value(q["question"]),
+                         "answers": [formats.text_value(q["answer"])],
+                         "image": formats.image_path(image_root, f"images/{q['imageId']}.jpg", f"{q['imageId']}.jpg")})
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
 

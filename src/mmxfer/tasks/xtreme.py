@@ -168,19 +168,19 @@ def _local_xnli(spec: TaskSpec, split: str, lang: str, root: Path):
     if split == "translate_train":
         path = find_file(root, [f"XNLI-MT-1.0/multinli/multinli.train.{lang}.tsv",
                                 f"XNLI-MT-1.0_multinli_train/multinli.train.{lang}.tsv", f"multinli.train.{lang}.tsv"], spec)
-        raw = formats.read_tsv(path)
-        if raw:
-            formats.require(raw[0], ("premise", "hypo", "label"), path)
+        raw = formats.read_tsv(path, columns=("premise", "hypo", "label"))
         rows = [{"id": f"{lang}-train-{i}", "text_a": r["premise"], "text_b": r["hypo"],
                  "label": formats.nli_label(r["label"], path)} for i, r in enumerate(raw)]
         return dataset_from_rows(spec, rows, split=split, lang=lang)
     name = {"validation": "dev", "test": "test"}[split]
     path = find_file(root, [f"XNLI-1.0/xnli.{name}.tsv", f"xnli.{name}.tsv", f"xnli.{name}.jsonl"], spec)
-    raw = formats.read_jsonl(path) if ".jsonl" in path.name else formats.read_tsv(path)
-    if raw:
-        formats.require(raw[0], ("language", "gold_label", "sentence1", "sentence2"), path)
+    columns = ("language", "gold_label", "sentence1", "sentence2")
+    raw = formats.read_jsonl(path, columns=columns) if ".jsonl" in path.name else formats.read_tsv(path, columns=columns)
+    mine = [r for r in raw if r["language"] == lang]
+    if mine and "pairID" in mine[0]:
+        formats.check_unique(mine, "pairID", path, f"{lang} pairID")
     rows = [{"id": f"{lang}-{r.get('pairID', i)}", "text_a": r["sentence1"], "text_b": r["sentence2"],
-             "label": formats.nli_label(r["gold_label"], path)} for i, r in enumerate(raw) if r["language"] == lang]
+             "label": formats.nli_label(r["gold_label"], path)} for i, r in enumerate(mine)]
     return dataset_from_rows(spec, rows, split=split, lang=lang)
 
 
@@ -210,9 +210,8 @@ def _hub_pawsx(spec: TaskSpec, split: str, lang: str):
 def _local_pawsx(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"train": "train" if lang == "en" else "translated_train", "validation": "dev_2k", "test": "test_2k"}[split]
     path = find_file(root, [f"x-final/{lang}/{name}.tsv", f"{lang}/{name}.tsv", f"{lang}_{name}.tsv"], spec)
-    raw = formats.read_tsv(path)
-    if raw:
-        formats.require(raw[0], ("id", "sentence1", "sentence2", "label"), path)
+    raw = formats.read_tsv(path, columns=("id", "sentence1", "sentence2", "label"))
+    formats.check_unique(raw, "id", path)
     rows = [{"id": f"{lang}-{r['id']}", "text_a": r["sentence1"], "text_b": r["sentence2"], "label": int(r["label"])}
             for r in raw if r["label"].strip() in ("0", "1")]
     return dataset_from_rows(spec, rows, split=split, lang=lang)

@@ -9,7 +9,7 @@
   for the FLORES-200 SentencePiece model of spBLEU (``MMXFER_FLORES200_SPM``) where the real one cannot be
   downloaded: spBLEU then runs its real code path on the fixtures.
 
-All are made once into ``$MMXFER_CACHE/testing`` (atomically: a temporary folder renamed into place)
+All are made once into ``$MMXFER_CACHE/testing`` (atomically: a temporary folder, sealed, renamed into place)
 under a key that hashes the code that builds them and the library versions that write them, and are
 reused by every later call, in this process and others.
 
@@ -22,6 +22,7 @@ checkpoint reader; each is made on first use.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -34,6 +35,9 @@ from mmxfer import assets
 from mmxfer.catalog import TRUNKS, VISION_TOWERS
 from mmxfer.models.trunk import TrunkEntry, TrunkPair, load_trunk
 from mmxfer.models.vision import TowerEntry
+from mmxfer.runs import sealed
+
+log = logging.getLogger(__name__)
 
 FORMAT = "1"  # bump when what these folders hold changes in a way the source hash cannot see
 TOWER_FILE = "open_clip_model.safetensors"
@@ -57,15 +61,20 @@ def _source(module: str) -> str:
 
 
 def _made_once(folder: Path, make: Callable[[Path], None]) -> Path:
-    """``folder``, made by ``make(tmp)`` into a temporary sibling and renamed into place if absent."""
-    if (folder / "DONE").is_file():
-        return folder
+    """``folder``, made by ``make(tmp)`` into a temporary sibling, sealed and renamed into place if absent; made
+    again when it no longer matches its checksums (:mod:`mmxfer.runs.sealed`)."""
+    if sealed.is_sealed(folder):
+        try:
+            sealed.check(folder)
+            return folder
+        except sealed.Damaged as exc:
+            log.warning("%s; making it again", exc)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         make(tmp)
-        (tmp / "DONE").write_text("ok\n", encoding="utf-8")
-        shutil.rmtree(folder, ignore_errors=True)  # an incomplete folder left by a killed process
+        sealed.seal(tmp)
+        shutil.rmtree(folder, ignore_errors=True)  # an incomplete or damaged folder
         try:
             os.replace(tmp, folder)
         except OSError:  # another process renamed its copy first: same content, use it

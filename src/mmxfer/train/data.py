@@ -38,6 +38,7 @@ class TaskData:
     lengths: list[int] | None
     num_labels: int | None
     label_space: dict[str, Any] = field(default_factory=dict)  # answer_vocab / label_names to reuse on dev, test
+    skipped: int = 0  # training examples the kind left out (TaskKind.trainable), told in the run's log and metrics
 
     @property
     def kind(self) -> TaskKind:
@@ -98,9 +99,18 @@ def task_data(spec: TaskSpec, ds: datasets.Dataset, tokenizer: Any, max_length: 
     """Featurise ``ds`` for ``spec`` with its kind (cached by content hash from :data:`MIN_CACHED_ROWS` rows).
 
     ``space``: the label space of the training data (answer vocabulary, tag set); None = derive it
-    from ``ds`` (do that for the training split only).
+    from ``ds`` (do that for the training split only). On the ``train`` split, the examples the kind cannot
+    learn from are left out (:meth:`~mmxfer.kinds.base.TaskKind.trainable`), logged in one line and counted in
+    ``skipped``.
     """
     kind = kind_of(spec)
+    skipped = 0
+    if split == "train":
+        kept, reason = kind.trainable(ds)
+        skipped = len(ds) - len(kept)
+        if skipped:
+            log.warning("%s train: %d of %d example(s) left out: %s", spec.name, skipped, len(ds), reason)
+        ds = kept
     derive = space is None
     space = kind.label_space(ds) if derive else space
     options = FeatureOptions(max_length=max_length, split=split, lang=lang, on_bad_image=on_bad_image, seed=seed,
@@ -109,7 +119,7 @@ def task_data(spec: TaskSpec, ds: datasets.Dataset, tokenizer: Any, max_length: 
     if derive:
         space = kind.space_from_features(features, space)
     return TaskData(spec, ds, features, _collate(spec, tokenizer, space, image_preprocess), _lengths(features),
-                    kind.num_labels(space), space)
+                    kind.num_labels(space), space, skipped)
 
 
 def with_images(data: TaskData, transform: Any, tokenizer: Any, features: Any = None) -> TaskData:

@@ -47,8 +47,8 @@ from mmxfer.kinds import kind_of
 from mmxfer.kinds.images import open_image
 from mmxfer.models.build import build_task_model, check_sequence_length, visual_token_count
 from mmxfer.models.image_features import FrozenImageFeatures
-from mmxfer.models.trunk import load_profile_trunk, save_trunk
-from mmxfer.runs import atomic
+from mmxfer.models.trunk import SEAL_FILE, load_profile_trunk, save_trunk
+from mmxfer.runs import atomic, sealed
 from mmxfer.runs.lock import FileLock
 from mmxfer.runs.store import Run, slug
 from mmxfer.tasks.base import TaskSpec
@@ -184,13 +184,31 @@ def _phase2_done(folder: Path) -> dict[str, Any]:
     return info
 
 
+def check_trunk_intact(folder: Path, info: dict[str, Any]) -> None:
+    """The trunk of a finished phase-2 folder must be the one its DONE names: its checksums file unchanged (DONE
+    records its sha256 as ``trunk_seal``) and every weight and tokenizer file matching it."""
+    trunk, fix = folder / "trunk", f"remove {folder} to train it again (runs made with it keep their results)"
+    recorded = info.get("trunk_seal")
+    seal = trunk / SEAL_FILE
+    if not seal.is_file() or sealed.sha256_file(seal) != recorded:
+        raise RunStoreError(f"phase 2: the trunk in {folder} is damaged: {seal} is "
+                            f"{'missing' if not seal.is_file() else 'not the one DONE records'}; {fix}")
+    try:
+        sealed.check(trunk, SEAL_FILE)
+    except sealed.Damaged as exc:
+        raise RunStoreError(f"phase 2: the trunk in {folder} is damaged: {exc}; {fix}") from None
+
+
 def check_reusable(folder: Path, profile: ExperimentConfig, tasks: Sequence[str], data_dir: str | None) -> None:
-    """A finished phase-2 trunk is reused only on the data it was trained on (its DONE's fingerprint)."""
-    recorded = _phase2_done(folder).get("data_fingerprint")
-    if not isinstance(recorded, dict) or not recorded:
-        raise RunStoreError(f"phase 2: {folder / 'DONE'} records no fingerprint of the data the trunk was trained "
-                            f"on, so it is not a phase-2 folder this mmxfer wrote (or it is damaged); remove "
-                            f"{folder} to train it again")
+    """A finished phase-2 trunk is reused only when it is intact (:func:`check_trunk_intact`) and on the data it
+    was trained on (its DONE's fingerprint)."""
+    info = _phase2_done(folder)
+    missing = [key for key in ("data_fingerprint", "trunk_seal") if not info.get(key)]
+    if missing:
+        raise RunStoreError(f"phase 2: {folder / 'DONE'} records no {' or '.join(missing)}, so it is not a phase-2 "
+                            f"folder this mmxfer wrote (or it is damaged); remove {folder} to train it again")
+    check_trunk_intact(folder, info)
+    recorded = info["data_fingerprint"]
     try:
         now = _fingerprint_for(folder, profile, tasks, data_dir)
     except DataError as exc:
@@ -203,6 +221,18 @@ def check_reusable(folder: Path, profile: ExperimentConfig, tasks: Sequence[str]
             f"{where} gives now (content fingerprint {recorded[changed[0]][:12]} recorded, "
             f"{now.get(changed[0], 'none')[:12]} now); it is not reused: restore that data, or remove {folder} to "
             f"train it again (runs made with it keep their results)")
+
+
+def log_skipped(data: TaskData, phase_name: str, log_path: Path) -> int:
+    """Put how many training examples ``data``'s kind left out (:attr:`TaskData.skipped`) into the training log
+    (once, also on resume); returns the count."""
+    if data.skipped:
+        row = {"phase": phase_name, "step": 0, "event": "skipped_training_examples", "task": data.spec.name,
+               "skipped": data.skipped, "kept": len(data.raw)}
+        rows = atomic.read_jsonl(log_path, skip_bad=True) if log_path.is_file() else []
+        if row not in rows:
+            atomic.append_jsonl(log_path, row)
+    return data.skipped
 
 
 def _build(trunk: Any, spec: TaskSpec, data: TaskData, profile: ExperimentConfig, image: bool) -> Any:
@@ -440,13 +470,16 @@ def _train_phase2(job: Phase2Job, accelerator: Accelerator) -> None:
     evaluate, metric_names = phase2_scorer(specs, devs, job.phase.batch_size * 2, len(specs) > 1) \
         if job.phase.select_best else (None, [])
     trainable = _phase2_trainable(job, specs, models, parts)
+    if accelerator.is_main_process:
+        for part in parts:
+            log_skipped(part, "phase2:" + "+".join(job.tasks), job.folder / "train_log.jsonl")
     prefix = next(n for n, m in trainable.model.named_modules() if m is trunk[0]) + "."
     result = train_phase(trainable.model, trainable.dataset, trainable.collate, job.phase, LoopOptions(
         workdir=job.folder, seed=job.seed, name="phase2:" + "+".join(job.tasks), precision=job.profile.precision,
         plan=trainable.plan, lengths=trainable.lengths, resume=job.resume, evaluate=evaluate,
         log_path=job.folder / "train_log.jsonl", accelerator=accelerator, log_with=job.log_with))
     if accelerator.is_main_process:
-        _save_phase2(job, result, trunk, prefix, metric_names)
+        _save_phase2(job, result, trunk, prefix, metric_names, {p.spec.name: p.skipped for p in parts if p.skipped})
 
 
 def _check_selectable(specs: Sequence[TaskSpec]) -> None:
@@ -523,8 +556,10 @@ def _phase2_trainable(job: Phase2Job, specs: Sequence[TaskSpec], models: dict[st
     return _Trainable(MultiTaskModel(models), dataset, dataset.collate, plan=plan)
 
 
-def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, metric_names: list[str]) -> None:
-    """The trained trunk (with ``select_best``: the selected dev weights), its selection record and ``DONE``."""
+def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, metric_names: list[str],
+                 skipped: dict[str, int]) -> None:
+    """The trained trunk (with ``select_best``: the selected dev weights), its selection record and ``DONE`` (with
+    the training examples each task's kind left out, where any were)."""
     trunk_model = trunk[0]  # with select_best: train_phase loaded the best dev weights into it
     if result.full_state_dict is not None:  # FSDP: rebuild a whole trunk from the gathered weights
         full = result.full_state_dict if result.best_path is None else safe_load(result.best_path)
@@ -532,7 +567,9 @@ def _save_phase2(job: Phase2Job, result: LoopResult, trunk: Any, prefix: str, me
         trunk_model.load_state_dict({k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)})
     save_trunk(trunk_model, trunk[1], job.folder / "trunk")
     info: dict[str, Any] = {"tasks": list(job.tasks), "seed": job.seed, "format": PHASE2_FORMAT,
-                            "data_fingerprint": job.data_fingerprint}
+                            **({"train_skipped": skipped} if skipped else {}),
+                            "data_fingerprint": job.data_fingerprint,
+                            "trunk_seal": sealed.sha256_file(job.folder / "trunk" / SEAL_FILE)}
     if job.phase.select_best:
         selection = selection_record(result, job.tasks, metric_names)
         atomic.write_json(job.folder / SELECTION_FILE, selection)
@@ -595,6 +632,7 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
         raise TrainingError(f"{spec.name} is trained on {train_spec.name} but their labels differ: "
                             f"{list(train_spec.label_names)} vs {list(spec.label_names)}")
     model = _build(pair, spec, train, profile, image=False)
+    skipped = log_skipped(train, f"phase3:{spec.name}", run.train_log_path) if accelerator.is_main_process else 0
     result = train_phase(model, train.features, train.collate, phase, LoopOptions(
         workdir=run.path, seed=seed, name=f"phase3:{spec.name}", precision=profile.precision, lengths=train.lengths,
         evaluate=None if dev is None else dev_scorer(dev_spec, dev, phase.batch_size * 2), resume=resume,
@@ -614,6 +652,8 @@ def run_target(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, 
             run.write_predictions(spec.name, split, lang, rows)
             for m in score_file_rows(spec.name, split, lang, rows):
                 extra = {k: v for k, v in m.items() if k not in ("task", "lang", "split", "metric", "score")}
+                if skipped:  # the score comes from a model that did not train on every example
+                    extra["train_skipped"] = skipped
                 run.log_metric(m["task"], m["lang"], m["split"], m["metric"], m["score"], **extra)
                 rows_out.append(m)
     if accelerator.is_main_process:  # model selection record (kept out of metrics.jsonl: not a result)
