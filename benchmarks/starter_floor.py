@@ -86,7 +86,7 @@ def count(profile_name: str, study_name: str) -> dict:
                 lengths = _lengths(data)
                 epochs = profile.intermediate.epochs
                 tokens[f"phase 2 {spec.name} s{seed}"] = sum(lengths)
-                if spec.modality == "image-text":
+                if spec.has_image:
                     fused = [t + visual for t in lengths]
                     passes = (2 * layers + top) * epochs  # forward all, input gradients all, weight gradients top
                     flops["phase 2 multimodal: trunk (all layers, back to the projector)"] += \

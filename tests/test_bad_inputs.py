@@ -26,6 +26,7 @@ import torch
 import yaml
 
 from mmxfer.cli import main
+from mmxfer.runs.store import Run
 from mmxfer.testing.synthetic import SynthArm, SynthTask, make_study
 from mmxfer.train import loop
 
@@ -102,12 +103,19 @@ def _edit_lines(path: Path, edit: Callable[[list[str]], list[str]]) -> None:
     path.write_text("\n".join(edit(lines)) + "\n", encoding="utf-8")
 
 
-def _legacy_done(run: Path) -> None:
-    """DONE as older code wrote it: a row count only, no checksums."""
+def _format0_done(run: Path, keep_format: bool = False) -> None:
+    """DONE as code before numbered run formats wrote it: no run_format, a row count only, no checksums
+    (``keep_format``: the checksums gone from a DONE of this format)."""
     info = json.loads((run / "DONE").read_text())
-    for key in ("metrics_sha256", "predictions_sha256"):
+    for key in ("metrics_sha256", "predictions_sha256", *(() if keep_format else ("run_format",))):
         info.pop(key, None)
     (run / "DONE").write_text(json.dumps(info))
+
+
+def _reseal(run: Path) -> None:
+    """DONE rewritten to record the files as they are now (as if they were replaced before the run finished)."""
+    info = json.loads((run / "DONE").read_text())
+    (run / "DONE").write_text(json.dumps({**info, **Run(run).seal()}))
 
 
 def _flip_predictions(run: Path) -> None:
@@ -599,31 +607,39 @@ CASES: list[Case] = [
          _damaged(lambda c, r: _edit_lines(r / "metrics.jsonl",
                                            lambda ls: [*ls, json.dumps({**json.loads(ls[0]), "score": 100.0})])),
          2, ("metrics.jsonl", "lines 1 and 4", "twice")),
-    Case("compare-duplicate-legacy-done",
-         _damaged(lambda c, r: (_edit_lines(r / "metrics.jsonl", lambda ls: [*ls, ls[0]]), _legacy_done(r))),
+    Case("compare-duplicate-same-line", _damaged(lambda c, r: _edit_lines(r / "metrics.jsonl", lambda ls: [*ls, ls[0]])),
          2, ("metrics.jsonl", "twice")),
     Case("compare-score-edited",
          _damaged(lambda c, r: _edit_lines(r / "metrics.jsonl",
                                            lambda ls: [json.dumps({**json.loads(ls[0]), "score": 99.0}), *ls[1:]])),
          2, ("metrics.jsonl", "differs", "DONE")),
-    Case("compare-row-dropped", _damaged(lambda c, r: (_edit_lines(r / "metrics.jsonl", lambda ls: ls[1:]),
-                                                       _legacy_done(r))), 2, ("2 rows", "finished with 3")),
+    Case("compare-row-dropped", _damaged(lambda c, r: _edit_lines(r / "metrics.jsonl", lambda ls: ls[1:])), 2,
+         ("2 rows", "finished with 3")),
     Case("compare-predictions-edited", _damaged(lambda c, r: _flip_predictions(r)), 2,
          ("predictions differ", r"test-")),
-    Case("compare-predictions-disagree-legacy", _damaged(lambda c, r: (_flip_predictions(r), _legacy_done(r))), 2,
+    Case("compare-predictions-resealed", _damaged(lambda c, r: (_flip_predictions(r), _reseal(r))), 2,
          ("predictions for xnli", "records accuracy")),
     Case("compare-metrics-missing", _damaged(lambda c, r: (r / "metrics.jsonl").unlink()), 2,
          ("no metrics.jsonl", "vqa-xnli-s1")),
     Case("compare-score-not-number",
          _damaged(lambda c, r: (_edit_lines(r / "metrics.jsonl",
-                                            lambda ls: [json.dumps({**json.loads(ls[0]), "score": "high"}), *ls[1:]]),
-                                _legacy_done(r))), 2, ("score 'high' is not a number",)),
+                                            lambda ls: [json.dumps({**json.loads(ls[0]), "score": "high"}), *ls[1:]]))),
+         2, ("score 'high' is not a number",)),
     Case("compare-metrics-not-utf8", _damaged(lambda c, r: _write(r / "metrics.jsonl", b'{"task": "xnli\xff"}\n')), 2,
          ("metrics.jsonl", "UTF-8")),
     Case("compare-config-corrupt", _damaged(lambda c, r: _write(r / "config.yaml", "arm: [unclosed\n")), 2,
          ("config.yaml", "YAML")),
     Case("compare-env-corrupt", _damaged(lambda c, r: _write(r / "env.json", "{not json")), 2, ("env.json", "JSON")),
     Case("compare-done-corrupt", _damaged(lambda c, r: _write(r / "DONE", "{")), 2, ("DONE", "JSON")),
+    Case("compare-done-unsealed", _damaged(lambda c, r: _format0_done(r, keep_format=True)), 2,
+         ("DONE", "records no metrics_sha256, predictions_sha256", "damaged")),
+    # --- a run folder of an older format: its format named, and what to do
+    Case("compare-run-of-format-0", _damaged(lambda c, r: _format0_done(r)), 2,
+         ("vqa-xnli-s1", "run folder of format 0", "no run_format", "reads format 1 only", "fresh folder", "delete")),
+    Case("rescore-run-of-format-0", _rescore_with(_format0_done), 2, ("run folder of format 0", "delete"),
+         check=_metrics_unchanged),
+    Case("train-over-run-of-format-0", lambda c: (_format0_done(c.run()), [*TRAIN, "--runs-dir", "runs"])[1], 2,
+         ("run folder of format 0", "fresh folder")),
     Case("compare-symlinked-baseline", _symlinked_baseline, 0, ("Intermediate training itself",), stream="out"),
     Case("compare-out-under-file", lambda c: [*_compare(c)[:-4], "--out", str(_file(c) / "rep")], 2,
          ("--out", "is a file")),

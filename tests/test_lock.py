@@ -90,12 +90,16 @@ def test_stopped_heartbeat_of_another_host_is_waited_out_not_refused(tmp_path):
     assert 0.5 < time.monotonic() - start < 10
 
 
-def test_plain_pid_at_host_locks_of_older_code_are_understood(tmp_path):
-    (tmp_path / "LOCK").write_text(f"{_dead_pid()}@{lockmod.hostname()}")
+def test_a_lock_file_that_is_no_json_record_names_no_holder_and_goes_stale_by_age(tmp_path):
+    (tmp_path / "LOCK").write_text(f"{_dead_pid()}@{lockmod.hostname()}")  # not the lock record: not read as one
     holder = read_holder(tmp_path / "LOCK")
-    assert holder.pid and holder.host == lockmod.hostname() and holder.alive() is False
-    with locked(tmp_path) as got:
-        assert got
+    assert (holder.pid, holder.host, holder.alive()) == (None, None, None)
+    with pytest.raises(LockHeld, match="in use by an unknown process"):
+        FileLock(tmp_path, heartbeat=30, stale_after=60).acquire()
+    old = time.time() - 120
+    os.utime(tmp_path / "LOCK", (old, old))  # no heartbeat for two minutes
+    with FileLock(tmp_path, stale_after=60) as lock:
+        assert lock.owned()
 
 
 def test_heartbeat_touches_the_lock_while_held(tmp_path):

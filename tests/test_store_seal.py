@@ -8,9 +8,9 @@ import stat
 
 import pytest
 
-from mmxfer.errors import RunStoreError
+from mmxfer.errors import DataError, RunFormatError, RunStoreError
 from mmxfer.runs import atomic
-from mmxfer.runs.store import Run, iter_runs, open_run
+from mmxfer.runs.store import RUN_FORMAT, Run, iter_runs, open_run
 
 CONFIG = {"arm": {"name": "vqa", "intermediate": ["vqa"]}, "target": "xnli", "seed": 1}
 
@@ -42,12 +42,26 @@ def test_rescoring_a_finished_run_records_the_new_files(tmp_path):
     assert run.done_info()["rescored_at"]
 
 
-def test_done_of_older_code_still_loads(tmp_path):
+def test_done_records_the_run_format_and_another_format_is_one_clear_error(tmp_path):
     run = _finished(tmp_path)
-    atomic.write_json(run.done_path, {"finished_at": "2024-01-01T00:00:00+00:00", "n_metrics": 1})
-    assert len(run.verified_metrics()) == 1  # no checksums to check: row count, lines and duplicates only
-    atomic.write_json(run.done_path, {"finished_at": "2024-01-01T00:00:00+00:00"})  # older still: nothing recorded
-    assert len(run.verified_metrics()) == 1
+    assert run.done_info()["run_format"] == RUN_FORMAT == 1
+    sealed = run.done_info()
+    atomic.write_json(run.done_path, {"finished_at": "2024-01-01T00:00:00+00:00", "n_metrics": 1})  # before formats
+    with pytest.raises(RunFormatError, match=r"run folder of format 0 \(its DONE records no run_format\); mmxfer "
+                                             r"0.1.0 reads format 1 only: run it again into a fresh folder"):
+        run.verified_metrics()
+    with pytest.raises(RunFormatError, match="format 0"):
+        open_run(tmp_path, "s", CONFIG, "x")  # not "already finished": it is of another format
+    atomic.write_json(run.done_path, {**sealed, "run_format": 2})
+    with pytest.raises(RunFormatError, match="format 2, newer than this mmxfer 0.1.0 reads"):
+        run.verified_metrics()
+    atomic.write_json(run.done_path, {**sealed, "run_format": "one"})
+    with pytest.raises(DataError, match="run_format 'one' is not a format number"):
+        run.done_info()
+    unsealed = {k: v for k, v in sealed.items() if k != "metrics_sha256"}
+    atomic.write_json(run.done_path, unsealed)
+    with pytest.raises(RunStoreError, match="records no metrics_sha256, so the run's files cannot be checked"):
+        run.verified_metrics()
 
 
 def test_force_keeps_the_lock_and_refuses_links(tmp_path):

@@ -1,6 +1,7 @@
 """The registries of everything that has a name, and the one place that fills them.
 
-Modules register themselves on import (``@TASKS.register("mnli")``); :func:`load_plugins`
+Modules register themselves on import (``@KINDS.register("classification")``,
+``tasks.common.register(spec)``); :func:`load_plugins`
 imports the packages that hold registrations, so ``mmxfer ls tasks`` and every lookup see
 them all. Suites, profiles and studies are YAML files (see :mod:`mmxfer.config`).
 """

@@ -32,11 +32,6 @@ Precision = Literal["no", "fp16", "bf16", "auto"]
 
 # --------------------------------------------------------------------------- schema
 
-#: field metadata of fields added after run ids existed: left out of :func:`to_dict` (and so of every
-#: config hash and run id) while at their default, so adding such a field keeps old run ids valid
-OMIT_DEFAULT = {"omit_default": True}
-
-
 @dataclass(frozen=True)
 class TrunkConfig:
     """The shared multilingual text trunk (phase 1)."""
@@ -51,7 +46,7 @@ class TrunkConfig:
     # K: only the top K transformer layers are trained, in every phase; the embeddings and every layer below
     # them are frozen and run in eval mode (no dropout), and their output for a text input is computed once per
     # process (mmxfer.models.frozen). A trunk of K layers or fewer trains all of them. None: every layer trains.
-    train_top_layers: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    train_top_layers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -89,12 +84,12 @@ class PhaseConfig:
     seed: int | None = None  # intermediate phase only: None = the run's seed; N = one phase-2 trunk for all seeds
     # intermediate phase only (phase 3 follows TaskSpec.dev_selection): keep the trunk of the best English dev score
     # (the tasks' primary metric) over the evaluation points instead of the final weights
-    select_best: bool = field(default=False, metadata=OMIT_DEFAULT)
+    select_best: bool = False
     # target phase, classification targets only: text put before every input sentence (training, dev and every
     # evaluation language), as the trunk was trained to read its input (e5: "query: ")
-    text_prefix: str = field(default="", metadata=OMIT_DEFAULT)
+    text_prefix: str = ""
     # AdamW's (beta1, beta2): torch's and transformers' default; SixT's translation stages use (0.9, 0.98)
-    adam_betas: tuple[float, float] = field(default=(0.9, 0.999), metadata=OMIT_DEFAULT)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
 
 
 @dataclass(frozen=True)
@@ -130,8 +125,8 @@ class RetrievalConfig:
     threshold_source: Literal["dev", "test-oracle"] = "dev"
     batch_size: int = 64
     prefix: str = ""
-    max_length: int | None = field(default=None, metadata=OMIT_DEFAULT)
-    comparison: Literal["text", "index"] = field(default="text", metadata=OMIT_DEFAULT)
+    max_length: int | None = None
+    comparison: Literal["text", "index"] = "text"
 
 
 @dataclass(frozen=True)
@@ -168,13 +163,13 @@ class TranslationConfig:
     select_on: Literal["chrf_pp", "neg_loss"] = "chrf_pp"  # dev selection: greedy chrF++ or minus the dev loss
     dev_beams: int = 1
     # the same bound for the dev translations of model selection; None = max_len_a / max_len_b
-    dev_max_len_a: float | None = field(default=None, metadata=OMIT_DEFAULT)
-    dev_max_len_b: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    dev_max_len_a: float | None = None
+    dev_max_len_b: int | None = None
     # test sources are cut at this many tokens; None = the training length (stage1.max_length or trunk.max_length)
-    test_max_length: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    test_max_length: int | None = None
     # ResDrop (SixT's position-disentangled encoder): encoder layer N (0-based) adds no residual around its
     # self-attention, from stage 2 on (training, dev selection and test); None = every layer keeps it
-    resdrop_layer: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    resdrop_layer: int | None = None
     spm_model: str | None = None  # the FLORES-200 SentencePiece model for spBLEU (MMXFER_FLORES200_SPM wins)
 
 
@@ -215,9 +210,9 @@ class ExperimentConfig:
     # torch threads of a run on CPU (None = torch's default, one per core); 1 suits tiny models, whose threads
     # wait on each other longer than they compute (the rehearsal: 3 ms a forward pass on 1 thread, 17-130 ms on 2
     # busy cores)
-    cpu_threads: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    cpu_threads: int | None = None
     # zero-shot translation targets only (left out of the run config of every other target)
-    translation: TranslationConfig = field(default=TranslationConfig(), metadata=OMIT_DEFAULT)
+    translation: TranslationConfig = field(default_factory=TranslationConfig)
 
     def resolve_task(self, name: str) -> str:
         """A task name as this profile means it (its alias target, else the name itself)."""
@@ -270,8 +265,8 @@ class StudyConfig:
     overrides: tuple[str, ...] = ()  # `--set`-style overrides applied to the profile
     # a registered data source the runs read (catalog.DATA_SOURCES, made on first use: `fixtures`), in hub form
     # (a local hub mirror) or release form (release files, as --data-dir); a --data-dir given to the study wins
-    data: str | None = field(default=None, metadata=OMIT_DEFAULT)
-    data_form: Literal["hub", "release"] = field(default="hub", metadata=OMIT_DEFAULT)
+    data: str | None = None
+    data_form: Literal["hub", "release"] = "hub"
     languages: tuple[str, ...] | None = None  # zero-shot evaluation limited to these languages (None = all)
 
 
@@ -507,8 +502,7 @@ def from_dict(cls: type[C], data: Any, path: str = "") -> C:
 def to_dict(obj: Any) -> Any:
     """A plain, YAML/JSON-safe dict of a config dataclass (tuples become lists)."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                if not (f.metadata.get("omit_default") and getattr(obj, f.name) == f.default)}
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):

@@ -37,6 +37,10 @@ class RunStoreError(MmxferError):
     """A run folder is in a state that forbids the requested operation."""
 
 
+class RunFormatError(RunStoreError):
+    """A run folder was written in a format this mmxfer does not read (older or newer than its own)."""
+
+
 class TrainingError(MmxferError):
     """Training stopped for a reason the user must know (e.g. NaN loss)."""
 

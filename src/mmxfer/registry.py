@@ -2,15 +2,17 @@
 
 Usage::
 
-    TASKS: Registry[TaskSpec] = Registry("task")
+    KINDS: Registry[type[TaskKind]] = Registry("kind")
 
-    @TASKS.register("mnli", "multinli")
-    def _mnli() -> TaskSpec: ...
+    @KINDS.register("classification")
+    class Classification(TaskKind): ...
 
-Objects can be registered directly (``TASKS.add(obj, "name")``) or through the decorator;
-a decorated factory with no arguments is stored as-is and called by :meth:`Registry.build`
-when the caller wants a fresh object. Duplicate names (or aliases) are an error; an unknown
-name raises :class:`UnknownNameError` with close suggestions.
+    TASKS.add(TaskSpec(name="mnli", ...), "mnli", "multinli")
+
+Objects are registered directly (:meth:`Registry.add`) or with the decorator, which stores the decorated
+class or function as it is and returns it unchanged; :meth:`Registry.get` returns what was stored - the
+caller instantiates or calls it. Duplicate names (or aliases) are an error; an unknown name raises
+:class:`UnknownNameError` with close suggestions.
 """
 
 from __future__ import annotations

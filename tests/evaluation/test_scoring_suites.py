@@ -12,9 +12,9 @@ from mmxfer.runs.store import Run
 
 def test_predictions_round_trip_and_bad_rows(tmp_path):
     path = store.predictions_path(tmp_path, "xnli", "test", "de")
-    store.write_predictions(path, store.make_rows(["a", "b"], [1, 0], [1, 1]))
+    store.write_predictions(path, [{"id": "a", "pred": 1, "gold": 1}, {"id": "b", "pred": 0, "gold": 1}])
     assert store.read_predictions(path)[0] == {"id": "a", "pred": 1, "gold": 1}
-    assert store.parse_name(path) == ("xnli", "test", "de")
+    assert list(Run(tmp_path).prediction_files()) == [("xnli", "test", "de", path)]
     with pytest.raises(DataError):
         store.write_predictions(path, [{"id": 1, "pred": 2}])
     path.write_text('{"id": 1}\n')

@@ -108,7 +108,7 @@ def test_a_trunk_with_other_lower_weights_never_reads_the_states_of_another():
 def test_only_the_top_layers_train_and_the_frozen_ones_keep_eval_mode():
     model, tokenizer = _deeper_trunk(3)
     task = build_task_model(Trunk(model, tokenizer), "classification", num_labels=3, train_top_layers=1)
-    assert frozen.frozen_layers(model) == 2
+    assert model._mmxfer_frozen.layers == 2
     task.train()
     ids, mask = _batch(tokenizer)
     before = {k: v.clone() for k, v in model.state_dict().items()}

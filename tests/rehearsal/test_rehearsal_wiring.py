@@ -61,7 +61,7 @@ def test_the_rehearsal_profile_names_no_path_and_loads_one_torch_thread():
     assert (profile.trunk.name, profile.vision.model, profile.vision.pretrained) == (
         "rehearsal-xlmr", "rehearsal-vit", "rehearsal")
     assert profile.data_dir is None and profile.cpu_threads == 1
-    assert ExperimentConfig().cpu_threads is None  # other profiles keep torch's default, and their run ids
+    assert ExperimentConfig().cpu_threads is None  # other profiles keep torch's default
 
 
 def test_a_run_on_cpu_uses_the_profiles_threads(monkeypatch, tmp_path):
@@ -71,6 +71,7 @@ def test_a_run_on_cpu_uses_the_profiles_threads(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(torch, "set_num_threads", calls.append)
     monkeypatch.setattr(Run, "is_done", lambda self: True)  # stop before any work
+    monkeypatch.setattr(Run, "done_info", lambda self: {"run_format": 1})  # of this format (no DONE file is read)
     profile = load_profile("rehearsal", [f"runs_dir={tmp_path}"])
     execute(resolve_request(profile, "none", "pawsx"))
     execute(resolve_request(dataclasses.replace(profile, cpu_threads=None), "none", "pawsx"))

@@ -15,6 +15,7 @@ import pytest
 from mmxfer import catalog
 from mmxfer.config import PhaseConfig, VisionConfig
 from mmxfer.study import cost, flops
+from mmxfer.study.lengths import QUANTILE_POINTS, Lengths, TaskLengths
 from mmxfer.study.throughput import cpu_device
 
 L, H, FF, V = 3, 64, 256, 1000  # layers, hidden, feed-forward, vocabulary of the small trunk
@@ -27,9 +28,14 @@ def _layer_forward(t: int, h: int = H, ff: int = FF) -> int:
     return 2 * (4 * h * h + 2 * h * ff) + 4 * t * h
 
 
+def _fixed_lengths(length: int, task: str) -> TaskLengths:
+    """A token-length entry where every example has ``length`` pieces."""
+    return TaskLengths(task, Lengths((float(length),) * len(QUANTILE_POINTS)), "measured", "fixed", "en")
+
+
 def _costing(task: str, **kw) -> cost.Costing:
     spec = catalog.task(task)
-    base = dict(spec=spec, enc=flops.Encoder(L, H, FF, V), lengths=cost.fixed_lengths(T, task), max_length=64,
+    base = dict(spec=spec, enc=flops.Encoder(L, H, FF, V), lengths=_fixed_lengths(T, task), max_length=64,
                 head=catalog.HEADS.canonical(spec.head), num_labels=3, trained_layers=None, embeddings_train=True)
     return cost.Costing(**{**base, **kw})
 
@@ -38,7 +44,7 @@ def test_one_small_run_equals_the_hand_count():
     """XNLI-style phase 3: 20 examples, batch 4, 2 epochs -> 10 micro-batches of 4 x 32 positions, every layer
     trained with the embeddings (6 N), the classification head (dense h x h, out h x 3) on the <s> position."""
     phase = PhaseConfig(batch_size=4, epochs=2, grad_accum=1, group_by_length=True)
-    work = cost.training_estimate(_costing("xnli"), 20, phase, cpu_device(flops=1e11))
+    work, _, _ = cost.training_estimate(_costing("xnli"), 20, phase, cpu_device(flops=1e11))
     sequences = 10 * 4
     trunk = sequences * T * L * 3 * _layer_forward(T)
     head = sequences * 3 * 2 * (H * H + H * 3)
@@ -52,8 +58,8 @@ def test_frozen_lower_layers_cost_forward_only():
     (2 N, forward only); the trained top layer computes no input gradient (4 N); grad accumulation groups 4
     micro-batches into an optimizer step but does not change the FLOPs."""
     phase = PhaseConfig(batch_size=4, epochs=1, grad_accum=4)
-    work = cost.training_estimate(_costing("xnli", trained_layers=1, embeddings_train=False), 16, phase,
-                                  cpu_device(flops=1e11))
+    work, _, _ = cost.training_estimate(_costing("xnli", trained_layers=1, embeddings_train=False), 16, phase,
+                                        cpu_device(flops=1e11))
     per_sequence = T * (2 * 1 * _layer_forward(T) + 1 * 2 * _layer_forward(T)) + 3 * 2 * (H * H + H * 3)
     assert work.flops == 16 * per_sequence
 
@@ -65,7 +71,7 @@ def test_caption_counts_the_250k_style_decoder_and_vision_tower():
     tower = flops.vision_shape(VisionConfig(model="tiny-vit", pretrained=None, num_tokens=None))
     visual = tower.out_tokens
     c = _costing("caption", head="caption_mlm", vision=tower, visual_tokens=visual, projector="mlp")
-    work = cost.training_estimate(c, 8, PhaseConfig(batch_size=8, epochs=1), cpu_device(flops=1e11))
+    work, _, _ = cost.training_estimate(c, 8, PhaseConfig(batch_size=8, epochs=1), cpu_device(flops=1e11))
     width = T + visual
     trunk = width * L * 3 * _layer_forward(width)
     masked = 0.15 * (T - 2)
@@ -154,6 +160,6 @@ def test_span_qa_windows_equal_the_featuriser(mmxfer_cache):
         features = featurize(spec, datasets.Dataset.from_dict(rows), tok, FeatureOptions(max_length=96,
                                                                                           use_cache=False))
         full = len(tok(question, context)["input_ids"])
-        entry = dataclasses.replace(cost.fixed_lengths(full, "squad"), question=float(q))
+        entry = dataclasses.replace(_fixed_lengths(full, "squad"), question=float(q))
         c = _costing("squad", lengths=entry, max_length=96, head="span_qa")
         assert c._windows(full) == [len(x) for x in features["input_ids"]]

@@ -19,6 +19,7 @@ import torch
 from mmxfer import catalog
 from mmxfer.config import PhaseConfig
 from mmxfer.study import cost, flops
+from mmxfer.study.lengths import QUANTILE_POINTS, Lengths, TaskLengths
 from mmxfer.study.throughput import cpu_device, cpu_matmul_flops
 
 #: measured time / estimated time must lie in [1 / FACTOR_BELOW, FACTOR_ABOVE]
@@ -61,10 +62,11 @@ def test_estimate_at_the_cpu_matmul_speed_is_within_the_stated_factor(tmp_path, 
     finally:
         torch.set_num_threads(threads)
     spec = catalog.task("xnli")
-    costing = cost.Costing(spec, flops.Encoder(LAYERS, HIDDEN, FF, VOCAB), cost.fixed_lengths(LENGTH, "xnli"), LENGTH,
+    every_example = TaskLengths("xnli", Lengths((float(LENGTH),) * len(QUANTILE_POINTS)), "measured", "fixed", "en")
+    costing = cost.Costing(spec, flops.Encoder(LAYERS, HIDDEN, FF, VOCAB), every_example, LENGTH,
                            "classification", 3, None, True)
     phase = PhaseConfig(batch_size=4, grad_accum=2, epochs=1)
-    estimate = cost.training_estimate(costing, EXAMPLES, phase, cpu_device("fp32", flops=speed)).seconds
+    estimate = cost.training_estimate(costing, EXAMPLES, phase, cpu_device("fp32", flops=speed))[0].seconds
     ratio = measured / estimate
     print(f"measured {measured:.2f} s, estimated {estimate:.2f} s at {speed / 1e9:.1f} GFLOP/s: ratio {ratio:.2f}")
     assert 1 / FACTOR_BELOW <= ratio <= FACTOR_ABOVE

@@ -37,13 +37,14 @@ def test_checkpoints_hold_json_schedule_and_load_safely(tmp_path):
     assert _train(tmp_path, resume=True).resumed_from == str(ckpt)
 
 
-def test_schedule_of_older_checkpoints_loads_without_unpickling_code(tmp_path):
+def test_a_checkpoint_without_a_json_schedule_is_refused_and_runs_no_code(tmp_path):
     _train(tmp_path)
     ckpt = loop.latest_checkpoint(tmp_path / "checkpoints")
     state = json.loads((ckpt / loop.SCHEDULER_FILE).read_text())
     (ckpt / loop.SCHEDULER_FILE).unlink()
-    torch.save(state, ckpt / "scheduler.pt")  # how older code wrote it: plain numbers, loadable weights-only
-    assert _train(tmp_path, resume=True).resumed_from == str(ckpt)
+    torch.save(state, ckpt / "scheduler.pt")  # plain numbers, loadable weights-only: still not read
+    with pytest.raises(RunStoreError, match="no scheduler.json, so not a checkpoint this mmxfer wrote"):
+        _train(tmp_path, resume=True)
     torch.save(Payload(tmp_path / "PWNED"), ckpt / "scheduler.pt")
     with pytest.raises(RunStoreError, match="scheduler.pt: refused to load"):
         _train(tmp_path, resume=True)

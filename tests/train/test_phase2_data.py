@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from mmxfer.cli import main
 from mmxfer.config import load_profile
 from mmxfer.train import phases
@@ -63,3 +65,29 @@ def test_trunk_is_not_reused_on_other_data(tmp_path, monkeypatch, capsys):
     _sst2(a)  # the data it was trained on again: reused
     assert main([*retrieval, "--data-dir", str(a)]) == 0
     assert "phase 2: reusing" in capsys.readouterr().out
+
+
+def test_a_study_fingerprints_a_shared_trunks_data_once(tmp_path, monkeypatch):
+    """Three target runs (three seeds, one fixed phase-2 seed) share one phase-2 trunk: its training data is
+    fingerprinted when the trunk is trained, and the two runs that reuse it compare with that."""
+    monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    calls = []
+    real = phases.data_fingerprint
+    monkeypatch.setattr(phases, "data_fingerprint", lambda ds: calls.append(len(ds)) or real(ds))
+    study, spec = tmp_path / "shared.yaml", {
+        "name": "shared", "profile": "starter", "arms": [{"name": "vqa-text", "intermediate": ["starter-vqa-text"]}],
+        "targets": ["starter-names"], "seeds": [1, 2, 3], "languages": ["de"],
+        "overrides": ["intermediate.seed=7", "intermediate.max_train_examples=16", *TINY[1::2]]}
+    study.write_text(yaml.safe_dump(spec))
+    assert main(["study", str(study), "--runs-dir", str(tmp_path / "runs"), "--no-compare"]) == 0
+    assert len(list((tmp_path / "runs" / "shared").glob("*/DONE"))) == 3
+    assert len(list((tmp_path / "runs" / "shared" / "_intermediate").glob("*/DONE"))) == 1
+    assert calls == [16]  # one fingerprint of the 16 training examples, not one per run
+
+    # a later command is another sitting: a run added to the study reuses the trunk and checks its data again
+    study.write_text(yaml.safe_dump({**spec, "seeds": [1, 2, 3, 4]}))
+    calls.clear()
+    assert main(["study", str(study), "--runs-dir", str(tmp_path / "runs"), "--no-compare"]) == 0
+    assert len(list((tmp_path / "runs" / "shared").glob("*/DONE"))) == 4
+    assert calls == [16]

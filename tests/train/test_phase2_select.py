@@ -154,12 +154,13 @@ def test_phase2_hands_the_best_dev_trunk_to_phase3_and_resume_keeps_it(tmp_path,
     assert all(torch.equal(trunk[k], best_trunk[k]) for k in best_trunk)
 
 
-def test_select_best_keeps_existing_run_ids_when_off():
-    assert "select_best" not in to_dict(PhaseConfig())
+def test_select_best_is_part_of_the_run_id():
+    # every field is in the config dict now (v0.1.0 keeps no hashes of older formats), its default included
+    assert to_dict(PhaseConfig())["select_best"] is False
     assert to_dict(PhaseConfig(select_best=True))["select_best"] is True
-    # select_best off (the default, said or not) leaves a profile's dictionary, so its run ids, as they were
+    # select_best off, said or not, is one run id; on is another
     profile, said_off = load_profile("starter"), load_profile("starter", ["intermediate.select_best=false"])
-    assert "select_best" not in to_dict(profile)["intermediate"]
+    assert to_dict(profile)["intermediate"]["select_best"] is False
     assert config_hash(to_dict(said_off)) == config_hash(to_dict(profile))
     said_on = load_profile("starter", ["intermediate.select_best=true"])
     assert config_hash(to_dict(said_on)) != config_hash(to_dict(profile))

@@ -148,7 +148,8 @@ def test_the_translation_recipe_is_part_of_translation_runs_only():
     from mmxfer.train.run import run_config
 
     starter = load_profile("starter")
-    assert starter.translation == TranslationConfig() and "translation" not in to_dict(starter)
+    assert starter.translation == TranslationConfig() and "translation" in to_dict(starter)  # to_dict omits nothing
+    assert "translation" not in run_config(starter, (), "xnli", 1, "s")["profile"]
     large = load_profile("xlmr-large")
     assert (large.translation.decoder_layers, large.translation.decoder_init, large.translation.num_beams) == \
         (12, "random", 5)

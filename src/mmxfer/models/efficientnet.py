@@ -74,12 +74,3 @@ def as_visual_state(state: dict[str, torch.Tensor], source: str = WEIGHTS_FILE) 
     return {(k if k.startswith("classifier.") else f"visual.trunk.{k}"): v for k, v in named.items()}
 
 
-def imagenet_classifier(state: dict[str, torch.Tensor] | None = None) -> torch.nn.Linear:
-    """The checkpoint's 1000-way ImageNet classifier (over the tower's average-pooled 1280 features)."""
-    if state is None:
-        state = torch.load(str(weights_path()), map_location="cpu", weights_only=True)
-    named = timm_state(state)
-    weight, bias = named["classifier.weight"], named["classifier.bias"]
-    linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
-    linear.load_state_dict({"weight": weight, "bias": bias})
-    return linear.eval()

@@ -168,12 +168,6 @@ def freeze_lower_layers(model: nn.Module, n: int, cache: StateCache | None = STA
     model.forward = _split_forward.__get__(model)  # the instance's forward; the class (and saving) is unchanged
 
 
-def frozen_layers(model: nn.Module) -> int:
-    """How many lower layers of ``model`` are frozen (0 = none)."""
-    state = getattr(model, "_mmxfer_frozen", None)
-    return state.layers if state is not None else 0
-
-
 @contextlib.contextmanager
 def _eval_mode(modules: list[nn.Module]) -> Iterator[None]:
     modes = [(m, m.training) for module in modules for m in module.modules()]

@@ -150,14 +150,11 @@ def read_holder(path: str | Path) -> Holder | None:
     except FileNotFoundError:
         return None
     age = max(0.0, time.time() - mtime)
-    data: dict[str, Any] = {}
-    try:
+    try:  # a file that is no JSON record names no holder: only its age (the heartbeat) tells whether it is stale
         loaded = json.loads(text) if text else {}
-        data = loaded if isinstance(loaded, dict) else {}
     except json.JSONDecodeError:
-        pid, sep, host = text.partition("@")  # the plain ``pid@host`` of locks made before the JSON record
-        if sep and pid.isdigit():
-            data = {"pid": int(pid), "host": host}
+        loaded = {}
+    data: dict[str, Any] = loaded if isinstance(loaded, dict) else {}
     pid = data.get("pid")
     return Holder(pid=pid if isinstance(pid, int) else None, host=data.get("host"), started=data.get("started"),
                   command=str(data.get("command") or ""), token=data.get("token"),

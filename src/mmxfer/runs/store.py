@@ -12,12 +12,14 @@ Layout::
         LOCK               while a process works on the run (:mod:`mmxfer.runs.lock`)
         DONE               written last, atomically; a folder without it is never a result
 
-``DONE`` records what the run finished with: ``n_metrics`` (rows of metrics.jsonl), ``metrics_sha256``
-and ``predictions_sha256`` (``{"<task>/<split>-<lang>.jsonl": sha256}``). :meth:`Run.verified_metrics` -
-what ``compare`` reads - checks the files against it, and refuses torn lines, duplicate rows and scores that
-are not numbers, naming the run. Runs finished by older code have only ``n_metrics``: their row count,
-lines and duplicates are checked, not the checksums (``mmxfer evaluate --rescore RUN`` records them).
-Re-scoring a finished run (:meth:`Run.write_metrics`) records the new files in its ``DONE``.
+``DONE`` records the folder's format, ``run_format`` (:data:`RUN_FORMAT`), and what the run finished with:
+``n_metrics`` (rows of metrics.jsonl), ``metrics_sha256`` and ``predictions_sha256``
+(``{"<task>/<split>-<lang>.jsonl": sha256}``). Every reader of a finished run reads ``DONE`` first
+(:meth:`Run.done_info`), so a folder of another format - one without ``run_format`` was written before formats
+were numbered - is one :class:`~mmxfer.errors.RunFormatError` that names its format and what to do, before
+anything else of it is read. :meth:`Run.verified_metrics` - what ``compare`` reads - checks the files against
+``DONE``, and refuses torn lines, duplicate rows and scores that are not numbers, naming the run. Re-scoring a
+finished run (:meth:`Run.write_metrics`) records the new files in its ``DONE``.
 
 Every name that becomes a path component (study, arm, label, task, split, language) is checked by
 :func:`check_name`: no ``..``, no path separators, not empty.
@@ -65,16 +67,21 @@ from typing import Any
 
 import yaml
 
+import mmxfer
 from mmxfer.config import config_hash, load_yaml, to_dict
-from mmxfer.errors import ConfigError, DataError, RunStoreError
+from mmxfer.errors import ConfigError, DataError, RunFormatError, RunStoreError
 from mmxfer.runs import atomic
 from mmxfer.runs.env import environment
 from mmxfer.runs.lock import LOCK_NAME, FileLock
 from mmxfer.runs.sealed import sha256_file
 
 DONE = "DONE"
+#: the run-folder format this mmxfer writes (DONE's ``run_format``) and the only one it reads; bump it when a
+#: run folder's files change in a way the readers cannot follow (format 0: DONE without ``run_format``)
+RUN_FORMAT = 1
 PREDICTION_KEYS = ("id", "pred", "gold")  # the keys every predictions row has
 METRIC_KEYS = ("task", "lang", "metric", "score")  # the keys every metrics row has
+SEAL_KEYS = ("n_metrics", "metrics_sha256", "predictions_sha256")  # what DONE records of the run's files
 
 
 def check_name(kind: str, name: object) -> str:
@@ -193,11 +200,13 @@ class Run:
         return data
 
     def done_info(self) -> dict[str, Any]:
+        """What ``DONE`` records ({} while unfinished); a folder of another format is a :class:`RunFormatError`."""
         if not self.is_done():
             return {}
         data = _read_json(self.done_path)
         if not isinstance(data, dict):
             raise DataError(f"{self.done_path}: expected a JSON object; the file is damaged")
+        check_format(self.path, data.get("run_format", 0))
         return data
 
     def require_done(self) -> None:
@@ -217,9 +226,10 @@ class Run:
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
         """Replace metrics.jsonl as a whole (used by re-scoring); a finished run's DONE records the new files."""
+        info = self.done_info()  # a finished folder of another format is refused before anything is written
         atomic.write_jsonl(self.metrics_path, rows)
-        if self.is_done():
-            atomic.write_json(self.done_path, {**self.done_info(), **self.seal(),
+        if info:
+            atomic.write_json(self.done_path, {**info, **self.seal(),
                                                "rescored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
     def metrics(self) -> list[dict[str, Any]]:
@@ -254,8 +264,8 @@ class Run:
                                        for task, _, _, path in self.prediction_files()}}
 
     def mark_done(self, summary: dict[str, Any] | None = None) -> None:
-        info = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **self.seal(),
-                **(summary or {})}
+        info = {"run_format": RUN_FORMAT, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                **self.seal(), **(summary or {})}
         atomic.write_json(self.done_path, info)
 
     def verified_metrics(self) -> list[dict[str, Any]]:
@@ -263,7 +273,11 @@ class Run:
         any damage is a :class:`~mmxfer.errors.RunStoreError` naming the run and the file."""
         info = self.done_info()
         fix = f"re-score it from its predictions (mmxfer evaluate --rescore {self.path}) or rerun it with --force"
-        recorded = info.get("n_metrics")
+        unsealed = [k for k in SEAL_KEYS if k not in info]
+        if unsealed:
+            raise RunStoreError(f"{self.done_path}: records no {', '.join(unsealed)}, so the run's files cannot be "
+                                f"checked; the file is damaged; {fix}")
+        recorded = info["n_metrics"]
         if not self.metrics_path.is_file():
             rows_note = f" (its DONE records {recorded} rows)" if recorded else ""
             raise RunStoreError(f"finished run {self.path} has no metrics.jsonl{rows_note}; {fix}")
@@ -274,14 +288,13 @@ class Run:
             raise RunStoreError(f"{self.metrics_path}: not UTF-8 text (byte {exc.start}); the file is damaged; "
                                 f"{fix}") from None
         rows = _parse_metric_lines(self.metrics_path, text, fix)
-        if isinstance(recorded, int) and recorded != len(rows):
+        if recorded != len(rows):
             raise RunStoreError(f"{self.metrics_path}: {len(rows)} rows, but the run finished with {recorded} "
                                 f"(DONE); the file changed after the run finished; {fix}")
-        digest = info.get("metrics_sha256")
-        if digest and digest != hashlib.sha256(data).hexdigest():
+        if info["metrics_sha256"] != hashlib.sha256(data).hexdigest():
             raise RunStoreError(f"{self.metrics_path}: the content differs from what the run finished with "
                                 f"(sha256 in DONE); {fix}")
-        for rel, digest in sorted((info.get("predictions_sha256") or {}).items()):
+        for rel, digest in sorted((info["predictions_sha256"] or {}).items()):
             path = self.predictions_dir / rel
             if not path.is_file():
                 raise RunStoreError(f"finished run {self.path}: predictions file {path} is missing (DONE records "
@@ -293,6 +306,22 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, done={self.is_done()})"
+
+
+def check_format(path: Path, found: Any) -> None:
+    """One clear error unless ``found`` (a DONE's ``run_format``) is :data:`RUN_FORMAT`."""
+    if found == RUN_FORMAT and not isinstance(found, bool):
+        return
+    if not isinstance(found, int) or isinstance(found, bool) or found < 0:
+        raise DataError(f"{path / DONE}: run_format {found!r} is not a format number; the file is damaged")
+    if found > RUN_FORMAT:
+        raise RunFormatError(f"{path}: run folder of format {found}, newer than this mmxfer {mmxfer.__version__} "
+                             f"reads (format {RUN_FORMAT}); read it with the mmxfer that wrote it (its env.json "
+                             f"names the version)")
+    recorded = "its DONE records no run_format" if found == 0 else f"its DONE records run_format {found}"
+    raise RunFormatError(f"{path}: run folder of format {found} ({recorded}); mmxfer {mmxfer.__version__} reads "
+                         f"format {RUN_FORMAT} only: run it again into a fresh folder (another --runs-dir or "
+                         f"study), or delete {path}")
 
 
 def run_id_for(config: Any, label: str) -> str:
@@ -348,6 +377,7 @@ def open_run(runs_dir: str | Path, study: str, config: Any, label: str, *, resum
     run = Run(run_path(runs_dir, study, config_dict, label))
     if run.is_started():
         if run.is_done() and not force:
+            run.done_info()  # a folder of another format says so, rather than that it is finished
             raise RunStoreError(f"{run.path} is already finished (DONE); pass --force to run it again")
         if force:
             wipe(run)
@@ -413,13 +443,6 @@ def predictions_path(root: str | Path, task: str, split: str, lang: str) -> Path
     return Run(root).predictions_path(task, split, lang)
 
 
-def make_rows(ids: Iterable[Any], preds: Iterable[Any], golds: Iterable[Any], **extra: Any) -> list[dict[str, Any]]:
-    ids, preds, golds = list(ids), list(preds), list(golds)
-    if not len(ids) == len(preds) == len(golds):
-        raise DataError(f"predictions: {len(ids)} ids, {len(preds)} predictions, {len(golds)} golds")
-    return [{"id": i, "pred": p, "gold": g, **extra} for i, p, g in zip(ids, preds, golds)]
-
-
 def write_predictions(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
     """Write rows atomically (a reader never sees half a file)."""
     rows = list(rows)
@@ -456,12 +479,3 @@ def read_predictions(path: str | Path) -> list[dict[str, Any]]:
         if missing:
             raise DataError(f"{path}: row {n}: missing key(s) {', '.join(missing)}")
     raise DataError(f"{path}: not a JSON-lines predictions file")  # pragma: no cover
-
-
-def parse_name(path: str | Path) -> tuple[str, str, str]:
-    """(task, split, lang) of ``.../<task>/<split>-<lang>.jsonl``."""
-    path = Path(path)
-    split, sep, lang = path.stem.partition("-")
-    if not sep or not lang:
-        raise DataError(f"{path}: predictions files are named <split>-<lang>.jsonl")
-    return path.parent.name, split, lang

@@ -41,7 +41,7 @@ from mmxfer.evaluation.retrieval import retrieval_max_length
 from mmxfer.evaluation.suites import suite_tasks, uses_trunk
 from mmxfer.kinds import kind_of
 from mmxfer.study import flops as F
-from mmxfer.study.lengths import QUANTILE_POINTS, Lengths, TaskLengths, lengths_in, task_lengths
+from mmxfer.study.lengths import QUANTILE_POINTS, TaskLengths, lengths_in, task_lengths
 from mmxfer.study.throughput import Device
 from mmxfer.tasks.base import TaskSpec
 from mmxfer.tasks.common import evaluation_languages
@@ -379,12 +379,8 @@ class Estimator:
         c = self.costing(train_spec, max_length, label_source=spec) if n is not None else None
         if c is None or n is None:
             return []
-        p = training_pass(c, n, train_spec.train_language, phase)
-        steps, micro = loop_steps(p.batches, phase)
-        share = micro / max(p.batches, 1)
-        flops = p.flops * share
-        works = [Work(PHASE3, "train", "", spec.name, group, 0, "", examples=p.examples * share,
-                      train_tokens=p.tokens * share, flops=flops, seconds=self._time_train(c, flops, micro, steps))]
+        train, steps, share = training_estimate(c, n, phase, self.device, train_spec.train_language)
+        works = [dataclasses.replace(train, target=spec.name, group=group)]
         dev_spec = target_dev_spec(spec)
         if dev_spec is not None:
             dev_n = self.size(dev_spec, "validation", dev_spec.train_language, phase.max_eval_examples)
@@ -566,19 +562,17 @@ def estimate(profile: ExperimentConfig, runs: Sequence[Any], device: Device, *, 
     return Estimate(device, works, est.notes, sorted(est.assumed_lengths), sorted(est.assumed_languages))
 
 
-def training_estimate(costing: Costing, n: int, phase: PhaseConfig, device: Device) -> Work:
-    """One training phase of ``n`` examples of ``costing``'s task on ``device`` (what a study's phase pieces are
-    made of; the tests compare it with a hand count and a timed run)."""
-    p = training_pass(costing, n, costing.lengths.language, phase)
+def training_estimate(costing: Costing, n: int, phase: PhaseConfig, device: Device, lang: str | None = None
+                      ) -> tuple[Work, int, float]:
+    """One phase-3 training on ``n`` examples of ``costing``'s task on ``device``, in ``lang`` (None: the language
+    of its lengths): its work (named after that task), its optimizer steps and the passes over the data it makes."""
+    p = training_pass(costing, n, lang or costing.lengths.language, phase)
     steps, micro = loop_steps(p.batches, phase)
     share = micro / max(p.batches, 1)
     flops = p.flops * share
     seconds = device.train_seconds(flops, micro, costing.layers) + device.optimizer_seconds(
         steps, costing.trained_params())
-    return Work(PHASE3, "train", "", costing.spec.name, costing.spec.category, 0, "", examples=p.examples * share,
+    work = Work(PHASE3, "train", "", costing.spec.name, costing.spec.category, 0, "", examples=p.examples * share,
                 train_tokens=p.tokens * share, flops=flops, seconds=seconds)
+    return work, steps, share
 
-
-def fixed_lengths(length: int, task: str = "fixed", language: str = "en") -> TaskLengths:
-    """A token-length entry where every example has ``length`` pieces (for hand counts and timed runs)."""
-    return TaskLengths(task, Lengths((float(length),) * 21), "measured", "fixed", language)

@@ -182,7 +182,8 @@ def run_study(study: StudyConfig, *, launcher: str | None = None, runs_dir: str 
     finishes is compared (the gap analysis over the study's folder) unless ``compare`` is False. The runs read
     the study's data (:func:`mmxfer.study.data.study_data`: ``data_dir``, else its ``data`` source, else the hub).
     A dry run prints the plan, then each of ``dry_run_sections`` (the cost: :mod:`mmxfer.study.cost_report`)."""
-    with study_data(study, data_dir) as data_dir:
+    # the runs sharing a phase-2 trunk fingerprint its training data once (they read one copy of the data)
+    with study_data(study, data_dir) as data_dir, phases.fingerprint_once():
         _run_study(study, launcher=launcher, runs_dir=runs_dir, data_dir=data_dir, dry_run=dry_run, compare=compare,
                    sections=dry_run_sections)
 

@@ -115,16 +115,6 @@ def starter_world(seed: int = 0, split: str = "train", n: int | None = None) -> 
     return tuple(make_scene(seed, split, i) for i in range(n))
 
 
-def world_digest(seed: int = 0, split: str = "train", n: int | None = None) -> str:
-    """SHA-256 over every image, caption and question of the world (the determinism check)."""
-    h = hashlib.sha256()
-    for scene in starter_world(seed, split, n):
-        h.update(scene.png)
-        h.update(scene.caption.encode())
-        h.update(repr(scene.qa).encode())
-    return h.hexdigest()
-
-
 def _vqa_rows(spec: TaskSpec, split: str, text: bool) -> list[dict[str, Any]]:
     rows = []
     for scene in starter_world(spec.data_seed, split):

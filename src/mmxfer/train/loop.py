@@ -19,8 +19,8 @@ Together these make ``interrupted + resume`` produce the same weights as one uni
 
 Checkpoints never run code: resuming loads every file of a checkpoint with torch's ``weights_only``
 unpickler (tensors, plain containers and numpy arrays only) before ``accelerate`` reads it, and the
-schedule's state is JSON (``scheduler.json``; checkpoints of older runs have ``scheduler.pt``, loaded the same
-safe way). A file holding anything else is refused with one line. Best-weight files load the same way.
+schedule's state is JSON (``scheduler.json``). A file holding anything else is refused with one line. Best-weight
+files load the same way.
 
 SIGTERM (SLURM's time limit) during the loop: the current optimizer step finishes, a checkpoint is written,
 and :class:`~mmxfer.runs.interrupt.Stopped` ends the process; ``--resume`` continues from that checkpoint.
@@ -58,12 +58,10 @@ from mmxfer.train.sampling import epoch_batches
 
 CHECKPOINT_PREFIX = "step-"
 STATE_FILE = "trainer_state.json"
-SCHEDULER_FILE = "scheduler.json"  # the LR schedule's state (plain numbers); older checkpoints: scheduler.pt
-LEGACY_SCHEDULER_FILE = "scheduler.pt"
+SCHEDULER_FILE = "scheduler.json"  # the LR schedule's state (plain numbers)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl")  # files of a checkpoint that torch/accelerate unpickle
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"  # best dev weights: best/step-<N>.pt; the trainer state's best_step names the valid one
-LEGACY_BEST_FILE = "best_model.pt"  # the single best-weights file of runs made before best/step-<N>.pt
 
 Batches = list[list[int]]
 EvalFn = Callable[[nn.Module, Accelerator], float]
@@ -249,13 +247,13 @@ def check_checkpoint(folder: Path) -> None:
 
 def _load_scheduler(folder: Path, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
     path = folder / SCHEDULER_FILE
-    if path.is_file():
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise RunStoreError(f"{path}: not valid JSON; the checkpoint is damaged - rerun with --force") from None
-    else:
-        state = safe_load(folder / LEGACY_SCHEDULER_FILE)
+    if not path.is_file():
+        raise RunStoreError(f"{folder}: no {SCHEDULER_FILE}, so not a checkpoint this mmxfer wrote (or a damaged "
+                            f"one); it cannot be resumed - rerun with --force")
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RunStoreError(f"{path}: not valid JSON; the checkpoint is damaged - rerun with --force") from None
     if not isinstance(state, dict):
         raise RunStoreError(f"{path}: not a scheduler state; the checkpoint is damaged - rerun with --force")
     scheduler.load_state_dict(state)
@@ -345,8 +343,6 @@ class BestWeights:
         if step is None:
             return None
         path = best_file(self.workdir, step)
-        if not path.is_file() and (self.folder / LEGACY_BEST_FILE).is_file():
-            path = self.folder / LEGACY_BEST_FILE
         if not path.is_file():
             raise TrainingError(f"{name}: the best dev weights (step {step}) are missing from "
                                 f"{path.parent}; rerun with --force")

@@ -10,7 +10,9 @@ data comes from (per task: the resolved ``--data-dir``, the hub id, config and r
 an arm reuses it. The ``DONE`` also records a content fingerprint of each task's training examples
 (:func:`data_fingerprint`): a trunk is reused only when the data given now has the same fingerprint,
 else the run stops with one line - a trunk other runs were made with is never replaced behind their
-back (remove its folder to train it again). One process trains a phase-2 folder at a time
+back (remove its folder to train it again). Fingerprinting reads the whole training split, so within
+:func:`fingerprint_once` (a study's grid) each trunk's data is fingerprinted once, by the first run that
+trains or reuses it. One process trains a phase-2 folder at a time
 (:mod:`mmxfer.runs.lock`): others wait while it lives and take its lock over when it died.
 
 Phase-2 seed policy: ``intermediate.seed: null`` (default) = the run's seed, so
@@ -21,11 +23,13 @@ by all seeds (cheaper; seeds then vary phase 3 only).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +141,37 @@ def training_data_fingerprint(profile: ExperimentConfig, tasks: Sequence[str], d
     return out
 
 
+#: the fingerprints taken inside :func:`fingerprint_once`, by resolved phase-2 folder; None outside it
+_FINGERPRINTS: contextvars.ContextVar[dict[Path, dict[str, str]] | None] = contextvars.ContextVar(
+    "phase2_fingerprints", default=None)
+
+
+@contextlib.contextmanager
+def fingerprint_once() -> Iterator[None]:
+    """Within the block, the training data of each phase-2 trunk is fingerprinted once: the runs after the first
+    compare the trunk's record with that fingerprint. For one sitting over one copy of the data (a study's local
+    grid); data changed while the block runs is not seen, so a separate command checks again."""
+    token = _FINGERPRINTS.set({})
+    try:
+        yield
+    finally:
+        _FINGERPRINTS.reset(token)
+
+
+def _fingerprint_for(folder: Path, profile: ExperimentConfig, tasks: Sequence[str], data_dir: str | None
+                     ) -> dict[str, str]:
+    """:func:`training_data_fingerprint` of the data of the trunk in ``folder``, taken once per
+    :func:`fingerprint_once` block."""
+    seen = _FINGERPRINTS.get()
+    key = folder.resolve()
+    if seen is not None and key in seen:
+        return seen[key]
+    fingerprint = training_data_fingerprint(profile, tasks, data_dir)
+    if seen is not None:
+        seen[key] = fingerprint
+    return fingerprint
+
+
 def _phase2_done(folder: Path) -> dict[str, Any]:
     path = folder / "DONE"
     try:
@@ -151,11 +186,9 @@ def _phase2_done(folder: Path) -> dict[str, Any]:
 
 def check_trunk_intact(folder: Path, info: dict[str, Any]) -> None:
     """The trunk of a finished phase-2 folder must be the one its DONE names: its checksums file unchanged (DONE
-    records its sha256) and every weight and tokenizer file matching it. Older folders record none: not checked."""
+    records its sha256 as ``trunk_seal``) and every weight and tokenizer file matching it."""
     trunk, fix = folder / "trunk", f"remove {folder} to train it again (runs made with it keep their results)"
     recorded = info.get("trunk_seal")
-    if not recorded:
-        return
     seal = trunk / SEAL_FILE
     if not seal.is_file() or sealed.sha256_file(seal) != recorded:
         raise RunStoreError(f"phase 2: the trunk in {folder} is damaged: {seal} is "
@@ -169,12 +202,14 @@ def check_reusable(folder: Path, profile: ExperimentConfig, tasks: Sequence[str]
     """A finished phase-2 trunk is reused only when it is intact (:func:`check_trunk_intact`) and on the data it
     was trained on (its DONE's fingerprint)."""
     info = _phase2_done(folder)
+    missing = [key for key in ("data_fingerprint", "trunk_seal") if not info.get(key)]
+    if missing:
+        raise RunStoreError(f"phase 2: {folder / 'DONE'} records no {' or '.join(missing)}, so it is not a phase-2 "
+                            f"folder this mmxfer wrote (or it is damaged); remove {folder} to train it again")
     check_trunk_intact(folder, info)
-    recorded = info.get("data_fingerprint")
-    if not recorded:
-        return  # made before fingerprints were recorded: its key is all there is to check
+    recorded = info["data_fingerprint"]
     try:
-        now = training_data_fingerprint(profile, tasks, data_dir)
+        now = _fingerprint_for(folder, profile, tasks, data_dir)
     except DataError as exc:
         raise DataError(f"phase 2: cannot check the data the trunk in {folder} was trained on: {exc}") from None
     changed = [t for t in recorded if recorded.get(t) != now.get(t)]
@@ -379,7 +414,7 @@ def run_intermediate(profile: ExperimentConfig, tasks: Sequence[str], *, seed: i
         fingerprint = None
         if main:
             atomic.write_yaml(folder / "phase2.yaml", phase2_key(profile, tasks, seed, data_dir))
-            fingerprint = training_data_fingerprint(profile, tasks, data_dir)
+            fingerprint = _fingerprint_for(folder, profile, tasks, data_dir)
         job = Phase2Job(profile, tuple(tasks), phase2_seed(profile, seed), folder, data_dir, resume, tuple(log_with),
                         data_fingerprint=fingerprint)
         _train_phase2(job, accelerator)

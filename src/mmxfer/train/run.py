@@ -172,6 +172,7 @@ def execute(request: RunRequest) -> Run:
     main = state.is_main_process
     run = Run(run_path(request.runs_dir, request.study, request.config, request.label))
     if run.is_done() and not request.force:
+        run.done_info()  # a folder of another format says so, rather than that it is finished
         if main:
             print(f"already finished: {run.path} (pass --force to run it again)")
         return run
