@@ -1,4 +1,4 @@
-"""What the release readers accept and what they refuse (the command-line cases are in tests/test_bad_inputs.py)."""
+"""What the release readers accept and what they refuse (the command-line cases are in tests/cli/test_bad_inputs.py)."""
 
 from __future__ import annotations
 

@@ -248,7 +248,7 @@ def _file(ctx: Ctx) -> Path:
 
 # --------------------------------------------------------------------------- release files (round 3)
 
-SHIPPED_SIB = Path(__file__).resolve().parents[1] / "src" / "mmxfer" / "resources" / "sib200" / "data" / "annotated"
+SHIPPED_SIB = Path(__file__).resolve().parents[2] / "src" / "mmxfer" / "resources" / "sib200" / "data" / "annotated"
 TRAIN_TINY = ["train", "--intermediate", "none", "--seed", "1", *TINY, "--set", "target.max_steps=2"]
 
 

@@ -7,7 +7,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
 
 def test_every_cited_test_exists():
