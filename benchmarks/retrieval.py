@@ -70,6 +70,7 @@ def _method(name: str):
         return sum(int((pred != np.arange(len(pred))).sum()) for pred, _ in pairs)
 
     if name in ("mmxfer_xsim", LEGACY):  # what xsim does: retrieve, then count; once per direction
+
         def twice(x: np.ndarray, y: np.ndarray) -> tuple[int, list]:
             pairs = [retrieval.retrieve(x, y, "ratio", 4), retrieval.retrieve(y, x, "ratio", 4)]
             return errors(pairs), pairs
@@ -104,17 +105,26 @@ def child(args: argparse.Namespace) -> dict:
     setup = _peak_mb()
     errors, seconds, digest = 0, 0.0, hashlib.sha256()
     for i in range(args.langs):
-        x = eng + np.random.default_rng(i).normal(size=eng.shape).astype(np.float32) * np.float32(args.noise)
+        x = eng + np.random.default_rng(i).normal(size=eng.shape).astype(np.float32) * np.float32(
+            args.noise
+        )
         t0 = time.perf_counter()
         n_err, outputs = fn(x, eng)
         seconds += time.perf_counter() - t0
         errors += n_err
-        for pred, score in outputs:  # bit-level fingerprint of every prediction and score (outside the timing)
+        for (
+            pred,
+            score,
+        ) in outputs:  # bit-level fingerprint of every prediction and score (outside the timing)
             digest.update(np.ascontiguousarray(pred, dtype=np.int64).tobytes())
             digest.update(np.ascontiguousarray(score).tobytes())
-    return {"seconds": round(seconds, 3), "total_errors": int(errors), "setup_rss_mb": setup,
-            "peak_rss_mb": _peak_mb(), "sha256_preds_scores": digest.hexdigest()[:16] if args.child != "numpy_full"
-            else None}
+    return {
+        "seconds": round(seconds, 3),
+        "total_errors": int(errors),
+        "setup_rss_mb": setup,
+        "peak_rss_mb": _peak_mb(),
+        "sha256_preds_scores": digest.hexdigest()[:16] if args.child != "numpy_full" else None,
+    }
 
 
 def _load() -> str:
@@ -126,8 +136,9 @@ def _load() -> str:
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -140,24 +151,45 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--noise", type=float, default=None, help="noise scale (default sqrt(dim) / 4)")
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--repeats", type=int, default=3, help="runs per method (median and min reported)")
-    ap.add_argument("--label", default=None, help="results/retrieval_<label>.json (default: <langs>x<sents>x<dim>)")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="runs per method (median and min reported)"
+    )
+    ap.add_argument(
+        "--label",
+        default=None,
+        help="results/retrieval_<label>.json (default: <langs>x<sents>x<dim>)",
+    )
     ap.add_argument("--out", default=None, help="explicit output path (overrides --label)")
-    ap.add_argument("--legacy-src", default=None, help="src folder of an older commit to time as legacy_xsim")
+    ap.add_argument(
+        "--legacy-src", default=None, help="src folder of an older commit to time as legacy_xsim"
+    )
     ap.add_argument("--legacy-commit", default=None, help="that commit's id, recorded in the JSON")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.noise is None:
-        args.noise = args.dim ** 0.5 / 4
+        args.noise = args.dim**0.5 / 4
     if args.child:
         print(json.dumps(child(args)))
         return
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-    result: dict = {"setup": {"langs": args.langs, "sents": args.sents, "dim": args.dim, "noise": args.noise,
-                              "threads": args.threads, "repeats": args.repeats, "margin": "ratio", "k": 4, "directions": 2, "device": "cpu",
-                              "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-                              "commit": _commit()},
-                    "load_before": _load()}
+    result: dict = {
+        "setup": {
+            "langs": args.langs,
+            "sents": args.sents,
+            "dim": args.dim,
+            "noise": args.noise,
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "margin": "ratio",
+            "k": 4,
+            "directions": 2,
+            "device": "cpu",
+            "cpu_count": os.cpu_count(),
+            "machine": platform.processor() or platform.machine(),
+            "commit": _commit(),
+        },
+        "load_before": _load(),
+    }
     methods = args.methods.split(",")
     if args.legacy_src:
         methods.insert(1, LEGACY)
@@ -165,11 +197,28 @@ def main() -> None:
     runs: dict[str, list[dict]] = {name: [] for name in methods}
     for _ in range(args.repeats):  # round-robin, so that every method sees the same mix of load
         for name in methods:
-            child_env = {**env, "PYTHONPATH": os.path.abspath(args.legacy_src)} if name == LEGACY else env
-            cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--langs", str(args.langs),
-                   "--sents", str(args.sents), "--dim", str(args.dim), "--threads", str(args.threads),
-                   "--noise", str(args.noise)]
-            out = subprocess.run(cmd, capture_output=True, text=True, env=child_env, check=True, cwd="/").stdout
+            child_env = (
+                {**env, "PYTHONPATH": os.path.abspath(args.legacy_src)} if name == LEGACY else env
+            )
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--child",
+                name,
+                "--langs",
+                str(args.langs),
+                "--sents",
+                str(args.sents),
+                "--dim",
+                str(args.dim),
+                "--threads",
+                str(args.threads),
+                "--noise",
+                str(args.noise),
+            ]
+            out = subprocess.run(
+                cmd, capture_output=True, text=True, env=child_env, check=True, cwd="/"
+            ).stdout
             run = {**json.loads(out.strip().splitlines()[-1]), "load_after": _load()}
             runs[name].append(run)
             print(name, run, flush=True)
@@ -178,19 +227,31 @@ def main() -> None:
             result[name] = rs[0]
             continue
         seconds = sorted(r["seconds"] for r in rs)
-        result[name] = {"seconds_median": seconds[len(seconds) // 2], "seconds_min": seconds[0],
-                        "total_errors": rs[0]["total_errors"], "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
-                        "setup_rss_mb": max(r["setup_rss_mb"] for r in rs),
-                        "sha256_preds_scores": rs[0]["sha256_preds_scores"], "runs": rs}
+        result[name] = {
+            "seconds_median": seconds[len(seconds) // 2],
+            "seconds_min": seconds[0],
+            "total_errors": rs[0]["total_errors"],
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+            "setup_rss_mb": max(r["setup_rss_mb"] for r in rs),
+            "sha256_preds_scores": rs[0]["sha256_preds_scores"],
+            "runs": rs,
+        }
         if len({r["total_errors"] for r in rs}) != 1:
             result[name]["total_errors"] = None  # not reproducible: flagged rather than hidden
     errors = [result[m]["total_errors"] for m in methods if "total_errors" in result[m]]
     result["same_errors"] = len(set(errors)) == 1 and None not in errors
     # the mmxfer methods must agree bit for bit (predictions and float32 scores), run after run
-    digests = {r.get("sha256_preds_scores") for m in methods if m != "numpy_full" for r in runs[m]} - {None}
+    digests = {
+        r.get("sha256_preds_scores") for m in methods if m != "numpy_full" for r in runs[m]
+    } - {None}
     result["same_predictions_and_scores_bitwise"] = len(digests) == 1
-    path = Path(args.out) if args.out else Path(__file__).parent / "results" / (
-        f"retrieval_{args.label or f'{args.langs}x{args.sents}x{args.dim}'}.json")
+    path = (
+        Path(args.out)
+        if args.out
+        else Path(__file__).parent
+        / "results"
+        / (f"retrieval_{args.label or f'{args.langs}x{args.sents}x{args.dim}'}.json")
+    )
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
 

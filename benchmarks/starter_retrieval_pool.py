@@ -38,12 +38,27 @@ def embeddings(folder: Path) -> dict[str, np.ndarray]:
         if not path.is_file():
             if model is None:
                 model, tokenizer = load_profile_trunk(profile.trunk.name, profile.trunk, "no")
-            texts = [t for split in ("test", "train", "validation") for t in spec.load(split, lang)["text_a"]]
+            texts = [
+                t
+                for split in ("test", "train", "validation")
+                for t in spec.load(split, lang)["text_a"]
+            ]
             started = time.perf_counter()
-            emb = encode(model, tokenizer, texts, prefix=profile.retrieval.prefix, max_length=profile.trunk.max_length,
-                         batch_size=32, progress=False, precision="no")
+            emb = encode(
+                model,
+                tokenizer,
+                texts,
+                prefix=profile.retrieval.prefix,
+                max_length=profile.trunk.max_length,
+                batch_size=32,
+                progress=False,
+                precision="no",
+            )
             np.savez(path, emb=emb)
-            print(f"{lang}: {len(texts)} sentences in {time.perf_counter() - started:.0f} s", flush=True)
+            print(
+                f"{lang}: {len(texts)} sentences in {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
         out[lang] = np.load(path)["emb"]
     return out
 
@@ -62,21 +77,31 @@ def score(emb: dict[str, np.ndarray], test: int = 204) -> dict:
         pooled, _ = retrieve(x[:test], english, "ratio", 4)
         (fa, _), (ba, _) = retrieve_both(x, english, "ratio", 4)
         every = np.arange(len(x))
-        rows[lang] = {"test_204_both": round(50.0 * ((f == gold).mean() + (b == gold).mean()), 2),
-                      "test_204_to_english_1004": round(100.0 * (pooled == gold).mean(), 2),
-                      "all_1004_both": round(50.0 * ((fa == every).mean() + (ba == every).mean()), 2)}
-    means = {k: round(float(np.mean([r[k] for r in rows.values()])), 2) for k in next(iter(rows.values()))}
+        rows[lang] = {
+            "test_204_both": round(50.0 * ((f == gold).mean() + (b == gold).mean()), 2),
+            "test_204_to_english_1004": round(100.0 * (pooled == gold).mean(), 2),
+            "all_1004_both": round(50.0 * ((fa == every).mean() + (ba == every).mean()), 2),
+        }
+    means = {
+        k: round(float(np.mean([r[k] for r in rows.values()])), 2)
+        for k in next(iter(rows.values()))
+    }
     return {"mean_of_32_languages": means, "per_language": rows}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="benchmarks/results/starter_retrieval_pool.json")
     parser.add_argument("--embeddings", default="/tmp/mmxfer-starter-pool")
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
-    result = {"benchmark": "starter FLORES retrieval by pool, untrained starter trunk (fp32, ratio margin k 4; "
-                           "accuracy = 100 - xSIM error rate)", **score(embeddings(Path(args.embeddings)))}
+    result = {
+        "benchmark": "starter FLORES retrieval by pool, untrained starter trunk (fp32, ratio margin k 4; "
+        "accuracy = 100 - xSIM error rate)",
+        **score(embeddings(Path(args.embeddings))),
+    }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result["mean_of_32_languages"], indent=2))
     return 0

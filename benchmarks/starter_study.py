@@ -44,12 +44,20 @@ def host_speed() -> dict:
     """The CPU model and its measured matrix-product speed (what the study's wall time scales with)."""
     model = ""
     try:
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "")
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
     except OSError:
         pass
     probe = subprocess.run([sys.executable, "-c", _GEMM_PROBE], capture_output=True, text=True)
-    speed = json.loads(probe.stdout) if probe.returncode == 0 else {"probe_error": probe.stderr[-500:]}
+    speed = (
+        json.loads(probe.stdout) if probe.returncode == 0 else {"probe_error": probe.stderr[-500:]}
+    )
     return {"cpu_model": model, **speed}
 
 
@@ -60,19 +68,36 @@ def _bf16_native() -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="benchmarks/results/starter_study.json")
-    parser.add_argument("--fresh-cache", action="store_true", help="include the first-use starter conversion")
+    parser.add_argument(
+        "--fresh-cache", action="store_true", help="include the first-use starter conversion"
+    )
     parser.add_argument("--study", default="starter")
     args = parser.parse_args()
 
     host = host_speed()
     work = Path(tempfile.mkdtemp(prefix="mmxfer-starter-bench-"))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "TQDM_DISABLE": "1"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TQDM_DISABLE": "1",
+    }
     if args.fresh_cache:
         env["MMXFER_CACHE"] = str(work / "cache")
-    command = [sys.executable, "-m", "mmxfer", "study", args.study, "--runs-dir", str(work / "runs")]
+    command = [
+        sys.executable,
+        "-m",
+        "mmxfer",
+        "study",
+        args.study,
+        "--runs-dir",
+        str(work / "runs"),
+    ]
     load_before = os.getloadavg()
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
@@ -80,10 +105,16 @@ def main() -> int:
     load_after = os.getloadavg()
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB, largest child
     lines = proc.stdout.splitlines()
-    answer = lines[next((i for i, line in enumerate(lines) if line.startswith("gap analysis:")), len(lines)):]
-    headline = [line for line in answer if line.startswith(("Modality effect", "(1)", "(2)", "Intermediate training",
-                                                              "Positive control",
-                                                              "Note:"))]
+    answer = lines[
+        next((i for i, line in enumerate(lines) if line.startswith("gap analysis:")), len(lines)) :
+    ]
+    headline = [
+        line
+        for line in answer
+        if line.startswith(
+            ("Modality effect", "(1)", "(2)", "Intermediate training", "Positive control", "Note:")
+        )
+    ]
     result = {
         "benchmark": "mmxfer study " + args.study,
         "returncode": proc.returncode,
@@ -91,8 +122,10 @@ def main() -> int:
         "peak_rss_mib": round(peak_kib / 1024, 1),
         "fresh_cache": args.fresh_cache,
         "cpu_count": os.cpu_count(),
-        "load_average_1_5_15": {"before": [round(x, 2) for x in load_before],
-                                "after": [round(x, 2) for x in load_after]},
+        "load_average_1_5_15": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in load_after],
+        },
         "platform": platform.platform(),
         "host_speed": host,
         "headline": headline,

@@ -31,8 +31,15 @@ print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": resource.ge
 
 
 def _load_in_subprocess(cache: Path, threads: int) -> dict:
-    env = {**os.environ, "MMXFER_CACHE": str(cache), "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", _LOAD], env=env, capture_output=True, text=True, check=True)
+    env = {
+        **os.environ,
+        "MMXFER_CACHE": str(cache),
+        "OMP_NUM_THREADS": str(threads),
+        "HF_HUB_OFFLINE": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -50,8 +57,12 @@ def _fidelity(cache: Path, work: Path) -> dict:
     real = os.environ.get("MMXFER_REAL_DATA")
     if real:
         root = Path(real)
-        sets["tatoeba"] = [(p.suffix[1:], s) for p in sorted((root / "tatoeba").glob("tatoeba.*-eng.*"))
-                           if not p.name.endswith(".eng") for s in p.read_text("utf-8").splitlines()[:25]]
+        sets["tatoeba"] = [
+            (p.suffix[1:], s)
+            for p in sorted((root / "tatoeba").glob("tatoeba.*-eng.*"))
+            if not p.name.endswith(".eng")
+            for s in p.read_text("utf-8").splitlines()[:25]
+        ]
         flores = []
         for p in sorted((root / "flores200" / "devtest").glob("*.devtest.gz")):
             with gzip.open(p, "rt", encoding="utf-8") as handle:
@@ -67,18 +78,32 @@ def _fidelity(cache: Path, work: Path) -> dict:
         ref = engine.query(texts)
         ref_s = time.perf_counter() - start
         cos = (ours * ref).sum(1)
-        entry = {"sentences": len(texts), "languages": len({lang for lang, _ in pairs}),
-                 "cosine_min": float(cos.min()), "cosine_mean": float(cos.mean()),
-                 "torch_encode_seconds": ours_s, "engine_seconds": ref_s,
-                 "token_count_agreement": float(np.mean([len(tok("query: " + t)["input_ids"]) == engine.token_count(t)
-                                                         for t in texts]))}
+        entry = {
+            "sentences": len(texts),
+            "languages": len({lang for lang, _ in pairs}),
+            "cosine_min": float(cos.min()),
+            "cosine_mean": float(cos.mean()),
+            "torch_encode_seconds": ours_s,
+            "engine_seconds": ref_s,
+            "token_count_agreement": float(
+                np.mean(
+                    [len(tok("query: " + t)["input_ids"]) == engine.token_count(t) for t in texts]
+                )
+            ),
+        }
         if real:
             from tokenizers import Tokenizer
 
             xlmr = Tokenizer.from_file(str(Path(real) / "xlmr_tokenizer" / "tokenizer.json"))
             ids = tok(["query: " + t for t in texts])["input_ids"]
-            entry["xlmr_token_id_agreement"] = float(np.mean(
-                [a == b.ids for a, b in zip(ids, xlmr.encode_batch(["query: " + t for t in texts]))]))
+            entry["xlmr_token_id_agreement"] = float(
+                np.mean(
+                    [
+                        a == b.ids
+                        for a, b in zip(ids, xlmr.encode_batch(["query: " + t for t in texts]))
+                    ]
+                )
+            )
         result[name] = entry
     engine.close()
     return result

@@ -36,9 +36,16 @@ def _model(size: str):
     from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
 
     hidden, layers, heads, inter, vocab = SIZES[size]
-    cfg = XLMRobertaConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                           intermediate_size=inter, max_position_embeddings=514, num_labels=3,
-                           attn_implementation="sdpa")
+    cfg = XLMRobertaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=inter,
+        max_position_embeddings=514,
+        num_labels=3,
+        attn_implementation="sdpa",
+    )
     return XLMRobertaForSequenceClassification(cfg)
 
 
@@ -54,8 +61,11 @@ class _Data:
         return len(self.ids)
 
     def __getitem__(self, i: int) -> dict:
-        return {"input_ids": self.ids[i], "attention_mask": self.ids[i].new_ones(self.ids.shape[1]),
-                "labels": self.labels[i]}
+        return {
+            "input_ids": self.ids[i],
+            "attention_mask": self.ids[i].new_ones(self.ids.shape[1]),
+            "labels": self.labels[i],
+        }
 
 
 def _collate(items: list[dict]) -> dict:
@@ -92,11 +102,25 @@ def _worker(args: argparse.Namespace) -> dict:
                 self.calls += 1
                 return self.inner(**batch)
 
-        phase = PhaseConfig(lr=1e-5, warmup_ratio=0.1, batch_size=args.batch, epochs=1, checkpoint_every=0,
-                            group_by_length=False, log_every=10_000, max_grad_norm=1.0)
+        phase = PhaseConfig(
+            lr=1e-5,
+            warmup_ratio=0.1,
+            batch_size=args.batch,
+            epochs=1,
+            checkpoint_every=0,
+            group_by_length=False,
+            log_every=10_000,
+            max_grad_norm=1.0,
+        )
         with tempfile.TemporaryDirectory() as tmp:
             os.environ.setdefault("TQDM_DISABLE", "1")
-            train_phase(Timed(model), data, _collate, phase, LoopOptions(workdir=tmp, seed=0, precision=args.precision))
+            train_phase(
+                Timed(model),
+                data,
+                _collate,
+                phase,
+                LoopOptions(workdir=tmp, seed=0, precision=args.precision),
+            )
     else:
         from transformers import Trainer, TrainerCallback, TrainingArguments
 
@@ -107,21 +131,44 @@ def _worker(args: argparse.Namespace) -> dict:
                 marks[state.global_step] = time.perf_counter()
 
         with tempfile.TemporaryDirectory() as tmp:
-            targs = TrainingArguments(output_dir=tmp, per_device_train_batch_size=args.batch, max_steps=args.steps,
-                                      learning_rate=1e-5, warmup_steps=0.1, weight_decay=0.01, max_grad_norm=1.0,
-                                      lr_scheduler_type="linear", logging_steps=10_000, save_strategy="no",
-                                      report_to=[], dataloader_num_workers=0, seed=0, disable_tqdm=True,
-                                      bf16=args.precision == "bf16", fp16=args.precision == "fp16",
-                                      use_cpu=args.device == "cpu")
-            Trainer(model=model, args=targs, train_dataset=data, data_collator=_collate,
-                    callbacks=[Timer()]).train()
+            targs = TrainingArguments(
+                output_dir=tmp,
+                per_device_train_batch_size=args.batch,
+                max_steps=args.steps,
+                learning_rate=1e-5,
+                warmup_steps=0.1,
+                weight_decay=0.01,
+                max_grad_norm=1.0,
+                lr_scheduler_type="linear",
+                logging_steps=10_000,
+                save_strategy="no",
+                report_to=[],
+                dataloader_num_workers=0,
+                seed=0,
+                disable_tqdm=True,
+                bf16=args.precision == "bf16",
+                fp16=args.precision == "fp16",
+                use_cpu=args.device == "cpu",
+            )
+            Trainer(
+                model=model,
+                args=targs,
+                train_dataset=data,
+                data_collator=_collate,
+                callbacks=[Timer()],
+            ).train()
     # from the start of step `warmup` to the start of the last step: setup and teardown (the final
     # checkpoint, loading the best weights) are left out on both sides
     timed_steps = args.steps - 1 - args.warmup
     seconds = marks[args.steps - 1] - marks[args.warmup]
     tokens = timed_steps * args.batch * args.seq
-    out = {"impl": args.impl, "tokens_per_s": tokens / seconds, "seconds": seconds, "timed_steps": timed_steps,
-           "params": n_params}
+    out = {
+        "impl": args.impl,
+        "tokens_per_s": tokens / seconds,
+        "seconds": seconds,
+        "timed_steps": timed_steps,
+        "params": n_params,
+    }
     if args.device == "cuda":
         out["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
         name = torch.cuda.get_device_name(0)
@@ -135,7 +182,9 @@ def _worker(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--size", choices=SIZES, default="small")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--warmup", type=int, default=5)
@@ -144,7 +193,9 @@ def main() -> None:
     p.add_argument("--precision", choices=("no", "bf16", "fp16"), default="no")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
-    p.add_argument("--repeats", type=int, default=1, help="alternate the two sides this many times; best kept")
+    p.add_argument(
+        "--repeats", type=int, default=1, help="alternate the two sides this many times; best kept"
+    )
     p.add_argument("--out", default=None)
     p.add_argument("--impl", choices=("mmxfer", "trainer"), default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -154,9 +205,26 @@ def main() -> None:
     env = {**os.environ, "TQDM_DISABLE": "1"}
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
-    base = [sys.executable, __file__, "--size", args.size, "--steps", str(args.steps), "--warmup", str(args.warmup),
-            "--batch", str(args.batch), "--seq", str(args.seq), "--precision", args.precision,
-            "--device", args.device, "--threads", str(args.threads)]
+    base = [
+        sys.executable,
+        __file__,
+        "--size",
+        args.size,
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--batch",
+        str(args.batch),
+        "--seq",
+        str(args.seq),
+        "--precision",
+        args.precision,
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+    ]
     results: dict[str, list[dict]] = {"mmxfer": [], "trainer": []}
     for _ in range(args.repeats):
         for impl in ("mmxfer", "trainer"):
@@ -165,12 +233,16 @@ def main() -> None:
                 sys.exit(f"{impl} failed:\n{proc.stderr[-3000:]}")
             results[impl].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     best = {k: max(v, key=lambda r: r["tokens_per_s"]) for k, v in results.items()}
-    report = {"setup": {k: v for k, v in vars(args).items() if k not in ("impl", "out")},
-              "mmxfer": best["mmxfer"], "trainer": best["trainer"],
-              "all_runs": results,
-              "throughput_ratio_mmxfer_over_trainer": best["mmxfer"]["tokens_per_s"] / best["trainer"]["tokens_per_s"],
-              "peak_memory_ratio_mmxfer_over_trainer": best["mmxfer"]["peak_memory_mb"] /
-              best["trainer"]["peak_memory_mb"]}
+    report = {
+        "setup": {k: v for k, v in vars(args).items() if k not in ("impl", "out")},
+        "mmxfer": best["mmxfer"],
+        "trainer": best["trainer"],
+        "all_runs": results,
+        "throughput_ratio_mmxfer_over_trainer": best["mmxfer"]["tokens_per_s"]
+        / best["trainer"]["tokens_per_s"],
+        "peak_memory_ratio_mmxfer_over_trainer": best["mmxfer"]["peak_memory_mb"]
+        / best["trainer"]["peak_memory_mb"],
+    }
     text = json.dumps(report, indent=2)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:

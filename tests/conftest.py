@@ -18,7 +18,9 @@ def realdata() -> Path:
     """The shared real-data folder, or a clean skip when MMXFER_REAL_DATA is not set."""
     value = os.environ.get("MMXFER_REAL_DATA")
     if not value:
-        pytest.skip("MMXFER_REAL_DATA is not set (point it at shared/realdata to run real-data tests)")
+        pytest.skip(
+            "MMXFER_REAL_DATA is not set (point it at shared/realdata to run real-data tests)"
+        )
     path = Path(value)
     if not path.is_dir():
         pytest.skip(f"MMXFER_REAL_DATA={value} is not a directory")

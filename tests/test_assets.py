@@ -33,7 +33,9 @@ def test_hub_model_offline_names_asset_and_fix(monkeypatch, tmp_path):
     with pytest.raises(AssetError) as info:
         assets.resolve_model_dir("mmxfer-test/definitely-not-cached")
     msg = str(info.value)
-    assert "mmxfer-test/definitely-not-cached" in msg and "offline" in msg and "pass its folder" in msg
+    assert (
+        "mmxfer-test/definitely-not-cached" in msg and "offline" in msg and "pass its folder" in msg
+    )
 
 
 def test_gated_dataset_without_token(monkeypatch):

@@ -27,8 +27,17 @@ def test_shipped_profiles_load():
 
 def test_overrides_are_typed(tmp_path):
     path = write(tmp_path, "trunk: {name: xlm-roberta-base}\n")
-    cfg = config.load(ExperimentConfig, path, ["target.lr=2e-5", "target.batch_size=8", "trunk.freeze_embeddings=true",
-                                               "vision.num_tokens=null", "precision=fp16"])
+    cfg = config.load(
+        ExperimentConfig,
+        path,
+        [
+            "target.lr=2e-5",
+            "target.batch_size=8",
+            "trunk.freeze_embeddings=true",
+            "vision.num_tokens=null",
+            "precision=fp16",
+        ],
+    )
     assert cfg.target.lr == pytest.approx(2e-5) and isinstance(cfg.target.lr, float)
     assert cfg.target.batch_size == 8
     assert cfg.trunk.freeze_embeddings is True
@@ -86,7 +95,10 @@ def test_override_syntax_errors():
 
 
 def test_study_tuples_and_required_name(tmp_path):
-    path = write(tmp_path, "name: s\narms:\n  - {name: base}\n  - {name: vqa, intermediate: [vqa]}\nseeds: [1, 2, 3]\n")
+    path = write(
+        tmp_path,
+        "name: s\narms:\n  - {name: base}\n  - {name: vqa, intermediate: [vqa]}\nseeds: [1, 2, 3]\n",
+    )
     study = config.load(StudyConfig, path, ["targets=xnli,pawsx"])
     assert study.seeds == (1, 2, 3)
     assert study.targets == ("xnli", "pawsx")
@@ -130,7 +142,9 @@ def test_an_alias_bomb_is_refused_at_once(tmp_path):
     path = tmp_path / "bomb.yaml"
     path.write_text(_laughs(9))  # 9^9 = 387 million strings once expanded
     start = time.perf_counter()
-    with pytest.raises(ConfigError, match="more than 100,000 values once its YAML aliases are expanded"):
+    with pytest.raises(
+        ConfigError, match="more than 100,000 values once its YAML aliases are expanded"
+    ):
         config.read_yaml(path)
     assert time.perf_counter() - start < 5
 
@@ -147,7 +161,9 @@ def test_size_depth_and_cycles_are_refused_in_one_line():
         config.load_yaml("a: " + "x" * config.YAML_MAX_BYTES, "big.yaml")
     with pytest.raises(ConfigError, match="nested too deeply"):
         config.load_yaml("[" * 5000 + "]" * 5000, "deep.yaml")
-    with pytest.raises(ConfigError, match=r"trunk\.name: a YAML alias refers to the value that contains it"):
+    with pytest.raises(
+        ConfigError, match=r"trunk\.name: a YAML alias refers to the value that contains it"
+    ):
         config.load_yaml("trunk: &t {name: *t}\n", "loop.yaml")
 
 
@@ -158,4 +174,8 @@ def test_shipped_configs_are_far_below_the_limits():
         text = path.read_text(encoding="utf-8")
         node = yaml.SafeLoader(text).get_single_node()
         assert len(text.encode()) < config.YAML_MAX_BYTES // 100
-        assert node is None or config._expanded_values(node, str(path), {}, set(), ()) < config.YAML_MAX_VALUES // 100
+        assert (
+            node is None
+            or config._expanded_values(node, str(path), {}, set(), ())
+            < config.YAML_MAX_VALUES // 100
+        )

@@ -12,9 +12,17 @@ import pandas as pd
 
 from mmxfer.cli import main
 
-TINY = ["trunk.name=tiny", "trunk.freeze_embeddings=false", "trunk.train_top_layers=1",
-        "intermediate.max_train_examples=48", "intermediate.batch_size=16", "target.max_train_examples=32",
-        "target.batch_size=16", "target.epochs=1", "target.max_eval_examples=24"]
+TINY = [
+    "trunk.name=tiny",
+    "trunk.freeze_embeddings=false",
+    "trunk.train_top_layers=1",
+    "intermediate.max_train_examples=48",
+    "intermediate.batch_size=16",
+    "target.max_train_examples=32",
+    "target.batch_size=16",
+    "target.epochs=1",
+    "target.max_eval_examples=24",
+]
 
 
 def test_starter_study_end_to_end_on_tiny_presets(tmp_path, monkeypatch, capsys):
@@ -30,7 +38,7 @@ def test_starter_study_end_to_end_on_tiny_presets(tmp_path, monkeypatch, capsys)
     assert "24 runs: 0 finished, 24 to run -> 10 phase-2 trainings" in out
     # the answer in a few lines: the modality effect (twins, pooled), (1) by category, (2) on the FLORES-200
     # tasks, the effect of intermediate training itself, and the note on the synthetic intermediate tasks
-    answer = out[out.index("gap analysis:"):]
+    answer = out[out.index("gap analysis:") :]
     assert "Modality effect, suite average (each multimodal arm vs its text twin" in answer
     assert "(1) Gap by task category (pooled-multimodal - pooled-twins" in answer
     assert "Confirmatory family: " in answer and "MDE " in answer
@@ -38,8 +46,13 @@ def test_starter_study_end_to_end_on_tiny_presets(tmp_path, monkeypatch, capsys)
     assert "starter-sib200 (accuracy): caption - caption-text" in answer
     assert "Intermediate training itself (each arm - baseline" in answer
     control = next(line for line in answer.splitlines() if line.startswith("Positive control"))
-    assert "retrieval: bitext-control - baseline" in control and "classification: bitext-control" in control
-    baseline_line = next(line for line in answer.splitlines() if line.startswith("Intermediate training itself"))
+    assert (
+        "retrieval: bitext-control - baseline" in control
+        and "classification: bitext-control" in control
+    )
+    baseline_line = next(
+        line for line in answer.splitlines() if line.startswith("Intermediate training itself")
+    )
     assert "bitext-control" not in baseline_line  # listed once, as the control
     assert "are synthetic" in answer and "`mmxfer study paper`" in answer
     assert "Best arm" not in answer and "best pair" not in answer
@@ -53,7 +66,14 @@ def test_starter_study_end_to_end_on_tiny_presets(tmp_path, monkeypatch, capsys)
     assert (report / "forest_categories.svg").is_file()
 
     results = pd.read_csv(report / "results.csv")
-    assert set(results["arm"]) == {"baseline", "vqa", "vqa-text", "caption", "caption-text", "bitext-control"}
+    assert set(results["arm"]) == {
+        "baseline",
+        "vqa",
+        "vqa-text",
+        "caption",
+        "caption-text",
+        "bitext-control",
+    }
     assert set(results["task"]) == {"starter-flores", "starter-sib200"}
     assert results.loc[results["task"] == "starter-sib200", "lang"].nunique() == 33  # English + 32
     assert results.loc[results["task"] == "starter-flores", "lang"].nunique() == 32
@@ -64,10 +84,16 @@ def test_starter_study_end_to_end_on_tiny_presets(tmp_path, monkeypatch, capsys)
     # twin-matched and pooled margins, every arm against the baseline, each with an interval
     suite = pd.read_csv(report / "gaps_suite.csv")
     pairs = set(zip(suite["arm"], suite["reference"], suite["kind"]))
-    assert {("vqa", "vqa-text", "multimodal-vs-twin"), ("caption", "caption-text", "multimodal-vs-twin"),
-            ("pooled-multimodal", "pooled-twins", "pooled-twins"),
-            ("vqa", "baseline", "multimodal-vs-baseline"), ("vqa-text", "baseline", "text-vs-baseline"),
-            ("bitext-control", "baseline", "control-vs-baseline")} <= pairs
-    assert (suite["ci_low"] <= suite["margin"]).all() and (suite["margin"] <= suite["ci_high"]).all()
+    assert {
+        ("vqa", "vqa-text", "multimodal-vs-twin"),
+        ("caption", "caption-text", "multimodal-vs-twin"),
+        ("pooled-multimodal", "pooled-twins", "pooled-twins"),
+        ("vqa", "baseline", "multimodal-vs-baseline"),
+        ("vqa-text", "baseline", "text-vs-baseline"),
+        ("bitext-control", "baseline", "control-vs-baseline"),
+    } <= pairs
+    assert (suite["ci_low"] <= suite["margin"]).all() and (
+        suite["margin"] <= suite["ci_high"]
+    ).all()
     contrasts = pd.read_csv(report / "gaps_contrast.csv")
     assert {("classification", "retrieval")} == set(zip(contrasts["category"], contrasts["other"]))

@@ -22,20 +22,33 @@ ROOT = SRC / "mmxfer"
 LAYERS: dict[str, int] = {
     # core: errors, the registry and its catalog, configs, assets, the language table, console output, memory release,
     # run store
-    "mmxfer": 0, "errors": 0, "registry": 0, "config": 0, "catalog": 0, "assets": 0, "languages": 0,
-    "console": 0, "memory": 0, "runs": 0,
+    "mmxfer": 0,
+    "errors": 0,
+    "registry": 0,
+    "config": 0,
+    "catalog": 0,
+    "assets": 0,
+    "languages": 0,
+    "console": 0,
+    "memory": 0,
+    "runs": 0,
     # task specs and loaders, metrics, models
-    "tasks": 1, "metrics": 1, "models": 1,
+    "tasks": 1,
+    "metrics": 1,
+    "models": 1,
     # one adapter per task kind
     "kinds": 2,
     # training and evaluation
-    "train": 3, "evaluation": 3,
+    "train": 3,
+    "evaluation": 3,
     # gap analysis
     "compare": 4,
     # tiny models and synthetic data for tests, benchmarks and the rehearsal
     "testing": 5,
     # the study and the commands
-    "study": 6, "cli": 6, "__main__": 6,
+    "study": 6,
+    "cli": 6,
+    "__main__": 6,
 }
 #: the run store is core: study orchestration and anything above core lives elsewhere
 RUNS_MODULES = {"__init__", "store", "atomic", "env", "lock", "interrupt", "sealed"}
@@ -60,7 +73,8 @@ def package_of(module: str) -> str:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _import_nodes(node: ast.AST):
@@ -92,7 +106,11 @@ def imported_modules(path: Path, text: str | None = None) -> list[tuple[str, int
         for alias in node.names:  # `from mmxfer import catalog` imports the module mmxfer.catalog
             full = f"{base}.{alias.name}"
             out.append((full if is_module(full) else base, node.lineno))
-    return [(name, line) for name, line in dict.fromkeys(out) if name == "mmxfer" or name.startswith("mmxfer.")]
+    return [
+        (name, line)
+        for name, line in dict.fromkeys(out)
+        if name == "mmxfer" or name.startswith("mmxfer.")
+    ]
 
 
 def import_graph() -> dict[str, list[tuple[str, str, int]]]:
@@ -118,7 +136,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -137,9 +155,12 @@ def test_every_package_has_a_layer():
 
 
 def upward_imports(graph: dict[str, list[tuple[str, str, int]]]) -> list[str]:
-    return [f"{source}:{line} imports {target} (layer {LAYERS[package]} -> {LAYERS[target]})"
-            for package, edges in graph.items() for target, source, line in edges
-            if LAYERS.get(target, -1) > LAYERS.get(package, -1)]
+    return [
+        f"{source}:{line} imports {target} (layer {LAYERS[package]} -> {LAYERS[target]})"
+        for package, edges in graph.items()
+        for target, source, line in edges
+        if LAYERS.get(target, -1) > LAYERS.get(package, -1)
+    ]
 
 
 def test_layers_only_point_down():
@@ -148,15 +169,21 @@ def test_layers_only_point_down():
 
 
 def test_package_import_graph_has_no_cycle():
-    edges = {package: {target for target, _, _ in imports if target != package}
-             for package, imports in import_graph().items()}
+    edges = {
+        package: {target for target, _, _ in imports if target != package}
+        for package, imports in import_graph().items()
+    }
     cycle = find_cycle(edges)
     assert cycle is None, "import cycle between packages: " + " -> ".join(cycle or [])
 
 
 def test_test_helpers_are_not_imported_by_the_product():
-    users = [f"{source}:{line} imports {target}" for package, edges in import_graph().items()
-             for target, source, line in edges if target in ONLY_IMPORTED_BY_ITSELF and package != target]
+    users = [
+        f"{source}:{line} imports {target}"
+        for package, edges in import_graph().items()
+        for target, source, line in edges
+        if target in ONLY_IMPORTED_BY_ITSELF and package != target
+    ]
     assert not users, "\n".join(users)
 
 
@@ -164,20 +191,36 @@ def test_run_store_holds_only_the_store():
     assert {p.stem for p in (ROOT / "runs").glob("*.py")} <= RUNS_MODULES
 
 
-@pytest.mark.parametrize(("code", "expected"), [
-    ("from mmxfer import catalog, config\n", ["mmxfer.catalog", "mmxfer.config"]),
-    ("from mmxfer import __version__\n", ["mmxfer"]),
-    ("import mmxfer.train.run\n", ["mmxfer.train.run"]),
-    ("def f():\n    from mmxfer.study import grid\n", ["mmxfer.study.grid"]),
-    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from mmxfer.tasks.base import TaskSpec\n", []),
-    ("from . import stats\nfrom .gaps import compute_gaps\n", ["mmxfer.compare.stats", "mmxfer.compare.gaps"]),
-])
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("from mmxfer import catalog, config\n", ["mmxfer.catalog", "mmxfer.config"]),
+        ("from mmxfer import __version__\n", ["mmxfer"]),
+        ("import mmxfer.train.run\n", ["mmxfer.train.run"]),
+        ("def f():\n    from mmxfer.study import grid\n", ["mmxfer.study.grid"]),
+        (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from mmxfer.tasks.base import TaskSpec\n",
+            [],
+        ),
+        (
+            "from . import stats\nfrom .gaps import compute_gaps\n",
+            ["mmxfer.compare.stats", "mmxfer.compare.gaps"],
+        ),
+    ],
+)
 def test_the_parser_sees_every_kind_of_import(code, expected):
     probe = ROOT / "compare" / "probe.py"  # a module name for the text; the file need not exist
     assert [name for name, _ in imported_modules(probe, code)] == expected
 
 
 def test_the_checks_find_an_upward_import_and_a_cycle():
-    graph = {"runs": [("train", "mmxfer.runs.study", 3)], "train": [("runs", "mmxfer.train.run", 5)]}
+    graph = {
+        "runs": [("train", "mmxfer.runs.study", 3)],
+        "train": [("runs", "mmxfer.train.run", 5)],
+    }
     assert upward_imports(graph) == ["mmxfer.runs.study:3 imports train (layer 0 -> 3)"]
-    assert find_cycle({p: {t for t, _, _ in e} for p, e in graph.items()}) == ["runs", "train", "runs"]
+    assert find_cycle({p: {t for t, _, _ in e} for p, e in graph.items()}) == [
+        "runs",
+        "train",
+        "runs",
+    ]

@@ -83,10 +83,14 @@ def cache_root() -> Path:
 
 def cache_write_error(path: str | os.PathLike, exc: OSError) -> ConfigError:
     """The one line for a cache folder that cannot be written."""
-    reason = "a file is in the way of a folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) \
+    reason = (
+        "a file is in the way of a folder"
+        if isinstance(exc, (FileExistsError, NotADirectoryError))
         else exc.strerror or str(exc)
-    return ConfigError(f"{CACHE_ENV} ({cache_root()}): cannot write {path} ({reason}); set {CACHE_ENV} to a "
-                       f"writable folder")
+    )
+    return ConfigError(
+        f"{CACHE_ENV} ({cache_root()}): cannot write {path} ({reason}); set {CACHE_ENV} to a writable folder"
+    )
 
 
 def cache_dir(*parts: str) -> Path:
@@ -113,8 +117,10 @@ def check_cache_writable() -> Path:
 
 
 def is_offline() -> bool:
-    return any(os.environ.get(var, "").strip().lower() in _TRUTHY
-               for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(var, "").strip().lower() in _TRUTHY
+        for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -132,10 +138,18 @@ def resolve_model_dir(name_or_path: str, revision: str | None = None, *, hint: s
     from huggingface_hub import snapshot_download
 
     try:
-        path = snapshot_download(name_or_path, revision=revision, local_files_only=is_offline(),
-                                 allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.bin"])
+        path = snapshot_download(
+            name_or_path,
+            revision=revision,
+            local_files_only=is_offline(),
+            allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.bin"],
+        )
     except Exception as exc:  # hub client raises many types: offline, 404, gated, network
-        mode = "offline (HF_HUB_OFFLINE is set) and not in the local hub cache" if is_offline() else "not reachable"
+        mode = (
+            "offline (HF_HUB_OFFLINE is set) and not in the local hub cache"
+            if is_offline()
+            else "not reachable"
+        )
         raise AssetError(
             f"hub model {name_or_path!r}{f'@{revision}' if revision else ''} is {mode} ({_describe(exc)}); "
             f"download it on a connected machine (`huggingface-cli download {name_or_path}`) and pass its folder "
@@ -171,8 +185,10 @@ def hub_mirror_dir(path: str, revision: str | None = None) -> Path | None:
             marker = base / REVISION_FILE
             held = marker.read_text(encoding="utf-8").strip() if marker.is_file() else ""
             if revision and held and held != revision:
-                raise AssetError(f"hub mirror {base} holds {path}@{held}, but revision {revision} is asked for; "
-                                 f"copy that revision into {base.name}@{quote(revision, safe='')} beside it")
+                raise AssetError(
+                    f"hub mirror {base} holds {path}@{held}, but revision {revision} is asked for; "
+                    f"copy that revision into {base.name}@{quote(revision, safe='')} beside it"
+                )
             return base
     return None
 
@@ -184,12 +200,20 @@ _mirror_reads: OrderedDict[tuple, Any] = OrderedDict()
 _MIRROR_READS_MAX = 512
 
 
-def _mirror_key(mirror: Path, name: str | None, split: str | None, kwargs: dict[str, Any]) -> tuple | None:
+def _mirror_key(
+    mirror: Path, name: str | None, split: str | None, kwargs: dict[str, Any]
+) -> tuple | None:
     """What a mirror read depends on: the request, and the name, size and mtime of every file of the mirror folder
     (None when an argument cannot be a key: the read is not kept)."""
     try:
-        files = tuple(sorted((str(p.relative_to(mirror)), st.st_size, st.st_mtime_ns)
-                             for p in mirror.rglob("*") if p.is_file() for st in (p.stat(),)))
+        files = tuple(
+            sorted(
+                (str(p.relative_to(mirror)), st.st_size, st.st_mtime_ns)
+                for p in mirror.rglob("*")
+                if p.is_file()
+                for st in (p.stat(),)
+            )
+        )
         key = (str(mirror), name, split, tuple(sorted(kwargs.items())), files)
         hash(key)
     except (OSError, TypeError):
@@ -197,8 +221,15 @@ def _mirror_key(mirror: Path, name: str | None, split: str | None, kwargs: dict[
     return key
 
 
-def load_hub_dataset(path: str, name: str | None = None, *, split: str | None = None, revision: str | None = None,
-                     gated: bool = False, **kwargs: Any) -> Any:
+def load_hub_dataset(
+    path: str,
+    name: str | None = None,
+    *,
+    split: str | None = None,
+    revision: str | None = None,
+    gated: bool = False,
+    **kwargs: Any,
+) -> Any:
     """``datasets.load_dataset`` with the failure modes a user can fix turned into one clear message.
 
     A dataset found in the hub mirror (:func:`hub_mirror_dir`) is read from there, with no token and no
@@ -209,9 +240,13 @@ def load_hub_dataset(path: str, name: str | None = None, *, split: str | None = 
 
     mirror = hub_mirror_dir(path, revision)
     if mirror is None and gated and not hub_token():
-        raise AssetError(f"dataset {path!r} is gated: accept its terms on the Hub and set HF_TOKEN, "
-                         f"or pass a local copy with --data-dir")
-    source, where = (str(mirror), f"{path!r} (mirror {mirror})") if mirror is not None else (path, repr(path))
+        raise AssetError(
+            f"dataset {path!r} is gated: accept its terms on the Hub and set HF_TOKEN, "
+            f"or pass a local copy with --data-dir"
+        )
+    source, where = (
+        (str(mirror), f"{path!r} (mirror {mirror})") if mirror is not None else (path, repr(path))
+    )
     pin = {} if mirror is not None else {"revision": revision}
     key = _mirror_key(mirror, name, split, kwargs) if mirror is not None else None
     if key is not None and key in _mirror_reads:
@@ -226,16 +261,28 @@ def load_hub_dataset(path: str, name: str | None = None, *, split: str | None = 
         return ds
     except (ValueError, KeyError) as exc:
         if "split" in str(exc).lower() and split:
-            raise DataError(f"dataset {where} ({name or 'default'}) has no split {split!r}: {_describe(exc)}") from None
-        raise AssetError(f"dataset {where} ({name or 'default'}) could not be loaded: {_describe(exc)}") from None
+            raise DataError(
+                f"dataset {where} ({name or 'default'}) has no split {split!r}: {_describe(exc)}"
+            ) from None
+        raise AssetError(
+            f"dataset {where} ({name or 'default'}) could not be loaded: {_describe(exc)}"
+        ) from None
     except Exception as exc:
         if "scripts are no longer supported" in str(exc):
-            raise DataError(f"dataset {where} is a loading script, which datasets {datasets.__version__} no longer "
-                            f"runs ({_describe(exc)}); use a Parquet revision or copy of it, or pass a local copy "
-                            f"in its release format with --data-dir") from None
+            raise DataError(
+                f"dataset {where} is a loading script, which datasets {datasets.__version__} no longer "
+                f"runs ({_describe(exc)}); use a Parquet revision or copy of it, or pass a local copy "
+                f"in its release format with --data-dir"
+            ) from None
         if mirror is not None:
-            raise AssetError(f"dataset {where} ({name or 'default'}) could not be read: {_describe(exc)}") from None
-        mode = "offline (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE is set)" if is_offline() else "not reachable"
+            raise AssetError(
+                f"dataset {where} ({name or 'default'}) could not be read: {_describe(exc)}"
+            ) from None
+        mode = (
+            "offline (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE is set)"
+            if is_offline()
+            else "not reachable"
+        )
         raise AssetError(
             f"hub dataset {path!r} ({name or 'default'}) is {mode} and not cached ({_describe(exc)}); "
             f"pass a local copy in its release format with --data-dir"

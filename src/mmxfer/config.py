@@ -32,6 +32,7 @@ Precision = Literal["no", "fp16", "bf16", "auto"]
 
 # --------------------------------------------------------------------------- schema
 
+
 @dataclass(frozen=True)
 class TrunkConfig:
     """The shared multilingual text trunk (phase 1)."""
@@ -81,7 +82,9 @@ class PhaseConfig:
     early_stopping_patience: int | None = None
     group_by_length: bool = True
     log_every: int = 10  # steps between train_log.jsonl rows (loss, lr)
-    seed: int | None = None  # intermediate phase only: None = the run's seed; N = one phase-2 trunk for all seeds
+    seed: int | None = (
+        None  # intermediate phase only: None = the run's seed; N = one phase-2 trunk for all seeds
+    )
     # intermediate phase only (phase 3 follows TaskSpec.dev_selection): keep the trunk of the best English dev score
     # (the tasks' primary metric) over the evaluation points instead of the final weights
     select_best: bool = False
@@ -139,8 +142,12 @@ class TranslationConfig:
     profiles set SixT's own numbers.
     """
 
-    train_task: str | None = None  # the pair's task; None = the target's declared train_task (wmt14-de-en)
-    decoder_layers: int | None = 2  # None = as many layers as the trunk; N = the decoder has N layers
+    train_task: str | None = (
+        None  # the pair's task; None = the target's declared train_task (wmt14-de-en)
+    )
+    decoder_layers: int | None = (
+        2  # None = as many layers as the trunk; N = the decoder has N layers
+    )
     # trunk: decoder layer i starts as trunk layer i (cross-attention new); random: only the embeddings come
     # from the trunk (SixT's randomly initialised decoder)
     decoder_init: Literal["trunk", "random"] = "trunk"
@@ -149,18 +156,38 @@ class TranslationConfig:
     target_vocab: Literal["train", "full"] = "train"
     dropout: float | None = None  # decoder dropout; None = the trunk's
     label_smoothing: float = 0.1
-    stage1: PhaseConfig = PhaseConfig(lr=5e-4, warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=2.0, batch_size=16,
-                                      epochs=4, max_eval_examples=100, checkpoint_every=200)
-    stage2: PhaseConfig | None = PhaseConfig(lr=1e-4, warmup_ratio=0.05, weight_decay=0.0, max_grad_norm=2.0,
-                                             batch_size=16, epochs=2, max_eval_examples=100, checkpoint_every=200)
-    train_decoder_embeddings: bool = True  # stage 2: False keeps the decoder's embeddings frozen too
+    stage1: PhaseConfig = PhaseConfig(
+        lr=5e-4,
+        warmup_ratio=0.1,
+        weight_decay=0.01,
+        max_grad_norm=2.0,
+        batch_size=16,
+        epochs=4,
+        max_eval_examples=100,
+        checkpoint_every=200,
+    )
+    stage2: PhaseConfig | None = PhaseConfig(
+        lr=1e-4,
+        warmup_ratio=0.05,
+        weight_decay=0.0,
+        max_grad_norm=2.0,
+        batch_size=16,
+        epochs=2,
+        max_eval_examples=100,
+        checkpoint_every=200,
+    )
+    train_decoder_embeddings: bool = (
+        True  # stage 2: False keeps the decoder's embeddings frozen too
+    )
     num_beams: int = 1
     # test decoding: a hypothesis ends after at most int(a * source length + b) tokens, the end token forced inside
     # the search (fairseq's max_len_a/max_len_b; source length = its tokens with <s> and </s>)
     max_len_a: float = 1.2
     max_len_b: int = 10
     generate_batch_size: int = 16
-    select_on: Literal["chrf_pp", "neg_loss"] = "chrf_pp"  # dev selection: greedy chrF++ or minus the dev loss
+    select_on: Literal["chrf_pp", "neg_loss"] = (
+        "chrf_pp"  # dev selection: greedy chrF++ or minus the dev loss
+    )
     dev_beams: int = 1
     # the same bound for the dev translations of model selection; None = max_len_a / max_len_b
     dev_max_len_a: float | None = None
@@ -170,7 +197,9 @@ class TranslationConfig:
     # ResDrop (SixT's position-disentangled encoder): encoder layer N (0-based) adds no residual around its
     # self-attention, from stage 2 on (training, dev selection and test); None = every layer keeps it
     resdrop_layer: int | None = None
-    spm_model: str | None = None  # the FLORES-200 SentencePiece model for spBLEU (MMXFER_FLORES200_SPM wins)
+    spm_model: str | None = (
+        None  # the FLORES-200 SentencePiece model for spBLEU (MMXFER_FLORES200_SPM wins)
+    )
 
 
 @dataclass(frozen=True)
@@ -221,13 +250,18 @@ class ExperimentConfig:
     def check_phase_settings(self) -> None:
         """A setting that one phase alone reads, set on the other: one clear error."""
         if self.intermediate.text_prefix:
-            raise ConfigError("intermediate.text_prefix: only the target phase takes a text prefix "
-                              "(target.text_prefix)")
+            raise ConfigError(
+                "intermediate.text_prefix: only the target phase takes a text prefix (target.text_prefix)"
+            )
 
     def phase_for_target(self, target: str) -> PhaseConfig:
         """The target recipe with that target's overrides applied."""
         overrides = self.target_overrides.get(target, {})
-        return from_dict(PhaseConfig, {**dataclasses.asdict(self.target), **overrides}, f"target_overrides.{target}")
+        return from_dict(
+            PhaseConfig,
+            {**dataclasses.asdict(self.target), **overrides},
+            f"target_overrides.{target}",
+        )
 
 
 @dataclass(frozen=True)
@@ -267,7 +301,9 @@ class StudyConfig:
     # (a local hub mirror) or release form (release files, as --data-dir); a --data-dir given to the study wins
     data: str | None = None
     data_form: Literal["hub", "release"] = "hub"
-    languages: tuple[str, ...] | None = None  # zero-shot evaluation limited to these languages (None = all)
+    languages: tuple[str, ...] | None = (
+        None  # zero-shot evaluation limited to these languages (None = all)
+    )
 
 
 @dataclass(frozen=True)
@@ -278,11 +314,17 @@ class SuiteTaskConfig:
     metric: str | None = None  # None = the task's own primary metric
     languages: tuple[str, ...] | None = None  # None = all the task's evaluation languages
     params: dict[str, Any] = field(default_factory=dict)
-    score_key: str | None = None  # key of the metric's dict that is averaged (None = its primary; QA: f1_em)
+    score_key: str | None = (
+        None  # key of the metric's dict that is averaged (None = its primary; QA: f1_em)
+    )
     category: str | None = None  # None = the task's own category
     split: str = "test"
-    mode: Literal["auto", "trunk", "finetune", "translation"] = "auto"  # auto: retrieval kinds use the trunk
-    label: str | None = None  # key in aggregates when one task appears twice (e.g. flores200 xsim and chrf_pp)
+    mode: Literal["auto", "trunk", "finetune", "translation"] = (
+        "auto"  # auto: retrieval kinds use the trunk
+    )
+    label: str | None = (
+        None  # key in aggregates when one task appears twice (e.g. flores200 xsim and chrf_pp)
+    )
 
 
 @dataclass(frozen=True)
@@ -323,29 +365,50 @@ def _seed(v: float) -> bool:
     return 0 <= v <= SEED_MAX
 
 
-_RULE_TEXT = {_positive: "a number above 0", _at_least_one: "at least 1", _non_negative: "0 or more",
-              _fraction: "at least 0 and below 1", _seed: f"from 0 to {SEED_MAX}"}
+_RULE_TEXT = {
+    _positive: "a number above 0",
+    _at_least_one: "at least 1",
+    _non_negative: "0 or more",
+    _fraction: "at least 0 and below 1",
+    _seed: f"from 0 to {SEED_MAX}",
+}
 
 #: (class, field) -> what its value must be (None stays allowed where the type allows it); every number
 #: of a config must be finite
 RANGES: dict[tuple[type, str], Any] = {
-    (TrunkConfig, "max_length"): _at_least_one, (TrunkConfig, "train_top_layers"): _at_least_one,
+    (TrunkConfig, "max_length"): _at_least_one,
+    (TrunkConfig, "train_top_layers"): _at_least_one,
     (VisionConfig, "num_tokens"): _at_least_one,
-    (PhaseConfig, "lr"): _positive, (PhaseConfig, "warmup_ratio"): _fraction,
-    (PhaseConfig, "weight_decay"): _non_negative, (PhaseConfig, "batch_size"): _at_least_one,
-    (PhaseConfig, "grad_accum"): _at_least_one, (PhaseConfig, "max_grad_norm"): _non_negative,
-    (PhaseConfig, "epochs"): _positive, (PhaseConfig, "max_steps"): _at_least_one,
-    (PhaseConfig, "max_length"): _at_least_one, (PhaseConfig, "max_train_examples"): _at_least_one,
-    (PhaseConfig, "max_eval_examples"): _at_least_one, (PhaseConfig, "eval_every"): _at_least_one,
-    (PhaseConfig, "checkpoint_every"): _non_negative, (PhaseConfig, "early_stopping_patience"): _at_least_one,
-    (PhaseConfig, "log_every"): _at_least_one, (PhaseConfig, "seed"): _seed,
-    (MultiTaskConfig, "cap"): _at_least_one, (MultiTaskConfig, "temperature"): _positive,
-    (RetrievalConfig, "k"): _at_least_one, (RetrievalConfig, "batch_size"): _at_least_one,
-    (TranslationConfig, "dev_max_len_a"): _non_negative, (TranslationConfig, "dev_max_len_b"): _non_negative,
-    (TranslationConfig, "test_max_length"): _at_least_one, (TranslationConfig, "resdrop_layer"): _non_negative,
-    (ExperimentConfig, "seed"): _seed, (ExperimentConfig, "cpu_threads"): _at_least_one,
-    (SlurmConfig, "gpus_per_node"): _at_least_one, (SlurmConfig, "nodes"): _at_least_one,
-    (SlurmConfig, "cpus_per_task"): _at_least_one, (SlurmConfig, "timeout_min"): _at_least_one,
+    (PhaseConfig, "lr"): _positive,
+    (PhaseConfig, "warmup_ratio"): _fraction,
+    (PhaseConfig, "weight_decay"): _non_negative,
+    (PhaseConfig, "batch_size"): _at_least_one,
+    (PhaseConfig, "grad_accum"): _at_least_one,
+    (PhaseConfig, "max_grad_norm"): _non_negative,
+    (PhaseConfig, "epochs"): _positive,
+    (PhaseConfig, "max_steps"): _at_least_one,
+    (PhaseConfig, "max_length"): _at_least_one,
+    (PhaseConfig, "max_train_examples"): _at_least_one,
+    (PhaseConfig, "max_eval_examples"): _at_least_one,
+    (PhaseConfig, "eval_every"): _at_least_one,
+    (PhaseConfig, "checkpoint_every"): _non_negative,
+    (PhaseConfig, "early_stopping_patience"): _at_least_one,
+    (PhaseConfig, "log_every"): _at_least_one,
+    (PhaseConfig, "seed"): _seed,
+    (MultiTaskConfig, "cap"): _at_least_one,
+    (MultiTaskConfig, "temperature"): _positive,
+    (RetrievalConfig, "k"): _at_least_one,
+    (RetrievalConfig, "batch_size"): _at_least_one,
+    (TranslationConfig, "dev_max_len_a"): _non_negative,
+    (TranslationConfig, "dev_max_len_b"): _non_negative,
+    (TranslationConfig, "test_max_length"): _at_least_one,
+    (TranslationConfig, "resdrop_layer"): _non_negative,
+    (ExperimentConfig, "seed"): _seed,
+    (ExperimentConfig, "cpu_threads"): _at_least_one,
+    (SlurmConfig, "gpus_per_node"): _at_least_one,
+    (SlurmConfig, "nodes"): _at_least_one,
+    (SlurmConfig, "cpus_per_task"): _at_least_one,
+    (SlurmConfig, "timeout_min"): _at_least_one,
     (SlurmConfig, "mem_gb"): _at_least_one,
 }
 
@@ -374,7 +437,9 @@ def check_ranges(obj: Any, path: str = "") -> None:
     if isinstance(obj, PhaseConfig):
         key = f"{path + '.' if path else ''}adam_betas"
         if len(obj.adam_betas) != 2:
-            raise ConfigError(f"{key}: {list(obj.adam_betas)!r} is not allowed; expected two numbers (beta1, beta2)")
+            raise ConfigError(
+                f"{key}: {list(obj.adam_betas)!r} is not allowed; expected two numbers (beta1, beta2)"
+            )
         for i, beta in enumerate(obj.adam_betas):
             check_value(f"{key}[{i}]", beta, _fraction)
 
@@ -406,7 +471,9 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     if origin is Literal:
         allowed = typing.get_args(tp)
         if isinstance(value, bool) and ("yes" if value else "no") in allowed:
-            value = "yes" if value else "no"  # YAML 1.1 reads an unquoted no/yes (precision: no) as a boolean
+            value = (
+                "yes" if value else "no"
+            )  # YAML 1.1 reads an unquoted no/yes (precision: no) as a boolean
         if value not in allowed:
             hint = suggest(str(value), [str(a) for a in allowed])
             raise ConfigError(
@@ -427,7 +494,9 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
                 return _coerce(value, arg, path)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {value!r} is not {_type_name(tp)}")
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{path}: {value!r} is not {_type_name(tp)}"
+        )
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, path)
     if origin is tuple:
@@ -489,8 +558,11 @@ def from_dict(cls: type[C], data: Any, path: str = "") -> C:
             )
         kwargs[key] = _coerce(value, hints[key], f"{path}.{key}" if path else key)
     missing = [
-        n for n, f in fields.items()
-        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        n
+        for n, f in fields.items()
+        if n not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
     ]
     if missing:
         raise ConfigError(f"{where}: missing required key(s): {', '.join(missing)}")
@@ -530,7 +602,9 @@ def load_yaml(text: str, where: str) -> Any:
     as one :class:`ConfigError` naming ``where`` before anything is built; syntax errors stay ``yaml.YAMLError``."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > YAML_MAX_BYTES:
-        raise ConfigError(f"{where}: {size:,} bytes of YAML, more than the {YAML_MAX_BYTES:,} a config may have")
+        raise ConfigError(
+            f"{where}: {size:,} bytes of YAML, more than the {YAML_MAX_BYTES:,} a config may have"
+        )
     loader = yaml.SafeLoader(text)
     try:
         try:
@@ -545,16 +619,19 @@ def load_yaml(text: str, where: str) -> Any:
         loader.dispose()
 
 
-def _expanded_values(node: yaml.Node, where: str, sizes: dict[int, int], open_nodes: set[int],
-                     keys: tuple[str, ...]) -> int:
+def _expanded_values(
+    node: yaml.Node, where: str, sizes: dict[int, int], open_nodes: set[int], keys: tuple[str, ...]
+) -> int:
     """How many values ``node`` holds once its aliases are expanded (each shared node counted once per use, its
     size computed once); a ConfigError past :data:`YAML_MAX_VALUES` or for a node that contains itself."""
     ident = id(node)
     if ident in sizes:
         return sizes[ident]
     if ident in open_nodes:
-        raise ConfigError(f"{where}: {'.'.join(keys) or 'top level'}: a YAML alias refers to the value that "
-                          f"contains it (a self-referencing anchor); write the value out")
+        raise ConfigError(
+            f"{where}: {'.'.join(keys) or 'top level'}: a YAML alias refers to the value that "
+            f"contains it (a self-referencing anchor); write the value out"
+        )
     if isinstance(node, yaml.ScalarNode):
         return 1
     open_nodes.add(ident)
@@ -566,9 +643,11 @@ def _expanded_values(node: yaml.Node, where: str, sizes: dict[int, int], open_no
             total += _expanded_values(key, where, sizes, open_nodes, keys)
         total += _expanded_values(value, where, sizes, open_nodes, (*keys, label))
         if total > YAML_MAX_VALUES:
-            raise ConfigError(f"{where}: more than {YAML_MAX_VALUES:,} values once its YAML aliases are expanded "
-                              f"(at {'.'.join((*keys, label))}); a config may hold at most {YAML_MAX_VALUES:,}: "
-                              f"write it without nested aliases")
+            raise ConfigError(
+                f"{where}: more than {YAML_MAX_VALUES:,} values once its YAML aliases are expanded "
+                f"(at {'.'.join((*keys, label))}); a config may hold at most {YAML_MAX_VALUES:,}: "
+                f"write it without nested aliases"
+            )
     open_nodes.discard(ident)
     sizes[ident] = total
     return total
@@ -581,7 +660,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8"
+        ) from None
     try:
         data = load_yaml(text, str(path))
     except yaml.YAMLError as exc:
@@ -635,8 +716,12 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> di
     return result
 
 
-def load(cls: type[C], path: str | Path | None = None, overrides: typing.Iterable[str] = (),
-         base: dict[str, Any] | None = None) -> C:
+def load(
+    cls: type[C],
+    path: str | Path | None = None,
+    overrides: typing.Iterable[str] = (),
+    base: dict[str, Any] | None = None,
+) -> C:
     """Load ``cls`` from a YAML file (or ``base``), apply overrides, validate."""
     data = dict(base or {})
     if path is not None:

@@ -57,13 +57,22 @@ def _read() -> list[Language]:
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     out = []
     for row in csv.DictReader(lines, delimiter="\t"):
-        out.append(Language(
-            code=row["code"], iso639_1=row["iso639_1"] or None, iso639_3=row["iso639_3"],
-            flores=row["flores"] or None, name=row["name"], family=row["family"], genus=row["genus"],
-            script=row["script"], script_name=row["script_name"],
-            xlmr_gb=float(row["xlmr_gb"]) if row["xlmr_gb"] else None, resource=row["resource"],
-            aliases=tuple(a for a in row["aliases"].split(";") if a),
-        ))
+        out.append(
+            Language(
+                code=row["code"],
+                iso639_1=row["iso639_1"] or None,
+                iso639_3=row["iso639_3"],
+                flores=row["flores"] or None,
+                name=row["name"],
+                family=row["family"],
+                genus=row["genus"],
+                script=row["script"],
+                script_name=row["script_name"],
+                xlmr_gb=float(row["xlmr_gb"]) if row["xlmr_gb"] else None,
+                resource=row["resource"],
+                aliases=tuple(a for a in row["aliases"].split(";") if a),
+            )
+        )
     return out
 
 
@@ -150,9 +159,27 @@ def metadata(codes: list[str] | tuple[str, ...]) -> pd.DataFrame:
     for code in codes:
         try:
             lang = lookup(code)
-            rows.append({"lang": code, "lang_name": lang.name, "family": lang.family, "genus": lang.genus,
-                         "script": lang.script, "xlmr_gb": lang.xlmr_gb, "resource": lang.resource})
+            rows.append(
+                {
+                    "lang": code,
+                    "lang_name": lang.name,
+                    "family": lang.family,
+                    "genus": lang.genus,
+                    "script": lang.script,
+                    "xlmr_gb": lang.xlmr_gb,
+                    "resource": lang.resource,
+                }
+            )
         except UnknownNameError:
-            rows.append({"lang": code, "lang_name": code, "family": "unknown", "genus": "unknown",
-                         "script": "unknown", "xlmr_gb": None, "resource": "unseen"})
+            rows.append(
+                {
+                    "lang": code,
+                    "lang_name": code,
+                    "family": "unknown",
+                    "genus": "unknown",
+                    "script": "unknown",
+                    "xlmr_gb": None,
+                    "resource": "unseen",
+                }
+            )
     return pd.DataFrame(rows)

@@ -97,7 +97,12 @@ def file_ranges(maps: str) -> list[tuple[int, int]]:
     ranges = []
     for line in maps.splitlines():
         parts = line.split(maxsplit=5)
-        if len(parts) == 6 and parts[4] != "0" and parts[5].startswith("/") and not parts[5].startswith(_NOT_FILES):
+        if (
+            len(parts) == 6
+            and parts[4] != "0"
+            and parts[5].startswith("/")
+            and not parts[5].startswith(_NOT_FILES)
+        ):
             start, end = parts[0].split("-")
             ranges.append((int(start, 16), int(end, 16)))
     return sorted(ranges)
@@ -133,8 +138,9 @@ class _Digest(Protocol):
     def update(self, data: Any, /) -> None: ...
 
 
-def hash_giving_back_file_pages(digest: _Digest, data: memoryview, address: int,
-                                ranges: list[tuple[int, int]]) -> None:
+def hash_giving_back_file_pages(
+    digest: _Digest, data: memoryview, address: int, ranges: list[tuple[int, int]]
+) -> None:
     """``digest.update(data)``; where ``data`` (at ``address``) is larger than :data:`HASH_CHUNK` and maps a file
     (lies inside one of ``ranges``, from :func:`file_mapped_ranges`), in chunks whose pages are given back once
     hashed. Chunk edges fall on multiples of :data:`HASH_CHUNK` in the address space, so on page boundaries; smaller
@@ -144,9 +150,11 @@ def hash_giving_back_file_pages(digest: _Digest, data: memoryview, address: int,
         return
     offset = 0
     while offset < len(data):
-        edge = (address + offset) // HASH_CHUNK * HASH_CHUNK + HASH_CHUNK  # the next chunk edge after the offset
+        edge = (
+            address + offset
+        ) // HASH_CHUNK * HASH_CHUNK + HASH_CHUNK  # the next chunk edge after the offset
         size = min(edge - address - offset, len(data) - offset)
-        digest.update(data[offset:offset + size])
+        digest.update(data[offset : offset + size])
         give_back_file_pages(address + offset, size)
         offset += size
 

@@ -38,7 +38,9 @@ def test_ls_profiles(capsys):
 def test_broken_config_is_one_line_non_zero(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("trunk:\n  nmae: xlm-roberta-large\n")
-    proc = subprocess.run([sys.executable, "-m", "mmxfer", "validate", str(bad)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmxfer", "validate", str(bad)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
@@ -54,7 +56,9 @@ def test_unknown_config_name_suggests(capsys):
 
 
 def test_bad_override_in_validate(capsys):
-    assert main(["validate", "configs/profiles/xlmr-large.yaml", "--set", "target.epochs=lots"]) == 2
+    assert (
+        main(["validate", "configs/profiles/xlmr-large.yaml", "--set", "target.epochs=lots"]) == 2
+    )
     assert "target.epochs: expected a number, got 'lots'" in capsys.readouterr().err
 
 
@@ -64,13 +68,24 @@ def test_parser_rejects_unknown_ls_target():
     assert info.value.code == 2
 
 
-@pytest.mark.parametrize(("argv", "prog", "message"), [
-    (["train", "--seed", "x"], "mmxfer train", "argument --seed: invalid int value: 'x'"),
-    (["train", "--no-such-flag", "1"], "mmxfer train", "unrecognized arguments: --no-such-flag 1"),
-    (["compare"], "mmxfer compare", "the following arguments are required: --suite"),
-    (["evaluate", "--trunk", "a", "--run", "b"], "mmxfer evaluate", "argument --run: not allowed with argument --trunk"),
-    (["--no-such-flag"], "mmxfer", "unrecognized arguments: --no-such-flag"),
-])
+@pytest.mark.parametrize(
+    ("argv", "prog", "message"),
+    [
+        (["train", "--seed", "x"], "mmxfer train", "argument --seed: invalid int value: 'x'"),
+        (
+            ["train", "--no-such-flag", "1"],
+            "mmxfer train",
+            "unrecognized arguments: --no-such-flag 1",
+        ),
+        (["compare"], "mmxfer compare", "the following arguments are required: --suite"),
+        (
+            ["evaluate", "--trunk", "a", "--run", "b"],
+            "mmxfer evaluate",
+            "argument --run: not allowed with argument --trunk",
+        ),
+        (["--no-such-flag"], "mmxfer", "unrecognized arguments: --no-such-flag"),
+    ],
+)
 def test_a_usage_error_is_one_line_and_a_hint(argv, prog, message, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -81,7 +96,9 @@ def test_a_usage_error_is_one_line_and_a_hint(argv, prog, message, capsys):
 
 
 def test_a_usage_error_of_the_console_script_is_one_line_exit_2():
-    proc = subprocess.run([sys.executable, "-m", "mmxfer", "ls", "gizmos"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmxfer", "ls", "gizmos"], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1 and "usage:" not in proc.stderr
     assert proc.stderr.startswith("mmxfer ls: error: argument what: invalid choice: 'gizmos'")

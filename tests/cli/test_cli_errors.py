@@ -41,11 +41,29 @@ def test_error_after_a_progress_bar_starts_on_a_fresh_line(monkeypatch, capsys):
 
     def step(self):
         real_step(self)
-        raise TrainingError("the loss broke")  # the training bar is open: nothing closes it on the way out
+        raise TrainingError(
+            "the loss broke"
+        )  # the training bar is open: nothing closes it on the way out
 
     monkeypatch.setattr(loop._PhaseRun, "_optimizer_step", step)
-    assert main(["train", "--target", "starter-names", "--set", "trunk.name=tiny", "--set",
-                 "target.max_train_examples=16", "--set", "target.batch_size=8", "--runs-dir", "runs"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--target",
+                "starter-names",
+                "--set",
+                "trunk.name=tiny",
+                "--set",
+                "target.max_train_examples=16",
+                "--set",
+                "target.batch_size=8",
+                "--runs-dir",
+                "runs",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "phase3:starter-names" in err  # the bar was drawn
     assert err.endswith("\nmmxfer train: error: the loss broke\n")
@@ -87,4 +105,7 @@ def test_only_commands_that_fill_the_cache_need_it_writable(monkeypatch, capsys)
     assert main(["study", "starter", "--dry-run"]) == 0  # plans only
     assert main(["embed", "--input", "x.txt", "--output", "x.npy"]) == 2
     err = capsys.readouterr().err
-    assert "MMXFER_CACHE (/proc/mmxfer-cache): cannot write" in err and "set MMXFER_CACHE to a writable folder" in err
+    assert (
+        "MMXFER_CACHE (/proc/mmxfer-cache): cannot write" in err
+        and "set MMXFER_CACHE to a writable folder" in err
+    )

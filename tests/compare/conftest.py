@@ -2,10 +2,15 @@ import pytest
 
 from mmxfer.testing.synthetic import SynthArm, SynthTask, make_study
 
-ARMS = [SynthArm("baseline", (), "none"), SynthArm("mnli", ("mnli",), "text", 2.0),
-        SynthArm("vqa", ("vqa",), "image-text", 5.0)]
-TASKS = [SynthTask("xnli", "classification", ("en", "de", "sw"), 200),
-         SynthTask("tatoeba", "retrieval", ("deu", "kaz"), 100)]
+ARMS = [
+    SynthArm("baseline", (), "none"),
+    SynthArm("mnli", ("mnli",), "text", 2.0),
+    SynthArm("vqa", ("vqa",), "image-text", 5.0),
+]
+TASKS = [
+    SynthTask("xnli", "classification", ("en", "de", "sw"), 200),
+    SynthTask("tatoeba", "retrieval", ("deu", "kaz"), 100),
+]
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,16 @@ from mmxfer.errors import DataError
 from mmxfer.runs.store import Run, run_id_for
 
 ENTITY = ["O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG"]
-UPOS_NO_X = ["NOUN", "VERB", "DET", "ADJ", "PUNCT", "PRON", "PROPN", "ADP"]  # "X" chunks can cross sentences
+UPOS_NO_X = [
+    "NOUN",
+    "VERB",
+    "DET",
+    "ADJ",
+    "PUNCT",
+    "PRON",
+    "PROPN",
+    "ADP",
+]  # "X" chunks can cross sentences
 
 
 def _tag_data(rng: np.random.Generator, n: int, tags: list[str]) -> tuple[list, list]:
@@ -29,22 +38,36 @@ def _tag_data(rng: np.random.Generator, n: int, tags: list[str]) -> tuple[list, 
 
 def _text_data(rng: np.random.Generator, n: int) -> tuple[list, list]:
     words = "the a cat dog sat ran on under mat house big small red".split()
-    golds = [" ".join(words[i] for i in rng.integers(0, len(words), int(rng.integers(2, 9)))) for _ in range(n)]
-    preds = [" ".join(w if rng.random() < 0.6 else words[int(rng.integers(0, len(words)))] for w in g.split())
-             for g in golds]
+    golds = [
+        " ".join(words[i] for i in rng.integers(0, len(words), int(rng.integers(2, 9))))
+        for _ in range(n)
+    ]
+    preds = [
+        " ".join(
+            w if rng.random() < 0.6 else words[int(rng.integers(0, len(words)))] for w in g.split()
+        )
+        for g in golds
+    ]
     return golds, preds
 
 
-@pytest.mark.parametrize("name,data", [("span_f1", lambda r: _tag_data(r, 40, ENTITY)),
-                                       ("token_f1", lambda r: _tag_data(r, 40, UPOS_NO_X)),
-                                       ("chrf_pp", lambda r: _text_data(r, 40))])
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        ("span_f1", lambda r: _tag_data(r, 40, ENTITY)),
+        ("token_f1", lambda r: _tag_data(r, 40, UPOS_NO_X)),
+        ("chrf_pp", lambda r: _text_data(r, 40)),
+    ],
+)
 def test_summed_statistics_equal_the_metric_on_a_resample(name, data):
     catalog.load_plugins()
     metric = catalog.METRICS.get(name)
     rng = np.random.default_rng(7)
     golds, preds = data(rng)
     per_example = metric.stats(golds, preds)
-    assert metric.from_stats(per_example.sum(0)) == pytest.approx(metric.headline(golds, preds), abs=1e-9)
+    assert metric.from_stats(per_example.sum(0)) == pytest.approx(
+        metric.headline(golds, preds), abs=1e-9
+    )
     draws = rng.integers(0, len(golds), size=(5, len(golds)))
     counts = np.stack([np.bincount(d, minlength=len(golds)) for d in draws]).astype(float)
     replicates = metric.from_stats(counts @ per_example)
@@ -57,22 +80,49 @@ def test_scorer_passes_the_language_to_mlqa():
     gold, pred = [["北京大学"]], ["北京"]
     catalog.load_plugins()
     zh, en = scorer_for("mlqa", "mlqa", lang="zh"), scorer_for("mlqa", "mlqa", lang="en")
-    assert zh.fn(gold, pred) > 0.0 == en.fn(gold, pred)  # zh scores characters; en needs whole tokens
+    assert (
+        zh.fn(gold, pred) > 0.0 == en.fn(gold, pred)
+    )  # zh scores characters; en needs whole tokens
 
 
-def _run(root: Path, arm: str, modality: str, task: str, metric: str, golds: list, preds: list) -> float:
-    config = {"study": "s", "target": task, "seed": 1,
-              "arm": {"name": arm, "intermediate": [] if modality == "none" else [arm], "modality": modality},
-              "profile": {"name": "p", "trunk": {"name": "t"}, "suite": "x", "study": "s"}}
+def _run(
+    root: Path, arm: str, modality: str, task: str, metric: str, golds: list, preds: list
+) -> float:
+    config = {
+        "study": "s",
+        "target": task,
+        "seed": 1,
+        "arm": {
+            "name": arm,
+            "intermediate": [] if modality == "none" else [arm],
+            "modality": modality,
+        },
+        "profile": {"name": "p", "trunk": {"name": "t"}, "suite": "x", "study": "s"},
+    }
     run = Run(root / "s" / run_id_for(config, f"{arm}-{task}"))
     run.path.mkdir(parents=True)
     run.write_config(config)
     run.write_env(seed=1)
-    run.write_predictions(task, "test", "de", [{"id": str(i), "gold": g, "pred": p}
-                                              for i, (g, p) in enumerate(zip(golds, preds))])
+    run.write_predictions(
+        task,
+        "test",
+        "de",
+        [{"id": str(i), "gold": g, "pred": p} for i, (g, p) in enumerate(zip(golds, preds))],
+    )
     score = catalog.METRICS.get(metric).headline(golds, preds)
-    run.write_metrics([{"task": task, "lang": "de", "split": "test", "metric": metric, "score": score,
-                        "n": len(golds), "category": catalog.task(task).category}])
+    run.write_metrics(
+        [
+            {
+                "task": task,
+                "lang": "de",
+                "split": "test",
+                "metric": metric,
+                "score": score,
+                "n": len(golds),
+                "category": catalog.task(task).category,
+            }
+        ]
+    )
     run.mark_done()
     return score
 
@@ -81,7 +131,9 @@ def test_corpus_level_cell_gets_an_interval_around_its_margin(tmp_path):
     catalog.load_plugins()
     rng = np.random.default_rng(3)
     golds, weak = _tag_data(rng, 150, ENTITY)
-    strong = [[g if rng.random() < 0.8 else p for g, p in zip(gs, ws)] for gs, ws in zip(golds, weak)]
+    strong = [
+        [g if rng.random() < 0.8 else p for g, p in zip(gs, ws)] for gs, ws in zip(golds, weak)
+    ]
     base = _run(tmp_path, "baseline", "none", "panx", "span_f1", golds, weak)
     better = _run(tmp_path, "caption", "image-text", "panx", "span_f1", golds, strong)
     result = compute_gaps(build_results([tmp_path]), GapSettings(n_boot=300, progress=False))
@@ -93,9 +145,13 @@ def test_corpus_level_cell_gets_an_interval_around_its_margin(tmp_path):
 
 
 def _pairs(rng: np.random.Generator, n: int) -> tuple[list, list]:
-    golds = [[f"de-{i}", f"en-{i}"] if i % 3 else None for i in range(n)]  # a third of the sources: no pair
-    preds = [None if rng.random() < 0.2 else [f"de-{i}", f"en-{i if rng.random() < 0.6 else i + 1}"]
-             for i in range(n)]
+    golds = [
+        [f"de-{i}", f"en-{i}"] if i % 3 else None for i in range(n)
+    ]  # a third of the sources: no pair
+    preds = [
+        None if rng.random() < 0.2 else [f"de-{i}", f"en-{i if rng.random() < 0.6 else i + 1}"]
+        for i in range(n)
+    ]
     return golds, preds
 
 
@@ -105,7 +161,9 @@ def test_bucc_pair_counts_give_its_f1_on_the_file_and_on_resamples_without_repea
     rng = np.random.default_rng(11)
     golds, preds = _pairs(rng, 50)
     per_row = metric.stats(golds, preds)
-    assert metric.from_stats(per_row.sum(0)) == pytest.approx(metric.headline(golds, preds), abs=1e-9)
+    assert metric.from_stats(per_row.sum(0)) == pytest.approx(
+        metric.headline(golds, preds), abs=1e-9
+    )
     for _ in range(5):  # a subset of the rows (no row twice: the set F1 and the counts agree)
         keep = np.sort(rng.choice(len(golds), size=30, replace=False))
         counts = np.bincount(keep, minlength=len(golds)).astype(float)
@@ -123,14 +181,19 @@ def test_a_bucc_resample_without_gold_pairs_does_not_stop_the_comparison(tmp_pat
     counts = np.zeros((1, 10))
     counts[0, 8] = 10.0  # row 8 drawn ten times: predicted pairs, no gold
     assert metric.from_stats(counts @ metric.stats(golds, preds)).tolist() == [0.0]
-    with pytest.raises(DataError, match="none of the 10 rows has a gold pair"):  # a whole file must have gold
+    with pytest.raises(
+        DataError, match="none of the 10 rows has a gold pair"
+    ):  # a whole file must have gold
         metric.headline([golds[8]] * 10, [preds[8]] * 10)
     # two rows, one with a gold pair: a quarter of the resamples draw no gold pair; the comparison goes through
     _run(tmp_path, "baseline", "none", "bucc", "bucc_f1", golds[5:7], [preds[5], None])
     _run(tmp_path, "caption", "image-text", "bucc", "bucc_f1", golds[5:7], preds[5:7])
     result = compute_gaps(build_results([tmp_path]), GapSettings(n_boot=40, progress=False))
     row = result.languages.set_index(["arm", "reference"]).loc[("caption", "baseline")]
-    assert row["margin"] == pytest.approx(200 / 3 - 100) and row["ci_low"] <= row["margin"] <= row["ci_high"]
+    assert (
+        row["margin"] == pytest.approx(200 / 3 - 100)
+        and row["ci_low"] <= row["margin"] <= row["ci_high"]
+    )
 
 
 def test_bucc_pairs_reach_the_bootstrap_as_pairs(tmp_path):

@@ -16,8 +16,15 @@ def test_tidy_table_columns_and_done_only(study_dir, tmp_path):
     assert set(frame["modality"]) == {"none", "text", "image-text"}
     assert frame.loc[frame["arm"] == "vqa", "intermediate"].unique().tolist() == ["vqa"]
     # an unfinished run is ignored
-    write_run(study_dir, "synthetic", SynthArm("cap", ("caption",), "image-text"), SynthTask("xnli", "classification",
-              ("de",)), 1, {"de": 90.0}, done=False)
+    write_run(
+        study_dir,
+        "synthetic",
+        SynthArm("cap", ("caption",), "image-text"),
+        SynthTask("xnli", "classification", ("de",)),
+        1,
+        {"de": 90.0},
+        done=False,
+    )
     assert "cap" not in set(build_results([study_dir])["arm"])
     paths = write_results(frame, tmp_path)
     back = read_results(paths["parquet"])
@@ -40,13 +47,19 @@ def test_margins_equal_constructed_effects(study_dir):
     assert suite[("vqa", "baseline")] == pytest.approx(6.0)
     # every interval contains its estimate; vqa-baseline on the suite is clearly positive
     for frame in (res.languages, res.tasks, res.suite):
-        assert (frame["ci_low"] <= frame["margin"] + 1e-6).all() and (frame["margin"] <= frame["ci_high"] + 1e-6).all()
+        assert (frame["ci_low"] <= frame["margin"] + 1e-6).all() and (
+            frame["margin"] <= frame["ci_high"] + 1e-6
+        ).all()
     assert bool(res.suite.set_index(["arm", "reference"]).loc[("vqa", "baseline"), "significant"])
 
 
 def test_english_left_out_of_average(study_dir):
-    res = compute_gaps(build_results([study_dir]), GapSettings(n_boot=0, include_english=False, progress=False))
-    xnli = res.tasks[(res.tasks.task == "xnli") & (res.tasks.arm == "vqa") & (res.tasks.reference == "mnli")]
+    res = compute_gaps(
+        build_results([study_dir]), GapSettings(n_boot=0, include_english=False, progress=False)
+    )
+    xnli = res.tasks[
+        (res.tasks.task == "xnli") & (res.tasks.arm == "vqa") & (res.tasks.reference == "mnli")
+    ]
     assert int(xnli["n_cells"].iloc[0]) == 2
     assert res.languages["ci_low"].isna().all()  # no bootstrap -> no intervals
 
@@ -66,30 +79,62 @@ def test_errors(tmp_path, study_dir):
         build_results([tmp_path])
     # no baseline
     root = tmp_path / "nobase"
-    make_study(root, [SynthArm("vqa", ("vqa",), "image-text"), SynthArm("mnli", ("mnli",), "text")],
-               [SynthTask("xnli", "classification", ("de",), 20)], [1])
+    make_study(
+        root,
+        [SynthArm("vqa", ("vqa",), "image-text"), SynthArm("mnli", ("mnli",), "text")],
+        [SynthTask("xnli", "classification", ("de",), 20)],
+        [1],
+    )
     with pytest.raises(MmxferError, match="no baseline arm"):
         compute_gaps(build_results([root]), GapSettings(n_boot=10, progress=False))
     # trunks mixed
     root2 = tmp_path / "mixed"
-    make_study(root2, [SynthArm("baseline", (), "none")], [SynthTask("xnli", "classification", ("de",), 20)], [1])
-    make_study(root2, [SynthArm("vqa", ("vqa",), "image-text")], [SynthTask("xnli", "classification", ("de",), 20)],
-               [1], trunk="xlm-roberta-base")
+    make_study(
+        root2,
+        [SynthArm("baseline", (), "none")],
+        [SynthTask("xnli", "classification", ("de",), 20)],
+        [1],
+    )
+    make_study(
+        root2,
+        [SynthArm("vqa", ("vqa",), "image-text")],
+        [SynthTask("xnli", "classification", ("de",), 20)],
+        [1],
+        trunk="xlm-roberta-base",
+    )
     with pytest.raises(MmxferError, match="different trunks"):
         compute_gaps(build_results([root2]), GapSettings(n_boot=10, progress=False))
     root3 = tmp_path / "suites"
-    make_study(root3, [SynthArm("baseline", (), "none")], [SynthTask("xnli", "classification", ("de",), 20)], [1])
-    make_study(root3, [SynthArm("vqa", ("vqa",), "image-text")], [SynthTask("xnli", "classification", ("de",), 20)],
-               [1], suite="other")
+    make_study(
+        root3,
+        [SynthArm("baseline", (), "none")],
+        [SynthTask("xnli", "classification", ("de",), 20)],
+        [1],
+    )
+    make_study(
+        root3,
+        [SynthArm("vqa", ("vqa",), "image-text")],
+        [SynthTask("xnli", "classification", ("de",), 20)],
+        [1],
+        suite="other",
+    )
     with pytest.raises(MmxferError, match="different suites"):
         compute_gaps(build_results([root3]), GapSettings(n_boot=10, progress=False))
     # missing predictions
     root4 = tmp_path / "nopred"
-    make_study(root4, [SynthArm("baseline", (), "none"), SynthArm("vqa", ("vqa",), "image-text")],
-               [SynthTask("xnli", "classification", ("de",), 20)], [1], predictions=False)
+    make_study(
+        root4,
+        [SynthArm("baseline", (), "none"), SynthArm("vqa", ("vqa",), "image-text")],
+        [SynthTask("xnli", "classification", ("de",), 20)],
+        [1],
+        predictions=False,
+    )
     with pytest.raises(MmxferError, match="missing predictions.*--bootstrap 0"):
         compute_gaps(build_results([root4]), GapSettings(n_boot=10, progress=False))
-    assert len(compute_gaps(build_results([root4]), GapSettings(n_boot=0, progress=False)).languages) == 1
+    assert (
+        len(compute_gaps(build_results([root4]), GapSettings(n_boot=0, progress=False)).languages)
+        == 1
+    )
 
 
 def test_bad_predictions_row_is_named(tmp_path):
@@ -99,5 +144,7 @@ def test_bad_predictions_row_is_named(tmp_path):
     path.write_text('{"id": 1, "pred": 0, "gold": 0}\n{"id": 2, "pred": 1}\n', encoding="utf-8")
     with pytest.raises(MmxferError, match="row 2"):
         prediction_columns(path)
-    path.write_text('{"id": 1, "pred": 0, "gold": 0}\n\n{"id": 2, "pred": 1, "gold": 1}\n', encoding="utf-8")
+    path.write_text(
+        '{"id": 1, "pred": 0, "gold": 0}\n\n{"id": 2, "pred": 1, "gold": 1}\n', encoding="utf-8"
+    )
     assert prediction_columns(path) == ([1, 2], [0, 1], [0, 1])

@@ -15,27 +15,73 @@ from mmxfer.config import config_dir, load_profile
 def test_profiles_follow_the_jiant_xstilts_recipe(name):
     p = load_profile(name)
     i = p.intermediate
-    assert (i.lr, i.batch_size, i.grad_accum, i.epochs, i.max_length, i.warmup_ratio, i.select_best) == \
-        (1e-5, 4, 1, 3.0, 256, 0.1, False)
+    assert (
+        i.lr,
+        i.batch_size,
+        i.grad_accum,
+        i.epochs,
+        i.max_length,
+        i.warmup_ratio,
+        i.select_best,
+    ) == (
+        1e-5,
+        4,
+        1,
+        3.0,
+        256,
+        0.1,
+        False,
+    )
     t = p.target
-    assert (t.lr, t.batch_size, t.grad_accum, t.max_length, t.eval_every, t.early_stopping_patience,
-            t.max_eval_examples) == (1e-5, 4, 8, 256, 1000, 30, 500)
-    assert {k: p.phase_for_target(k).epochs for k in ("xnli", "pawsx", "udpos", "panx", "xquad")} == \
-        {"xnli": 2, "pawsx": 5, "udpos": 10, "panx": 10, "xquad": 2}
+    assert (
+        t.lr,
+        t.batch_size,
+        t.grad_accum,
+        t.max_length,
+        t.eval_every,
+        t.early_stopping_patience,
+        t.max_eval_examples,
+    ) == (1e-5, 4, 8, 256, 1000, 30, 500)
+    assert {
+        k: p.phase_for_target(k).epochs for k in ("xnli", "pawsx", "udpos", "panx", "xquad")
+    } == {
+        "xnli": 2,
+        "pawsx": 5,
+        "udpos": 10,
+        "panx": 10,
+        "xquad": 2,
+    }
     qa = p.phase_for_target("tydiqa")
     assert (qa.max_length, qa.grad_accum) == (384, 4)
     assert p.retrieval.max_length == 512 and p.retrieval.pooling == "mean"
     text = (config_dir("profiles") / f"{name}.yaml").read_text(encoding="utf-8")
-    assert "model selection on the english dev set" not in text.lower()  # phase 2 keeps its final weights
+    assert (
+        "model selection on the english dev set" not in text.lower()
+    )  # phase 2 keeps its final weights
     assert "recipe_and_deviations.md" in text and "J:guides/projects/xstilts.md" in text
 
 
 def test_recipe_and_deviations_is_shipped_and_names_each_choice():
-    text = resources.files("mmxfer").joinpath("resources/recipe_and_deviations.md").read_text(encoding="utf-8")
-    for needle in ("train_qa.sh", "restval", "upper bound, no distractors", "hidden_states[14]", "seqeval 1.2.2",
-                   "no gradient accumulation", "eval_subset_num 500", "caching.py:271-272", "**440 updates**",
-                   "sequence_generator.py:286-288", "transformer.py:323", "transformer.py:774",
-                   "best intermediate task **per target**"):
+    text = (
+        resources.files("mmxfer")
+        .joinpath("resources/recipe_and_deviations.md")
+        .read_text(encoding="utf-8")
+    )
+    for needle in (
+        "train_qa.sh",
+        "restval",
+        "upper bound, no distractors",
+        "hidden_states[14]",
+        "seqeval 1.2.2",
+        "no gradient accumulation",
+        "eval_subset_num 500",
+        "caching.py:271-272",
+        "**440 updates**",
+        "sequence_generator.py:286-288",
+        "transformer.py:323",
+        "transformer.py:774",
+        "best intermediate task **per target**",
+    ):
         assert needle in text, needle
 
 
@@ -47,8 +93,13 @@ def test_paper_profiles_test_translation_as_sixt_tests_it(name):
     assert (t.num_beams, t.max_len_a, t.max_len_b, t.test_max_length) == (5, 0.0, 200, 512)
     assert (t.dev_max_len_a, t.dev_max_len_b) == (1.2, 10)
     assert t.stage1.adam_betas == t.stage2.adam_betas == (0.9, 0.98)
-    assert t.resdrop_layer is None  # the released recipe never applies it (see the profile's comment)
-    assert load_profile(name).target.adam_betas == (0.9, 0.999)  # the other targets keep AdamW's default
+    assert (
+        t.resdrop_layer is None
+    )  # the released recipe never applies it (see the profile's comment)
+    assert load_profile(name).target.adam_betas == (
+        0.9,
+        0.999,
+    )  # the other targets keep AdamW's default
 
 
 def test_adam_betas_are_checked():

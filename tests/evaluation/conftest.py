@@ -12,7 +12,7 @@ def char_ngram_embed(sentences, dim=512, n=3):
     for i, s in enumerate(sentences):
         text = f" {s.lower()} "
         for j in range(max(1, len(text) - n + 1)):
-            out[i, zlib.crc32(text[j:j + n].encode()) % dim] += 1.0
+            out[i, zlib.crc32(text[j : j + n].encode()) % dim] += 1.0
     return out
 
 

@@ -4,8 +4,12 @@ from mmxfer.config import RetrievalConfig, SuiteTaskConfig
 from mmxfer.evaluation.runner import evaluate_retrieval
 from mmxfer.runs.store import predictions_path, read_predictions
 
-SENTENCES = [("Hallo Welt", "Hello world"), ("Der Hund schläft", "The dog sleeps"),
-             ("Ein rotes Auto", "A red car"), ("Wir essen Brot", "We eat bread")]
+SENTENCES = [
+    ("Hallo Welt", "Hello world"),
+    ("Der Hund schläft", "The dog sleeps"),
+    ("Ein rotes Auto", "A red car"),
+    ("Wir essen Brot", "We eat bread"),
+]
 
 
 def _write_split(folder, name: str, prefix: str) -> None:
@@ -22,9 +26,20 @@ def test_bucc_validation_item_mines_the_validation_split(tmp_path, ngram_embedde
     data = tmp_path / "data" / "bucc2018" / "de-en"
     _write_split(data, "sample", "s")
     _write_split(data, "test", "t")
-    item = SuiteTaskConfig(task="bucc", languages=("de",), split="validation", params={"threshold_source": "dev"})
-    rows = evaluate_retrieval(item, ngram_embedder[0], RetrievalConfig(), tmp_path / "out", layer=None,
-                              data_dir=str(tmp_path / "data"), progress=False)
+    item = SuiteTaskConfig(
+        task="bucc", languages=("de",), split="validation", params={"threshold_source": "dev"}
+    )
+    rows = evaluate_retrieval(
+        item,
+        ngram_embedder[0],
+        RetrievalConfig(),
+        tmp_path / "out",
+        layer=None,
+        data_dir=str(tmp_path / "data"),
+        progress=False,
+    )
     assert [(r["split"], r["lang"]) for r in rows] == [("validation", "de")]
     preds = read_predictions(predictions_path(tmp_path / "out", "bucc", "validation", "de"))
-    assert {p["id"] for p in preds} == {f"de-s{i}" for i in range(len(SENTENCES))}  # not the test ids
+    assert {p["id"] for p in preds} == {
+        f"de-s{i}" for i in range(len(SENTENCES))
+    }  # not the test ids

@@ -25,29 +25,49 @@ def test_xquad_gold_as_prediction_and_perturbed(real_data):
     noisy = {qid: f"the {text}!" for qid, text in gold.items()}
     assert qa.squad_scores(noisy, data)["exact_match"] == 100.0
     zh = json.loads((real_data / "xquad" / "xquad.zh.json").read_text(encoding="utf-8"))
-    zh_gold = {q["id"]: q["answers"][0]["text"] for a in zh["data"] for p in a["paragraphs"] for q in p["qas"]}
+    zh_gold = {
+        q["id"]: q["answers"][0]["text"]
+        for a in zh["data"]
+        for p in a["paragraphs"]
+        for q in p["qas"]
+    }
     assert qa.mlqa_scores(zh_gold, zh, "zh")["f1"] == 100.0
 
 
 def test_tatoeba_with_char_ngrams(real_data, tmp_path, ngram_embedder):
     char_ngram_embed = ngram_embedder[0]
-    item = SuiteTaskConfig(task="tatoeba", languages=("fra", "deu", "cmn"), params={"margin": "absolute",
-                                                                                   "direction": "en-xx"})
-    rows = evaluate_retrieval(item, char_ngram_embed, RetrievalConfig(), tmp_path, layer=None,
-                              data_dir=str(real_data / "tatoeba"), progress=False)
+    item = SuiteTaskConfig(
+        task="tatoeba",
+        languages=("fra", "deu", "cmn"),
+        params={"margin": "absolute", "direction": "en-xx"},
+    )
+    rows = evaluate_retrieval(
+        item,
+        char_ngram_embed,
+        RetrievalConfig(),
+        tmp_path,
+        layer=None,
+        data_dir=str(real_data / "tatoeba"),
+        progress=False,
+    )
     scores = {r["lang"]: r["score"] for r in rows}
     # character n-grams share some names and cognates between French/German and English (50x chance:
     # 1000 candidates), almost nothing with Chinese
     assert scores["fra"] > 5 and scores["deu"] > 5 and scores["cmn"] < 3
-    assert rows[0]["settings"]["margin"] == "absolute" and rows[0]["settings"]["direction"] == "en-xx"
+    assert (
+        rows[0]["settings"]["margin"] == "absolute" and rows[0]["settings"]["direction"] == "en-xx"
+    )
     preds = read_predictions(tmp_path / "predictions" / "tatoeba" / "test-fra.jsonl")
     assert len(preds) == rows[0]["n"] and {"id", "pred", "gold", "direction"} <= set(preds[0])
 
 
 def test_flores_xsim_with_char_ngrams(real_data, ngram_embedder):
     char_ngram_embed = ngram_embedder[0]
+
     def lines(code):
-        with gzip.open(real_data / "flores200" / "devtest" / f"{code}.devtest.gz", "rt", encoding="utf-8") as f:
+        with gzip.open(
+            real_data / "flores200" / "devtest" / f"{code}.devtest.gz", "rt", encoding="utf-8"
+        ) as f:
             return f.read().splitlines()
 
     eng, fra, zho = lines("eng_Latn"), lines("fra_Latn"), lines("zho_Hans")
@@ -59,7 +79,9 @@ def test_flores_xsim_with_char_ngrams(real_data, ngram_embedder):
     assert retrieval.xsim(e, e)["errors"] == 0  # identical sides: no errors
 
 
-def test_flores_devtest_excerpt_has_no_duplicate_lines_so_text_and_index_agree(real_data, ngram_embedder):
+def test_flores_devtest_excerpt_has_no_duplicate_lines_so_text_and_index_agree(
+    real_data, ngram_embedder
+):
     """LASER compares texts (xsim.py calculate_error); on these six languages that changes no count."""
     embed = ngram_embedder[0]
     texts = {}
@@ -76,7 +98,9 @@ def test_flores_devtest_excerpt_has_no_duplicate_lines_so_text_and_index_agree(r
 
 def test_udpos_conllu_scores_against_itself(real_data):
     sents, cur = [], []
-    for line in (real_data / "udpos" / "de_pud-ud-test.conllu").read_text(encoding="utf-8").splitlines():
+    for line in (
+        (real_data / "udpos" / "de_pud-ud-test.conllu").read_text(encoding="utf-8").splitlines()
+    ):
         if not line.strip():
             if cur:
                 sents.append(cur)
@@ -101,5 +125,7 @@ def test_pawsx_dev_loads_and_scores(real_data):
 
     assert len(labels) == 2000
     majority = max(set(labels), key=labels.count)
-    assert accuracy(labels, [majority] * len(labels)) == pytest.approx(100 * labels.count(majority) / 2000)
+    assert accuracy(labels, [majority] * len(labels)) == pytest.approx(
+        100 * labels.count(majority) / 2000
+    )
     assert np.isclose(accuracy(labels, labels), 100.0)

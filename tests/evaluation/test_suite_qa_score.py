@@ -40,7 +40,9 @@ def test_every_xtreme_task_enters_the_averages_with_the_metric_its_runs_record()
     for item in suite_tasks("xtreme"):
         golds, preds = _rows_for(item.task)
         for lang in item.languages:
-            pred_rows = [{"id": str(i), "gold": g, "pred": p} for i, (g, p) in enumerate(zip(golds, preds))]
+            pred_rows = [
+                {"id": str(i), "gold": g, "pred": p} for i, (g, p) in enumerate(zip(golds, preds))
+            ]
             # retrieval rows are scored with the suite's metric (evaluation runner), fine-tuned targets with
             # their task's own metric (phase 3): exactly what the runs write
             metric = metric_of(item) if uses_trunk(item) else None
@@ -54,9 +56,17 @@ def test_every_xtreme_task_enters_the_averages_with_the_metric_its_runs_record()
 
 
 def _qa_run(root, arm: str, modality: str, preds: list[str]) -> dict:
-    config = {"study": "s", "target": "xquad", "seed": 1,
-              "arm": {"name": arm, "intermediate": [] if modality == "none" else [arm], "modality": modality},
-              "profile": {"name": "p", "trunk": {"name": "t"}, "suite": "xtreme", "study": "s"}}
+    config = {
+        "study": "s",
+        "target": "xquad",
+        "seed": 1,
+        "arm": {
+            "name": arm,
+            "intermediate": [] if modality == "none" else [arm],
+            "modality": modality,
+        },
+        "profile": {"name": "p", "trunk": {"name": "t"}, "suite": "xtreme", "study": "s"},
+    }
     run = Run(root / "s" / run_id_for(config, f"{arm}-xquad"))
     run.path.mkdir(parents=True)
     run.write_config(config)
@@ -76,11 +86,16 @@ def test_compare_uses_the_xtreme_qa_score_f1_em(tmp_path):
     better = _qa_run(tmp_path, "caption", "image-text", ["red cat sat", "big dog", "birds", "sky"])
     expected = better["f1_em"] - base["f1_em"]
     assert expected != pytest.approx(better["f1"] - base["f1"])
-    result = compute_gaps(build_results([tmp_path]), GapSettings(n_boot=50, progress=False),
-                          suite_entries(load_suite("xtreme")))
+    result = compute_gaps(
+        build_results([tmp_path]),
+        GapSettings(n_boot=50, progress=False),
+        suite_entries(load_suite("xtreme")),
+    )
     row = result.tasks.set_index(["arm", "reference"]).loc[("caption", "baseline")]
     assert row["metric"] == "f1_em"
     assert row["margin"] == pytest.approx(expected)
     assert row["ci_low"] <= row["margin"] <= row["ci_high"]
-    (track,) = [t for t in result.tracks if t.task == "xquad"]  # the track is there, valued by its score key
+    (track,) = [
+        t for t in result.tracks if t.task == "xquad"
+    ]  # the track is there, valued by its score key
     assert (track.status, track.metric, track.reason) == ("ok", "f1_em", "")

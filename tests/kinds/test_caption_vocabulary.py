@@ -13,7 +13,9 @@ from mmxfer.testing.tiny import tiny_trunk
 from mmxfer.train import data as train_data
 
 
-def test_the_starter_worlds_captions_give_their_pieces_as_the_heads_vocabulary(tmp_path, monkeypatch):
+def test_the_starter_worlds_captions_give_their_pieces_as_the_heads_vocabulary(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("MMXFER_CACHE", str(tmp_path))
     trunk = tiny_trunk()
     tok = trunk.tokenizer
@@ -22,8 +24,16 @@ def test_the_starter_worlds_captions_give_their_pieces_as_the_heads_vocabulary(t
     data = train_data.task_data(spec, raw, tok, 64, split="train", lang="en", seed=1)
     pieces = sorted({x for caption in raw["caption"] for x in tok(caption)["input_ids"]})
     assert data.label_space["caption_vocabulary"] == pieces and len(pieces) < 100
-    dev = train_data.task_data(spec, spec.load("validation", "en", None), tok, 64, split="validation", lang="en",
-                               space=data.label_space, seed=1)
+    dev = train_data.task_data(
+        spec,
+        spec.load("validation", "en", None),
+        tok,
+        64,
+        split="validation",
+        lang="en",
+        space=data.label_space,
+        seed=1,
+    )
     assert dev.label_space == data.label_space  # dev reuses the training vocabulary
     model = build_task_model(trunk, "caption_mlm", **data.kind.head_options(data.label_space))
     batch = data.collate([data.features[i] for i in range(8)])

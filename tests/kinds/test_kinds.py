@@ -13,8 +13,15 @@ from mmxfer.kinds import TaskKind, kind_of
 from mmxfer.tasks.base import Kind
 
 KINDS_DIR = Path(__file__).resolve().parents[2] / "src" / "mmxfer" / "kinds"
-ABOVE = ("mmxfer.train", "mmxfer.evaluation", "mmxfer.compare", "mmxfer.study", "mmxfer.runs.study",
-         "mmxfer.runs.launch", "mmxfer.cli")
+ABOVE = (
+    "mmxfer.train",
+    "mmxfer.evaluation",
+    "mmxfer.compare",
+    "mmxfer.study",
+    "mmxfer.runs.study",
+    "mmxfer.runs.launch",
+    "mmxfer.cli",
+)
 
 
 def test_every_declared_kind_has_an_adapter_and_every_task_finds_its_own():
@@ -28,9 +35,19 @@ def test_every_declared_kind_has_an_adapter_and_every_task_finds_its_own():
 def test_dev_metric_is_decoded_except_for_kinds_without_predictions():
     catalog.load_plugins()
     decoded = {name for name, cls in catalog.KINDS.items() if cls.dev_metric == "decoded"}
-    assert decoded == {"classification", "multiple_choice", "span_qa", "tagging", "vqa", "translation"}
+    assert decoded == {
+        "classification",
+        "multiple_choice",
+        "span_qa",
+        "tagging",
+        "vqa",
+        "translation",
+    }
     assert kind_of(catalog.task("starter-caption")).dev_metric_name() == "starter-caption:neg_loss"
-    assert kind_of(catalog.task("starter-vqa")).dev_metric_name() == "starter-vqa:vqa_accuracy.accuracy"
+    assert (
+        kind_of(catalog.task("starter-vqa")).dev_metric_name()
+        == "starter-vqa:vqa_accuracy.accuracy"
+    )
 
 
 def test_only_retrieval_is_evaluated_on_the_trunk():
@@ -67,7 +84,12 @@ def test_unknown_kind_is_a_clear_error():
 def test_kinds_import_nothing_above_them():
     for path in sorted(KINDS_DIR.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for name in names:
                 assert not name.startswith(ABOVE), f"{path.name} imports {name}"

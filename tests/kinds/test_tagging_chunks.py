@@ -29,15 +29,33 @@ def test_long_sentence_every_word_is_predicted(tok, mmxfer_cache):
     catalog.load_plugins()
     spec = catalog.task("udpos")
     rng = np.random.default_rng(0)
-    vocab = ["The", "cat", "sat", "on", "the", "mat", "Katze", "Strand", "猫はマット", "ufukweni", "mpira"]
+    vocab = [
+        "The",
+        "cat",
+        "sat",
+        "on",
+        "the",
+        "mat",
+        "Katze",
+        "Strand",
+        "猫はマット",
+        "ufukweni",
+        "mpira",
+    ]
     words = [str(rng.choice(vocab)) for _ in range(60)]
     tags = [UPOS[i % len(UPOS)] for i in range(60)]  # the last words are not ADJ (label_names[0])
-    rows = [{"id": "long", "tokens": words, "tags": tags}, {"id": "short", "tokens": ["The", "cat"], "tags": ["DET", "NOUN"]}]
+    rows = [
+        {"id": "long", "tokens": words, "tags": tags},
+        {"id": "short", "tokens": ["The", "cat"], "tags": ["DET", "NOUN"]},
+    ]
     ds = dataset_from_rows(spec, rows, split="test", lang="en")
     max_length = 16
     feats = featurize(spec, ds, tok, FeatureOptions(max_length=max_length, split="test", lang="en"))
     preds = tag_predictions(feats, _perfect(feats), spec.label_names)
-    assert preds == {"long": tags, "short": ["DET", "NOUN"]}  # every word predicted, none filled with ADJ
+    assert preds == {
+        "long": tags,
+        "short": ["DET", "NOUN"],
+    }  # every word predicted, none filled with ADJ
     from mmxfer.kinds.tagging import special_frame, word_pieces
 
     long_rows = [f for f in feats if f["example_id"] == "long"]
@@ -48,7 +66,7 @@ def test_long_sentence_every_word_is_predicted(tok, mmxfer_cache):
     pieces = [len(p) for p in word_pieces(tok, words, budget)]
     firsts = [f["word_ids"][len(prefix)] for f in long_rows]
     for a, b in zip(firsts, firsts[1:]):
-        assert sum(pieces[a:b]) <= budget < sum(pieces[a:b + 1])
+        assert sum(pieces[a:b]) <= budget < sum(pieces[a : b + 1])
     assert sorted({w for f in long_rows for w in f["word_ids"] if w >= 0}) == list(range(60))
 
 
@@ -71,11 +89,19 @@ def test_chunk_predictions_are_joined_and_first_subtoken_labelled(tok, mmxfer_ca
     spec = catalog.task("panx")
     words = ["Angela", "Merkel", "spricht", "in", "Berlin"] * 6
     tags = ["B-PER", "I-PER", "O", "O", "B-LOC"] * 6
-    ds = dataset_from_rows(spec, [{"id": "s", "tokens": words, "tags": tags}], split="test", lang="de")
+    ds = dataset_from_rows(
+        spec, [{"id": "s", "tokens": words, "tags": tags}], split="test", lang="de"
+    )
     feats = featurize(spec, ds, tok, FeatureOptions(max_length=12, split="test", lang="de"))
     assert len(feats) > 1
     for f in feats:
-        firsts = [k for k, w in enumerate(f["word_ids"]) if w >= 0 and (k == 0 or f["word_ids"][k - 1] != w)]
-        assert [f["labels"][k] for k in firsts] == [spec.label_names.index(tags[f["word_ids"][k]]) for k in firsts]
+        firsts = [
+            k
+            for k, w in enumerate(f["word_ids"])
+            if w >= 0 and (k == 0 or f["word_ids"][k - 1] != w)
+        ]
+        assert [f["labels"][k] for k in firsts] == [
+            spec.label_names.index(tags[f["word_ids"][k]]) for k in firsts
+        ]
         assert all(f["labels"][k] == IGNORE for k in range(len(f["labels"])) if k not in firsts)
     assert tag_predictions(feats, _perfect(feats), spec.label_names) == {"s": tags}

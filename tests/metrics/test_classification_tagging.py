@@ -31,12 +31,32 @@ def _random_tags(rng, names, n):
     return [[rng.choice(names) for _ in range(rng.randint(1, 12))] for _ in range(n)]
 
 
-@pytest.mark.parametrize("names", [
-    ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"],
-    ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
-     "SCONJ", "SYM", "VERB", "X"],
-    ["O", "B-A", "I-A", "E-A", "S-A", "B-B", "E-B", ".", "I-B"],
-])
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"],
+        [
+            "ADJ",
+            "ADP",
+            "ADV",
+            "AUX",
+            "CCONJ",
+            "DET",
+            "INTJ",
+            "NOUN",
+            "NUM",
+            "PART",
+            "PRON",
+            "PROPN",
+            "PUNCT",
+            "SCONJ",
+            "SYM",
+            "VERB",
+            "X",
+        ],
+        ["O", "B-A", "I-A", "E-A", "S-A", "B-B", "E-B", ".", "I-B"],
+    ],
+)
 def test_equals_seqeval_on_random_sequences(names):
     import warnings
 
@@ -46,7 +66,11 @@ def test_equals_seqeval_on_random_sequences(names):
         pred = [[rng.choice(names) if rng.random() < 0.4 else t for t in sent] for sent in gold]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            expected = (100 * f1_score(gold, pred), 100 * precision_score(gold, pred), 100 * recall_score(gold, pred))
+            expected = (
+                100 * f1_score(gold, pred),
+                100 * precision_score(gold, pred),
+                100 * recall_score(gold, pred),
+            )
         got = tagging.prf(gold, pred)
         assert got["f1"] == pytest.approx(expected[0], abs=1e-9)
         assert got["precision"] == pytest.approx(expected[1], abs=1e-9)

@@ -12,7 +12,9 @@ def test_chrf_pp_equals_sacrebleu():
     refs = ["The cat is on the mat.", "Hello, world!"]
     expected = sacrebleu.corpus_chrf(hyps, [refs], word_order=2).score
     assert generation.chrf_pp(hyps, refs) == pytest.approx(expected, abs=1e-9)
-    assert catalog.METRICS.get("chrf_pp").score(refs, hyps)["chrf_pp"] == pytest.approx(expected, abs=1e-9)
+    assert catalog.METRICS.get("chrf_pp").score(refs, hyps)["chrf_pp"] == pytest.approx(
+        expected, abs=1e-9
+    )
     with pytest.raises(DataError):
         generation.chrf_pp(hyps, refs[:1])
 
@@ -30,22 +32,38 @@ def test_spbleu_offline_without_model_says_where_to_put_it(monkeypatch, tmp_path
 def test_spbleu_with_local_model_equals_bleu_on_pieces(tmp_path):
     spm = pytest.importorskip("sentencepiece")
     text = tmp_path / "train.txt"
-    text.write_text("\n".join(["the cat sat on the mat", "a dog runs in the park", "hello world again"] * 30))
-    spm.SentencePieceTrainer.train(input=str(text), model_prefix=str(tmp_path / "m"), vocab_size=25, hard_vocab_limit=False,
-                                   minloglevel=2)
+    text.write_text(
+        "\n".join(["the cat sat on the mat", "a dog runs in the park", "hello world again"] * 30)
+    )
+    spm.SentencePieceTrainer.train(
+        input=str(text),
+        model_prefix=str(tmp_path / "m"),
+        vocab_size=25,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
     model = tmp_path / "m.model"
     sp = spm.SentencePieceProcessor(model_file=str(model))
-    hyps, refs = ["the cat sat on a mat", "hello world"], ["the cat sat on the mat", "hello world again"]
+    hyps, refs = (
+        ["the cat sat on a mat", "hello world"],
+        ["the cat sat on the mat", "hello world again"],
+    )
     pieces = lambda s: " ".join(sp.encode(s, out_type=str))  # noqa: E731
-    expected = sacrebleu.corpus_bleu([pieces(h) for h in hyps], [[pieces(r) for r in refs]], tokenize="none").score
+    expected = sacrebleu.corpus_bleu(
+        [pieces(h) for h in hyps], [[pieces(r) for r in refs]], tokenize="none"
+    ).score
     assert generation.spbleu(hyps, refs, spm_model=model) == pytest.approx(expected)
     assert 0 < expected < 100
     # the bootstrap's summed segment statistics give the same corpus score, also on a resample
     stats = generation.spbleu_stats(refs, hyps, spm_model=str(model))
     assert generation.spbleu_from_stats(stats.sum(0)) == pytest.approx(expected)
     resample = [1, 1, 0]
-    direct = generation.spbleu([hyps[i] for i in resample], [refs[i] for i in resample], spm_model=model)
-    assert generation.spbleu_from_stats(np.bincount(resample, minlength=2) @ stats) == pytest.approx(direct)
+    direct = generation.spbleu(
+        [hyps[i] for i in resample], [refs[i] for i in resample], spm_model=model
+    )
+    assert generation.spbleu_from_stats(
+        np.bincount(resample, minlength=2) @ stats
+    ) == pytest.approx(direct)
 
 
 def test_vqa_accuracy_official_formula():

@@ -6,9 +6,27 @@ from mmxfer.metrics import qa
 
 
 def _dataset(items):
-    return {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": "c", "qas": [
-        {"id": qid, "question": "q", "answers": [{"text": a, "answer_start": 0} for a in answers]}
-        for qid, answers in items]}]}]}
+    return {
+        "version": "1.1",
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": "c",
+                        "qas": [
+                            {
+                                "id": qid,
+                                "question": "q",
+                                "answers": [{"text": a, "answer_start": 0} for a in answers],
+                            }
+                            for qid, answers in items
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
 
 
 def test_squad_normalisation_and_f1():
@@ -65,5 +83,7 @@ def test_registered_qa_metrics_from_rows():
     squad = catalog.METRICS.get("squad")
     out = squad.score([["Paris"], ["a b"]], ["paris", None])
     assert out["exact_match"] == 50.0 and out["f1"] == 50.0 and out["f1_em"] == 50.0
-    assert catalog.METRICS.get("mlqa").score([["北京"]], ["北京大学"], lang="zh")["f1"] == pytest.approx(200 / 3)
+    assert catalog.METRICS.get("mlqa").score([["北京"]], ["北京大学"], lang="zh")[
+        "f1"
+    ] == pytest.approx(200 / 3)
     assert catalog.METRICS.get("tydiqa").score([["x"]], ["x"])["exact_match"] == 100.0

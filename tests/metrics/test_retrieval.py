@@ -88,7 +88,8 @@ def test_bucc_threshold_and_f1_hand_computed():
     assert retrieval.optimize_threshold(cands, gold) == pytest.approx(1.0)
     assert retrieval.optimize_threshold(cands[:3], {("a", "1"), ("b", "2")}) == pytest.approx(1.25)
     assert retrieval.pair_f1(gold, [("a", "1"), ("c", "9")]) == pytest.approx(
-        {"f1": 100 * 0.4, "precision": 50.0, "recall": 100 / 3})
+        {"f1": 100 * 0.4, "precision": 50.0, "recall": 100 / 3}
+    )
 
 
 def test_bucc_mining_recovers_parallel_pairs_among_distractors():
@@ -101,8 +102,9 @@ def test_bucc_mining_recovers_parallel_pairs_among_distractors():
     gold = [(i, i) for i in range(30)]
     out = retrieval.bucc_f1(src, tgt, gold, src, tgt, gold)
     assert out["f1"] > 90 and out["threshold"] > 1.0
-    assert catalog.METRICS.get("bucc_f1").score([[0, 0], [1, 1], None], [[0, 0], [1, 2], [3, 3]])["f1"] == \
-        pytest.approx(100 * 2 * (1 / 3) * 0.5 / (1 / 3 + 0.5))
+    assert catalog.METRICS.get("bucc_f1").score([[0, 0], [1, 1], None], [[0, 0], [1, 2], [3, 3]])[
+        "f1"
+    ] == pytest.approx(100 * 2 * (1 / 3) * 0.5 / (1 / 3 + 0.5))
 
 
 def test_registered_index_metrics():

@@ -21,7 +21,10 @@ from mmxfer.metrics import retrieval
 
 def _embedder(table: dict[str, np.ndarray]):
     def embed(sentences):
-        return np.stack([table[s] for s in sentences]) if sentences else np.zeros((0, 4), np.float32)
+        return (
+            np.stack([table[s] for s in sentences]) if sentences else np.zeros((0, 4), np.float32)
+        )
+
     return embed
 
 
@@ -31,8 +34,15 @@ def _embedder(table: dict[str, np.ndarray]):
 # depends on its text only, so the repeat retrieves as its twin and ties go to the lower row
 ENGLISH = ["one", "two", "three", "two"]
 SOURCES = ["uno", "dos", "tres", "dos."]
-VECTORS = {"one": [1, 0, 0, 0], "two": [0, 1, 0, 0], "three": [0, 0, 1, 0], "uno": [1, 0.1, 0, 0],
-           "dos": [0.1, 1, 0, 0], "tres": [0, 0.1, 1, 0], "dos.": [0, 1, 0.1, 0]}
+VECTORS = {
+    "one": [1, 0, 0, 0],
+    "two": [0, 1, 0, 0],
+    "three": [0, 0, 1, 0],
+    "uno": [1, 0.1, 0, 0],
+    "dos": [0.1, 1, 0, 0],
+    "tres": [0, 0.1, 1, 0],
+    "dos.": [0, 1, 0.1, 0],
+}
 TABLE = {k: np.asarray(v, np.float32) for k, v in VECTORS.items()}
 
 
@@ -46,13 +56,20 @@ def test_xsim_counts_a_retrieved_duplicate_of_the_gold_as_found():
 
 @pytest.mark.parametrize("comparison, errors", [("text", 0), ("index", 1)])
 def test_pair_predictions_and_the_xsim_metric_compare_by_the_configured_unit(comparison, errors):
-    cfg = RetrievalConfig(normalize=True, margin="absolute", direction="xx-en", comparison=comparison)
-    rows = retrieval_evaluation.pair_predictions(SOURCES, ENGLISH, ["a", "b", "c", "d"], _embedder(TABLE), cfg,
-                                                 "xsim")
+    cfg = RetrievalConfig(
+        normalize=True, margin="absolute", direction="xx-en", comparison=comparison
+    )
+    rows = retrieval_evaluation.pair_predictions(
+        SOURCES, ENGLISH, ["a", "b", "c", "d"], _embedder(TABLE), cfg, "xsim"
+    )
     assert [r["pred"] for r in rows] == [0, 1, 2, 1]
-    assert [r["gold"] for r in rows] == ([0, [1, 3], 2, [1, 3]] if comparison == "text" else [0, 1, 2, 3])
+    assert [r["gold"] for r in rows] == (
+        [0, [1, 3], 2, [1, 3]] if comparison == "text" else [0, 1, 2, 3]
+    )
     settings = retrieval_evaluation.settings_of(cfg, layer=None)
-    out = score_file_rows("flores200", "devtest", "spa_Latn", rows, metric="xsim", settings=settings)
+    out = score_file_rows(
+        "flores200", "devtest", "spa_Latn", rows, metric="xsim", settings=settings
+    )
     assert out[0]["scores"]["errors"] == errors and out[0]["settings"]["comparison"] == comparison
     # the same rows read back by the bootstrap's per-example scorer
     metric = catalog.METRICS.get("xsim")
@@ -64,13 +81,20 @@ def test_both_directions_compare_the_text_of_the_searched_side():
     sources, english = ["uno", "dos", "uno"], ["one", "two", "one."]
     table = {**TABLE, "one.": np.asarray([1, 0, 0.1, 0], np.float32)}
     cfg = RetrievalConfig(margin="absolute", direction="both")
-    rows = retrieval_evaluation.pair_predictions(sources, english, [0, 1, 2], _embedder(table), cfg, "xsim")
+    rows = retrieval_evaluation.pair_predictions(
+        sources, english, [0, 1, 2], _embedder(table), cfg, "xsim"
+    )
     en_xx = [r for r in rows if r["direction"] == "en-xx"]
     assert [r["gold"] for r in en_xx] == [[0, 2], 1, [0, 2]]
     assert [r["pred"] for r in en_xx] == [0, 1, 0]
     xx_en = [r for r in rows if r["direction"] == "xx-en"]
     assert [r["gold"] for r in xx_en] == [0, 1, 2]  # English lines are distinct
-    assert catalog.METRICS.get("xsim").score([r["gold"] for r in en_xx], [r["pred"] for r in en_xx])["errors"] == 0
+    assert (
+        catalog.METRICS.get("xsim").score([r["gold"] for r in en_xx], [r["pred"] for r in en_xx])[
+            "errors"
+        ]
+        == 0
+    )
 
 
 def test_xtremes_tatoeba_is_scored_by_index():
@@ -78,27 +102,49 @@ def test_xtremes_tatoeba_is_scored_by_index():
 
     for suite in ("xtreme", "xtreme-retrieval"):
         tatoeba = next(t for t in load_suite(suite).tasks if t.task == "tatoeba")
-        assert tatoeba.params["comparison"] == "index"  # XTREME evaluate.py: accuracy of predicted vs gold lines
+        assert (
+            tatoeba.params["comparison"] == "index"
+        )  # XTREME evaluate.py: accuracy of predicted vs gold lines
     assert RetrievalConfig().comparison == "text"
 
 
 # --- BUCC mining de-duplicated as XTREME --------------------------------------------------------------------
 
-def _bucc_split(src: list[tuple[str, str]], eng: list[tuple[str, str]], gold: dict[str, str]) -> list[dict]:
-    return ([{"side": "source", "id": i, "text": t, "gold": gold.get(i, "")} for i, t in src]
-            + [{"side": "target", "id": i, "text": t, "gold": ""} for i, t in eng])
+
+def _bucc_split(
+    src: list[tuple[str, str]], eng: list[tuple[str, str]], gold: dict[str, str]
+) -> list[dict]:
+    return [{"side": "source", "id": i, "text": t, "gold": gold.get(i, "")} for i, t in src] + [
+        {"side": "target", "id": i, "text": t, "gold": ""} for i, t in eng
+    ]
 
 
 def test_bucc_mines_each_sentence_once_and_drops_a_repeated_one():
     # "dup" is on two source lines (two ids): XTREME mines it once and finds no id to map it back to
-    table = {t: np.asarray(v, np.float32) for t, v in {
-        "a": [1, 0, 0, 0], "b": [0, 1, 0, 0], "dup": [0, 0, 1, 0], "A": [1, 0.1, 0, 0], "B": [0, 1, 0.1, 0],
-        "D": [0.1, 0, 1, 0]}.items()}
-    test = _bucc_split([("s0", "a"), ("s1", "b"), ("s2", "dup"), ("s3", "dup")],
-                       [("e0", "A"), ("e1", "B"), ("e2", "D")], {"s0": "e0", "s1": "e1", "s2": "e2"})
+    table = {
+        t: np.asarray(v, np.float32)
+        for t, v in {
+            "a": [1, 0, 0, 0],
+            "b": [0, 1, 0, 0],
+            "dup": [0, 0, 1, 0],
+            "A": [1, 0.1, 0, 0],
+            "B": [0, 1, 0.1, 0],
+            "D": [0.1, 0, 1, 0],
+        }.items()
+    }
+    test = _bucc_split(
+        [("s0", "a"), ("s1", "b"), ("s2", "dup"), ("s3", "dup")],
+        [("e0", "A"), ("e1", "B"), ("e2", "D")],
+        {"s0": "e0", "s1": "e1", "s2": "e2"},
+    )
     cfg = RetrievalConfig(margin="ratio", k=2, threshold_source="test-oracle")
     rows, _ = retrieval_evaluation.mining_predictions(None, test, _embedder(table), cfg)
-    assert {r["id"]: r["pred"] for r in rows} == {"s0": ["s0", "e0"], "s1": ["s1", "e1"], "s2": None, "s3": None}
+    assert {r["id"]: r["pred"] for r in rows} == {
+        "s0": ["s0", "e0"],
+        "s1": ["s1", "e1"],
+        "s2": None,
+        "s3": None,
+    }
     f1 = catalog.METRICS.get("bucc_f1").score([r["gold"] for r in rows], [r["pred"] for r in rows])
     assert f1["recall"] == pytest.approx(200 / 3) and f1["precision"] == 100.0
 
@@ -106,6 +152,7 @@ def test_bucc_mines_each_sentence_once_and_drops_a_repeated_one():
 def _xtreme_mined(src, eng, table, k, margin):
     """XTREME's text_load_unify + unique_embeddings + mine_bitext (retrieval 'max', threshold 0) + read_sent2id +
     read_candidate2score, over (id, text) lines, transcribed."""
+
     def unify(lines):
         inds, sents, sent2ind = [], [], {}
         for _, text in lines:
@@ -135,7 +182,9 @@ def _xtreme_mined(src, eng, table, k, margin):
     trg_inds, trg_sents = unify(eng)
     x = unique_embeddings(np.stack([table[t] for _, t in src]), src_inds)
     y = unique_embeddings(np.stack([table[t] for _, t in eng]), trg_inds)
-    written = [(sc, src_sents[s], trg_sents[t]) for s, t, sc in retrieval.mine(x, y, k, margin) if sc > 0]
+    written = [
+        (sc, src_sents[s], trg_sents[t]) for s, t, sc in retrieval.mine(x, y, k, margin) if sc > 0
+    ]
     src_ids, trg_ids = sent2id(src), sent2id(eng)
     cand2score = {}
     for sc, s, t in written:
@@ -161,8 +210,14 @@ def test_random_duplicates_are_mined_as_xtreme(margin):
     all_table = {**table, **eng_table}
     expected = _xtreme_mined(src, eng, all_table, 4, margin)
     cfg = RetrievalConfig(margin=margin, k=4)
-    got = retrieval_evaluation.mine_ids([i for i, _ in src], [t for _, t in src], [i for i, _ in eng],
-                                        [t for _, t in eng], _embedder(all_table), cfg)
+    got = retrieval_evaluation.mine_ids(
+        [i for i, _ in src],
+        [t for _, t in src],
+        [i for i, _ in eng],
+        [t for _, t in eng],
+        _embedder(all_table),
+        cfg,
+    )
     assert len({t for _, t in src}) < len(src) and len(expected) > 5
     assert {(s, t): sc for s, t, sc in got} == pytest.approx(expected)
     assert len(got) == len(expected)  # each id pair once
@@ -170,11 +225,17 @@ def test_random_duplicates_are_mined_as_xtreme(margin):
 
 def test_bucc_candidates_need_a_positive_score():
     # mine_bitext writes a candidate only when its score exceeds its threshold 0 (utils_retrieve.py line 227)
-    table = {t: np.asarray(v, np.float32) for t, v in {"a": [1, 0], "z": [-1, -0.2], "A": [1, 0.1],
-                                                        "B": [0.9, 0.3]}.items()}
+    table = {
+        t: np.asarray(v, np.float32)
+        for t, v in {"a": [1, 0], "z": [-1, -0.2], "A": [1, 0.1], "B": [0.9, 0.3]}.items()
+    }
     cfg = RetrievalConfig(margin="absolute")
-    got = retrieval_evaluation.mine_ids(["s0", "s1"], ["a", "z"], ["e0", "e1"], ["A", "B"], _embedder(table), cfg)
+    got = retrieval_evaluation.mine_ids(
+        ["s0", "s1"], ["a", "z"], ["e0", "e1"], ["A", "B"], _embedder(table), cfg
+    )
     assert [(s, t) for s, t, _ in got] == [("s0", "e0")]
     # mining itself pairs z with B, at a negative cosine
-    mined = retrieval.mine(np.stack([table["a"], table["z"]]), np.stack([table["A"], table["B"]]), 4, "absolute")
+    mined = retrieval.mine(
+        np.stack([table["a"], table["z"]]), np.stack([table["A"], table["B"]]), 4, "absolute"
+    )
     assert [(s, t) for s, t, _ in mined] == [(0, 0), (1, 1)] and mined[1][2] < 0

@@ -59,7 +59,9 @@ def _reference_mine(sim: np.ndarray, margin: str, k: int) -> list[tuple[int, int
     return out
 
 
-def _integer_pair(seed: int, nx: int = 23, ny: int = 19, d: int = 6) -> tuple[np.ndarray, np.ndarray]:
+def _integer_pair(
+    seed: int, nx: int = 23, ny: int = 19, d: int = 6
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 3, size=(nx, d)).astype(np.float32)
     y = rng.integers(0, 3, size=(ny, d)).astype(np.float32)
@@ -93,7 +95,9 @@ def test_integer_embeddings_equal_full_matrix_reference(chunk, k):
         _assert_same(both[0], fwd)
         _assert_same(both[1], bwd)
         assert retrieval.mine(x, y, k, margin, **opts) == _reference_mine(sim, margin, k)
-        assert retrieval.xsim(x, y, margin, k, **opts)["errors"] == int((fwd[0] != np.arange(len(x))).sum())
+        assert retrieval.xsim(x, y, margin, k, **opts)["errors"] == int(
+            (fwd[0] != np.arange(len(x))).sum()
+        )
 
 
 def test_more_ties_than_candidates_go_to_the_lower_index():
@@ -136,20 +140,37 @@ def test_evaluation_uses_one_pass_without_changing_rows():
     table = {f"s{i}": v for i, v in enumerate(x)} | {f"e{i}": v for i, v in enumerate(y)}
 
     def embed(sentences):
-        return np.stack([table[s] for s in sentences]) if sentences else np.zeros((0, 6), np.float32)
+        return (
+            np.stack([table[s] for s in sentences]) if sentences else np.zeros((0, 6), np.float32)
+        )
 
-    src, eng, ids = [f"s{i}" for i in range(15)], [f"e{i}" for i in range(15)], list(range(100, 115))
+    src, eng, ids = (
+        [f"s{i}" for i in range(15)],
+        [f"e{i}" for i in range(15)],
+        list(range(100, 115)),
+    )
     for margin in MARGINS:
         cfg = RetrievalConfig(normalize=False, margin=margin, direction="both")
         rows = retrieval_evaluation.pair_predictions(src, eng, ids, embed, cfg, "xsim")
-        expected = [(d, int(p)) for d, (q, db) in (("xx-en", (x, y)), ("en-xx", (y, x)))
-                    for p in retrieval.retrieve(q, db, margin, 4, normalize=False)[0]]
+        expected = [
+            (d, int(p))
+            for d, (q, db) in (("xx-en", (x, y)), ("en-xx", (y, x)))
+            for p in retrieval.retrieve(q, db, margin, 4, normalize=False)[0]
+        ]
         assert [(r["direction"], r["pred"]) for r in rows] == expected
-        one = retrieval_evaluation.pair_predictions(src, eng, ids, embed, RetrievalConfig(normalize=False, margin=margin,
-                                                                     direction="en-xx"), "xsim")
+        one = retrieval_evaluation.pair_predictions(
+            src,
+            eng,
+            ids,
+            embed,
+            RetrievalConfig(normalize=False, margin=margin, direction="en-xx"),
+            "xsim",
+        )
         assert one == [r for r in rows if r["direction"] == "en-xx"]
-    test = [{"side": "source", "id": f"s{i}", "text": f"s{i}", "gold": f"e{i}" if i < 10 else None}
-            for i in range(15)] + [{"side": "target", "id": f"e{i}", "text": f"e{i}"} for i in range(15)]
+    test = [
+        {"side": "source", "id": f"s{i}", "text": f"s{i}", "gold": f"e{i}" if i < 10 else None}
+        for i in range(15)
+    ] + [{"side": "target", "id": f"e{i}", "text": f"e{i}"} for i in range(15)]
     cfg = RetrievalConfig(normalize=False, threshold_source="test-oracle")
     rows, threshold = retrieval_evaluation.mining_predictions(None, test, embed, cfg)
     cands = retrieval.mine(x, y, 4, "ratio", normalize=False)
@@ -174,15 +195,31 @@ def test_english_candidates_without_a_source_enlarge_the_english_side_only():
     src = [f"s{i}" for i in range(12)] + [None] * 8
     eng, ids = [f"e{i}" for i in range(20)], [f"id{i}" for i in range(20)]
     for margin in MARGINS:
-        rows = retrieval_evaluation.pair_predictions(src, eng, ids, embed, RetrievalConfig(
-            normalize=False, margin=margin, direction="both"), "xsim")
+        rows = retrieval_evaluation.pair_predictions(
+            src,
+            eng,
+            ids,
+            embed,
+            RetrievalConfig(normalize=False, margin=margin, direction="both"),
+            "xsim",
+        )
         xx_en = [r for r in rows if r["direction"] == "xx-en"]
         en_xx = [r for r in rows if r["direction"] == "en-xx"]
-        assert [r["pred"] for r in xx_en] == list(retrieval.retrieve(x, y, margin, 4, normalize=False)[0])
-        assert [r["gold"] for r in xx_en] == list(range(12)) and [r["id"] for r in xx_en] == ids[:12]
+        assert [r["pred"] for r in xx_en] == list(
+            retrieval.retrieve(x, y, margin, 4, normalize=False)[0]
+        )
+        assert [r["gold"] for r in xx_en] == list(range(12)) and [r["id"] for r in xx_en] == ids[
+            :12
+        ]
         # en-xx: the 12 aligned English rows search the sources, with the margin of the whole English side
         (_, _), (back, _) = retrieval.retrieve_both(x, y, margin, 4, normalize=False)
         assert [r["pred"] for r in en_xx] == list(back[:12]) and len(en_xx) == 12
-        one = retrieval_evaluation.pair_predictions(src, eng, ids, embed, RetrievalConfig(
-            normalize=False, margin=margin, direction="xx-en"), "xsim")
+        one = retrieval_evaluation.pair_predictions(
+            src,
+            eng,
+            ids,
+            embed,
+            RetrievalConfig(normalize=False, margin=margin, direction="xx-en"),
+            "xsim",
+        )
         assert one == xx_en

@@ -18,9 +18,13 @@ TAG_SETS = {"upos": list(UPOS), "panx": list(PANX_TAGS), "mixed": list(UPOS) + l
 
 
 def _case(rng: random.Random, names: list[str]) -> tuple[list[list[str]], list[list[str]]]:
-    gold = [[rng.choice(names) for _ in range(rng.randint(0 if rng.random() < 0.05 else 1, 7))]
-            for _ in range(rng.randint(1, 5))]
-    for sent in gold:  # X at sentence starts and ends is what an independent per-sentence chunker gets wrong
+    gold = [
+        [rng.choice(names) for _ in range(rng.randint(0 if rng.random() < 0.05 else 1, 7))]
+        for _ in range(rng.randint(1, 5))
+    ]
+    for sent in (
+        gold
+    ):  # X at sentence starts and ends is what an independent per-sentence chunker gets wrong
         if sent and rng.random() < 0.3:
             sent[0 if rng.random() < 0.5 else -1] = "X" if "X" in names else sent[0]
     pred = [[rng.choice(names) if rng.random() < 0.35 else t for t in sent] for sent in gold]
@@ -30,7 +34,11 @@ def _case(rng: random.Random, names: list[str]) -> tuple[list[list[str]], list[l
 def _seqeval(gold, pred) -> tuple[float, float, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return (100 * f1_score(gold, pred), 100 * precision_score(gold, pred), 100 * recall_score(gold, pred))
+        return (
+            100 * f1_score(gold, pred),
+            100 * precision_score(gold, pred),
+            100 * recall_score(gold, pred),
+        )
 
 
 @pytest.mark.parametrize("tag_set", sorted(TAG_SETS))
@@ -42,9 +50,11 @@ def test_prf_equals_seqeval_on_thousands_of_random_cases(tag_set):
         gold, pred = _case(rng, names)
         f1, precision, recall = _seqeval(gold, pred)
         got = tagging.prf(gold, pred)
-        differences += not (got["f1"] == pytest.approx(f1, abs=1e-9)
-                            and got["precision"] == pytest.approx(precision, abs=1e-9)
-                            and got["recall"] == pytest.approx(recall, abs=1e-9))
+        differences += not (
+            got["f1"] == pytest.approx(f1, abs=1e-9)
+            and got["precision"] == pytest.approx(precision, abs=1e-9)
+            and got["recall"] == pytest.approx(recall, abs=1e-9)
+        )
     assert differences == 0
 
 
@@ -63,5 +73,7 @@ def test_sentence_counts_sum_to_the_exact_score(tag_set):
         gold, pred = _case(rng, TAG_SETS[tag_set])
         counts = tagging.sentence_counts(gold, pred)
         assert counts.shape == (len(gold), 3)
-        assert float(tagging.f1_from_counts(counts.sum(0))) == pytest.approx(tagging.prf(gold, pred)["f1"])
+        assert float(tagging.f1_from_counts(counts.sum(0))) == pytest.approx(
+            tagging.prf(gold, pred)["f1"]
+        )
         assert np.all(counts >= 0)

@@ -8,7 +8,12 @@ from mmxfer.errors import ConfigError
 from mmxfer.models.embed import encode
 from mmxfer.testing.tiny import tiny_trunk
 
-SENTENCES = ["the cat", "Die Katze sitzt auf der Matte und schaut den roten Ball an", "猫", "a man is riding a horse"]
+SENTENCES = [
+    "the cat",
+    "Die Katze sitzt auf der Matte und schaut den roten Ball an",
+    "猫",
+    "a man is riding a horse",
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +48,23 @@ def test_cli_embed_writes_one_row_per_line(tmp_path, capsys):
     src = tmp_path / "in.txt"
     src.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
     out = tmp_path / "emb.npy"
-    code = main(["embed", "--trunk", "tiny", "--input", str(src), "--output", str(out), "--layer", "1",
-                 "--pooling", "cls", "--batch-size", "3"])
+    code = main(
+        [
+            "embed",
+            "--trunk",
+            "tiny",
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--layer",
+            "1",
+            "--pooling",
+            "cls",
+            "--batch-size",
+            "3",
+        ]
+    )
     assert code == 0
     emb = np.load(out)
     assert emb.shape == (4, 32) and emb.dtype == np.float32
@@ -52,8 +72,17 @@ def test_cli_embed_writes_one_row_per_line(tmp_path, capsys):
 
 
 def test_cli_embed_missing_input_is_one_line_exit_2(tmp_path, capsys):
-    code = main(["embed", "--trunk", "tiny", "--input", str(tmp_path / "nope.txt"), "--output",
-                 str(tmp_path / "e.npy")])
+    code = main(
+        [
+            "embed",
+            "--trunk",
+            "tiny",
+            "--input",
+            str(tmp_path / "nope.txt"),
+            "--output",
+            str(tmp_path / "e.npy"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "input file not found" in err and "\n" not in err
     assert not (tmp_path / "e.npy").exists()
@@ -62,16 +91,22 @@ def test_cli_embed_missing_input_is_one_line_exit_2(tmp_path, capsys):
 def test_cli_embed_empty_input_is_an_error(tmp_path, capsys):
     src = tmp_path / "empty.txt"
     src.write_text("", encoding="utf-8")
-    code = main(["embed", "--trunk", "tiny", "--input", str(src), "--output", str(tmp_path / "e.npy")])
+    code = main(
+        ["embed", "--trunk", "tiny", "--input", str(src), "--output", str(tmp_path / "e.npy")]
+    )
     assert code == 2 and "empty" in capsys.readouterr().err
 
 
 def test_precision_no_is_fp32_and_bf16_autocast_stays_close(trunk):
     model, tok = trunk
     fp32 = encode(model, tok, SENTENCES, progress=False)
-    np.testing.assert_array_equal(encode(model, tok, SENTENCES, precision="no", progress=False), fp32)
+    np.testing.assert_array_equal(
+        encode(model, tok, SENTENCES, precision="no", progress=False), fp32
+    )
     bf16 = encode(model, tok, SENTENCES, precision="bf16", progress=False)
-    assert bf16.dtype == np.float32 and not np.array_equal(bf16, fp32)  # autocast really ran in bf16
+    assert bf16.dtype == np.float32 and not np.array_equal(
+        bf16, fp32
+    )  # autocast really ran in bf16
     assert (bf16 * fp32).sum(axis=1).min() > 0.99  # cosine of unit rows
     with pytest.raises(ConfigError, match="precision must be one of"):
         encode(model, tok, SENTENCES, precision="int8", progress=False)
@@ -84,12 +119,41 @@ def test_cli_embed_says_which_precision_auto_became(tmp_path, capsys, monkeypatc
     src.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
     for native, expected in ((True, "(precision auto -> bf16)"), (False, "(precision auto -> no)")):
         monkeypatch.setattr(env, "cpu_bf16_native", lambda native=native: native)
-        assert main(["embed", "--trunk", "tiny", "--input", str(src), "--output", str(tmp_path / "e.npy")]) == 0
+        assert (
+            main(
+                [
+                    "embed",
+                    "--trunk",
+                    "tiny",
+                    "--input",
+                    str(src),
+                    "--output",
+                    str(tmp_path / "e.npy"),
+                ]
+            )
+            == 0
+        )
         assert expected in capsys.readouterr().out
-    assert main(["embed", "--trunk", "tiny", "--input", str(src), "--output", str(tmp_path / "f.npy"),
-                 "--precision", "no"]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "--trunk",
+                "tiny",
+                "--input",
+                str(src),
+                "--output",
+                str(tmp_path / "f.npy"),
+                "--precision",
+                "no",
+            ]
+        )
+        == 0
+    )
     assert "(precision no)" in capsys.readouterr().out
-    np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), np.load(tmp_path / "e.npy"))  # auto -> no above
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "f.npy"), np.load(tmp_path / "e.npy")
+    )  # auto -> no above
 
 
 def test_lines_are_truncated_to_the_trunks_positions(trunk):
@@ -105,8 +169,12 @@ def test_lines_are_truncated_to_the_trunks_positions(trunk):
 def test_cli_embed_input_rules(tmp_path, capsys):
     from mmxfer.cli import build_parser
 
-    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["embed"].format_help().split())
-    assert "A blank line is kept as its own row" in help_text and "A NUL byte is refused" in help_text
+    help_text = " ".join(
+        build_parser()._subparsers._group_actions[0].choices["embed"].format_help().split()
+    )
+    assert (
+        "A blank line is kept as its own row" in help_text and "A NUL byte is refused" in help_text
+    )
     src, out = tmp_path / "in.txt", tmp_path / "e.npy"
     src.write_bytes(b"one\n\n   \nfour\r\n")
     assert main(["embed", "--trunk", "tiny", "--input", str(src), "--output", str(out)]) == 0

@@ -9,7 +9,9 @@ from mmxfer.models import build_task_model
 from mmxfer.models.fusion import fused_forward, position_ids_for
 from mmxfer.testing.tiny import tiny_bert_trunk, tiny_trunk
 
-VISION = VisionConfig(model="tiny-vit", pretrained=None, freeze=False, projector="mlp", num_tokens=None)
+VISION = VisionConfig(
+    model="tiny-vit", pretrained=None, freeze=False, projector="mlp", num_tokens=None
+)
 TEXTS = ["a cat on a mat", "Die Katze sitzt auf der Matte und schaut"]
 
 
@@ -40,10 +42,16 @@ def _labels(head, ids):
     return {}
 
 
-HEAD_KW = {"classification": {"num_labels": 3}, "tagging": {"num_labels": 5}, "vqa": {"num_labels": 7}}
+HEAD_KW = {
+    "classification": {"num_labels": 3},
+    "tagging": {"num_labels": 5},
+    "vqa": {"num_labels": 7},
+}
 
 
-@pytest.mark.parametrize("head", ["classification", "span_qa", "tagging", "vqa", "caption_mlm", "caption_contrastive"])
+@pytest.mark.parametrize(
+    "head", ["classification", "span_qa", "tagging", "vqa", "caption_mlm", "caption_contrastive"]
+)
 def test_fused_forward_backward_each_head(head, batch):
     ids, mask, pixels = batch
     model = build_task_model(tiny_trunk(), head, vision_cfg=VISION, **HEAD_KW.get(head, {}))
@@ -60,7 +68,10 @@ def test_fused_forward_backward_each_head(head, batch):
     elif head == "tagging":
         assert out["logits"].shape == (*ids.shape, 5)
     elif head == "caption_mlm":
-        assert out["logits"].shape == (2, model.trunk.config.vocab_size)  # only the 2 masked positions
+        assert out["logits"].shape == (
+            2,
+            model.trunk.config.vocab_size,
+        )  # only the 2 masked positions
     elif head == "caption_contrastive":
         assert out["logits"].shape == (2, 2)
     else:
@@ -111,7 +122,9 @@ def test_fused_positions_match_trunk_convention(builder, batch):
     real = mask.bool()
     assert torch.allclose(fused.last_hidden_state[real], plain.last_hidden_state[real], atol=1e-5)
     pos = position_ids_for(trunk, torch.cat([torch.ones(2, 4, dtype=mask.dtype), mask], 1))
-    if builder is tiny_trunk:  # RoBERTa: visual tokens take padding_idx+1.., the text continues, pads stay at padding_idx
+    if (
+        builder is tiny_trunk
+    ):  # RoBERTa: visual tokens take padding_idx+1.., the text continues, pads stay at padding_idx
         assert pos[0, :4].tolist() == [2, 3, 4, 5] and pos[0, 4].item() == 6
         assert (pos[0][torch.cat([torch.ones(4), mask[0]]) == 0] == 1).all()
     else:
@@ -129,14 +142,20 @@ def test_model_works_under_bf16_autocast(batch):
 
 def test_frozen_vision_tower_gets_no_grad_and_stays_eval(batch):
     ids, mask, pixels = batch
-    cfg = VisionConfig(model="tiny-vit", pretrained=None, freeze=True, projector="linear", num_tokens=2)
+    cfg = VisionConfig(
+        model="tiny-vit", pretrained=None, freeze=True, projector="linear", num_tokens=2
+    )
     model = build_task_model(tiny_trunk(), "classification", num_labels=2, vision_cfg=cfg)
     model.train()
     assert not model.vision.training and model.projector.training
     out = model(ids, mask, pixel_values=pixels, labels=torch.tensor([0, 1]))
     out["loss"].backward()
     assert all(p.grad is None for p in model.vision.parameters())
-    assert model.visual_tokens(pixels).shape == (2, 2, 32)  # pooled to num_tokens, projected to trunk width
+    assert model.visual_tokens(pixels).shape == (
+        2,
+        2,
+        32,
+    )  # pooled to num_tokens, projected to trunk width
 
 
 def test_unknown_head_suggests():
@@ -160,8 +179,12 @@ def test_caption_mlm_reuses_checkpoint_lm_head(tmp_path):
     model = build_task_model(trunk, "caption_mlm")
     assert model.head.reused_lm_head
     assert torch.all(model.head.dense.weight == 0.25) and torch.all(model.head.bias == 0.5)
-    assert model.head._embeddings[0] is trunk.get_input_embeddings()  # decoder tied to the word embeddings
-    fresh = build_task_model(tiny_trunk(), "caption_mlm")  # no LM head in the checkpoint: a fresh tied head
+    assert (
+        model.head._embeddings[0] is trunk.get_input_embeddings()
+    )  # decoder tied to the word embeddings
+    fresh = build_task_model(
+        tiny_trunk(), "caption_mlm"
+    )  # no LM head in the checkpoint: a fresh tied head
     assert not fresh.head.reused_lm_head
 
 
@@ -182,7 +205,9 @@ def test_mean_classification_head_pools_the_text_tokens_only(batch):
         logits = model(ids, mask)["logits"]
         # the same sentence with three more pads: pads are left out of the mean, so the logits do not move
         pad = torch.full((ids.shape[0], 3), model.tokenizer.pad_token_id)
-        padded = model(torch.cat([ids, pad], 1), torch.cat([mask, torch.zeros_like(pad)], 1))["logits"]
+        padded = model(torch.cat([ids, pad], 1), torch.cat([mask, torch.zeros_like(pad)], 1))[
+            "logits"
+        ]
         hidden = model.trunk(input_ids=ids, attention_mask=mask).last_hidden_state
         mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
         expected = model.head.out(torch.tanh(model.head.dense(mean)))
@@ -214,7 +239,11 @@ def test_a_frozen_tied_decoder_is_cast_once_under_autocast_with_the_same_logits(
         cast = head._cast[1]
         second = head(hidden, None, labels={"mlm_labels": mlm})["logits"]
         reference = autocast_reference()
-    assert first.dtype == torch.bfloat16 and torch.equal(first, reference) and torch.equal(second, reference)
+    assert (
+        first.dtype == torch.bfloat16
+        and torch.equal(first, reference)
+        and torch.equal(second, reference)
+    )
     assert head._cast[1] is cast and cast.dtype == torch.bfloat16  # one cast for both steps
 
     with torch.no_grad():
@@ -226,11 +255,15 @@ def test_a_frozen_tied_decoder_is_cast_once_under_autocast_with_the_same_logits(
     # another weight (a loaded checkpoint's new parameter), not changed in place: its cast is made, not the old kept
     emb.weight = torch.nn.Parameter(torch.randn_like(emb.weight), requires_grad=False)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert torch.equal(head(hidden, None, labels={"mlm_labels": mlm})["logits"], autocast_reference())
+        assert torch.equal(
+            head(hidden, None, labels={"mlm_labels": mlm})["logits"], autocast_reference()
+        )
 
     emb.requires_grad_(True)  # a trained decoder: autocast casts it itself, so gradients reach it
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = head(hidden, None, labels={"mlm_labels": mlm})
     out["loss"].backward()
     assert head._cast is None and emb.weight.grad is not None
-    assert torch.equal(head(hidden, None, labels={"mlm_labels": mlm})["logits"], autocast_reference())  # fp32
+    assert torch.equal(
+        head(hidden, None, labels={"mlm_labels": mlm})["logits"], autocast_reference()
+    )  # fp32

@@ -14,7 +14,9 @@ from mmxfer.tasks.starter import starter_world
 
 
 def _counting_tower(calls: list[int]):
-    tower = build_vision_tower(VisionConfig(model="tiny-vit", pretrained=None, freeze=True, num_tokens=None))
+    tower = build_vision_tower(
+        VisionConfig(model="tiny-vit", pretrained=None, freeze=True, num_tokens=None)
+    )
     forward = tower.forward
 
     def counted(pixels):
@@ -31,7 +33,9 @@ def test_each_distinct_image_is_computed_once_and_equals_the_towers_output():
     transform = tower.transform()
     images = [s.png for s in starter_world(0, "validation", 5)]
     cache = StateCache(2**26)
-    features = FrozenImageFeatures(tower, lambda v: transform(open_image(v)), repr(transform), cache)
+    features = FrozenImageFeatures(
+        tower, lambda v: transform(open_image(v)), repr(transform), cache
+    )
     assert features.prepare(images + images[:3]) == 5 and sum(calls) == 5
     got = features([images[4], images[0], images[4]])
     assert sum(calls) == 5  # every one cached: no tower call at collate time
@@ -53,7 +57,9 @@ def test_an_image_not_prepared_is_computed_when_a_batch_asks_for_it():
     calls: list[int] = []
     tower, _ = _counting_tower(calls)
     transform = tower.transform()
-    features = FrozenImageFeatures(tower, lambda v: transform(open_image(v)), repr(transform), StateCache(2**26))
+    features = FrozenImageFeatures(
+        tower, lambda v: transform(open_image(v)), repr(transform), StateCache(2**26)
+    )
     images = [s.png for s in starter_world(0, "validation", 2)]
     assert features(images).shape == (2, 4, 48) and calls == [2]
 

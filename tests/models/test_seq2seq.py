@@ -10,8 +10,16 @@ from mmxfer.kinds.base import pad
 from mmxfer.models.seq2seq import build_seq2seq, shift_right, target_vocabulary
 from mmxfer.models.trunk import load_trunk
 
-SOURCES = ["Die Katze sitzt auf der Matte.", "Ein Mann reitet am Strand.", "Die Katze schaut den roten Ball an."]
-TARGETS = ["The cat sat on the mat.", "A man is riding a horse on the beach.", "The cat looked at the red ball."]
+SOURCES = [
+    "Die Katze sitzt auf der Matte.",
+    "Ein Mann reitet am Strand.",
+    "Die Katze schaut den roten Ball an.",
+]
+TARGETS = [
+    "The cat sat on the mat.",
+    "A man is riding a horse on the beach.",
+    "The cat looked at the red ball.",
+]
 
 
 def _labels(tokenizer, texts):
@@ -34,16 +42,29 @@ def test_decoder_starts_from_the_trunk(trunk):
         if "crossattention" not in key:
             assert torch.equal(value, reference[f"encoder.layer.0.{key}"]), key
     rows = torch.tensor(vocab)
-    assert torch.equal(base.embeddings.word_embeddings.weight, reference["embeddings.word_embeddings.weight"][rows])
+    assert torch.equal(
+        base.embeddings.word_embeddings.weight, reference["embeddings.word_embeddings.weight"][rows]
+    )
     out = model.decoder.get_output_embeddings().weight
-    assert out.data_ptr() == base.embeddings.word_embeddings.weight.data_ptr()  # tied output projection
+    assert (
+        out.data_ptr() == base.embeddings.word_embeddings.weight.data_ptr()
+    )  # tied output projection
     # random init keeps only the embeddings
-    rand = build_seq2seq(load_trunk(encoder.config.model_type == "bert" and "tiny-bert" or "tiny"), vocab=vocab,
-                         layers=1, init="random")
+    rand = build_seq2seq(
+        load_trunk(encoder.config.model_type == "bert" and "tiny-bert" or "tiny"),
+        vocab=vocab,
+        layers=1,
+        init="random",
+    )
     layer = rand.decoder.base_model.encoder.layer[0].state_dict()
-    assert not torch.equal(layer["attention.self.query.weight"], reference["encoder.layer.0.attention.self.query.weight"])
-    assert torch.equal(rand.decoder.base_model.embeddings.word_embeddings.weight,
-                       reference["embeddings.word_embeddings.weight"][rows])
+    assert not torch.equal(
+        layer["attention.self.query.weight"],
+        reference["encoder.layer.0.attention.self.query.weight"],
+    )
+    assert torch.equal(
+        rand.decoder.base_model.embeddings.word_embeddings.weight,
+        reference["embeddings.word_embeddings.weight"][rows],
+    )
 
 
 def test_target_vocabulary_is_compact_and_maps_back(trunk):
@@ -67,9 +88,13 @@ def test_stages_freeze_what_sixt_freezes(trunk):
     model.set_stage(1)
     assert not any(p.requires_grad for p in model.encoder.parameters())
     assert not any(p.requires_grad for p in model.decoder.base_model.embeddings.parameters())
-    assert any(p.requires_grad for n, p in model.decoder.named_parameters() if "crossattention" in n)
+    assert any(
+        p.requires_grad for n, p in model.decoder.named_parameters() if "crossattention" in n
+    )
     model.train()
-    assert not model.encoder.training and model.decoder.training  # the frozen encoder runs without dropout
+    assert (
+        not model.encoder.training and model.decoder.training
+    )  # the frozen encoder runs without dropout
     model.set_stage(2, train_decoder_embeddings=False)
     encoder_layers = [p.requires_grad for p in model.encoder.encoder.parameters()]
     assert encoder_layers and all(encoder_layers)
@@ -100,10 +125,14 @@ def test_beam_search_batched_equals_one_by_one_and_is_deterministic():
     singles = []
     for i in range(len(SOURCES)):
         n = int(enc["attention_mask"][i].sum())
-        one = model.generate(enc["input_ids"][i:i + 1, :n], None, num_beams=3, bounds=bounds[i:i + 1])
+        one = model.generate(
+            enc["input_ids"][i : i + 1, :n], None, num_beams=3, bounds=bounds[i : i + 1]
+        )
         singles.append(tokenizer.decode(one[0], skip_special_tokens=True))
     assert singles == tokenizer.batch_decode(batched, skip_special_tokens=True)
-    assert torch.equal(model.generate(enc["input_ids"], enc["attention_mask"], num_beams=3, bounds=bounds), batched)
+    assert torch.equal(
+        model.generate(enc["input_ids"], enc["attention_mask"], num_beams=3, bounds=bounds), batched
+    )
     # fairseq's int(a * source length + b), capped by the decoder's positions
     assert model.length_bounds(torch.tensor([10, 3]), 1.2, 10).tolist() == [22, 13]
     # tiny: 130 positions from pad + 1 = 2 on, 128 to feed: the start token and up to 127 hypothesis tokens
@@ -114,7 +143,9 @@ def test_beam_search_batched_equals_one_by_one_and_is_deterministic():
 def _never_ending(trunk):
     """A decoder that never chooses its end token by itself (its output bias for it is -1e4)."""
     tokenizer = trunk.tokenizer
-    model = build_seq2seq(trunk, vocab=target_vocabulary(tokenizer, _labels(tokenizer, TARGETS)), layers=1).eval()
+    model = build_seq2seq(
+        trunk, vocab=target_vocabulary(tokenizer, _labels(tokenizer, TARGETS)), layers=1
+    ).eval()
     model.decoder.get_output_embeddings().bias.data[model.ids["end"]] = -1e4
     return model
 
@@ -130,13 +161,17 @@ def test_each_sentence_ends_exactly_at_its_own_bound_inside_the_search(trunk, be
     bounds = model.length_bounds(lengths, 0.5, 1)
     assert bounds.tolist() == [int(0.5 * n + 1) for n in lengths.tolist()] and bounds[0] < bounds[1]
     out = model.generate(enc["input_ids"], enc["attention_mask"], num_beams=beams, bounds=bounds)
-    end, pad = tokenizer.sep_token_id if tokenizer.eos_token_id is None else tokenizer.eos_token_id, \
-        tokenizer.pad_token_id
+    end, pad = (
+        tokenizer.sep_token_id if tokenizer.eos_token_id is None else tokenizer.eos_token_id,
+        tokenizer.pad_token_id,
+    )
     for row, bound in zip(out.tolist(), bounds.tolist()):
         body = row[1:]  # after the decoder start token
         assert end not in body[:bound] and pad not in body[:bound]
-        assert body[bound] == end and all(t == pad for t in body[bound + 1:])
-    assert out.shape[1] == 1 + int(bounds.max()) + 1  # the search ran no further than the longest bound
+        assert body[bound] == end and all(t == pad for t in body[bound + 1 :])
+    assert (
+        out.shape[1] == 1 + int(bounds.max()) + 1
+    )  # the search ran no further than the longest bound
 
 
 def test_resdrop_removes_exactly_the_residual_of_one_self_attention(trunk):
@@ -149,15 +184,20 @@ def test_resdrop_removes_exactly_the_residual_of_one_self_attention(trunk):
     assert set(model.state_dict()) == keys  # the same parameters, under the same names
     layer = model.encoder.encoder.layer[1]
     seen: dict[str, torch.Tensor] = {}
-    layer.register_forward_pre_hook(lambda _m, args, kwargs: seen.__setitem__("x", args[0].detach()),
-                                    with_kwargs=True)
-    layer.attention.output.LayerNorm.register_forward_pre_hook(lambda _m, args: seen.__setitem__("ln", args[0].detach()))
+    layer.register_forward_pre_hook(
+        lambda _m, args, kwargs: seen.__setitem__("x", args[0].detach()), with_kwargs=True
+    )
+    layer.attention.output.LayerNorm.register_forward_pre_hook(
+        lambda _m, args: seen.__setitem__("ln", args[0].detach())
+    )
     enc = tokenizer(SOURCES, padding=True, return_tensors="pt")
     model.eval()
 
     def run():
         with torch.no_grad():
-            out = model.encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+            out = model.encoder(
+                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
+            ).last_hidden_state
         return out, seen["x"], seen["ln"]
 
     model.set_stage(1)  # stage 1 (the encoder frozen): the layer as pretrained
@@ -176,8 +216,12 @@ def test_training_lowers_the_loss():
     trunk = load_trunk("tiny")
     tokenizer = trunk.tokenizer
     labels = pad(_labels(tokenizer, TARGETS), -100)
-    model = build_seq2seq(trunk, vocab=target_vocabulary(tokenizer, _labels(tokenizer, TARGETS)), layers=1,
-                          label_smoothing=0.1)
+    model = build_seq2seq(
+        trunk,
+        vocab=target_vocabulary(tokenizer, _labels(tokenizer, TARGETS)),
+        layers=1,
+        label_smoothing=0.1,
+    )
     model.set_stage(2)
     enc = tokenizer(SOURCES, padding=True, return_tensors="pt")
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)

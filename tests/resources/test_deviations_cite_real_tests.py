@@ -11,12 +11,20 @@ TESTS = Path(__file__).resolve().parents[1]
 
 
 def test_every_cited_test_exists():
-    text = resources.files("mmxfer").joinpath("resources/recipe_and_deviations.md").read_text(encoding="utf-8")
+    text = (
+        resources.files("mmxfer")
+        .joinpath("resources/recipe_and_deviations.md")
+        .read_text(encoding="utf-8")
+    )
     cited_files = set(re.findall(r"(tests/[\w/]+\.py)", text))
     from mmxfer import config
 
-    settings = {f.name for obj in vars(config).values() if dataclasses.is_dataclass(obj)
-                for f in dataclasses.fields(obj)}  # a setting such as `test_max_length` is not a test
+    settings = {
+        f.name
+        for obj in vars(config).values()
+        if dataclasses.is_dataclass(obj)
+        for f in dataclasses.fields(obj)
+    }  # a setting such as `test_max_length` is not a test
     cited_names = set(re.findall(r"(?:`|::)(test_\w+)`", text)) - settings
     assert cited_names, "the note names no test"
     for path in cited_files:

@@ -23,7 +23,9 @@ def _dead_pid() -> int:
 
 def _write_lock(folder, **record):
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "LOCK").write_text(json.dumps({"host": lockmod.hostname(), "token": "other", **record}))
+    (folder / "LOCK").write_text(
+        json.dumps({"host": lockmod.hostname(), "token": "other", **record})
+    )
 
 
 def test_held_lock_names_its_holder_and_is_released(tmp_path):
@@ -32,7 +34,9 @@ def test_held_lock_names_its_holder_and_is_released(tmp_path):
         assert got
         holder = read_holder(folder / "LOCK")
         assert holder.pid == os.getpid() and holder.host == lockmod.hostname()
-        with pytest.raises(LockHeld, match=rf"run folder {folder} is in use by pid {os.getpid()} on host"):
+        with pytest.raises(
+            LockHeld, match=rf"run folder {folder} is in use by pid {os.getpid()} on host"
+        ):
             FileLock(folder, "run folder").acquire()
     assert not (folder / "LOCK").exists()
     assert not folder.exists()  # made only to hold the lock, and empty: removed again
@@ -64,7 +68,9 @@ def test_killed_but_unreaped_process_counts_as_dead(tmp_path):
 
 
 def test_reused_pid_is_not_the_holder(tmp_path):
-    _write_lock(tmp_path, pid=os.getppid(), pid_started="1")  # a live pid, but it started at another time
+    _write_lock(
+        tmp_path, pid=os.getppid(), pid_started="1"
+    )  # a live pid, but it started at another time
     with locked(tmp_path) as got:
         assert got
 
@@ -91,7 +97,9 @@ def test_stopped_heartbeat_of_another_host_is_waited_out_not_refused(tmp_path):
 
 
 def test_a_lock_file_that_is_no_json_record_names_no_holder_and_goes_stale_by_age(tmp_path):
-    (tmp_path / "LOCK").write_text(f"{_dead_pid()}@{lockmod.hostname()}")  # not the lock record: not read as one
+    (tmp_path / "LOCK").write_text(
+        f"{_dead_pid()}@{lockmod.hostname()}"
+    )  # not the lock record: not read as one
     holder = read_holder(tmp_path / "LOCK")
     assert (holder.pid, holder.host, holder.alive()) == (None, None, None)
     with pytest.raises(LockHeld, match="in use by an unknown process"):

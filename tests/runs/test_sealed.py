@@ -26,7 +26,10 @@ def test_seal_records_every_file_and_the_info(tmp_path):
     record = json.loads((folder / "DONE").read_text())
     assert record["rows"] == 3
     assert sorted(record["files"]) == ["data.arrow", "state.json", "sub/more.bin"]
-    assert record["files"]["sub/more.bin"] == {"size": 10, "sha256": sealed.sha256_file(folder / "sub" / "more.bin")}
+    assert record["files"]["sub/more.bin"] == {
+        "size": 10,
+        "sha256": sealed.sha256_file(folder / "sub" / "more.bin"),
+    }
     assert sealed.check(folder)["rows"] == 3
 
 
@@ -36,17 +39,32 @@ def _flip(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage, words", [
-    (lambda f: _flip(f / "data.arrow"), ("data.arrow", "content differs")),
-    (lambda f: (f / "data.arrow").write_bytes((f / "data.arrow").read_bytes()[:100]), ("data.arrow", "100 bytes")),
-    (lambda f: (f / "state.json").write_text('{"a": 2}'), ("state.json", "content differs")),
-    (lambda f: (f / "sub" / "more.bin").unlink(), ("more.bin", "missing")),
-    (lambda f: (f / "DONE").unlink(), ("no DONE",)),
-    (lambda f: (f / "DONE").write_text("{"), ("DONE", "unreadable")),
-    (lambda f: (f / "DONE").write_text('{"rows": 3}'), ("no checksums",)),
-    (lambda f: (f / "DONE").write_text("[1, 2]"), ("not a seal record",)),
-], ids=["flipped", "truncated", "edited", "file-missing", "record-missing", "record-garbled", "record-legacy",
-        "record-not-a-mapping"])
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda f: _flip(f / "data.arrow"), ("data.arrow", "content differs")),
+        (
+            lambda f: (f / "data.arrow").write_bytes((f / "data.arrow").read_bytes()[:100]),
+            ("data.arrow", "100 bytes"),
+        ),
+        (lambda f: (f / "state.json").write_text('{"a": 2}'), ("state.json", "content differs")),
+        (lambda f: (f / "sub" / "more.bin").unlink(), ("more.bin", "missing")),
+        (lambda f: (f / "DONE").unlink(), ("no DONE",)),
+        (lambda f: (f / "DONE").write_text("{"), ("DONE", "unreadable")),
+        (lambda f: (f / "DONE").write_text('{"rows": 3}'), ("no checksums",)),
+        (lambda f: (f / "DONE").write_text("[1, 2]"), ("not a seal record",)),
+    ],
+    ids=[
+        "flipped",
+        "truncated",
+        "edited",
+        "file-missing",
+        "record-missing",
+        "record-garbled",
+        "record-legacy",
+        "record-not-a-mapping",
+    ],
+)
 def test_every_damage_is_named(tmp_path, damage, words):
     folder = _folder(tmp_path)
     damage(folder)
@@ -89,7 +107,9 @@ def test_damaged_test_models_and_fixtures_are_made_again(tmp_path, caplog):
     _flip(folder / "model.safetensors")
     with caplog.at_level(logging.WARNING):
         assert tiny_trunk_dir(tmp_path) == folder
-    assert "content differs" in caplog.text and (folder / "model.safetensors").read_bytes() == weights
+    assert (
+        "content differs" in caplog.text and (folder / "model.safetensors").read_bytes() == weights
+    )
     spm = tiny_spm_model(tmp_path)
     model = spm.read_bytes()
     spm.write_bytes(model[:10])

@@ -17,7 +17,9 @@ CONFIG = {"arm": {"name": "vqa", "intermediate": ["vqa"]}, "target": "xnli", "se
 
 def _finished(tmp_path) -> Run:
     run = open_run(tmp_path, "s", CONFIG, "x")
-    run.write_predictions("xnli", "test", "de", [{"id": "a", "pred": 1, "gold": 1}, {"id": "b", "pred": 0, "gold": 2}])
+    run.write_predictions(
+        "xnli", "test", "de", [{"id": "a", "pred": 1, "gold": 1}, {"id": "b", "pred": 0, "gold": 2}]
+    )
     run.log_metric("xnli", "de", "test", "accuracy", 50.0, n=2)
     run.mark_done()
     return run
@@ -37,7 +39,9 @@ def test_rescoring_a_finished_run_records_the_new_files(tmp_path):
     path.write_text(path.read_text().replace('"pred": 0', '"pred": 2'))
     with pytest.raises(RunStoreError, match="predictions differ"):
         run.verified_metrics()
-    run.write_metrics([{"task": "xnli", "lang": "de", "split": "test", "metric": "accuracy", "score": 100.0}])
+    run.write_metrics(
+        [{"task": "xnli", "lang": "de", "split": "test", "metric": "accuracy", "score": 100.0}]
+    )
     assert [r["score"] for r in run.verified_metrics()] == [100.0]
     assert run.done_info()["rescored_at"]
 
@@ -46,9 +50,14 @@ def test_done_records_the_run_format_and_another_format_is_one_clear_error(tmp_p
     run = _finished(tmp_path)
     assert run.done_info()["run_format"] == RUN_FORMAT == 1
     sealed = run.done_info()
-    atomic.write_json(run.done_path, {"finished_at": "2024-01-01T00:00:00+00:00", "n_metrics": 1})  # before formats
-    with pytest.raises(RunFormatError, match=r"run folder of format 0 \(its DONE records no run_format\); mmxfer "
-                                             r"0.1.0 reads format 1 only: run it again into a fresh folder"):
+    atomic.write_json(
+        run.done_path, {"finished_at": "2024-01-01T00:00:00+00:00", "n_metrics": 1}
+    )  # before formats
+    with pytest.raises(
+        RunFormatError,
+        match=r"run folder of format 0 \(its DONE records no run_format\); mmxfer "
+        r"0.1.0 reads format 1 only: run it again into a fresh folder",
+    ):
         run.verified_metrics()
     with pytest.raises(RunFormatError, match="format 0"):
         open_run(tmp_path, "s", CONFIG, "x")  # not "already finished": it is of another format
@@ -60,7 +69,9 @@ def test_done_records_the_run_format_and_another_format_is_one_clear_error(tmp_p
         run.done_info()
     unsealed = {k: v for k, v in sealed.items() if k != "metrics_sha256"}
     atomic.write_json(run.done_path, unsealed)
-    with pytest.raises(RunStoreError, match="records no metrics_sha256, so the run's files cannot be checked"):
+    with pytest.raises(
+        RunStoreError, match="records no metrics_sha256, so the run's files cannot be checked"
+    ):
         run.verified_metrics()
 
 
@@ -75,7 +86,9 @@ def test_symlinked_run_folders_are_found(tmp_path):
     real = _finished(tmp_path / "elsewhere")
     (tmp_path / "runs" / "s").mkdir(parents=True)
     (tmp_path / "runs" / "s" / real.run_id).symlink_to(real.path, target_is_directory=True)
-    (tmp_path / "runs" / "s" / "loop").symlink_to(tmp_path / "runs", target_is_directory=True)  # a cycle
+    (tmp_path / "runs" / "s" / "loop").symlink_to(
+        tmp_path / "runs", target_is_directory=True
+    )  # a cycle
     assert [r.run_id for r in iter_runs(tmp_path / "runs")] == [real.run_id]
 
 
@@ -85,7 +98,9 @@ def test_atomic_files_get_the_umask_permissions(tmp_path):
         atomic.write_json(tmp_path / "a.json", {})
         (tmp_path / "plain").write_text("")
         assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
-        assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+        assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == stat.S_IMODE(
+            (tmp_path / "plain").stat().st_mode
+        )
         os.umask(0o002)
         atomic.write_text(tmp_path / "b.txt", "x")
         assert stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o664
@@ -96,7 +111,11 @@ def test_atomic_files_get_the_umask_permissions(tmp_path):
 def test_metrics_rows_must_be_whole_and_single(tmp_path):
     run = _finished(tmp_path)
     with open(run.metrics_path, "a") as handle:
-        handle.write(json.dumps({"task": "xnli", "lang": "de", "split": "test", "metric": "accuracy", "score": 75.0})
-                     + "\n")
+        handle.write(
+            json.dumps(
+                {"task": "xnli", "lang": "de", "split": "test", "metric": "accuracy", "score": 75.0}
+            )
+            + "\n"
+        )
     with pytest.raises(RunStoreError, match="lines 1 and 2 are the same result"):
         run.verified_metrics()

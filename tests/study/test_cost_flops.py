@@ -30,13 +30,23 @@ def _layer_forward(t: int, h: int = H, ff: int = FF) -> int:
 
 def _fixed_lengths(length: int, task: str) -> TaskLengths:
     """A token-length entry where every example has ``length`` pieces."""
-    return TaskLengths(task, Lengths((float(length),) * len(QUANTILE_POINTS)), "measured", "fixed", "en")
+    return TaskLengths(
+        task, Lengths((float(length),) * len(QUANTILE_POINTS)), "measured", "fixed", "en"
+    )
 
 
 def _costing(task: str, **kw) -> cost.Costing:
     spec = catalog.task(task)
-    base = dict(spec=spec, enc=flops.Encoder(L, H, FF, V), lengths=_fixed_lengths(T, task), max_length=64,
-                head=catalog.HEADS.canonical(spec.head), num_labels=3, trained_layers=None, embeddings_train=True)
+    base = dict(
+        spec=spec,
+        enc=flops.Encoder(L, H, FF, V),
+        lengths=_fixed_lengths(T, task),
+        max_length=64,
+        head=catalog.HEADS.canonical(spec.head),
+        num_labels=3,
+        trained_layers=None,
+        embeddings_train=True,
+    )
     return cost.Costing(**{**base, **kw})
 
 
@@ -58,9 +68,15 @@ def test_frozen_lower_layers_cost_forward_only():
     (2 N, forward only); the trained top layer computes no input gradient (4 N); grad accumulation groups 4
     micro-batches into an optimizer step but does not change the FLOPs."""
     phase = PhaseConfig(batch_size=4, epochs=1, grad_accum=4)
-    work, _, _ = cost.training_estimate(_costing("xnli", trained_layers=1, embeddings_train=False), 16, phase,
-                                        cpu_device(flops=1e11))
-    per_sequence = T * (2 * 1 * _layer_forward(T) + 1 * 2 * _layer_forward(T)) + 3 * 2 * (H * H + H * 3)
+    work, _, _ = cost.training_estimate(
+        _costing("xnli", trained_layers=1, embeddings_train=False),
+        16,
+        phase,
+        cpu_device(flops=1e11),
+    )
+    per_sequence = T * (2 * 1 * _layer_forward(T) + 1 * 2 * _layer_forward(T)) + 3 * 2 * (
+        H * H + H * 3
+    )
     assert work.flops == 16 * per_sequence
 
 
@@ -71,7 +87,9 @@ def test_caption_counts_the_250k_style_decoder_and_vision_tower():
     tower = flops.vision_shape(VisionConfig(model="tiny-vit", pretrained=None, num_tokens=None))
     visual = tower.out_tokens
     c = _costing("caption", head="caption_mlm", vision=tower, visual_tokens=visual, projector="mlp")
-    work, _, _ = cost.training_estimate(c, 8, PhaseConfig(batch_size=8, epochs=1), cpu_device(flops=1e11))
+    work, _, _ = cost.training_estimate(
+        c, 8, PhaseConfig(batch_size=8, epochs=1), cpu_device(flops=1e11)
+    )
     width = T + visual
     trunk = width * L * 3 * _layer_forward(width)
     masked = 0.15 * (T - 2)
@@ -86,7 +104,13 @@ def test_caption_counts_the_250k_style_decoder_and_vision_tower():
 
 def test_vit_b32_shape_as_open_clip_declares_it():
     tower = flops.vision_shape(VisionConfig(model="ViT-B-32", pretrained=None))
-    assert (tower.layers, tower.width, tower.ff, tower.tokens, tower.out_tokens) == (12, 768, 3072, 50, 49)
+    assert (tower.layers, tower.width, tower.ff, tower.tokens, tower.out_tokens) == (
+        12,
+        768,
+        3072,
+        50,
+        49,
+    )
     assert tower.forward() == 49 * 2 * 3 * 32 * 32 * 768 + 50 * 12 * _layer_forward(50, 768, 3072)
 
 
@@ -97,8 +121,13 @@ def test_generation_counts_every_step_of_every_beam():
     enc, dec = flops.Encoder(L, H, FF, V), flops.Decoder(2, H, FF, 500)
     s, steps, beams, batch = 10, 5, 3, 2
     encoder = s * L * _layer_forward(s) + 2 * 2 * (2 * H * H) * s
-    per_step = [2 * (2 * (6 * H * H + 2 * H * FF) + 4 * (t + 1) * H + 4 * s * H) + 2 * H * 500 for t in range(steps)]
-    assert flops.generation_batch(enc, dec, batch, s, steps, beams) == batch * encoder + batch * beams * sum(per_step)
+    per_step = [
+        2 * (2 * (6 * H * H + 2 * H * FF) + 4 * (t + 1) * H + 4 * s * H) + 2 * H * 500
+        for t in range(steps)
+    ]
+    assert flops.generation_batch(
+        enc, dec, batch, s, steps, beams
+    ) == batch * encoder + batch * beams * sum(per_step)
 
 
 def test_translation_stages_train_what_each_stage_trains():
@@ -109,7 +138,9 @@ def test_translation_stages_train_what_each_stage_trains():
     layer = (2 * (6 * H * H + 2 * H * FF) + 4 * t * H + 4 * s * H) * t
     kv = 2 * 2 * (2 * H * H) * s
     stage1 = s * L * _layer_forward(s) + layer * (3 + 2) + kv * 2 + 2 * H * 500 * t * 2
-    assert flops.seq2seq_pair(enc, dec, s, t, encoder_trains=False, embeddings_train=False) == stage1
+    assert (
+        flops.seq2seq_pair(enc, dec, s, t, encoder_trains=False, embeddings_train=False) == stage1
+    )
     encoder2 = s * _layer_forward(s) * (2 + 3 * (L - 1))
     stage2 = encoder2 + layer * 2 * 3 + kv * 3 + 2 * H * 500 * t * 3
     assert flops.seq2seq_pair(enc, dec, s, t, encoder_trains=True, embeddings_train=True) == stage2
@@ -132,12 +163,19 @@ def test_steps_and_micro_batches_follow_the_loop(tmp_path):
             return {"loss": self.w(x).pow(2).mean()}
 
     data = [{"x": torch.ones(1)} for _ in range(22)]
-    for phase in (PhaseConfig(batch_size=4, grad_accum=2, epochs=1.5, checkpoint_every=0),
-                  PhaseConfig(batch_size=3, grad_accum=4, epochs=2, checkpoint_every=0),
-                  PhaseConfig(batch_size=5, grad_accum=1, max_steps=7, checkpoint_every=0)):
+    for phase in (
+        PhaseConfig(batch_size=4, grad_accum=2, epochs=1.5, checkpoint_every=0),
+        PhaseConfig(batch_size=3, grad_accum=4, epochs=2, checkpoint_every=0),
+        PhaseConfig(batch_size=5, grad_accum=1, max_steps=7, checkpoint_every=0),
+    ):
         model = Counting()
-        result = train_phase(model, data, lambda items: {"x": torch.stack([i["x"] for i in items])}, phase,
-                             LoopOptions(workdir=tmp_path / f"{phase.batch_size}", seed=0))
+        result = train_phase(
+            model,
+            data,
+            lambda items: {"x": torch.stack([i["x"] for i in items])},
+            phase,
+            LoopOptions(workdir=tmp_path / f"{phase.batch_size}", seed=0),
+        )
         steps, micro = cost.loop_steps(math.ceil(22 / phase.batch_size), phase)
         assert (steps, micro) == (result.state.total_steps, model.calls)
 
@@ -155,10 +193,18 @@ def test_span_qa_windows_equal_the_featuriser(mmxfer_cache):
     q = len(tok(question, add_special_tokens=False)["input_ids"])
     for words in (20, 150, 400):
         context = " ".join(["the red square is small and the blue circle is big"] * (words // 10))
-        rows = {"id": ["a"], "question": [question], "context": [context],
-                "answers": [{"text": ["red"], "answer_start": [4]}]}
-        features = featurize(spec, datasets.Dataset.from_dict(rows), tok, FeatureOptions(max_length=96,
-                                                                                          use_cache=False))
+        rows = {
+            "id": ["a"],
+            "question": [question],
+            "context": [context],
+            "answers": [{"text": ["red"], "answer_start": [4]}],
+        }
+        features = featurize(
+            spec,
+            datasets.Dataset.from_dict(rows),
+            tok,
+            FeatureOptions(max_length=96, use_cache=False),
+        )
         full = len(tok(question, context)["input_ids"])
         entry = dataclasses.replace(_fixed_lengths(full, "squad"), question=float(q))
         c = _costing("squad", lengths=entry, max_length=96, head="span_qa")

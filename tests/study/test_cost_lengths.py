@@ -12,9 +12,16 @@ from mmxfer.tasks.starter_flores import shipped_root
 def _xlmr_tokenizer(realdata):
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(tokenizer_file=str(realdata / "xlmr_tokenizer/tokenizer.json"), bos_token="<s>",
-                                   eos_token="</s>", sep_token="</s>", cls_token="<s>", unk_token="<unk>",
-                                   pad_token="<pad>", mask_token="<mask>")
+    return PreTrainedTokenizerFast(
+        tokenizer_file=str(realdata / "xlmr_tokenizer/tokenizer.json"),
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+    )
 
 
 @pytest.mark.realdata

@@ -34,12 +34,26 @@ def _run(tmp_path) -> float:
     from mmxfer.train.loop import LoopOptions, train_phase
 
     torch.manual_seed(0)
-    config = XLMRobertaConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
-                              intermediate_size=FF, max_position_embeddings=LENGTH + 2)
-    model = build_task_model(XLMRobertaModel(config, add_pooling_layer=False), "classification", num_labels=3)
+    config = XLMRobertaConfig(
+        vocab_size=VOCAB,
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        intermediate_size=FF,
+        max_position_embeddings=LENGTH + 2,
+    )
+    model = build_task_model(
+        XLMRobertaModel(config, add_pooling_layer=False), "classification", num_labels=3
+    )
     g = torch.Generator().manual_seed(0)
-    data = [{"input_ids": torch.randint(5, VOCAB, (LENGTH,), generator=g), "attention_mask": torch.ones(LENGTH,
-             dtype=torch.long), "labels": torch.tensor(i % 3)} for i in range(EXAMPLES)]
+    data = [
+        {
+            "input_ids": torch.randint(5, VOCAB, (LENGTH,), generator=g),
+            "attention_mask": torch.ones(LENGTH, dtype=torch.long),
+            "labels": torch.tensor(i % 3),
+        }
+        for i in range(EXAMPLES)
+    ]
 
     def collate(items):
         return {k: torch.stack([x[k] for x in items]) for k in items[0]}
@@ -62,11 +76,25 @@ def test_estimate_at_the_cpu_matmul_speed_is_within_the_stated_factor(tmp_path, 
     finally:
         torch.set_num_threads(threads)
     spec = catalog.task("xnli")
-    every_example = TaskLengths("xnli", Lengths((float(LENGTH),) * len(QUANTILE_POINTS)), "measured", "fixed", "en")
-    costing = cost.Costing(spec, flops.Encoder(LAYERS, HIDDEN, FF, VOCAB), every_example, LENGTH,
-                           "classification", 3, None, True)
+    every_example = TaskLengths(
+        "xnli", Lengths((float(LENGTH),) * len(QUANTILE_POINTS)), "measured", "fixed", "en"
+    )
+    costing = cost.Costing(
+        spec,
+        flops.Encoder(LAYERS, HIDDEN, FF, VOCAB),
+        every_example,
+        LENGTH,
+        "classification",
+        3,
+        None,
+        True,
+    )
     phase = PhaseConfig(batch_size=4, grad_accum=2, epochs=1)
-    estimate = cost.training_estimate(costing, EXAMPLES, phase, cpu_device("fp32", flops=speed))[0].seconds
+    estimate = cost.training_estimate(costing, EXAMPLES, phase, cpu_device("fp32", flops=speed))[
+        0
+    ].seconds
     ratio = measured / estimate
-    print(f"measured {measured:.2f} s, estimated {estimate:.2f} s at {speed / 1e9:.1f} GFLOP/s: ratio {ratio:.2f}")
+    print(
+        f"measured {measured:.2f} s, estimated {estimate:.2f} s at {speed / 1e9:.1f} GFLOP/s: ratio {ratio:.2f}"
+    )
     assert 1 / FACTOR_BELOW <= ratio <= FACTOR_ABOVE

@@ -11,11 +11,17 @@ from mmxfer.compare.results import build_results
 from mmxfer.compare.settings import GapSettings
 from mmxfer.testing.synthetic import SynthArm, SynthTask, make_study
 
-ARMS = [SynthArm("baseline", (), "none"), SynthArm("vqa", ("starter-vqa",), "image-text"),
-        SynthArm("vqa-text", ("starter-vqa-text",), "text"), SynthArm("caption", ("starter-caption",), "image-text"),
-        SynthArm("caption-text", ("starter-caption-text",), "text")]
-TASKS = [SynthTask("starter-sib200", "classification", ("fra_Latn", "swh_Latn"), 300),
-         SynthTask("starter-flores", "retrieval", ("deu_Latn", "amh_Ethi"), 300)]
+ARMS = [
+    SynthArm("baseline", (), "none"),
+    SynthArm("vqa", ("starter-vqa",), "image-text"),
+    SynthArm("vqa-text", ("starter-vqa-text",), "text"),
+    SynthArm("caption", ("starter-caption",), "image-text"),
+    SynthArm("caption-text", ("starter-caption-text",), "text"),
+]
+TASKS = [
+    SynthTask("starter-sib200", "classification", ("fra_Latn", "swh_Latn"), 300),
+    SynthTask("starter-flores", "retrieval", ("deu_Latn", "amh_Ethi"), 300),
+]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +32,9 @@ def pilot(tmp_path_factory):
 
 
 def test_the_seeds_needed_are_the_fewest_that_reach_the_margin(pilot):
-    result = compute_gaps(build_results([pilot]), GapSettings(n_boot=300, include_english=False, progress=False))
+    result = compute_gaps(
+        build_results([pilot]), GapSettings(n_boot=300, include_english=False, progress=False)
+    )
     table = power.seeds_needed(result, detect=4.0)
     fam = result.confirmatory()
     fam = fam[fam["same_as"].fillna("") == ""].reset_index(drop=True)
@@ -34,9 +42,13 @@ def test_the_seeds_needed_are_the_fewest_that_reach_the_margin(pilot):
     assert len(table) == result.family_size and table["seeds_needed"].notna().any()
     for i, need in enumerate(table["seeds_needed"]):
         row = fam.iloc[i]
-        if need != need:  # NaN: the test set alone keeps the margin above 4 points, or 100 seeds do not suffice
-            assert table.at[i, "examples_floor"] >= 4.0 or power.mde_with_seeds(
-                row, power.MAX_SEEDS, int(row["pooled_arms"]), alpha) > 4.0
+        if (
+            need != need
+        ):  # NaN: the test set alone keeps the margin above 4 points, or 100 seeds do not suffice
+            assert (
+                table.at[i, "examples_floor"] >= 4.0
+                or power.mde_with_seeds(row, power.MAX_SEEDS, int(row["pooled_arms"]), alpha) > 4.0
+            )
             continue
         k = int(need)
         assert power.mde_with_seeds(row, k, int(row["pooled_arms"]), alpha) <= 4.0
@@ -44,7 +56,9 @@ def test_the_seeds_needed_are_the_fewest_that_reach_the_margin(pilot):
             assert power.mde_with_seeds(row, k - 1, int(row["pooled_arms"]), alpha) > 4.0
     # with the pilot's own seeds, its own MDE comes back
     row = fam.iloc[0]
-    assert power.mde_with_seeds(row, 2, int(row["pooled_arms"]), alpha) == pytest.approx(row["mde"], rel=1e-6)
+    assert power.mde_with_seeds(row, 2, int(row["pooled_arms"]), alpha) == pytest.approx(
+        row["mde"], rel=1e-6
+    )
 
 
 def test_the_dry_run_prints_the_seeds_a_study_needs(pilot, capsys):

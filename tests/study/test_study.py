@@ -40,13 +40,30 @@ def test_real_study_then_rerun_skips_finished(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TQDM_DISABLE", "1")
     path = tmp_path / "mini.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "mini", "profile": "starter",
-        "arms": [{"name": "baseline", "intermediate": []}, {"name": "vqa-text", "intermediate": ["starter-vqa-text"]}],
-        "targets": ["starter-names"], "seeds": [3],
-        "overrides": ["trunk.name=tiny", "trunk.freeze_embeddings=false", "intermediate.max_train_examples=16",
-                      "intermediate.batch_size=8", "target.max_train_examples=16", "target.batch_size=8",
-                      "target.epochs=1", "target.max_eval_examples=8"]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "mini",
+                "profile": "starter",
+                "arms": [
+                    {"name": "baseline", "intermediate": []},
+                    {"name": "vqa-text", "intermediate": ["starter-vqa-text"]},
+                ],
+                "targets": ["starter-names"],
+                "seeds": [3],
+                "overrides": [
+                    "trunk.name=tiny",
+                    "trunk.freeze_embeddings=false",
+                    "intermediate.max_train_examples=16",
+                    "intermediate.batch_size=8",
+                    "target.max_train_examples=16",
+                    "target.batch_size=8",
+                    "target.epochs=1",
+                    "target.max_eval_examples=8",
+                ],
+            }
+        )
+    )
     runs_dir = tmp_path / "runs"
     assert main(["study", str(path), "--runs-dir", str(runs_dir), "--no-compare"]) == 0
     _, runs = plan(load_study(str(path)), runs_dir)
@@ -54,16 +71,26 @@ def test_real_study_then_rerun_skips_finished(tmp_path, monkeypatch, capsys):
     for r in runs:
         cfg = yaml.safe_load((r.path / "config.yaml").read_text())
         assert set(cfg) == {"arm", "target", "seed", "study", "profile"}
-        assert cfg["seed"] == 3 and cfg["target"] == "starter-names" and cfg["profile"]["trunk"]["name"] == "tiny"
+        assert (
+            cfg["seed"] == 3
+            and cfg["target"] == "starter-names"
+            and cfg["profile"]["trunk"]["name"] == "tiny"
+        )
         assert (r.path / "predictions" / "starter-names" / "test-de.jsonl").is_file()
     vqa = next(r for r in runs if r.arm == "vqa-text")
     log = [yaml.safe_load(x) for x in (vqa.path / "train_log.jsonl").read_text().splitlines()]
     phases_logged = [r["phase"] for r in log]
-    assert phases_logged[0] == "phase2:starter-vqa-text" and phases_logged[-1] == "phase3:starter-names"
+    assert (
+        phases_logged[0] == "phase2:starter-vqa-text"
+        and phases_logged[-1] == "phase3:starter-names"
+    )
     assert all("loss" in r and "lr" in r for r in log if "eval_metric" not in r)
     assert not (vqa.path / "checkpoints").exists()  # training state is dropped once the run is DONE
     assert yaml.safe_load((vqa.path / "config.yaml").read_text())["arm"] == {
-        "name": "vqa-text", "intermediate": ["starter-vqa-text"], "modality": "text"}
+        "name": "vqa-text",
+        "intermediate": ["starter-vqa-text"],
+        "modality": "text",
+    }
     capsys.readouterr()
 
     def must_not_run(request):
@@ -143,7 +170,9 @@ def test_a_finished_runs_reference_cycles_are_freed_before_the_next_run(tmp_path
     assert alive_at_start == [0] * 24
 
 
-def test_a_release_examines_only_what_was_made_since_the_last_one_and_every_cycle_within_a_bound(monkeypatch):
+def test_a_release_examines_only_what_was_made_since_the_last_one_and_every_cycle_within_a_bound(
+    monkeypatch,
+):
     """A full collection of a process that imported torch, transformers and datasets took about half of the
     rehearsal's wall time, once per run. The survivors of a release are frozen, so the next one examines only
     newer objects; a cycle of objects that were alive at a release is still freed within FULL_COLLECTION_EVERY."""
@@ -173,7 +202,9 @@ def test_a_release_examines_only_what_was_made_since_the_last_one_and_every_cycl
         assert ref() is not None
         for _ in range(memory.FULL_COLLECTION_EVERY - 1):
             memory.release_memory()
-        assert ref() is None  # the full collection of every FULL_COLLECTION_EVERY-th release frees it
+        assert (
+            ref() is None
+        )  # the full collection of every FULL_COLLECTION_EVERY-th release frees it
     finally:
         gc.enable()
 
@@ -190,40 +221,77 @@ def test_untrained_trunk_retrieval_is_computed_once_for_all_seeds(tmp_path, monk
     monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TQDM_DISABLE", "1")
     path = tmp_path / "mini.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "mini", "profile": "starter", "suite": "starter", "seeds": [1, 2], "languages": ["deu_Latn"],
-        "arms": [{"name": "baseline", "intermediate": []}, {"name": "vqa-text", "intermediate": ["starter-vqa-text"]}],
-        "overrides": ["trunk.name=tiny", "trunk.freeze_embeddings=false", "intermediate.max_train_examples=16",
-                      "intermediate.batch_size=8", "target.max_train_examples=16", "target.batch_size=8",
-                      "target.epochs=1"]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "mini",
+                "profile": "starter",
+                "suite": "starter",
+                "seeds": [1, 2],
+                "languages": ["deu_Latn"],
+                "arms": [
+                    {"name": "baseline", "intermediate": []},
+                    {"name": "vqa-text", "intermediate": ["starter-vqa-text"]},
+                ],
+                "overrides": [
+                    "trunk.name=tiny",
+                    "trunk.freeze_embeddings=false",
+                    "intermediate.max_train_examples=16",
+                    "intermediate.batch_size=8",
+                    "target.max_train_examples=16",
+                    "target.batch_size=8",
+                    "target.epochs=1",
+                ],
+            }
+        )
+    )
     evaluated = []
     real = phases.run_retrieval
 
     def counting(run, *args, **kwargs):
-        evaluated.append(Run(run.path).config()["arm"]["name"] + f"-s{Run(run.path).config()['seed']}")
+        evaluated.append(
+            Run(run.path).config()["arm"]["name"] + f"-s{Run(run.path).config()['seed']}"
+        )
         return real(run, *args, **kwargs)
 
     monkeypatch.setattr(phases, "run_retrieval", counting)
     runs_dir = tmp_path / "runs"
     assert main(["study", str(path), "--runs-dir", str(runs_dir), "--no-compare"]) == 0
-    assert evaluated == ["baseline-s1", "vqa-text-s1", "vqa-text-s2"]  # each phase-2 trunk is its own computation
+    assert evaluated == [
+        "baseline-s1",
+        "vqa-text-s1",
+        "vqa-text-s2",
+    ]  # each phase-2 trunk is its own computation
     _, runs = plan(load_study(str(path)), runs_dir)
     first, second = (Run(r.path) for r in runs if r.arm == "baseline" and r.target is None)
-    assert second.done_info()["reused_from"] == first.path.name and "reused_from" not in first.done_info()
-    assert second.verified_metrics() == first.verified_metrics()  # the copy is sealed like a computed run
+    assert (
+        second.done_info()["reused_from"] == first.path.name
+        and "reused_from" not in first.done_info()
+    )
+    assert (
+        second.verified_metrics() == first.verified_metrics()
+    )  # the copy is sealed like a computed run
     files = sorted(p.relative_to(first.path) for p in first.predictions_dir.rglob("*.jsonl"))
-    assert files and files == sorted(p.relative_to(second.path) for p in second.predictions_dir.rglob("*.jsonl"))
+    assert files and files == sorted(
+        p.relative_to(second.path) for p in second.predictions_dir.rglob("*.jsonl")
+    )
     assert all((first.path / f).read_bytes() == (second.path / f).read_bytes() for f in files)
     assert yaml.safe_load((second.path / "config.yaml").read_text())["seed"] == 2
     assert "results of " + first.path.name + " reused" in capsys.readouterr().out
     # only a finished run whose config differs in the seed alone is a twin
-    request = next(r for r in runs if r.arm == "baseline" and r.target is None and r.seed == 2).request
+    request = next(
+        r for r in runs if r.arm == "baseline" and r.target is None and r.seed == 2
+    ).request
     assert seed_twin(request)[0].path == first.path
     study = load_study(str(path))
     other = replace(study, overrides=(*study.overrides, "retrieval.k=2"))
-    changed = next(r for r in plan(other, runs_dir)[1] if r.arm == "baseline" and r.target is None).request
+    changed = next(
+        r for r in plan(other, runs_dir)[1] if r.arm == "baseline" and r.target is None
+    ).request
     assert seed_twin(changed) is None
-    trained = next(r for r in runs if r.arm == "vqa-text" and r.target is None and r.seed == 2).request
+    trained = next(
+        r for r in runs if r.arm == "vqa-text" and r.target is None and r.seed == 2
+    ).request
     assert seed_twin(trained) is None  # a phase-2 trunk depends on the seed
     # --force computes again; a twin whose files no longer match its DONE is no twin
     execute(replace(request, force=True))

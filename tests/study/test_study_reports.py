@@ -12,7 +12,9 @@ from mmxfer.study import grid
 def _compared(monkeypatch, study, tmp_path) -> list[str]:
     calls = []
     monkeypatch.setattr(grid, "execute", lambda request: None)
-    monkeypatch.setattr(grid, "release_memory", lambda: None)  # no run trains here: no models to free
+    monkeypatch.setattr(
+        grid, "release_memory", lambda: None
+    )  # no run trains here: no models to free
     monkeypatch.setattr(grid, "compare_and_print", lambda suite, runs, *a, **k: calls.append(suite))
     grid.run_study(study, runs_dir=tmp_path, launcher="local")
     return calls
@@ -32,14 +34,24 @@ def test_small_study_compares_every_suite_and_target(monkeypatch, tmp_path):
 def test_paper_study_compares_its_comma_list_and_its_targets(monkeypatch, tmp_path):
     study = load_study("paper", ["launcher=local"])
     suites = _compared(monkeypatch, study, tmp_path)
-    assert suites[:2] == ["xtreme-retrieval", "flores200"] and set(study.targets) <= _covered(suites)
+    assert suites[:2] == ["xtreme-retrieval", "flores200"] and set(study.targets) <= _covered(
+        suites
+    )
 
 
 def test_targets_no_suite_holds_get_their_own_suite(monkeypatch, tmp_path):
     path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump({"name": "s", "profile": "starter", "suite": "starter",
-                                    "arms": [{"name": "baseline", "intermediate": []}],
-                                    "targets": ["starter-sib200", "pawsx"]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "s",
+                "profile": "starter",
+                "suite": "starter",
+                "arms": [{"name": "baseline", "intermediate": []}],
+                "targets": ["starter-sib200", "pawsx"],
+            }
+        )
+    )
     suites = _compared(monkeypatch, load_study(str(path)), tmp_path / "runs")
     assert suites[0] == "starter" and len(suites) == 2
     assert [t.task for t in load_suite(suites[1]).tasks] == ["pawsx"]

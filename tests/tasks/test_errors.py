@@ -40,8 +40,12 @@ def test_missing_column(catalog, tmp_path):
 
     spec = catalog.task("mnli")
     with pytest.raises(DataError, match="missing column.*hypothesis"):
-        rename_to_canonical(spec, datasets.Dataset.from_dict({"idx": [1], "premise": ["a"], "label": [0]}),
-                            split="train", lang="en")
+        rename_to_canonical(
+            spec,
+            datasets.Dataset.from_dict({"idx": [1], "premise": ["a"], "label": [0]}),
+            split="train",
+            lang="en",
+        )
 
 
 def test_gated_without_token(catalog, monkeypatch):

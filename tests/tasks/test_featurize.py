@@ -14,7 +14,10 @@ from mmxfer.tasks.common import dataset_from_rows
 
 def _cls_ds(catalog, n=20):
     spec = catalog.task("pawsx")
-    rows = [{"id": str(i), "text_a": f"sentence number {i}", "text_b": f"other {i}", "label": i % 2} for i in range(n)]
+    rows = [
+        {"id": str(i), "text_a": f"sentence number {i}", "text_b": f"other {i}", "label": i % 2}
+        for i in range(n)
+    ]
     return spec, dataset_from_rows(spec, rows, split="validation", lang="de")
 
 
@@ -23,20 +26,33 @@ def test_cache_hit_then_invalidated_by_tokenizer_and_max_length(catalog, tok, mm
 
     spec, ds = _cls_ds(catalog)
     first, second, third, fourth = {}, {}, {}, {}
-    a = featurize(spec, ds, tok, FeatureOptions(max_length=32, split="validation", lang="de"), stats=first)
-    b = featurize(spec, ds, tok, FeatureOptions(max_length=32, split="validation", lang="de"), stats=second)
+    a = featurize(
+        spec, ds, tok, FeatureOptions(max_length=32, split="validation", lang="de"), stats=first
+    )
+    b = featurize(
+        spec, ds, tok, FeatureOptions(max_length=32, split="validation", lang="de"), stats=second
+    )
     assert (first["cache"], second["cache"]) == ("miss", "hit")
     assert first["cache_path"] == second["cache_path"] and str(mmxfer_cache) in first["cache_path"]
     assert a["input_ids"] == b["input_ids"]
-    featurize(spec, ds, tok, FeatureOptions(max_length=16, split="validation", lang="de"), stats=third)
+    featurize(
+        spec, ds, tok, FeatureOptions(max_length=16, split="validation", lang="de"), stats=third
+    )
     assert third["cache"] == "miss" and third["cache_path"] != first["cache_path"]
     other = tiny_tokenizer()
     other.add_tokens(["zzzunseen"])  # a different vocabulary -> a different key
-    featurize(spec, ds, other, FeatureOptions(max_length=32, split="validation", lang="de"), stats=fourth)
+    featurize(
+        spec, ds, other, FeatureOptions(max_length=32, split="validation", lang="de"), stats=fourth
+    )
     assert fourth["cache"] == "miss" and fourth["cache_path"] != first["cache_path"]
     again = {}
-    featurize(spec, ds.select(range(10)), tok, FeatureOptions(max_length=32, split="validation", lang="de"),
-              stats=again)
+    featurize(
+        spec,
+        ds.select(range(10)),
+        tok,
+        FeatureOptions(max_length=32, split="validation", lang="de"),
+        stats=again,
+    )
     assert again["cache"] == "miss"  # different data, different key
 
 
@@ -57,10 +73,21 @@ def test_qa_doc_stride_round_trip_recovers_gold(catalog, tok, mmxfer_cache):
         words = filler.split()
         words.insert(where, answer)
         context = " ".join(words)
-        rows.append({"id": f"q{i}", "context": context, "question": f"question {i}?",
-                     "answers": {"text": [answer], "answer_start": [context.index(answer)]}})
+        rows.append(
+            {
+                "id": f"q{i}",
+                "context": context,
+                "question": f"question {i}?",
+                "answers": {"text": [answer], "answer_start": [context.index(answer)]},
+            }
+        )
     examples = dataset_from_rows(spec, rows, split="validation", lang="en")
-    feats = featurize(spec, examples, tok, FeatureOptions(max_length=64, doc_stride=16, split="validation", lang="en"))
+    feats = featurize(
+        spec,
+        examples,
+        tok,
+        FeatureOptions(max_length=64, doc_stride=16, split="validation", lang="en"),
+    )
     assert len(feats) > len(examples)  # long contexts became several windows
     n, length = len(feats), max(len(x) for x in feats["input_ids"])
     start, end = np.full((n, length), -10.0), np.full((n, length), -10.0)
@@ -74,27 +101,49 @@ def test_qa_doc_stride_round_trip_recovers_gold(catalog, tok, mmxfer_cache):
 
 def test_tagging_first_subtoken_and_inverse(catalog, tok, mmxfer_cache):
     spec = catalog.task("panx")
-    rows = [{"id": "s0", "tokens": ["Angela", "Merkel", "spricht"], "tags": ["B-PER", "I-PER", "O"]},
-            {"id": "s1", "tokens": ["in", "Berlin"], "tags": ["O", "B-LOC"]}]
+    rows = [
+        {"id": "s0", "tokens": ["Angela", "Merkel", "spricht"], "tags": ["B-PER", "I-PER", "O"]},
+        {"id": "s1", "tokens": ["in", "Berlin"], "tags": ["O", "B-LOC"]},
+    ]
     ds = dataset_from_rows(spec, rows, split="test", lang="de")
     feats = featurize(spec, ds, tok, FeatureOptions(max_length=32, split="test", lang="de"))
     for f, r in zip(feats, rows):
-        firsts = [k for k, w in enumerate(f["word_ids"]) if w >= 0 and (k == 0 or f["word_ids"][k - 1] != w)]
+        firsts = [
+            k
+            for k, w in enumerate(f["word_ids"])
+            if w >= 0 and (k == 0 or f["word_ids"][k - 1] != w)
+        ]
         assert [f["labels"][k] for k in firsts] == [spec.label_names.index(t) for t in r["tags"]]
         assert all(f["labels"][k] == IGNORE for k in range(len(f["labels"])) if k not in firsts)
     preds = [[max(x, 0) for x in f["labels"]] for f in feats]  # a perfect tagger
-    assert tag_predictions(feats, [np.array(p) for p in preds], spec.label_names) == \
-        {r["id"]: r["tags"] for r in rows}
+    assert tag_predictions(feats, [np.array(p) for p in preds], spec.label_names) == {
+        r["id"]: r["tags"] for r in rows
+    }
     batch = collate_fn(spec, tok)([feats[0], feats[1]])
-    assert batch["labels"].shape == batch["input_ids"].shape and (batch["labels"][1] == IGNORE).sum() > 0
+    assert (
+        batch["labels"].shape == batch["input_ids"].shape
+        and (batch["labels"][1] == IGNORE).sum() > 0
+    )
 
 
 def test_multiple_choice_shape(catalog, tok, mmxfer_cache):
     spec = catalog.task("hellaswag")
-    rows = [{"id": str(i), "context": "A man", "question": "then he", "choices": ["a", "bb", "ccc", "dddd"],
-             "label": i} for i in range(2)]
-    feats = featurize(spec, dataset_from_rows(spec, rows, split="validation", lang="en"), tok,
-                      FeatureOptions(max_length=32, split="validation", lang="en"))
+    rows = [
+        {
+            "id": str(i),
+            "context": "A man",
+            "question": "then he",
+            "choices": ["a", "bb", "ccc", "dddd"],
+            "label": i,
+        }
+        for i in range(2)
+    ]
+    feats = featurize(
+        spec,
+        dataset_from_rows(spec, rows, split="validation", lang="en"),
+        tok,
+        FeatureOptions(max_length=32, split="validation", lang="en"),
+    )
     batch = collate_fn(spec, tok)([feats[0], feats[1]])
     assert batch["input_ids"].shape[:2] == (2, 4) and batch["labels"].tolist() == [0, 1]
 
@@ -112,20 +161,43 @@ def test_vqa_soft_labels_and_bad_images(catalog, tok, mmxfer_cache, tmp_path):
     Image.new("RGB", (8, 8)).save(good)
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
     spec = catalog.task("vqa")
-    rows = [{"id": "a", "image": str(good), "question": "what?", "answers": ["red"] * 3 + ["blue"] * 7},
-            {"id": "b", "image": str(tmp_path / "bad.jpg"), "question": "what?", "answers": ["red"] * 10},
-            {"id": "c", "image": str(tmp_path / "missing.jpg"), "question": "what?", "answers": ["red"] * 10}]
+    rows = [
+        {"id": "a", "image": str(good), "question": "what?", "answers": ["red"] * 3 + ["blue"] * 7},
+        {
+            "id": "b",
+            "image": str(tmp_path / "bad.jpg"),
+            "question": "what?",
+            "answers": ["red"] * 10,
+        },
+        {
+            "id": "c",
+            "image": str(tmp_path / "missing.jpg"),
+            "question": "what?",
+            "answers": ["red"] * 10,
+        },
+    ]
     ds = dataset_from_rows(spec, rows, split="validation", lang="en")
     stats = {}
-    feats = featurize(spec, ds, tok, FeatureOptions(max_length=16, split="validation", lang="en"),
-                      space={"answer_vocab": ["blue", "red"]}, stats=stats)
+    feats = featurize(
+        spec,
+        ds,
+        tok,
+        FeatureOptions(max_length=16, split="validation", lang="en"),
+        space={"answer_vocab": ["blue", "red"]},
+        stats=stats,
+    )
     assert len(feats) == 1 and stats["bad_images"] == 2
     batch = collate_fn(spec, tok, num_answers=2)([feats[0]])
     assert batch["labels"].tolist() == [[1.0, pytest.approx(0.9)]]
     assert batch["pixel_values"].shape == (1, 3, 224, 224)
     with pytest.raises(DataError, match="bad.jpg"):
-        featurize(spec, ds, tok, FeatureOptions(max_length=16, on_bad_image="fail", use_cache=False),
-                  space={"answer_vocab": ["red"]})
+        featurize(
+            spec,
+            ds,
+            tok,
+            FeatureOptions(max_length=16, on_bad_image="fail", use_cache=False),
+            space={"answer_vocab": ["red"]},
+        )
 
 
 def test_caption_mlm_masking_is_deterministic(catalog, tok, mmxfer_cache):
@@ -143,12 +215,21 @@ def test_real_xlmr_tokenizer_qa_round_trip_on_xquad(realdata, catalog, mmxfer_ca
     """With the real XLM-R vocabulary, gold start/end labels decode back to the gold answers."""
     from transformers import PreTrainedTokenizerFast
 
-    xlmr = PreTrainedTokenizerFast(tokenizer_file=str(realdata / "xlmr_tokenizer/tokenizer.json"),
-                                   bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
-                                   unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+    xlmr = PreTrainedTokenizerFast(
+        tokenizer_file=str(realdata / "xlmr_tokenizer/tokenizer.json"),
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+    )
     spec = catalog.task("xquad")
     examples = spec.load("test", "de", str(realdata)).select(range(60))
-    feats = featurize(spec, examples, xlmr, FeatureOptions(max_length=128, doc_stride=32, split="test", lang="de"))
+    feats = featurize(
+        spec, examples, xlmr, FeatureOptions(max_length=128, doc_stride=32, split="test", lang="de")
+    )
     n, length = len(feats), max(len(x) for x in feats["input_ids"])
     start, end = np.full((n, length), -10.0), np.full((n, length), -10.0)
     for i, (s, e) in enumerate(zip(feats["start_positions"], feats["end_positions"])):
@@ -185,12 +266,27 @@ def test_cache_key_is_pinned(catalog):
     from mmxfer.kinds.cache import cache_key, tokenizer_fingerprint
 
     tok = _PinnedTokenizer()
-    assert tokenizer_fingerprint(tok) == hashlib.sha256(
-        b'[["<pad>", 0], ["<s>", 1], ["a", 2], ["b", 3]]'
-        + b'{"cls_token": "<s>", "pad_token": "<pad>"}').hexdigest()
-    key = cache_key(catalog.task("squad"), _PinnedDataset(), tok, max_length=64, doc_stride=32, split="validation",
-                    lang="en", answer_vocab=["x", "y"], extra={"labels": None, "on_bad_image": "skip", "mlm": None})
-    assert key == "a810747757e5dcdacca5384ba47812d5"  # squad version 1.1 (XTREME windows); fingerprint without name, revision
+    assert (
+        tokenizer_fingerprint(tok)
+        == hashlib.sha256(
+            b'[["<pad>", 0], ["<s>", 1], ["a", 2], ["b", 3]]'
+            + b'{"cls_token": "<s>", "pad_token": "<pad>"}'
+        ).hexdigest()
+    )
+    key = cache_key(
+        catalog.task("squad"),
+        _PinnedDataset(),
+        tok,
+        max_length=64,
+        doc_stride=32,
+        split="validation",
+        lang="en",
+        answer_vocab=["x", "y"],
+        extra={"labels": None, "on_bad_image": "skip", "mlm": None},
+    )
+    assert (
+        key == "a810747757e5dcdacca5384ba47812d5"
+    )  # squad version 1.1 (XTREME windows); fingerprint without name, revision
 
 
 def test_a_tokenizer_fingerprint_is_what_it_does_not_where_it_was_read_or_its_last_call(tok):
@@ -204,9 +300,13 @@ def test_a_tokenizer_fingerprint_is_what_it_does_not_where_it_was_read_or_its_la
     fresh, moved, used, other = (copy.deepcopy(tok) for _ in range(4))
     moved.name_or_path = "/runs/phase2/caption-s1/trunk"
     used(["a few words here", "one"], truncation=True, max_length=3, padding="max_length")
-    assert used.backend_tokenizer.truncation is not None  # the call's settings are still on the backend
+    assert (
+        used.backend_tokenizer.truncation is not None
+    )  # the call's settings are still on the backend
     other.add_tokens(["zebra-crossing"])
-    assert tokenizer_fingerprint(moved) == tokenizer_fingerprint(used) == tokenizer_fingerprint(fresh)
+    assert (
+        tokenizer_fingerprint(moved) == tokenizer_fingerprint(used) == tokenizer_fingerprint(fresh)
+    )
     assert tokenizer_fingerprint(other) != tokenizer_fingerprint(fresh)
     before = tokenizer_fingerprint(fresh)
     fresh.add_tokens(["a-new-piece"])  # changed after it was hashed: hashed again
@@ -215,12 +315,26 @@ def test_a_tokenizer_fingerprint_is_what_it_does_not_where_it_was_read_or_its_la
 
 PINNED_ROWS = {
     "pawsx": {"id": "p0", "text_a": "a cat", "text_b": "an animal", "label": 1},
-    "squad": {"id": "q0", "context": "The red square is left of the circle.", "question": "What is left?",
-              "answers": {"text": ["The red square"], "answer_start": [0]}},
+    "squad": {
+        "id": "q0",
+        "context": "The red square is left of the circle.",
+        "question": "What is left?",
+        "answers": {"text": ["The red square"], "answer_start": [0]},
+    },
     "panx": {"id": "s0", "tokens": ["Angela", "Merkel"], "tags": ["B-PER", "I-PER"]},
-    "hellaswag": {"id": "h0", "context": "A man", "question": "then he", "choices": ["a", "bb"], "label": 0},
-    "starter-vqa-text": {"id": "v0", "context": "There is a red circle.", "question": "what colour?",
-                         "answers": ["red"] * 10},
+    "hellaswag": {
+        "id": "h0",
+        "context": "A man",
+        "question": "then he",
+        "choices": ["a", "bb"],
+        "label": 0,
+    },
+    "starter-vqa-text": {
+        "id": "v0",
+        "context": "There is a red circle.",
+        "question": "what colour?",
+        "answers": ["red"] * 10,
+    },
     "starter-caption-text": {"id": "c0", "caption": "a red circle in the centre."},
     "tatoeba": {"id": "t0", "source": "Hallo", "target": "Hello"},
     "bucc": {"id": "de-1", "side": "source", "text": "Hallo Welt", "gold": "en-1"},
@@ -256,10 +370,22 @@ def test_feature_cache_path_is_pinned(task, catalog, tok, mmxfer_cache, monkeypa
     ds = dataset_from_rows(spec, [row], split="validation", lang="en")
     stats = {}
     preprocess = default_image_preprocess(32) if "image" in row else None
-    options = FeatureOptions(max_length=32, doc_stride=16, split="validation", lang="en",
-                             image_preprocess=preprocess, use_cache=False)
-    featurize(spec, ds, tok, options, stats=stats,
-              space={"answer_vocab": ["red"]} if task == "starter-vqa-text" else None)
+    options = FeatureOptions(
+        max_length=32,
+        doc_stride=16,
+        split="validation",
+        lang="en",
+        image_preprocess=preprocess,
+        use_cache=False,
+    )
+    featurize(
+        spec,
+        ds,
+        tok,
+        options,
+        stats=stats,
+        space={"answer_vocab": ["red"]} if task == "starter-vqa-text" else None,
+    )
     path = stats["cache_path"]
     assert path.startswith(str(mmxfer_cache / "features" / spec.name))
     assert path.rsplit("/", 1)[1] == PINNED_PATHS[task]

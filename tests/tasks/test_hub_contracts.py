@@ -18,7 +18,11 @@ HEX40 = re.compile(r"^[0-9a-f]{40}$")
 
 
 def _contracts() -> list[dict]:
-    doc = json.loads(resources.files("mmxfer").joinpath("resources/hub_contracts.json").read_text(encoding="utf-8"))
+    doc = json.loads(
+        resources.files("mmxfer")
+        .joinpath("resources/hub_contracts.json")
+        .read_text(encoding="utf-8")
+    )
     return doc["contracts"]
 
 
@@ -29,12 +33,20 @@ def _module_sources() -> list[tuple[str, HubSource]]:
     found = []
     for info in pkgutil.iter_modules(pkg.__path__):
         module = importlib.import_module(f"mmxfer.tasks.{info.name}")
-        found += [(f"{info.name}.{name}", v) for name, v in vars(module).items() if isinstance(v, HubSource)]
+        found += [
+            (f"{info.name}.{name}", v)
+            for name, v in vars(module).items()
+            if isinstance(v, HubSource)
+        ]
     return found
 
 
 def _matches(contract: dict, src: HubSource) -> bool:
-    return (contract["dataset"], contract["config"], contract["revision"]) == (src.path, src.config, src.revision)
+    return (contract["dataset"], contract["config"], contract["revision"]) == (
+        src.path,
+        src.config,
+        src.revision,
+    )
 
 
 def test_every_registered_hub_source_is_a_recorded_contract(catalog):
@@ -45,20 +57,27 @@ def test_every_registered_hub_source_is_a_recorded_contract(catalog):
             continue
         mine = [c for c in contracts if name in c["tasks"]]
         assert mine, f"{name}: no contract in resources/hub_contracts.json"
-        assert any(_matches(c, spec.source) for c in mine), \
+        assert any(_matches(c, spec.source) for c in mine), (
             f"{name}: {spec.source.path} ({spec.source.config}) @ {spec.source.revision} differs from its contract"
+        )
         same = next(c for c in mine if _matches(c, spec.source))
         assert same["gated"] == spec.source.gated, name
-        assert same["loading_script"] == bool(spec.source.loading_script), name  # else the hub is asked for it
+        assert same["loading_script"] == bool(spec.source.loading_script), (
+            name
+        )  # else the hub is asked for it
         checked += 1
     assert checked >= 25
     for where, src in _module_sources():
-        assert any(_matches(c, src) for c in contracts), f"{where}: {src.path} is not a recorded contract"
+        assert any(_matches(c, src) for c in contracts), (
+            f"{where}: {src.path} is not a recorded contract"
+        )
 
 
 def test_contracts_say_where_and_when_they_were_checked():
     for c in _contracts():
-        assert c["revision"] in (None, "refs/convert/parquet") or HEX40.match(c["revision"]), c["dataset"]
+        assert c["revision"] in (None, "refs/convert/parquet") or HEX40.match(c["revision"]), c[
+            "dataset"
+        ]
         assert c["sources"] and all(u.startswith("https://") for u in c["sources"]), c["dataset"]
         assert re.match(r"^\d{4}-\d{2}-\d{2}$", c["checked"]), c["dataset"]
         assert c["splits"] and c["columns"], c["dataset"]
@@ -99,10 +118,16 @@ def test_loading_script_datasets_fail_in_one_line_naming_an_alternative(catalog,
 
 
 def test_script_contracts_cover_the_known_script_repositories():
-    assert {t for c in _contracts() if c["loading_script"] for t in c["tasks"]} >= {"cosmosqa", "vqa", "vqa-text"}
+    assert {t for c in _contracts() if c["loading_script"] for t in c["tasks"]} >= {
+        "cosmosqa",
+        "vqa",
+        "vqa-text",
+    }
 
 
-def test_hub_paths_request_the_pinned_revision_and_karpathy_train_with_restval(catalog, monkeypatch):
+def test_hub_paths_request_the_pinned_revision_and_karpathy_train_with_restval(
+    catalog, monkeypatch
+):
     import datasets
 
     from mmxfer import assets
@@ -112,23 +137,40 @@ def test_hub_paths_request_the_pinned_revision_and_karpathy_train_with_restval(c
     def load(path, name=None, *, split=None, revision=None, gated=False, **kw):
         calls.append((path, name, split, revision))
         if path == "yerevann/coco-karpathy":
-            return datasets.Dataset.from_dict({"sentences": [["a cat"]], "filepath": ["train2014"],
-                                               "filename": ["x.jpg"], "cocoid": [1]})
-        return datasets.Dataset.from_dict({"id": ["q"], "title": ["t"], "context": ["c"], "question": ["q?"],
-                                           "answers": [{"text": ["c"], "answer_start": [0]}]})
+            return datasets.Dataset.from_dict(
+                {
+                    "sentences": [["a cat"]],
+                    "filepath": ["train2014"],
+                    "filename": ["x.jpg"],
+                    "cocoid": [1],
+                }
+            )
+        return datasets.Dataset.from_dict(
+            {
+                "id": ["q"],
+                "title": ["t"],
+                "context": ["c"],
+                "question": ["q?"],
+                "answers": [{"text": ["c"], "answer_start": [0]}],
+            }
+        )
 
     monkeypatch.setattr(assets, "load_hub_dataset", load)
     monkeypatch.setattr(assets, "is_offline", lambda: False)
     catalog.task("squad").load("validation")
     catalog.task("caption-text").load("train")
-    assert calls == [("rajpurkar/squad", "plain_text", "validation", "0a3a8b7b57e8578ec40b2d2bb4c75aca1a6d6ce1"),
-                     ("yerevann/coco-karpathy", None, "train+restval", None)]
+    assert calls == [
+        ("rajpurkar/squad", "plain_text", "validation", "0a3a8b7b57e8578ec40b2d2bb4c75aca1a6d6ce1"),
+        ("yerevann/coco-karpathy", None, "train+restval", None),
+    ]
 
 
 def test_xnli_translate_train_on_the_hub_is_one_clear_error(catalog, monkeypatch):
     from mmxfer import assets
 
-    monkeypatch.setattr(assets, "load_hub_dataset", lambda *a, **k: (_ for _ in ()).throw(AssertionError()))
+    monkeypatch.setattr(
+        assets, "load_hub_dataset", lambda *a, **k: (_ for _ in ()).throw(AssertionError())
+    )
     with pytest.raises(DataError, match="XNLI-MT"):
         catalog.task("xnli").load("translate_train", "de")
 

@@ -39,7 +39,13 @@ def test_every_task_of_the_paper_study_records_its_sizes_and_their_source():
         assert spec.sizes.count("train", spec.train_language), name
     for name in evaluated:
         spec = catalog.task(name)
-        split = "devtest" if "devtest" in spec.splits else "test" if "test" in spec.splits else "validation"
+        split = (
+            "devtest"
+            if "devtest" in spec.splits
+            else "test"
+            if "test" in spec.splits
+            else "validation"
+        )
         missing = [lang for lang in spec.languages if not spec.sizes.count(split, lang)]
         assert not missing, f"{name} {split}: {missing}"
 
@@ -68,11 +74,15 @@ def test_sizes_equal_the_real_excerpts(realdata):
         assert _lines(path) == tatoeba.sizes.count("test", lang), lang
     xquad = catalog.task("xquad")
     for lang in ("en", "de", "zh", "ar"):
-        assert len(xquad.load("test", lang, str(realdata / "xquad"))) == xquad.sizes.count("test", lang)
+        assert len(xquad.load("test", lang, str(realdata / "xquad"))) == xquad.sizes.count(
+            "test", lang
+        )
     flores = catalog.task("flores200")
     for path in sorted((realdata / "flores200/devtest").glob("*.devtest.gz")):
         assert _lines(path) == flores.sizes.count("devtest", path.name.split(".")[0])
     pawsx = catalog.task("pawsx")
-    assert len(pawsx.load("validation", "de", str(realdata / "pawsx"))) == pawsx.sizes.count("validation", "de")
+    assert len(pawsx.load("validation", "de", str(realdata / "pawsx"))) == pawsx.sizes.count(
+        "validation", "de"
+    )
     multi30k = catalog.task("multi30k")
     assert _lines(realdata / "multi30k/val.de") == multi30k.sizes.count("validation", "de")

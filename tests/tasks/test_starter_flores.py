@@ -27,7 +27,11 @@ def test_every_starter_language_is_shipped_with_the_licence_and_attribution():
 def test_starter_sib200_is_the_sib200_task_on_the_shipped_folder():
     catalog.load_plugins()
     ours = catalog.task("starter-sib200")
-    assert ours.label_names == SIB_LABELS and ours.train_language == PIVOT and len(ours.languages) == 33
+    assert (
+        ours.label_names == SIB_LABELS
+        and ours.train_language == PIVOT
+        and len(ours.languages) == 33
+    )
     for split, lang in (("train", PIVOT), ("validation", PIVOT), ("test", "amh_Ethi")):
         a = ours.load(split, lang)
         b = catalog.task("sib200").load(split, lang, str(shipped_root()))
@@ -37,7 +41,9 @@ def test_starter_sib200_is_the_sib200_task_on_the_shipped_folder():
 
 def test_a_quoted_sentence_keeps_its_quotes():
     texts = catalog.task("starter-sib200").load("train", PIVOT)["text_a"]
-    assert any('"' in t for t in texts)  # CSV quoting read as such: the quotes are text, not field delimiters
+    assert any(
+        '"' in t for t in texts
+    )  # CSV quoting read as such: the quotes are text, not field delimiters
     assert not any(t.startswith('"') and t.endswith('"') and t.count('"') == 2 for t in texts)
 
 
@@ -50,8 +56,14 @@ def test_retrieval_pairs_each_test_sentence_with_its_english_translation_among_a
     assert rows["id"][:204] == english["id"] and rows["target"][:204] == english["text_a"]
     assert rows["source"][:204] == sib.load("test", "jpn_Jpan")["text_a"]
     # the 800 English sentences of train and dev are candidates without a source
-    others = list(sib.load("train", PIVOT)["text_a"]) + list(sib.load("validation", PIVOT)["text_a"])
-    assert len(rows) == 1004 and list(rows["source"][204:]) == [None] * 800 and list(rows["target"][204:]) == others
+    others = list(sib.load("train", PIVOT)["text_a"]) + list(
+        sib.load("validation", PIVOT)["text_a"]
+    )
+    assert (
+        len(rows) == 1004
+        and list(rows["source"][204:]) == [None] * 800
+        and list(rows["target"][204:]) == others
+    )
     assert len(set(rows["id"])) == 1004
 
 
@@ -74,8 +86,13 @@ def test_retrieval_refuses_files_that_are_not_parallel(tmp_path):
 def test_shipped_files_are_the_release_files(realdata):
     release = realdata / "sib200" / "data" / "annotated"
     for lang, name in ((PIVOT, "train"), ("tir_Ethi", "test"), ("deu_Latn", "train")):
-        with gzip.open(shipped_root() / "data" / "annotated" / lang / f"{name}.tsv.gz", "rt", encoding="utf-8") as fh:
-            assert fh.read() == (release / lang / f"{name}.tsv").read_text(encoding="utf-8"), (lang, name)
+        with gzip.open(
+            shipped_root() / "data" / "annotated" / lang / f"{name}.tsv.gz", "rt", encoding="utf-8"
+        ) as fh:
+            assert fh.read() == (release / lang / f"{name}.tsv").read_text(encoding="utf-8"), (
+                lang,
+                name,
+            )
 
 
 def test_the_positive_control_trains_on_no_sentence_a_target_evaluates():
@@ -86,8 +103,9 @@ def test_the_positive_control_trains_on_no_sentence_a_target_evaluates():
     control = catalog.task("starter-pivot-bitext")
     assert control.control and "test" not in control.splits
     sib = catalog.task("starter-sib200")
-    evaluated = set(sib.load("test", PIVOT)["text_a"]) | {t for s in ("train", "validation") for t in
-                                                          sib.load(s, PIVOT)["text_a"]}
+    evaluated = set(sib.load("test", PIVOT)["text_a"]) | {
+        t for s in ("train", "validation") for t in sib.load(s, PIVOT)["text_a"]
+    }
     test_ids = set(sib.load("test", PIVOT)["id"])
     for lang in STARTER_LANGS:
         evaluated |= set(sib.load("test", lang)["text_a"])
@@ -96,4 +114,8 @@ def test_the_positive_control_trains_on_no_sentence_a_target_evaluates():
         assert len(rows) == len(CONTROL_LANGS) * len(sib.load(split, PIVOT))
         assert not (set(rows["source"]) | set(rows["target"])) & evaluated
         assert not {i.split(":", 1)[1] for i in rows["id"]} & test_ids
-    assert PIVOT not in CONTROL_LANGS and CONTROL_PIVOT not in CONTROL_LANGS and len(CONTROL_LANGS) == 31
+    assert (
+        PIVOT not in CONTROL_LANGS
+        and CONTROL_PIVOT not in CONTROL_LANGS
+        and len(CONTROL_LANGS) == 31
+    )

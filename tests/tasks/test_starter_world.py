@@ -9,9 +9,18 @@ from mmxfer.tasks import starter
 
 def _digest(ds) -> str:
     h = hashlib.sha256()
-    for row in ds.cast_column("image", __import__("datasets").Image(decode=False)) if "image" in ds.column_names \
-            else ds:
-        h.update(repr(sorted((k, v if not isinstance(v, dict) else v.get("bytes")) for k, v in row.items())).encode())
+    for row in (
+        ds.cast_column("image", __import__("datasets").Image(decode=False))
+        if "image" in ds.column_names
+        else ds
+    ):
+        h.update(
+            repr(
+                sorted(
+                    (k, v if not isinstance(v, dict) else v.get("bytes")) for k, v in row.items()
+                )
+            ).encode()
+        )
     return h.hexdigest()
 
 
@@ -42,7 +51,9 @@ def test_registered_datasets_are_deterministic_and_twins_share_supervision(catal
     t = twin.load("test")
     assert t["id"] == a["id"] and t["question"] == a["question"] and t["answers"] == a["answers"]
     img = a[0]["image"]
-    assert img.size == (starter.SIZE, starter.SIZE) and len(img.getcolors(4096)) >= 2  # background + at least one shape
+    assert (
+        img.size == (starter.SIZE, starter.SIZE) and len(img.getcolors(4096)) >= 2
+    )  # background + at least one shape
     cap = catalog.task("starter-caption").load("test")
     assert cap.num_rows == starter.SPLIT_SIZES["test"] and cap[0]["caption"].endswith(".")
     assert catalog.task("starter-caption-text").load("test")["caption"] == cap["caption"]

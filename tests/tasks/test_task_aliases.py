@@ -8,7 +8,10 @@ from mmxfer.train.run import parse_intermediate
 def test_starter_profile_maps_paper_names_to_offline_tasks():
     starter = load_profile("starter")
     assert parse_intermediate("vqa", starter) == ("starter-vqa",)
-    assert parse_intermediate("caption,vqa-text", starter) == ("starter-caption", "starter-vqa-text")
+    assert parse_intermediate("caption,vqa-text", starter) == (
+        "starter-caption",
+        "starter-vqa-text",
+    )
     assert parse_intermediate("none", starter) == ()
 
 

@@ -53,15 +53,23 @@ def _case(task: str, *rest: str, reason: str = "") -> pytest.param:
 
 
 def load_cases() -> list:
-    return [_case(task, form, split, reason=LOAD_XFAIL.get((task, form, split), ""))
-            for task, forms in sorted(MANIFEST.items()) if task not in PLANNED_TASKS
-            for form, splits in sorted(forms.items()) for split in splits]
+    return [
+        _case(task, form, split, reason=LOAD_XFAIL.get((task, form, split), ""))
+        for task, forms in sorted(MANIFEST.items())
+        if task not in PLANNED_TASKS
+        for form, splits in sorted(forms.items())
+        for split in splits
+    ]
 
 
 def same_cases() -> list:
-    return [_case(task, split, reason=SAME_XFAIL.get((task, split), ""))
-            for task, forms in sorted(MANIFEST.items()) if task not in PLANNED_TASKS and HUB in forms
-            and RELEASE in forms for split in forms[HUB] if split in forms[RELEASE]]
+    return [
+        _case(task, split, reason=SAME_XFAIL.get((task, split), ""))
+        for task, forms in sorted(MANIFEST.items())
+        if task not in PLANNED_TASKS and HUB in forms and RELEASE in forms
+        for split in forms[HUB]
+        if split in forms[RELEASE]
+    ]
 
 
 def load(fixture_data, task: str, form: str, split: str, lang: str):
@@ -73,13 +81,18 @@ def load(fixture_data, task: str, form: str, split: str, lang: str):
 
 # --- the canonical schema ---------------------------------------------------------------------------
 
+
 def check_canonical(spec, ds) -> None:
     """Columns and types of the task's canonical schema, and the invariants of its kind."""
     expected = features_for(canonical_schema(spec))
     assert sorted(ds.column_names) == sorted(expected), (ds.column_names, list(expected))
     for name, feature in expected.items():
         assert ds.features[name] == feature, (name, ds.features[name], feature)
-    plain = ds.cast_column("image", type(expected["image"])(decode=False)) if "image" in expected else ds
+    plain = (
+        ds.cast_column("image", type(expected["image"])(decode=False))
+        if "image" in expected
+        else ds
+    )
     rows = plain.to_list()
     assert len({r["id"] for r in rows}) == len(rows), "ids are not unique"
     schema = schema_of(spec)
@@ -92,7 +105,7 @@ def check_canonical(spec, ds) -> None:
             a = r["answers"]
             assert len(a["text"]) == len(a["answer_start"])
             for text, start in zip(a["text"], a["answer_start"]):
-                assert r["context"][start:start + len(text)] == text
+                assert r["context"][start : start + len(text)] == text
         elif schema == "tagging":
             assert r["tokens"] and len(r["tokens"]) == len(r["tags"])
             if spec.label_names:
@@ -126,16 +139,21 @@ def test_every_split_loads_in_canonical_schema(fixture_data, hub_mirror, task, f
 
 # --- both forms, same rows --------------------------------------------------------------------------
 
+
 def comparable(spec, ds) -> list:
     """The dataset's rows as the two forms must agree on them (BUCC: the gold pairs, by text)."""
     if schema_of(spec) == "mining":
         text = {r["id"]: r["text"] for r in ds}
-        return sorted((r["text"], text[r["gold"]]) for r in ds if r["side"] == "source" and r["gold"])
+        return sorted(
+            (r["text"], text[r["gold"]]) for r in ds if r["side"] == "source" and r["gold"]
+        )
     if "image" in ds.column_names:
         ds = ds.cast_column("image", type(ds.features["image"])(decode=False))
     rows = ds.to_list()
     for r in rows:
-        if "image" in r:  # the same picture: a file (release, COCO from the hub) or bytes in the Parquet file
+        if (
+            "image" in r
+        ):  # the same picture: a file (release, COCO from the hub) or bytes in the Parquet file
             image = r["image"]["bytes"] or Path(r["image"]["path"]).read_bytes()
             r["image"] = hashlib.sha256(image).hexdigest()
         if spec.name in OWN_IDS:
@@ -155,7 +173,10 @@ def test_both_forms_give_the_same_rows(fixture_data, hub_mirror, task, split):
 
 # --- hub paths that must fail clearly ---------------------------------------------------------------
 
-@pytest.mark.parametrize("task,split", [_case(t, s, reason=HUB_ERRORS[(t, s)][1]) for t, s in HUB_ERRORS])
+
+@pytest.mark.parametrize(
+    "task,split", [_case(t, s, reason=HUB_ERRORS[(t, s)][1]) for t, s in HUB_ERRORS]
+)
 def test_hub_paths_without_a_parquet_source_fail_in_one_line(hub_mirror, task, split):
     spec = catalog.task(task)
     words = HUB_ERRORS[(task, split)][0]
@@ -174,7 +195,9 @@ def test_hub_errors_cover_every_task_without_hub_data():
 
 def test_fixtures_cover_every_registered_task():
     catalog.load_plugins()
-    generated = {name for name in catalog.TASKS if name.startswith("starter-")}  # the starter world makes its own
+    generated = {
+        name for name in catalog.TASKS if name.startswith("starter-")
+    }  # the starter world makes its own
     assert set(catalog.TASKS) - generated - set(MANIFEST) == set()
 
 
@@ -191,20 +214,30 @@ def test_bucc_release_test_split_has_gold(fixture_data):
     """XTREME's BUCC test is the training files: the gold must be there to score it."""
     spec = catalog.task("bucc")
     release = fixture_data.data_dir / "bucc2018" / "de-en"
-    assert (release / "de-en.training.gold").is_file() and not (release / "de-en.test.gold").exists()
+    assert (release / "de-en.training.gold").is_file() and not (
+        release / "de-en.test.gold"
+    ).exists()
     ds = spec.load("validation", "de", str(fixture_data.data_dir))
-    assert sum(1 for r in ds if r["gold"]) == fixture_data.rows("bucc", HUB, "validation", "de")  # 2 rows a pair
+    assert sum(1 for r in ds if r["gold"]) == fixture_data.rows(
+        "bucc", HUB, "validation", "de"
+    )  # 2 rows a pair
 
 
 def test_translation_fixtures_have_their_shape(fixture_data):
     """WMT14 de-en (hub ``wmt/wmt14`` ``de-en``, ``translation`` = {de, en}; release ``train.{de,en}``)."""
     import datasets
 
-    for split, name in (("train", "train"), ("validation", "newstest2013"), ("test", "newstest2014")):
+    for split, name in (
+        ("train", "train"),
+        ("validation", "newstest2013"),
+        ("test", "newstest2014"),
+    ):
         de = (fixture_data.data_dir / "wmt14-de-en" / f"{name}.de").read_text("utf-8").splitlines()
         en = (fixture_data.data_dir / "wmt14-de-en" / f"{name}.en").read_text("utf-8").splitlines()
         assert len(de) == len(en) == fixture_data.rows("wmt14-de-en", RELEASE, split, "de")
-        hub = datasets.load_dataset(str(fixture_data.hub_mirror / "wmt" / "wmt14"), "de-en", split=split)
+        hub = datasets.load_dataset(
+            str(fixture_data.hub_mirror / "wmt" / "wmt14"), "de-en", split=split
+        )
         assert hub.features["translation"] == datasets.Translation(languages=["de", "en"])
         assert hub["translation"] == [{"de": d, "en": e} for d, e in zip(de, en)]
     # the FLORES-200 devtest the translation track evaluates on: release files only (the hub has a loading script)
@@ -218,7 +251,11 @@ def test_release_form_is_reproducible(tmp_path, fixture_data):
 
     write_release_fixtures(tmp_path)
     ours = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    theirs = sorted(p.relative_to(fixture_data.data_dir) for p in fixture_data.data_dir.rglob("*") if p.is_file())
+    theirs = sorted(
+        p.relative_to(fixture_data.data_dir)
+        for p in fixture_data.data_dir.rglob("*")
+        if p.is_file()
+    )
     assert ours == theirs
     for rel in ours:
         assert (tmp_path / rel).read_bytes() == (fixture_data.data_dir / rel).read_bytes(), rel

@@ -24,7 +24,9 @@ def mirror(tmp_path, monkeypatch):
 
 
 def _repo(mirror, repo_id="org/data", revision=None, pinned=False, rows=(("a", 0), ("b", 1))):
-    feats = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["no", "yes"])})
+    feats = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["no", "yes"])}
+    )
     repo = HubRepo(mirror, repo_id, revision=revision, pinned=pinned)
     repo.add("cfg", "train", [{"text": t, "label": y} for t, y in rows], feats)
     return repo.finish()
@@ -54,8 +56,9 @@ def test_a_pinned_revision_folder_wins_and_a_revision_file_must_match(mirror):
     pinned = _repo(mirror, revision="refs/convert/parquet", pinned=True, rows=(("pinned", 1),))
     assert pinned.name == "data@refs%2Fconvert%2Fparquet"
     assert assets.hub_mirror_dir("org/data", "refs/convert/parquet") == pinned
-    assert assets.load_hub_dataset("org/data", "cfg", split="train", revision="refs/convert/parquet")["text"] == [
-        "pinned"]
+    assert assets.load_hub_dataset(
+        "org/data", "cfg", split="train", revision="refs/convert/parquet"
+    )["text"] == ["pinned"]
     assert assets.hub_mirror_dir("org/data", "aaa") == main
     assert assets.hub_mirror_dir("org/data") == main  # no pin: the main copy
     with pytest.raises(AssetError, match="holds org/data@aaa.*bbb"):
@@ -98,8 +101,10 @@ def test_a_gated_task_reads_the_mirror_without_a_token(hub_mirror, monkeypatch):
     assert len(ds) == hub_mirror.rows("flores_plus", "hub", "devtest", "zho_Hans")
 
 
-@pytest.mark.parametrize("task,revision", [("hellaswag", "049e80830aedaee63cd025622acf83822eb46553"),
-                                           ("sib200", "refs/convert/parquet")])
+@pytest.mark.parametrize(
+    "task,revision",
+    [("hellaswag", "049e80830aedaee63cd025622acf83822eb46553"), ("sib200", "refs/convert/parquet")],
+)
 def test_the_parquet_revision_a_task_should_pin_is_in_the_mirror(hub_mirror, task, revision):
     """The script-on-main datasets have their Parquet copy in the mirror: pinned, the task loads it and
     agrees with the release form (what the strict xfails in test_fixture_forms wait for)."""
@@ -112,8 +117,8 @@ def test_the_parquet_revision_a_task_should_pin_is_in_the_mirror(hub_mirror, tas
     assert hub.to_list() == release.to_list()
 
 
-
 # --- the mirror against the recorded contracts (mmxfer/resources/hub_contracts.json) -----------------
+
 
 def _contracts() -> list[dict]:
     from importlib import resources
@@ -130,7 +135,7 @@ def _expected_type(text: str):
     if text.startswith("not confirmed"):
         return None
     if text.startswith("Sequence{") or text.startswith("{"):
-        inner = text[text.index("{") + 1:text.index("}")]
+        inner = text[text.index("{") + 1 : text.index("}")]
         return {k: List(_expected_type(v)) for k, v in (p.split(":") for p in inner.split(","))}
     if text.startswith("Sequence(ClassLabel) names "):
         return List(ClassLabel(names=text.split("names ", 1)[1].split()[0].split(",")))
@@ -139,7 +144,7 @@ def _expected_type(text: str):
     if text.startswith("list[int]"):
         return "list[int]"
     if text.startswith("ClassLabel("):
-        return ClassLabel(names=text[len("ClassLabel("):text.index(")")].split(","))
+        return ClassLabel(names=text[len("ClassLabel(") : text.index(")")].split(","))
     if text.startswith("Translation(languages="):
         from datasets import Translation
 
@@ -192,14 +197,21 @@ def test_mirror_matches_the_recorded_hub_contract(fixture_data, contract):
     repo = _mirror_repo(fixture_data.hub_mirror, contract)
     assert repo.is_dir(), repo
     if contract["loading_script"]:
-        assert any(p.suffix == ".py" for p in (fixture_data.hub_mirror / contract["dataset"]).iterdir())
+        assert any(
+            p.suffix == ".py" for p in (fixture_data.hub_mirror / contract["dataset"]).iterdir()
+        )
         return
     if (repo / "REVISION").is_file() or contract["revision"]:
         assert (repo / "REVISION").read_text().strip() == contract["revision"]
     card = yaml.safe_load((repo / "README.md").read_text(encoding="utf-8").split("---")[1])
     # a repository read with data_dir=<folder> (Davlan/sib200's Parquet export) has one config per folder
-    pattern = re.compile("^" + re.escape(contract["config"] or contract.get("data_dir") or "default").replace(r"\{lang\}", r"[^.]+")
-                         .replace(r"\{lang_name\}", r"[^.]+") + "$")
+    pattern = re.compile(
+        "^"
+        + re.escape(contract["config"] or contract.get("data_dir") or "default")
+        .replace(r"\{lang\}", r"[^.]+")
+        .replace(r"\{lang_name\}", r"[^.]+")
+        + "$"
+    )
     configs = [c for c in card["configs"] if pattern.match(c["config_name"])]
     assert configs, (contract["config"], [c["config_name"] for c in card["configs"]])
     allowed = {s.split()[0] for splits in contract["splits"].values() for s in splits}
@@ -215,4 +227,8 @@ def test_mirror_matches_the_recorded_hub_contract(fixture_data, contract):
                 assert set(columns) == set(features), path
             for name, text in columns.items():
                 expected = _expected_type(text)
-                assert expected is None or _matches(features[name], expected), (path.name, name, features[name])
+                assert expected is None or _matches(features[name], expected), (
+                    path.name,
+                    name,
+                    features[name],
+                )

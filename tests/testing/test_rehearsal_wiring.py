@@ -23,13 +23,16 @@ from mmxfer.train import phases
 
 # --- the saved models, by name ----------------------------------------------------------------------
 
+
 def test_the_rehearsal_trunk_is_the_saved_folder_read_through_transformers(mmxfer_cache):
     from mmxfer.testing.saved import tiny_trunk_dir
     from mmxfer.testing.tiny import tiny_trunk
 
     model, tokenizer = load_trunk("rehearsal-xlmr")
     folder = tiny_trunk_dir()
-    assert folder.parent == mmxfer_cache / "testing" and (folder / "config.json").is_file()  # made on first use
+    assert (
+        folder.parent == mmxfer_cache / "testing" and (folder / "config.json").is_file()
+    )  # made on first use
     assert model.mmxfer_source_dir == str(folder) and type(model).__name__ == "XLMRobertaModel"
     assert model.pooler is None and tokenizer.is_fast
     reference, _ = tiny_trunk()
@@ -42,14 +45,24 @@ def test_the_rehearsal_tower_reads_its_saved_checkpoint(mmxfer_cache):
 
     from mmxfer.testing.saved import tiny_vision_checkpoint
 
-    tower = build_vision_tower(VisionConfig(model="rehearsal-vit", pretrained="rehearsal", checkpoint=None))
+    tower = build_vision_tower(
+        VisionConfig(model="rehearsal-vit", pretrained="rehearsal", checkpoint=None)
+    )
     saved = load_file(str(tiny_vision_checkpoint()))
-    assert saved and all(torch.equal(tower.visual.state_dict()[k.removeprefix("visual.")], v) for k, v in saved.items())
+    assert saved and all(
+        torch.equal(tower.visual.state_dict()[k.removeprefix("visual.")], v)
+        for k, v in saved.items()
+    )
     assert tower(torch.zeros(1, 3, 32, 32)).shape[-1] == tower.width
 
 
-@pytest.mark.parametrize("model,tag,words", [("rehearsal-vit", "laion", "it has: rehearsal"),
-                                              ("tiny-vit", "rehearsal", "has no pretrained weights 'rehearsal';")])
+@pytest.mark.parametrize(
+    "model,tag,words",
+    [
+        ("rehearsal-vit", "laion", "it has: rehearsal"),
+        ("tiny-vit", "rehearsal", "has no pretrained weights 'rehearsal';"),
+    ],
+)
 def test_an_unknown_checkpoint_of_a_shipped_tower_is_one_line(model, tag, words):
     with pytest.raises(AssetError, match=words) as info:
         build_vision_tower(VisionConfig(model=model, pretrained=tag))
@@ -59,7 +72,10 @@ def test_an_unknown_checkpoint_of_a_shipped_tower_is_one_line(model, tag, words)
 def test_the_rehearsal_profile_names_no_path_and_loads_one_torch_thread():
     profile = load_profile("rehearsal")
     assert (profile.trunk.name, profile.vision.model, profile.vision.pretrained) == (
-        "rehearsal-xlmr", "rehearsal-vit", "rehearsal")
+        "rehearsal-xlmr",
+        "rehearsal-vit",
+        "rehearsal",
+    )
     assert profile.data_dir is None and profile.cpu_threads == 1
     assert ExperimentConfig().cpu_threads is None  # other profiles keep torch's default
 
@@ -71,7 +87,9 @@ def test_a_run_on_cpu_uses_the_profiles_threads(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(torch, "set_num_threads", calls.append)
     monkeypatch.setattr(Run, "is_done", lambda self: True)  # stop before any work
-    monkeypatch.setattr(Run, "done_info", lambda self: {"run_format": 1})  # of this format (no DONE file is read)
+    monkeypatch.setattr(
+        Run, "done_info", lambda self: {"run_format": 1}
+    )  # of this format (no DONE file is read)
     profile = load_profile("rehearsal", [f"runs_dir={tmp_path}"])
     execute(resolve_request(profile, "none", "pawsx"))
     execute(resolve_request(dataclasses.replace(profile, cpu_threads=None), "none", "pawsx"))
@@ -79,6 +97,7 @@ def test_a_run_on_cpu_uses_the_profiles_threads(monkeypatch, tmp_path):
 
 
 # --- the study's data -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("form", ["hub", "release"])
 def test_a_study_with_data_fixtures_reads_them_in_its_form(form, mmxfer_cache, monkeypatch):
@@ -88,12 +107,20 @@ def test_a_study_with_data_fixtures_reads_them_in_its_form(form, mmxfer_cache, m
     with study_data(study, None) as data_dir:
         mirror, local = os.environ.get(assets.MIRROR_ENV), os.environ.get(LOCAL_DATA_ENV)
         if form == "hub":
-            assert data_dir is None and mirror and local and os.path.isdir(mirror) and os.path.isdir(local)
+            assert (
+                data_dir is None
+                and mirror
+                and local
+                and os.path.isdir(mirror)
+                and os.path.isdir(local)
+            )
             assert len(catalog.task("xnli").load("test", "de")) > 0  # through the mirror
         else:
             assert data_dir and os.path.isdir(data_dir) and mirror is None
             assert len(catalog.task("xnli").load("test", "de", data_dir)) > 0
-    assert os.environ.get(assets.MIRROR_ENV) is None and os.environ.get(LOCAL_DATA_ENV) is None  # restored
+    assert (
+        os.environ.get(assets.MIRROR_ENV) is None and os.environ.get(LOCAL_DATA_ENV) is None
+    )  # restored
 
 
 def test_a_data_dir_wins_over_the_study_data(tmp_path, monkeypatch):
@@ -116,6 +143,7 @@ def test_a_bad_data_form_is_a_config_error():
 
 # --- tasks the hub cannot serve, in a hub run -------------------------------------------------------
 
+
 def test_only_tasks_the_hub_cannot_serve_read_the_local_release_folder(hub_mirror, monkeypatch):
     assert not hub_serves(catalog.task("vqa")) and not hub_serves(catalog.task("ccg"))
     assert hub_serves(catalog.task("mnli")) and hub_serves(catalog.task("caption"))
@@ -127,15 +155,23 @@ def test_only_tasks_the_hub_cannot_serve_read_the_local_release_folder(hub_mirro
     assert local_data_dir(catalog.task("vqa"), "/elsewhere") == "/elsewhere"  # --data-dir wins
     vqa = catalog.task("vqa").load("train")
     assert len(vqa) == hub_mirror.rows("vqa", "release", "train", "en")
-    assert len(catalog.task("ccg").load("train")) == hub_mirror.rows("ccg", "release", "train", "en")
-    assert phases.data_source(catalog.task("vqa"), None) == {"data_dir": str(hub_mirror.data_dir.resolve())}
+    assert len(catalog.task("ccg").load("train")) == hub_mirror.rows(
+        "ccg", "release", "train", "en"
+    )
+    assert phases.data_source(catalog.task("vqa"), None) == {
+        "data_dir": str(hub_mirror.data_dir.resolve())
+    }
     assert phases.data_source(catalog.task("mnli"), None)["hub"] == "nyu-mll/glue"
     # a task without any hub source reads (and its trunk records) the release folder too
-    assert phases.data_source(catalog.task("ccg"), None) == {"data_dir": str(hub_mirror.data_dir.resolve())}
+    assert phases.data_source(catalog.task("ccg"), None) == {
+        "data_dir": str(hub_mirror.data_dir.resolve())
+    }
     assert phases.data_source(catalog.task("ccg"), "/elsewhere") == {"data_dir": "/elsewhere"}
     assert phases.data_source(catalog.task("starter-vqa"), "/elsewhere") == {"generated": "1.0"}
     monkeypatch.delenv(LOCAL_DATA_ENV)
-    assert phases.data_source(catalog.task("ccg"), None) == {"data_dir": None}  # planned; its loader will say why
+    assert phases.data_source(catalog.task("ccg"), None) == {
+        "data_dir": None
+    }  # planned; its loader will say why
 
 
 def test_a_hub_task_without_the_release_folder_still_fails_in_one_line(hub_mirror, monkeypatch):
@@ -146,6 +182,7 @@ def test_a_hub_task_without_the_release_folder_still_fails_in_one_line(hub_mirro
 
 
 # --- mirror reads, kept per process ------------------------------------------------------------------
+
 
 def test_a_mirror_read_is_kept_until_the_mirror_changes(tmp_path, monkeypatch):
     monkeypatch.setenv(assets.MIRROR_ENV, str(tmp_path))

@@ -32,11 +32,17 @@ def test_a_cpu_phase_ends_without_a_full_garbage_collection(tmp_path, monkeypatc
     monkeypatch.setattr(gc, "collect", lambda *a: calls.append(a) or 0)
     data = [{"x": torch.randn(4), "labels": torch.tensor(i % 2)} for i in range(8)]
     accelerator = make_accelerator("no")
-    result = train_phase(_Tiny(), data, lambda items: {k: torch.stack([i[k] for i in items]) for k in items[0]},
-                         PhaseConfig(batch_size=4, epochs=1, checkpoint_every=100, lr=0.1),
-                         LoopOptions(workdir=tmp_path, seed=1, accelerator=accelerator))
+    result = train_phase(
+        _Tiny(),
+        data,
+        lambda items: {k: torch.stack([i[k] for i in items]) for k in items[0]},
+        PhaseConfig(batch_size=4, epochs=1, checkpoint_every=100, lr=0.1),
+        LoopOptions(workdir=tmp_path, seed=1, accelerator=accelerator),
+    )
     assert calls == []
-    assert accelerator._models == [] and accelerator._optimizers == []  # nothing prepared is kept alive
+    assert (
+        accelerator._models == [] and accelerator._optimizers == []
+    )  # nothing prepared is kept alive
     assert result.state.global_step == 2
 
 
@@ -47,8 +53,14 @@ def test_small_splits_skip_the_feature_cache(tmp_path, monkeypatch):
     spec, tok = catalog.task("sst2"), tiny_tokenizer()
 
     def rows(n: int) -> datasets.Dataset:
-        return datasets.Dataset.from_dict({"id": [str(i) for i in range(n)], "text_a": ["The cat sat."] * n,
-                                           "text_b": [None] * n, "label": [i % 2 for i in range(n)]})
+        return datasets.Dataset.from_dict(
+            {
+                "id": [str(i) for i in range(n)],
+                "text_a": ["The cat sat."] * n,
+                "text_b": [None] * n,
+                "label": [i % 2 for i in range(n)],
+            }
+        )
 
     least = getattr(train_data, "MIN_CACHED_ROWS", 200)
     stored = tmp_path / "features" / "sst2"
@@ -66,4 +78,7 @@ def test_the_run_environment_asks_git_once_per_process(monkeypatch):
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a) or real(*a, **k))
     first, second = env.environment(seed=1), env.environment(seed=2)
     assert calls == [] and first["git_commit"] == second["git_commit"]
-    assert first["packages"] == env.package_versions() and first["packages"] is not env.package_versions()
+    assert (
+        first["packages"] == env.package_versions()
+        and first["packages"] is not env.package_versions()
+    )

@@ -24,8 +24,11 @@ def arm_kind(tasks: tuple[str, ...]) -> tuple:
     if not tasks:
         return ("baseline",)
     specs = [catalog.task(t) for t in tasks]
-    return (catalog.modality_of(tasks), tuple(sorted({s.kind for s in specs})),
-            "multi-task" if len(specs) > 1 else "single-task")
+    return (
+        catalog.modality_of(tasks),
+        tuple(sorted({s.kind for s in specs})),
+        "multi-task" if len(specs) > 1 else "single-task",
+    )
 
 
 def target_cells(run: PlannedRun, suite: str) -> list[tuple]:
@@ -33,8 +36,13 @@ def target_cells(run: PlannedRun, suite: str) -> list[tuple]:
     metric: the FLORES-200 tracks) its retrieval run evaluates on the trunk."""
     if run.target:
         return [("fine-tuned", run.target, catalog.task(run.target).kind)]
-    return [("trunk", item.task, item.metric or catalog.task(item.task).metric)
-            for name in suite.split(",") if name.strip() for item in suite_tasks(name.strip()) if uses_trunk(item)]
+    return [
+        ("trunk", item.task, item.metric or catalog.task(item.task).metric)
+        for name in suite.split(",")
+        if name.strip()
+        for item in suite_tasks(name.strip())
+        if uses_trunk(item)
+    ]
 
 
 def cells(study_name: str, tmp_path, **changes) -> set[tuple]:
@@ -71,38 +79,60 @@ def test_a_rehearsal_without_an_arm_kind_misses_its_cells(tmp_path):
     """The check can fail: the rehearsal without its tagging arm (and with a text mix that has no tagging task)
     leaves the paper's CCG cells and its full text mix unrehearsed."""
     study = load_study("rehearsal")
-    arms = tuple(dataclasses.replace(a, intermediate=tuple(t for t in a.intermediate if t != "ccg"))
-                 for a in study.arms if a.name != "ccg")
+    arms = tuple(
+        dataclasses.replace(a, intermediate=tuple(t for t in a.intermediate if t != "ccg"))
+        for a in study.arms
+        if a.name != "ccg"
+    )
     missing = cells("paper", tmp_path) - cells("rehearsal", tmp_path, arms=arms)
-    assert {arm for arm, _ in missing} == {("text", ("tagging",), "single-task"),
-                                           ("text", ("classification", "multiple_choice", "span_qa", "tagging"),
-                                            "multi-task")}
+    assert {arm for arm, _ in missing} == {
+        ("text", ("tagging",), "single-task"),
+        ("text", ("classification", "multiple_choice", "span_qa", "tagging"), "multi-task"),
+    }
 
 
 def test_a_rehearsal_without_a_target_misses_its_cells(tmp_path):
     study = load_study("rehearsal")
-    missing = cells("paper", tmp_path) - cells("rehearsal", tmp_path, targets=tuple(t for t in study.targets
-                                                                                    if t != "udpos"))
+    missing = cells("paper", tmp_path) - cells(
+        "rehearsal", tmp_path, targets=tuple(t for t in study.targets if t != "udpos")
+    )
     assert {target for _, target in missing} == {("fine-tuned", "udpos", "tagging")}
 
 
-FLORES_CELLS = {("trunk", "flores200", "xsim"), ("fine-tuned", "sib200", "classification"),
-                ("fine-tuned", "flores200-translate", "translation")}
+FLORES_CELLS = {
+    ("trunk", "flores200", "xsim"),
+    ("fine-tuned", "sib200", "classification"),
+    ("fine-tuned", "flores200-translate", "translation"),
+}
 
 
 def test_every_flores_track_of_the_paper_is_rehearsed_for_every_arm_kind(tmp_path):
     paper, rehearsal = cells("paper", tmp_path), cells("rehearsal", tmp_path)
     flores = {cell for cell in paper if cell[1] in FLORES_CELLS}
     assert {target for _, target in flores} == FLORES_CELLS
-    assert {arm for arm, _ in flores} == {arm for arm, _ in paper}  # every arm kind meets every track
+    assert {arm for arm, _ in flores} == {
+        arm for arm, _ in paper
+    }  # every arm kind meets every track
     assert flores <= rehearsal
 
 
-@pytest.mark.parametrize(("changes", "lost"), [
-    ({"suite": "xtreme-retrieval"}, {("trunk", "flores200", "xsim")}),  # the suite's targets stay listed
-    ({"suite": "xtreme-retrieval", "targets": ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa")},
-     FLORES_CELLS),
-], ids=["without-the-flores200-suite", "without-any-flores-track"])
+@pytest.mark.parametrize(
+    ("changes", "lost"),
+    [
+        (
+            {"suite": "xtreme-retrieval"},
+            {("trunk", "flores200", "xsim")},
+        ),  # the suite's targets stay listed
+        (
+            {
+                "suite": "xtreme-retrieval",
+                "targets": ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa"),
+            },
+            FLORES_CELLS,
+        ),
+    ],
+    ids=["without-the-flores200-suite", "without-any-flores-track"],
+)
 def test_a_rehearsal_without_the_flores_tracks_misses_their_cells(changes, lost, tmp_path):
     missing = cells("paper", tmp_path) - cells("rehearsal", tmp_path, **changes)
     assert {target for _, target in missing} == lost

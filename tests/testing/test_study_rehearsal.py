@@ -40,21 +40,49 @@ TIMEOUT_S = 1200  # a hang, not a budget: the study takes about two minutes on 2
 
 def run_study(folder: Path, cache: Path, *extra: str) -> str:
     """``mmxfer study rehearsal`` in a fresh process, in ``folder`` (its reports/ go there); its output."""
-    env = {**os.environ, "MMXFER_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    for key in ("MMXFER_HUB_MIRROR", "MMXFER_COCO_IMAGES", "MMXFER_LOCAL_DATA", "MMXFER_FLORES200_SPM"):
+    env = {
+        **os.environ,
+        "MMXFER_CACHE": str(cache),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    for key in (
+        "MMXFER_HUB_MIRROR",
+        "MMXFER_COCO_IMAGES",
+        "MMXFER_LOCAL_DATA",
+        "MMXFER_FLORES200_SPM",
+    ):
         # only what the study sets
         env.pop(key, None)
     folder.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, "-m", "mmxfer", "study", "rehearsal", "--runs-dir", str(folder / "runs"),
-                           *extra], cwd=folder, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmxfer",
+            "study",
+            "rehearsal",
+            "--runs-dir",
+            str(folder / "runs"),
+            *extra,
+        ],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")  # empty: everything the rehearsal needs is made on first use
+    return tmp_path_factory.mktemp(
+        "cache"
+    )  # empty: everything the rehearsal needs is made on first use
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +103,12 @@ def finished_runs(runs_dir: Path) -> list[Path]:
 
 def study_suites(runs_dir: Path) -> list[str]:
     profile, runs = plan(STUDY, runs_dir)
-    return comparison_suites(STUDY, profile, list(dict.fromkeys(r.target for r in runs if r.target)),
-                             runs_dir / "rehearsal")
+    return comparison_suites(
+        STUDY,
+        profile,
+        list(dict.fromkeys(r.target for r in runs if r.target)),
+        runs_dir / "rehearsal",
+    )
 
 
 def check_report(report: Path, suite: str, arms: list[str]) -> None:
@@ -94,14 +126,19 @@ def check_report(report: Path, suite: str, arms: list[str]) -> None:
         text = (report / "report.md").read_text(encoding="utf-8")
         assert "No suite average" in text and not (report / "table_suite.csv").exists()
         for track in tracks.itertuples():
-            assert f"Modality effect on {track.track} (each multimodal arm vs its text twin" in text, track.track
+            assert (
+                f"Modality effect on {track.track} (each multimodal arm vs its text twin" in text
+            ), track.track
             assert f"## Track {track.task} - {track.metric}" in text, track.track
     for table, columns in tables:
         frame = pd.read_csv(report / f"table_{table}.csv").set_index("comparison")
         assert columns <= set(frame.columns), (table, sorted(columns - set(frame.columns)))
         assert comparisons <= set(frame.index), (table, sorted(comparisons - set(frame.index)))
         cells = frame[sorted(columns)].astype(str)
-        assert not cells.isin(["nan", ""]).any().any(), (table, cells[cells.isin(["nan", ""]).any(axis=1)])
+        assert not cells.isin(["nan", ""]).any().any(), (
+            table,
+            cells[cells.isin(["nan", ""]).any(axis=1)],
+        )
         assert not cells.apply(lambda c: c.str.contains("missing")).any().any(), table
     if load(suite).overall:
         overall = pd.read_csv(report / "table_suite.csv").set_index("comparison")
@@ -112,8 +149,12 @@ def check_report(report: Path, suite: str, arms: list[str]) -> None:
 
 
 def metric_rows(runs: list[Path], label: str) -> list[dict]:
-    return [json.loads(line) for run in runs if f"-{label}-" in run.name
-            for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [
+        json.loads(line)
+        for run in runs
+        if f"-{label}-" in run.name
+        for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
 
 
 def test_the_hub_form_study_finishes_every_run(hub_study, cache):
@@ -124,19 +165,33 @@ def test_the_hub_form_study_finishes_every_run(hub_study, cache):
     assert (cache / "testing").is_dir()  # the models and the fixtures were made on first use
 
 
-def test_the_hub_form_reads_the_mirror_and_local_releases_only_where_the_hub_cannot_serve(hub_study, cache):
+def test_the_hub_form_reads_the_mirror_and_local_releases_only_where_the_hub_cannot_serve(
+    hub_study, cache
+):
     folder, _ = hub_study
     sources = {}
     for key in (folder / "runs" / "rehearsal" / "_intermediate").glob("*/phase2.yaml"):
         data = yaml.safe_load(key.read_text(encoding="utf-8"))
         sources.update(zip(data["tasks"], data["data"]))
-    assert sources["mnli"]["hub"] == "nyu-mll/glue" and sources["caption"]["hub"] == "yerevann/coco-karpathy"
-    assert sources["squad"]["hub"] == "rajpurkar/squad" and sources["hellaswag"]["hub"] == "Rowan/hellaswag"
+    assert (
+        sources["mnli"]["hub"] == "nyu-mll/glue"
+        and sources["caption"]["hub"] == "yerevann/coco-karpathy"
+    )
+    assert (
+        sources["squad"]["hub"] == "rajpurkar/squad"
+        and sources["hellaswag"]["hub"] == "Rowan/hellaswag"
+    )
     for task in ("vqa", "vqa-text"):  # a loading script on the hub: the release files
         assert Path(sources[task]["data_dir"]).parent.parent == cache / "testing"
     rows = metric_rows(finished_runs(folder / "runs"), "retrieval")
-    assert {r["task"] for r in rows if r.get("caveat")} == {"bucc"}  # BUCC from the hub: no distractors
-    assert {r["task"] for r in rows} == {"bucc", "tatoeba", "flores200"}  # FLORES-200: its release files
+    assert {r["task"] for r in rows if r.get("caveat")} == {
+        "bucc"
+    }  # BUCC from the hub: no distractors
+    assert {r["task"] for r in rows} == {
+        "bucc",
+        "tatoeba",
+        "flores200",
+    }  # FLORES-200: its release files
 
 
 def test_every_flores_track_is_scored_for_every_arm_and_seed(hub_study):
@@ -147,27 +202,43 @@ def test_every_flores_track_is_scored_for_every_arm_and_seed(hub_study):
     runs = finished_runs(folder / "runs")
     arms_seeds = {(a.name, s) for a in STUDY.arms for s in STUDY.seeds}
     langs = {"deu_Latn", "zho_Hans", "arb_Arab"}
-    for target, metrics, expected in (("retrieval", {"xsim"}, langs | {"eng_Latn"}),
-                                      ("sib200", {"accuracy"}, langs | {"eng_Latn"}),
-                                      ("flores200-translate", {"chrf_pp", "spbleu"}, langs)):
-        rows = [r for r in metric_rows(runs, target) if r["task"] != "bucc" and r["task"] != "tatoeba"
-                and not r.get("part") and r.get("split") != "validation"]
+    for target, metrics, expected in (
+        ("retrieval", {"xsim"}, langs | {"eng_Latn"}),
+        ("sib200", {"accuracy"}, langs | {"eng_Latn"}),
+        ("flores200-translate", {"chrf_pp", "spbleu"}, langs),
+    ):
+        rows = [
+            r
+            for r in metric_rows(runs, target)
+            if r["task"] != "bucc"
+            and r["task"] != "tatoeba"
+            and not r.get("part")
+            and r.get("split") != "validation"
+        ]
         assert {r["metric"] for r in rows} == metrics, target
         for metric in metrics:
             scored = [r for r in rows if r["metric"] == metric]
             assert {r["lang"] for r in scored} == expected, (target, metric)
-            assert all(r["score"] is not None and SPM_MISSING not in str(r.get("missing", "")) for r in scored)
+            assert all(
+                r["score"] is not None and SPM_MISSING not in str(r.get("missing", ""))
+                for r in scored
+            )
             assert len(scored) == len(expected) * len(arms_seeds), (target, metric)
     # in hub form SIB-200 and the WMT14 pair are read from the mirror, FLORES-200 (a loading script) from its release
     assert hub_serves(catalog.task("sib200")) and hub_serves(catalog.task("wmt14-de-en"))
-    assert not hub_serves(catalog.task("flores200")) and not hub_serves(catalog.task("flores200-translate"))
+    assert not hub_serves(catalog.task("flores200")) and not hub_serves(
+        catalog.task("flores200-translate")
+    )
     translation_runs = [run for run in runs if "-flores200-translate-" in run.name]
     assert len(translation_runs) == len(arms_seeds)
     for run in translation_runs:
         recipe = json.loads((run / "translation.json").read_text(encoding="utf-8"))
         assert recipe["train_task"] == "wmt14-de-en" and set(recipe["stages"]) == {"1", "2"}
         assert recipe["generation"]["num_beams"] == 2
-        assert all((run / "predictions" / "flores200-translate" / f"devtest-{lang}.jsonl").is_file() for lang in langs)
+        assert all(
+            (run / "predictions" / "flores200-translate" / f"devtest-{lang}.jsonl").is_file()
+            for lang in langs
+        )
 
 
 @pytest.mark.parametrize("form", ["hub", "release"])
@@ -189,6 +260,8 @@ def test_the_release_form_reads_every_task_from_local_files(release_study, cache
     runs = finished_runs(folder / "runs")
     assert runs and all("-s1-" in run.name for run in runs)
     rows = metric_rows(runs, "retrieval")
-    assert rows and not any(r.get("caveat") for r in rows)  # BUCC from its release files, with distractors
+    assert rows and not any(
+        r.get("caveat") for r in rows
+    )  # BUCC from its release files, with distractors
     assert {r["task"] for r in rows} == {"bucc", "tatoeba", "flores200"}
     assert len([run for run in runs if "-flores200-translate-" in run.name]) == len(STUDY.arms)

@@ -26,13 +26,20 @@ def test_tiny_trunk_folder_loads_as_the_tiny_trunk(tiny_models):
     model, tok = load_trunk(str(folder))
     ref_model, ref_tok = tiny_trunk()
     assert type(model).__name__ == "XLMRobertaModel" and tok.is_fast
-    assert getattr(model, "mmxfer_source_dir", None) == str(folder)  # the folder path, not a builder
+    assert getattr(model, "mmxfer_source_dir", None) == str(
+        folder
+    )  # the folder path, not a builder
     text = ["Die Katze sitzt auf der Matte.", "猫坐在垫子上"]
-    batch, ref_batch = tok(text, padding=True, return_tensors="pt"), ref_tok(text, padding=True, return_tensors="pt")
+    batch, ref_batch = (
+        tok(text, padding=True, return_tensors="pt"),
+        ref_tok(text, padding=True, return_tensors="pt"),
+    )
     assert torch.equal(batch["input_ids"], ref_batch["input_ids"])
     ref_model.eval()
     with torch.no_grad():
-        assert torch.equal(model(**batch).last_hidden_state, ref_model(**ref_batch).last_hidden_state)
+        assert torch.equal(
+            model(**batch).last_hidden_state, ref_model(**ref_batch).last_hidden_state
+        )
 
 
 def test_tiny_trunk_folder_is_made_once(tiny_models):
@@ -50,7 +57,9 @@ def test_tiny_vision_checkpoint_loads_into_the_tiny_tower(tiny_models):
     _, checkpoint = tiny_models
     state = load_file(str(checkpoint))
     assert state and all(k.startswith("visual.") for k in state)
-    tower = build_vision_tower(VisionConfig(model="tiny-vit", pretrained=None, checkpoint=str(checkpoint)))
+    tower = build_vision_tower(
+        VisionConfig(model="tiny-vit", pretrained=None, checkpoint=str(checkpoint))
+    )
     fresh = build_vision_tower(VisionConfig(model="tiny-vit", pretrained=None))
     loaded = tower.visual.state_dict()
     assert all(torch.equal(loaded[k.removeprefix("visual.")], v) for k, v in state.items())
@@ -69,20 +78,26 @@ def test_a_small_trunk_folder_is_read_once_per_process(tiny_models, tmp_path, mo
     shutil.copytree(tiny_models[0], folder)
     reads = []
     real = trunk._read_dir
-    monkeypatch.setattr(trunk, "_read_dir", lambda path, attn: reads.append(path) or real(path, attn))
+    monkeypatch.setattr(
+        trunk, "_read_dir", lambda path, attn: reads.append(path) or real(path, attn)
+    )
     first, tok = load_trunk(str(folder))
     with torch.no_grad():
         first.embeddings.word_embeddings.weight.add_(1.0)  # training the first copy ...
     second, tok2 = load_trunk(str(folder))
     assert len(reads) == 1 and second is not first and tok2 is not tok
     reference = load_file_state(folder)
-    assert all(torch.equal(v, reference[k]) for k, v in second.state_dict().items())  # ... leaves the cache as read
+    assert all(
+        torch.equal(v, reference[k]) for k, v in second.state_dict().items()
+    )  # ... leaves the cache as read
     assert not second.training and second.config.output_hidden_states
     assert getattr(second, "mmxfer_source_dir", None) == str(folder)
     trunk.save_trunk(first, tok, folder)  # a new phase-2 trunk in the same place
     third, _ = load_trunk(str(folder))
     assert len(reads) == 2
-    assert torch.equal(third.embeddings.word_embeddings.weight, first.embeddings.word_embeddings.weight)
+    assert torch.equal(
+        third.embeddings.word_embeddings.weight, first.embeddings.word_embeddings.weight
+    )
 
 
 def load_file_state(folder):

@@ -17,17 +17,38 @@ from mmxfer.train.loop import make_accelerator
 
 def main(out: Path, trunk: str, data: str) -> None:
     catalog.load_plugins()
-    profile = load_profile("starter", [f"trunk.name={trunk}", "trunk.freeze_embeddings=false", "target.batch_size=4",
-                                       "target.epochs=2", "target.max_train_examples=16", "target.max_eval_examples=8",
-                                       "target.checkpoint_every=0", "target.lr=1e-3"])
+    profile = load_profile(
+        "starter",
+        [
+            f"trunk.name={trunk}",
+            "trunk.freeze_embeddings=false",
+            "target.batch_size=4",
+            "target.epochs=2",
+            "target.max_train_examples=16",
+            "target.max_eval_examples=8",
+            "target.checkpoint_every=0",
+            "target.lr=1e-3",
+        ],
+    )
     run = Run(out / "run")
     run.path.mkdir(parents=True, exist_ok=True)
     rows = phases.run_target(run, profile, "pawsx", trunk=trunk, seed=1, data_dir=data)
-    accelerator = make_accelerator(profile.precision)  # the state phase 3 set up (precision auto: bf16 or no)
-    selection = json.loads((run.path / "selection.json").read_text()) if accelerator.is_main_process else {}
-    (out / f"rank{accelerator.process_index}.json").write_text(json.dumps({
-        "world": accelerator.num_processes, "rows": len(rows), "steps": (selection.get("history") or [{}])[-1].get("step"),
-        "langs": sorted(r["lang"] for r in rows)}))
+    accelerator = make_accelerator(
+        profile.precision
+    )  # the state phase 3 set up (precision auto: bf16 or no)
+    selection = (
+        json.loads((run.path / "selection.json").read_text()) if accelerator.is_main_process else {}
+    )
+    (out / f"rank{accelerator.process_index}.json").write_text(
+        json.dumps(
+            {
+                "world": accelerator.num_processes,
+                "rows": len(rows),
+                "steps": (selection.get("history") or [{}])[-1].get("step"),
+                "langs": sorted(r["lang"] for r in rows),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

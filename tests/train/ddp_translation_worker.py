@@ -28,12 +28,27 @@ def main(out: Path) -> None:
     torch.manual_seed(0)
     trunk = load_trunk("tiny")
     model = build_seq2seq(trunk, layers=1).eval()
-    data = train_data.task_data(spec, spec.load("devtest", "deu_Latn", str(out / "data")), trunk.tokenizer, 32,
-                                split="devtest", lang="deu_Latn")
-    hyps = generate_hypotheses(accelerator, model, data, trunk.tokenizer, num_beams=2, batch_size=2, max_len_a=0.5,
-                               max_len_b=3)
-    (out / f"rank{accelerator.process_index}.json").write_text(json.dumps(
-        {"world": accelerator.num_processes, "hyps": hyps}))
+    data = train_data.task_data(
+        spec,
+        spec.load("devtest", "deu_Latn", str(out / "data")),
+        trunk.tokenizer,
+        32,
+        split="devtest",
+        lang="deu_Latn",
+    )
+    hyps = generate_hypotheses(
+        accelerator,
+        model,
+        data,
+        trunk.tokenizer,
+        num_beams=2,
+        batch_size=2,
+        max_len_a=0.5,
+        max_len_b=3,
+    )
+    (out / f"rank{accelerator.process_index}.json").write_text(
+        json.dumps({"world": accelerator.num_processes, "hyps": hyps})
+    )
 
 
 if __name__ == "__main__":

@@ -85,10 +85,10 @@ def _hook(point: str, mark: Path, go: Path) -> None:
 
 def run() -> int:
     mark, go = Path(sys.argv[1]), Path(sys.argv[2])
-    head = sys.argv[3:sys.argv.index("--")]
+    head = sys.argv[3 : sys.argv.index("--")]
     point = head[head.index("--at") + 1] if "--at" in head else "checkpoint:1"
     _hook(point, mark, go)
-    return main(sys.argv[sys.argv.index("--") + 1:])
+    return main(sys.argv[sys.argv.index("--") + 1 :])
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ class Payload:
 def _train(workdir, resume=False):
     data = ToyDataset(32, seed=0)
     phase = PhaseConfig(lr=1e-2, batch_size=8, epochs=1, checkpoint_every=2)
-    return train_phase(ToyClassifier(), data, collate, phase, LoopOptions(workdir=workdir, seed=1, resume=resume))
+    return train_phase(
+        ToyClassifier(), data, collate, phase, LoopOptions(workdir=workdir, seed=1, resume=resume)
+    )
 
 
 def test_checkpoints_hold_json_schedule_and_load_safely(tmp_path):
@@ -43,7 +45,9 @@ def test_a_checkpoint_without_a_json_schedule_is_refused_and_runs_no_code(tmp_pa
     state = json.loads((ckpt / loop.SCHEDULER_FILE).read_text())
     (ckpt / loop.SCHEDULER_FILE).unlink()
     torch.save(state, ckpt / "scheduler.pt")  # plain numbers, loadable weights-only: still not read
-    with pytest.raises(RunStoreError, match="no scheduler.json, so not a checkpoint this mmxfer wrote"):
+    with pytest.raises(
+        RunStoreError, match="no scheduler.json, so not a checkpoint this mmxfer wrote"
+    ):
         _train(tmp_path, resume=True)
     torch.save(Payload(tmp_path / "PWNED"), ckpt / "scheduler.pt")
     with pytest.raises(RunStoreError, match="scheduler.pt: refused to load"):

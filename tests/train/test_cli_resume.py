@@ -10,10 +10,29 @@ import pytest
 from mmxfer.cli import main
 from mmxfer.train import loop
 
-ARGS = ["train", "--target", "starter-names", "--seed", "2",
-        "--set", "trunk.name=tiny", "--set", "trunk.freeze_embeddings=false",
-        "--set", "target.max_train_examples=32", "--set", "target.batch_size=8", "--set", "target.epochs=2",
-        "--set", "target.checkpoint_every=3", "--set", "target.max_eval_examples=8", "--set", "target.lr=1e-3"]
+ARGS = [
+    "train",
+    "--target",
+    "starter-names",
+    "--seed",
+    "2",
+    "--set",
+    "trunk.name=tiny",
+    "--set",
+    "trunk.freeze_embeddings=false",
+    "--set",
+    "target.max_train_examples=32",
+    "--set",
+    "target.batch_size=8",
+    "--set",
+    "target.epochs=2",
+    "--set",
+    "target.checkpoint_every=3",
+    "--set",
+    "target.max_eval_examples=8",
+    "--set",
+    "target.lr=1e-3",
+]
 
 
 class Killed(Exception):
@@ -52,7 +71,9 @@ def test_killed_then_resume_equals_uninterrupted_and_seed_repeats(tmp_path, monk
         main(ARGS + ["--runs-dir", str(tmp_path / "c")])
     assert str(info.value).endswith("step-000000003")  # mid-epoch: 4 steps per epoch
     monkeypatch.setattr(loop, "_save_checkpoint", real_save)
-    assert main(ARGS + ["--runs-dir", str(tmp_path / "c")]) == 2  # unfinished folder: must say --resume
+    assert (
+        main(ARGS + ["--runs-dir", str(tmp_path / "c")]) == 2
+    )  # unfinished folder: must say --resume
     assert "--resume" in capsys.readouterr().err
     assert main(ARGS + ["--runs-dir", str(tmp_path / "c"), "--resume"]) == 0
     resumed = _results(tmp_path / "c")

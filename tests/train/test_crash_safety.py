@@ -27,12 +27,42 @@ from mmxfer.runs.store import Run
 from mmxfer.train import loop
 
 HERE = Path(__file__).resolve().parent
-TINY = ["--set", "trunk.name=tiny", "--set", "trunk.freeze_embeddings=false",
-        "--set", "intermediate.max_train_examples=16", "--set", "intermediate.batch_size=8",
-        "--set", "intermediate.checkpoint_every=1", "--set", "intermediate.epochs=2",
-        "--set", "target.max_train_examples=16", "--set", "target.batch_size=8", "--set", "target.epochs=2",
-        "--set", "target.checkpoint_every=1", "--set", "target.max_eval_examples=8", "--set", "target.lr=1e-3"]
-ARM = ["train", "--intermediate", "starter-vqa-text", "--target", "starter-names", "--seed", "3", *TINY]
+TINY = [
+    "--set",
+    "trunk.name=tiny",
+    "--set",
+    "trunk.freeze_embeddings=false",
+    "--set",
+    "intermediate.max_train_examples=16",
+    "--set",
+    "intermediate.batch_size=8",
+    "--set",
+    "intermediate.checkpoint_every=1",
+    "--set",
+    "intermediate.epochs=2",
+    "--set",
+    "target.max_train_examples=16",
+    "--set",
+    "target.batch_size=8",
+    "--set",
+    "target.epochs=2",
+    "--set",
+    "target.checkpoint_every=1",
+    "--set",
+    "target.max_eval_examples=8",
+    "--set",
+    "target.lr=1e-3",
+]
+ARM = [
+    "train",
+    "--intermediate",
+    "starter-vqa-text",
+    "--target",
+    "starter-names",
+    "--seed",
+    "3",
+    *TINY,
+]
 BASELINE = ["train", "--intermediate", "none", "--target", "starter-names", "--seed", "3", *TINY]
 
 
@@ -69,13 +99,25 @@ def reference(tmp_path_factory):
 
 def _worker(tmp_path: Path, argv: list[str]) -> tuple[subprocess.Popen, Path, Path]:
     mark, go = tmp_path / "MARK", tmp_path / "GO"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, str(HERE / "pause_worker.py"), str(mark), str(go), "--", *argv],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(HERE.parents[1] / "src"), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "pause_worker.py"), str(mark), str(go), "--", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     while not mark.exists():
         if proc.poll() is not None:
-            raise AssertionError(f"worker ended early ({proc.returncode}): {proc.stderr.read()[-2000:]}")
+            raise AssertionError(
+                f"worker ended early ({proc.returncode}): {proc.stderr.read()[-2000:]}"
+            )
         if time.monotonic() > deadline:
             proc.kill()
             raise AssertionError("worker never reached its first checkpoint")
@@ -89,8 +131,10 @@ class Hung(Exception):
 
 def _within(seconds: int):
     """Fail instead of hanging (the old phase-2 lock waited for 7 days)."""
+
     def alarm(signum, frame):
         raise Hung(f"still waiting after {seconds} s")
+
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.alarm(seconds)
     return previous
@@ -108,7 +152,9 @@ def test_second_process_on_a_run_stops_naming_the_holder(tmp_path, capsys):
         assert main([*BASELINE, "--runs-dir", str(runs), "--resume"]) == 2
         err = capsys.readouterr().err
         assert f"is in use by pid {proc.pid} on host" in err and "mmxfer train" in err
-        assert main([*BASELINE, "--runs-dir", str(runs)]) == 2  # without --resume: the holder, not "pass --resume"
+        assert (
+            main([*BASELINE, "--runs-dir", str(runs)]) == 2
+        )  # without --resume: the holder, not "pass --resume"
         assert f"pid {proc.pid}" in capsys.readouterr().err
     finally:
         go.touch()
@@ -122,11 +168,15 @@ def test_second_process_on_a_run_stops_naming_the_holder(tmp_path, capsys):
 def test_kill_9_in_phase_2_then_resume_takes_the_locks_over_at_once(tmp_path, reference, capsys):
     runs = tmp_path / "runs"
     proc, mark, _ = _worker(tmp_path, [*ARM, "--runs-dir", str(runs)])
-    assert "_intermediate" in mark.read_text()  # paused in phase 2, right after its first checkpoint
+    assert (
+        "_intermediate" in mark.read_text()
+    )  # paused in phase 2, right after its first checkpoint
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     left = _locks(runs)
-    assert len(left) == 2 and any("_intermediate" in str(p) for p in left)  # the run's and phase 2's
+    assert len(left) == 2 and any(
+        "_intermediate" in str(p) for p in left
+    )  # the run's and phase 2's
     assert all(json.loads(p.read_text())["pid"] == proc.pid for p in left)
     previous = _within(180)
     try:
@@ -177,7 +227,9 @@ def _sigterm_at(monkeypatch, where: str) -> None:
 
 
 @pytest.mark.parametrize("where", ["phase2", "phase3", "predict"])
-def test_sigterm_checkpoints_releases_the_locks_and_resume_finishes(where, tmp_path, reference, monkeypatch, capsys):
+def test_sigterm_checkpoints_releases_the_locks_and_resume_finishes(
+    where, tmp_path, reference, monkeypatch, capsys
+):
     runs = tmp_path / "runs"
     with monkeypatch.context() as patch:
         _sigterm_at(patch, where)
@@ -186,7 +238,11 @@ def test_sigterm_checkpoints_releases_the_locks_and_resume_finishes(where, tmp_p
     assert "stopped by SIGTERM" in err and "resume with --resume" in err
     if where != "predict":
         assert f"{where}:" in err and "checkpoint" in err
-        folder = next((runs / "starter" / "_intermediate").iterdir()) if where == "phase2" else _run_dir(runs)
+        folder = (
+            next((runs / "starter" / "_intermediate").iterdir())
+            if where == "phase2"
+            else _run_dir(runs)
+        )
         assert loop.latest_checkpoint(folder / "checkpoints").name == "step-000000002"
     assert _locks(runs) == []  # the run's and phase 2's locks are released
     assert not Run(_run_dir(runs)).is_done()
@@ -196,9 +252,21 @@ def test_sigterm_checkpoints_releases_the_locks_and_resume_finishes(where, tmp_p
 
 def test_sigterm_in_retrieval_then_resume(tmp_path, monkeypatch, capsys):
     suite = tmp_path / "one.yaml"
-    suite.write_text("name: one\ntasks:\n  - {task: starter-bitext, languages: [de, fr], category: retrieval}\n")
-    argv = ["train", "--intermediate", "none", "--seed", "3", *TINY, "--set", f"suite={suite}",
-            "--runs-dir", str(tmp_path / "runs")]
+    suite.write_text(
+        "name: one\ntasks:\n  - {task: starter-bitext, languages: [de, fr], category: retrieval}\n"
+    )
+    argv = [
+        "train",
+        "--intermediate",
+        "none",
+        "--seed",
+        "3",
+        *TINY,
+        "--set",
+        f"suite={suite}",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
     with monkeypatch.context() as patch:
         _sigterm_at(patch, "retrieval")
         assert main(argv) == 143

@@ -10,12 +10,27 @@ from mmxfer.train.loop import make_accelerator
 from mmxfer.train.phases import _build, predict
 
 ROWS = {
-    "squad": [{"id": f"q{i}", "context": "The red square is left of the blue circle. " * (1 + i % 3),
-               "question": "What is left of the blue circle?",
-               "answers": {"text": ["The red square"], "answer_start": [0]}} for i in range(5)],
-    "udpos": [{"id": f"s{i}", "tokens": ["the", "cat", "sat", "down"][: 2 + i % 3],
-               "tags": ["DET", "NOUN", "VERB", "ADV"][: 2 + i % 3]} for i in range(5)],
-    "xnli": [{"id": f"n{i}", "text_a": "a cat sat", "text_b": "an animal sat", "label": i % 3} for i in range(5)],
+    "squad": [
+        {
+            "id": f"q{i}",
+            "context": "The red square is left of the blue circle. " * (1 + i % 3),
+            "question": "What is left of the blue circle?",
+            "answers": {"text": ["The red square"], "answer_start": [0]},
+        }
+        for i in range(5)
+    ],
+    "udpos": [
+        {
+            "id": f"s{i}",
+            "tokens": ["the", "cat", "sat", "down"][: 2 + i % 3],
+            "tags": ["DET", "NOUN", "VERB", "ADV"][: 2 + i % 3],
+        }
+        for i in range(5)
+    ],
+    "xnli": [
+        {"id": f"n{i}", "text_a": "a cat sat", "text_b": "an animal sat", "label": i % 3}
+        for i in range(5)
+    ],
 }
 
 
@@ -71,11 +86,23 @@ def test_longest_first_batching_gives_each_example_its_own_outputs(tmp_path, mon
     model = _build(trunk, spec, data, _profile(), image=False)
     seen = []
     real_decode = train_data.decode
-    monkeypatch.setattr(train_data, "decode", lambda d, outputs: seen.append(outputs["logits"]) or real_decode(d, outputs))
+    monkeypatch.setattr(
+        train_data,
+        "decode",
+        lambda d, outputs: seen.append(outputs["logits"]) or real_decode(d, outputs),
+    )
     predict(make_accelerator("no"), model, data, batch_size=3)
     model.eval()
     with torch.no_grad():  # each feature alone, in feature order, without predict()
-        alone = torch.cat([model(**{k: v for k, v in data.collate([data.features[i]]).items() if k != "labels"})
-                           ["logits"] for i in range(len(rows))])
-    assert not torch.allclose(alone[0], alone[1])  # the examples differ, so an order mix-up would show
+        alone = torch.cat(
+            [
+                model(
+                    **{k: v for k, v in data.collate([data.features[i]]).items() if k != "labels"}
+                )["logits"]
+                for i in range(len(rows))
+            ]
+        )
+    assert not torch.allclose(
+        alone[0], alone[1]
+    )  # the examples differ, so an order mix-up would show
     torch.testing.assert_close(seen[0], alone, atol=1e-5, rtol=1e-5)

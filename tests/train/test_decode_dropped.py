@@ -14,8 +14,12 @@ from mmxfer.train import data as train_data
 from mmxfer.train.loop import make_accelerator
 from mmxfer.train.phases import dev_scorer, predict
 
-QUESTIONS = [("What color is the car?", "blue"), ("Is the cat on the mat?", "yes"),
-             ("What color is the ball?", "red"), ("Is a man riding a horse?", "no")]
+QUESTIONS = [
+    ("What color is the car?", "blue"),
+    ("Is the cat on the mat?", "yes"),
+    ("What color is the ball?", "red"),
+    ("Is a man riding a horse?", "no"),
+]
 
 
 class Oracle(nn.Module):
@@ -48,12 +52,16 @@ def vqa_dev(tmp_path, monkeypatch):
     for i, (question, answer) in enumerate(QUESTIONS):
         path = tmp_path / f"img{i}.png"
         if i == 1:
-            path.write_bytes(b"not an image")  # corrupt: dropped by featurisation (on_bad_image: skip)
+            path.write_bytes(
+                b"not an image"
+            )  # corrupt: dropped by featurisation (on_bad_image: skip)
         else:
             buf = io.BytesIO()
             Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(buf, format="PNG")
             path.write_bytes(buf.getvalue())
-        rows.append({"id": f"q{i}", "image": str(path), "question": question, "answers": [answer] * 4})
+        rows.append(
+            {"id": f"q{i}", "image": str(path), "question": question, "answers": [answer] * 4}
+        )
     ds = dataset_from_rows(spec, rows, split="validation", lang="en")
     tok = tiny_tokenizer()
     space = {"answer_vocab": build_answer_vocab(ds["answers"])}
@@ -76,7 +84,9 @@ def test_dropped_image_does_not_shift_predictions(vqa_dev):
 
 def test_dev_score_of_a_perfect_model_is_perfect_despite_a_dropped_row(vqa_dev):
     spec, data, model = vqa_dev
-    assert dev_scorer(spec, data, batch_size=2)(model, make_accelerator("no")) == pytest.approx(100.0)  # VQA accuracy in percent
+    assert dev_scorer(spec, data, batch_size=2)(model, make_accelerator("no")) == pytest.approx(
+        100.0
+    )  # VQA accuracy in percent
 
 
 def test_dev_scorer_reads_golds_and_warns_about_dropped_rows_once(vqa_dev, caplog, monkeypatch):
@@ -91,4 +101,5 @@ def test_dev_scorer_reads_golds_and_warns_about_dropped_rows_once(vqa_dev, caplo
     assert len(reads) == 1
     assert [r.getMessage() for r in caplog.records if "no prediction" in r.getMessage()] == [
         "starter-vqa: 1 of 4 example(s) have no prediction (dropped during featurisation, e.g. bad images); "
-        "scored without them"]
+        "scored without them"
+    ]

@@ -11,7 +11,9 @@ from mmxfer.config import PhaseConfig, VisionConfig
 from mmxfer.train.loop import LoopOptions, train_phase
 
 B, L = 4, 12
-VISION = VisionConfig(model="starter-vit", pretrained=None, freeze=False, projector="linear", num_tokens=4)
+VISION = VisionConfig(
+    model="starter-vit", pretrained=None, freeze=False, projector="linear", num_tokens=4
+)
 
 
 def _batch(head: str, g: torch.Generator) -> tuple[dict, dict]:
@@ -54,8 +56,18 @@ def _batch(head: str, g: torch.Generator) -> tuple[dict, dict]:
     return batch, kwargs
 
 
-@pytest.mark.parametrize("head", ["classification", "multiple_choice", "span_qa", "tagging", "vqa", "caption_mlm",
-                                  "caption_contrastive"])
+@pytest.mark.parametrize(
+    "head",
+    [
+        "classification",
+        "multiple_choice",
+        "span_qa",
+        "tagging",
+        "vqa",
+        "caption_mlm",
+        "caption_contrastive",
+    ],
+)
 def test_head_overfits_a_tiny_batch(head, tmp_path):
     from mmxfer.catalog import HEADS, load_plugins
     from mmxfer.models.build import build_task_model
@@ -66,10 +78,24 @@ def test_head_overfits_a_tiny_batch(head, tmp_path):
     torch.manual_seed(0)
     batch, kwargs = _batch(head, torch.Generator().manual_seed(0))
     model = build_task_model(load_trunk("tiny"), head, **kwargs)
-    steps = 150 if head == "caption_mlm" else 60  # 12 masked tokens over a 588-word vocab learn slower
-    phase = PhaseConfig(lr=1e-2, batch_size=1, epochs=steps, warmup_ratio=0.0, checkpoint_every=0, log_every=1,
-                        weight_decay=0.0)
-    train_phase(model, [batch], lambda items: items[0], phase,
-                LoopOptions(workdir=tmp_path, seed=1, log_path=tmp_path / "log.jsonl"))
+    steps = (
+        150 if head == "caption_mlm" else 60
+    )  # 12 masked tokens over a 588-word vocab learn slower
+    phase = PhaseConfig(
+        lr=1e-2,
+        batch_size=1,
+        epochs=steps,
+        warmup_ratio=0.0,
+        checkpoint_every=0,
+        log_every=1,
+        weight_decay=0.0,
+    )
+    train_phase(
+        model,
+        [batch],
+        lambda items: items[0],
+        phase,
+        LoopOptions(workdir=tmp_path, seed=1, log_path=tmp_path / "log.jsonl"),
+    )
     losses = [json.loads(x)["loss"] for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert losses[-1] < 0.05 * losses[0] and losses[-1] < 0.1, (losses[0], losses[-1])

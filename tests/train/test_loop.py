@@ -10,10 +10,24 @@ from toy import ToyClassifier, ToyDataset, collate
 
 from mmxfer.config import PhaseConfig
 from mmxfer.errors import TrainingError
-from mmxfer.train.loop import LoopOptions, eval_loader, gather_outputs, latest_checkpoint, train_phase
+from mmxfer.train.loop import (
+    LoopOptions,
+    eval_loader,
+    gather_outputs,
+    latest_checkpoint,
+    train_phase,
+)
 
-PHASE = PhaseConfig(lr=1e-2, batch_size=8, epochs=3, grad_accum=2, checkpoint_every=3, warmup_ratio=0.1,
-                    eval_every=2, group_by_length=True)
+PHASE = PhaseConfig(
+    lr=1e-2,
+    batch_size=8,
+    epochs=3,
+    grad_accum=2,
+    checkpoint_every=3,
+    warmup_ratio=0.1,
+    eval_every=2,
+    group_by_length=True,
+)
 
 
 class Crash(Exception):
@@ -36,10 +50,15 @@ class CrashingCollate:
 def accuracy_fn(dev):
     def evaluate(model, accelerator):
         loader = eval_loader(accelerator, dev, collate, batch_size=16)
-        out = gather_outputs(accelerator, model, loader,
-                             lambda m, b: {"pred": m(**b)["logits"].argmax(-1), "gold": b["labels"]})
+        out = gather_outputs(
+            accelerator,
+            model,
+            loader,
+            lambda m, b: {"pred": m(**b)["logits"].argmax(-1), "gold": b["labels"]},
+        )
         assert len(out["pred"]) == len(dev)
         return (out["pred"] == out["gold"]).float().mean().item()
+
     return evaluate
 
 
@@ -47,9 +66,20 @@ def _run(tmp, seed=1, phase=PHASE, collate_fn=collate, resume=False, init_seed=0
     torch.manual_seed(init_seed)
     model = ToyClassifier()
     train, dev = ToyDataset(60, seed=0), ToyDataset(20, seed=5)
-    return train_phase(model, train, collate_fn, phase, LoopOptions(
-        workdir=tmp, seed=seed, lengths=train.lengths(), evaluate=accuracy_fn(dev), resume=resume,
-        log_path=tmp / "train_log.jsonl"))
+    return train_phase(
+        model,
+        train,
+        collate_fn,
+        phase,
+        LoopOptions(
+            workdir=tmp,
+            seed=seed,
+            lengths=train.lengths(),
+            evaluate=accuracy_fn(dev),
+            resume=resume,
+            log_path=tmp / "train_log.jsonl",
+        ),
+    )
 
 
 def _same(a, b):
@@ -61,10 +91,22 @@ def test_tiny_batch_is_overfitted(tmp_path):
     torch.manual_seed(0)
     model = ToyClassifier(dropout=0.0)
     data = ToyDataset(8, seed=3)
-    phase = PhaseConfig(lr=3e-2, batch_size=8, epochs=60, warmup_ratio=0.0, checkpoint_every=0, weight_decay=0.0,
-                        log_every=1)
-    result = train_phase(model, data, collate, phase,
-                         LoopOptions(workdir=tmp_path, seed=1, log_path=tmp_path / "log.jsonl"))
+    phase = PhaseConfig(
+        lr=3e-2,
+        batch_size=8,
+        epochs=60,
+        warmup_ratio=0.0,
+        checkpoint_every=0,
+        weight_decay=0.0,
+        log_every=1,
+    )
+    result = train_phase(
+        model,
+        data,
+        collate,
+        phase,
+        LoopOptions(workdir=tmp_path, seed=1, log_path=tmp_path / "log.jsonl"),
+    )
     rows = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert rows[0]["loss"] > 0.3
     assert rows[-1]["loss"] < 0.01
@@ -78,14 +120,22 @@ def test_resume_mid_epoch_equals_uninterrupted(tmp_path):
         _run(tmp_path / "cut", collate_fn=CrashingCollate(after=13))
     ckpt = latest_checkpoint(tmp_path / "cut" / "checkpoints")
     state = json.loads((ckpt / "trainer_state.json").read_text())
-    assert state["global_step"] == 6 and state["epoch"] == 1 and state["batch_in_epoch"] == 4  # mid-epoch
-    resumed = _run(tmp_path / "cut", resume=True, init_seed=123)  # a different init is overwritten by the checkpoint
+    assert (
+        state["global_step"] == 6 and state["epoch"] == 1 and state["batch_in_epoch"] == 4
+    )  # mid-epoch
+    resumed = _run(
+        tmp_path / "cut", resume=True, init_seed=123
+    )  # a different init is overwritten by the checkpoint
     assert resumed.resumed_from == str(ckpt)
     assert _same(full.model, resumed.model)
     assert full.state.history == resumed.state.history
     assert full.state.best_metric == resumed.state.best_metric
-    log_full = [json.loads(x) for x in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()]
-    log_cut = [json.loads(x) for x in (tmp_path / "cut" / "train_log.jsonl").read_text().splitlines()]
+    log_full = [
+        json.loads(x) for x in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()
+    ]
+    log_cut = [
+        json.loads(x) for x in (tmp_path / "cut" / "train_log.jsonl").read_text().splitlines()
+    ]
     strip = [{k: v for k, v in r.items() if k != "elapsed_s"} for r in log_full]
     assert strip == [{k: v for k, v in r.items() if k != "elapsed_s"} for r in log_cut]
 
@@ -98,13 +148,21 @@ def test_same_seed_identical_other_seed_differs(tmp_path):
 
 
 def test_early_stopping_and_best_weights(tmp_path):
-    phase = PhaseConfig(lr=1e-2, batch_size=8, epochs=50, eval_every=1, early_stopping_patience=2,
-                        checkpoint_every=0)
+    phase = PhaseConfig(
+        lr=1e-2,
+        batch_size=8,
+        epochs=50,
+        eval_every=1,
+        early_stopping_patience=2,
+        checkpoint_every=0,
+    )
     result = _run(tmp_path, phase=phase)
     assert result.state.stopped_early
     assert result.state.global_step < 50 * 8
     assert result.state.evals_without_improvement == 2
-    assert result.state.history[-3]["metric"] == result.state.best_metric  # best is kept, not the last
+    assert (
+        result.state.history[-3]["metric"] == result.state.best_metric
+    )  # best is kept, not the last
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
@@ -120,7 +178,9 @@ def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
 
     phase = PhaseConfig(lr=1e-2, batch_size=8, epochs=2, checkpoint_every=2)
     data = ToyDataset(40)
-    with pytest.raises(TrainingError, match="loss became nan at step 6.*last good checkpoint is kept"):
+    with pytest.raises(
+        TrainingError, match="loss became nan at step 6.*last good checkpoint is kept"
+    ):
         train_phase(Exploding(), data, collate, phase, LoopOptions(workdir=tmp_path, seed=1))
     ckpt = latest_checkpoint(tmp_path / "checkpoints")
     assert ckpt is not None and ckpt.name.endswith("000000004")
@@ -154,8 +214,13 @@ def test_without_checkpoints_only_the_newest_best_is_kept(tmp_path):
         return float(len(seen))
 
     torch.manual_seed(0)
-    result = train_phase(ToyClassifier(), ToyDataset(32, seed=0), collate, phase,
-                         LoopOptions(workdir=tmp_path, seed=1, evaluate=evaluate))
+    result = train_phase(
+        ToyClassifier(),
+        ToyDataset(32, seed=0),
+        collate,
+        phase,
+        LoopOptions(workdir=tmp_path, seed=1, evaluate=evaluate),
+    )
     assert result.state.best_step == result.state.global_step == 8
     assert seen[0] == [] and all(len(names) == 1 for names in seen[1:])
     assert not (tmp_path / "checkpoints").exists()

@@ -11,14 +11,30 @@ from mmxfer.cli import main
 from mmxfer.config import load_profile
 from mmxfer.train import phases
 
-TINY = ["--set", "trunk.name=tiny", "--set", "trunk.freeze_embeddings=false", "--set", "intermediate.batch_size=8",
-        "--set", "intermediate.epochs=1", "--set", "target.max_train_examples=16", "--set", "target.batch_size=8",
-        "--set", "target.epochs=1", "--set", "target.max_eval_examples=8"]
+TINY = [
+    "--set",
+    "trunk.name=tiny",
+    "--set",
+    "trunk.freeze_embeddings=false",
+    "--set",
+    "intermediate.batch_size=8",
+    "--set",
+    "intermediate.epochs=1",
+    "--set",
+    "target.max_train_examples=16",
+    "--set",
+    "target.batch_size=8",
+    "--set",
+    "target.epochs=1",
+    "--set",
+    "target.max_eval_examples=8",
+]
 
 
 def _sst2(folder, flip: bool = False):
-    rows = ["sentence\tlabel"] + [f"{'a fine' if i % 2 else 'a dull'} film number {i}\t{(i % 2) ^ flip}"
-                                  for i in range(16)]
+    rows = ["sentence\tlabel"] + [
+        f"{'a fine' if i % 2 else 'a dull'} film number {i}\t{(i % 2) ^ flip}" for i in range(16)
+    ]
     (folder / "SST-2").mkdir(parents=True, exist_ok=True)
     (folder / "SST-2" / "train.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
@@ -28,10 +44,16 @@ def test_key_names_the_data_source_and_bad_image_policy(tmp_path):
     a = phases.phase2_dir(profile, ["sst2"], 1, "r", "s", str(tmp_path / "A"))
     assert a != phases.phase2_dir(profile, ["sst2"], 1, "r", "s", str(tmp_path / "B"))
     assert a != phases.phase2_dir(profile, ["sst2"], 1, "r", "s", None)  # the hub
-    assert a == phases.phase2_dir(profile, ["sst2"], 1, "r", "s", str(tmp_path / "x" / ".." / "A"))  # resolved
+    assert a == phases.phase2_dir(
+        profile, ["sst2"], 1, "r", "s", str(tmp_path / "x" / ".." / "A")
+    )  # resolved
     fail = load_profile("starter", ["on_bad_image=fail"])
-    assert phases.phase2_dir(profile, ["starter-vqa"], 1, "r", "s") != phases.phase2_dir(fail, ["starter-vqa"], 1, "r", "s")
-    assert phases.phase2_dir(profile, ["sst2"], 1, "r", "s") == phases.phase2_dir(fail, ["sst2"], 1, "r", "s")
+    assert phases.phase2_dir(profile, ["starter-vqa"], 1, "r", "s") != phases.phase2_dir(
+        fail, ["starter-vqa"], 1, "r", "s"
+    )
+    assert phases.phase2_dir(profile, ["sst2"], 1, "r", "s") == phases.phase2_dir(
+        fail, ["sst2"], 1, "r", "s"
+    )
     key = phases.phase2_key(profile, ["sst2", "starter-vqa-text"], 1, str(tmp_path))
     assert key["format"] == phases.PHASE2_FORMAT == 2
     assert key["data"] == [{"data_dir": str(tmp_path.resolve())}, {"generated": "1.0"}]
@@ -42,7 +64,18 @@ def test_trunk_is_not_reused_on_other_data(tmp_path, monkeypatch, capsys):
     a, b, runs = tmp_path / "A", tmp_path / "B", str(tmp_path / "runs")
     _sst2(a)
     b.mkdir()
-    argv = ["train", "--intermediate", "sst2", "--target", "starter-names", "--seed", "1", *TINY, "--runs-dir", runs]
+    argv = [
+        "train",
+        "--intermediate",
+        "sst2",
+        "--target",
+        "starter-names",
+        "--seed",
+        "1",
+        *TINY,
+        "--runs-dir",
+        runs,
+    ]
     assert main([*argv, "--data-dir", str(a)]) == 0
     (done,) = (tmp_path / "runs" / "starter" / "_intermediate").glob("*/DONE")
     assert json.loads(done.read_text())["data_fingerprint"]["sst2"]
@@ -50,9 +83,22 @@ def test_trunk_is_not_reused_on_other_data(tmp_path, monkeypatch, capsys):
 
     # another --data-dir (without the task): another phase-2 folder, so no reuse - it fails on its own data
     suite = tmp_path / "one.yaml"
-    suite.write_text("name: one\ntasks:\n  - {task: starter-bitext, languages: [de], category: retrieval}\n")
-    retrieval = ["train", "--intermediate", "sst2", "--seed", "1", *TINY, "--set", f"suite={suite}", "--runs-dir", runs,
-                 "--resume"]
+    suite.write_text(
+        "name: one\ntasks:\n  - {task: starter-bitext, languages: [de], category: retrieval}\n"
+    )
+    retrieval = [
+        "train",
+        "--intermediate",
+        "sst2",
+        "--seed",
+        "1",
+        *TINY,
+        "--set",
+        f"suite={suite}",
+        "--runs-dir",
+        runs,
+        "--resume",
+    ]
     assert main([*retrieval, "--data-dir", str(b)]) == 2
     out, err = capsys.readouterr()
     assert "reusing" not in out and "sst2" in err and str(b) in err
@@ -61,7 +107,11 @@ def test_trunk_is_not_reused_on_other_data(tmp_path, monkeypatch, capsys):
     _sst2(a, flip=True)
     assert main([*retrieval, "--data-dir", str(a)]) == 2
     out, err = capsys.readouterr()
-    assert "reusing" not in out and "trained on other sst2 training data" in err and str(done.parent) in err
+    assert (
+        "reusing" not in out
+        and "trained on other sst2 training data" in err
+        and str(done.parent) in err
+    )
     _sst2(a)  # the data it was trained on again: reused
     assert main([*retrieval, "--data-dir", str(a)]) == 0
     assert "phase 2: reusing" in capsys.readouterr().out
@@ -75,10 +125,18 @@ def test_a_study_fingerprints_a_shared_trunks_data_once(tmp_path, monkeypatch):
     calls = []
     real = phases.data_fingerprint
     monkeypatch.setattr(phases, "data_fingerprint", lambda ds: calls.append(len(ds)) or real(ds))
-    study, spec = tmp_path / "shared.yaml", {
-        "name": "shared", "profile": "starter", "arms": [{"name": "vqa-text", "intermediate": ["starter-vqa-text"]}],
-        "targets": ["starter-names"], "seeds": [1, 2, 3], "languages": ["de"],
-        "overrides": ["intermediate.seed=7", "intermediate.max_train_examples=16", *TINY[1::2]]}
+    study, spec = (
+        tmp_path / "shared.yaml",
+        {
+            "name": "shared",
+            "profile": "starter",
+            "arms": [{"name": "vqa-text", "intermediate": ["starter-vqa-text"]}],
+            "targets": ["starter-names"],
+            "seeds": [1, 2, 3],
+            "languages": ["de"],
+            "overrides": ["intermediate.seed=7", "intermediate.max_train_examples=16", *TINY[1::2]],
+        },
+    )
     study.write_text(yaml.safe_dump(spec))
     assert main(["study", str(study), "--runs-dir", str(tmp_path / "runs"), "--no-compare"]) == 0
     assert len(list((tmp_path / "runs" / "shared").glob("*/DONE"))) == 3

@@ -28,13 +28,20 @@ def _toy_run(tmp, resume=False):
 
     def evaluate(model, accelerator):  # scored by step: a real dev set would peak mid-training too
         state["step"] += PHASE.eval_every
-        snapshots[state["step"]] = {k: v.clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+        snapshots[state["step"]] = {
+            k: v.clone() for k, v in accelerator.unwrap_model(model).state_dict().items()
+        }
         return -abs(state["step"] - PEAK)
 
     torch.manual_seed(0)
     train = ToyDataset(60, seed=0)
-    result = train_phase(ToyClassifier(), train, collate, PHASE, LoopOptions(
-        workdir=tmp, seed=1, lengths=train.lengths(), evaluate=evaluate, resume=resume))
+    result = train_phase(
+        ToyClassifier(),
+        train,
+        collate,
+        PHASE,
+        LoopOptions(workdir=tmp, seed=1, lengths=train.lengths(), evaluate=evaluate, resume=resume),
+    )
     return result, snapshots, state
 
 
@@ -58,7 +65,9 @@ def test_loop_keeps_the_best_dev_weights_not_the_last_and_resume_keeps_them(tmp_
     with pytest.raises(Killed):
         _toy_run(tmp_path / "b")
     monkeypatch.setattr(loop, "_save_checkpoint", real_save)
-    assert (tmp_path / "b" / "best" / "step-000000004.pt").is_file()  # the checkpoint's best survives
+    assert (
+        tmp_path / "b" / "best" / "step-000000004.pt"
+    ).is_file()  # the checkpoint's best survives
     torch.manual_seed(0)
     train = ToyDataset(60, seed=0)
     calls = []
@@ -67,21 +76,56 @@ def test_loop_keeps_the_best_dev_weights_not_the_last_and_resume_keeps_them(tmp_
         calls.append(1)
         return -abs(6 + 2 * len(calls) - PEAK)  # resumed at step 6: evaluations at 8, 10, 12
 
-    resumed = train_phase(ToyClassifier(), train, collate, PHASE, LoopOptions(
-        workdir=tmp_path / "b", seed=1, lengths=train.lengths(), evaluate=evaluate, resume=True))
+    resumed = train_phase(
+        ToyClassifier(),
+        train,
+        collate,
+        PHASE,
+        LoopOptions(
+            workdir=tmp_path / "b", seed=1, lengths=train.lengths(), evaluate=evaluate, resume=True
+        ),
+    )
     assert resumed.resumed_from and len(calls) == 3
     assert resumed.state.best_step == PEAK
     state = resumed.model.state_dict()
     assert all(torch.equal(state[k], final[k]) for k in final)
 
 
-ARGS = ["train", "--intermediate", "vqa-text", "--target", "starter-names", "--seed", "3",
-        "--set", "trunk.name=tiny", "--set", "intermediate.select_best=true",
-        "--set", "intermediate.max_train_examples=16", "--set", "intermediate.batch_size=4",
-        "--set", "intermediate.epochs=1", "--set", "intermediate.eval_every=1", "--set", "intermediate.lr=1e-3",
-        "--set", "intermediate.checkpoint_every=3", "--set", "intermediate.max_eval_examples=8",
-        "--set", "target.max_train_examples=8", "--set", "target.batch_size=8", "--set", "target.epochs=1",
-        "--set", "target.max_eval_examples=4"]
+ARGS = [
+    "train",
+    "--intermediate",
+    "vqa-text",
+    "--target",
+    "starter-names",
+    "--seed",
+    "3",
+    "--set",
+    "trunk.name=tiny",
+    "--set",
+    "intermediate.select_best=true",
+    "--set",
+    "intermediate.max_train_examples=16",
+    "--set",
+    "intermediate.batch_size=4",
+    "--set",
+    "intermediate.epochs=1",
+    "--set",
+    "intermediate.eval_every=1",
+    "--set",
+    "intermediate.lr=1e-3",
+    "--set",
+    "intermediate.checkpoint_every=3",
+    "--set",
+    "intermediate.max_eval_examples=8",
+    "--set",
+    "target.max_train_examples=8",
+    "--set",
+    "target.batch_size=8",
+    "--set",
+    "target.epochs=1",
+    "--set",
+    "target.max_eval_examples=4",
+]
 SCRIPT = [1.0, 5.0, 2.0, 0.0]  # dev scores at steps 1-4: the best is step 2, not the last
 
 
@@ -100,7 +144,12 @@ def scripted(monkeypatch, tmp_path):
         def scripted_eval(model, accelerator):
             real_score = evaluate(model, accelerator)
             assert 0.0 <= real_score <= 100.0  # VQA accuracy on the text twin's dev set
-            trunks.append({k: v.clone() for k, v in accelerator.unwrap_model(model).trunk.state_dict().items()})
+            trunks.append(
+                {
+                    k: v.clone()
+                    for k, v in accelerator.unwrap_model(model).trunk.state_dict().items()
+                }
+            )
             calls.append(real_score)
             return SCRIPT[len(calls) - 1]
 
@@ -119,7 +168,9 @@ def _phase2(runs):
     return folder, run, trunk
 
 
-def test_phase2_hands_the_best_dev_trunk_to_phase3_and_resume_keeps_it(tmp_path, monkeypatch, scripted):
+def test_phase2_hands_the_best_dev_trunk_to_phase3_and_resume_keeps_it(
+    tmp_path, monkeypatch, scripted
+):
     calls, trunks = scripted
     assert main(ARGS + ["--runs-dir", str(tmp_path / "a")]) == 0
     folder, run, trunk = _phase2(tmp_path / "a")
@@ -159,11 +210,15 @@ def test_select_best_is_part_of_the_run_id():
     assert to_dict(PhaseConfig())["select_best"] is False
     assert to_dict(PhaseConfig(select_best=True))["select_best"] is True
     # select_best off, said or not, is one run id; on is another
-    profile, said_off = load_profile("starter"), load_profile("starter", ["intermediate.select_best=false"])
+    profile, said_off = (
+        load_profile("starter"),
+        load_profile("starter", ["intermediate.select_best=false"]),
+    )
     assert to_dict(profile)["intermediate"]["select_best"] is False
     assert config_hash(to_dict(said_off)) == config_hash(to_dict(profile))
     said_on = load_profile("starter", ["intermediate.select_best=true"])
     assert config_hash(to_dict(said_on)) != config_hash(to_dict(profile))
     on = load_profile("starter", ["intermediate.select_best=true"])
-    assert phases.phase2_dir(on, ["starter-vqa"], 1, "r", "s") != phases.phase2_dir(profile, ["starter-vqa"], 1,
-                                                                                        "r", "s")
+    assert phases.phase2_dir(on, ["starter-vqa"], 1, "r", "s") != phases.phase2_dir(
+        profile, ["starter-vqa"], 1, "r", "s"
+    )

@@ -16,15 +16,25 @@ class Stop(Exception):
 
 def test_mix_of_image_tasks_reads_the_vision_checkpoint_once(tmp_path, monkeypatch):
     monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
-    tower = vision.build_vision_tower(VisionConfig(model="starter-vit", pretrained=None, freeze=False))
+    tower = vision.build_vision_tower(
+        VisionConfig(model="starter-vit", pretrained=None, freeze=False)
+    )
     state = {f"visual.{k}": v + 0.25 for k, v in tower.visual.state_dict().items()}
     torch.save(state, tmp_path / "tower.pt")
-    profile = load_profile("starter", ["trunk.name=tiny", "vision.model=starter-vit",
-                                       f"vision.checkpoint={tmp_path / 'tower.pt'}",
-                                       "intermediate.max_train_examples=4"])
+    profile = load_profile(
+        "starter",
+        [
+            "trunk.name=tiny",
+            "vision.model=starter-vit",
+            f"vision.checkpoint={tmp_path / 'tower.pt'}",
+            "intermediate.max_train_examples=4",
+        ],
+    )
     reads = []
     real_read = vision._read_checkpoint
-    monkeypatch.setattr(vision, "_read_checkpoint", lambda path: reads.append(path) or real_read(path))
+    monkeypatch.setattr(
+        vision, "_read_checkpoint", lambda path: reads.append(path) or real_read(path)
+    )
     seen = {}
 
     def train_phase(model, *args, **kwargs):
@@ -33,8 +43,13 @@ def test_mix_of_image_tasks_reads_the_vision_checkpoint_once(tmp_path, monkeypat
 
     monkeypatch.setattr(phases, "train_phase", train_phase)
     with pytest.raises(Stop):
-        phases.run_intermediate(profile, ["starter-vqa", "starter-caption"], seed=1, runs_dir=tmp_path / "runs",
-                                study="s")
+        phases.run_intermediate(
+            profile,
+            ["starter-vqa", "starter-caption"],
+            seed=1,
+            runs_dir=tmp_path / "runs",
+            study="s",
+        )
     assert len(reads) == 1
     towers = [m.vision for m in seen["model"].models.values()]
     assert len(towers) == 2 and towers[0] is towers[1]
@@ -49,20 +64,32 @@ def test_a_frozen_towers_batches_carry_its_cached_tokens_of_each_image(tmp_path,
 
     monkeypatch.setenv("MMXFER_CACHE", str(tmp_path / "cache"))
     image_features.FEATURES.clear()
-    profile = load_profile("starter", ["trunk.name=tiny", "vision.model=tiny-vit", "vision.pretrained=null",
-                                       "vision.freeze=true",
-                                       "intermediate.max_train_examples=12"])
+    profile = load_profile(
+        "starter",
+        [
+            "trunk.name=tiny",
+            "vision.model=tiny-vit",
+            "vision.pretrained=null",
+            "vision.freeze=true",
+            "intermediate.max_train_examples=12",
+        ],
+    )
     seen = {}
 
     def train_phase(model, dataset, collate, *args, **kwargs):
         model.vision.forward = lambda pixels: pytest.fail("the tower ran while a batch was made")
-        seen.update(model=model, batch=collate([dataset[i] for i in range(len(dataset))]),
-                    images={image_features.image_digest(v) for v in dataset["image"]})
+        seen.update(
+            model=model,
+            batch=collate([dataset[i] for i in range(len(dataset))]),
+            images={image_features.image_digest(v) for v in dataset["image"]},
+        )
         raise Stop
 
     monkeypatch.setattr(phases, "train_phase", train_phase)
     with pytest.raises(Stop):
-        phases.run_intermediate(profile, ["starter-vqa"], seed=1, runs_dir=tmp_path / "runs", study="s")
+        phases.run_intermediate(
+            profile, ["starter-vqa"], seed=1, runs_dir=tmp_path / "runs", study="s"
+        )
     batch, model = seen["batch"], seen["model"]
     assert "pixel_values" not in batch and batch["image_features"].shape == (12, 4, 48)
     assert len(image_features.FEATURES) == len(seen["images"])  # once per distinct scene

@@ -20,7 +20,10 @@ def train(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(phases, "run_retrieval", lambda *args, **kwargs: [])
 
     def run(*argv: str) -> str:
-        assert main(["train", "--runs-dir", str(tmp_path / "runs"), "--set", "trunk.name=tiny", *argv]) == 0
+        assert (
+            main(["train", "--runs-dir", str(tmp_path / "runs"), "--set", "trunk.name=tiny", *argv])
+            == 0
+        )
         return capsys.readouterr().out
 
     return run
@@ -37,7 +40,9 @@ def test_the_starter_profile_says_what_it_is_from_its_config(train):
 def test_a_profile_without_console_text_names_the_hub_and_adds_no_note(train):
     out = train("--set", "console.note=", "--set", "console.data=")
     assert "data Hugging Face Hub" in out and "\n  (" not in out
-    custom = train("--set", "console.note=a note of my own", "--set", "console.data=my folder", "--seed", "3")
+    custom = train(
+        "--set", "console.note=a note of my own", "--set", "console.data=my folder", "--seed", "3"
+    )
     assert "  (a note of my own)\n" in custom and "data my folder | " in custom
 
 
@@ -46,4 +51,7 @@ def test_the_console_text_is_not_part_of_the_run(train):
     again = train("--set", "console.note=said otherwise")
     assert "already finished" in again and first.split("run folder ")[1].split()[0] in again
     starter = load_profile("starter")
-    assert starter.console.note and "console" not in run_config(starter, (), None, 1, "starter")["profile"]
+    assert (
+        starter.console.note
+        and "console" not in run_config(starter, (), None, 1, "starter")["profile"]
+    )

@@ -22,7 +22,9 @@ def test_every_kind_names_a_registered_runner_and_translation_its_own():
     catalog.load_plugins()
     for name, cls in catalog.KINDS.items():
         assert cls.runner in catalog.RUNNERS, name
-    assert {name for name, cls in catalog.KINDS.items() if cls.runner != "finetune"} == {"translation"}
+    assert {name for name, cls in catalog.KINDS.items() if cls.runner != "finetune"} == {
+        "translation"
+    }
     assert runner_of(catalog.task("flores200-translate")).run is translation.run_translation
     for target in ("xnli", "pawsx", "xquad", "udpos", "starter-sib200"):
         assert runner_of(catalog.task(target)).run is phases.run_target
@@ -49,7 +51,9 @@ def plugin(monkeypatch):
 
     monkeypatch.setitem(catalog.KINDS._items, "echo_kind", _Echo)
     monkeypatch.setitem(catalog.TASKS._items, "echo-target", spec)
-    monkeypatch.setitem(catalog.RUNNERS._items, "echo", Phase3Runner(run, profile_section="translation"))
+    monkeypatch.setitem(
+        catalog.RUNNERS._items, "echo", Phase3Runner(run, profile_section="translation")
+    )
     return spec, calls
 
 
@@ -57,13 +61,20 @@ def test_a_plugin_kind_with_its_own_runner_is_run_by_it(plugin, tmp_path, capsys
     spec, calls = plugin
     assert kind_of(spec).runner == "echo"
     profile = load_profile("starter")
-    request = resolve_request(profile, None, "echo-target", seed=3, study="plugins", runs_dir=tmp_path)
+    request = resolve_request(
+        profile, None, "echo-target", seed=3, study="plugins", runs_dir=tmp_path
+    )
     run = execute(request)
     assert [c["target"] for c in calls] == ["echo-target"] and calls[0]["run"] == run.path
     assert calls[0]["seed"] == 3 and calls[0]["trunk"] == profile.trunk.name
     assert run.is_done() and json.loads((run.path / "DONE").read_text())["n_rows"] == 1
     # the runner's own profile section is part of its runs' config (hence of their run id), as translation's is
-    assert run_config(profile, (), "echo-target", 3, "plugins")["profile"]["translation"]["decoder_layers"] == 2
+    assert (
+        run_config(profile, (), "echo-target", 3, "plugins")["profile"]["translation"][
+            "decoder_layers"
+        ]
+        == 2
+    )
     assert "translation" not in run_config(profile, (), "starter-sib200", 3, "plugins")["profile"]
 
 
@@ -74,11 +85,15 @@ def test_the_cost_of_a_runner_without_a_cost_model_is_a_note_not_a_guess(plugin)
     est = cost.Estimator(profile, throughput.device("h100", profile.precision), None, None)
     assert est.target("echo-target", "baseline", 1, "job", None) == []
     assert est.notes == ["echo-target: no cost model for its phase-3 runner 'echo': not costed"]
-    assert est.target("starter-sib200", "baseline", 1, "job", None)  # the toolkit's own runners are costed
+    assert est.target(
+        "starter-sib200", "baseline", 1, "job", None
+    )  # the toolkit's own runners are costed
 
 
 def test_a_kind_that_names_no_registered_runner_is_one_clear_error(plugin, monkeypatch):
     spec, _ = plugin
     monkeypatch.setattr(_Echo, "runner", "ecko")
-    with pytest.raises(ConfigError, match="names the phase-3 runner 'ecko', which is not registered"):
+    with pytest.raises(
+        ConfigError, match="names the phase-3 runner 'ecko', which is not registered"
+    ):
         runner_of(spec)

@@ -25,9 +25,14 @@ def test_probabilities_match_definitions():
         task_probabilities([10, 0], MultiTaskConfig())
 
 
-@pytest.mark.parametrize("config", [MultiTaskConfig(sampling="proportional", cap=2_000),
-                                    MultiTaskConfig(sampling="temperature", temperature=3.0),
-                                    MultiTaskConfig(sampling="uniform")])
+@pytest.mark.parametrize(
+    "config",
+    [
+        MultiTaskConfig(sampling="proportional", cap=2_000),
+        MultiTaskConfig(sampling="temperature", temperature=3.0),
+        MultiTaskConfig(sampling="uniform"),
+    ],
+)
 def test_empirical_task_mix_matches_probabilities(config):
     sizes = [5_000, 1_000, 300]
     counts = np.zeros(3)
@@ -59,5 +64,9 @@ def test_epoch_batches_cover_every_example_once_and_group_by_length():
     plain = epoch_batches(1_000, 10, seed=3, epoch=0)
     spread_plain = np.mean([np.ptp([lengths[i] for i in b]) for b in plain])
     assert spread < spread_plain / 5  # far less padding
-    assert batches == epoch_batches(1_000, 10, seed=3, epoch=0, lengths=lengths, group_by_length=True)
-    assert batches != epoch_batches(1_000, 10, seed=3, epoch=1, lengths=lengths, group_by_length=True)
+    assert batches == epoch_batches(
+        1_000, 10, seed=3, epoch=0, lengths=lengths, group_by_length=True
+    )
+    assert batches != epoch_batches(
+        1_000, 10, seed=3, epoch=1, lengths=lengths, group_by_length=True
+    )

@@ -28,11 +28,21 @@ def test_sib200_recipe_is_the_authors_in_both_paper_profiles_and_makes_their_440
     assert load_profile("xlmr-base").phase_for_target("sib200") == phase
     # xlmr_zero.sh:5-7 (164 tokens, batch 16, 20 epochs), :29 (lr 1e-5), :34 (accumulation 2); train_textclass.py
     # defaults: weight decay 0 (:452), clip 1.0 (:454), no warm-up (:464), RandomSampler batches (:83)
-    assert (phase.lr, phase.batch_size, phase.grad_accum, phase.epochs, phase.max_length, phase.weight_decay,
-            phase.warmup_ratio, phase.max_grad_norm, phase.group_by_length) == \
-        (1e-5, 16, 2, 20, 164, 0.0, 0.0, 1.0, False)
+    assert (
+        phase.lr,
+        phase.batch_size,
+        phase.grad_accum,
+        phase.epochs,
+        phase.max_length,
+        phase.weight_decay,
+        phase.warmup_ratio,
+        phase.max_grad_norm,
+        phase.group_by_length,
+    ) == (1e-5, 16, 2, 20, 164, 0.0, 0.0, 1.0, False)
     spec = catalog.task("sib200")
-    assert target_dev_spec(spec) is None  # final weights: their dev pass needs more than 500 updates (:204)
+    assert (
+        target_dev_spec(spec) is None
+    )  # final weights: their dev pass needs more than 500 updates (:204)
     n_train = len(spec.load("train", "eng_Latn", str(shipped_root())))
     assert n_train == 701
     expected = official_updates(n_train, 16, 2, 20)
@@ -41,9 +51,13 @@ def test_sib200_recipe_is_the_authors_in_both_paper_profiles_and_makes_their_440
     steps = []
     hook = register_optimizer_step_post_hook(lambda *_: steps.append(1))
     try:
-        result = train_phase(ToyClassifier(), ToyDataset(n_train, seed=0), collate,
-                             dataclasses.replace(phase, checkpoint_every=0, log_every=1000),
-                             LoopOptions(workdir=tmp_path, seed=1))
+        result = train_phase(
+            ToyClassifier(),
+            ToyDataset(n_train, seed=0),
+            collate,
+            dataclasses.replace(phase, checkpoint_every=0, log_every=1000),
+            LoopOptions(workdir=tmp_path, seed=1),
+        )
     finally:
         hook.remove()
     assert len(steps) == result.state.global_step == result.state.total_steps == expected

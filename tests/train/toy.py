@@ -35,13 +35,19 @@ def collate(items: list[dict]) -> dict:
     for row, x in enumerate(items):
         ids[row, : len(x["input_ids"])] = x["input_ids"]
         mask[row, : len(x["input_ids"])] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([x["labels"] for x in items])}
+    return {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "labels": torch.tensor([x["labels"] for x in items]),
+    }
 
 
 class ToyClassifier(nn.Module):
     """Embedding + dropout + mean pooling + linear; forward returns {loss, logits} like a TaskModel."""
 
-    def __init__(self, vocab: int = 16, dim: int = 32, num_labels: int = 2, dropout: float = 0.1) -> None:
+    def __init__(
+        self, vocab: int = 16, dim: int = 32, num_labels: int = 2, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, dim)
         self.drop = nn.Dropout(dropout)

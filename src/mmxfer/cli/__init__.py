@@ -30,8 +30,9 @@ from mmxfer.cli.failures import ENVIRONMENT_ERRORS, describe_error, end_progress
 from mmxfer.errors import MmxferError
 from mmxfer.runs import interrupt
 
-COMMANDS: dict[str, Command] = {m.COMMAND.name: m.COMMAND
-                                for m in (train, evaluate, compare, study, embed, ls, validate)}
+COMMANDS: dict[str, Command] = {
+    m.COMMAND.name: m.COMMAND for m in (train, evaluate, compare, study, embed, ls, validate)
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,13 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `mmxfer COMMAND --help` for the options and examples of each command.",
     )
     parser.add_argument("--version", action="version", version=f"mmxfer {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more, and show tracebacks on errors")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the traceback of an error instead of its one line (also MMXFER_DEBUG=1)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log more, and show tracebacks on errors"
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error instead of its one line (also MMXFER_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for command in COMMANDS.values():
-        p = sub.add_parser(command.name, help=command.help, description=command.description,
-                           epilog=command.epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            command.name,
+            help=command.help,
+            description=command.description,
+            epilog=command.epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         command.add_arguments(p)
     return parser
 
@@ -60,8 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command = COMMANDS[args.command]
     debug = args.debug or args.verbose or os.environ.get("MMXFER_DEBUG", "") not in ("", "0")
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     with interrupt.handling_sigterm():
         try:
             command.check_outputs(args)
@@ -74,17 +87,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         except interrupt.Stopped as exc:
             end_progress_bars()
             kept = f" ({exc.detail})" if exc.detail else ""
-            print(f"\nmmxfer {command.name}: stopped by {exc.signal_name}{kept}; finished work and checkpoints are "
-                  f"kept: {command.resume}", file=sys.stderr)
+            print(
+                f"\nmmxfer {command.name}: stopped by {exc.signal_name}{kept}; finished work and checkpoints are "
+                f"kept: {command.resume}",
+                file=sys.stderr,
+            )
             return exc.exit_code
         except KeyboardInterrupt:
             end_progress_bars()
-            print(f"\nmmxfer {command.name}: interrupted; finished work is kept, rerun with --resume to continue",
-                  file=sys.stderr)
+            print(
+                f"\nmmxfer {command.name}: interrupted; finished work is kept, rerun with --resume to continue",
+                file=sys.stderr,
+            )
             return 130
         except ENVIRONMENT_ERRORS as exc:
             if debug:
                 raise
             print_error(command.name, describe_error(exc) + " (--debug shows the traceback)")
             return 2
-

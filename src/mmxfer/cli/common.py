@@ -47,7 +47,9 @@ class Command:
         for attr, option, kind in self.outputs:
             value = getattr(args, attr, None)
             if value:
-                (atomic.check_output_dir if kind == "dir" else atomic.check_output_file)(value, option)
+                (atomic.check_output_dir if kind == "dir" else atomic.check_output_file)(
+                    value, option
+                )
         if self.fills_cache(args):
             from mmxfer import assets
 
@@ -58,15 +60,18 @@ class Parser(argparse.ArgumentParser):
     """An argument parser whose usage error is one line and a hint, not the usage block (exit 2)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+        self.exit(
+            2, f"{self.prog}: error: {' '.join(message.split())} (see `{self.prog} --help`)\n"
+        )
 
 
 class CommandParser(Parser):
     """A command's parser: an argument it does not know is its usage error, named after the command (argparse
     would leave it to the top-level parser, which names no command)."""
 
-    def parse_known_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
-                         ) -> tuple[argparse.Namespace, list[str]]:
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
         parsed, extra = super().parse_known_args(args, namespace)
         if extra:
             self.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -75,6 +80,11 @@ class CommandParser(Parser):
 
 def add_overrides(parser: argparse.ArgumentParser) -> None:
     """``--set KEY=VALUE``: one config override, repeatable."""
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set target.lr=2e-5 (repeatable)")
-
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set target.lr=2e-5 (repeatable)",
+    )

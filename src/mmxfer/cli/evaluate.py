@@ -39,16 +39,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     who.add_argument("--trunk", help="registered trunk name, hub id, or a trunk folder")
     who.add_argument("--run", help="a finished run folder")
     who.add_argument("--rescore", metavar="RUN", help="re-score a run's stored predictions")
-    who.add_argument("--hypotheses", metavar="DIR",
-                     help="score translations made elsewhere: DIR/<lang>.txt, line-aligned to FLORES-200 devtest")
+    who.add_argument(
+        "--hypotheses",
+        metavar="DIR",
+        help="score translations made elsewhere: DIR/<lang>.txt, line-aligned to FLORES-200 devtest",
+    )
     p.add_argument("--suite", default=None, help="suite name or YAML path")
     p.add_argument("--task", default=None, help="one task instead of a suite")
     p.add_argument("--languages", default=None, help="comma list of languages to evaluate")
-    p.add_argument("--data-dir", default=None, help="local copies of datasets in their release formats")
-    p.add_argument("--output", default=None, help="write scores as JSON: task -> language -> metric -> value")
-    p.add_argument("--profile", default=None,
-                   help="profile for model and retrieval settings [default: the profile that defines --trunk, "
-                        "else XTREME's retrieval settings]")
+    p.add_argument(
+        "--data-dir", default=None, help="local copies of datasets in their release formats"
+    )
+    p.add_argument(
+        "--output", default=None, help="write scores as JSON: task -> language -> metric -> value"
+    )
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="profile for model and retrieval settings [default: the profile that defines --trunk, "
+        "else XTREME's retrieval settings]",
+    )
     p.add_argument("--out-dir", default=None, help="folder for predictions of a trunk evaluation")
     add_overrides(p)
 
@@ -60,20 +70,35 @@ def _score_text(row: dict[str, Any]) -> str:
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
-    table = [(r["task"], r["lang"], r["split"], r["metric"] + (f" [{r['part']}]" if r.get("part") else ""),
-              _score_text(r), r.get("n", "")) for r in rows]
+    table = [
+        (
+            r["task"],
+            r["lang"],
+            r["split"],
+            r["metric"] + (f" [{r['part']}]" if r.get("part") else ""),
+            _score_text(r),
+            r.get("n", ""),
+        )
+        for r in rows
+    ]
     print_table(("task", "lang", "split", "metric", "score", "n"), table)
     for caveat in dict.fromkeys(r["caveat"] for r in rows if r.get("caveat")):
         tasks = ", ".join(dict.fromkeys(r["task"] for r in rows if r.get("caveat") == caveat))
         print(f"* {tasks}: {caveat}")
-    reasons = dict.fromkeys(str(r["missing"]) for r in rows if r.get("score") is None and r.get("missing"))
+    reasons = dict.fromkeys(
+        str(r["missing"]) for r in rows if r.get("score") is None and r.get("missing")
+    )
     for reason in reasons:
         print(f"missing scores: {reason}")
 
 
 def _print_suite_scores(agg: dict[str, Any], suite: str) -> None:
     caveats = agg.get("caveats") or {}
-    rows = [(k, f"{v:.2f}" + ("*" if k in caveats else "")) for k, v in agg.items() if isinstance(v, float)]
+    rows = [
+        (k, f"{v:.2f}" + ("*" if k in caveats else ""))
+        for k, v in agg.items()
+        if isinstance(v, float)
+    ]
     if rows:
         print(f"\nsuite {suite}:")
         print_table(("task / category", "score"), rows)
@@ -89,7 +114,9 @@ def scores_json(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for r in rows:
         if r.get("part"):
-            out.setdefault(r["task"], {}).setdefault(r["lang"], {})[f"{r['metric']}.{r['part']}"] = r["score"]
+            out.setdefault(r["task"], {}).setdefault(r["lang"], {})[
+                f"{r['metric']}.{r['part']}"
+            ] = r["score"]
             continue
         entry = out.setdefault(r["task"], {}).setdefault(r["lang"], {})
         entry[r["metric"]] = r["score"]
@@ -108,8 +135,11 @@ def _items(args: argparse.Namespace) -> tuple[list[SuiteTaskConfig], str | None]
     from mmxfer.tasks.common import evaluation_languages
 
     catalog.load_plugins()
-    langs = tuple(check_name("language", x.strip()) for x in args.languages.split(",") if x.strip()) \
-        if args.languages else None
+    langs = (
+        tuple(check_name("language", x.strip()) for x in args.languages.split(",") if x.strip())
+        if args.languages
+        else None
+    )
     if langs is None and args.run:  # a run limited to some languages covers only those
         langs = tuple(Run(args.run).config().get("languages") or ()) or None
     if args.task:
@@ -120,8 +150,11 @@ def _items(args: argparse.Namespace) -> tuple[list[SuiteTaskConfig], str | None]
     if langs:  # each task's own codes for the languages it has (deu_Latn -> de for XNLI); tasks with none drop out
         limited = []
         for item in items:
-            own = tuple(evaluation_languages(catalog.task(item.task), langs, args.data_dir)) \
-                if item.task in catalog.TASKS else langs
+            own = (
+                tuple(evaluation_languages(catalog.task(item.task), langs, args.data_dir))
+                if item.task in catalog.TASKS
+                else langs
+            )
             if own:
                 limited.append(dataclasses.replace(item, languages=own, params=dict(item.params)))
             else:
@@ -138,8 +171,10 @@ def _split_items(items: list[SuiteTaskConfig]) -> list[SuiteTaskConfig]:
         if suites.uses_trunk(item):
             keep.append(item)
         else:
-            print(f"skip {item.label or item.task}: a {item.mode if item.mode != 'auto' else 'fine-tuned'} task "
-                  f"needs a fine-tuned run (mmxfer train ... then mmxfer evaluate --run RUN)")
+            print(
+                f"skip {item.label or item.task}: a {item.mode if item.mode != 'auto' else 'fine-tuned'} task "
+                f"needs a fine-tuned run (mmxfer train ... then mmxfer evaluate --run RUN)"
+            )
     return keep
 
 
@@ -152,12 +187,24 @@ def _write_output(path: str | None, rows: list[dict[str, Any]]) -> None:
 def _hypotheses(args: argparse.Namespace) -> int:
     from mmxfer.evaluation.hypotheses import DEFAULT_TASK, score_hypotheses
 
-    langs = [check_name("language", x.strip()) for x in args.languages.split(",") if x.strip()] \
-        if args.languages else None
-    out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / f"hypotheses-{slug(Path(args.hypotheses).name)}"
+    langs = (
+        [check_name("language", x.strip()) for x in args.languages.split(",") if x.strip()]
+        if args.languages
+        else None
+    )
+    out_dir = (
+        Path(args.out_dir)
+        if args.out_dir
+        else Path("eval") / f"hypotheses-{slug(Path(args.hypotheses).name)}"
+    )
     check_out_dir(out_dir)
-    rows = score_hypotheses(args.hypotheses, out_dir, task=args.task or DEFAULT_TASK, data_dir=args.data_dir,
-                            languages=langs)
+    rows = score_hypotheses(
+        args.hypotheses,
+        out_dir,
+        task=args.task or DEFAULT_TASK,
+        data_dir=args.data_dir,
+        languages=langs,
+    )
     _print_table(rows)
     print(f"predictions and metrics in {out_dir}")
     _write_output(args.output, rows)
@@ -168,9 +215,11 @@ def check_out_dir(out_dir: Path) -> Path:
     """``--out-dir`` of a trunk evaluation: writable, and not a run folder (its metrics would be replaced)."""
     if (out_dir / DONE).is_file() or (out_dir / "config.yaml").is_file():
         state = "finished run" if (out_dir / DONE).is_file() else "run"
-        raise ConfigError(f"--out-dir {out_dir} is a {state} folder; a trunk evaluation writes its own "
-                          f"metrics.jsonl there and would replace the run's: give another folder (to evaluate "
-                          f"the run itself: mmxfer evaluate --run {out_dir})")
+        raise ConfigError(
+            f"--out-dir {out_dir} is a {state} folder; a trunk evaluation writes its own "
+            f"metrics.jsonl there and would replace the run's: give another folder (to evaluate "
+            f"the run itself: mmxfer evaluate --run {out_dir})"
+        )
     return atomic.check_output_dir(out_dir, "--out-dir")
 
 
@@ -187,7 +236,9 @@ def _rescore(args: argparse.Namespace) -> list[dict[str, Any]]:
     run = _existing_run(args.rescore, "--rescore")
     files = list(run.prediction_files())
     if not files:
-        raise DataError(f"{run.path}: no predictions files to re-score (predictions/<task>/<split>-<lang>.jsonl)")
+        raise DataError(
+            f"{run.path}: no predictions files to re-score (predictions/<task>/<split>-<lang>.jsonl)"
+        )
     check_prediction_files(files, _stored_metrics(run))
     with FileLock(run.path, "run folder"):
         return rescore_run(run)
@@ -195,8 +246,11 @@ def _rescore(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _stored_metrics(run: Run) -> dict[tuple[str, str, str], str]:
     """(task, split, lang) -> the metric a run's stored rows used (what re-scoring uses again)."""
-    return {(r.get("task"), r.get("split"), r.get("lang")): r.get("metric") for r in run.metrics()
-            if isinstance(r, dict) and "part" not in r}
+    return {
+        (r.get("task"), r.get("split"), r.get("lang")): r.get("metric")
+        for r in run.metrics()
+        if isinstance(r, dict) and "part" not in r
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -210,7 +264,9 @@ def run(args: argparse.Namespace) -> int:
         _write_output(args.output, rows)
         return 0
     if not (args.trunk or args.run):
-        raise ConfigError("say what to evaluate: --trunk NAME_OR_DIR, --run RUN, --rescore RUN or --hypotheses DIR")
+        raise ConfigError(
+            "say what to evaluate: --trunk NAME_OR_DIR, --run RUN, --rescore RUN or --hypotheses DIR"
+        )
     if args.run:
         _existing_run(args.run, "--run").require_done()
     if not (args.suite or args.task):
@@ -239,12 +295,19 @@ def _evaluate_trunk(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> l
     from mmxfer.evaluation.runner import evaluate_trunk
 
     profile = trunk_profile(args.trunk, args.profile, args.overrides)
-    out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / slug(Path(args.trunk).name or args.trunk)
+    out_dir = (
+        Path(args.out_dir)
+        if args.out_dir
+        else Path("eval") / slug(Path(args.trunk).name or args.trunk)
+    )
     check_out_dir(out_dir)
     trunk_items = _split_items(items)
     with FileLock(out_dir, "evaluation folder"):
-        rows = evaluate_trunk(args.trunk, trunk_items, profile, out_dir, data_dir=args.data_dir) \
-            if trunk_items else []
+        rows = (
+            evaluate_trunk(args.trunk, trunk_items, profile, out_dir, data_dir=args.data_dir)
+            if trunk_items
+            else []
+        )
     print(f"predictions and metrics in {out_dir}")
     return rows
 
@@ -273,7 +336,9 @@ def _evaluate_run(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> lis
     retrieval_items = [i for i in items if suites.uses_trunk(i)]
     if retrieval_items and trunk_dir.is_dir():
         try:
-            profile = config.load(config.ExperimentConfig, base=_run_profile(args.run), overrides=args.overrides)
+            profile = config.load(
+                config.ExperimentConfig, base=_run_profile(args.run), overrides=args.overrides
+            )
         except ConfigError:
             profile = config.load_profile(args.profile or "starter", args.overrides)
         model, tokenizer = load_trunk(str(trunk_dir))
@@ -283,19 +348,33 @@ def _evaluate_run(args: argparse.Namespace, items: list[SuiteTaskConfig]) -> lis
         print(describe(profile, layer, model.config.num_hidden_layers, max_length))
         embed = cached(embed)  # the English side repeats across languages
         for item in retrieval_items:
-            new = evaluate_retrieval(item, embed, profile.retrieval, run.path, layer=layer, trunk=str(trunk_dir),
-                                     max_length=max_length, data_dir=args.data_dir)
+            new = evaluate_retrieval(
+                item,
+                embed,
+                profile.retrieval,
+                run.path,
+                layer=layer,
+                trunk=str(trunk_dir),
+                max_length=max_length,
+                data_dir=args.data_dir,
+            )
             replaced = {(n["task"], n["lang"]) for n in new}
             rows = [r for r in rows if (r["task"], r["lang"]) not in replaced] + new
         run.write_metrics(rows)
     elif retrieval_items:
-        print(f"no trunk folder in {run.path}: retrieval tasks are scored only from stored predictions")
+        print(
+            f"no trunk folder in {run.path}: retrieval tasks are scored only from stored predictions"
+        )
     return rows
 
 
 COMMAND = Command(
-    "evaluate", help="evaluate a trunk or a finished run on a suite or one task",
+    "evaluate",
+    help="evaluate a trunk or a finished run on a suite or one task",
     description="Zero-shot evaluation. Predictions are written to files first, then scored.",
-    epilog=EPILOG, add_arguments=add_arguments, run=run,
+    epilog=EPILOG,
+    add_arguments=add_arguments,
+    run=run,
     outputs=(("out_dir", "--out-dir", "dir"), ("output", "--output", "file")),
-    fills_cache=lambda args: not args.rescore)  # re-scoring reads stored predictions only
+    fills_cache=lambda args: not args.rescore,
+)  # re-scoring reads stored predictions only

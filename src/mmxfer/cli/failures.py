@@ -16,8 +16,14 @@ from types import TracebackType
 import yaml
 
 #: errors the environment causes (not bugs): one line naming the file, unless --debug
-ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (OSError, UnicodeDecodeError, json.JSONDecodeError,
-                                                       yaml.YAMLError, zlib.error, EOFError)
+ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    UnicodeDecodeError,
+    json.JSONDecodeError,
+    yaml.YAMLError,
+    zlib.error,
+    EOFError,
+)
 
 
 def _file_in_traceback(tb: TracebackType | None) -> str | None:

@@ -25,13 +25,29 @@ EPILOG = """examples:
   mmxfer ls profiles
 """
 
-WHAT = ("tasks", "suites", "profiles", "studies", "trunks", "towers", "heads", "metrics", "kinds", "runs")
+WHAT = (
+    "tasks",
+    "suites",
+    "profiles",
+    "studies",
+    "trunks",
+    "towers",
+    "heads",
+    "metrics",
+    "kinds",
+    "runs",
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", choices=WHAT)
     p.add_argument("--runs-dir", default="runs", help="for `ls runs`")
-    p.add_argument("--verbose", dest="details", action="store_true", help="for `ls tasks`: the pinned hub revision")
+    p.add_argument(
+        "--verbose",
+        dest="details",
+        action="store_true",
+        help="for `ls tasks`: the pinned hub revision",
+    )
 
 
 def _hub_revision(spec: TaskSpec) -> str:
@@ -65,8 +81,16 @@ def _ls_tasks(verbose: bool = False) -> None:
     rows = []
     for name, spec in catalog.TASKS.items():
         aliases = ",".join(catalog.TASKS.aliases_of(name))
-        row = (name, aliases, spec.modality, spec.kind, spec.category, len(spec.languages), spec.metric,
-               _task_source(spec))
+        row = (
+            name,
+            aliases,
+            spec.modality,
+            spec.kind,
+            spec.category,
+            len(spec.languages),
+            spec.metric,
+            _task_source(spec),
+        )
         rows.append(row + ((_hub_revision(spec),) if verbose else ()))
     header = ("task", "aliases", "modality", "kind", "category", "langs", "metric", "source")
     print_table(header + (("revision",) if verbose else ()), rows)
@@ -76,7 +100,14 @@ def _ls_configs(kind: str) -> None:
     rows = []
     for name, path in config.named_configs(kind).items():
         data = config.read_yaml(path)
-        rows.append((name, str(data.get("description", "")).strip().splitlines()[0] if data.get("description") else ""))
+        rows.append(
+            (
+                name,
+                str(data.get("description", "")).strip().splitlines()[0]
+                if data.get("description")
+                else "",
+            )
+        )
     print_table((kind[:-1], "description"), rows)
 
 
@@ -84,9 +115,15 @@ def _ls_registry(registry: Registry) -> None:
     catalog.load_plugins()
     rows = []
     for name, obj in registry.items():
-        module = sys.modules.get(getattr(obj, "__module__", ""))  # a kind adapter is described by its module
-        doc = (getattr(obj, "description", None) or getattr(obj, "__doc__", None) or getattr(module, "__doc__", None)
-               or "").strip()
+        module = sys.modules.get(
+            getattr(obj, "__module__", "")
+        )  # a kind adapter is described by its module
+        doc = (
+            getattr(obj, "description", None)
+            or getattr(obj, "__doc__", None)
+            or getattr(module, "__doc__", None)
+            or ""
+        ).strip()
         rows.append((name, ",".join(registry.aliases_of(name)), doc.splitlines()[0] if doc else ""))
     print_table((registry.kind, "aliases", "description"), rows)
 
@@ -97,13 +134,20 @@ def _state(run: Run) -> str:
     holder = read_holder(run.lock_path)
     if holder is None:
         return "unfinished"
-    return "stale lock" if holder.stale(FileLock(run.path).stale_after) else f"running (pid {holder.pid}@{holder.host})"
+    return (
+        "stale lock"
+        if holder.stale(FileLock(run.path).stale_after)
+        else f"running (pid {holder.pid}@{holder.host})"
+    )
 
 
 def _ls_runs(runs_dir: str) -> None:
     if not Path(runs_dir).is_dir():
-        raise RunStoreError(f"--runs-dir {runs_dir}: no such folder" if not Path(runs_dir).exists()
-                            else f"--runs-dir {runs_dir}: not a folder")
+        raise RunStoreError(
+            f"--runs-dir {runs_dir}: no such folder"
+            if not Path(runs_dir).exists()
+            else f"--runs-dir {runs_dir}: not a folder"
+        )
     rows = []
     for run in iter_runs(runs_dir, finished_only=False):
         rows.append((run.study, run.run_id, _state(run), len(run.metrics())))
@@ -117,14 +161,25 @@ def run(args: argparse.Namespace) -> int:
     elif what in ("suites", "profiles", "studies"):
         _ls_configs(what)
     elif what == "runs":
-        _ls_runs(args.runs_dir)  # --runs-dir is read here, so it is not among the outputs checked writable
+        _ls_runs(
+            args.runs_dir
+        )  # --runs-dir is read here, so it is not among the outputs checked writable
     else:
-        registry = {"trunks": catalog.TRUNKS, "towers": catalog.VISION_TOWERS, "heads": catalog.HEADS,
-                    "metrics": catalog.METRICS, "kinds": catalog.KINDS}[what]
+        registry = {
+            "trunks": catalog.TRUNKS,
+            "towers": catalog.VISION_TOWERS,
+            "heads": catalog.HEADS,
+            "metrics": catalog.METRICS,
+            "kinds": catalog.KINDS,
+        }[what]
         _ls_registry(registry)
     return 0
 
 
 COMMAND = Command(
-    "ls", help="list tasks, suites, profiles, studies, trunks, vision towers, heads, metrics, kinds, runs",
-    epilog=EPILOG, add_arguments=add_arguments, run=run)
+    "ls",
+    help="list tasks, suites, profiles, studies, trunks, vision towers, heads, metrics, kinds, runs",
+    epilog=EPILOG,
+    add_arguments=add_arguments,
+    run=run,
+)

@@ -24,8 +24,12 @@ KINDS = {"profile": "profiles", "suite": "suites", "study": "studies"}
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML file or shipped config name")
-    p.add_argument("--kind", choices=tuple(KINDS), default=None,
-                   help="what the file is [default: guessed from its folder and keys]")
+    p.add_argument(
+        "--kind",
+        choices=tuple(KINDS),
+        default=None,
+        help="what the file is [default: guessed from its folder and keys]",
+    )
     add_overrides(p)
 
 
@@ -39,8 +43,10 @@ def _check_task(name: str, where: str) -> None:
 
 def check_profile(profile: config.ExperimentConfig, where: str = "profile") -> None:
     if profile.suite not in config.named_configs("suites") and not Path(profile.suite).is_file():
-        raise ConfigError(f"{where}: suite: unknown suite {profile.suite!r}"
-                          f"{config.suggest(profile.suite, config.named_configs('suites'))}")
+        raise ConfigError(
+            f"{where}: suite: unknown suite {profile.suite!r}"
+            f"{config.suggest(profile.suite, config.named_configs('suites'))}"
+        )
     try:
         profile.check_phase_settings()
     except ConfigError as exc:
@@ -74,7 +80,9 @@ def check_study(study: config.StudyConfig, where: str = "study") -> None:
         _check_task(target, f"{where}: targets")
     if not study.seeds:
         raise ConfigError(f"{where}: seeds: at least one seed is needed")
-    for name in (study.suite or "").split(","):  # a comma list of suites (paper: xtreme-retrieval,flores200)
+    for name in (study.suite or "").split(
+        ","
+    ):  # a comma list of suites (paper: xtreme-retrieval,flores200)
         if name.strip():
             config.load_suite(name.strip())
 
@@ -98,8 +106,10 @@ def validate_file(path: str | Path, kind: str, overrides: Iterable[str] = ()) ->
         data.setdefault("name", path.stem)
         study = config.from_dict(config.StudyConfig, data)
         check_study(study, str(path))
-        return (f"{len(study.arms)} arms x {max(1, len(study.targets))} targets x {len(study.seeds)} seeds "
-                f"on profile {study.profile}")
+        return (
+            f"{len(study.arms)} arms x {max(1, len(study.targets))} targets x {len(study.seeds)} seeds "
+            f"on profile {study.profile}"
+        )
     raise ConfigError(f"unknown config kind {kind!r}")
 
 
@@ -126,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 COMMAND = Command(
-    "validate", help="check a profile, suite or study YAML file",
+    "validate",
+    help="check a profile, suite or study YAML file",
     description="Parses and validates a config file (and its overrides) without running it.",
-    epilog=EPILOG, add_arguments=add_arguments, run=run)
+    epilog=EPILOG,
+    add_arguments=add_arguments,
+    run=run,
+)

@@ -26,22 +26,37 @@ def default_out(suite_name: str) -> str:
 
 def suite_entries(suite: SuiteConfig) -> list[SuiteEntry] | None:
     """The scored (task, metric) entries a suite declares (None = every task in the runs)."""
-    entries = [SuiteEntry(t.task, (t.metric,) if t.metric else (), t.split, t.category, t.score_key)
-               for t in suite.tasks]
+    entries = [
+        SuiteEntry(t.task, (t.metric,) if t.metric else (), t.split, t.category, t.score_key)
+        for t in suite.tasks
+    ]
     return entries or None
 
 
-def compare(suite_name: str, runs: Sequence[str | Path] | None = None, out: str | Path | None = None,
-            n_boot: int = GapSettings.n_boot, alpha: float = GapSettings.alpha, seed: int = GapSettings.seed,
-            progress: bool = True) -> tuple[list[str], dict[str, Path]]:
+def compare(
+    suite_name: str,
+    runs: Sequence[str | Path] | None = None,
+    out: str | Path | None = None,
+    n_boot: int = GapSettings.n_boot,
+    alpha: float = GapSettings.alpha,
+    seed: int = GapSettings.seed,
+    progress: bool = True,
+) -> tuple[list[str], dict[str, Path]]:
     """Run the whole analysis of the finished runs under ``runs`` (default ``runs/``) into ``out``
     (default ``reports/<suite>``); returns (headline lines, written paths)."""
     suite = load_suite(suite_name)
     out = Path(out if out is not None else default_out(suite_name))
     atomic.check_output_dir(out, "--out")  # before the work, not after it
     results = build_results(list(runs or [DEFAULT_RUNS]))
-    settings = GapSettings(n_boot=n_boot, alpha=alpha, seed=seed, include_english=suite.include_english_in_average,
-                           average=suite.average, overall=suite.overall, progress=progress)
+    settings = GapSettings(
+        n_boot=n_boot,
+        alpha=alpha,
+        seed=seed,
+        include_english=suite.include_english_in_average,
+        average=suite.average,
+        overall=suite.overall,
+        progress=progress,
+    )
     result = compute_gaps(results, settings, suite_entries(suite))
     paths = {f"results_{k}": v for k, v in write_results(results, out).items()}
     plots = all_plots(result, out)
@@ -51,9 +66,14 @@ def compare(suite_name: str, runs: Sequence[str | Path] | None = None, out: str 
     return headline(result), paths
 
 
-def compare_and_print(suite_name: str, runs: Sequence[str | Path] | None = None, out: str | Path | None = None,
-                      n_boot: int = GapSettings.n_boot, alpha: float = GapSettings.alpha,
-                      seed: int = GapSettings.seed) -> None:
+def compare_and_print(
+    suite_name: str,
+    runs: Sequence[str | Path] | None = None,
+    out: str | Path | None = None,
+    n_boot: int = GapSettings.n_boot,
+    alpha: float = GapSettings.alpha,
+    seed: int = GapSettings.seed,
+) -> None:
     """:func:`compare`, then its headline and where the files went, printed."""
     start = time.perf_counter()
     out = out or default_out(suite_name)
@@ -61,4 +81,3 @@ def compare_and_print(suite_name: str, runs: Sequence[str | Path] | None = None,
     for line in lines:
         print(line)
     print(f"wrote {len(paths)} files to {out} (report.md) in {time.perf_counter() - start:.1f}s")
-

@@ -32,8 +32,12 @@ from mmxfer import catalog
 from mmxfer.errors import ConfigError, DataError, RunStoreError
 
 MULTIMODAL = ("image-text", "mixed")
-TWIN, POOLED_TWINS, ALL_VS_ALL, OTHER_TEXT = ("multimodal-vs-twin", "pooled-twins", "all-multimodal-vs-all-text",
-                                              "multimodal-vs-text")
+TWIN, POOLED_TWINS, ALL_VS_ALL, OTHER_TEXT = (
+    "multimodal-vs-twin",
+    "pooled-twins",
+    "all-multimodal-vs-all-text",
+    "multimodal-vs-text",
+)
 VS_BASELINE = ("multimodal-vs-baseline", "text-vs-baseline")
 CONTROL_VS_BASELINE = "control-vs-baseline"
 #: comparison kinds of the modality effect, headline first; the rest compare an arm with the baseline
@@ -78,11 +82,19 @@ def arm_table(results: pd.DataFrame) -> pd.DataFrame:
     for arm, grp in results.groupby("arm", sort=True):
         modalities = sorted(set(grp["modality"]))
         if len(modalities) > 1:
-            raise DataError(f"arm {arm!r} has runs of different modalities ({', '.join(modalities)}); "
-                            "give each arm one intermediate task set")
-        rows.append({"arm": arm, "modality": modalities[0], "intermediate": grp["intermediate"].iloc[0],
-                     "seeds": ",".join(str(s) for s in sorted(grp["seed"].dropna().unique())),
-                     "n_runs": grp["run_id"].nunique()})
+            raise DataError(
+                f"arm {arm!r} has runs of different modalities ({', '.join(modalities)}); "
+                "give each arm one intermediate task set"
+            )
+        rows.append(
+            {
+                "arm": arm,
+                "modality": modalities[0],
+                "intermediate": grp["intermediate"].iloc[0],
+                "seeds": ",".join(str(s) for s in sorted(grp["seed"].dropna().unique())),
+                "n_runs": grp["run_id"].nunique(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -113,7 +125,11 @@ def twins(arms: pd.DataFrame) -> dict[str, str]:
             twin_of.add(_canonical(partner))
         else:
             for arm, mm_names in tasks.items():
-                if modality[arm] in MULTIMODAL and mm_names == frozenset(twin_of) and arm not in out:
+                if (
+                    modality[arm] in MULTIMODAL
+                    and mm_names == frozenset(twin_of)
+                    and arm not in out
+                ):
                     out[arm] = text_arm
     return out
 
@@ -135,7 +151,11 @@ def control_arms(arms: pd.DataFrame) -> set[str]:
     """The arms whose intermediate tasks are a positive control (:func:`mmxfer.catalog.is_control`)."""
     if arms.empty or "intermediate" not in arms:
         return set()
-    return {a for a, t in zip(arms["arm"], arms["intermediate"]) if catalog.is_control(str(t or "").split(","))}
+    return {
+        a
+        for a, t in zip(arms["arm"], arms["intermediate"])
+        if catalog.is_control(str(t or "").split(","))
+    }
 
 
 def comparisons(arms: pd.DataFrame) -> list[Comparison]:
@@ -162,13 +182,17 @@ def comparisons(arms: pd.DataFrame) -> list[Comparison]:
         for a in paired:
             weights[a] += 1.0 / len(paired)
             weights[twin[a]] -= 1.0 / len(paired)
-        pairs.append(Comparison(POOLED_MULTIMODAL, POOLED_TWIN_SIDE, POOLED_TWINS, tuple(weights.items())))
+        pairs.append(
+            Comparison(POOLED_MULTIMODAL, POOLED_TWIN_SIDE, POOLED_TWINS, tuple(weights.items()))
+        )
     if multimodal and text and (len(multimodal) > 1 or len(text) > 1):
         pairs.append(_means(ALL_MULTIMODAL, multimodal, ALL_TEXT, text, ALL_VS_ALL))
     pairs += [_pair(a, t, OTHER_TEXT) for a in multimodal for t in text if twin.get(a) != t]
     pairs += [_pair(a, b, "multimodal-vs-baseline") for a in multimodal for b in baselines]
     pairs += [_pair(t, b, "text-vs-baseline") for t in text for b in baselines]
-    pairs += [_pair(c, b, CONTROL_VS_BASELINE) for c in by_mod.get("control", []) for b in baselines]
+    pairs += [
+        _pair(c, b, CONTROL_VS_BASELINE) for c in by_mod.get("control", []) for b in baselines
+    ]
     if not pairs:
         raise RunStoreError("nothing to compare: the finished runs have only baseline arms")
     return pairs
@@ -188,10 +212,14 @@ def check_consistent(results: pd.DataFrame) -> None:
     """One trunk and one suite per comparison (mixing them would confound the margins)."""
     trunks = sorted({t for t in results["trunk"].dropna() if t})
     if len(trunks) > 1:
-        raise ConfigError(f"runs of different trunks are mixed ({', '.join(trunks)}); "
-                          "compare one trunk at a time (pass --runs for one study)")
+        raise ConfigError(
+            f"runs of different trunks are mixed ({', '.join(trunks)}); "
+            "compare one trunk at a time (pass --runs for one study)"
+        )
     if "suite" in results:
         suites = sorted({s for s in results["suite"].dropna() if s})
         if len(suites) > 1:
-            raise ConfigError(f"runs of different suites are mixed ({', '.join(suites)}); "
-                              "compare runs of one suite at a time")
+            raise ConfigError(
+                f"runs of different suites are mixed ({', '.join(suites)}); "
+                "compare runs of one suite at a time"
+            )

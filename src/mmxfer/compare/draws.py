@@ -34,7 +34,9 @@ RunKey = tuple[str, int]  # (arm, seed)
 
 def stable_int(*parts: Any) -> int:
     """A seed from the parts' text (the same on every machine and Python)."""
-    return int.from_bytes(hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest(), "little")
+    return int.from_bytes(
+        hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest(), "little"
+    )
 
 
 def alignment_of(task: str) -> str:
@@ -46,7 +48,7 @@ def unit_key(example_id: Any, lang: str) -> str:
     """The item an example id names, the same in every language: the id without a leading ``<lang>-``."""
     text = str(example_id)
     prefix = f"{lang}-"
-    return text[len(prefix):] if text.startswith(prefix) else text
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 @dataclass
@@ -56,16 +58,25 @@ class CellExamples:
     lang: str
     units: list[str]  # one per row
     scorer: Scorer
-    values: dict[RunKey, np.ndarray] = field(default_factory=dict)  # (n,) scores or (n, d) statistics
-    pairs: dict[RunKey, tuple[list, list]] = field(default_factory=dict)  # golds, preds (recomputed metrics)
+    values: dict[RunKey, np.ndarray] = field(
+        default_factory=dict
+    )  # (n,) scores or (n, d) statistics
+    pairs: dict[RunKey, tuple[list, list]] = field(
+        default_factory=dict
+    )  # golds, preds (recomputed metrics)
 
     @property
     def recomputed(self) -> bool:
         return self.scorer.corpus_level and self.scorer.stats is None
 
 
-def cell_examples(lang: str, ids: Sequence[Any], scorer: Scorer, aligned: dict[RunKey, tuple[list, list]],
-                  alignment: str) -> CellExamples:
+def cell_examples(
+    lang: str,
+    ids: Sequence[Any],
+    scorer: Scorer,
+    aligned: dict[RunKey, tuple[list, list]],
+    alignment: str,
+) -> CellExamples:
     """The per-example view of one cell's aligned predictions (``aligned[run] = (golds, preds)`` on ``ids``)."""
     units = [unit_key(i, lang) if alignment != "independent" else str(i) for i in ids]
     out = CellExamples(lang, units, scorer)
@@ -85,8 +96,9 @@ def _counts(seed_parts: Iterable[Any], units: Sequence[str], n_boot: int) -> np.
     return stats.resample_counts(rng, len(units), n_boot)
 
 
-def replicates(cells: dict[Any, CellExamples], alignment: str, n_boot: int, seed_parts: tuple[Any, ...]
-               ) -> dict[Any, dict[RunKey, np.ndarray]]:
+def replicates(
+    cells: dict[Any, CellExamples], alignment: str, n_boot: int, seed_parts: tuple[Any, ...]
+) -> dict[Any, dict[RunKey, np.ndarray]]:
     """(B,) replicate scores of every run on every cell of one (task, split); ``cells`` maps a cell key to its
     examples. Parallel and partial tasks share one draw over the union of their units (module docstring)."""
     shared_units: list[str] = []
@@ -119,9 +131,13 @@ def _weighted(cell: CellExamples, weights: np.ndarray) -> dict[RunKey, np.ndarra
     empty = total == 0
     out: dict[RunKey, np.ndarray] = {}
     keys = list(cell.values)
-    if cell.scorer.stats is not None:  # one product for every run: (B, rows) @ (rows, runs x statistics)
+    if (
+        cell.scorer.stats is not None
+    ):  # one product for every run: (B, rows) @ (rows, runs x statistics)
         d = cell.values[keys[0]].shape[1]
-        summed = (weights @ np.concatenate([cell.values[k] for k in keys], axis=1)).reshape(len(weights), len(keys), d)
+        summed = (weights @ np.concatenate([cell.values[k] for k in keys], axis=1)).reshape(
+            len(weights), len(keys), d
+        )
         for j, k in enumerate(keys):
             rep = cell.scorer.from_stats(summed[:, j, :])
             if empty.any():
@@ -137,12 +153,20 @@ def _weighted(cell: CellExamples, weights: np.ndarray) -> dict[RunKey, np.ndarra
     return out
 
 
-def _recomputed(cell: CellExamples, n_boot: int, seed_parts: tuple[Any, ...]) -> dict[RunKey, np.ndarray]:
+def _recomputed(
+    cell: CellExamples, n_boot: int, seed_parts: tuple[Any, ...]
+) -> dict[RunKey, np.ndarray]:
     """A corpus-level metric without statistics: recomputed on each resample of the cell's rows."""
     n = len(cell.units)
     idx = np.random.default_rng(stable_int(*seed_parts, n)).integers(0, n, size=(n_boot, n))
     out = {}
-    for k, (golds, preds) in cell.pairs.items():  # lists, not object arrays: equal-length pairs would become 2-D
-        out[k] = np.fromiter((cell.scorer.fn([golds[j] for j in row], [preds[j] for j in row]) for row in idx),
-                             np.float32, n_boot)
+    for k, (
+        golds,
+        preds,
+    ) in cell.pairs.items():  # lists, not object arrays: equal-length pairs would become 2-D
+        out[k] = np.fromiter(
+            (cell.scorer.fn([golds[j] for j in row], [preds[j] for j in row]) for row in idx),
+            np.float32,
+            n_boot,
+        )
     return out

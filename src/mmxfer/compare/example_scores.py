@@ -32,7 +32,9 @@ class Scorer:
     name: str
     corpus_level: bool
     fn: Callable[[Sequence[Any], Sequence[Any]], float]  # golds, preds -> score (0-100)
-    stats: Callable[[Sequence[Any], Sequence[Any]], np.ndarray] | None = None  # golds, preds -> (n, d)
+    stats: Callable[[Sequence[Any], Sequence[Any]], np.ndarray] | None = (
+        None  # golds, preds -> (n, d)
+    )
     from_stats: Callable[[np.ndarray], np.ndarray] | None = None  # summed (..., d) -> scores (...)
 
 
@@ -45,8 +47,13 @@ def _accuracy(golds: Sequence[Any], preds: Sequence[Any]) -> float:
     return 100.0 * float(np.mean([g == p for g, p in zip(golds, preds)])) if golds else float("nan")
 
 
-def scorer_for(task: str, metric: str, names: Sequence[str] = (), lang: str | None = None,
-               params: dict[str, Any] | None = None) -> Scorer:
+def scorer_for(
+    task: str,
+    metric: str,
+    names: Sequence[str] = (),
+    lang: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> Scorer:
     """The registered metric (``catalog.METRICS``) that produced ``metric`` for ``task`` in ``lang``.
 
     Tries the metric name itself, then the task spec's metric (reading the key ``metric`` from
@@ -61,20 +68,26 @@ def scorer_for(task: str, metric: str, names: Sequence[str] = (), lang: str | No
             obj = catalog.METRICS.get(name)
             params = {**metric_params(obj.name, lang), **(params or {})}
 
-            def fn(golds: Sequence[Any], preds: Sequence[Any], _obj: Any = obj, _params: dict = params) -> float:
+            def fn(
+                golds: Sequence[Any], preds: Sequence[Any], _obj: Any = obj, _params: dict = params
+            ) -> float:
                 result = _obj.score(golds, preds, **_params)
                 return float(result[metric] if metric in result else result[_obj.primary])
 
             stats = from_stats = None
-            reads_primary = metric == obj.primary or (metric in catalog.METRICS and catalog.METRICS.get(metric) is obj)
+            reads_primary = metric == obj.primary or (
+                metric in catalog.METRICS and catalog.METRICS.get(metric) is obj
+            )
             if obj.stats is not None and reads_primary:
                 stats = partial(obj.stats, **params)
                 from_stats = obj.from_stats
             return Scorer(name, obj.corpus_level, fn, stats, from_stats)
     if metric in ACCURACY_NAMES:
         return Scorer("accuracy", False, _accuracy)
-    raise UnknownNameError(f"no registered metric can re-score {task} {metric!r} from predictions "
-                           f"(pass --bootstrap 0 to compare without intervals)")
+    raise UnknownNameError(
+        f"no registered metric can re-score {task} {metric!r} from predictions "
+        f"(pass --bootstrap 0 to compare without intervals)"
+    )
 
 
 def prediction_columns(path: Path) -> tuple[list[Any], list[Any], list[Any]]:

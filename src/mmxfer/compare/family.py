@@ -43,8 +43,11 @@ def flores_tasks(languages: pd.DataFrame) -> set[tuple[str, str]]:
     """(task, metric) of the tracks whose languages are FLORES-200 codes (``lang_Script``)."""
     if languages.empty:
         return set()
-    return {(t, m) for t, m, lang in zip(languages["task"], languages["metric"], languages["lang"])
-            if "_" in str(lang)}
+    return {
+        (t, m)
+        for t, m, lang in zip(languages["task"], languages["metric"], languages["lang"])
+        if "_" in str(lang)
+    }
 
 
 def _masks(result: GapResult) -> dict[str, np.ndarray]:
@@ -63,16 +66,24 @@ def _masks(result: GapResult) -> dict[str, np.ndarray]:
         else:
             masks["tasks"] = tasks["kind"].isin(summary).to_numpy()
     cats = result.categories
-    masks["categories"] = cats["kind"].isin(summary).to_numpy() if overall and not cats.empty \
+    masks["categories"] = (
+        cats["kind"].isin(summary).to_numpy()
+        if overall and not cats.empty
         else np.zeros(len(cats), bool)
+    )
     suite = result.suite
-    masks["suite"] = suite["kind"].isin(TWIN_KINDS).to_numpy() if overall else np.zeros(len(suite), bool)
+    masks["suite"] = (
+        suite["kind"].isin(TWIN_KINDS).to_numpy() if overall else np.zeros(len(suite), bool)
+    )
     con = result.contrasts
     if con.empty or "category" not in con:
         masks["contrasts"] = np.zeros(len(con), bool)
     else:
-        masks["contrasts"] = (con["kind"].isin(TWIN_KINDS) & (con["category"] == FAMILY_CONTRAST[0])
-                              & (con["other"] == FAMILY_CONTRAST[1])).to_numpy()
+        masks["contrasts"] = (
+            con["kind"].isin(TWIN_KINDS)
+            & (con["category"] == FAMILY_CONTRAST[0])
+            & (con["other"] == FAMILY_CONTRAST[1])
+        ).to_numpy()
     return masks
 
 
@@ -103,8 +114,12 @@ def declare(result: GapResult) -> None:
     if linked:
         counted["tasks"] = masks["tasks"] & ~result.tasks.index.isin(list(linked))
     names = ("languages", "tasks", "categories", "suite", "contrasts")
-    p = np.concatenate([getattr(result, n)["p"].to_numpy(float)[counted[n]] if len(counted[n]) else np.zeros(0)
-                        for n in names])
+    p = np.concatenate(
+        [
+            getattr(result, n)["p"].to_numpy(float)[counted[n]] if len(counted[n]) else np.zeros(0)
+            for n in names
+        ]
+    )
     size = int(p.size)
     adjusted = stats.adjust(p, s.correction) if size else p
     start = 0
@@ -115,15 +130,19 @@ def declare(result: GapResult) -> None:
         mask = counted[n]
         frame["family"] = np.where(masks[n], CONFIRMATORY, EXPLORATORY)
         frame["mde"] = np.nan
-        frame["same_as"] = ""  # "category": the same margin as its category's row, tested once as that row
+        frame["same_as"] = (
+            ""  # "category": the same margin as its category's row, tested once as that row
+        )
         k = int(mask.sum())
         if k:
             idx = frame.index[mask]
-            frame.loc[idx, "p_adj"] = adjusted[start:start + k]
+            frame.loc[idx, "p_adj"] = adjusted[start : start + k]
             frame.loc[idx, "significant"] = frame.loc[idx, "p_adj"] < s.alpha
             frame.loc[idx, "correction"] = f"{s.correction}, family of {size}"
-            frame.loc[idx, "mde"] = [variance.minimum_detectable(se, df, s.alpha / size)
-                                     for se, df in zip(frame.loc[idx, "se"], frame.loc[idx, "df"])]
+            frame.loc[idx, "mde"] = [
+                variance.minimum_detectable(se, df, s.alpha / size)
+                for se, df in zip(frame.loc[idx, "se"], frame.loc[idx, "df"])
+            ]
             start += k
     for task_row, cat_row in linked.items():
         for col in ("p_adj", "significant", "correction", "mde"):
@@ -141,14 +160,20 @@ def describe(result: GapResult) -> str:
         return "No confirmatory family: the runs have no twin pair and no arm vs baseline margin to test."
     s = result.settings
     parts = []
-    for label, rows in (("twin-matched modality margins", fam[fam["kind"].isin(TWIN_KINDS)
-                                                                & (fam["level"] != "contrast")]),
-                        ("classification - retrieval contrasts", fam[fam["level"] == "contrast"]),
-                        ("arms vs baseline", fam[fam["kind"].isin(VS_BASELINE)])):
+    for label, rows in (
+        (
+            "twin-matched modality margins",
+            fam[fam["kind"].isin(TWIN_KINDS) & (fam["level"] != "contrast")],
+        ),
+        ("classification - retrieval contrasts", fam[fam["level"] == "contrast"]),
+        ("arms vs baseline", fam[fam["kind"].isin(VS_BASELINE)]),
+    ):
         if not rows.empty:
             parts.append(f"{len(rows)} {label}")
     twin_pairs = fam[fam["kind"] == TWIN][["arm", "reference"]].drop_duplicates().shape[0]
-    return (f"Confirmatory family: {len(fam)} margins ({', '.join(parts)}; {twin_pairs} twin pair(s)), "
-            f"{s.correction}-corrected together at alpha {s.alpha:g}; MDE = the margin each could detect with "
-            f"{int(variance.POWER * 100)}% power at alpha/{len(fam)}. Every other margin in the tables is "
-            f"exploratory (corrected within its comparison).")
+    return (
+        f"Confirmatory family: {len(fam)} margins ({', '.join(parts)}; {twin_pairs} twin pair(s)), "
+        f"{s.correction}-corrected together at alpha {s.alpha:g}; MDE = the margin each could detect with "
+        f"{int(variance.POWER * 100)}% power at alpha/{len(fam)}. Every other margin in the tables is "
+        f"exploratory (corrected within its comparison)."
+    )

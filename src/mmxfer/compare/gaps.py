@@ -62,10 +62,37 @@ log = logging.getLogger(__name__)
 
 LEVELS = ("language", "task", "category", "suite")
 #: what every margin row carries besides its keys (see :mod:`mmxfer.compare.variance` for the terms)
-ESTIMATE_COLUMNS = ("margin", "se", "df", "var_examples", "var_runs", "run_variance", "df_runs", "pooled_arms",
-                    "sum_w2", "interval", "ci_low", "ci_high", "p")
-CONTRAST_COLUMNS = ("arm", "reference", "kind", "category", "other", "margin_category", "margin_other",
-                    *ESTIMATE_COLUMNS, "n_seeds", "p_adj", "significant", "correction", "family", "mde")
+ESTIMATE_COLUMNS = (
+    "margin",
+    "se",
+    "df",
+    "var_examples",
+    "var_runs",
+    "run_variance",
+    "df_runs",
+    "pooled_arms",
+    "sum_w2",
+    "interval",
+    "ci_low",
+    "ci_high",
+    "p",
+)
+CONTRAST_COLUMNS = (
+    "arm",
+    "reference",
+    "kind",
+    "category",
+    "other",
+    "margin_category",
+    "margin_other",
+    *ESTIMATE_COLUMNS,
+    "n_seeds",
+    "p_adj",
+    "significant",
+    "correction",
+    "family",
+    "mde",
+)
 
 
 @dataclass
@@ -78,8 +105,12 @@ class GapResult:
     suite: pd.DataFrame
     settings: GapSettings
     arms: pd.DataFrame = field(default_factory=pd.DataFrame)
-    tracks: list[Track] = field(default_factory=list)  # every declared (task, metric), present or missing
-    contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)  # category differences of modality margins
+    tracks: list[Track] = field(
+        default_factory=list
+    )  # every declared (task, metric), present or missing
+    contrasts: pd.DataFrame = field(
+        default_factory=pd.DataFrame
+    )  # category differences of modality margins
     comparisons: list[Comparison] = field(default_factory=list)
     family_size: int = 0  # margins in the confirmatory family (:mod:`mmxfer.compare.family`)
 
@@ -88,14 +119,22 @@ class GapResult:
         return [t for t in self.tracks if t.status == "missing"]
 
     def all(self) -> pd.DataFrame:
-        frames = [f.assign(level=lvl) for lvl, f in zip(LEVELS, (self.languages, self.tasks, self.categories,
-                                                                    self.suite))]
+        frames = [
+            f.assign(level=lvl)
+            for lvl, f in zip(LEVELS, (self.languages, self.tasks, self.categories, self.suite))
+        ]
         return pd.concat(frames, ignore_index=True)
 
     def confirmatory(self) -> pd.DataFrame:
         """Every margin of the declared family (:mod:`mmxfer.compare.family`), with its level."""
-        frames = [f.assign(level=lvl) for lvl, f in zip((*LEVELS, "contrast"), (
-            self.languages, self.tasks, self.categories, self.suite, self.contrasts)) if "family" in f]
+        frames = [
+            f.assign(level=lvl)
+            for lvl, f in zip(
+                (*LEVELS, "contrast"),
+                (self.languages, self.tasks, self.categories, self.suite, self.contrasts),
+            )
+            if "family" in f
+        ]
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["family"])
         return frame[frame["family"] == family.CONFIRMATORY].reset_index(drop=True)
 
@@ -103,7 +142,9 @@ class GapResult:
 class _Cell:
     """All arms' runs on one task x split x language x metric, and their bootstrap replicates."""
 
-    def __init__(self, key: tuple[str, str, str, str], category: str, grp: pd.DataFrame, sign: float) -> None:
+    def __init__(
+        self, key: tuple[str, str, str, str], category: str, grp: pd.DataFrame, sign: float
+    ) -> None:
         self.task, self.split, self.lang, self.metric = key
         self.category = category
         self.sign = sign
@@ -114,8 +155,10 @@ class _Cell:
             seed = int(row.seed) if pd.notna(row.seed) else 0
             if seed in self.runs[row.arm]:
                 other = self.runs[row.arm][seed][1]
-                raise DataError(f"two finished runs for arm {row.arm!r} seed {seed} on {self.task}.{self.lang}: "
-                                f"{other} and {row.path}; remove one or pass --runs for one study")
+                raise DataError(
+                    f"two finished runs for arm {row.arm!r} seed {seed} on {self.task}.{self.lang}: "
+                    f"{other} and {row.path}; remove one or pass --runs for one study"
+                )
             self.runs[row.arm][seed] = (float(row.score), row.path, row.n_examples)
 
     def run_keys(self) -> list[tuple[str, int]]:
@@ -140,14 +183,20 @@ def _recorded_params(cell: _Cell) -> dict[str, Any]:
     models = set()
     for arm, seed in cell.run_keys():
         for row in Run(cell.runs[arm][seed][1]).metrics():
-            if (row.get("task"), row.get("split"), row.get("lang"), row.get("metric")) == \
-                    (cell.task, cell.split, cell.lang, cell.metric) and not row.get("part"):
+            if (row.get("task"), row.get("split"), row.get("lang"), row.get("metric")) == (
+                cell.task,
+                cell.split,
+                cell.lang,
+                cell.metric,
+            ) and not row.get("part"):
                 models.add((row.get("settings") or {}).get("spm_model"))
     models.discard(None)
     if len(models) > 1:
-        raise DataError(f"{cell.task}.{cell.lang}: the runs scored spBLEU with different SentencePiece models "
-                        f"({', '.join(sorted(models))}); re-score them with one (mmxfer evaluate --rescore RUN "
-                        f"with MMXFER_FLORES200_SPM set)")
+        raise DataError(
+            f"{cell.task}.{cell.lang}: the runs scored spBLEU with different SentencePiece models "
+            f"({', '.join(sorted(models))}); re-score them with one (mmxfer evaluate --rescore RUN "
+            f"with MMXFER_FLORES200_SPM set)"
+        )
     return {"spm_model": models.pop()} if models else {}
 
 
@@ -178,32 +227,58 @@ def _cell_examples(cell: _Cell, names: list[str], alignment: str) -> draws.CellE
         for k, (fids, golds, preds) in loaded.items():
             pos = {i: j for j, i in enumerate(fids)}
             aligned[k] = ([golds[pos[i]] for i in ids], [preds[pos[i]] for i in ids])
-    scorer = scorer_for(cell.task, cell.metric, names, lang=cell.lang, params=_recorded_params(cell))
+    scorer = scorer_for(
+        cell.task, cell.metric, names, lang=cell.lang, params=_recorded_params(cell)
+    )
     if whole:
         for (arm, seed), (golds, preds) in aligned.items():
-            check_recorded_score(cell.runs[arm][seed][1], cell.task, cell.split, cell.lang, cell.metric,
-                                 cell.runs[arm][seed][0], scorer.fn(golds, preds))
+            check_recorded_score(
+                cell.runs[arm][seed][1],
+                cell.task,
+                cell.split,
+                cell.lang,
+                cell.metric,
+                cell.runs[arm][seed][0],
+                scorer.fn(golds, preds),
+            )
     cell.n_examples = len(ids)
     return draws.cell_examples(cell.lang, ids, scorer, aligned, alignment)
 
 
-def _fill_replicates(cells: list[_Cell], settings: GapSettings, entries: list[SuiteEntry] | None,
-                     notes: dict[tuple[str, str], str]) -> None:
+def _fill_replicates(
+    cells: list[_Cell],
+    settings: GapSettings,
+    entries: list[SuiteEntry] | None,
+    notes: dict[tuple[str, str], str],
+) -> None:
     """Bootstrap replicates of every run on every cell, one (task, split) at a time (its languages share draws)."""
     groups: dict[tuple[str, str], list[_Cell]] = defaultdict(list)
     for cell in cells:
         groups[(cell.task, cell.split)].append(cell)
-    bar = tqdm(total=len(cells), desc="compare", unit="cell", disable=not settings.progress or len(cells) < 20)
+    bar = tqdm(
+        total=len(cells),
+        desc="compare",
+        unit="cell",
+        disable=not settings.progress or len(cells) < 20,
+    )
     for (task, split), group in groups.items():
         alignment = draws.alignment_of(task)
         examples: dict[int, draws.CellExamples] = {}
         for i, cell in enumerate(group):
             try:
-                examples[i] = _cell_examples(cell, registered_metrics(cell.task, cell.metric, entries), alignment)
-            except AssetError as exc:  # spBLEU without the SentencePiece model here: margins without intervals
+                examples[i] = _cell_examples(
+                    cell, registered_metrics(cell.task, cell.metric, entries), alignment
+                )
+            except (
+                AssetError
+            ) as exc:  # spBLEU without the SentencePiece model here: margins without intervals
                 notes[(cell.task, cell.metric)] = f"no intervals: {exc}"
-                cell.reps = {k: np.full(settings.n_boot, np.nan, np.float32) for k in cell.run_keys()}
-        for i, reps in draws.replicates(examples, alignment, settings.n_boot, (settings.seed, task, split)).items():
+                cell.reps = {
+                    k: np.full(settings.n_boot, np.nan, np.float32) for k in cell.run_keys()
+                }
+        for i, reps in draws.replicates(
+            examples, alignment, settings.n_boot, (settings.seed, task, split)
+        ).items():
             group[i].reps = reps
         bar.update(len(group))
     bar.close()
@@ -219,7 +294,9 @@ class _ArmLevel:
     reps: np.ndarray | None  # (k, B)
 
 
-Weights = tuple[tuple[int, float], ...]  # (cell index, weight): a level's linear combination of cells
+Weights = tuple[
+    tuple[int, float], ...
+]  # (cell index, weight): a level's linear combination of cells
 
 
 class _Levels:
@@ -242,15 +319,31 @@ class _Levels:
             if not seeds:
                 continue
             order = sorted(seeds)
-            signed = np.array([sum(v * self.cells[ci].runs[arm][s][0] for ci, v in weights) for s in order])
-            unsigned = np.array([sum(abs(v) * self.cells[ci].runs[arm][s][0] for ci, v in weights) for s in order])
+            signed = np.array(
+                [sum(v * self.cells[ci].runs[arm][s][0] for ci, v in weights) for s in order]
+            )
+            unsigned = np.array(
+                [sum(abs(v) * self.cells[ci].runs[arm][s][0] for ci, v in weights) for s in order]
+            )
             reps = None
             if B > 0:
-                reps = np.stack([np.sum([v * self.cells[ci].reps[(arm, s)].astype(np.float64)
-                                         for ci, v in weights], axis=0) for s in order])
+                reps = np.stack(
+                    [
+                        np.sum(
+                            [
+                                v * self.cells[ci].reps[(arm, s)].astype(np.float64)
+                                for ci, v in weights
+                            ],
+                            axis=0,
+                        )
+                        for s in order
+                    ]
+                )
             per_arm[arm] = _ArmLevel(order, signed, unsigned, reps)
-        runs = variance.pooled_run_variance({a: x.signed for a, x in per_arm.items()},
-                                            {a: x.reps for a, x in per_arm.items() if x.reps is not None})
+        runs = variance.pooled_run_variance(
+            {a: x.signed for a, x in per_arm.items()},
+            {a: x.reps for a, x in per_arm.items() if x.reps is not None},
+        )
         self._cache[weights] = (per_arm, runs)
         return per_arm, runs
 
@@ -258,8 +351,10 @@ class _Levels:
         """The margin of ``comp`` on the level ``weights`` describes, or None when an arm has no complete seed."""
         per_arm, runs = self._aggregate(weights)
         if any(a not in per_arm for a in comp.arms):
-            log.warning("%s: an arm has no seed with runs on every cell of one level; that level is left out",
-                        comp.name)
+            log.warning(
+                "%s: an arm has no seed with runs on every cell of one level; that level is left out",
+                comp.name,
+            )
             return None
         w = dict(comp.weights)
         margin = float(sum(w[a] * per_arm[a].signed.mean() for a in comp.arms))
@@ -271,11 +366,23 @@ class _Levels:
         run_weight = sum(w[a] ** 2 / len(per_arm[a].seeds) for a in moving)
         est = variance.estimate(margin, v_ex, run_weight, runs, self.settings.alpha)
         pooled = sum(1 for a, x in per_arm.items() if len(x.seeds) > 1 and a not in runs.fixed)
-        out = {"margin": margin, "se": est.se, "df": est.df, "var_examples": est.var_examples,
-               "var_runs": est.var_runs, "run_variance": runs.variance if runs.estimated else float("nan"),
-               "df_runs": est.df_runs, "pooled_arms": pooled, "sum_w2": float(sum(w[a] ** 2 for a in moving)),
-               "interval": est.interval, "ci_low": est.ci_low, "ci_high": est.ci_high, "p": est.p,
-               "n_seeds": min(len(per_arm[a].seeds) for a in comp.arms), "n_cells": len(weights)}
+        out = {
+            "margin": margin,
+            "se": est.se,
+            "df": est.df,
+            "var_examples": est.var_examples,
+            "var_runs": est.var_runs,
+            "run_variance": runs.variance if runs.estimated else float("nan"),
+            "df_runs": est.df_runs,
+            "pooled_arms": pooled,
+            "sum_w2": float(sum(w[a] ** 2 for a in moving)),
+            "interval": est.interval,
+            "ci_low": est.ci_low,
+            "ci_high": est.ci_high,
+            "p": est.p,
+            "n_seeds": min(len(per_arm[a].seeds) for a in comp.arms),
+            "n_cells": len(weights),
+        }
         for side, arms in (("score_arm", comp.arm_side), ("score_reference", comp.reference_side)):
             total = sum(abs(w[a]) for a in arms)
             out[side] = float(sum(abs(w[a]) * per_arm[a].unsigned.mean() for a in arms) / total)
@@ -302,8 +409,9 @@ def _build_cells(frame: pd.DataFrame, entries: list[SuiteEntry] | None) -> list[
     return cells
 
 
-def _level_rows(levels: _Levels, comps: list[Comparison], cells: list[_Cell], settings: GapSettings
-                ) -> tuple[list[dict], list[dict], list[dict], list[dict], list[dict]]:
+def _level_rows(
+    levels: _Levels, comps: list[Comparison], cells: list[_Cell], settings: GapSettings
+) -> tuple[list[dict], list[dict], list[dict], list[dict], list[dict]]:
     """Rows of the language, task, category and suite levels and of the category contrasts."""
     lang_rows, task_rows, cat_rows, suite_rows, contrast_rows = [], [], [], [], []
     task_cells: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -316,9 +424,19 @@ def _level_rows(levels: _Levels, comps: list[Comparison], cells: list[_Cell], se
             if cell.has(comp.arms):
                 row = levels.row(comp, ((ci, cell.sign),))
                 if row is not None:
-                    lang_rows.append({**base, "task": cell.task, "category": cell.category, "metric": cell.metric,
-                                      "split": cell.split, "lang": cell.lang, "higher_is_better": cell.sign > 0,
-                                      "n_examples": cell.examples(), **row})
+                    lang_rows.append(
+                        {
+                            **base,
+                            "task": cell.task,
+                            "category": cell.category,
+                            "metric": cell.metric,
+                            "split": cell.split,
+                            "lang": cell.lang,
+                            "higher_is_better": cell.sign > 0,
+                            "n_examples": cell.examples(),
+                            **row,
+                        }
+                    )
         per_task: dict[tuple[str, str], list[tuple[int, float]]] = {}
         for key, members in task_cells.items():
             have = [ci for ci in members if cells[ci].has(comp.arms)]
@@ -328,11 +446,21 @@ def _level_rows(levels: _Levels, comps: list[Comparison], cells: list[_Cell], se
                 if row is not None:
                     per_task[key] = weights
                     first = cells[have[0]]
-                    task_rows.append({**base, "task": key[0], "category": first.category, "metric": key[1], **row})
+                    task_rows.append(
+                        {
+                            **base,
+                            "task": key[0],
+                            "category": first.category,
+                            "metric": key[1],
+                            **row,
+                        }
+                    )
         per_category: dict[str, list[list[tuple[int, float]]]] = defaultdict(list)
         for weights in per_task.values():
             per_category[cells[weights[0][0]].category].append(weights)
-        cat_weights = {c: [x for w in ws for x in _scale(w, 1 / len(ws))] for c, ws in per_category.items()}
+        cat_weights = {
+            c: [x for w in ws for x in _scale(w, 1 / len(ws))] for c, ws in per_category.items()
+        }
         for category, weights in cat_weights.items():
             row = levels.row(comp, _combine(weights))
             if row is not None:
@@ -356,21 +484,35 @@ def category_order(category: str) -> tuple[bool, bool]:
     return category != "classification", category == "retrieval"
 
 
-def _contrast_rows(levels: _Levels, comp: Comparison, cat_weights: dict[str, list[tuple[int, float]]],
-                   base: dict[str, Any]) -> list[dict]:
+def _contrast_rows(
+    levels: _Levels,
+    comp: Comparison,
+    cat_weights: dict[str, list[tuple[int, float]]],
+    base: dict[str, Any],
+) -> list[dict]:
     """How much larger the margin is on one category than on another (``margin_category - margin_other``), as one
     linear combination of cells, so the shared seeds and examples of the two categories are paired."""
     order = sorted(cat_weights, key=category_order)
     rows = []
     for x, category in enumerate(order):
-        for other in order[x + 1:]:
+        for other in order[x + 1 :]:
             one = levels.row(comp, _combine(cat_weights[category]))
             two = levels.row(comp, _combine(cat_weights[other]))
-            row = levels.row(comp, _combine(cat_weights[category], _scale(cat_weights[other], -1.0)))
+            row = levels.row(
+                comp, _combine(cat_weights[category], _scale(cat_weights[other], -1.0))
+            )
             if row is None or one is None or two is None:
                 continue
-            rows.append({**base, "category": category, "other": other, **row,
-                         "margin_category": one["margin"], "margin_other": two["margin"]})
+            rows.append(
+                {
+                    **base,
+                    "category": category,
+                    "other": other,
+                    **row,
+                    "margin_category": one["margin"],
+                    "margin_other": two["margin"],
+                }
+            )
     return rows
 
 
@@ -385,7 +527,9 @@ def _frame(rows: list[dict], settings: GapSettings, group: list[str] | None) -> 
         df["p_adj"] = stats.adjust(df["p"].to_numpy(float), settings.correction)
     else:
         for _, idx in df.groupby(group, sort=False).groups.items():
-            df.loc[idx, "p_adj"] = stats.adjust(df.loc[idx, "p"].to_numpy(float), settings.correction)
+            df.loc[idx, "p_adj"] = stats.adjust(
+                df.loc[idx, "p"].to_numpy(float), settings.correction
+            )
     df["significant"] = df["p_adj"] < settings.alpha
     df["correction"] = settings.correction
     return df
@@ -393,26 +537,35 @@ def _frame(rows: list[dict], settings: GapSettings, group: list[str] | None) -> 
 
 def _check(settings: GapSettings) -> None:
     if settings.correction not in stats.CORRECTIONS:
-        raise ConfigError(f"unknown correction {settings.correction!r}; choose from {', '.join(stats.CORRECTIONS)}")
+        raise ConfigError(
+            f"unknown correction {settings.correction!r}; choose from {', '.join(stats.CORRECTIONS)}"
+        )
     if not 0 < settings.alpha < 1:
         raise ConfigError(f"--alpha must be between 0 and 1, got {settings.alpha}")
     if settings.n_boot < 0:
         raise ConfigError(f"--bootstrap must be >= 0, got {settings.n_boot}")
 
 
-def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
-                 entries: list[SuiteEntry] | None = None) -> GapResult:
+def compute_gaps(
+    results: pd.DataFrame,
+    settings: GapSettings | None = None,
+    entries: list[SuiteEntry] | None = None,
+) -> GapResult:
     """Margins at every level from the tidy table (see the module docstring for the method)."""
     settings = settings or GapSettings()
     _check(settings)
     frame = select_metrics(results, entries)
-    frame = frame[frame["score"].notna()].reset_index(drop=True)  # unscored rows: their tracks say why
+    frame = frame[frame["score"].notna()].reset_index(
+        drop=True
+    )  # unscored rows: their tracks say why
     tracks = describe_tracks(results, frame, entries)
     if frame.empty:
         wanted = ", ".join(dict.fromkeys(e.task for e in entries or []))
         why = "; ".join(f"{t.name}: {t.reason}" for t in tracks if t.status == "missing")
-        raise RunStoreError(f"no finished run has scores for the suite's tasks ({wanted}); "
-                            f"the runs have: {', '.join(sorted(set(results['task'])))}{' (' + why + ')' if why else ''}")
+        raise RunStoreError(
+            f"no finished run has scores for the suite's tasks ({wanted}); "
+            f"the runs have: {', '.join(sorted(set(results['task'])))}{' (' + why + ')' if why else ''}"
+        )
     check_consistent(frame)
     arms = arm_table(frame)
     comps = comparisons(arms)
@@ -421,7 +574,9 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
     if settings.n_boot > 0:
         _fill_replicates(cells, settings, entries, notes)
     levels = _Levels(cells, list(arms["arm"]), settings)
-    lang_rows, task_rows, cat_rows, suite_rows, contrast_rows = _level_rows(levels, comps, cells, settings)
+    lang_rows, task_rows, cat_rows, suite_rows, contrast_rows = _level_rows(
+        levels, comps, cells, settings
+    )
     if not lang_rows:
         raise RunStoreError("no task x language has finished runs of both arms of any comparison")
     lang_df = _frame(lang_rows, settings, ["arm", "reference", "task", "metric"])
@@ -429,10 +584,14 @@ def compute_gaps(results: pd.DataFrame, settings: GapSettings | None = None,
     cat_df = _frame(cat_rows, settings, ["arm", "reference"])
     suite_df = _frame(suite_rows, settings, None)
     contrasts = _frame(contrast_rows, settings, ["arm", "reference"])
-    if not settings.overall:  # the suite declares no overall number: none is computed, shown or written
+    if (
+        not settings.overall
+    ):  # the suite declares no overall number: none is computed, shown or written
         suite_df = suite_df.iloc[0:0]
-    tracks = [dataclasses.replace(t, note=notes[(t.task, t.metric)]) if (t.task, t.metric) in notes else t
-              for t in tracks]
+    tracks = [
+        dataclasses.replace(t, note=notes[(t.task, t.metric)]) if (t.task, t.metric) in notes else t
+        for t in tracks
+    ]
     result = GapResult(lang_df, task_df, cat_df, suite_df, settings, arms, tracks, contrasts, comps)
     family.declare(result)
     if result.contrasts.empty:

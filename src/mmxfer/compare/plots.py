@@ -44,8 +44,12 @@ def _label(row: pd.Series) -> str:
     return f"{row['arm']} - {row['reference']}"
 
 
-def forest_plot(categories: pd.DataFrame, suite: pd.DataFrame, out_dir: str | Path,
-                stem: str = "forest_categories") -> list[Path]:
+def forest_plot(
+    categories: pd.DataFrame,
+    suite: pd.DataFrame,
+    out_dir: str | Path,
+    stem: str = "forest_categories",
+) -> list[Path]:
     """One row per comparison x category (+ suite average), point = margin, bar = interval."""
     frames = [categories.assign(group=categories["category"])]
     if not suite.empty:
@@ -78,13 +82,17 @@ def forest_plot(categories: pd.DataFrame, suite: pd.DataFrame, out_dir: str | Pa
 
 def _per_language(languages: pd.DataFrame) -> pd.DataFrame:
     """Mean margin per comparison x language over the tasks, with language metadata."""
-    per = (languages.groupby(["arm", "reference", "kind", "lang"], as_index=False)["margin"].mean())
+    per = languages.groupby(["arm", "reference", "kind", "lang"], as_index=False)["margin"].mean()
     meta = metadata(list(dict.fromkeys(per["lang"])))
     return per.merge(meta, on="lang", how="left")
 
 
-def resource_plot(languages: pd.DataFrame, out_dir: str | Path, stem: str = "margin_vs_resource",
-                  max_panels: int = 6) -> list[Path]:
+def resource_plot(
+    languages: pd.DataFrame,
+    out_dir: str | Path,
+    stem: str = "margin_vs_resource",
+    max_panels: int = 6,
+) -> list[Path]:
     """Per-language margin vs XLM-R CC-100 GiB (log x); unseen languages at the left edge."""
     per = _per_language(languages)
     comps = per[["arm", "reference"]].drop_duplicates().head(max_panels)
@@ -98,7 +106,9 @@ def resource_plot(languages: pd.DataFrame, out_dir: str | Path, stem: str = "mar
         for i, script in enumerate(scripts):
             m = (sub["script"] == script).to_numpy()
             if m.any():
-                ax.scatter(x[m], sub["margin"].to_numpy()[m], s=18, color=cmap(i % 20), label=script)
+                ax.scatter(
+                    x[m], sub["margin"].to_numpy()[m], s=18, color=cmap(i % 20), label=script
+                )
         ax.set_xscale("log")
         ax.axhline(0, color="grey", lw=0.8, ls="--")
         ax.axvline(UNSEEN_GB * 1.8, color="lightgrey", lw=0.6)
@@ -107,11 +117,20 @@ def resource_plot(languages: pd.DataFrame, out_dir: str | Path, stem: str = "mar
     axes[0][0].set_ylabel("margin (mean over tasks)")
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, title="script")
+        fig.legend(
+            handles,
+            labels,
+            loc="center left",
+            bbox_to_anchor=(1.0, 0.5),
+            fontsize=7,
+            title="script",
+        )
     return save(fig, out_dir, stem)
 
 
-def heatmap(tasks: pd.DataFrame, out_dir: str | Path, stem: str = "heatmap_arms_tasks") -> list[Path]:
+def heatmap(
+    tasks: pd.DataFrame, out_dir: str | Path, stem: str = "heatmap_arms_tasks"
+) -> list[Path]:
     """Arms x tasks, margin against the baseline (task level)."""
     vs_base = tasks[tasks["kind"].str.endswith("vs-baseline")]
     if vs_base.empty:
@@ -120,7 +139,9 @@ def heatmap(tasks: pd.DataFrame, out_dir: str | Path, stem: str = "heatmap_arms_
     sig = vs_base.pivot_table(index="arm", columns="task", values="significant", aggfunc="max")
     fig, ax = plt.subplots(figsize=(1.0 * grid.shape[1] + 2.5, 0.5 * grid.shape[0] + 1.5))
     vmax = float(np.nanmax(np.abs(grid.to_numpy()))) if grid.size else 1.0
-    im = ax.imshow(grid.to_numpy(float), cmap="RdBu", vmin=-vmax or -1, vmax=vmax or 1, aspect="auto")
+    im = ax.imshow(
+        grid.to_numpy(float), cmap="RdBu", vmin=-vmax or -1, vmax=vmax or 1, aspect="auto"
+    )
     ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=45, ha="right")
     ax.set_yticks(range(grid.shape[0]), grid.index)
     for i in range(grid.shape[0]):
@@ -134,18 +155,27 @@ def heatmap(tasks: pd.DataFrame, out_dir: str | Path, stem: str = "heatmap_arms_
     return save(fig, out_dir, stem)
 
 
-def family_plot(languages: pd.DataFrame, out_dir: str | Path, arm: str, reference: str,
-                task: str | None = None, stem: str | None = None) -> list[Path]:
+def family_plot(
+    languages: pd.DataFrame,
+    out_dir: str | Path,
+    arm: str,
+    reference: str,
+    task: str | None = None,
+    stem: str | None = None,
+) -> list[Path]:
     """Margins of one comparison over every language of a (FLORES-200) task, grouped by family."""
     sub = languages[(languages["arm"] == arm) & (languages["reference"] == reference)]
     if task is not None:
         sub = sub[sub["task"] == task]
-    per = sub.groupby("lang", as_index=False).agg(margin=("margin", "mean"), ci_low=("ci_low", "mean"),
-                                                  ci_high=("ci_high", "mean"))
+    per = sub.groupby("lang", as_index=False).agg(
+        margin=("margin", "mean"), ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean")
+    )
     per = per.merge(metadata(list(per["lang"])), on="lang", how="left")
     sizes = per["family"].value_counts()
     per["family_n"] = per["family"].map(sizes)
-    per = per.sort_values(["family_n", "family", "margin"], ascending=[False, True, False], ignore_index=True)
+    per = per.sort_values(
+        ["family_n", "family", "margin"], ascending=[False, True, False], ignore_index=True
+    )
     fams = list(dict.fromkeys(per["family"]))
     cmap = plt.get_cmap("tab20")
     fig, ax = plt.subplots(figsize=(max(8.0, 0.075 * len(per) + 3), 4.2))
@@ -153,15 +183,24 @@ def family_plot(languages: pd.DataFrame, out_dir: str | Path, arm: str, referenc
     colors = [cmap(fams.index(f) % 20) for f in per["family"]]
     ax.bar(x, per["margin"], color=colors, width=0.85)
     if per["ci_low"].notna().any():
-        ax.errorbar(x, per["margin"], yerr=[per["margin"] - per["ci_low"], per["ci_high"] - per["margin"]],
-                    fmt="none", ecolor="black", elinewidth=0.4, capsize=0)
+        ax.errorbar(
+            x,
+            per["margin"],
+            yerr=[per["margin"] - per["ci_low"], per["ci_high"] - per["margin"]],
+            fmt="none",
+            ecolor="black",
+            elinewidth=0.4,
+            capsize=0,
+        )
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(x, per["lang"], rotation=90, fontsize=4 if len(per) > 60 else 7)
     for i, fam in enumerate(fams):
         ax.bar([], [], color=cmap(i % 20), label=f"{fam} ({sizes[fam]})")
     ax.legend(fontsize=6, ncol=2, loc="upper right", title="family")
     ax.set_ylabel("margin")
-    ax.set_title(f"{arm} - {reference}{' on ' + task if task else ''}: {len(per)} languages by family")
+    ax.set_title(
+        f"{arm} - {reference}{' on ' + task if task else ''}: {len(per)} languages by family"
+    )
     return save(fig, out_dir, stem or f"families_{arm}_vs_{reference}".replace("/", "-"))
 
 
@@ -172,7 +211,9 @@ def all_plots(result, out_dir: str | Path, max_family_plots: int = 4) -> list[Pa
     paths += heatmap(result.tasks, out_dir)
     langs = result.languages
     flores_like = langs["lang"].str.contains("_", regex=False)
-    if flores_like.any():  # one plot per FLORES-200 track (task and metric): margins of different metrics never mix
+    if (
+        flores_like.any()
+    ):  # one plot per FLORES-200 track (task and metric): margins of different metrics never mix
         fl = langs[flores_like]
         tracks = fl[["task", "metric"]].drop_duplicates()
         several = len(tracks) > 1
@@ -180,7 +221,15 @@ def all_plots(result, out_dir: str | Path, max_family_plots: int = 4) -> list[Pa
             one = fl[(fl["task"] == track.task) & (fl["metric"] == track.metric)]
             pairs = one[one["kind"] != "text-vs-baseline"][["arm", "reference"]].drop_duplicates()
             for row in pairs.head(max_family_plots).itertuples():
-                stem = f"families_{row.arm}_vs_{row.reference}" + (f"_{track.task}_{track.metric}" if several else "")
-                paths += family_plot(one, out_dir, row.arm, row.reference, task=track.task if several else None,
-                                     stem=stem.replace("/", "-"))
+                stem = f"families_{row.arm}_vs_{row.reference}" + (
+                    f"_{track.task}_{track.metric}" if several else ""
+                )
+                paths += family_plot(
+                    one,
+                    out_dir,
+                    row.arm,
+                    row.reference,
+                    task=track.task if several else None,
+                    stem=stem.replace("/", "-"),
+                )
     return paths

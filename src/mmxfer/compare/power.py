@@ -31,7 +31,11 @@ def mde_with_seeds(row: pd.Series, k: int, pooled_arms: int, alpha: float) -> fl
     v = float(row["var_examples"]) + v_run
     df_run = pooled_arms * (k - 1)
     if df_run <= 0:
-        return float("inf") if v_run > 0 else variance.minimum_detectable(math.sqrt(v), float("inf"), alpha)
+        return (
+            float("inf")
+            if v_run > 0
+            else variance.minimum_detectable(math.sqrt(v), float("inf"), alpha)
+        )
     df = v * v / (v_run * v_run / df_run) if v_run > 0 else float("inf")
     return variance.minimum_detectable(math.sqrt(v), df, alpha)
 
@@ -59,7 +63,9 @@ def seeds_needed(result: GapResult, detect: float, n_arms: int | None = None) ->
         pooled = int(row["pooled_arms"])
         if n_arms and pilot_arms:
             pooled = max(1, round(pooled * n_arms / pilot_arms)) if pooled else 0
-        floor = variance.minimum_detectable(math.sqrt(max(float(row["var_examples"]), 0.0)), float("inf"), alpha)
+        floor = variance.minimum_detectable(
+            math.sqrt(max(float(row["var_examples"]), 0.0)), float("inf"), alpha
+        )
         need, note = np.nan, "the test set alone is too small"
         if np.isfinite(row["run_variance"]) and floor < detect:
             note = f"more than {MAX_SEEDS} seeds"
@@ -67,29 +73,46 @@ def seeds_needed(result: GapResult, detect: float, n_arms: int | None = None) ->
                 if mde_with_seeds(row, k, pooled, alpha) <= detect:
                     need, note = k, ""
                     break
-        rows.append({"level": row["level"], "where": _where(row), "comparison": f"{row['arm']} - {row['reference']}",
-                     "pilot_seeds": int(row["n_seeds"]), "pilot_mde": float(row["mde"]), "examples_floor": floor,
-                     "seeds_needed": need, "note": note})
+        rows.append(
+            {
+                "level": row["level"],
+                "where": _where(row),
+                "comparison": f"{row['arm']} - {row['reference']}",
+                "pilot_seeds": int(row["n_seeds"]),
+                "pilot_mde": float(row["mde"]),
+                "examples_floor": floor,
+                "seeds_needed": need,
+                "note": note,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def plan_lines(table: pd.DataFrame, detect: float, study_seeds: int) -> list[str]:
     """The answer in words: seeds for every margin, the hardest one, and what the study's seeds reach."""
     if table.empty:
-        return ["No confirmatory margin in the pilot: it has no twin pair and no arm vs baseline to plan for."]
+        return [
+            "No confirmatory margin in the pilot: it has no twin pair and no arm vs baseline to plan for."
+        ]
     reachable = table[table["seeds_needed"].notna()]
     lines = []
     if not reachable.empty:
         worst = reachable.loc[reachable["seeds_needed"].idxmax()]
-        lines.append(f"To detect a {detect:g}-point margin on every reachable confirmatory margin: "
-                     f"{int(worst['seeds_needed'])} seeds per arm (the hardest: {worst['comparison']} on "
-                     f"{worst['where']}, {worst['level']} level).")
+        lines.append(
+            f"To detect a {detect:g}-point margin on every reachable confirmatory margin: "
+            f"{int(worst['seeds_needed'])} seeds per arm (the hardest: {worst['comparison']} on "
+            f"{worst['where']}, {worst['level']} level)."
+        )
     ok = int((table["seeds_needed"] <= study_seeds).sum())
-    lines.append(f"With the study's {study_seeds} seed(s), {ok} of {len(table)} confirmatory margins can detect "
-                 f"{detect:g} points.")
+    lines.append(
+        f"With the study's {study_seeds} seed(s), {ok} of {len(table)} confirmatory margins can detect "
+        f"{detect:g} points."
+    )
     floor = table[table["examples_floor"] >= detect]
     if not floor.empty:
-        lines.append(f"{len(floor)} margin(s) cannot reach {detect:g} points with any number of seeds (their test "
-                     f"sets alone allow no less than {floor['examples_floor'].min():.2f}); more examples or "
-                     f"languages would.")
+        lines.append(
+            f"{len(floor)} margin(s) cannot reach {detect:g} points with any number of seeds (their test "
+            f"sets alone allow no less than {floor['examples_floor'].min():.2f}); more examples or "
+            f"languages would."
+        )
     return lines

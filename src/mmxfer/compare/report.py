@@ -37,17 +37,33 @@ MAX_LISTED_ARMS = 6
 
 
 #: what every published row must say (``note`` may be empty)
-PUBLISHED_COLUMNS = ("source", "source_table", "model", "selection", "task", "lang", "metric", "score",
-                     "checked_against")
+PUBLISHED_COLUMNS = (
+    "source",
+    "source_table",
+    "model",
+    "selection",
+    "task",
+    "lang",
+    "metric",
+    "score",
+    "checked_against",
+)
 
 
 def load_published() -> pd.DataFrame:
     """Every published reference row (columns: :data:`PUBLISHED_COLUMNS` and ``note``), checked by
     :func:`check_published`."""
     folder = resources.files("mmxfer").joinpath("resources/published")
-    frames = [pd.read_csv(StringIO(f.read_text(encoding="utf-8"))) for f in folder.iterdir()
-              if f.name.endswith(".csv")]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*PUBLISHED_COLUMNS, "note"])
+    frames = [
+        pd.read_csv(StringIO(f.read_text(encoding="utf-8")))
+        for f in folder.iterdir()
+        if f.name.endswith(".csv")
+    ]
+    frame = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=[*PUBLISHED_COLUMNS, "note"])
+    )
     check_published(frame)
     return frame
 
@@ -62,22 +78,30 @@ def check_published(frame: pd.DataFrame) -> None:
     blank = frame[list(PUBLISHED_COLUMNS)].isna().any(axis=1)
     if blank.any():
         row = frame[blank].iloc[0]
-        raise DataError(f"published numbers: {row['model']} {row['task']} {row['metric']} leaves a column empty "
-                        f"(each needs {', '.join(PUBLISHED_COLUMNS)})")
+        raise DataError(
+            f"published numbers: {row['model']} {row['task']} {row['metric']} leaves a column empty "
+            f"(each needs {', '.join(PUBLISHED_COLUMNS)})"
+        )
     catalog.load_plugins()
     tasks = frame[~frame["task"].str.startswith("category:")]
     task_category = tasks["task"].map(lambda name: catalog.task(name).category)
     for row in frame[frame["task"].str.startswith("category:")].itertuples():
         category = row.task.split(":", 1)[1]
         metrics = {"em/f1": ("exact_match", "f1")}.get(row.metric, (row.metric,))
-        same = tasks[(tasks["model"] == row.model) & (tasks["lang"] == row.lang) & tasks["metric"].isin(metrics)
-                     & (task_category == category)]
+        same = tasks[
+            (tasks["model"] == row.model)
+            & (tasks["lang"] == row.lang)
+            & tasks["metric"].isin(metrics)
+            & (task_category == category)
+        ]
         mean = float(same["score"].mean()) if len(same) else float("nan")
         if not abs(mean - float(row.score)) <= 0.05 + 1e-9:
             parts = " + ".join(f"{s:g}" for s in same["score"])
-            raise DataError(f"published numbers: {row.model} {row.task} = {row.score:g} is not the mean of its "
-                            f"per-task rows ({parts or 'none'} -> {mean:.2f}); label it as its own number or "
-                            f"leave it out")
+            raise DataError(
+                f"published numbers: {row.model} {row.task} = {row.score:g} is not the mean of its "
+                f"per-task rows ({parts or 'none'} -> {mean:.2f}); label it as its own number or "
+                f"leave it out"
+            )
 
 
 def _headline_key(metric: str) -> str:
@@ -98,14 +122,22 @@ def beside_published(results: pd.DataFrame, arms: list[str] | None = None) -> pd
         return pd.DataFrame()
     pub = pub[pub["lang"] == "avg"]
     frame = results if arms is None else results[results["arm"].isin(arms)]
-    ours = (frame.groupby(["arm", "task", "metric", "seed"], as_index=False)["score"].mean()
-            .groupby(["arm", "task", "metric"], as_index=False)["score"].mean())
+    ours = (
+        frame.groupby(["arm", "task", "metric", "seed"], as_index=False)["score"]
+        .mean()
+        .groupby(["arm", "task", "metric"], as_index=False)["score"]
+        .mean()
+    )
     ours["key"] = ours["metric"].map(_headline_key)
     order = list(dict.fromkeys(ours["arm"]))
-    ours_wide = ours.pivot_table(index=["task", "key"], columns="arm", values="score", aggfunc="first")
+    ours_wide = ours.pivot_table(
+        index=["task", "key"], columns="arm", values="score", aggfunc="first"
+    )
     ours_wide = ours_wide[order].rename(columns=lambda a: f"ours: {a}").reset_index()
     models = list(dict.fromkeys(pub["model"]))
-    wide = pub.pivot_table(index=["task", "metric"], columns="model", values="score", aggfunc="first")
+    wide = pub.pivot_table(
+        index=["task", "metric"], columns="model", values="score", aggfunc="first"
+    )
     wide = wide.reset_index().rename(columns={"metric": "key"})
     merged = ours_wide.merge(wide, on=["task", "key"], how="inner")
     models = [m for m in models if m in merged.columns]
@@ -119,8 +151,10 @@ def published_sources(table: pd.DataFrame) -> list[str]:
     pub = load_published()
     shown = pub[pub["model"].isin(table.columns) & pub["task"].isin(table["task"])]
     rows = shown.drop_duplicates(["model", "source", "source_table"])
-    return [f"{r.model}: {r.source}, {r.source_table} ({r.selection}; checked against {r.checked_against})"
-            for r in rows.itertuples()]
+    return [
+        f"{r.model}: {r.source}, {r.source_table} ({r.selection}; checked against {r.checked_against})"
+        for r in rows.itertuples()
+    ]
 
 
 def _fmt(m: float, lo: float, hi: float, sig: bool, mde: float = float("nan")) -> str:
@@ -133,7 +167,9 @@ def _fmt(m: float, lo: float, hi: float, sig: bool, mde: float = float("nan")) -
 def _cells(df: pd.DataFrame) -> list[str]:
     """'m [lo, hi]*' per row, with ' (MDE x)' where the row is in the confirmatory family."""
     mde = df["mde"] if "mde" in df else pd.Series(np.nan, index=df.index)
-    return [_fmt(*v) for v in zip(df["margin"], df["ci_low"], df["ci_high"], df["significant"], mde)]
+    return [
+        _fmt(*v) for v in zip(df["margin"], df["ci_low"], df["ci_high"], df["significant"], mde)
+    ]
 
 
 def summary_table(frame: pd.DataFrame, column: str | None) -> pd.DataFrame:
@@ -142,8 +178,12 @@ def summary_table(frame: pd.DataFrame, column: str | None) -> pd.DataFrame:
     df["comparison"] = df["arm"] + " - " + df["reference"]
     df["cell"] = _cells(df)
     if column is None:
-        return df[["comparison", "kind", "cell", "p", "p_adj"]].rename(columns={"cell": "margin [CI]"})
-    return df.pivot_table(index=["comparison", "kind"], columns=column, values="cell", aggfunc="first").reset_index()
+        return df[["comparison", "kind", "cell", "p", "p_adj"]].rename(
+            columns={"cell": "margin [CI]"}
+        )
+    return df.pivot_table(
+        index=["comparison", "kind"], columns=column, values="cell", aggfunc="first"
+    ).reset_index()
 
 
 def _track_names(result: GapResult) -> dict[tuple[str, str], str]:
@@ -156,7 +196,9 @@ def _track_names(result: GapResult) -> dict[tuple[str, str], str]:
 
 def _comparisons(result: GapResult) -> pd.DataFrame:
     frames = [result.tasks, result.categories, result.suite]
-    pairs = pd.concat([f[["arm", "reference", "kind"]] for f in frames if not f.empty], ignore_index=True)
+    pairs = pd.concat(
+        [f[["arm", "reference", "kind"]] for f in frames if not f.empty], ignore_index=True
+    )
     return pairs.drop_duplicates(["arm", "reference"]).reset_index(drop=True)
 
 
@@ -164,12 +206,20 @@ def tasks_table(result: GapResult) -> pd.DataFrame:
     """Comparisons x tracks: 'm [lo, hi]*' cells, and 'missing: <why>' where a declared track has no margin
     (the track is missing from the runs, or one of the two arms has no scored run of it)."""
     names = _track_names(result)
-    frame = result.tasks.assign(track=[names[(t, m)] for t, m in zip(result.tasks["task"], result.tasks["metric"])])
-    table = summary_table(frame, "track") if not frame.empty else pd.DataFrame(columns=["comparison", "kind"])
+    frame = result.tasks.assign(
+        track=[names[(t, m)] for t, m in zip(result.tasks["task"], result.tasks["metric"])]
+    )
+    table = (
+        summary_table(frame, "track")
+        if not frame.empty
+        else pd.DataFrame(columns=["comparison", "kind"])
+    )
     comps = _comparisons(result)
     comps["comparison"] = comps["arm"] + " - " + comps["reference"]
     table = comps[["comparison", "kind"]].merge(table, on=["comparison", "kind"], how="left")
-    declared = [t.name for t in result.tracks] or [c for c in table.columns if c not in ("comparison", "kind")]
+    declared = [t.name for t in result.tracks] or [
+        c for c in table.columns if c not in ("comparison", "kind")
+    ]
     extra = [c for c in table.columns if c not in ("comparison", "kind", *declared)]
     by_name = {t.name: t for t in result.tracks}
     for name in declared:
@@ -180,11 +230,18 @@ def tasks_table(result: GapResult) -> pd.DataFrame:
             if pd.notna(table.at[i, name]):
                 continue
             if track is not None and track.status == "missing":
-                table.at[i, name] = f"missing: {track.reason.split(': ')[0]}"  # the Tracks table has the rest
+                table.at[i, name] = (
+                    f"missing: {track.reason.split(': ')[0]}"  # the Tracks table has the rest
+                )
             else:
-                lacking = [a for a in (row["arm"], row["reference"]) if track and a in track.arms_missing]
-                table.at[i, name] = (f"missing: no scored {name} run of {' and '.join(lacking)}" if lacking
-                                     else "missing: no language with runs of both arms")
+                lacking = [
+                    a for a in (row["arm"], row["reference"]) if track and a in track.arms_missing
+                ]
+                table.at[i, name] = (
+                    f"missing: no scored {name} run of {' and '.join(lacking)}"
+                    if lacking
+                    else "missing: no language with runs of both arms"
+                )
     return table[["comparison", "kind", *declared, *extra]]
 
 
@@ -194,8 +251,18 @@ def contrast_table(contrasts: pd.DataFrame) -> pd.DataFrame:
     df["comparison"] = df["arm"] + " - " + df["reference"]
     df["difference [CI]"] = _cells(df)
     df["categories"] = df["category"] + " - " + df["other"]
-    return df[["comparison", "kind", "categories", "margin_category", "margin_other", "difference [CI]", "p",
-               "p_adj"]]
+    return df[
+        [
+            "comparison",
+            "kind",
+            "categories",
+            "margin_category",
+            "margin_other",
+            "difference [CI]",
+            "p",
+            "p_adj",
+        ]
+    ]
 
 
 def tracks_table(result: GapResult) -> pd.DataFrame:
@@ -203,18 +270,34 @@ def tracks_table(result: GapResult) -> pd.DataFrame:
     catalog.load_plugins()
     rows = []
     for t in result.tracks:
-        hib = catalog.METRICS.get(t.metric).higher_is_better if t.metric in catalog.METRICS else True
-        langs = "" if t.status != "ok" else str(t.n_languages) + (
-            f" (runs limited to {', '.join(t.languages_subset)})" if t.languages_subset else "")
+        hib = (
+            catalog.METRICS.get(t.metric).higher_is_better if t.metric in catalog.METRICS else True
+        )
+        langs = (
+            ""
+            if t.status != "ok"
+            else str(t.n_languages)
+            + (f" (runs limited to {', '.join(t.languages_subset)})" if t.languages_subset else "")
+        )
         status = "ok" if t.status == "ok" else f"missing: {t.reason}"
         if t.status == "ok" and t.arms_missing:
             status = f"ok; missing for arm(s) {', '.join(t.arms_missing)}"
         if t.note:
             status += f"; {t.note}"
-        rows.append({"track": t.name, "task": t.task, "metric": t.metric or "", "category": t.category or "",
-                     "better": "higher" if hib else "lower (margins sign-flipped)", "languages": langs,
-                     "status": status})
-    return pd.DataFrame(rows, columns=["track", "task", "metric", "category", "better", "languages", "status"])
+        rows.append(
+            {
+                "track": t.name,
+                "task": t.task,
+                "metric": t.metric or "",
+                "category": t.category or "",
+                "better": "higher" if hib else "lower (margins sign-flipped)",
+                "languages": langs,
+                "status": status,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["track", "task", "metric", "category", "better", "languages", "status"]
+    )
 
 
 def _track_lines(result: GapResult, track: Any, names: dict[tuple[str, str], str]) -> list[str]:
@@ -224,33 +307,68 @@ def _track_lines(result: GapResult, track: Any, names: dict[tuple[str, str], str
         return lines + [f"missing: {track.reason}", ""]
     if track.note:
         lines += [f"Note: {track.note}", ""]
-    task = result.tasks[(result.tasks["task"] == track.task) & (result.tasks["metric"] == track.metric)]
+    task = result.tasks[
+        (result.tasks["task"] == track.task) & (result.tasks["metric"] == track.metric)
+    ]
     if task.empty:
         return lines + ["missing: no language has finished runs of both arms of any comparison", ""]
-    hib = catalog.METRICS.get(track.metric).higher_is_better if track.metric in catalog.METRICS else True
+    hib = (
+        catalog.METRICS.get(track.metric).higher_is_better
+        if track.metric in catalog.METRICS
+        else True
+    )
     table = task.assign(comparison=task["arm"] + " - " + task["reference"], cell=_cells(task))
-    table = table[["comparison", "kind", "score_arm", "score_reference", "cell", "p_adj", "n_cells"]].rename(
-        columns={"cell": "margin [CI]", "n_cells": "languages"})
-    lines += [f"Mean over {track.n_languages} language(s){' (English left out)' if not result.settings.include_english else ''}; "
-              f"{'higher is better' if hib else 'lower is better: margins are sign-flipped, positive = the arm is better'}"
-              + (f"; runs limited to {', '.join(track.languages_subset)}" if track.languages_subset else "") + ".",
-              "", to_markdown(table)]
-    langs = result.languages[(result.languages["task"] == track.task) & (result.languages["metric"] == track.metric)]
+    table = table[
+        ["comparison", "kind", "score_arm", "score_reference", "cell", "p_adj", "n_cells"]
+    ].rename(columns={"cell": "margin [CI]", "n_cells": "languages"})
+    lines += [
+        f"Mean over {track.n_languages} language(s){' (English left out)' if not result.settings.include_english else ''}; "
+        f"{'higher is better' if hib else 'lower is better: margins are sign-flipped, positive = the arm is better'}"
+        + (
+            f"; runs limited to {', '.join(track.languages_subset)}"
+            if track.languages_subset
+            else ""
+        )
+        + ".",
+        "",
+        to_markdown(table),
+    ]
+    langs = result.languages[
+        (result.languages["task"] == track.task) & (result.languages["metric"] == track.metric)
+    ]
     if not langs.empty:
-        langs = langs.assign(comparison=langs["arm"] + " - " + langs["reference"], cell=_cells(langs))
+        langs = langs.assign(
+            comparison=langs["arm"] + " - " + langs["reference"], cell=_cells(langs)
+        )
         comps = list(dict.fromkeys(langs["comparison"]))
         if len(comps) <= 4:
-            grid = langs.pivot_table(index="lang", columns="comparison", values="cell", aggfunc="first").reset_index()
-            lines += ["Per language (margin [CI], * = significant after the exploratory correction within each comparison):", "",
-                      to_markdown(grid[["lang", *comps]])]
+            grid = langs.pivot_table(
+                index="lang", columns="comparison", values="cell", aggfunc="first"
+            ).reset_index()
+            lines += [
+                "Per language (margin [CI], * = significant after the exploratory correction within each comparison):",
+                "",
+                to_markdown(grid[["lang", *comps]]),
+            ]
         else:
-            flags = langs.assign(better=langs["significant"] & (langs["margin"] > 0),
-                                 worse=langs["significant"] & (langs["margin"] < 0))
-            counts = flags.groupby("comparison", sort=False).agg(
-                languages=("lang", "nunique"), significantly_better=("better", "sum"),
-                significantly_worse=("worse", "sum")).reset_index()
-            lines += ["Per language: significant margins per comparison (every margin is in gaps_language.csv):",
-                      "", to_markdown(counts)]
+            flags = langs.assign(
+                better=langs["significant"] & (langs["margin"] > 0),
+                worse=langs["significant"] & (langs["margin"] < 0),
+            )
+            counts = (
+                flags.groupby("comparison", sort=False)
+                .agg(
+                    languages=("lang", "nunique"),
+                    significantly_better=("better", "sum"),
+                    significantly_worse=("worse", "sum"),
+                )
+                .reset_index()
+            )
+            lines += [
+                "Per language: significant margins per comparison (every margin is in gaps_language.csv):",
+                "",
+                to_markdown(counts),
+            ]
     return lines
 
 
@@ -271,13 +389,25 @@ def _cell(v: object) -> str:
 def to_latex(df: pd.DataFrame, caption: str = "") -> str:
     def esc(text: object) -> str:
         s = _cell(text)
-        for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
+        for a, b in (
+            ("\\", r"\textbackslash{}"),
+            ("_", r"\_"),
+            ("%", r"\%"),
+            ("&", r"\&"),
+            ("#", r"\#"),
+        ):
             s = s.replace(a, b)
         return s
 
     cols = list(df.columns)
-    out = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{" + "l" * len(cols) + "}", r"\toprule",
-           " & ".join(esc(c) for c in cols) + r" \\", r"\midrule"]
+    out = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\begin{tabular}{" + "l" * len(cols) + "}",
+        r"\toprule",
+        " & ".join(esc(c) for c in cols) + r" \\",
+        r"\midrule",
+    ]
     out += [" & ".join(esc(v) for v in row) + r" \\" for row in df.itertuples(index=False)]
     out += [r"\bottomrule", r"\end{tabular}"]
     if caption:
@@ -287,7 +417,13 @@ def to_latex(df: pd.DataFrame, caption: str = "") -> str:
 
 
 def _cell_of(row: Any) -> str:
-    return _fmt(row["margin"], row["ci_low"], row["ci_high"], row["significant"], row.get("mde", float("nan")))
+    return _fmt(
+        row["margin"],
+        row["ci_low"],
+        row["ci_high"],
+        row["significant"],
+        row.get("mde", float("nan")),
+    )
 
 
 def _name(row: Any) -> str:
@@ -300,7 +436,9 @@ def headline_comparisons(frame: pd.DataFrame) -> pd.DataFrame:
     with the task and never headline."""
     twin = frame[frame["kind"].isin(TWIN_KINDS)]
     order = {k: i for i, k in enumerate(MODALITY_KINDS)}
-    return twin.assign(_o=twin["kind"].map(order)).sort_values("_o", kind="stable").drop(columns="_o")
+    return (
+        twin.assign(_o=twin["kind"].map(order)).sort_values("_o", kind="stable").drop(columns="_o")
+    )
 
 
 def _summary_comparison(frame: pd.DataFrame) -> pd.DataFrame:
@@ -326,7 +464,9 @@ def _verdict(row: Any) -> str:
     if row["significant"]:
         return "significant"
     mde = row.get("mde", float("nan"))
-    return f"not significant; could have detected >= {mde:.2f}" if pd.notna(mde) else "not significant"
+    return (
+        f"not significant; could have detected >= {mde:.2f}" if pd.notna(mde) else "not significant"
+    )
 
 
 def _category_lines(result: GapResult, level: str) -> list[str]:
@@ -341,9 +481,14 @@ def _category_lines(result: GapResult, level: str) -> list[str]:
     line = f"(1) Gap by task category ({arm} - {ref}; {level}): {parts}"
     con = result.contrasts
     if not con.empty:
-        con = con[(con["arm"] == arm) & (con["reference"] == ref) & (con["family"] == family.CONFIRMATORY)]
-        diffs = [f"{r['category']} - {r['other']} {_fmt(r['margin'], r['ci_low'], r['ci_high'], r['significant'])}"
-                 f" ({_verdict(r)})" for _, r in con.iterrows()]
+        con = con[
+            (con["arm"] == arm) & (con["reference"] == ref) & (con["family"] == family.CONFIRMATORY)
+        ]
+        diffs = [
+            f"{r['category']} - {r['other']} {_fmt(r['margin'], r['ci_low'], r['ci_high'], r['significant'])}"
+            f" ({_verdict(r)})"
+            for _, r in con.iterrows()
+        ]
         if diffs:
             line += "; difference " + ", ".join(diffs)
     return [line + "."]
@@ -360,8 +505,10 @@ def _flores_lines(result: GapResult, level: str) -> list[str]:
             continue
         comps = frame[frame["kind"] == TWIN]
         if not comps.empty:
-            parts.append(f"{names[(task, metric)]}: " + ", ".join(f"{_name(r)} {_cell_of(r)}"
-                                                                 for _, r in comps.iterrows()))
+            parts.append(
+                f"{names[(task, metric)]}: "
+                + ", ".join(f"{_name(r)} {_cell_of(r)}" for _, r in comps.iterrows())
+            )
     if not parts:
         return []
     twin = tasks[tasks["kind"] == TWIN]
@@ -370,12 +517,21 @@ def _flores_lines(result: GapResult, level: str) -> list[str]:
     if not twin.empty:
         ahead = int((twin["significant"] & (twin["margin"] > 0)).sum())
         behind = int((twin["significant"] & (twin["margin"] < 0)).sum())
-        verdict = (f" Multimodal arms significantly ahead of their twins in {ahead}, behind in {behind}, "
-                   f"of {len(twin)} arm x task margins.")
-    return [f"(2) FLORES-200 tasks, multimodal arm - its text twin ({level}): " + "; ".join(parts) + "." + verdict]
+        verdict = (
+            f" Multimodal arms significantly ahead of their twins in {ahead}, behind in {behind}, "
+            f"of {len(twin)} arm x task margins."
+        )
+    return [
+        f"(2) FLORES-200 tasks, multimodal arm - its text twin ({level}): "
+        + "; ".join(parts)
+        + "."
+        + verdict
+    ]
 
 
-def _vs_baseline_groups(result: GapResult, kinds: tuple[str, ...]) -> list[tuple[str, str, pd.DataFrame]]:
+def _vs_baseline_groups(
+    result: GapResult, kinds: tuple[str, ...]
+) -> list[tuple[str, str, pd.DataFrame]]:
     """(name, category, rows) of the margins of ``kinds`` (against the baseline) at the level the confirmatory
     family holds: per category, or per track where the suite has no overall number."""
     if result.settings.overall and not result.suite.empty:
@@ -383,17 +539,26 @@ def _vs_baseline_groups(result: GapResult, kinds: tuple[str, ...]) -> list[tuple
         return [(c, c, f) for c, f in vs.groupby("category", sort=False)]
     names = _track_names(result)
     vs = result.tasks[result.tasks["kind"].isin(kinds)]
-    return [(names[key], f["category"].iloc[0], f) for key, f in vs.groupby(["task", "metric"], sort=False)]
+    return [
+        (names[key], f["category"].iloc[0], f)
+        for key, f in vs.groupby(["task", "metric"], sort=False)
+    ]
 
 
 def _control_lines(result: GapResult, level: str) -> list[str]:
     """The positive control against the baseline: whether the design detects an effect known to exist."""
-    parts = [f"{name}: {r['arm']} - {r['reference']} {_cell_of(r)}"
-             for name, _, frame in _vs_baseline_groups(result, (CONTROL_VS_BASELINE,)) for _, r in frame.iterrows()]
+    parts = [
+        f"{name}: {r['arm']} - {r['reference']} {_cell_of(r)}"
+        for name, _, frame in _vs_baseline_groups(result, (CONTROL_VS_BASELINE,))
+        for _, r in frame.iterrows()
+    ]
     if not parts:
         return []
-    return [f"Positive control (an intermediate task known to move cross-lingual retrieval; {level}): "
-            + "; ".join(parts) + "."]
+    return [
+        f"Positive control (an intermediate task known to move cross-lingual retrieval; {level}): "
+        + "; ".join(parts)
+        + "."
+    ]
 
 
 def _baseline_lines(result: GapResult, level: str) -> list[str]:
@@ -405,51 +570,84 @@ def _baseline_lines(result: GapResult, level: str) -> list[str]:
         return []
     parts = []
     for name, category, frame in groups:
-        label = f"{name} (trunk as it is: negative = forgetting)" if category == "retrieval" else name
+        label = (
+            f"{name} (trunk as it is: negative = forgetting)" if category == "retrieval" else name
+        )
         if len(frame) <= MAX_LISTED_ARMS:
-            parts.append(f"{label}: " + ", ".join(f"{r['arm']} {_cell_of(r)}" for _, r in frame.iterrows()))
+            parts.append(
+                f"{label}: " + ", ".join(f"{r['arm']} {_cell_of(r)}" for _, r in frame.iterrows())
+            )
         else:  # many arms (the paper grid): counts, every margin is in the tables
             up = int((frame["significant"] & (frame["margin"] > 0)).sum())
             down = int((frame["significant"] & (frame["margin"] < 0)).sum())
-            parts.append(f"{label}: {up} of {len(frame)} arms significantly above, {down} below "
-                         f"(margins {frame['margin'].min():+.2f} to {frame['margin'].max():+.2f})")
+            parts.append(
+                f"{label}: {up} of {len(frame)} arms significantly above, {down} below "
+                f"(margins {frame['margin'].min():+.2f} to {frame['margin'].max():+.2f})"
+            )
     ref = ", ".join(dict.fromkeys(r for _, _, frame in groups for r in frame["reference"]))
-    return [f"Intermediate training itself (each arm - {ref}, not the modality effect; {level}): " + "; ".join(parts)
-            + "."]
+    return [
+        f"Intermediate training itself (each arm - {ref}, not the modality effect; {level}): "
+        + "; ".join(parts)
+        + "."
+    ]
 
 
 def method_line(result: GapResult) -> str:
     """How every interval and p-value in the report is made (the model and its assumptions; the full text and
     its calibration are in ``mmxfer/resources/statistics.md``)."""
     s = result.settings
-    frames = [f for f in (result.languages, result.tasks, result.categories, result.suite) if not f.empty]
+    frames = [
+        f for f in (result.languages, result.tasks, result.categories, result.suite) if not f.empty
+    ]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if s.n_boot == 0:
         return "Method: margins only (--bootstrap 0: no intervals or tests)."
     runs = "examples only" not in set(rows.get("interval", pd.Series(dtype=str)))
     pooled = int(rows["pooled_arms"].max()) if "pooled_arms" in rows and len(rows) else 0
-    run_part = (f"plus run-to-run (seed) variance: the within-arm spread of the per-seed scores at the margin's "
-                f"own level, pooled over up to {pooled} arms (k-1 degrees of freedom each; assumes one run variance "
-                f"for every arm, runs independent across arms; arms whose runs are identical copies add none)"
-                if runs else "run-to-run variance NOT estimated (no arm has two seeds on some levels): those "
-                "intervals are labelled 'examples only' and cover the test-set sample alone")
-    return (f"Method: each margin is a contrast of arm means (each arm's mean over its seeds). Its variance is the "
-            f"test-set variance (paired bootstrap, {s.n_boot} resamples of example units: a parallel test set's "
-            f"items drawn once for all its languages, both retrieval directions of a sentence one unit; each run's "
-            f"seed x example noise is left to the run term) {run_part}. {int((1 - s.alpha) * 100)}% t intervals "
-            f"with Satterthwaite degrees of freedom; two-sided p-values from the same t; {s.correction} correction "
-            f"over the confirmatory family (below), exploratory margins corrected within their comparison. "
-            f"Sources and calibration: mmxfer/resources/statistics.md.")
+    run_part = (
+        f"plus run-to-run (seed) variance: the within-arm spread of the per-seed scores at the margin's "
+        f"own level, pooled over up to {pooled} arms (k-1 degrees of freedom each; assumes one run variance "
+        f"for every arm, runs independent across arms; arms whose runs are identical copies add none)"
+        if runs
+        else "run-to-run variance NOT estimated (no arm has two seeds on some levels): those "
+        "intervals are labelled 'examples only' and cover the test-set sample alone"
+    )
+    return (
+        f"Method: each margin is a contrast of arm means (each arm's mean over its seeds). Its variance is the "
+        f"test-set variance (paired bootstrap, {s.n_boot} resamples of example units: a parallel test set's "
+        f"items drawn once for all its languages, both retrieval directions of a sentence one unit; each run's "
+        f"seed x example noise is left to the run term) {run_part}. {int((1 - s.alpha) * 100)}% t intervals "
+        f"with Satterthwaite degrees of freedom; two-sided p-values from the same t; {s.correction} correction "
+        f"over the confirmatory family (below), exploratory margins corrected within their comparison. "
+        f"Sources and calibration: mmxfer/resources/statistics.md."
+    )
 
 
 def family_table(fam: pd.DataFrame) -> pd.DataFrame:
     """The confirmatory margins, one row each: level, where, comparison, margin [CI], p, corrected p, MDE."""
-    where = [r.category if r.level in ("category",) else (f"{r.category} - {r.other}" if r.level == "contrast"
-                                                           else (r.task if r.level == "task" else "suite"))
-             for r in fam.itertuples()]
-    return pd.DataFrame({"level": fam["level"], "where": where, "comparison": fam["arm"] + " - " + fam["reference"],
-                         "kind": fam["kind"], "margin [CI]": _cells(fam.assign(mde=np.nan)),
-                         "interval": fam["interval"], "p": fam["p"], "p_adj": fam["p_adj"], "mde": fam["mde"]})
+    where = [
+        r.category
+        if r.level in ("category",)
+        else (
+            f"{r.category} - {r.other}"
+            if r.level == "contrast"
+            else (r.task if r.level == "task" else "suite")
+        )
+        for r in fam.itertuples()
+    ]
+    return pd.DataFrame(
+        {
+            "level": fam["level"],
+            "where": where,
+            "comparison": fam["arm"] + " - " + fam["reference"],
+            "kind": fam["kind"],
+            "margin [CI]": _cells(fam.assign(mde=np.nan)),
+            "interval": fam["interval"],
+            "p": fam["p"],
+            "p_adj": fam["p_adj"],
+            "mde": fam["mde"],
+        }
+    )
 
 
 def pooled_table(result: GapResult) -> pd.DataFrame:
@@ -483,46 +681,66 @@ def headline(result: GapResult) -> list[str]:
     level = f"{int((1 - s.alpha) * 100)}% CI, * = significant in the confirmatory family ({s.correction})"
     lines: list[str] = []
     if s.overall and not result.suite.empty:
-        partial = f" over {len(result.tracks) - len(result.missing)} of {len(result.tracks)} tracks" \
-            if result.missing else ""
+        partial = (
+            f" over {len(result.tracks) - len(result.missing)} of {len(result.tracks)} tracks"
+            if result.missing
+            else ""
+        )
         lines += _modality_line(result.suite, f", suite average{partial}", level)
     else:
-        lines.append("No suite average: the suite declares overall: false (its tracks mix error rates and scores); "
-                     "each track on its own:")
+        lines.append(
+            "No suite average: the suite declares overall: false (its tracks mix error rates and scores); "
+            "each track on its own:"
+        )
         names = _track_names(result)
         for (task, metric), frame in result.tasks.groupby(["task", "metric"], sort=False):
-            lines += [f"  {line}" for line in _modality_line(frame, f" on {names[(task, metric)]}", level)]
+            lines += [
+                f"  {line}" for line in _modality_line(frame, f" on {names[(task, metric)]}", level)
+            ]
     lines += _category_lines(result, level)
     lines += _flores_lines(result, level)
     lines += _baseline_lines(result, level)
     lines += _control_lines(result, level)
     if not result.tasks["kind"].isin(MODALITY_KINDS).any():
-        lines.append("No multimodal arm among the finished runs: only text arms vs the baseline are compared.")
+        lines.append(
+            "No multimodal arm among the finished runs: only text arms vs the baseline are compared."
+        )
     elif not result.tasks["kind"].isin(TWIN_KINDS).any():
-        lines.append("No multimodal arm has its text twin among the arms, so the modality effect is not isolated: "
-                     "the multimodal - text margins in the tables compare different tasks too (confounded, "
-                     "exploratory).")
+        lines.append(
+            "No multimodal arm has its text twin among the arms, so the modality effect is not isolated: "
+            "the multimodal - text margins in the tables compare different tasks too (confounded, "
+            "exploratory)."
+        )
     lines.append(family.describe(result))
     members = pooled_members(result.comparisons)
     pooled = [c for c in result.comparisons if c.kind == POOLED_TWINS]
     if pooled:
         c = pooled[0]
-        lines.append(f"Pooled twin margin {c.name} = mean of " + ", ".join(
-            f"{a} - {t}" for a, t in _twin_pairs(result)) + f" ({c.arm}: {', '.join(members[c.arm])}).")
+        lines.append(
+            f"Pooled twin margin {c.name} = mean of "
+            + ", ".join(f"{a} - {t}" for a, t in _twin_pairs(result))
+            + f" ({c.arm}: {', '.join(members[c.arm])})."
+        )
     for t in result.missing:
         lines.append(f"Missing track {t.name}: {t.reason}")
     for t in result.tracks:
         if t.status == "ok" and t.arms_missing:
-            lines.append(f"Track {t.name} lacks arm(s) {', '.join(t.arms_missing)} (no scored run).")
+            lines.append(
+                f"Track {t.name} lacks arm(s) {', '.join(t.arms_missing)} (no scored run)."
+            )
     langs = result.languages
     n_sig = int(langs["significant"].sum())
-    lines.append(f"{n_sig} of {len(langs)} per-language margins are significant (exploratory: {s.correction} across "
-                 f"the languages of each comparison and task).")
+    lines.append(
+        f"{n_sig} of {len(langs)} per-language margins are significant (exploratory: {s.correction} across "
+        f"the languages of each comparison and task)."
+    )
     synthetic = synthetic_tasks(result)
     if synthetic:
-        lines.append(f"Note: the intermediate tasks here ({', '.join(synthetic)}) are synthetic (generated, not "
-                     f"benchmark data): these margins demonstrate the method; the paper-scale study is "
-                     f"`mmxfer study paper`.")
+        lines.append(
+            f"Note: the intermediate tasks here ({', '.join(synthetic)}) are synthetic (generated, not "
+            f"benchmark data): these margins demonstrate the method; the paper-scale study is "
+            f"`mmxfer study paper`."
+        )
     return lines
 
 
@@ -533,7 +751,11 @@ def setup_lines(results: pd.DataFrame) -> list[str]:
     trunks = sorted({t for t in results.get("trunk", pd.Series(dtype=str)).dropna() if t})
     if trunks:
         lines.append(f"Trunk: {', '.join(trunks)}.")
-    image = results[results["modality"].isin(("image-text", "mixed"))] if "modality" in results else results.iloc[:0]
+    image = (
+        results[results["modality"].isin(("image-text", "mixed"))]
+        if "modality" in results
+        else results.iloc[:0]
+    )
     for name in sorted({v for v in image.get("vision", pd.Series(dtype=str)).dropna() if v}):
         catalog.load_plugins()
         entry = catalog.VISION_TOWERS.get(name) if name in catalog.VISION_TOWERS else None
@@ -542,8 +764,13 @@ def setup_lines(results: pd.DataFrame) -> list[str]:
     return lines
 
 
-def write_report(result: GapResult, results: pd.DataFrame, out_dir: str | Path, suite_name: str,
-                 plots: list[Path] | None = None) -> dict[str, Path]:
+def write_report(
+    result: GapResult,
+    results: pd.DataFrame,
+    out_dir: str | Path,
+    suite_name: str,
+    plots: list[Path] | None = None,
+) -> dict[str, Path]:
     """Markdown report + CSV and LaTeX tables in ``out_dir``; returns the written paths."""
     out_dir = Path(out_dir)
     paths = {f"gaps_{k}": v for k, v in write_gaps(result, out_dir).items()}
@@ -576,45 +803,101 @@ def write_report(result: GapResult, results: pd.DataFrame, out_dir: str | Path, 
     if not published.empty:
         tables["published"] = published
     for name, table in tables.items():
-        for ext, text in (("csv", table.to_csv(index=False)), ("tex", to_latex(table, f"{suite_name}: {name}"))):
+        for ext, text in (
+            ("csv", table.to_csv(index=False)),
+            ("tex", to_latex(table, f"{suite_name}: {name}")),
+        ):
             path = out_dir / f"table_{name}.{ext}"
             atomic.write_text(path, text)
             paths[f"table_{name}_{ext}"] = path
-    bullets = [f"  - {line.strip()}" if line.startswith("  ") else f"- {line}" for line in headline(result)]
-    md = [f"# Gap analysis: {suite_name}", "", *bullets, "",
-          method_line(result), "",
-          "## Setup", "", *[f"- {line}" for line in setup_lines(results)], "",
-          "## Arms", "", to_markdown(result.arms), "## Tracks", "", to_markdown(tables["tracks"])]
+    bullets = [
+        f"  - {line.strip()}" if line.startswith("  ") else f"- {line}" for line in headline(result)
+    ]
+    md = [
+        f"# Gap analysis: {suite_name}",
+        "",
+        *bullets,
+        "",
+        method_line(result),
+        "",
+        "## Setup",
+        "",
+        *[f"- {line}" for line in setup_lines(results)],
+        "",
+        "## Arms",
+        "",
+        to_markdown(result.arms),
+        "## Tracks",
+        "",
+        to_markdown(tables["tracks"]),
+    ]
     if "family" in tables:
-        md += ["## Confirmatory family", "", family.describe(result), "", to_markdown(tables["family"])]
+        md += [
+            "## Confirmatory family",
+            "",
+            family.describe(result),
+            "",
+            to_markdown(tables["family"]),
+        ]
     if "pooled" in tables:
         md += ["## Arms behind every pooled value", "", to_markdown(tables["pooled"])]
     if "modality" in tables:
-        md += ["## Modality effect: each multimodal arm vs its text twin, and pooled", "",
-               "Per category (mean of its tasks). The twin pairs differ only in the image; the pooled twin margin is "
-               "the mean of the twin margins (each multimodal arm minus its own twin).", "",
-               to_markdown(tables["modality"])]
+        md += [
+            "## Modality effect: each multimodal arm vs its text twin, and pooled",
+            "",
+            "Per category (mean of its tasks). The twin pairs differ only in the image; the pooled twin margin is "
+            "the mean of the twin margins (each multimodal arm minus its own twin).",
+            "",
+            to_markdown(tables["modality"]),
+        ]
         if "contrasts" in tables:
-            md += ["How the modality margin differs between categories (category - other, one linear combination "
-                   "of the same runs and draws):", "", to_markdown(tables["contrasts"])]
+            md += [
+                "How the modality margin differs between categories (category - other, one linear combination "
+                "of the same runs and draws):",
+                "",
+                to_markdown(tables["contrasts"]),
+            ]
     if "confounded" in tables:
-        md += ["## Multimodal arms vs other text tasks (confounded with the task; exploratory)", "",
-               "These compare an image task with a different text task, so the margin mixes the modality with the "
-               "task; never a headline.", "", to_markdown(tables["confounded"])]
+        md += [
+            "## Multimodal arms vs other text tasks (confounded with the task; exploratory)",
+            "",
+            "These compare an image task with a different text task, so the margin mixes the modality with the "
+            "task; never a headline.",
+            "",
+            to_markdown(tables["confounded"]),
+        ]
     if "intermediate" in tables:
-        md += ["## Effect of intermediate training on the trunk: each arm vs the baseline", "",
-               "Not the modality effect: this is what phase 2 does to the trunk at all. Retrieval uses the trunk "
-               "as it is, so a negative margin there is forgetting.", "", to_markdown(tables["intermediate"])]
+        md += [
+            "## Effect of intermediate training on the trunk: each arm vs the baseline",
+            "",
+            "Not the modality effect: this is what phase 2 does to the trunk at all. Retrieval uses the trunk "
+            "as it is, so a negative margin there is forgetting.",
+            "",
+            to_markdown(tables["intermediate"]),
+        ]
     if overall:
-        md += ["## Suite average", "", to_markdown(tables["suite"]),
-               "## Per category", "", to_markdown(tables["categories"])]
+        md += [
+            "## Suite average",
+            "",
+            to_markdown(tables["suite"]),
+            "## Per category",
+            "",
+            to_markdown(tables["categories"]),
+        ]
     md += ["## Per task", "", to_markdown(tables["tasks"])]
     names = _track_names(result)
     for track in result.tracks:
         md += _track_lines(result, track, names)
     if "published" in tables:
-        md += ["## Ours beside published numbers", "", to_markdown(tables["published"]), "Sources:", "",
-               *[f"- {line}" for line in published_sources(tables["published"])], ""]
+        md += [
+            "## Ours beside published numbers",
+            "",
+            to_markdown(tables["published"]),
+            "Sources:",
+            "",
+            *[f"- {line}" for line in published_sources(tables["published"])],
+            "",
+        ]
     if plots:
         md += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots if p.suffix == ".png"]
     paths["report"] = out_dir / "report.md"

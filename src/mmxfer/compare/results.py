@@ -40,8 +40,24 @@ from mmxfer.runs.store import Run, iter_runs
 log = logging.getLogger(__name__)
 
 COLUMNS: tuple[str, ...] = (
-    "study", "run_id", "arm", "intermediate", "modality", "target", "task", "category", "lang", "split",
-    "metric", "part", "score", "seed", "n_examples", "trunk", "vision", "mmxfer_version",
+    "study",
+    "run_id",
+    "arm",
+    "intermediate",
+    "modality",
+    "target",
+    "task",
+    "category",
+    "lang",
+    "split",
+    "metric",
+    "part",
+    "score",
+    "seed",
+    "n_examples",
+    "trunk",
+    "vision",
+    "mmxfer_version",
 )
 MODALITIES: tuple[str, ...] = ("none", "text", "image-text", "mixed")
 #: the columns that name one row: no two rows of the table share them
@@ -135,22 +151,42 @@ def build_results(run_paths: Iterable[str | Path]) -> pd.DataFrame:
                 if task not in category_cache:
                     category_cache[task] = task_attr(task, "category") or "other"
                 category = category_cache[task]
-            rows.append({**meta, "task": task, "category": category, "lang": str(lang),
-                         "split": m.get("split", "test"), "metric": metric, "part": m.get("part") or "",
-                         "score": float(score) if score is not None else float("nan"),
-                         "n_examples": m.get("n"), "caveat": m.get("caveat") or ""})
+            rows.append(
+                {
+                    **meta,
+                    "task": task,
+                    "category": category,
+                    "lang": str(lang),
+                    "split": m.get("split", "test"),
+                    "metric": metric,
+                    "part": m.get("part") or "",
+                    "score": float(score) if score is not None else float("nan"),
+                    "n_examples": m.get("n"),
+                    "caveat": m.get("caveat") or "",
+                }
+            )
     if not rows:
-        raise RunStoreError(f"the {len(runs)} finished run(s) under {', '.join(map(str, paths))} have no metrics")
+        raise RunStoreError(
+            f"the {len(runs)} finished run(s) under {', '.join(map(str, paths))} have no metrics"
+        )
     frame = pd.DataFrame(rows)
     frame["n_examples"] = pd.to_numeric(frame["n_examples"], errors="coerce").astype("Int64")
     frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
     ordered = [*COLUMNS, "caveat", "suite", "path"]
-    return frame[ordered].sort_values(["study", "arm", "task", "lang", "metric", "part", "seed"], kind="stable",
-                                      ignore_index=True)
+    return frame[ordered].sort_values(
+        ["study", "arm", "task", "lang", "metric", "part", "seed"], kind="stable", ignore_index=True
+    )
 
 
-def check_recorded_score(run_path: str | Path, task: str, split: str, lang: str, metric: str, recorded: float,
-                         recomputed: float) -> None:
+def check_recorded_score(
+    run_path: str | Path,
+    task: str,
+    split: str,
+    lang: str,
+    metric: str,
+    recorded: float,
+    recomputed: float,
+) -> None:
     """The score a run recorded for one predictions file must be the one its predictions give now (the point
     estimate of a margin comes from the former, its interval from the latter)."""
     if recorded is None or recomputed is None:
@@ -158,12 +194,16 @@ def check_recorded_score(run_path: str | Path, task: str, split: str, lang: str,
     if math.isnan(recorded) and math.isnan(recomputed):
         return
     if not abs(float(recorded) - float(recomputed)) <= 1e-4 + 1e-6 * abs(float(recorded)):
-        raise DataError(f"run {run_path}: its predictions for {task} {split}-{lang} score {recomputed:.4f} but its "
-                        f"metrics.jsonl records {metric} {float(recorded):.4f}; re-score it "
-                        f"(mmxfer evaluate --rescore {run_path}) or rerun it with --force")
+        raise DataError(
+            f"run {run_path}: its predictions for {task} {split}-{lang} score {recomputed:.4f} but its "
+            f"metrics.jsonl records {metric} {float(recorded):.4f}; re-score it "
+            f"(mmxfer evaluate --rescore {run_path}) or rerun it with --force"
+        )
 
 
-def write_results(frame: pd.DataFrame, out_dir: str | Path, stem: str = "results") -> dict[str, Path]:
+def write_results(
+    frame: pd.DataFrame, out_dir: str | Path, stem: str = "results"
+) -> dict[str, Path]:
     """Write the table as Parquet and CSV (atomically); returns the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,6 @@ from mmxfer.runs.store import Run
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class SuiteEntry:
     """One scored (task, metric) of a suite: metric names to look for in the runs (first found wins),
@@ -26,7 +25,9 @@ class SuiteEntry:
     metrics: tuple[str, ...] = ()
     split: str | None = None
     category: str | None = None
-    score_key: str | None = None  # compare this key of the runs' ``scores`` (QA: f1_em, XTREME's task score)
+    score_key: str | None = (
+        None  # compare this key of the runs' ``scores`` (QA: f1_em, XTREME's task score)
+    )
 
 
 def _with_score_key(sub: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -36,12 +37,24 @@ def _with_score_key(sub: pd.DataFrame, key: str) -> pd.DataFrame:
     values = []
     for row in sub.itertuples():
         if row.path not in recorded:
-            recorded[row.path] = {(m.get("task"), str(m.get("lang")), m.get("split", "test"), m.get("metric")):
-                                  m.get("scores") or {} for m in Run(row.path).metrics() if not m.get("part")}
-        values.append(recorded[row.path].get((row.task, row.lang, row.split, row.metric), {}).get(key))
+            recorded[row.path] = {
+                (m.get("task"), str(m.get("lang")), m.get("split", "test"), m.get("metric")): m.get(
+                    "scores"
+                )
+                or {}
+                for m in Run(row.path).metrics()
+                if not m.get("part")
+            }
+        values.append(
+            recorded[row.path].get((row.task, row.lang, row.split, row.metric), {}).get(key)
+        )
     if any(v is None for v in values):
-        log.warning("task %s: not every run recorded %r; comparing its headline %s", sub["task"].iloc[0], key,
-                    sub["metric"].iloc[0])
+        log.warning(
+            "task %s: not every run recorded %r; comparing its headline %s",
+            sub["task"].iloc[0],
+            key,
+            sub["metric"].iloc[0],
+        )
         return sub
     return sub.assign(score=[float(v) for v in values], metric=key)
 
@@ -51,12 +64,16 @@ class Track:
     """One declared (task, metric) of a suite and what the runs hold for it."""
 
     task: str
-    metric: str | None  # the metric the runs' rows carry (None when the runs have no rows for the task)
+    metric: (
+        str | None
+    )  # the metric the runs' rows carry (None when the runs have no rows for the task)
     category: str | None
     status: str  # "ok" or "missing"
     reason: str = ""  # why it is missing
     n_languages: int = 0
-    languages_subset: tuple[str, ...] = ()  # the runs were limited to these languages (--languages); () = all
+    languages_subset: tuple[
+        str, ...
+    ] = ()  # the runs were limited to these languages (--languages); () = all
     arms_missing: tuple[str, ...] = ()  # arms with no scored run for this track
     label: str = ""  # how tables and the printed answer name it: "task (metric)"
     note: str = ""  # e.g. why its margins have no intervals
@@ -81,7 +98,12 @@ def _run_reasons(rows: pd.DataFrame, task: str, metric: str) -> list[str]:
     reasons: list[str] = []
     for path in dict.fromkeys(rows["path"]):
         for m in Run(path).metrics():
-            if m.get("task") == task and m.get("metric") == metric and m.get("score") is None and m.get("missing"):
+            if (
+                m.get("task") == task
+                and m.get("metric") == metric
+                and m.get("score") is None
+                and m.get("missing")
+            ):
                 reasons.append(str(m["missing"]))
     return list(dict.fromkeys(reasons))
 
@@ -93,10 +115,14 @@ def _how_to_run(task: str) -> str:
     from mmxfer.kinds import kind_of
 
     if kind_of(spec).trunk_only:
-        return (f"no finished run has {task} scores: evaluate each arm's trunk (a study with this suite adds one "
-                f"retrieval run per arm and seed, or `mmxfer train --intermediate ARM` without --target)")
-    return (f"no finished run has {task} scores: train it (`mmxfer train --intermediate ARM --target {task}`, or a "
-            f"study with this suite, which runs every track)")
+        return (
+            f"no finished run has {task} scores: evaluate each arm's trunk (a study with this suite adds one "
+            f"retrieval run per arm and seed, or `mmxfer train --intermediate ARM` without --target)"
+        )
+    return (
+        f"no finished run has {task} scores: train it (`mmxfer train --intermediate ARM --target {task}`, or a "
+        f"study with this suite, which runs every track)"
+    )
 
 
 def _subset(rows: pd.DataFrame) -> tuple[str, ...]:
@@ -110,7 +136,9 @@ def _subset(rows: pd.DataFrame) -> tuple[str, ...]:
     return tuple(dict.fromkeys(union))
 
 
-def describe_tracks(results: pd.DataFrame, scored: pd.DataFrame, entries: list[SuiteEntry] | None) -> list[Track]:
+def describe_tracks(
+    results: pd.DataFrame, scored: pd.DataFrame, entries: list[SuiteEntry] | None
+) -> list[Track]:
     """One :class:`Track` per declared entry (without entries: per task and metric of ``scored``): its metric,
     status and, when missing, why; ``scored`` = the selected rows that carry a score."""
     if entries is None:
@@ -131,29 +159,47 @@ def describe_tracks(results: pd.DataFrame, scored: pd.DataFrame, entries: list[S
             tracks.append(Track(status="missing", reason=_how_to_run(e.task), **common))
             continue
         if metric is None:
-            tracks.append(Track(status="missing", reason=f"the runs have {e.task} scores for "
-                                f"{', '.join(sorted(set(task_rows['metric'])))} but none for {'/'.join(e.metrics)}",
-                                **common))
+            tracks.append(
+                Track(
+                    status="missing",
+                    reason=f"the runs have {e.task} scores for "
+                    f"{', '.join(sorted(set(task_rows['metric'])))} but none for {'/'.join(e.metrics)}",
+                    **common,
+                )
+            )
             continue
         rows = scored[(scored["task"] == e.task) & (scored["metric"] == metric)]
-        if rows.empty and e.score_key:  # valued by scores[score_key] (select_metrics renames the metric to it)
+        if (
+            rows.empty and e.score_key
+        ):  # valued by scores[score_key] (select_metrics renames the metric to it)
             rows = scored[(scored["task"] == e.task) & (scored["metric"] == e.score_key)]
             if not rows.empty:
                 common.update(metric=e.score_key, label=f"{e.task} ({e.score_key})")
         if rows.empty:
             unscored = task_rows[task_rows["metric"] == metric]
-            reasons = _run_reasons(unscored, e.task, metric) or [f"the runs' {e.task} {metric} rows have no score"]
+            reasons = _run_reasons(unscored, e.task, metric) or [
+                f"the runs' {e.task} {metric} rows have no score"
+            ]
             tracks.append(Track(status="missing", reason="; ".join(reasons), **common))
             continue
-        tracks.append(Track(status="ok", n_languages=int(rows["lang"].nunique()), languages_subset=_subset(rows),
-                            arms_missing=tuple(a for a in arms if a not in set(rows["arm"])), **common))
+        tracks.append(
+            Track(
+                status="ok",
+                n_languages=int(rows["lang"].nunique()),
+                languages_subset=_subset(rows),
+                arms_missing=tuple(a for a in arms if a not in set(rows["arm"])),
+                **common,
+            )
+        )
     return tracks
 
 
 def select_metrics(results: pd.DataFrame, entries: list[SuiteEntry] | None = None) -> pd.DataFrame:
     """Keep the rows each entry asks for: its first metric the runs have (without any: the task
     spec's metric, else the first in name order), its split (else ``test`` when present)."""
-    if "part" in results:  # a run's per-direction rows (xSIM's xx-en, en-xx) are parts of its headline row
+    if (
+        "part" in results
+    ):  # a run's per-direction rows (xSIM's xx-en, en-xx) are parts of its headline row
         results = results[results["part"].fillna("") == ""]
     if entries is None:
         entries = [SuiteEntry(t) for t in dict.fromkeys(results["task"])]
@@ -169,10 +215,17 @@ def select_metrics(results: pd.DataFrame, entries: list[SuiteEntry] | None = Non
         metric = next((c for c in e.metrics if c in metrics), None)
         if metric is None:
             if e.metrics and per_task[e.task] > 1:
-                log.warning("task %s: no %s scores in the runs; entry skipped", e.task, "/".join(e.metrics))
+                log.warning(
+                    "task %s: no %s scores in the runs; entry skipped", e.task, "/".join(e.metrics)
+                )
                 continue
             if e.metrics:
-                log.warning("task %s: no %s scores in the runs; using %s", e.task, "/".join(e.metrics), metrics)
+                log.warning(
+                    "task %s: no %s scores in the runs; using %s",
+                    e.task,
+                    "/".join(e.metrics),
+                    metrics,
+                )
             spec = task_attr(e.task, "metric")
             metric = spec if spec in metrics else metrics[0]
         sub = grp[grp["metric"] == metric]
@@ -186,7 +239,9 @@ def select_metrics(results: pd.DataFrame, entries: list[SuiteEntry] | None = Non
         keep.append(sub)
     if not keep:
         return results.iloc[0:0]
-    return pd.concat(keep, ignore_index=True).drop_duplicates(["run_id", "task", "lang", "split", "metric"])
+    return pd.concat(keep, ignore_index=True).drop_duplicates(
+        ["run_id", "task", "lang", "split", "metric"]
+    )
 
 
 def registered_metrics(task: str, metric: str, entries: list[SuiteEntry] | None) -> list[str]:
@@ -206,4 +261,3 @@ def higher_is_better(names: list[str]) -> bool:
         if name in catalog.METRICS:
             return catalog.METRICS.get(name).higher_is_better
     return True
-

@@ -52,11 +52,16 @@ def _fixed(points: np.ndarray, reps: np.ndarray | None) -> bool:
     """Every seed of the arm gave the same score and (where there are replicates) the same per-example results."""
     if points.size < 2 or not np.allclose(points, points[0], rtol=0, atol=1e-9):
         return False
-    return reps is None or reps.shape[-1] == 0 or bool(np.array_equal(reps, np.broadcast_to(reps[:1], reps.shape)))
+    return (
+        reps is None
+        or reps.shape[-1] == 0
+        or bool(np.array_equal(reps, np.broadcast_to(reps[:1], reps.shape)))
+    )
 
 
-def pooled_run_variance(points: Mapping[str, np.ndarray], reps: Mapping[str, np.ndarray] | None = None
-                        ) -> RunVariance:
+def pooled_run_variance(
+    points: Mapping[str, np.ndarray], reps: Mapping[str, np.ndarray] | None = None
+) -> RunVariance:
     """Within-arm variance of the per-seed scores ``points[arm]`` (k_a,), pooled over arms with k_a >= 2.
 
     ``reps[arm]`` (k_a, B) are the same runs' bootstrap replicates: an arm whose seeds agree on every replicate
@@ -75,7 +80,9 @@ def pooled_run_variance(points: Mapping[str, np.ndarray], reps: Mapping[str, np.
     return RunVariance(ss / df if df else float("nan"), df, frozenset(fixed))
 
 
-def example_variance(reps: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> tuple[float, float]:
+def example_variance(
+    reps: Mapping[str, np.ndarray], weights: Mapping[str, float]
+) -> tuple[float, float]:
     """(V_ex, raw bootstrap variance) of ``sum_a w_a * mean_s reps[a][s]``; ``reps[a]`` is (k_a, B).
 
     ``V_ex`` replaces each run's own bootstrap variance by the mean covariance of two different seeds of its arm
@@ -134,8 +141,9 @@ def minimum_detectable(se: float, df: float, alpha: float, power: float = POWER)
     return (t_quantile(1 - alpha / 2, df) + t_quantile(power, df)) * se
 
 
-def estimate(margin: float, var_examples: float, run_weight: float, runs: RunVariance | None, alpha: float
-             ) -> Estimate:
+def estimate(
+    margin: float, var_examples: float, run_weight: float, runs: RunVariance | None, alpha: float
+) -> Estimate:
     """Interval and p-value of ``margin`` from its example variance and ``run_weight = sum_a w_a^2 / k_a`` (over
     the arms that are not fixed) times the level's pooled run variance."""
     if runs is not None and runs.estimated:
@@ -146,8 +154,18 @@ def estimate(margin: float, var_examples: float, run_weight: float, runs: RunVar
     v = var_examples + v_run
     if not np.isfinite(v):
         nan = float("nan")
-        return Estimate(margin, nan, nan, var_examples, v_run, df_run, nan, nan, nan,
-                        EXAMPLES_AND_RUNS if df_run else EXAMPLES_ONLY)
+        return Estimate(
+            margin,
+            nan,
+            nan,
+            var_examples,
+            v_run,
+            df_run,
+            nan,
+            nan,
+            nan,
+            EXAMPLES_AND_RUNS if df_run else EXAMPLES_ONLY,
+        )
     df = v * v / (v_run * v_run / df_run) if df_run and v_run > 0 else float("inf")
     se = float(np.sqrt(v))
     half = t_quantile(1 - alpha / 2, df) * se
@@ -156,5 +174,15 @@ def estimate(margin: float, var_examples: float, run_weight: float, runs: RunVar
         p = _two_sided_p(tstat, df)
     else:
         p = 1.0 if margin == 0 else 0.0
-    return Estimate(margin, se, df, var_examples, v_run, df_run, margin - half, margin + half, p,
-                    EXAMPLES_AND_RUNS if df_run else EXAMPLES_ONLY)
+    return Estimate(
+        margin,
+        se,
+        df,
+        var_examples,
+        v_run,
+        df_run,
+        margin - half,
+        margin + half,
+        p,
+        EXAMPLES_AND_RUNS if df_run else EXAMPLES_ONLY,
+    )

@@ -21,7 +21,9 @@ from mmxfer.tasks.common import check_language, read_lines
 DEFAULT_TASK = "flores200-translate"
 
 
-def hypothesis_files(folder: str | Path, task: str = DEFAULT_TASK, data_dir: str | None = None) -> dict[str, Path]:
+def hypothesis_files(
+    folder: str | Path, task: str = DEFAULT_TASK, data_dir: str | None = None
+) -> dict[str, Path]:
     """``{FLORES-200 code: file}`` for every ``<lang>.txt`` in ``folder``; a name that is no language of the
     task is an error (a typo would otherwise drop a language silently)."""
     spec = catalog.task(task)
@@ -38,25 +40,37 @@ def hypothesis_files(folder: str | Path, task: str = DEFAULT_TASK, data_dir: str
             raise DataError(f"{root}: {files[lang].name} and {path.name} are both {lang}")
         files[lang] = path
     if not files:
-        raise DataError(f"{root}: no hypothesis files; expected <lang>.txt (e.g. deu_Latn.txt), one line per "
-                        f"{spec.name} devtest sentence")
+        raise DataError(
+            f"{root}: no hypothesis files; expected <lang>.txt (e.g. deu_Latn.txt), one line per "
+            f"{spec.name} devtest sentence"
+        )
     return files
 
 
-def score_hypotheses(folder: str | Path, out_dir: str | Path, *, task: str = DEFAULT_TASK,
-                     data_dir: str | None = None, languages: Sequence[str] | None = None,
-                     spm_model: str | None = None) -> list[dict[str, Any]]:
+def score_hypotheses(
+    folder: str | Path,
+    out_dir: str | Path,
+    *,
+    task: str = DEFAULT_TASK,
+    data_dir: str | None = None,
+    languages: Sequence[str] | None = None,
+    spm_model: str | None = None,
+) -> list[dict[str, Any]]:
     """Predictions files and metric rows under ``out_dir`` for the hypotheses in ``folder``; returns the rows."""
     spec = catalog.task(task)
     if spec.kind != "translation":
-        raise ConfigError(f"--hypotheses scores translations; {spec.name} is a {spec.kind} task "
-                          f"(use --task flores200-translate)")
+        raise ConfigError(
+            f"--hypotheses scores translations; {spec.name} is a {spec.kind} task "
+            f"(use --task flores200-translate)"
+        )
     files = hypothesis_files(folder, spec.name, data_dir)
     if languages:
         wanted = [check_language(spec, lang, data_dir) for lang in languages]
         absent = [lang for lang in wanted if lang not in files]
         if absent:
-            raise DataError(f"{folder}: no hypotheses for {', '.join(absent)} (expected {absent[0]}.txt)")
+            raise DataError(
+                f"{folder}: no hypotheses for {', '.join(absent)} (expected {absent[0]}.txt)"
+            )
         files = {lang: files[lang] for lang in wanted}
     split = "devtest" if "devtest" in spec.splits else spec.splits[-1]
     rows: list[dict[str, Any]] = []
@@ -64,9 +78,14 @@ def score_hypotheses(folder: str | Path, out_dir: str | Path, *, task: str = DEF
         refs = spec.load(split, lang, data_dir)
         hyps = read_lines(path)
         if len(hyps) != len(refs):
-            raise DataError(f"{path}: {len(hyps)} lines but {spec.name} {split} {lang} has {len(refs)} sentences; "
-                            f"one hypothesis per line, in release order")
-        preds = [{"id": i, "pred": h.strip(), "gold": ref} for i, h, ref in zip(refs["id"], hyps, refs["target"])]
+            raise DataError(
+                f"{path}: {len(hyps)} lines but {spec.name} {split} {lang} has {len(refs)} sentences; "
+                f"one hypothesis per line, in release order"
+            )
+        preds = [
+            {"id": i, "pred": h.strip(), "gold": ref}
+            for i, h, ref in zip(refs["id"], hyps, refs["target"])
+        ]
         write_predictions(predictions_path(out_dir, spec.name, split, lang), preds)
         rows.extend(score_file_metrics(spec.name, split, lang, preds, spm_model=spm_model))
     atomic.write_jsonl(Path(out_dir) / "metrics.jsonl", rows)

@@ -79,24 +79,34 @@ def check_rows(path: str | Path, rows: list[dict[str, Any]], metric: str) -> Non
     for n, row in enumerate(rows, 1):
         pred, gold = row.get("pred"), row.get("gold")
         if not pred_ok(pred):
-            raise DataError(f"{path}: row {n}: pred is {_kind_name(pred)} {pred!r:.40}, but {metric} scores "
-                            f"{pred_what}: these predictions do not belong to this task")
+            raise DataError(
+                f"{path}: row {n}: pred is {_kind_name(pred)} {pred!r:.40}, but {metric} scores "
+                f"{pred_what}: these predictions do not belong to this task"
+            )
         if not gold_ok(gold):
-            raise DataError(f"{path}: row {n}: gold is {_kind_name(gold)} {gold!r:.40}, but {metric} scores "
-                            f"{gold_what}: these predictions do not belong to this task")
+            raise DataError(
+                f"{path}: row {n}: gold is {_kind_name(gold)} {gold!r:.40}, but {metric} scores "
+                f"{gold_what}: these predictions do not belong to this task"
+            )
         if metric == "accuracy" and type(pred) is not type(gold):
-            raise DataError(f"{path}: row {n}: pred is {_kind_name(pred)} {pred!r:.40} but gold is "
-                            f"{_kind_name(gold)} {gold!r:.40}; {metric} compares labels of one kind (both indices "
-                            f"or both names): these predictions do not belong to this task")
+            raise DataError(
+                f"{path}: row {n}: pred is {_kind_name(pred)} {pred!r:.40} but gold is "
+                f"{_kind_name(gold)} {gold!r:.40}; {metric} compares labels of one kind (both indices "
+                f"or both names): these predictions do not belong to this task"
+            )
 
 
-def check_prediction_files(files: Iterable[tuple[str, str, str, Path]],
-                           metrics: dict[tuple[str, str, str], str] | None = None) -> None:
+def check_prediction_files(
+    files: Iterable[tuple[str, str, str, Path]],
+    metrics: dict[tuple[str, str, str], str] | None = None,
+) -> None:
     """Check every ``(task, split, lang, path)`` predictions file (empty files and bad JSON are named too);
     ``metrics`` gives the metric of a file where it is not its task's own."""
     catalog.load_plugins()
     for task, split, lang, path in files:
-        metric = (metrics or {}).get((task, split, lang)) or getattr(catalog.find_task(task), "metric", None)
+        metric = (metrics or {}).get((task, split, lang)) or getattr(
+            catalog.find_task(task), "metric", None
+        )
         rows = read_predictions(path)
         if metric:
             check_rows(path, rows, metric)

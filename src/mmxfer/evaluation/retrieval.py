@@ -69,8 +69,9 @@ def _trunk_keys(name: str) -> set[str]:
     return keys
 
 
-def trunk_profile(trunk: str, profile: str | None = None, overrides: list[str] | tuple[str, ...] = ()
-                  ) -> ExperimentConfig:
+def trunk_profile(
+    trunk: str, profile: str | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> ExperimentConfig:
     """The profile whose settings evaluate ``trunk``: ``profile`` when given, else the shipped profile that
     defines that trunk (``xlm-roberta-large`` -> xlmr-large), else XTREME's retrieval settings."""
     if profile:
@@ -80,8 +81,12 @@ def trunk_profile(trunk: str, profile: str | None = None, overrides: list[str] |
         candidate = config.load_profile(name)
         if _trunk_keys(candidate.trunk.name) & keys:
             return config.load_profile(name, overrides)
-    base = {"name": XTREME_PROFILE, "description": "XTREME retrieval settings (no profile defines this trunk)",
-            "trunk": {"name": trunk}, "retrieval": to_dict(XTREME_RETRIEVAL)}
+    base = {
+        "name": XTREME_PROFILE,
+        "description": "XTREME retrieval settings (no profile defines this trunk)",
+        "trunk": {"name": trunk},
+        "retrieval": to_dict(XTREME_RETRIEVAL),
+    }
     return config.load(ExperimentConfig, None, overrides, base=base)
 
 
@@ -90,23 +95,42 @@ def retrieval_max_length(profile: ExperimentConfig) -> int:
     return profile.retrieval.max_length or profile.trunk.max_length
 
 
-def describe(profile: ExperimentConfig, layer: int | None, num_layers: int | None, max_length: int | None = None
-             ) -> str:
+def describe(
+    profile: ExperimentConfig,
+    layer: int | None,
+    num_layers: int | None,
+    max_length: int | None = None,
+) -> str:
     """One line naming the retrieval settings a trunk is evaluated with and where they come from."""
     cfg = profile.retrieval
     max_length = max_length or retrieval_max_length(profile)
     where = "last layer" if layer in (None, -1) else f"hidden_states[{layer}]"
     depth = f" of {num_layers} layers" if num_layers else ""
-    return (f"retrieval settings (profile {profile.name}): layer {layer} = {where}{depth}, pooling {cfg.pooling}, "
-            f"max_length {max_length}, prefix {cfg.prefix!r}, margin {cfg.margin}, k {cfg.k}, "
-            f"direction {cfg.direction}, comparison by {cfg.comparison}, threshold {cfg.threshold_source}")
+    return (
+        f"retrieval settings (profile {profile.name}): layer {layer} = {where}{depth}, pooling {cfg.pooling}, "
+        f"max_length {max_length}, prefix {cfg.prefix!r}, margin {cfg.margin}, k {cfg.k}, "
+        f"direction {cfg.direction}, comparison by {cfg.comparison}, threshold {cfg.threshold_source}"
+    )
 
 
-def settings_of(cfg: RetrievalConfig, *, layer: int | None, trunk: str | None = None,
-                max_length: int | None = None) -> dict[str, Any]:
-    out = {"layer": layer, "pooling": cfg.pooling, "normalize": cfg.normalize, "margin": cfg.margin, "k": cfg.k,
-           "direction": cfg.direction, "threshold_source": cfg.threshold_source, "prefix": cfg.prefix,
-           "comparison": cfg.comparison}
+def settings_of(
+    cfg: RetrievalConfig,
+    *,
+    layer: int | None,
+    trunk: str | None = None,
+    max_length: int | None = None,
+) -> dict[str, Any]:
+    out = {
+        "layer": layer,
+        "pooling": cfg.pooling,
+        "normalize": cfg.normalize,
+        "margin": cfg.margin,
+        "k": cfg.k,
+        "direction": cfg.direction,
+        "threshold_source": cfg.threshold_source,
+        "prefix": cfg.prefix,
+        "comparison": cfg.comparison,
+    }
     if trunk is not None:
         out["trunk"] = trunk
     if max_length is not None:
@@ -114,20 +138,40 @@ def settings_of(cfg: RetrievalConfig, *, layer: int | None, trunk: str | None = 
     return out
 
 
-def trunk_embedder(model: Any, tokenizer: Any, cfg: RetrievalConfig, *, max_length: int = 128,
-                   device: str | None = None, precision: str = "no") -> tuple[Embedder, int | None]:
+def trunk_embedder(
+    model: Any,
+    tokenizer: Any,
+    cfg: RetrievalConfig,
+    *,
+    max_length: int = 128,
+    device: str | None = None,
+    precision: str = "no",
+) -> tuple[Embedder, int | None]:
     """An embedder calling :func:`mmxfer.models.embed.encode` with ``cfg``; returns it and the layer used.
     ``max_length`` is capped at the tokenizer's own limit; the embedder's ``max_length`` says what was used.
     ``precision``: ``no`` (fp32), ``bf16``, or ``auto`` (bf16 autocast where the hardware has native bf16)."""
     layer = resolve_layer(cfg, getattr(getattr(model, "config", None), "num_hidden_layers", None))
-    limit = getattr(tokenizer, "model_max_length", None)  # a tokenizer's own limit (512 for XLM-R) is never passed
+    limit = getattr(
+        tokenizer, "model_max_length", None
+    )  # a tokenizer's own limit (512 for XLM-R) is never passed
     if isinstance(limit, int) and 0 < limit < 1_000_000:
         max_length = min(max_length, limit)
 
     def embed(sentences: list[str]) -> np.ndarray:
-        return encode(model, tokenizer, sentences, layer=layer, pooling=cfg.pooling, prefix=cfg.prefix,
-                      batch_size=cfg.batch_size, max_length=max_length, normalize=cfg.normalize, device=device,
-                      progress=False, precision=precision)
+        return encode(
+            model,
+            tokenizer,
+            sentences,
+            layer=layer,
+            pooling=cfg.pooling,
+            prefix=cfg.prefix,
+            batch_size=cfg.batch_size,
+            max_length=max_length,
+            normalize=cfg.normalize,
+            device=device,
+            progress=False,
+            precision=precision,
+        )
 
     embed.max_length = max_length  # type: ignore[attr-defined]  # what is recorded with the results
     return embed, layer
@@ -153,8 +197,14 @@ def _directions(cfg: RetrievalConfig) -> list[str]:
     return ["xx-en", "en-xx"] if cfg.direction == "both" else [cfg.direction]
 
 
-def pair_predictions(sources: list[str | None], targets: list[str], ids: list[Any], embed: Embedder,
-                     cfg: RetrievalConfig, metric: str) -> list[dict[str, Any]]:
+def pair_predictions(
+    sources: list[str | None],
+    targets: list[str],
+    ids: list[Any],
+    embed: Embedder,
+    cfg: RetrievalConfig,
+    metric: str,
+) -> list[dict[str, Any]]:
     """Rows ``{id, pred, gold, direction}`` for aligned (source, English target) pairs. A row without a source
     is an English candidate only (a distractor: FLORES sentences outside the evaluated split, as xSIM++ enlarges
     the English side): the English side is searched among every target, each source among the sources; ``pred``
@@ -171,28 +221,48 @@ def pair_predictions(sources: list[str | None], targets: list[str], ids: list[An
     rows_of = np.asarray(aligned)
     directions = _directions(cfg)
     if len(directions) == 2:  # one pass over the similarities gives both
-        (xx_en, _), (en_xx, _) = retrieval_metrics.retrieve_both(src, tgt, cfg.margin, cfg.k, normalize=cfg.normalize)
+        (xx_en, _), (en_xx, _) = retrieval_metrics.retrieve_both(
+            src, tgt, cfg.margin, cfg.k, normalize=cfg.normalize
+        )
         preds = {"xx-en": xx_en, "en-xx": rows_of[en_xx[rows_of]]}
     elif directions[0] == "xx-en":
-        preds = {"xx-en": retrieval_metrics.retrieve(src, tgt, cfg.margin, cfg.k, normalize=cfg.normalize)[0]}
+        preds = {
+            "xx-en": retrieval_metrics.retrieve(
+                src, tgt, cfg.margin, cfg.k, normalize=cfg.normalize
+            )[0]
+        }
     else:
         if len(aligned) != len(targets):
-            raise DataError("retrieval: en-xx alone searches the sources with each English sentence; with English "
-                            "candidates that have no source, use direction xx-en or both")
-        preds = {"en-xx": retrieval_metrics.retrieve(tgt, src, cfg.margin, cfg.k, normalize=cfg.normalize)[0]}
+            raise DataError(
+                "retrieval: en-xx alone searches the sources with each English sentence; with English "
+                "candidates that have no source, use direction xx-en or both"
+            )
+        preds = {
+            "en-xx": retrieval_metrics.retrieve(
+                tgt, src, cfg.margin, cfg.k, normalize=cfg.normalize
+            )[0]
+        }
     # the searched side of each direction, with the row index each of its entries has in the pair list
-    searched = {"xx-en": (list(targets), np.arange(len(targets))),
-                "en-xx": ([sources[i] for i in aligned], rows_of)}
+    searched = {
+        "xx-en": (list(targets), np.arange(len(targets))),
+        "en-xx": ([sources[i] for i in aligned], rows_of),
+    }
     rows: list[dict[str, Any]] = []
     for direction in directions:
         texts, row_index = searched[direction]
         if cfg.comparison == "text":
-            golds = {int(row_index[j]): ([int(row_index[x]) for x in g] if isinstance(g, list) else int(row_index[g]))
-                     for j, g in enumerate(retrieval_metrics.equal_text_rows(texts))}
+            golds = {
+                int(row_index[j]): (
+                    [int(row_index[x]) for x in g] if isinstance(g, list) else int(row_index[g])
+                )
+                for j, g in enumerate(retrieval_metrics.equal_text_rows(texts))
+            }
         else:
             golds = {i: i for i in aligned}
-        rows.extend({"id": ids[i], "pred": int(p), "gold": golds[i], "direction": direction}
-                    for i, p in zip(aligned, preds[direction]))
+        rows.extend(
+            {"id": ids[i], "pred": int(p), "gold": golds[i], "direction": direction}
+            for i, p in zip(aligned, preds[direction])
+        )
     return rows
 
 
@@ -226,19 +296,32 @@ def _distinct(ids: list, texts: list[str]) -> tuple[list[str], list[Any]]:
     return distinct, id_of
 
 
-def mine_ids(src_ids: list, src_texts: list[str], tgt_ids: list, tgt_texts: list[str], embed: Embedder,
-             cfg: RetrievalConfig) -> list[tuple[Any, Any, float]]:
+def mine_ids(
+    src_ids: list,
+    src_texts: list[str],
+    tgt_ids: list,
+    tgt_texts: list[str],
+    embed: Embedder,
+    cfg: RetrievalConfig,
+) -> list[tuple[Any, Any, float]]:
     """(source id, English id, margin score) candidates mined as XTREME's ``mine_bitext`` (retrieval 'max') over the
     distinct sentences of each side (:func:`_distinct`), keeping scores above its threshold 0; a candidate with a
     repeated sentence is dropped, as XTREME's ``read_candidate2score`` finds no id for it."""
     src, src_id = _distinct(src_ids, src_texts)
     tgt, tgt_id = _distinct(tgt_ids, tgt_texts)
-    cands = retrieval_metrics.mine(embed(src), embed(tgt), cfg.k, cfg.margin, normalize=cfg.normalize)
-    return [(src_id[s], tgt_id[t], sc) for s, t, sc in cands
-            if sc > 0 and src_id[s] is not None and tgt_id[t] is not None]
+    cands = retrieval_metrics.mine(
+        embed(src), embed(tgt), cfg.k, cfg.margin, normalize=cfg.normalize
+    )
+    return [
+        (src_id[s], tgt_id[t], sc)
+        for s, t, sc in cands
+        if sc > 0 and src_id[s] is not None and tgt_id[t] is not None
+    ]
 
 
-def mining_predictions(dev: Any, test: Any, embed: Embedder, cfg: RetrievalConfig) -> tuple[list[dict], float]:
+def mining_predictions(
+    dev: Any, test: Any, embed: Embedder, cfg: RetrievalConfig
+) -> tuple[list[dict], float]:
     """BUCC rows (one per test source sentence) and the threshold, chosen per ``cfg.threshold_source``."""
     if cfg.threshold_source == "dev" and dev is None:
         raise DataError("BUCC: threshold_source is 'dev' but there is no dev (sample) split")
@@ -246,14 +329,21 @@ def mining_predictions(dev: Any, test: Any, embed: Embedder, cfg: RetrievalConfi
     test_cands = mine_ids(t_src_ids, t_src, t_tgt_ids, t_tgt, embed, cfg)
     if cfg.threshold_source == "dev":
         d_src_ids, d_src, d_tgt_ids, d_tgt, d_gold = _mining_side(dev)
-        threshold = retrieval_metrics.optimize_threshold(mine_ids(d_src_ids, d_src, d_tgt_ids, d_tgt, embed, cfg),
-                                                         d_gold)
+        threshold = retrieval_metrics.optimize_threshold(
+            mine_ids(d_src_ids, d_src, d_tgt_ids, d_tgt, embed, cfg), d_gold
+        )
     elif cfg.threshold_source == "test-oracle":  # the test candidates themselves, mined once
         threshold = retrieval_metrics.optimize_threshold(test_cands, t_gold)
     else:  # pragma: no cover - RetrievalConfig validates the literal
         raise ConfigError(f"unknown threshold_source {cfg.threshold_source!r}")
     extracted = {s: [s, t] for s, t, sc in test_cands if sc >= threshold}
     gold_of = dict(t_gold)
-    rows = [{"id": sid, "pred": extracted.get(sid), "gold": [sid, gold_of[sid]] if sid in gold_of else None}
-            for sid in t_src_ids]
+    rows = [
+        {
+            "id": sid,
+            "pred": extracted.get(sid),
+            "gold": [sid, gold_of[sid]] if sid in gold_of else None,
+        }
+        for sid in t_src_ids
+    ]
     return rows, float(threshold)

@@ -28,15 +28,26 @@ def check_languages(spec: TaskSpec, languages: list[str], data_dir: str | None) 
     return [check_language(spec, lang, data_dir) for lang in languages]
 
 
-def evaluate_retrieval(item: SuiteTaskConfig, embed: retrieval.Embedder, base: RetrievalConfig, out_dir: str | Path, *,
-                       layer: int | None, trunk: str | None = None, max_length: int | None = None,
-                       data_dir: str | None = None, progress: bool = True, precision: str | None = None
-                       ) -> list[dict[str, Any]]:
+def evaluate_retrieval(
+    item: SuiteTaskConfig,
+    embed: retrieval.Embedder,
+    base: RetrievalConfig,
+    out_dir: str | Path,
+    *,
+    layer: int | None,
+    trunk: str | None = None,
+    max_length: int | None = None,
+    data_dir: str | None = None,
+    progress: bool = True,
+    precision: str | None = None,
+) -> list[dict[str, Any]]:
     """Run one retrieval task over its languages; write predictions under ``out_dir``; return metric rows."""
     catalog.load_plugins()
     spec = catalog.TASKS.get(item.task)
     if not kind_of(spec).trunk_only:
-        raise DataError(f"{spec.name} is a {spec.kind} task: it needs a fine-tuned run, not a trunk")
+        raise DataError(
+            f"{spec.name} is a {spec.kind} task: it needs a fine-tuned run, not a trunk"
+        )
     cfg = retrieval.with_params(base, item.params)
     metric = metric_of(item)
     settings = retrieval.settings_of(cfg, layer=layer, trunk=trunk, max_length=max_length)
@@ -52,15 +63,20 @@ def evaluate_retrieval(item: SuiteTaskConfig, embed: retrieval.Embedder, base: R
         started = time.perf_counter()
         if spec.mining:
             dev = spec.load("validation", lang, data_dir) if cfg.threshold_source == "dev" else None
-            preds, threshold = retrieval.mining_predictions(dev, spec.load(split, lang, data_dir), embed, cfg)
+            preds, threshold = retrieval.mining_predictions(
+                dev, spec.load(split, lang, data_dir), embed, cfg
+            )
             lang_settings = {**settings, "threshold": threshold}
         else:
             ds = spec.load(split, lang, data_dir)
-            preds = retrieval.pair_predictions(list(ds["source"]), list(ds["target"]), list(ds["id"]), embed, cfg, metric)
+            preds = retrieval.pair_predictions(
+                list(ds["source"]), list(ds["target"]), list(ds["id"]), embed, cfg, metric
+            )
             lang_settings = settings
         write_predictions(predictions_path(out_dir, spec.name, split, lang), preds)
-        file_rows = score_file_rows(spec.name, split, lang, preds, metric=metric, settings=lang_settings,
-                                    caveat=caveat)
+        file_rows = score_file_rows(
+            spec.name, split, lang, preds, metric=metric, settings=lang_settings, caveat=caveat
+        )
         for r in file_rows:
             r["seconds"] = round(time.perf_counter() - started, 3)
         rows.extend(file_rows)
@@ -76,27 +92,48 @@ def _freeze_below(model: Any, layers: int, index: int | None) -> None:
         freeze_lower_layers(model, layers)
 
 
-def evaluate_trunk(trunk: str, items: list[SuiteTaskConfig], profile: ExperimentConfig, out_dir: str | Path, *,
-                   data_dir: str | None = None, embedder: tuple[retrieval.Embedder, int | None] | None = None,
-                   progress: bool = True) -> list[dict[str, Any]]:
+def evaluate_trunk(
+    trunk: str,
+    items: list[SuiteTaskConfig],
+    profile: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    data_dir: str | None = None,
+    embedder: tuple[retrieval.Embedder, int | None] | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """Evaluate ``trunk`` on the retrieval ``items``; metric rows are also written to ``out_dir/metrics.jsonl``."""
     max_length = retrieval.retrieval_max_length(profile)
     precision = None
     if embedder is None:
         model, tokenizer = load_profile_trunk(trunk, profile.trunk, profile.precision)
         precision = resolve_precision(profile.precision, next(model.parameters()).device.type)
-        embedder = retrieval.trunk_embedder(model, tokenizer, profile.retrieval, max_length=max_length,
-                                            precision=precision)
+        embedder = retrieval.trunk_embedder(
+            model, tokenizer, profile.retrieval, max_length=max_length, precision=precision
+        )
         max_length = getattr(embedder[0], "max_length", max_length)
         _freeze_below(model, frozen_depth(model, profile.trunk.train_top_layers), embedder[1])
-        print(retrieval.describe(profile, embedder[1], model.config.num_hidden_layers, max_length)
-              + f", precision {precision}")
+        print(
+            retrieval.describe(profile, embedder[1], model.config.num_hidden_layers, max_length)
+            + f", precision {precision}"
+        )
     embed, layer = embedder
     embed = retrieval.cached(embed)
     rows: list[dict[str, Any]] = []
     for item in items:
-        rows.extend(evaluate_retrieval(item, embed, profile.retrieval, out_dir, layer=layer, trunk=trunk,
-                                       max_length=max_length, data_dir=data_dir, progress=progress,
-                                       precision=precision))
+        rows.extend(
+            evaluate_retrieval(
+                item,
+                embed,
+                profile.retrieval,
+                out_dir,
+                layer=layer,
+                trunk=trunk,
+                max_length=max_length,
+                data_dir=data_dir,
+                progress=progress,
+                precision=precision,
+            )
+        )
     atomic.write_jsonl(Path(out_dir) / "metrics.jsonl", rows)
     return rows

@@ -31,27 +31,48 @@ def task_metrics(task: TaskSpec | str) -> tuple[str, ...]:
     return spec.metrics
 
 
-def score_predictions(task: TaskSpec | str, rows: list[dict[str, Any]], metric: str | None = None,
-                      lang: str | None = None, params: dict[str, Any] | None = None) -> dict[str, float]:
+def score_predictions(
+    task: TaskSpec | str,
+    rows: list[dict[str, Any]],
+    metric: str | None = None,
+    lang: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> dict[str, float]:
     """Score predictions rows (``{"id", "pred", "gold"}``) with ``metric`` (default: the task's own).
 
     ``task``: a TaskSpec or a task name (an unregistered name is fine when ``metric`` is given);
     ``params``: extra metric arguments (spBLEU's ``spm_model``).
     """
     catalog.load_plugins()
-    spec = task if not isinstance(task, str) else (
-        catalog.TASKS.get(task) if metric is None or task in catalog.TASKS else None)
+    spec = (
+        task
+        if not isinstance(task, str)
+        else (catalog.TASKS.get(task) if metric is None or task in catalog.TASKS else None)
+    )
     scorer = catalog.METRICS.get(metric or spec.metric)
     if not rows:
         raise DataError(f"no predictions to score for {getattr(task, 'name', task)}")
-    return scorer.score([r["gold"] for r in rows], [r["pred"] for r in rows],
-                        **metric_params(scorer.name, lang), **(params or {}))
+    return scorer.score(
+        [r["gold"] for r in rows],
+        [r["pred"] for r in rows],
+        **metric_params(scorer.name, lang),
+        **(params or {}),
+    )
 
 
-def score_file_rows(task: str, split: str, lang: str, rows: list[dict[str, Any]], *, metric: str | None = None,
-                    settings: dict[str, Any] | None = None, category: str | None = None,
-                    task_version: str | None = None, caveat: str | None = None,
-                    params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def score_file_rows(
+    task: str,
+    split: str,
+    lang: str,
+    rows: list[dict[str, Any]],
+    *,
+    metric: str | None = None,
+    settings: dict[str, Any] | None = None,
+    category: str | None = None,
+    task_version: str | None = None,
+    caveat: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Metric rows (run store format) for one predictions file: the headline row plus one per direction.
 
     ``caveat``: a note every row carries wherever it is shown (BUCC from the hub: "upper bound, no distractors");
@@ -61,7 +82,9 @@ def score_file_rows(task: str, split: str, lang: str, rows: list[dict[str, Any]]
     spec = catalog.TASKS.get(task) if task in catalog.TASKS else None
     name = metric or (spec.metric if spec else None)
     if name is None:
-        raise UnknownNameError(f"task {task!r} is not registered; pass the metric to score its predictions")
+        raise UnknownNameError(
+            f"task {task!r} is not registered; pass the metric to score its predictions"
+        )
     scorer = catalog.METRICS.get(name)
     base = {"task": task, "lang": lang, "split": split, "metric": scorer.name}
     if spec is not None:
@@ -80,23 +103,48 @@ def score_file_rows(task: str, split: str, lang: str, rows: list[dict[str, Any]]
     if len(parts) > 1:
         for direction, part in sorted(parts.items()):
             s = score_predictions(spec or task, part, scorer.name, lang, params)
-            out.append({**base, "score": float(s[scorer.primary]), "scores": s, "n": len(part), "part": direction})
+            out.append(
+                {
+                    **base,
+                    "score": float(s[scorer.primary]),
+                    "scores": s,
+                    "n": len(part),
+                    "part": direction,
+                }
+            )
     return out
 
 
-def missing_row(task: str, split: str, lang: str, metric: str, reason: str, n: int) -> dict[str, Any]:
+def missing_row(
+    task: str, split: str, lang: str, metric: str, reason: str, n: int
+) -> dict[str, Any]:
     """A metric row without a score: ``score`` is null and ``missing`` says why."""
     spec = catalog.find_task(task)
-    row: dict[str, Any] = {"task": task, "lang": lang, "split": split, "metric": metric, "score": None,
-                           "missing": reason, "n": n}
+    row: dict[str, Any] = {
+        "task": task,
+        "lang": lang,
+        "split": split,
+        "metric": metric,
+        "score": None,
+        "missing": reason,
+        "n": n,
+    }
     if spec is not None:
         row.update(category=spec.category, task_version=spec.version)
     return row
 
 
-def score_file_metrics(task: str, split: str, lang: str, rows: list[dict[str, Any]], *,
-                       metrics: tuple[str, ...] | None = None, settings: dict[str, dict[str, Any]] | None = None,
-                       spm_model: str | None = None, caveats: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def score_file_metrics(
+    task: str,
+    split: str,
+    lang: str,
+    rows: list[dict[str, Any]],
+    *,
+    metrics: tuple[str, ...] | None = None,
+    settings: dict[str, dict[str, Any]] | None = None,
+    spm_model: str | None = None,
+    caveats: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """Metric rows of one predictions file for each of ``metrics`` (default: :func:`task_metrics`).
 
     ``settings``: per metric, settings to record with its rows (retrieval settings). spBLEU is scored with
@@ -116,8 +164,18 @@ def score_file_metrics(task: str, split: str, lang: str, rows: list[dict[str, An
                 continue
             params = {"spm_model": str(path)}
             setting.update(spm_model=str(path), signature=generation.spbleu_signature())
-        out.extend(score_file_rows(task, split, lang, rows, metric=name, settings=setting or None, params=params,
-                                   caveat=(caveats or {}).get(name)))
+        out.extend(
+            score_file_rows(
+                task,
+                split,
+                lang,
+                rows,
+                metric=name,
+                settings=setting or None,
+                params=params,
+                caveat=(caveats or {}).get(name),
+            )
+        )
     return out
 
 
@@ -138,17 +196,31 @@ def rescore_run(run: Run | str | Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     files = list(run.prediction_files())
     if not files:
-        raise DataError(f"{run.path}: no predictions files to re-score (predictions/<task>/<split>-<lang>.jsonl)")
+        raise DataError(
+            f"{run.path}: no predictions files to re-score (predictions/<task>/<split>-<lang>.jsonl)"
+        )
     for task, split, lang, path in files:
         previous = old.get((task, split, lang), [])
         spec = catalog.find_task(task)
         names = [r["metric"] for r in previous if r.get("metric")]
         if spec is not None and (not names or len(spec.metrics) > 1):
-            names = [*task_metrics(spec), *names]  # a multi-metric task always gets all of its metrics
+            names = [
+                *task_metrics(spec),
+                *names,
+            ]  # a multi-metric task always gets all of its metrics
         names = tuple(dict.fromkeys(names))
         settings = {r["metric"]: r.get("settings") for r in previous if r.get("settings")}
         caveats = {r["metric"]: r["caveat"] for r in previous if r.get("caveat")}
-        rows.extend(score_file_metrics(task, split, lang, read_predictions(path), metrics=names or None,
-                                       settings=settings, caveats=caveats))
+        rows.extend(
+            score_file_metrics(
+                task,
+                split,
+                lang,
+                read_predictions(path),
+                metrics=names or None,
+                settings=settings,
+                caveats=caveats,
+            )
+        )
     run.write_metrics(rows)
     return rows

@@ -35,8 +35,11 @@ def suite_tasks(suite: str | SuiteConfig) -> list[SuiteTaskConfig]:
             spec = catalog.TASKS.get(item.task)
             name = spec.name
             langs = langs or spec.languages
-        out.append(dataclasses.replace(item, task=name, languages=tuple(langs) if langs else None,
-                                       params=dict(item.params)))
+        out.append(
+            dataclasses.replace(
+                item, task=name, languages=tuple(langs) if langs else None, params=dict(item.params)
+            )
+        )
     return out
 
 
@@ -99,7 +102,9 @@ def suite_scores(metric_rows: list[dict[str, Any]], suite: str | SuiteConfig) ->
                 if row.get("caveat"):
                     caveats[item.label or item.task] = row["caveat"]
         if wanted is not None:
-            missing.extend(f"{item.label or item.task}.{lang}" for lang in sorted(wanted - set(scores)))
+            missing.extend(
+                f"{item.label or item.task}.{lang}" for lang in sorted(wanted - set(scores))
+            )
         key = item.label or item.task
         per_lang[key] = scores
         categories[category_of(item)].append(key)
@@ -107,7 +112,9 @@ def suite_scores(metric_rows: list[dict[str, Any]], suite: str | SuiteConfig) ->
     result: dict[str, Any] = {}
     task_scores: dict[str, float] = {}
     for task, scores in per_lang.items():
-        used = {k: v for k, v in scores.items() if suite.include_english_in_average or not is_english(k)}
+        used = {
+            k: v for k, v in scores.items() if suite.include_english_in_average or not is_english(k)
+        }
         if used:
             task_scores[task] = sum(used.values()) / len(used)
             result[task] = task_scores[task]
@@ -119,7 +126,11 @@ def suite_scores(metric_rows: list[dict[str, Any]], suite: str | SuiteConfig) ->
             result[cat] = cat_scores[cat]
     if suite.overall and task_scores:
         complete = len(task_scores) == len(per_lang)
-        pool = list(cat_scores.values()) if suite.average == "mean-of-categories" else list(task_scores.values())
+        pool = (
+            list(cat_scores.values())
+            if suite.average == "mean-of-categories"
+            else list(task_scores.values())
+        )
         if complete and pool:
             result["average"] = sum(pool) / len(pool)
     result["languages"] = per_lang

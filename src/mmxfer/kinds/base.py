@@ -26,9 +26,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 IGNORE = -100  # label value the losses skip
 
-Rows = dict[str, list[Any]]  # a batch of canonical rows: column -> values (``datasets`` batched map)
+Rows = dict[
+    str, list[Any]
+]  # a batch of canonical rows: column -> values (``datasets`` batched map)
 Encoder = Callable[[Rows], dict[str, list[Any]]]
-LabelSpace = Mapping[str, Any]  # "answer_vocab" (VQA) or "label_names" (tagging), derived from training data
+LabelSpace = Mapping[
+    str, Any
+]  # "answer_vocab" (VQA) or "label_names" (tagging), derived from training data
 DevMetric = Literal["decoded", "neg_loss"]
 
 
@@ -47,7 +51,9 @@ class FeatureOptions:
     on_bad_image: str = "skip"  # or "fail"
     mlm_probability: float = 0.15  # captioning: share of tokens masked
     seed: int = 0  # captioning: masking seed
-    image_preprocess: Callable[[Any], Any] | None = None  # given: pixel_values are stored in the features
+    image_preprocess: Callable[[Any], Any] | None = (
+        None  # given: pixel_values are stored in the features
+    )
     cache_dir: str | os.PathLike | None = None  # default $MMXFER_CACHE/features
     use_cache: bool = True
     batch_size: int = 1000  # rows per encoder call
@@ -71,14 +77,24 @@ class TaskKind:
     """What one kind of task does between canonical rows and per-example predictions (see the module doc)."""
 
     name: ClassVar[str] = ""
-    dev_metric: ClassVar[DevMetric] = "decoded"  # "neg_loss": minus the mean dev loss (no decoded predictions)
-    windowed: ClassVar[bool] = False  # one example -> several feature rows (span QA's doc-stride windows)
-    per_choice: ClassVar[bool] = False  # one example -> one sequence per answer choice (multiple choice)
-    trunk_only: ClassVar[bool] = False  # evaluated on the trunk's representations directly: no head, no phase 3
+    dev_metric: ClassVar[DevMetric] = (
+        "decoded"  # "neg_loss": minus the mean dev loss (no decoded predictions)
+    )
+    windowed: ClassVar[bool] = (
+        False  # one example -> several feature rows (span QA's doc-stride windows)
+    )
+    per_choice: ClassVar[bool] = (
+        False  # one example -> one sequence per answer choice (multiple choice)
+    )
+    trunk_only: ClassVar[bool] = (
+        False  # evaluated on the trunk's representations directly: no head, no phase 3
+    )
     # the phase-3 recipe that trains and evaluates a target of this kind: a name in catalog.RUNNERS
     # (mmxfer.train.runners; "finetune": the trunk with the kind's head, then zero-shot prediction)
     runner: ClassVar[str] = "finetune"
-    generates: ClassVar[bool] = False  # predictions are generated token sequences; labels: the target's ids
+    generates: ClassVar[bool] = (
+        False  # predictions are generated token sequences; labels: the target's ids
+    )
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
@@ -136,18 +152,28 @@ class TaskKind:
     def check_collate(self, num_answers: int | None) -> None:
         """Fail when building a collate function that could not make the kind's labels."""
 
-    def collate_inputs(self, examples: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
-        return {"input_ids": pad([e["input_ids"] for e in examples], pad_id),
-                "attention_mask": pad([e["attention_mask"] for e in examples], 0)}
+    def collate_inputs(
+        self, examples: list[dict[str, Any]], pad_id: int
+    ) -> dict[str, torch.Tensor]:
+        return {
+            "input_ids": pad([e["input_ids"] for e in examples], pad_id),
+            "attention_mask": pad([e["attention_mask"] for e in examples], 0),
+        }
 
-    def collate_labels(self, examples: list[dict[str, Any]], batch: dict[str, Any],
-                       num_answers: int | None) -> dict[str, torch.Tensor]:
+    def collate_labels(
+        self, examples: list[dict[str, Any]], batch: dict[str, Any], num_answers: int | None
+    ) -> dict[str, torch.Tensor]:
         return {}
 
     # --- decode -------------------------------------------------------------------------------------
 
-    def decode(self, features: Any, raw: datasets.Dataset, outputs: dict[str, torch.Tensor],
-               space: LabelSpace) -> dict[str, Any]:
+    def decode(
+        self,
+        features: Any,
+        raw: datasets.Dataset,
+        outputs: dict[str, torch.Tensor],
+        space: LabelSpace,
+    ) -> dict[str, Any]:
         """Per-example predictions keyed by example id, from gathered model outputs in feature order."""
         raise MmxferError(f"no prediction decoding for task kind {self.name!r}")
 
@@ -159,7 +185,9 @@ class TaskKind:
         """The name model selection records for this task's dev metric."""
         if self.dev_metric == "neg_loss":
             return f"{self.spec.name}:neg_loss"
-        return f"{self.spec.name}:{self.spec.metric}.{catalog.METRICS.get(self.spec.metric).primary}"
+        return (
+            f"{self.spec.name}:{self.spec.metric}.{catalog.METRICS.get(self.spec.metric).primary}"
+        )
 
 
 def kind_of(spec: TaskSpec) -> TaskKind:

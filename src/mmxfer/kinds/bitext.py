@@ -14,10 +14,18 @@ from mmxfer.kinds.base import Encoder, FeatureOptions, LabelSpace, Rows, TaskKin
 
 def encode(rows: Rows, tokenizer: Any, max_length: int, prefix: str = "") -> dict[str, list[Any]]:
     """``source`` as the inputs, ``target`` as ``target_*``."""
-    src = tokenize(tokenizer, [prefix + t for t in rows["source"]], truncation=True, max_length=max_length)
-    trg = tokenize(tokenizer, [prefix + t for t in rows["target"]], truncation=True, max_length=max_length)
-    return {"input_ids": src["input_ids"], "attention_mask": src["attention_mask"],
-            "target_input_ids": trg["input_ids"], "target_attention_mask": trg["attention_mask"]}
+    src = tokenize(
+        tokenizer, [prefix + t for t in rows["source"]], truncation=True, max_length=max_length
+    )
+    trg = tokenize(
+        tokenizer, [prefix + t for t in rows["target"]], truncation=True, max_length=max_length
+    )
+    return {
+        "input_ids": src["input_ids"],
+        "attention_mask": src["attention_mask"],
+        "target_input_ids": trg["input_ids"],
+        "target_attention_mask": trg["attention_mask"],
+    }
 
 
 @KINDS.register("bitext")
@@ -32,7 +40,9 @@ class Bitext(TaskKind):
         prefix = self.spec.text_prefix
         return lambda rows: encode(rows, tokenizer, options.max_length, prefix)
 
-    def collate_inputs(self, examples: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
+    def collate_inputs(
+        self, examples: list[dict[str, Any]], pad_id: int
+    ) -> dict[str, torch.Tensor]:
         batch = super().collate_inputs(examples, pad_id)
         batch["target_input_ids"] = pad([e["target_input_ids"] for e in examples], pad_id)
         batch["target_attention_mask"] = pad([e["target_attention_mask"] for e in examples], 0)

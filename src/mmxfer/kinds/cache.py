@@ -56,7 +56,11 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
         h.update(backend.to_str().encode())
     else:
         h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
-    h.update(json.dumps({k: str(v) for k, v in sorted(getattr(tokenizer, "special_tokens_map", {}).items())}).encode())
+    h.update(
+        json.dumps(
+            {k: str(v) for k, v in sorted(getattr(tokenizer, "special_tokens_map", {}).items())}
+        ).encode()
+    )
     digest = h.hexdigest()
     _fingerprints[tokenizer] = (size, digest)
     return digest
@@ -72,16 +76,36 @@ def dataset_fingerprint(dataset: datasets.Dataset) -> str:
     return h.hexdigest()
 
 
-def cache_key(spec: TaskSpec, dataset: datasets.Dataset, tokenizer: Any, *, max_length: int, doc_stride: int | None,
-              split: str, lang: str | None, answer_vocab: Sequence[str] | None = None,
-              image_preprocess: Any = None, extra: dict[str, Any] | None = None) -> str:
+def cache_key(
+    spec: TaskSpec,
+    dataset: datasets.Dataset,
+    tokenizer: Any,
+    *,
+    max_length: int,
+    doc_stride: int | None,
+    split: str,
+    lang: str | None,
+    answer_vocab: Sequence[str] | None = None,
+    image_preprocess: Any = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
     """The content hash naming a featurised dataset (``doc_stride``: None for kinds without windows)."""
     parts = {
-        "tokenizer": tokenizer_fingerprint(tokenizer), "max_length": max_length,
-        "doc_stride": doc_stride, "task": spec.name, "version": spec.version,
-        "split": split, "lang": lang, "preprocess": PREPROCESS_VERSION, "data": dataset_fingerprint(dataset),
-        "answers": hashlib.sha256("\n".join(answer_vocab).encode()).hexdigest() if answer_vocab else None,
-        "image": None if image_preprocess is None else getattr(image_preprocess, "cache_id", repr(image_preprocess)),
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "max_length": max_length,
+        "doc_stride": doc_stride,
+        "task": spec.name,
+        "version": spec.version,
+        "split": split,
+        "lang": lang,
+        "preprocess": PREPROCESS_VERSION,
+        "data": dataset_fingerprint(dataset),
+        "answers": hashlib.sha256("\n".join(answer_vocab).encode()).hexdigest()
+        if answer_vocab
+        else None,
+        "image": None
+        if image_preprocess is None
+        else getattr(image_preprocess, "cache_id", repr(image_preprocess)),
         "extra": extra or {},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
@@ -104,12 +128,22 @@ def load_cached(path: Path, stats: dict[str, Any]) -> datasets.Dataset | None:
         done = sealed.check(path)
         features = datasets.load_from_disk(str(path))
         if len(features) != done.get("rows"):
-            raise sealed.Damaged(f"{path}: {len(features)} rows, {done.get('rows')} recorded in DONE")
+            raise sealed.Damaged(
+                f"{path}: {len(features)} rows, {done.get('rows')} recorded in DONE"
+            )
     except sealed.Damaged as exc:
         _discard(path, str(exc))
         return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:  # what datasets raises for a folder it cannot read
-        _discard(path, f"{path}: unreadable ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})")
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+    ) as exc:  # what datasets raises for a folder it cannot read
+        _discard(
+            path,
+            f"{path}: unreadable ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})",
+        )
         return None
     stats["cache"] = "hit"
     stats.setdefault("bad_images", done.get("bad_images", 0))

@@ -17,14 +17,29 @@ import torch
 
 from mmxfer.catalog import KINDS
 from mmxfer.errors import DataError
-from mmxfer.kinds.base import IGNORE, Encoder, FeatureOptions, LabelSpace, Rows, TaskKind, pad, tokenize
+from mmxfer.kinds.base import (
+    IGNORE,
+    Encoder,
+    FeatureOptions,
+    LabelSpace,
+    Rows,
+    TaskKind,
+    pad,
+    tokenize,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
 
 
-def mask_tokens(ids: list[int], special: set[int], rng: np.random.Generator, vocab_size: int, mask_id: int,
-                probability: float) -> tuple[list[int], list[int]]:
+def mask_tokens(
+    ids: list[int],
+    special: set[int],
+    rng: np.random.Generator,
+    vocab_size: int,
+    mask_id: int,
+    probability: float,
+) -> tuple[list[int], list[int]]:
     """BERT masking of one row: each non-special token is chosen with ``probability`` (at least one);
     a chosen token becomes the mask (80%), a random token (10%) or stays (10%)."""
     ids = list(ids)
@@ -32,7 +47,9 @@ def mask_tokens(ids: list[int], special: set[int], rng: np.random.Generator, voc
     candidates = [k for k, t in enumerate(ids) if t not in special]
     if not candidates:
         return ids, labels
-    chosen = [k for k in candidates if rng.random() < probability] or [candidates[int(rng.integers(len(candidates)))]]
+    chosen = [k for k in candidates if rng.random() < probability] or [
+        candidates[int(rng.integers(len(candidates)))]
+    ]
     for k in chosen:
         labels[k] = ids[k]
         r = rng.random()
@@ -43,15 +60,21 @@ def mask_tokens(ids: list[int], special: set[int], rng: np.random.Generator, voc
     return ids, labels
 
 
-def encode(rows: Rows, tokenizer: Any, max_length: int, seed: int, probability: float) -> dict[str, list[Any]]:
+def encode(
+    rows: Rows, tokenizer: Any, max_length: int, seed: int, probability: float
+) -> dict[str, list[Any]]:
     enc = tokenize(tokenizer, rows["caption"], truncation=True, max_length=max_length)
     special = set(tokenizer.all_special_ids)
     if tokenizer.mask_token_id is None:
         raise DataError("captioning (masked LM) needs a tokenizer with a mask token")
     ids, labels = [], []
     for ex_id, row in zip(rows["id"], enc["input_ids"]):
-        rng = np.random.default_rng(int(hashlib.sha256(f"{seed}:{ex_id}".encode()).hexdigest()[:15], 16))
-        masked, lab = mask_tokens(row, special, rng, len(tokenizer), tokenizer.mask_token_id, probability)
+        rng = np.random.default_rng(
+            int(hashlib.sha256(f"{seed}:{ex_id}".encode()).hexdigest()[:15], 16)
+        )
+        masked, lab = mask_tokens(
+            row, special, rng, len(tokenizer), tokenizer.mask_token_id, probability
+        )
         ids.append(masked)
         labels.append(lab)
     return {"input_ids": ids, "attention_mask": enc["attention_mask"], "mlm_labels": labels}
@@ -80,11 +103,18 @@ class Captioning(TaskKind):
         return {"vocabulary": list(vocabulary)} if vocabulary else {}
 
     def encoder(self, tokenizer: Any, options: FeatureOptions, space: LabelSpace) -> Encoder:
-        return lambda rows: encode(rows, tokenizer, options.max_length, options.seed, options.mlm_probability)
+        return lambda rows: encode(
+            rows, tokenizer, options.max_length, options.seed, options.mlm_probability
+        )
 
-    def collate_labels(self, examples: list[dict[str, Any]], batch: dict[str, Any],
-                       num_answers: int | None) -> dict[str, torch.Tensor]:
-        return {"mlm_labels": pad([e["mlm_labels"] for e in examples], IGNORE, batch["input_ids"].shape[1])}
+    def collate_labels(
+        self, examples: list[dict[str, Any]], batch: dict[str, Any], num_answers: int | None
+    ) -> dict[str, torch.Tensor]:
+        return {
+            "mlm_labels": pad(
+                [e["mlm_labels"] for e in examples], IGNORE, batch["input_ids"].shape[1]
+            )
+        }
 
     def golds(self, raw: datasets.Dataset) -> list[Any]:
         return list(raw["caption"])

@@ -16,10 +16,21 @@ def encode(rows: Rows, tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
     elif all(x is not None for x in b):
         enc = tokenize(tokenizer, a, b, truncation=True, max_length=max_length)
     else:
-        encs = [tokenize(tokenizer, x, y, truncation=True, max_length=max_length) if y is not None else
-                tokenize(tokenizer, x, truncation=True, max_length=max_length) for x, y in zip(a, b)]
-        enc = {"input_ids": [e["input_ids"] for e in encs], "attention_mask": [e["attention_mask"] for e in encs]}
-    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": rows["label"]}
+        encs = [
+            tokenize(tokenizer, x, y, truncation=True, max_length=max_length)
+            if y is not None
+            else tokenize(tokenizer, x, truncation=True, max_length=max_length)
+            for x, y in zip(a, b)
+        ]
+        enc = {
+            "input_ids": [e["input_ids"] for e in encs],
+            "attention_mask": [e["attention_mask"] for e in encs],
+        }
+    return {
+        "input_ids": enc["input_ids"],
+        "attention_mask": enc["attention_mask"],
+        "labels": rows["label"],
+    }
 
 
 @KINDS.register("classification")

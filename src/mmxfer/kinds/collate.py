@@ -15,9 +15,14 @@ from mmxfer.tasks.base import TaskSpec
 Collate = Callable[[list[dict[str, Any]]], dict[str, Any]]
 
 
-def collate_fn(spec: TaskSpec, tokenizer: Any, *, image_preprocess: Callable[[Any], Any] | None = None,
-               num_answers: int | None = None,
-               image_features: Callable[[list[Any]], torch.Tensor] | None = None) -> Collate:
+def collate_fn(
+    spec: TaskSpec,
+    tokenizer: Any,
+    *,
+    image_preprocess: Callable[[Any], Any] | None = None,
+    num_answers: int | None = None,
+    image_features: Callable[[list[Any]], torch.Tensor] | None = None,
+) -> Collate:
     """A collate function producing padded torch tensors; images of image-text tasks go through
     ``image_preprocess`` (default: :func:`~mmxfer.kinds.images.default_image_preprocess`) unless the
     features already hold ``pixel_values``, or, with ``image_features`` (a frozen tower's cached tokens of a
@@ -35,14 +40,20 @@ def collate_fn(spec: TaskSpec, tokenizer: Any, *, image_preprocess: Callable[[An
         batch.update(kind.collate_labels(examples, batch, num_answers))
         first = examples[0]
         if "pixel_values" in first:
-            batch["pixel_values"] = torch.stack([torch.as_tensor(np.asarray(e["pixel_values"]), dtype=torch.float)
-                                                 for e in examples])
+            batch["pixel_values"] = torch.stack(
+                [
+                    torch.as_tensor(np.asarray(e["pixel_values"]), dtype=torch.float)
+                    for e in examples
+                ]
+            )
         elif "image" in first and image_text and image_features is not None:
             batch["image_features"] = image_features([e["image"] for e in examples])
         elif "image" in first and image_text:
             if preprocess is None:
                 preprocess = default_image_preprocess()
-            batch["pixel_values"] = torch.stack([preprocess(open_image(e["image"])) for e in examples])
+            batch["pixel_values"] = torch.stack(
+                [preprocess(open_image(e["image"])) for e in examples]
+            )
         return batch
 
     return collate

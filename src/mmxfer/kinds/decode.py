@@ -23,12 +23,16 @@ def feature_ids(spec: TaskSpec, features: Any, raw: datasets.Dataset) -> list[st
             return [str(i) for i in features[col]]
     if len(features) == len(raw):  # no id column, nothing dropped: positions are the ids
         return [str(i) for i in raw["id"]]
-    raise MmxferError(f"{spec.name}: the features carry no example id and {len(raw) - len(features)}"
-                      f" example(s) were dropped, so predictions cannot be matched to examples; re-featurise "
-                      f"(clear $MMXFER_CACHE/features)")
+    raise MmxferError(
+        f"{spec.name}: the features carry no example id and {len(raw) - len(features)}"
+        f" example(s) were dropped, so predictions cannot be matched to examples; re-featurise "
+        f"(clear $MMXFER_CACHE/features)"
+    )
 
 
-def best_by_id(spec: TaskSpec, features: Any, raw: datasets.Dataset, logits: torch.Tensor) -> dict[str, int]:
+def best_by_id(
+    spec: TaskSpec, features: Any, raw: datasets.Dataset, logits: torch.Tensor
+) -> dict[str, int]:
     """The argmax class per example id; keyed by the id each feature carries, never by position, so
     examples dropped during featurisation are simply absent and nothing shifts onto the wrong example."""
     ids = feature_ids(spec, features, raw)
@@ -41,12 +45,18 @@ def best_by_id(spec: TaskSpec, features: Any, raw: datasets.Dataset, logits: tor
 class OneLabelPerExample(TaskKind):
     """A kind whose gold is one label index per example (``label``), predicted as the best logit of its id."""
 
-    def collate_labels(self, examples: list[dict[str, Any]], batch: dict[str, Any],
-                       num_answers: int | None) -> dict[str, torch.Tensor]:
+    def collate_labels(
+        self, examples: list[dict[str, Any]], batch: dict[str, Any], num_answers: int | None
+    ) -> dict[str, torch.Tensor]:
         return {"labels": torch.as_tensor([e["labels"] for e in examples], dtype=torch.long)}
 
-    def decode(self, features: Any, raw: datasets.Dataset, outputs: dict[str, torch.Tensor],
-               space: LabelSpace) -> dict[str, Any]:
+    def decode(
+        self,
+        features: Any,
+        raw: datasets.Dataset,
+        outputs: dict[str, torch.Tensor],
+        space: LabelSpace,
+    ) -> dict[str, Any]:
         return best_by_id(self.spec, features, raw, outputs["logits"])
 
     def golds(self, raw: datasets.Dataset) -> list[Any]:

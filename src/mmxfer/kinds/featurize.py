@@ -42,17 +42,43 @@ if TYPE_CHECKING:  # pragma: no cover
     import datasets
 
 
-def feature_key(kind: TaskKind, dataset: datasets.Dataset, tokenizer: Any, options: FeatureOptions,
-                space: LabelSpace) -> str:
+def feature_key(
+    kind: TaskKind,
+    dataset: datasets.Dataset,
+    tokenizer: Any,
+    options: FeatureOptions,
+    space: LabelSpace,
+) -> str:
     """The cache key of ``dataset`` featurised by ``kind`` with ``options`` and label ``space``."""
-    extra = {"labels": None, "on_bad_image": options.on_bad_image, "mlm": None, **kind.cache_extra(options, space)}
-    return cache_key(kind.spec, dataset, tokenizer, max_length=options.max_length,
-                     doc_stride=options.doc_stride if kind.windowed else None, split=options.split, lang=options.lang,
-                     answer_vocab=space.get("answer_vocab"), image_preprocess=options.image_preprocess, extra=extra)
+    extra = {
+        "labels": None,
+        "on_bad_image": options.on_bad_image,
+        "mlm": None,
+        **kind.cache_extra(options, space),
+    }
+    return cache_key(
+        kind.spec,
+        dataset,
+        tokenizer,
+        max_length=options.max_length,
+        doc_stride=options.doc_stride if kind.windowed else None,
+        split=options.split,
+        lang=options.lang,
+        answer_vocab=space.get("answer_vocab"),
+        image_preprocess=options.image_preprocess,
+        extra=extra,
+    )
 
 
-def featurize(spec: TaskSpec, dataset: datasets.Dataset, tokenizer: Any, options: FeatureOptions, *,
-              space: LabelSpace | None = None, stats: dict[str, Any] | None = None) -> datasets.Dataset:
+def featurize(
+    spec: TaskSpec,
+    dataset: datasets.Dataset,
+    tokenizer: Any,
+    options: FeatureOptions,
+    *,
+    space: LabelSpace | None = None,
+    stats: dict[str, Any] | None = None,
+) -> datasets.Dataset:
     """Model inputs for a canonical ``dataset`` of ``spec`` (see the module docstring for the columns).
 
     ``space``: the label space from the training data (``answer_vocab``, required for VQA;
@@ -74,25 +100,51 @@ def featurize(spec: TaskSpec, dataset: datasets.Dataset, tokenizer: Any, options
         if cached is not None:
             return cached
     stats["cache"] = "miss"
-    features = _encode(kind, check_images(dataset, on_bad_image=options.on_bad_image, stats=stats), tokenizer,
-                       options, space, key)
+    features = _encode(
+        kind,
+        check_images(dataset, on_bad_image=options.on_bad_image, stats=stats),
+        tokenizer,
+        options,
+        space,
+        key,
+    )
     return store(features, path, stats) if options.use_cache else features
 
 
-def _encode(kind: TaskKind, ds: datasets.Dataset, tokenizer: Any, options: FeatureOptions, space: LabelSpace,
-            key: str) -> datasets.Dataset:
+def _encode(
+    kind: TaskKind,
+    ds: datasets.Dataset,
+    tokenizer: Any,
+    options: FeatureOptions,
+    space: LabelSpace,
+    key: str,
+) -> datasets.Dataset:
     spec = kind.spec
     if len(ds) == 0:
-        raise DataError(f"task {spec.name!r} ({options.split}, {options.lang}): no examples left to featurize")
+        raise DataError(
+            f"task {spec.name!r} ({options.split}, {options.lang}): no examples left to featurize"
+        )
     encode = kind.encoder(tokenizer, options, space)
     keep = kind.kept_columns(ds.column_names)
     remove = [c for c in ds.column_names if c not in keep]
     preprocess = options.image_preprocess
     with progress_bars(len(ds) >= PROGRESS_MIN_ROWS):
-        out = ds.map(encode, batched=True, batch_size=options.batch_size, remove_columns=remove,
-                     load_from_cache_file=False, keep_in_memory=True, new_fingerprint=key,
-                     desc=f"featurize {spec.name} {options.split} {options.lang or ''}".rstrip())
+        out = ds.map(
+            encode,
+            batched=True,
+            batch_size=options.batch_size,
+            remove_columns=remove,
+            load_from_cache_file=False,
+            keep_in_memory=True,
+            new_fingerprint=key,
+            desc=f"featurize {spec.name} {options.split} {options.lang or ''}".rstrip(),
+        )
         if preprocess is not None and "image" in out.column_names:
-            out = out.map(lambda ex: {"pixel_values": np.asarray(preprocess(open_image(ex["image"])))},
-                          keep_in_memory=True, load_from_cache_file=False, new_fingerprint=f"{key}-px", desc="images")
+            out = out.map(
+                lambda ex: {"pixel_values": np.asarray(preprocess(open_image(ex["image"])))},
+                keep_in_memory=True,
+                load_from_cache_file=False,
+                new_fingerprint=f"{key}-px",
+                desc="images",
+            )
     return out

@@ -42,8 +42,9 @@ def _image_name(value: Any) -> str:
     return str(value) if isinstance(value, (str, os.PathLike)) else "<embedded image>"
 
 
-def check_images(dataset: datasets.Dataset, *, on_bad_image: str = "skip",
-                 stats: dict[str, Any] | None = None) -> datasets.Dataset:
+def check_images(
+    dataset: datasets.Dataset, *, on_bad_image: str = "skip", stats: dict[str, Any] | None = None
+) -> datasets.Dataset:
     """Drop (``skip``, counted in ``stats['bad_images']``) or fail on images that cannot be decoded."""
     from datasets import Image
 
@@ -54,7 +55,7 @@ def check_images(dataset: datasets.Dataset, *, on_bad_image: str = "skip",
     good, bad = [], []
     seen: dict[str, str | None] = {}  # path -> error (captions repeat each image ~5 times)
     for offset in range(0, len(dataset), 512):  # chunks: embedded images never all in memory
-        for i, value in enumerate(dataset[offset:offset + 512]["image"], offset):
+        for i, value in enumerate(dataset[offset : offset + 512]["image"], offset):
             path = value.get("path") if isinstance(value, dict) and not value.get("bytes") else None
             if path is not None and path in seen:
                 error = seen[path]
@@ -69,15 +70,19 @@ def check_images(dataset: datasets.Dataset, *, on_bad_image: str = "skip",
             if error is None:
                 good.append(i)
             elif on_bad_image == "fail":
-                raise DataError(f"corrupt or missing image {_image_name(value)}: {error} "
-                                f"(set on_bad_image: skip to drop such examples)")
+                raise DataError(
+                    f"corrupt or missing image {_image_name(value)}: {error} "
+                    f"(set on_bad_image: skip to drop such examples)"
+                )
             else:
                 bad.append(_image_name(value))
     if stats is not None:
         stats["bad_images"] = len(bad)
         stats["bad_image_files"] = bad[:20]
     if bad:
-        log.warning("skipped %d example(s) with corrupt or missing images, e.g. %s", len(bad), bad[0])
+        log.warning(
+            "skipped %d example(s) with corrupt or missing images, e.g. %s", len(bad), bad[0]
+        )
         dataset = dataset.select(good)
     return dataset
 
@@ -86,9 +91,15 @@ def default_image_preprocess(size: int = 224) -> Callable[[Any], Any]:
     """CLIP-style resize, centre crop and normalise (used when no open_clip preprocess is given)."""
     from torchvision import transforms
 
-    tf = transforms.Compose([transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC),
-                             transforms.CenterCrop(size), transforms.ToTensor(),
-                             transforms.Normalize((0.48145466, 0.4578275, 0.40821073),
-                                                  (0.26862954, 0.26130258, 0.27577711))])
+    tf = transforms.Compose(
+        [
+            transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.CenterCrop(size),
+            transforms.ToTensor(),
+            transforms.Normalize(
+                (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+            ),
+        ]
+    )
     tf.cache_id = f"clip-default-{size}"
     return tf

@@ -25,8 +25,8 @@ def encode(rows: Rows, tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
     enc = tokenize(tokenizer, firsts, seconds, truncation=True, max_length=max_length)
     ids, mask, k = [], [], 0
     for n in sizes:
-        ids.append(enc["input_ids"][k:k + n])
-        mask.append(enc["attention_mask"][k:k + n])
+        ids.append(enc["input_ids"][k : k + n])
+        mask.append(enc["attention_mask"][k : k + n])
         k += n
     return {"input_ids": ids, "attention_mask": mask, "labels": rows["label"]}
 
@@ -39,7 +39,9 @@ class MultipleChoice(OneLabelPerExample):
     def encoder(self, tokenizer: Any, options: FeatureOptions, space: LabelSpace) -> Encoder:
         return lambda rows: encode(rows, tokenizer, options.max_length)
 
-    def collate_inputs(self, examples: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
+    def collate_inputs(
+        self, examples: list[dict[str, Any]], pad_id: int
+    ) -> dict[str, torch.Tensor]:
         """[N, C, L] ids and mask (C: the most choices of the batch, L: the longest choice)."""
         n_choices = max(len(e["input_ids"]) for e in examples)
         length = max(len(c) for e in examples for c in e["input_ids"])

@@ -18,8 +18,12 @@ def encode(rows: Rows, tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
     src = tokenize(tokenizer, rows["source"], truncation=True, max_length=max_length)
     trg = tokenize(tokenizer, rows["target"], truncation=True, max_length=max_length)
-    return {"input_ids": src["input_ids"], "attention_mask": src["attention_mask"],
-            "target_input_ids": trg["input_ids"], "target_attention_mask": trg["attention_mask"]}
+    return {
+        "input_ids": src["input_ids"],
+        "attention_mask": src["attention_mask"],
+        "target_input_ids": trg["input_ids"],
+        "target_attention_mask": trg["attention_mask"],
+    }
 
 
 @KINDS.register("retrieval")
@@ -31,7 +35,9 @@ class Retrieval(TaskKind):
     def encoder(self, tokenizer: Any, options: FeatureOptions, space: LabelSpace) -> Encoder:
         return lambda rows: encode(rows, tokenizer, options.max_length)
 
-    def collate_inputs(self, examples: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
+    def collate_inputs(
+        self, examples: list[dict[str, Any]], pad_id: int
+    ) -> dict[str, torch.Tensor]:
         batch = super().collate_inputs(examples, pad_id)
         if "target_input_ids" in examples[0]:
             batch["target_input_ids"] = pad([e["target_input_ids"] for e in examples], pad_id)

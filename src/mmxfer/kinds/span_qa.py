@@ -58,11 +58,17 @@ def answer_found(context: str, text: str, start: int) -> bool:
             after_space = False
         word_of.append(len(words) - 1)
     first, last = word_of[start], word_of[min(start + len(text) - 1, len(word_of) - 1)]
-    return " ".join(words[first:last + 1]).find(" ".join(text.strip().split())) != -1
+    return " ".join(words[first : last + 1]).find(" ".join(text.strip().split())) != -1
 
 
-def _windows(tokenizer: Any, questions: list[str], contexts: list[str], max_length: int, doc_stride: int,
-             qlens: list[int]) -> tuple[list[dict[str, Any]], list[int]]:
+def _windows(
+    tokenizer: Any,
+    questions: list[str],
+    contexts: list[str],
+    max_length: int,
+    doc_stride: int,
+    qlens: list[int],
+) -> tuple[list[dict[str, Any]], list[int]]:
     """XTREME's doc-stride windows: window k of a context holds its tokens from ``k * doc_stride`` on, as many as
     fit beside the question (processors/squad.py lines 137-180); the last one reaches the context's end.
 
@@ -77,14 +83,26 @@ def _windows(tokenizer: Any, questions: list[str], contexts: list[str], max_leng
     found: dict[int, list[dict[str, Any]]] = {}
     for qlen, members in by_length.items():
         room = max_length - qlen - pair_specials
-        enc = tokenizer([questions[i] for i in members], [contexts[i] for i in members], truncation="only_second",
-                        max_length=max_length, stride=max(0, room - doc_stride), return_overflowing_tokens=True,
-                        return_offsets_mapping=True, return_token_type_ids=False)
+        enc = tokenizer(
+            [questions[i] for i in members],
+            [contexts[i] for i in members],
+            truncation="only_second",
+            max_length=max_length,
+            stride=max(0, room - doc_stride),
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            return_token_type_ids=False,
+        )
         for f, local in enumerate(enc["overflow_to_sample_mapping"]):
             found.setdefault(members[local], []).append(
-                {"input_ids": enc["input_ids"][f], "attention_mask": enc["attention_mask"][f],
-                 "offset_mapping": enc["offset_mapping"][f], "sequence_ids": enc.sequence_ids(f),
-                 "step": min(doc_stride, room)})
+                {
+                    "input_ids": enc["input_ids"][f],
+                    "attention_mask": enc["attention_mask"][f],
+                    "offset_mapping": enc["offset_mapping"][f],
+                    "sequence_ids": enc.sequence_ids(f),
+                    "step": min(doc_stride, room),
+                }
+            )
     windows, owner = [], []
     for i in range(len(questions)):
         windows += found[i]
@@ -102,19 +120,33 @@ def max_context(spans: list[tuple[int, int]]) -> list[list[bool]]:
             score = min(pos - start, start + length - 1 - pos) + 0.01 * length
             if pos not in best or score > best[pos][0]:
                 best[pos] = (score, k)
-    return [[best[pos][1] == k for pos in range(start, start + length)] for k, (start, length) in enumerate(spans)]
+    return [
+        [best[pos][1] == k for pos in range(start, start + length)]
+        for k, (start, length) in enumerate(spans)
+    ]
 
 
 def encode(rows: Rows, tokenizer: Any, max_length: int, doc_stride: int) -> dict[str, list[Any]]:
     limit = max(1, min(MAX_QUERY_TOKENS, max_length // 2 - 2))
     questions = _short_questions([q.lstrip() for q in rows["question"]], tokenizer, limit)
     qlens = [len(x) for x in tokenizer(questions, add_special_tokens=False)["input_ids"]]
-    windows, owner = _windows(tokenizer, questions, list(rows["context"]), max_length, doc_stride, qlens)
-    out: dict[str, list] = {"input_ids": [], "attention_mask": [], "start_positions": [], "end_positions": [],
-                            "example_id": [], "offset_mapping": [], "max_context": []}
+    windows, owner = _windows(
+        tokenizer, questions, list(rows["context"]), max_length, doc_stride, qlens
+    )
+    out: dict[str, list] = {
+        "input_ids": [],
+        "attention_mask": [],
+        "start_positions": [],
+        "end_positions": [],
+        "example_id": [],
+        "offset_mapping": [],
+        "max_context": [],
+    }
     ctx_of: list[np.ndarray] = []
     for w in windows:
-        ctx_of.append(np.fromiter((s == 1 for s in w["sequence_ids"]), dtype=bool, count=len(w["input_ids"])))
+        ctx_of.append(
+            np.fromiter((s == 1 for s in w["sequence_ids"]), dtype=bool, count=len(w["input_ids"]))
+        )
     spans: dict[int, list[tuple[int, int]]] = {}
     for w, ex, in_ctx in zip(windows, owner, ctx_of):
         done = spans.setdefault(ex, [])
@@ -133,8 +165,8 @@ def encode(rows: Rows, tokenizer: Any, max_length: int, doc_stride: int) -> dict
             a_end = a_start + len(answers["text"][0])
             first, last = int(ctx_idx[0]), int(ctx_idx[-1])
             if offs[first, 0] <= a_start and offs[last, 1] >= a_end:
-                s = first + int(np.searchsorted(offs[first:last + 1, 1], a_start, side="right"))
-                e = first + int(np.searchsorted(offs[first:last + 1, 0], a_end, side="left")) - 1
+                s = first + int(np.searchsorted(offs[first : last + 1, 1], a_start, side="right"))
+                e = first + int(np.searchsorted(offs[first : last + 1, 0], a_end, side="left")) - 1
                 if s <= e:
                     start_tok, end_tok = s, e
         is_max = np.zeros(len(offs), dtype=bool)
@@ -154,9 +186,17 @@ def _best_indexes(logits: np.ndarray, n_best: int) -> np.ndarray:
     return np.argsort(-logits, kind="stable")[:n_best]
 
 
-def qa_predictions(features: datasets.Dataset, examples: datasets.Dataset, start_logits: Any, end_logits: Any,
-                   n_best: int = 20, max_answer_length: int = 30, *, allow_null: bool = False,
-                   null_threshold: float = 0.0) -> dict[str, str]:
+def qa_predictions(
+    features: datasets.Dataset,
+    examples: datasets.Dataset,
+    start_logits: Any,
+    end_logits: Any,
+    n_best: int = 20,
+    max_answer_length: int = 30,
+    *,
+    allow_null: bool = False,
+    null_threshold: float = 0.0,
+) -> dict[str, str]:
     """Best answer text per example id from window-level start/end logits, as XTREME's ``run_squad.py`` decodes
     (transformers ``squad_metrics.compute_predictions_logits``): in each window the ``n_best`` (20) best start and
     end positions; a span counts when both lie in the context, it is at most ``max_answer_length`` (30) tokens
@@ -175,19 +215,29 @@ def qa_predictions(features: datasets.Dataset, examples: datasets.Dataset, start
     for ex in examples:
         best_text, best_score, null_score = "", -np.inf, np.inf
         for fi in by_example.get(ex["id"], []):
-            s_log, e_log, offsets, is_max = start_logits[fi], end_logits[fi], offsets_all[fi], max_context_all[fi]
+            s_log, e_log, offsets, is_max = (
+                start_logits[fi],
+                end_logits[fi],
+                offsets_all[fi],
+                max_context_all[fi],
+            )
             null_score = min(null_score, float(s_log[0] + e_log[0]))
             n = min(len(offsets), len(s_log))
             for s in _best_indexes(s_log[:n], n_best):
                 if offsets[s] is None or offsets[s][0] < 0 or not is_max[s]:
                     continue
                 for e in _best_indexes(e_log[:n], n_best):
-                    if offsets[e] is None or offsets[e][0] < 0 or e < s or e - s + 1 > max_answer_length:
+                    if (
+                        offsets[e] is None
+                        or offsets[e][0] < 0
+                        or e < s
+                        or e - s + 1 > max_answer_length
+                    ):
                         continue
                     score = float(s_log[s] + e_log[e])
                     if score > best_score:
                         best_score = score
-                        best_text = ex["context"][offsets[s][0]: offsets[e][1]].strip()
+                        best_text = ex["context"][offsets[s][0] : offsets[e][1]].strip()
         if allow_null and (best_score == -np.inf or null_score > best_score + null_threshold):
             best_text = ""
         preds[ex["id"]] = best_text
@@ -208,24 +258,46 @@ class SpanQA(TaskKind):
     def trainable(self, raw: datasets.Dataset) -> tuple[datasets.Dataset, str]:
         """Training trains on each question's first answer; a question whose first answer cannot be placed in its
         context (:func:`answer_found`) is left out, as XTREME's run_squad.py leaves it out."""
-        keep = [not a["text"] or answer_found(c, a["text"][0], a["answer_start"][0])
-                for c, a in zip(raw["context"], raw["answers"])]
+        keep = [
+            not a["text"] or answer_found(c, a["text"][0], a["answer_start"][0])
+            for c, a in zip(raw["context"], raw["answers"])
+        ]
         if all(keep):
             return raw, ""
         with progress_bars(False):
             kept = raw.select([i for i, k in enumerate(keep) if k], keep_in_memory=True)
-        return kept, "the first answer is not at its answer_start in the context (XTREME's \"Could not find answer\")"
+        return (
+            kept,
+            'the first answer is not at its answer_start in the context (XTREME\'s "Could not find answer")',
+        )
 
-    def collate_labels(self, examples: list[dict[str, Any]], batch: dict[str, Any],
-                       num_answers: int | None) -> dict[str, torch.Tensor]:
-        return {"start_positions": torch.as_tensor([e["start_positions"] for e in examples], dtype=torch.long),
-                "end_positions": torch.as_tensor([e["end_positions"] for e in examples], dtype=torch.long)}
+    def collate_labels(
+        self, examples: list[dict[str, Any]], batch: dict[str, Any], num_answers: int | None
+    ) -> dict[str, torch.Tensor]:
+        return {
+            "start_positions": torch.as_tensor(
+                [e["start_positions"] for e in examples], dtype=torch.long
+            ),
+            "end_positions": torch.as_tensor(
+                [e["end_positions"] for e in examples], dtype=torch.long
+            ),
+        }
 
-    def decode(self, features: Any, raw: datasets.Dataset, outputs: dict[str, torch.Tensor],
-               space: LabelSpace) -> dict[str, Any]:
+    def decode(
+        self,
+        features: Any,
+        raw: datasets.Dataset,
+        outputs: dict[str, torch.Tensor],
+        space: LabelSpace,
+    ) -> dict[str, Any]:
         """The best span per example; ``allow_null`` tasks (SQuAD v2) may answer ""."""
-        return qa_predictions(features, raw, outputs["start_logits"].float().numpy(),
-                              outputs["end_logits"].float().numpy(), allow_null=self.spec.allow_null)
+        return qa_predictions(
+            features,
+            raw,
+            outputs["start_logits"].float().numpy(),
+            outputs["end_logits"].float().numpy(),
+            allow_null=self.spec.allow_null,
+        )
 
     def golds(self, raw: datasets.Dataset) -> list[Any]:
         return [a["text"] for a in raw["answers"]]

@@ -36,15 +36,19 @@ def special_frame(tokenizer: Any) -> tuple[list[int], list[int]]:
     bare = tokenizer("a", add_special_tokens=False)["input_ids"]
     full = tokenizer("a")["input_ids"]
     for start in range(len(full) - len(bare) + 1):
-        if full[start:start + len(bare)] == bare:
-            return list(full[:start]), list(full[start + len(bare):])
+        if full[start : start + len(bare)] == bare:
+            return list(full[:start]), list(full[start + len(bare) :])
     raise DataError("tagging: cannot tell the tokenizer's special tokens from the text it encodes")
 
 
 def word_pieces(tokenizer: Any, words: list[str], budget: int) -> list[list[int]]:
     """Each word's sub-word ids, tokenised on its own; a word with no piece, or with more than ``budget``,
     becomes the unknown token (XTREME's rule)."""
-    unk = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.convert_tokens_to_ids("<unk>")
+    unk = (
+        tokenizer.unk_token_id
+        if tokenizer.unk_token_id is not None
+        else tokenizer.convert_tokens_to_ids("<unk>")
+    )
     if unk is None:
         raise DataError("tagging: the tokenizer has no unknown token for words it cannot encode")
     ids = tokenizer(words, add_special_tokens=False)["input_ids"] if words else []
@@ -63,25 +67,34 @@ def chunk_words(lengths: Sequence[int], budget: int) -> list[tuple[int, int]]:
     return chunks
 
 
-def encode(rows: Rows, tokenizer: Any, max_length: int, spec: TaskSpec, tag_index: dict[str, int]
-           ) -> dict[str, list[Any]]:
+def encode(
+    rows: Rows, tokenizer: Any, max_length: int, spec: TaskSpec, tag_index: dict[str, int]
+) -> dict[str, list[Any]]:
     prefix, suffix = special_frame(tokenizer)
     budget = max_length - len(prefix) - len(suffix)
     if budget < 1:
         raise DataError(f"task {spec.name!r}: max_length {max_length} leaves no room for words")
-    out: dict[str, list[Any]] = {"input_ids": [], "attention_mask": [], "labels": [], "word_ids": [],
-                                 "n_words": [], "example_id": []}
+    out: dict[str, list[Any]] = {
+        "input_ids": [],
+        "attention_mask": [],
+        "labels": [],
+        "word_ids": [],
+        "n_words": [],
+        "example_id": [],
+    }
     flat = [w for words in rows["tokens"] for w in words]
     pieces_flat = word_pieces(tokenizer, flat, budget)
     offset = 0
     for ex_id, words, tags in zip(rows["id"], rows["tokens"], rows["tags"]):
-        pieces = pieces_flat[offset: offset + len(words)]
+        pieces = pieces_flat[offset : offset + len(words)]
         offset += len(words)
         labels_of = []
         for tag in tags:
             if tag not in tag_index:
-                raise DataError(f"task {spec.name!r}: tag {tag!r} is not one of its labels "
-                                f"({', '.join(list(tag_index)[:10])}...)")
+                raise DataError(
+                    f"task {spec.name!r}: tag {tag!r} is not one of its labels "
+                    f"({', '.join(list(tag_index)[:10])}...)"
+                )
             labels_of.append(tag_index[tag])
         for first, end in chunk_words([len(p) for p in pieces], budget):
             ids, labels, wids = list(prefix), [IGNORE] * len(prefix), [-1] * len(prefix)
@@ -101,8 +114,9 @@ def encode(rows: Rows, tokenizer: Any, max_length: int, spec: TaskSpec, tag_inde
     return out
 
 
-def tag_predictions(features: datasets.Dataset, predictions: Any, label_names: Sequence[str]
-                    ) -> dict[str, list[str]]:
+def tag_predictions(
+    features: datasets.Dataset, predictions: Any, label_names: Sequence[str]
+) -> dict[str, list[str]]:
     """Word-level tags per example id from token-level predictions (ids [N, L] or logits [N, L, C]) of its
     chunks: each word takes the prediction at its FIRST sub-token; the chunks of one sentence are joined."""
     preds = np.asarray(predictions) if not isinstance(predictions, list) else predictions
@@ -121,8 +135,10 @@ def tag_predictions(features: datasets.Dataset, predictions: Any, label_names: S
     for ex_id, tags in tags_of.items():
         if any(t is None for t in tags):
             missing = sum(t is None for t in tags)
-            raise MmxferError(f"tagging: {missing} word(s) of example {ex_id!r} got no prediction; re-featurise "
-                              f"(clear $MMXFER_CACHE/features)")
+            raise MmxferError(
+                f"tagging: {missing} word(s) of example {ex_id!r} got no prediction; re-featurise "
+                f"(clear $MMXFER_CACHE/features)"
+            )
         out[ex_id] = tags  # type: ignore[assignment]
     return out
 
@@ -145,7 +161,9 @@ class Tagging(TaskKind):
 
     def check(self, space: LabelSpace) -> None:
         if not self.tags(space):
-            raise DataError(f"task {self.spec.name!r}: no tag set; pass label_names (e.g. from the training file)")
+            raise DataError(
+                f"task {self.spec.name!r}: no tag set; pass label_names (e.g. from the training file)"
+            )
 
     def cache_extra(self, options: FeatureOptions, space: LabelSpace) -> dict[str, Any]:
         return {"labels": list(self.tags(space)), "chunking": CHUNKING}
@@ -157,12 +175,18 @@ class Tagging(TaskKind):
         index = {t: i for i, t in enumerate(self.tags(space))}
         return lambda rows: encode(rows, tokenizer, options.max_length, self.spec, index)
 
-    def collate_labels(self, examples: list[dict[str, Any]], batch: dict[str, Any],
-                       num_answers: int | None) -> dict[str, torch.Tensor]:
+    def collate_labels(
+        self, examples: list[dict[str, Any]], batch: dict[str, Any], num_answers: int | None
+    ) -> dict[str, torch.Tensor]:
         return {"labels": pad([e["labels"] for e in examples], IGNORE, batch["input_ids"].shape[1])}
 
-    def decode(self, features: Any, raw: datasets.Dataset, outputs: dict[str, torch.Tensor],
-               space: LabelSpace) -> dict[str, Any]:
+    def decode(
+        self,
+        features: Any,
+        raw: datasets.Dataset,
+        outputs: dict[str, torch.Tensor],
+        space: LabelSpace,
+    ) -> dict[str, Any]:
         return tag_predictions(features, outputs["logits"].float().numpy(), self.tags(space))
 
     def golds(self, raw: datasets.Dataset) -> list[Any]:

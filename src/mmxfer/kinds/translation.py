@@ -16,7 +16,16 @@ import torch
 
 from mmxfer.catalog import KINDS
 from mmxfer.errors import MmxferError
-from mmxfer.kinds.base import IGNORE, Encoder, FeatureOptions, LabelSpace, Rows, TaskKind, pad, tokenize
+from mmxfer.kinds.base import (
+    IGNORE,
+    Encoder,
+    FeatureOptions,
+    LabelSpace,
+    Rows,
+    TaskKind,
+    pad,
+    tokenize,
+)
 from mmxfer.kinds.decode import feature_ids
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,15 +35,20 @@ if TYPE_CHECKING:  # pragma: no cover
 def encode(rows: Rows, tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
     src = tokenize(tokenizer, rows["source"], truncation=True, max_length=max_length)
     trg = tokenize(tokenizer, rows["target"], truncation=True, max_length=max_length + 1)
-    return {"input_ids": src["input_ids"], "attention_mask": src["attention_mask"],
-            "labels": [ids[1:] for ids in trg["input_ids"]]}
+    return {
+        "input_ids": src["input_ids"],
+        "attention_mask": src["attention_mask"],
+        "labels": [ids[1:] for ids in trg["input_ids"]],
+    }
 
 
 @KINDS.register("translation")
 class Translation(TaskKind):
     name = "translation"
     trunk_only = False
-    runner = "translation"  # an encoder-decoder on one pair, in two stages (mmxfer.train.translation)
+    runner = (
+        "translation"  # an encoder-decoder on one pair, in two stages (mmxfer.train.translation)
+    )
     generates = True
 
     @property
@@ -47,20 +61,32 @@ class Translation(TaskKind):
     def encoder(self, tokenizer: Any, options: FeatureOptions, space: LabelSpace) -> Encoder:
         return lambda rows: encode(rows, tokenizer, options.max_length)
 
-    def collate_labels(self, examples: list[dict[str, Any]], batch: dict[str, Any],
-                       num_answers: int | None) -> dict[str, torch.Tensor]:
+    def collate_labels(
+        self, examples: list[dict[str, Any]], batch: dict[str, Any], num_answers: int | None
+    ) -> dict[str, torch.Tensor]:
         return {"labels": pad([e["labels"] for e in examples], IGNORE)}
 
-    def decode(self, features: Any, raw: datasets.Dataset, outputs: dict[str, torch.Tensor],
-               space: LabelSpace) -> dict[str, Any]:
-        raise MmxferError(f"{self.spec.name}: translations are decoded from generated token ids "
-                          f"(Translation.hypotheses), not from a forward pass")
+    def decode(
+        self,
+        features: Any,
+        raw: datasets.Dataset,
+        outputs: dict[str, torch.Tensor],
+        space: LabelSpace,
+    ) -> dict[str, Any]:
+        raise MmxferError(
+            f"{self.spec.name}: translations are decoded from generated token ids "
+            f"(Translation.hypotheses), not from a forward pass"
+        )
 
-    def hypotheses(self, features: Any, raw: datasets.Dataset, texts: Sequence[str]) -> dict[str, str]:
+    def hypotheses(
+        self, features: Any, raw: datasets.Dataset, texts: Sequence[str]
+    ) -> dict[str, str]:
         """Hypotheses keyed by example id; ``texts`` are the decoded generations in feature order."""
         ids = feature_ids(self.spec, features, raw)
         if len(ids) != len(texts):
-            raise MmxferError(f"{self.spec.name}: {len(texts)} generated sequences for {len(ids)} features")
+            raise MmxferError(
+                f"{self.spec.name}: {len(texts)} generated sequences for {len(ids)} features"
+            )
         return {i: t.strip() for i, t in zip(ids, texts)}
 
     def golds(self, raw: datasets.Dataset) -> list[Any]:

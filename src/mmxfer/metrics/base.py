@@ -39,24 +39,36 @@ class Metric:
     def score(self, golds: Sequence[Any], preds: Sequence[Any], **params: Any) -> dict[str, float]:
         golds, preds = list(golds), list(preds)
         if len(golds) != len(preds):
-            raise DataError(f"metric {self.name}: {len(golds)} gold rows but {len(preds)} predictions")
+            raise DataError(
+                f"metric {self.name}: {len(golds)} gold rows but {len(preds)} predictions"
+            )
         return self.fn(golds, preds, **params)
 
     def headline(self, golds: Sequence[Any], preds: Sequence[Any], **params: Any) -> float:
         return float(self.score(golds, preds, **params)[self.primary])
 
 
-def register(name: str, primary: str, higher_is_better: bool = True, description: str = "",
-             corpus_level: bool = False, aliases: tuple[str, ...] = (), stats: StatsFn | None = None,
-             from_stats: FromStats | None = None) -> Callable[[ScoreFn], ScoreFn]:
+def register(
+    name: str,
+    primary: str,
+    higher_is_better: bool = True,
+    description: str = "",
+    corpus_level: bool = False,
+    aliases: tuple[str, ...] = (),
+    stats: StatsFn | None = None,
+    from_stats: FromStats | None = None,
+) -> Callable[[ScoreFn], ScoreFn]:
     """Register ``fn(golds, preds, **params)`` as metric ``name`` (decorator)."""
     if (stats is None) != (from_stats is None):
         raise ValueError(f"metric {name}: stats and from_stats come together")
 
     def decorator(fn: ScoreFn) -> ScoreFn:
         doc = description or (fn.__doc__ or "").strip().splitlines()[0]
-        METRICS.add(Metric(name, primary, higher_is_better, fn, doc, corpus_level, stats, from_stats),
-                    name, *aliases)
+        METRICS.add(
+            Metric(name, primary, higher_is_better, fn, doc, corpus_level, stats, from_stats),
+            name,
+            *aliases,
+        )
         return fn
 
     return decorator

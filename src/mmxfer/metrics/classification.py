@@ -18,6 +18,8 @@ def accuracy(gold: Sequence[Any], pred: Sequence[Any]) -> float:
     return 100.0 * correct / len(pred)
 
 
-@register("accuracy", primary="accuracy", description="classification accuracy (0-100)", aliases=("acc",))
+@register(
+    "accuracy", primary="accuracy", description="classification accuracy (0-100)", aliases=("acc",)
+)
 def _accuracy_metric(golds: list, preds: list) -> dict[str, float]:
     return {"accuracy": accuracy(golds, preds), "n": float(len(golds))}

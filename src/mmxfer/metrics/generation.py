@@ -35,7 +35,9 @@ def _check(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]]) -
         ref_streams = [list(r) for r in refs]
     for stream in ref_streams:
         if len(stream) != len(hyps):
-            raise DataError(f"translation scoring: {len(hyps)} hypotheses but {len(stream)} references")
+            raise DataError(
+                f"translation scoring: {len(hyps)} hypotheses but {len(stream)} references"
+            )
     return ref_streams
 
 
@@ -54,7 +56,10 @@ def default_spm_path() -> Path:
 
 
 def _offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("MMXFER_OFFLINE", "HF_HUB_OFFLINE"))
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes")
+        for v in ("MMXFER_OFFLINE", "HF_HUB_OFFLINE")
+    )
 
 
 @lru_cache(maxsize=4)
@@ -62,7 +67,9 @@ def _load_spm(path: str):  # noqa: ANN202 - sentencepiece has no stubs
     try:
         import sentencepiece as spm
     except ImportError:
-        raise AssetError("spBLEU needs the sentencepiece package: pip install sentencepiece") from None
+        raise AssetError(
+            "spBLEU needs the sentencepiece package: pip install sentencepiece"
+        ) from None
     processor = spm.SentencePieceProcessor()
     try:
         processor.Load(path)
@@ -72,7 +79,9 @@ def _load_spm(path: str):  # noqa: ANN202 - sentencepiece has no stubs
 
 
 SPM_ENV = "MMXFER_FLORES200_SPM"
-SPM_MISSING = "needs the flores200 SPM model"  # what a spBLEU row says when the model is not on this machine
+SPM_MISSING = (
+    "needs the flores200 SPM model"  # what a spBLEU row says when the model is not on this machine
+)
 
 
 def resolve_spm_model(spm_model: str | os.PathLike[str] | None = None) -> Path:
@@ -85,14 +94,18 @@ def resolve_spm_model(spm_model: str | os.PathLike[str] | None = None) -> Path:
     if spm_model is not None:
         path = Path(spm_model).expanduser()
         if not path.is_file():
-            raise AssetError(f"spBLEU {SPM_MISSING}: SentencePiece model not found at {path}"
-                             f"{f' (from {SPM_ENV})' if spm_model == env else ''}")
+            raise AssetError(
+                f"spBLEU {SPM_MISSING}: SentencePiece model not found at {path}"
+                f"{f' (from {SPM_ENV})' if spm_model == env else ''}"
+            )
         return path
     path = default_spm_path()
     if path.is_file():
         return path
-    hint = (f"download {FLORES200_SPM_URL} on a connected machine and set {SPM_ENV}=/path/to/it "
-            f"(or save it as {path}, or set translation.spm_model)")
+    hint = (
+        f"download {FLORES200_SPM_URL} on a connected machine and set {SPM_ENV}=/path/to/it "
+        f"(or save it as {path}, or set translation.spm_model)"
+    )
     if _offline():
         raise AssetError(f"spBLEU {SPM_MISSING} and this machine is offline: {hint}")
     try:
@@ -100,11 +113,15 @@ def resolve_spm_model(spm_model: str | os.PathLike[str] | None = None) -> Path:
 
         download_file(FLORES200_SPM_URL, str(path))
     except Exception as exc:  # any network failure ends in the same instruction
-        raise AssetError(f"spBLEU {SPM_MISSING}: it could not be downloaded ({exc}); {hint}") from None
+        raise AssetError(
+            f"spBLEU {SPM_MISSING}: it could not be downloaded ({exc}); {hint}"
+        ) from None
     return path
 
 
-def spm_model_or_reason(spm_model: str | os.PathLike[str] | None = None) -> tuple[Path | None, str | None]:
+def spm_model_or_reason(
+    spm_model: str | os.PathLike[str] | None = None,
+) -> tuple[Path | None, str | None]:
     """``(path, None)`` when spBLEU can be computed here, else ``(None, the reason in one line)``."""
     try:
         return resolve_spm_model(spm_model), None
@@ -119,8 +136,11 @@ def spbleu_signature() -> str:
     return f"nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:{__version__}"
 
 
-def _spm_tokenised(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]],
-                   spm_model: str | os.PathLike[str] | None) -> tuple[list[str], list[list[str]]]:
+def _spm_tokenised(
+    hyps: Sequence[str],
+    refs: Sequence[str] | Sequence[Sequence[str]],
+    spm_model: str | os.PathLike[str] | None,
+) -> tuple[list[str], list[list[str]]]:
     streams = _check(hyps, refs)
     sp = _load_spm(str(resolve_spm_model(spm_model)))
 
@@ -130,8 +150,11 @@ def _spm_tokenised(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[
     return [tok(h) for h in hyps], [[tok(r) for r in s] for s in streams]
 
 
-def spbleu(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]],
-           spm_model: str | os.PathLike[str] | None = None) -> float:
+def spbleu(
+    hyps: Sequence[str],
+    refs: Sequence[str] | Sequence[Sequence[str]],
+    spm_model: str | os.PathLike[str] | None = None,
+) -> float:
     """Corpus spBLEU (BLEU on FLORES-200 SentencePiece pieces, sacrebleu defaults otherwise), 0-100."""
     from sacrebleu.metrics import BLEU
 
@@ -163,8 +186,15 @@ def chrf_pp_from_stats(summed: np.ndarray) -> np.ndarray:
     return _scores_from_stats(CHRF(word_order=2), summed)
 
 
-@register("chrf_pp", primary="chrf_pp", corpus_level=True, description="corpus chrF++ (sacrebleu, word_order=2)",
-          aliases=("chrf++",), stats=chrf_pp_stats, from_stats=chrf_pp_from_stats)
+@register(
+    "chrf_pp",
+    primary="chrf_pp",
+    corpus_level=True,
+    description="corpus chrF++ (sacrebleu, word_order=2)",
+    aliases=("chrf++",),
+    stats=chrf_pp_stats,
+    from_stats=chrf_pp_from_stats,
+)
 def _chrf_metric(golds: list, preds: list) -> dict[str, float]:
     return {"chrf_pp": chrf_pp(preds, golds), "n": float(len(golds))}
 
@@ -183,8 +213,13 @@ def spbleu_from_stats(summed: np.ndarray) -> np.ndarray:
     return _scores_from_stats(BLEU(tokenize="none"), summed)
 
 
-@register("spbleu", primary="spbleu", corpus_level=True,
-          description="corpus spBLEU with the FLORES-200 SentencePiece model (sacrebleu)",
-          stats=spbleu_stats, from_stats=spbleu_from_stats)
+@register(
+    "spbleu",
+    primary="spbleu",
+    corpus_level=True,
+    description="corpus spBLEU with the FLORES-200 SentencePiece model (sacrebleu)",
+    stats=spbleu_stats,
+    from_stats=spbleu_from_stats,
+)
 def _spbleu_metric(golds: list, preds: list, spm_model: str | None = None) -> dict[str, float]:
     return {"spbleu": spbleu(preds, golds, spm_model), "n": float(len(golds))}

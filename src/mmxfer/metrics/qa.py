@@ -44,9 +44,12 @@ _CJK = re.compile(r"[\u4e00-\u9fa5]")
 @lru_cache(maxsize=1)
 def unicode_punctuation() -> frozenset[str]:
     """Every code point whose Unicode category starts with P, plus ASCII punctuation (MLQA's PUNCT)."""
-    return frozenset(
-        chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")
-    ) | _ASCII_PUNCT
+    return (
+        frozenset(
+            chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")
+        )
+        | _ASCII_PUNCT
+    )
 
 
 # --------------------------------------------------------------------------- SQuAD v1.1
@@ -100,8 +103,10 @@ def mixed_segmentation(text: str) -> list[str]:
 
 def _check_lang(lang: str) -> None:
     if lang not in MLQA_ARTICLES:
-        raise DataError(f"MLQA scoring: unknown language {lang!r}{suggest(lang, MLQA_ARTICLES)}; "
-                        f"the official script knows {', '.join(MLQA_ARTICLES)}")
+        raise DataError(
+            f"MLQA scoring: unknown language {lang!r}{suggest(lang, MLQA_ARTICLES)}; "
+            f"the official script knows {', '.join(MLQA_ARTICLES)}"
+        )
 
 
 def normalize_mlqa(text: str, lang: str) -> str:
@@ -130,8 +135,11 @@ def _best(fn: Callable[[str, str], float], prediction: str, golds: Sequence[str]
     return max(fn(prediction, g) for g in (list(golds) or [""]))
 
 
-def _score_pairs(pairs: Iterable[tuple[str | None, Sequence[str]]],
-                 em_fn: Callable[[str, str], float], f1_fn: Callable[[str, str], float]) -> dict[str, float]:
+def _score_pairs(
+    pairs: Iterable[tuple[str | None, Sequence[str]]],
+    em_fn: Callable[[str, str], float],
+    f1_fn: Callable[[str, str], float],
+) -> dict[str, float]:
     em = f1 = 0.0
     total = 0
     for prediction, golds in pairs:
@@ -153,11 +161,15 @@ def _articles(dataset: Any) -> list[dict[str, Any]]:
             raise DataError("QA scoring: expected SQuAD-format JSON with a 'data' list")
         dataset = dataset["data"]
     if not isinstance(dataset, list):
-        raise DataError("QA scoring: expected SQuAD-format JSON (a list of articles with paragraphs/qas)")
+        raise DataError(
+            "QA scoring: expected SQuAD-format JSON (a list of articles with paragraphs/qas)"
+        )
     return dataset
 
 
-def _gold_pairs(predictions: Mapping[str, str], dataset: Any) -> Iterable[tuple[str | None, list[str]]]:
+def _gold_pairs(
+    predictions: Mapping[str, str], dataset: Any
+) -> Iterable[tuple[str | None, list[str]]]:
     for article in _articles(dataset):
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
@@ -176,8 +188,11 @@ def squad_scores(predictions: Mapping[str, str], dataset: Any) -> dict[str, floa
 def mlqa_scores(predictions: Mapping[str, str], dataset: Any, lang: str) -> dict[str, float]:
     """MLQA ``{"exact_match", "f1"}`` (0-100) with ``lang``'s normalisation (en es hi vi de ar zh)."""
     _check_lang(lang)
-    return _score_pairs(_gold_pairs(predictions, dataset),
-                        lambda p, g: mlqa_em(p, g, lang), lambda p, g: mlqa_f1(p, g, lang))
+    return _score_pairs(
+        _gold_pairs(predictions, dataset),
+        lambda p, g: mlqa_em(p, g, lang),
+        lambda p, g: mlqa_f1(p, g, lang),
+    )
 
 
 def qa_average(scores: Mapping[str, float]) -> float:
@@ -189,19 +204,27 @@ def _with_avg(scores: dict[str, float], n: int) -> dict[str, float]:
     return {**scores, "f1_em": qa_average(scores), "n": float(n)}
 
 
-@register("squad", primary="f1", description="SQuAD v1.1 exact match and F1 (XQuAD)", aliases=("xquad",))
+@register(
+    "squad", primary="f1", description="SQuAD v1.1 exact match and F1 (XQuAD)", aliases=("xquad",)
+)
 def _squad_metric(golds: list, preds: list) -> dict[str, float]:
     return _with_avg(_score_pairs(zip(preds, golds), squad_em, squad_f1), len(golds))
 
 
-@register("tydiqa", primary="f1", description="TyDiQA-GoldP as XTREME scores it (SQuAD v1.1 script)")
+@register(
+    "tydiqa", primary="f1", description="TyDiQA-GoldP as XTREME scores it (SQuAD v1.1 script)"
+)
 def _tydiqa_metric(golds: list, preds: list) -> dict[str, float]:
     return _squad_metric(golds, preds)
 
 
-@register("mlqa", primary="f1", description="MLQA exact match and F1 with per-language normalisation")
+@register(
+    "mlqa", primary="f1", description="MLQA exact match and F1 with per-language normalisation"
+)
 def _mlqa_metric(golds: list, preds: list, lang: str = "en") -> dict[str, float]:
     _check_lang(lang)
     pairs = zip(preds, golds)
-    return _with_avg(_score_pairs(pairs, lambda p, g: mlqa_em(p, g, lang), lambda p, g: mlqa_f1(p, g, lang)),
-                     len(golds))
+    return _with_avg(
+        _score_pairs(pairs, lambda p, g: mlqa_em(p, g, lang), lambda p, g: mlqa_f1(p, g, lang)),
+        len(golds),
+    )

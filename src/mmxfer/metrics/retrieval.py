@@ -44,7 +44,11 @@ def _device(device: str | None) -> Any:
 def _as_tensor(x: Any, device: Any, normalize: bool, what: str) -> Any:
     import torch
 
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    t = (
+        x
+        if isinstance(x, torch.Tensor)
+        else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    )
     if t.ndim != 2:
         raise DataError(f"{what}: expected a 2-d embedding matrix, got shape {tuple(t.shape)}")
     if t.shape[0] == 0:
@@ -87,15 +91,17 @@ def _topk_rows(block: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
     return top_v, top_i
 
 
-def _merge_sorted(vals: np.ndarray, inds: np.ndarray, new_vals: np.ndarray, new_inds: np.ndarray,
-                  k: int) -> tuple[np.ndarray, np.ndarray]:
+def _merge_sorted(
+    vals: np.ndarray, inds: np.ndarray, new_vals: np.ndarray, new_inds: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     vals, inds = np.concatenate([vals, new_vals], 1), np.concatenate([inds, new_inds], 1)
     order = np.argsort(-vals, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(vals, order, 1), np.take_along_axis(inds, order, 1)
 
 
-def _merge(vals: np.ndarray, inds: np.ndarray, new_vals: np.ndarray, new_inds: np.ndarray,
-           k: int) -> tuple[np.ndarray, np.ndarray]:
+def _merge(
+    vals: np.ndarray, inds: np.ndarray, new_vals: np.ndarray, new_inds: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Running top-k lists (one per row) merged with those of a later chunk.
 
     Both inputs are sorted (value down, index up) and every new index exceeds every running one, so a
@@ -106,7 +112,9 @@ def _merge(vals: np.ndarray, inds: np.ndarray, new_vals: np.ndarray, new_inds: n
         return _merge_sorted(vals, inds, new_vals, new_inds, k)
     rows = np.flatnonzero(new_vals[:, 0] > vals[:, -1])
     if len(rows):
-        vals[rows], inds[rows] = _merge_sorted(vals[rows], inds[rows], new_vals[rows], new_inds[rows], k)
+        vals[rows], inds[rows] = _merge_sorted(
+            vals[rows], inds[rows], new_vals[rows], new_inds[rows], k
+        )
     return vals, inds
 
 
@@ -127,9 +135,9 @@ def _scan(q: Any, d: Any, k: int, chunk_size: int, columns: bool) -> tuple[np.nd
     col_s = col_i = None
     with torch.no_grad():
         for start in range(0, n_q, chunk_size):
-            block = q[start:start + chunk_size] @ d.T
+            block = q[start : start + chunk_size] @ d.T
             vals, inds = _topk_rows(block, k_row)
-            row_s[start:start + len(vals)], row_i[start:start + len(vals)] = vals, inds
+            row_s[start : start + len(vals)], row_i[start : start + len(vals)] = vals, inds
             if columns:
                 vals, inds = _topk_rows(block.T, k_col)
                 inds += start
@@ -140,8 +148,15 @@ def _scan(q: Any, d: Any, k: int, chunk_size: int, columns: bool) -> tuple[np.nd
     return row_s, row_i, col_s, col_i
 
 
-def knn(queries: Any, database: Any, k: int, *, normalize: bool = True, chunk_size: int = 1024,
-        device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def knn(
+    queries: Any,
+    database: Any,
+    k: int,
+    *,
+    normalize: bool = True,
+    chunk_size: int = 1024,
+    device: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Cosine k nearest neighbours of each query row in ``database``: (sims, indices), both (n_q, k).
 
     Sorted by decreasing similarity, ties broken by the lower index; ``k`` is capped at the database size.
@@ -151,8 +166,15 @@ def knn(queries: Any, database: Any, k: int, *, normalize: bool = True, chunk_si
     return sims, inds
 
 
-def knn_both(src: Any, tgt: Any, k: int, *, normalize: bool = True, chunk_size: int = 1024,
-             device: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def knn_both(
+    src: Any,
+    tgt: Any,
+    k: int,
+    *,
+    normalize: bool = True,
+    chunk_size: int = 1024,
+    device: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``knn(src, tgt, k) + knn(tgt, src, k)`` from one pass over the similarity matrix:
     (src->tgt sims, indices, tgt->src sims, indices)."""
     q, d = _pair(src, tgt, normalize, device)
@@ -166,8 +188,9 @@ def _check_margin(margin: str | None) -> str:
     return margin
 
 
-def _margin_scores(cos: np.ndarray, cand: np.ndarray, mean_q: np.ndarray, mean_d: np.ndarray,
-                   margin: str) -> np.ndarray:
+def _margin_scores(
+    cos: np.ndarray, cand: np.ndarray, mean_q: np.ndarray, mean_d: np.ndarray, margin: str
+) -> np.ndarray:
     # float32 throughout, as LASER's numpy code on faiss float32 output computes it
     if margin == "absolute":
         return cos.astype(np.float32)
@@ -175,16 +198,25 @@ def _margin_scores(cos: np.ndarray, cand: np.ndarray, mean_q: np.ndarray, mean_d
     return cos / b if margin == "ratio" else cos - b
 
 
-def _best(sims: np.ndarray, inds: np.ndarray, mean_q: np.ndarray, mean_d: np.ndarray,
-          margin: str) -> tuple[np.ndarray, np.ndarray]:
+def _best(
+    sims: np.ndarray, inds: np.ndarray, mean_q: np.ndarray, mean_d: np.ndarray, margin: str
+) -> tuple[np.ndarray, np.ndarray]:
     scores = _margin_scores(sims, inds, mean_q, mean_d, margin)
     best = scores.argmax(axis=1)  # first maximum = the nearer candidate on ties
     rows = np.arange(len(best))
     return inds[rows, best], scores[rows, best]
 
 
-def retrieve(src: Any, tgt: Any, margin: str | None = "ratio", k: int = 4, *, normalize: bool = True,
-             chunk_size: int = 1024, device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def retrieve(
+    src: Any,
+    tgt: Any,
+    margin: str | None = "ratio",
+    k: int = 4,
+    *,
+    normalize: bool = True,
+    chunk_size: int = 1024,
+    device: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """For each row of ``src``, the index of the best ``tgt`` row and its (margin) score."""
     margin = _check_margin(margin)
     if margin == "absolute":
@@ -194,22 +226,44 @@ def retrieve(src: Any, tgt: Any, margin: str | None = "ratio", k: int = 4, *, no
     return _best(fs, fi, fs.mean(axis=1), bs.mean(axis=1), margin)
 
 
-def retrieve_both(src: Any, tgt: Any, margin: str | None = "ratio", k: int = 4, *, normalize: bool = True,
-                  chunk_size: int = 1024, device: str | None = None
-                  ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def retrieve_both(
+    src: Any,
+    tgt: Any,
+    margin: str | None = "ratio",
+    k: int = 4,
+    *,
+    normalize: bool = True,
+    chunk_size: int = 1024,
+    device: str | None = None,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """``(retrieve(src, tgt, ...), retrieve(tgt, src, ...))`` from one pass over the similarity matrix."""
     margin = _check_margin(margin)
-    fs, fi, bs, bi = knn_both(src, tgt, 1 if margin == "absolute" else k, normalize=normalize,
-                              chunk_size=chunk_size, device=device)
+    fs, fi, bs, bi = knn_both(
+        src,
+        tgt,
+        1 if margin == "absolute" else k,
+        normalize=normalize,
+        chunk_size=chunk_size,
+        device=device,
+    )
     if margin == "absolute":
         return (fi[:, 0], fs[:, 0].astype(np.float64)), (bi[:, 0], bs[:, 0].astype(np.float64))
     f_mean, b_mean = fs.mean(axis=1), bs.mean(axis=1)
     return _best(fs, fi, f_mean, b_mean, margin), _best(bs, bi, b_mean, f_mean, margin)
 
 
-def xsim(src: Any, tgt: Any, margin: str = "ratio", k: int = 4, *, gold: Sequence[int] | None = None,
-         texts: Sequence[str] | None = None, normalize: bool = True, chunk_size: int = 1024,
-         device: str | None = None) -> dict[str, float]:
+def xsim(
+    src: Any,
+    tgt: Any,
+    margin: str = "ratio",
+    k: int = 4,
+    *,
+    gold: Sequence[int] | None = None,
+    texts: Sequence[str] | None = None,
+    normalize: bool = True,
+    chunk_size: int = 1024,
+    device: str | None = None,
+) -> dict[str, float]:
     """LASER's xSIM: how many ``src`` rows do not retrieve their translation in ``tgt``.
 
     Row i of ``src`` is aligned with row ``gold[i]`` of ``tgt`` (default: row i). With ``texts`` (the sentences
@@ -218,7 +272,9 @@ def xsim(src: Any, tgt: Any, margin: str = "ratio", k: int = 4, *, gold: Sequenc
     as its twin); without, when the index differs (``--index-comparison``). Returns ``{"errors", "n",
     "error_rate"}`` with ``error_rate`` in percent.
     """
-    pred, _ = retrieve(src, tgt, margin, k, normalize=normalize, chunk_size=chunk_size, device=device)
+    pred, _ = retrieve(
+        src, tgt, margin, k, normalize=normalize, chunk_size=chunk_size, device=device
+    )
     ref = np.arange(len(pred)) if gold is None else np.asarray(gold)
     if len(ref) != len(pred):
         raise DataError(f"xsim: {len(pred)} source rows but {len(ref)} gold indices")
@@ -240,8 +296,17 @@ def equal_text_rows(texts: Sequence[str]) -> list[int | list[int]]:
     return [i if len(rows[t]) == 1 else rows[t] for i, t in enumerate(texts)]
 
 
-def tatoeba_accuracy(src: Any, tgt: Any, margin: str | None = None, *, direction: str = "en-xx", k: int = 4,
-                     normalize: bool = True, chunk_size: int = 1024, device: str | None = None) -> float:
+def tatoeba_accuracy(
+    src: Any,
+    tgt: Any,
+    margin: str | None = None,
+    *,
+    direction: str = "en-xx",
+    k: int = 4,
+    normalize: bool = True,
+    chunk_size: int = 1024,
+    device: str | None = None,
+) -> float:
     """Tatoeba accuracy (0-100): nearest neighbour by cosine, XTREME's convention.
 
     ``src`` holds the non-English sentences, ``tgt`` their English translations (row-aligned). XTREME's
@@ -253,24 +318,39 @@ def tatoeba_accuracy(src: Any, tgt: Any, margin: str | None = None, *, direction
     queries, database = (tgt, src) if direction == "en-xx" else (src, tgt)
     if direction not in ("en-xx", "xx-en"):
         raise DataError(f"tatoeba: direction must be en-xx or xx-en, got {direction!r}")
-    pred, _ = retrieve(queries, database, margin, k, normalize=normalize, chunk_size=chunk_size, device=device)
+    pred, _ = retrieve(
+        queries, database, margin, k, normalize=normalize, chunk_size=chunk_size, device=device
+    )
     return 100.0 * float((pred == np.arange(len(pred))).mean())
 
 
 # --------------------------------------------------------------------------- BUCC
 
 
-def mine(src: Any, tgt: Any, k: int = 4, margin: str = "ratio", *, normalize: bool = True,
-         chunk_size: int = 1024, device: str | None = None) -> list[tuple[int, int, float]]:
+def mine(
+    src: Any,
+    tgt: Any,
+    k: int = 4,
+    margin: str = "ratio",
+    *,
+    normalize: bool = True,
+    chunk_size: int = 1024,
+    device: str | None = None,
+) -> list[tuple[int, int, float]]:
     """LASER/XTREME bitext mining, ``retrieval='max'``: (src index, tgt index, margin score) candidates.
 
     Best candidate of every source (forward) and every target (backward) sentence, sorted by score,
     each sentence used at most once (greedy by decreasing score).
     """
-    (fwd_best, fwd_score), (bwd_best, bwd_score) = retrieve_both(src, tgt, margin, k, normalize=normalize,
-                                                                 chunk_size=chunk_size, device=device)
-    pairs = np.concatenate([np.stack([np.arange(len(fwd_best)), fwd_best], 1),
-                            np.stack([bwd_best, np.arange(len(bwd_best))], 1)])
+    (fwd_best, fwd_score), (bwd_best, bwd_score) = retrieve_both(
+        src, tgt, margin, k, normalize=normalize, chunk_size=chunk_size, device=device
+    )
+    pairs = np.concatenate(
+        [
+            np.stack([np.arange(len(fwd_best)), fwd_best], 1),
+            np.stack([bwd_best, np.arange(len(bwd_best))], 1),
+        ]
+    )
     scores = np.concatenate([fwd_score, bwd_score])
     seen_src: set[int] = set()
     seen_tgt: set[int] = set()
@@ -284,8 +364,10 @@ def mine(src: Any, tgt: Any, k: int = 4, margin: str = "ratio", *, normalize: bo
     return out
 
 
-def optimize_threshold(candidates: Iterable[tuple[Hashable, Hashable, float]],
-                       gold: Iterable[tuple[Hashable, Hashable]]) -> float:
+def optimize_threshold(
+    candidates: Iterable[tuple[Hashable, Hashable, float]],
+    gold: Iterable[tuple[Hashable, Hashable]],
+) -> float:
     """XTREME's ``bucc_optimize``: the score threshold that maximises F1 on ``gold``.
 
     Candidates are ranked by decreasing score; the threshold is halfway between the best-F1 cut and the
@@ -309,7 +391,9 @@ def optimize_threshold(candidates: Iterable[tuple[Hashable, Hashable, float]],
     return threshold
 
 
-def pair_f1(gold: Iterable[tuple[Hashable, Hashable]], pred: Iterable[tuple[Hashable, Hashable]]) -> dict[str, float]:
+def pair_f1(
+    gold: Iterable[tuple[Hashable, Hashable]], pred: Iterable[tuple[Hashable, Hashable]]
+) -> dict[str, float]:
     """Set F1 of predicted vs gold pairs (0-100), XTREME's ``bucc_f1``."""
     gold_set, pred_set = {tuple(g) for g in gold}, {tuple(p) for p in pred}
     correct = len(gold_set & pred_set)
@@ -321,10 +405,21 @@ def pair_f1(gold: Iterable[tuple[Hashable, Hashable]], pred: Iterable[tuple[Hash
     return {"f1": 100.0 * f1, "precision": 100.0 * precision, "recall": 100.0 * recall}
 
 
-def bucc_f1(dev_src: Any, dev_tgt: Any, dev_gold: Iterable[tuple[int, int]], test_src: Any, test_tgt: Any,
-            test_gold: Iterable[tuple[int, int]] | None = None, *, k: int = 4, margin: str = "ratio",
-            threshold: float | None = None, normalize: bool = True, chunk_size: int = 1024,
-            device: str | None = None) -> dict[str, Any]:
+def bucc_f1(
+    dev_src: Any,
+    dev_tgt: Any,
+    dev_gold: Iterable[tuple[int, int]],
+    test_src: Any,
+    test_tgt: Any,
+    test_gold: Iterable[tuple[int, int]] | None = None,
+    *,
+    k: int = 4,
+    margin: str = "ratio",
+    threshold: float | None = None,
+    normalize: bool = True,
+    chunk_size: int = 1024,
+    device: str | None = None,
+) -> dict[str, Any]:
     """BUCC 2018 recipe: mine dev and test with the ``margin`` (k-NN), pick the F1-optimal threshold on
     the dev gold pairs (row indices), keep test candidates scoring >= it, score them against the test gold.
 
@@ -359,26 +454,43 @@ def _hits(golds: list, preds: list, what: str) -> np.ndarray:
     try:
         accepted = [{int(x) for x in g} if isinstance(g, list) else {int(g)} for g in golds]
     except (TypeError, ValueError):
-        raise DataError(f"{what}: golds must be row indices (an integer, or a list of them)") from None
+        raise DataError(
+            f"{what}: golds must be row indices (an integer, or a list of them)"
+        ) from None
     return np.fromiter((int(x) in a for x, a in zip(p, accepted)), dtype=bool, count=len(p))
 
 
-@register("tatoeba_accuracy", primary="accuracy",
-          description="bitext retrieval accuracy from retrieved vs true indices (Tatoeba)")
+@register(
+    "tatoeba_accuracy",
+    primary="accuracy",
+    description="bitext retrieval accuracy from retrieved vs true indices (Tatoeba)",
+)
 def _tatoeba_metric(golds: list, preds: list) -> dict[str, float]:
     if not golds:
         raise DataError("tatoeba_accuracy: nothing to score")
     accuracy = 100.0 * float(_hits(golds, preds, "tatoeba_accuracy").mean())
-    return {"accuracy": accuracy, "error_rate": 100.0 - accuracy, "n": float(len(golds))}  # error_rate: xSIM's
+    return {
+        "accuracy": accuracy,
+        "error_rate": 100.0 - accuracy,
+        "n": float(len(golds)),
+    }  # error_rate: xSIM's
 
 
-@register("xsim", primary="error_rate", higher_is_better=False,
-          description="xSIM error rate (%) from retrieved vs true rows (LASER)")
+@register(
+    "xsim",
+    primary="error_rate",
+    higher_is_better=False,
+    description="xSIM error rate (%) from retrieved vs true rows (LASER)",
+)
 def _xsim_metric(golds: list, preds: list) -> dict[str, float]:
     if not golds:
         raise DataError("xsim: nothing to score")
     errors = int((~_hits(golds, preds, "xsim")).sum())
-    return {"error_rate": 100.0 * errors / len(golds), "errors": float(errors), "n": float(len(golds))}
+    return {
+        "error_rate": 100.0 * errors / len(golds),
+        "errors": float(errors),
+        "n": float(len(golds)),
+    }
 
 
 def pair_counts(golds: list, preds: list) -> np.ndarray:
@@ -405,13 +517,20 @@ def pair_f1_from_counts(summed: np.ndarray) -> np.ndarray:
     return 200.0 * correct / np.maximum(n_pred + n_gold, 1)
 
 
-@register("bucc_f1", primary="f1", corpus_level=True,
-          description="BUCC mining F1: predicted vs gold [src_id, tgt_id] pairs (null = none)",
-          stats=pair_counts, from_stats=pair_f1_from_counts)
+@register(
+    "bucc_f1",
+    primary="f1",
+    corpus_level=True,
+    description="BUCC mining F1: predicted vs gold [src_id, tgt_id] pairs (null = none)",
+    stats=pair_counts,
+    from_stats=pair_f1_from_counts,
+)
 def _bucc_metric(golds: list, preds: list) -> dict[str, float]:
     gold = [tuple(g) for g in golds if g]
     if not gold:
-        raise DataError(f"bucc_f1: none of the {len(golds)} rows has a gold pair; BUCC F1 is undefined without gold "
-                        f"(the official BUCC 2018 test gold is not public: score the training files, as XTREME)")
+        raise DataError(
+            f"bucc_f1: none of the {len(golds)} rows has a gold pair; BUCC F1 is undefined without gold "
+            f"(the official BUCC 2018 test gold is not public: score the training files, as XTREME)"
+        )
     pred = [tuple(p) for p in preds if p]
     return {**pair_f1(gold, pred), "n": float(len(gold))}

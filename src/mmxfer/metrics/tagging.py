@@ -74,13 +74,18 @@ def _check(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]
         raise DataError(f"tagging: {len(gold_tags)} gold sentences but {len(pred_tags)} predicted")
     for i, (g, p) in enumerate(zip(gold_tags, pred_tags)):
         if len(g) != len(p):
-            raise DataError(f"tagging: sentence {i} has {len(g)} gold tags but {len(p)} predicted tags")
+            raise DataError(
+                f"tagging: sentence {i} has {len(g)} gold tags but {len(p)} predicted tags"
+            )
 
 
 def prf(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> dict[str, float]:
     """Micro precision, recall and F1 over chunks (0-100), as seqeval's ``average='micro'``."""
     _check(gold_tags, pred_tags)
-    true_by_type, pred_by_type = _by_type(chunks(_flat(gold_tags))), _by_type(chunks(_flat(pred_tags)))
+    true_by_type, pred_by_type = (
+        _by_type(chunks(_flat(gold_tags))),
+        _by_type(chunks(_flat(pred_tags))),
+    )
     types = set(true_by_type) | set(pred_by_type)
     tp = sum(len(true_by_type[t] & pred_by_type[t]) for t in types)
     n_pred = sum(len(pred_by_type[t]) for t in types)
@@ -114,7 +119,9 @@ def token_accuracy(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Seque
     return 100.0 * correct / total
 
 
-def sentence_counts(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> np.ndarray:
+def sentence_counts(
+    gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]
+) -> np.ndarray:
     """(n, 3) per-sentence chunk counts: true positives, predicted chunks, gold chunks.
 
     The chunks are those of :func:`prf` (one seqeval pass over the concatenated sentences), each counted
@@ -136,18 +143,31 @@ def sentence_counts(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequ
 def f1_from_counts(summed: np.ndarray) -> np.ndarray:
     """Micro F1 (0-100) from summed ``(tp, n_pred, n_true)`` counts (last axis)."""
     tp, n_pred, n_true = summed[..., 0], summed[..., 1], summed[..., 2]
-    return 200.0 * tp / np.maximum(n_pred + n_true, 1)  # counts are whole numbers; no chunks -> tp = 0 -> 0
+    return (
+        200.0 * tp / np.maximum(n_pred + n_true, 1)
+    )  # counts are whole numbers; no chunks -> tp = 0 -> 0
 
 
-@register("span_f1", primary="f1", corpus_level=True,
-          description="entity-span F1 over BIO chunks, seqeval default mode (PAN-X)", aliases=("seqeval",),
-          stats=sentence_counts, from_stats=f1_from_counts)
+@register(
+    "span_f1",
+    primary="f1",
+    corpus_level=True,
+    description="entity-span F1 over BIO chunks, seqeval default mode (PAN-X)",
+    aliases=("seqeval",),
+    stats=sentence_counts,
+    from_stats=f1_from_counts,
+)
 def _span_f1_metric(golds: list, preds: list) -> dict[str, float]:
     return {**prf(golds, preds), "n": float(len(golds))}
 
 
-@register("token_f1", primary="f1", corpus_level=True,
-          description="UDPOS as XTREME reports it: seqeval F1 on POS tags, plus token accuracy",
-          stats=sentence_counts, from_stats=f1_from_counts)
+@register(
+    "token_f1",
+    primary="f1",
+    corpus_level=True,
+    description="UDPOS as XTREME reports it: seqeval F1 on POS tags, plus token accuracy",
+    stats=sentence_counts,
+    from_stats=f1_from_counts,
+)
 def _token_f1_metric(golds: list, preds: list) -> dict[str, float]:
     return {**prf(golds, preds), "accuracy": token_accuracy(golds, preds), "n": float(len(golds))}

@@ -22,8 +22,15 @@ from mmxfer.models.vision import VisionTower, build_vision_tower, tower_config
 
 
 class TaskModel(nn.Module):
-    def __init__(self, trunk: nn.Module, head: Head, vision: nn.Module | None = None,
-                 projector: nn.Module | None = None, tokenizer: Any = None, head_name: str = "") -> None:
+    def __init__(
+        self,
+        trunk: nn.Module,
+        head: Head,
+        vision: nn.Module | None = None,
+        projector: nn.Module | None = None,
+        tokenizer: Any = None,
+        head_name: str = "",
+    ) -> None:
         super().__init__()
         self.trunk = trunk
         self.head = head
@@ -31,7 +38,9 @@ class TaskModel(nn.Module):
         self.projector = projector
         self.tokenizer = tokenizer
         self.head_name = head_name
-        self.vision_frozen = vision is not None and not any(p.requires_grad for p in vision.parameters())
+        self.vision_frozen = vision is not None and not any(
+            p.requires_grad for p in vision.parameters()
+        )
 
     def train(self, mode: bool = True) -> TaskModel:
         super().train(mode)
@@ -39,15 +48,20 @@ class TaskModel(nn.Module):
             self.vision.eval()  # a frozen tower keeps eval-mode behaviour (dropout off)
         return self
 
-    def visual_tokens(self, pixel_values: torch.Tensor | None = None,
-                      image_features: torch.Tensor | None = None) -> torch.Tensor:
+    def visual_tokens(
+        self, pixel_values: torch.Tensor | None = None, image_features: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Projected visual tokens ``[B, N, H_trunk]`` of images given as pixels, or as the frozen tower's tokens
         (``image_features``, :mod:`mmxfer.models.image_features`)."""
         if self.vision is None or self.projector is None:
-            raise ValueError("this model has no vision tower: build it with vision_cfg to pass pixel_values")
+            raise ValueError(
+                "this model has no vision tower: build it with vision_cfg to pass pixel_values"
+            )
         if image_features is not None:
             if not self.vision_frozen:
-                raise ValueError("image_features stand in for a frozen tower only; pass pixel_values")
+                raise ValueError(
+                    "image_features stand in for a frozen tower only; pass pixel_values"
+                )
             tokens = image_features
         elif self.vision_frozen:
             with torch.no_grad():
@@ -56,10 +70,17 @@ class TaskModel(nn.Module):
             tokens = self.vision(pixel_values)
         return self.projector(tokens)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                pixel_values: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
-                image_features: torch.Tensor | None = None, target_input_ids: torch.Tensor | None = None,
-                target_attention_mask: torch.Tensor | None = None, **labels: Any) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        image_features: torch.Tensor | None = None,
+        target_input_ids: torch.Tensor | None = None,
+        target_attention_mask: torch.Tensor | None = None,
+        **labels: Any,
+    ) -> dict[str, torch.Tensor]:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         num_choices = 1
@@ -79,15 +100,26 @@ class TaskModel(nn.Module):
         if self.head.dual:
             text_out = self.trunk(input_ids=input_ids, attention_mask=attention_mask, **extra)
             kwargs: dict[str, Any] = {}
-            if target_input_ids is not None:  # a sentence pair (bitext): the other side through the same trunk
+            if (
+                target_input_ids is not None
+            ):  # a sentence pair (bitext): the other side through the same trunk
                 if target_attention_mask is None:
                     target_attention_mask = torch.ones_like(target_input_ids)
-                pair_out = self.trunk(input_ids=target_input_ids, attention_mask=target_attention_mask)
-                kwargs = {"pair_hidden": pair_out.last_hidden_state, "pair_mask": target_attention_mask}
+                pair_out = self.trunk(
+                    input_ids=target_input_ids, attention_mask=target_attention_mask
+                )
+                kwargs = {
+                    "pair_hidden": pair_out.last_hidden_state,
+                    "pair_mask": target_attention_mask,
+                }
             elif pixel_values is not None or image_features is not None:
                 empty = input_ids[:, :0]
-                img_out, img_mask = fused_forward(self.trunk, empty, attention_mask[:, :0],
-                                                  self.visual_tokens(pixel_values, image_features))
+                img_out, img_mask = fused_forward(
+                    self.trunk,
+                    empty,
+                    attention_mask[:, :0],
+                    self.visual_tokens(pixel_values, image_features),
+                )
                 kwargs = {"image_hidden": img_out.last_hidden_state, "image_mask": img_mask}
             return self.head(text_out.last_hidden_state, attention_mask, labels=labels, **kwargs)
 
@@ -98,8 +130,14 @@ class TaskModel(nn.Module):
             visual = self.visual_tokens(pixel_values, image_features)
             out, mask = fused_forward(self.trunk, input_ids, attention_mask, visual, token_type_ids)
             hidden, text_start = out.last_hidden_state, visual.shape[1]
-        result = self.head(hidden, mask, text_start=text_start, labels=labels, num_choices=num_choices,
-                           input_ids=input_ids)
+        result = self.head(
+            hidden,
+            mask,
+            text_start=text_start,
+            labels=labels,
+            num_choices=num_choices,
+            input_ids=input_ids,
+        )
         result["hidden_states"] = out.hidden_states
         return result
 
@@ -110,7 +148,9 @@ class TaskModel(nn.Module):
     def save_trunk(self, out_dir: str, tokenizer: Any = None):
         tok = tokenizer or self.tokenizer
         if tok is None:
-            raise ValueError("save_trunk needs the tokenizer (pass it, or build the model from a Trunk)")
+            raise ValueError(
+                "save_trunk needs the tokenizer (pass it, or build the model from a Trunk)"
+            )
         return save_trunk(self.trunk, tok, out_dir)
 
 
@@ -125,8 +165,14 @@ def visual_token_count(vision_cfg: VisionConfig) -> int:
     return int(tokens.shape[1])
 
 
-def check_sequence_length(trunk: Trunk | nn.Module, visual: int, max_text_length: int, *,
-                          length_key: str = "trunk.max_length", dual: bool = False) -> None:
+def check_sequence_length(
+    trunk: Trunk | nn.Module,
+    visual: int,
+    max_text_length: int,
+    *,
+    length_key: str = "trunk.max_length",
+    dual: bool = False,
+) -> None:
     """ConfigError (one line, both numbers and the fix) when ``visual`` (:func:`visual_token_count`) + text
     tokens exceed the trunk's positions. ``dual`` heads encode image and text apart, so each must fit on its own."""
     model = trunk.model if isinstance(trunk, Trunk) else trunk
@@ -137,11 +183,18 @@ def check_sequence_length(trunk: Trunk | nn.Module, visual: int, max_text_length
         check_fused_length(model, visual, max_text_length, length_key=length_key)
 
 
-def build_task_model(trunk: Trunk | nn.Module, head: str, *, num_labels: int | None = None,
-                     vision_cfg: VisionConfig | None = None,
-                     freeze_embeddings: bool = False, train_top_layers: int | None = None,
-                     max_text_length: int | None = None,
-                     length_key: str = "trunk.max_length", **head_kwargs: Any) -> TaskModel:
+def build_task_model(
+    trunk: Trunk | nn.Module,
+    head: str,
+    *,
+    num_labels: int | None = None,
+    vision_cfg: VisionConfig | None = None,
+    freeze_embeddings: bool = False,
+    train_top_layers: int | None = None,
+    max_text_length: int | None = None,
+    length_key: str = "trunk.max_length",
+    **head_kwargs: Any,
+) -> TaskModel:
     """Trunk (a :class:`~mmxfer.models.trunk.Trunk`, or its model alone) + head; with ``vision_cfg`` also a tower
     and projector.
     ``train_top_layers``: only that many top layers of the trunk train (:mod:`mmxfer.models.frozen`).
@@ -155,7 +208,9 @@ def build_task_model(trunk: Trunk | nn.Module, head: str, *, num_labels: int | N
         trunk, tokenizer = trunk.model, trunk.tokenizer
     if max_text_length is not None:
         visual = visual_token_count(vision_cfg) if vision_cfg is not None else 0
-        check_sequence_length(trunk, visual, max_text_length, length_key=length_key, dual=HEADS.get(head).dual)
+        check_sequence_length(
+            trunk, visual, max_text_length, length_key=length_key, dual=HEADS.get(head).dual
+        )
     hidden = int(trunk.config.hidden_size)
     head_cls = HEADS.get(head)
     if tokenizer is not None and getattr(tokenizer, "mask_token_id", None) is not None:
@@ -164,7 +219,9 @@ def build_task_model(trunk: Trunk | nn.Module, head: str, *, num_labels: int | N
     vision = projector = None
     if vision_cfg is not None:
         vision = build_vision_tower(vision_cfg)
-        projector = Projector(vision.hidden_size, hidden, vision_cfg.projector, vision_cfg.num_tokens)
+        projector = Projector(
+            vision.hidden_size, hidden, vision_cfg.projector, vision_cfg.num_tokens
+        )
     if freeze_embeddings:
         trunk.get_input_embeddings().requires_grad_(False)
     freeze_lower_layers(trunk, frozen_depth(trunk, train_top_layers))

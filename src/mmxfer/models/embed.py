@@ -34,9 +34,21 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
 
 
 @torch.no_grad()
-def encode(model, tokenizer, sentences: list[str], *, layer: int | None = None, pooling: str = "mean",
-           prefix: str = "", batch_size: int = 32, max_length: int = 256, normalize: bool = True,
-           device: str | torch.device | None = None, progress: bool = True, precision: str = "no") -> np.ndarray:
+def encode(
+    model,
+    tokenizer,
+    sentences: list[str],
+    *,
+    layer: int | None = None,
+    pooling: str = "mean",
+    prefix: str = "",
+    batch_size: int = 32,
+    max_length: int = 256,
+    normalize: bool = True,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    precision: str = "no",
+) -> np.ndarray:
     """Pooled hidden states, float32 ``[N, H]``, in input order.
 
     ``layer``: None = last, 0 = embedding output, negative counts from the end (-1 = last).
@@ -52,7 +64,9 @@ def encode(model, tokenizer, sentences: list[str], *, layer: int | None = None, 
     num_layers = int(model.config.num_hidden_layers)
     index = num_layers if layer is None else layer
     if not -(num_layers + 1) <= index <= num_layers:
-        raise ConfigError(f"layer {layer} is out of range: the trunk has layers 0..{num_layers} (or -1..-{num_layers + 1})")
+        raise ConfigError(
+            f"layer {layer} is out of range: the trunk has layers 0..{num_layers} (or -1..-{num_layers + 1})"
+        )
     hidden_size = int(model.config.hidden_size)
     limit = position_limit(model)
     if limit is not None:  # a longer window would index past the position embeddings
@@ -65,17 +79,23 @@ def encode(model, tokenizer, sentences: list[str], *, layer: int | None = None, 
     was_training = model.training
     model.eval()
     model.to(device)
-    ids = tokenizer([prefix + s for s in sentences], truncation=True, max_length=max_length)["input_ids"]
+    ids = tokenizer([prefix + s for s in sentences], truncation=True, max_length=max_length)[
+        "input_ids"
+    ]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out = np.zeros((len(ids), hidden_size), dtype=np.float32)
     try:
         with autocast(precision, device):
-            for start in tqdm(range(0, len(order), batch_size), desc="embed", unit="batch", disable=not progress):
-                idx = order[start:start + batch_size]
+            for start in tqdm(
+                range(0, len(order), batch_size), desc="embed", unit="batch", disable=not progress
+            ):
+                idx = order[start : start + batch_size]
                 input_ids, mask = _padded([ids[i] for i in idx], pad_id)
                 input_ids, mask = input_ids.to(device), mask.to(device)
-                hidden = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[index]
+                hidden = model(
+                    input_ids=input_ids, attention_mask=mask, output_hidden_states=True
+                ).hidden_states[index]
                 pooled = _pool(hidden.float(), mask, pooling)
                 if normalize:
                     pooled = torch.nn.functional.normalize(pooled, dim=-1)
@@ -91,6 +111,6 @@ def _padded(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Ten
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        input_ids[i, :len(r)] = torch.as_tensor(r, dtype=torch.long)
-        mask[i, :len(r)] = 1
+        input_ids[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = 1
     return input_ids, mask

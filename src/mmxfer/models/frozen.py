@@ -82,7 +82,9 @@ def _budget() -> int:
     try:
         return max(0, int(raw)) * 2**20
     except ValueError:
-        raise ConfigError(f"MMXFER_STATE_CACHE_MB must be a whole number of MiB, got {raw!r}") from None
+        raise ConfigError(
+            f"MMXFER_STATE_CACHE_MB must be a whole number of MiB, got {raw!r}"
+        ) from None
 
 
 #: the process-wide cache of frozen-layer outputs
@@ -99,9 +101,13 @@ class _Frozen:
 def layer_stack(model: nn.Module) -> nn.ModuleList:
     """The encoder's transformer layers (``encoder.layer``); a ConfigError for other layouts."""
     stack = getattr(getattr(model, "encoder", None), "layer", None)
-    if not isinstance(stack, nn.ModuleList) or not isinstance(getattr(model, "embeddings", None), nn.Module):
-        raise ConfigError(f"trunk.train_top_layers needs a BERT/RoBERTa-style trunk (embeddings + encoder.layer); "
-                          f"{type(model).__name__} is not laid out that way: leave trunk.train_top_layers unset")
+    if not isinstance(stack, nn.ModuleList) or not isinstance(
+        getattr(model, "embeddings", None), nn.Module
+    ):
+        raise ConfigError(
+            f"trunk.train_top_layers needs a BERT/RoBERTa-style trunk (embeddings + encoder.layer); "
+            f"{type(model).__name__} is not laid out that way: leave trunk.train_top_layers unset"
+        )
     return stack
 
 
@@ -123,7 +129,9 @@ def tensors_fingerprint(named: Iterator[tuple[str, torch.Tensor]], *extra: str) 
     for name, tensor in named:
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        hash_giving_back_file_pages(digest, memoryview(t.reshape(-1).view(torch.uint8).numpy()), t.data_ptr(), ranges)
+        hash_giving_back_file_pages(
+            digest, memoryview(t.reshape(-1).view(torch.uint8).numpy()), t.data_ptr(), ranges
+        )
     return digest.hexdigest()[:32]
 
 
@@ -141,8 +149,14 @@ def lower_fingerprint(model: nn.Module, n: int) -> str:
 
 
 #: config fields that change what the lower layers compute beyond their weights' shapes
-_NUMERIC_FIELDS = ("hidden_act", "layer_norm_eps", "num_attention_heads", "position_embedding_type", "pad_token_id",
-                   "_attn_implementation")
+_NUMERIC_FIELDS = (
+    "hidden_act",
+    "layer_norm_eps",
+    "num_attention_heads",
+    "position_embedding_type",
+    "pad_token_id",
+    "_attn_implementation",
+)
 
 
 def _numerics(config: Any) -> str:
@@ -160,12 +174,16 @@ def freeze_lower_layers(model: nn.Module, n: int, cache: StateCache | None = STA
     current = getattr(model, "_mmxfer_frozen", None)
     if current is not None:
         if current.layers != n:
-            raise ConfigError(f"this trunk already has {current.layers} frozen layers; cannot freeze {n}")
+            raise ConfigError(
+                f"this trunk already has {current.layers} frozen layers; cannot freeze {n}"
+            )
         return
     for module in _lower_modules(model, n):
         module.requires_grad_(False)
     model._mmxfer_frozen = _Frozen(n, lower_fingerprint(model, n), cache)
-    model.forward = _split_forward.__get__(model)  # the instance's forward; the class (and saving) is unchanged
+    model.forward = _split_forward.__get__(
+        model
+    )  # the instance's forward; the class (and saving) is unchanged
 
 
 @contextlib.contextmanager
@@ -192,7 +210,9 @@ class _Given(nn.Module):
 
 
 @contextlib.contextmanager
-def _swapped(model: nn.Module, layers: list[nn.Module], embeddings: nn.Module | None = None) -> Iterator[None]:
+def _swapped(
+    model: nn.Module, layers: list[nn.Module], embeddings: nn.Module | None = None
+) -> Iterator[None]:
     encoder, old_layers, old_embeddings = model.encoder, model.encoder.layer, model.embeddings
     encoder.layer = nn.ModuleList(layers)
     if embeddings is not None:
@@ -231,38 +251,62 @@ def _right_padded_lengths(mask: torch.Tensor) -> list[int] | None:
     return [int(x) for x in lengths.tolist()]
 
 
-def _cached_lower(model: nn.Module, state: _Frozen, input_ids: torch.Tensor, mask: torch.Tensor,
-                  lengths: list[int]) -> torch.Tensor:
+def _cached_lower(
+    model: nn.Module,
+    state: _Frozen,
+    input_ids: torch.Tensor,
+    mask: torch.Tensor,
+    lengths: list[int],
+) -> torch.Tensor:
     """The frozen layers' output for right-padded token ids, row by row from the cache, the rest computed
     in one batch (only as long as its longest row) and stored."""
     cache = state.cache
     autocast = _autocast_key(input_ids.device)
     store = torch.bfloat16 if autocast[1] and autocast[2] == str(torch.bfloat16) else None
     ids_cpu = input_ids.detach().cpu()
-    keys = [((state.fingerprint, autocast), ids_cpu[i, :n].numpy().tobytes()) for i, n in enumerate(lengths)]
+    keys = [
+        ((state.fingerprint, autocast), ids_cpu[i, :n].numpy().tobytes())
+        for i, n in enumerate(lengths)
+    ]
     rows: list[torch.Tensor | None] = [cache.get(k) for k in keys]
     todo = [i for i, r in enumerate(rows) if r is None]
     dtype = torch.float32 if store is not None else None
     if todo:
         width = max(lengths[i] for i in todo)
         with torch.no_grad():
-            computed = _lower(model, state.layers, input_ids=input_ids[todo, :width],
-                              attention_mask=mask[todo, :width])
+            computed = _lower(
+                model,
+                state.layers,
+                input_ids=input_ids[todo, :width],
+                attention_mask=mask[todo, :width],
+            )
         dtype = dtype or computed.dtype
         for j, i in enumerate(todo):
-            rows[i] = computed[j, :lengths[i]].detach().to(store or computed.dtype, copy=True)
+            rows[i] = computed[j, : lengths[i]].detach().to(store or computed.dtype, copy=True)
             cache.put(keys[i], rows[i])
-    hidden = torch.zeros(input_ids.shape[0], input_ids.shape[1], rows[0].shape[-1], dtype=dtype or rows[0].dtype,
-                         device=input_ids.device)
+    hidden = torch.zeros(
+        input_ids.shape[0],
+        input_ids.shape[1],
+        rows[0].shape[-1],
+        dtype=dtype or rows[0].dtype,
+        device=input_ids.device,
+    )
     for i, row in enumerate(rows):
-        hidden[i, :lengths[i]] = row
+        hidden[i, : lengths[i]] = row
     return hidden
 
 
-def _split_forward(self: nn.Module, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                   token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
-                   inputs_embeds: torch.Tensor | None = None, output_hidden_states: bool | None = None,
-                   return_dict: bool | None = None, **unsupported: Any) -> Any:
+def _split_forward(
+    self: nn.Module,
+    input_ids: torch.Tensor | None = None,
+    attention_mask: torch.Tensor | None = None,
+    token_type_ids: torch.Tensor | None = None,
+    position_ids: torch.Tensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+    output_hidden_states: bool | None = None,
+    return_dict: bool | None = None,
+    **unsupported: Any,
+) -> Any:
     """The trunk's forward with frozen lower layers: lower states (cached for plain token ids), then the
     upper layers through the model's own forward; ``hidden_states`` has None below the frozen depth."""
     if any(v is not None for v in unsupported.values()):
@@ -274,21 +318,33 @@ def _split_forward(self: nn.Module, input_ids: torch.Tensor | None = None, atten
         attention_mask = torch.ones(reference.shape[:2], dtype=torch.long, device=reference.device)
     plain_types = token_type_ids is None or not bool(token_type_ids.any())
     lengths = None
-    if state.cache is not None and input_ids is not None and inputs_embeds is None and position_ids is None \
-            and plain_types:
+    if (
+        state.cache is not None
+        and input_ids is not None
+        and inputs_embeds is None
+        and position_ids is None
+        and plain_types
+    ):
         lengths = _right_padded_lengths(attention_mask)
     if lengths is not None and min(lengths) > 0:
         hidden = _cached_lower(self, state, input_ids, attention_mask, lengths)
     else:
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
-                  "position_ids": position_ids, "inputs_embeds": inputs_embeds}
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+            "position_ids": position_ids,
+            "inputs_embeds": inputs_embeds,
+        }
         grad = inputs_embeds is not None and inputs_embeds.requires_grad and torch.is_grad_enabled()
         with contextlib.nullcontext() if grad else torch.no_grad():
             hidden = _lower(self, n, **{k: v for k, v in inputs.items() if v is not None})
     original = type(self).forward.__get__(self)
     stack = list(self.encoder.layer)
     with _swapped(self, stack[n:], embeddings=_Given(hidden)):
-        out = original(inputs_embeds=hidden, attention_mask=attention_mask, output_hidden_states=True)
+        out = original(
+            inputs_embeds=hidden, attention_mask=attention_mask, output_hidden_states=True
+        )
     if out.hidden_states is not None:
         out.hidden_states = (None,) * n + tuple(out.hidden_states)
     return out

@@ -19,7 +19,9 @@ from mmxfer.errors import ConfigError
 class Projector(nn.Module):
     """Maps ``[B, N, D_vision]`` to ``[B, N', H_trunk]``: optional adaptive pooling to N' tokens, then linear/MLP."""
 
-    def __init__(self, in_dim: int, out_dim: int, kind: str = "mlp", num_tokens: int | None = None) -> None:
+    def __init__(
+        self, in_dim: int, out_dim: int, kind: str = "mlp", num_tokens: int | None = None
+    ) -> None:
         super().__init__()
         if kind not in ("linear", "mlp"):
             raise ValueError(f"projector must be 'linear' or 'mlp', got {kind!r}")
@@ -27,7 +29,9 @@ class Projector(nn.Module):
         if kind == "linear":
             self.net: nn.Module = nn.Linear(in_dim, out_dim)
         else:
-            self.net = nn.Sequential(nn.Linear(in_dim, out_dim), nn.GELU(), nn.Linear(out_dim, out_dim))
+            self.net = nn.Sequential(
+                nn.Linear(in_dim, out_dim), nn.GELU(), nn.Linear(out_dim, out_dim)
+            )
         self.norm = nn.LayerNorm(out_dim)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -44,7 +48,9 @@ def position_ids_for(trunk: nn.Module, attention_mask: torch.Tensor) -> torch.Te
     """Position ids matching the trunk's own convention for a (possibly visual-prefixed) mask."""
     padding_idx = getattr(getattr(trunk, "embeddings", None), "padding_idx", None)
     mask = attention_mask.long()
-    if padding_idx is not None:  # RoBERTa / XLM-R: padding_idx + running count of real tokens, pads at padding_idx
+    if (
+        padding_idx is not None
+    ):  # RoBERTa / XLM-R: padding_idx + running count of real tokens, pads at padding_idx
         return torch.cumsum(mask, dim=1) * mask + padding_idx
     length = mask.shape[1]
     return torch.arange(length, device=mask.device).unsqueeze(0).expand_as(mask)
@@ -60,29 +66,40 @@ def position_limit(trunk: nn.Module) -> int | None:
     return int(max_pos) - (int(padding_idx) + 1 if padding_idx is not None else 0)
 
 
-def check_fused_length(trunk: nn.Module, num_visual: int, max_text_length: int, *,
-                       length_key: str = "trunk.max_length") -> None:
+def check_fused_length(
+    trunk: nn.Module, num_visual: int, max_text_length: int, *, length_key: str = "trunk.max_length"
+) -> None:
     """Raise one ConfigError line when ``num_visual`` visual + ``max_text_length`` text tokens do not
     fit the trunk's positions (instead of an index error deep inside the embeddings)."""
     limit = position_limit(trunk)
     if limit is None or num_visual + max_text_length <= limit:
         return
     max_pos = trunk.config.max_position_embeddings
-    offset = f" ({max_pos} position embeddings minus a padding offset of {max_pos - limit})" \
-        if max_pos != limit else ""
+    offset = (
+        f" ({max_pos} position embeddings minus a padding offset of {max_pos - limit})"
+        if max_pos != limit
+        else ""
+    )
     if num_visual == 0:
         fix = f"set {length_key}={limit} or lower"
     elif num_visual < limit:
         fix = f"lower {length_key} to at most {limit - num_visual}, or use fewer visual tokens (vision.num_tokens)"
     else:
         fix = f"use fewer visual tokens (vision.num_tokens, e.g. {max(1, limit // 4)})"
-    raise ConfigError(f"{num_visual} visual + {max_text_length} text tokens ({length_key}) = "
-                      f"{num_visual + max_text_length} positions, but the trunk takes at most {limit}{offset}; "
-                      f"{fix}")
+    raise ConfigError(
+        f"{num_visual} visual + {max_text_length} text tokens ({length_key}) = "
+        f"{num_visual + max_text_length} positions, but the trunk takes at most {limit}{offset}; "
+        f"{fix}"
+    )
 
 
-def fused_forward(trunk: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                  visual_tokens: torch.Tensor, token_type_ids: torch.Tensor | None = None):
+def fused_forward(
+    trunk: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    visual_tokens: torch.Tensor,
+    token_type_ids: torch.Tensor | None = None,
+):
     """Run ``[visual tokens; text tokens]`` through the trunk; returns the trunk output and the extended mask."""
     text_embeds = word_embeddings(trunk)(input_ids)
     visual_tokens = visual_tokens.to(text_embeds.dtype)
@@ -93,11 +110,24 @@ def fused_forward(trunk: nn.Module, input_ids: torch.Tensor, attention_mask: tor
     limit = position_limit(trunk)
     # normally caught before training; a sequence that fits by shape needs no device sync, and past
     # that only real tokens count (RoBERTa-style pads all sit at padding_idx)
-    if limit is not None and mask.shape[1] > limit and int(positions.max()) >= trunk.config.max_position_embeddings:
-        check_fused_length(trunk, visual_tokens.shape[1], input_ids.shape[1], length_key="max_length")  # raises
+    if (
+        limit is not None
+        and mask.shape[1] > limit
+        and int(positions.max()) >= trunk.config.max_position_embeddings
+    ):
+        check_fused_length(
+            trunk, visual_tokens.shape[1], input_ids.shape[1], length_key="max_length"
+        )  # raises
     kwargs = {}
     if token_type_ids is not None:
-        kwargs["token_type_ids"] = torch.cat([token_type_ids.new_zeros(visual_tokens.shape[:2]), token_type_ids], 1)
-    out = trunk(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, output_hidden_states=True,
-                **kwargs)
+        kwargs["token_type_ids"] = torch.cat(
+            [token_type_ids.new_zeros(visual_tokens.shape[:2]), token_type_ids], 1
+        )
+    out = trunk(
+        inputs_embeds=embeds,
+        attention_mask=mask,
+        position_ids=positions,
+        output_hidden_states=True,
+        **kwargs,
+    )
     return out, mask

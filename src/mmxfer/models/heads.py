@@ -55,11 +55,15 @@ class _PooledHead(Head):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, out_dim)
 
-    def pool(self, hidden: torch.Tensor, mask: torch.Tensor | None, text_start: int) -> torch.Tensor:
+    def pool(
+        self, hidden: torch.Tensor, mask: torch.Tensor | None, text_start: int
+    ) -> torch.Tensor:
         """One vector per sequence: the text's ``<s>`` state."""
         return hidden[:, text_start]
 
-    def pooled_logits(self, hidden: torch.Tensor, text_start: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def pooled_logits(
+        self, hidden: torch.Tensor, text_start: int, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         x = self.dropout(self.pool(hidden, mask, text_start))
         x = self.dropout(torch.tanh(self.dense(x)))
         return self.out(x)
@@ -69,11 +73,15 @@ class _PooledHead(Head):
 class ClassificationHead(_PooledHead):
     """Sequence classification from the text's ``<s>`` token; cross-entropy over ``labels`` [B]."""
 
-    def __init__(self, hidden_size: int, num_labels: int | None = None, dropout: float = 0.1, **_: object) -> None:
+    def __init__(
+        self, hidden_size: int, num_labels: int | None = None, dropout: float = 0.1, **_: object
+    ) -> None:
         super().__init__(hidden_size, _require_labels("classification", num_labels), dropout)
         self.num_labels = num_labels
 
-    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
+    def forward(
+        self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object
+    ) -> dict:
         logits = self.pooled_logits(hidden, text_start, mask)
         out = {"logits": logits}
         if labels and self.has_labels(labels):
@@ -86,7 +94,9 @@ class MeanClassificationHead(ClassificationHead):
     """Sequence classification from the mean of the text's token states (the pooling sentence encoders such as
     e5 are trained for), then the same dense -> tanh -> output layers; cross-entropy over ``labels`` [B]."""
 
-    def pool(self, hidden: torch.Tensor, mask: torch.Tensor | None, text_start: int) -> torch.Tensor:
+    def pool(
+        self, hidden: torch.Tensor, mask: torch.Tensor | None, text_start: int
+    ) -> torch.Tensor:
         return masked_mean(hidden[:, text_start:], mask[:, text_start:])
 
 
@@ -97,8 +107,16 @@ class MultipleChoiceHead(_PooledHead):
     def __init__(self, hidden_size: int, dropout: float = 0.1, **_: object) -> None:
         super().__init__(hidden_size, 1, dropout)
 
-    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, num_choices: int = 1,
-                **_: object) -> dict:
+    def forward(
+        self,
+        hidden,
+        mask,
+        *,
+        text_start: int = 0,
+        labels: dict | None = None,
+        num_choices: int = 1,
+        **_: object,
+    ) -> dict:
         logits = self.pooled_logits(hidden, text_start).view(-1, num_choices)
         out = {"logits": logits}
         if labels and self.has_labels(labels):
@@ -117,7 +135,9 @@ class SpanQAHead(Head):
         super().__init__()
         self.qa_outputs = nn.Linear(hidden_size, 2)
 
-    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
+    def forward(
+        self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object
+    ) -> dict:
         logits = self.qa_outputs(hidden[:, text_start:])
         start, end = logits.split(1, dim=-1)
         out = {"start_logits": start.squeeze(-1), "end_logits": end.squeeze(-1)}
@@ -125,8 +145,10 @@ class SpanQAHead(Head):
             length = out["start_logits"].shape[1]
             s = labels["start_positions"].long().view(-1).clamp(0, length)
             e = labels["end_positions"].long().view(-1).clamp(0, length)
-            out["loss"] = (F.cross_entropy(out["start_logits"].float(), s, ignore_index=length)
-                           + F.cross_entropy(out["end_logits"].float(), e, ignore_index=length)) / 2
+            out["loss"] = (
+                F.cross_entropy(out["start_logits"].float(), s, ignore_index=length)
+                + F.cross_entropy(out["end_logits"].float(), e, ignore_index=length)
+            ) / 2
         return out
 
 
@@ -136,18 +158,25 @@ class TaggingHead(Head):
 
     token_level = True
 
-    def __init__(self, hidden_size: int, num_labels: int | None = None, dropout: float = 0.1, **_: object) -> None:
+    def __init__(
+        self, hidden_size: int, num_labels: int | None = None, dropout: float = 0.1, **_: object
+    ) -> None:
         super().__init__()
         self.num_labels = _require_labels("tagging", num_labels)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_size, self.num_labels)
 
-    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
+    def forward(
+        self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object
+    ) -> dict:
         logits = self.classifier(self.dropout(hidden[:, text_start:]))
         out = {"logits": logits}
         if labels and self.has_labels(labels):
-            out["loss"] = F.cross_entropy(logits.float().reshape(-1, self.num_labels),
-                                          labels["labels"].long().reshape(-1), ignore_index=-100)
+            out["loss"] = F.cross_entropy(
+                logits.float().reshape(-1, self.num_labels),
+                labels["labels"].long().reshape(-1),
+                ignore_index=-100,
+            )
         return out
 
 
@@ -155,19 +184,30 @@ class TaggingHead(Head):
 class VQAHead(Head):
     """Multi-label over an answer vocabulary; labels are VQAv2 soft scores ``min(1, #humans/3)`` in ``[B, A]``."""
 
-    def __init__(self, hidden_size: int, num_labels: int | None = None, dropout: float = 0.1, **_: object) -> None:
+    def __init__(
+        self, hidden_size: int, num_labels: int | None = None, dropout: float = 0.1, **_: object
+    ) -> None:
         super().__init__()
         self.num_labels = _require_labels("vqa", num_labels)
-        self.net = nn.Sequential(nn.Linear(hidden_size, 2 * hidden_size), nn.GELU(), nn.LayerNorm(2 * hidden_size),
-                                 nn.Dropout(dropout), nn.Linear(2 * hidden_size, self.num_labels))
+        self.net = nn.Sequential(
+            nn.Linear(hidden_size, 2 * hidden_size),
+            nn.GELU(),
+            nn.LayerNorm(2 * hidden_size),
+            nn.Dropout(dropout),
+            nn.Linear(2 * hidden_size, self.num_labels),
+        )
 
-    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object) -> dict:
+    def forward(
+        self, hidden, mask, *, text_start: int = 0, labels: dict | None = None, **_: object
+    ) -> dict:
         logits = self.net(hidden[:, text_start])
         out = {"logits": logits}
         if labels and self.has_labels(labels):
             target = labels["labels"].to(torch.float32)
             # mean BCE scaled by the answer count (the usual VQAv2 convention: a sum over answers, mean over batch)
-            out["loss"] = F.binary_cross_entropy_with_logits(logits.float(), target) * target.shape[1]
+            out["loss"] = (
+                F.binary_cross_entropy_with_logits(logits.float(), target) * target.shape[1]
+            )
         return out
 
 
@@ -182,12 +222,16 @@ def _lm_head_tensors(trunk: nn.Module) -> dict[str, torch.Tensor]:
     from safetensors import safe_open
 
     names = {  # XLM-R/RoBERTa and BERT layouts -> ours
-        "lm_head.dense.weight": "dense.weight", "lm_head.dense.bias": "dense.bias",
-        "lm_head.layer_norm.weight": "layer_norm.weight", "lm_head.layer_norm.bias": "layer_norm.bias",
+        "lm_head.dense.weight": "dense.weight",
+        "lm_head.dense.bias": "dense.bias",
+        "lm_head.layer_norm.weight": "layer_norm.weight",
+        "lm_head.layer_norm.bias": "layer_norm.bias",
         "lm_head.bias": "bias",
-        "cls.predictions.transform.dense.weight": "dense.weight", "cls.predictions.transform.dense.bias": "dense.bias",
+        "cls.predictions.transform.dense.weight": "dense.weight",
+        "cls.predictions.transform.dense.bias": "dense.bias",
         "cls.predictions.transform.LayerNorm.weight": "layer_norm.weight",
-        "cls.predictions.transform.LayerNorm.bias": "layer_norm.bias", "cls.predictions.bias": "bias",
+        "cls.predictions.transform.LayerNorm.bias": "layer_norm.bias",
+        "cls.predictions.bias": "bias",
     }
     found: dict[str, torch.Tensor] = {}
     for file in files:
@@ -212,8 +256,14 @@ class CaptionMLMHead(Head):
     label_keys = ("mlm_labels",)
     token_level = True
 
-    def __init__(self, hidden_size: int, trunk: nn.Module | None = None, mask_token_id: int | None = None,
-                 vocabulary: list[int] | None = None, **_: object) -> None:
+    def __init__(
+        self,
+        hidden_size: int,
+        trunk: nn.Module | None = None,
+        mask_token_id: int | None = None,
+        vocabulary: list[int] | None = None,
+        **_: object,
+    ) -> None:
         super().__init__()
         self.mask_token_id = mask_token_id
         ids = None
@@ -223,25 +273,40 @@ class CaptionMLMHead(Head):
                 raise ConfigError("head 'caption_mlm': the caption vocabulary is empty")
         self.register_buffer("vocabulary", ids, persistent=False)
         if trunk is None:
-            raise ConfigError("head 'caption_mlm' needs the trunk (its word embeddings are the decoder)")
+            raise ConfigError(
+                "head 'caption_mlm' needs the trunk (its word embeddings are the decoder)"
+            )
         emb = trunk.get_input_embeddings()
         eps = getattr(trunk.config, "layer_norm_eps", 1e-5)
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.layer_norm = nn.LayerNorm(hidden_size, eps=eps)
         self.bias = nn.Parameter(torch.zeros(emb.num_embeddings))
         self._embeddings = [emb]  # a list, so the tied weight is not registered twice
-        self._cast: tuple[tuple, torch.Tensor] | None = None  # (key, frozen decoder weight in the autocast dtype)
+        self._cast: tuple[tuple, torch.Tensor] | None = (
+            None  # (key, frozen decoder weight in the autocast dtype)
+        )
         state = _lm_head_tensors(trunk)
         self.reused_lm_head = bool(state) and state["bias"].shape == self.bias.shape
         if self.reused_lm_head:
             self.load_state_dict(state)
 
-    def forward(self, hidden, mask, *, text_start: int = 0, labels: dict | None = None,
-                input_ids: torch.Tensor | None = None, **_: object) -> dict:
+    def forward(
+        self,
+        hidden,
+        mask,
+        *,
+        text_start: int = 0,
+        labels: dict | None = None,
+        input_ids: torch.Tensor | None = None,
+        **_: object,
+    ) -> dict:
         text = hidden[:, text_start:]
         mlm = labels.get("mlm_labels") if labels else None
         if mlm is None and input_ids is not None and self.mask_token_id is not None:
-            selected, target = text[input_ids == self.mask_token_id], None  # prediction: the <mask> positions
+            selected, target = (
+                text[input_ids == self.mask_token_id],
+                None,
+            )  # prediction: the <mask> positions
         elif mlm is None:
             selected, target = text.reshape(-1, text.shape[-1]), None
         else:
@@ -257,7 +322,11 @@ class CaptionMLMHead(Head):
             logits = F.linear(x, self._decoder_weight(x.device.type), self.bias)
         out = {"logits": logits}
         if target is not None:
-            loss = F.cross_entropy(logits.float(), target.long()) if target.numel() else logits.sum() * 0.0
+            loss = (
+                F.cross_entropy(logits.float(), target.long())
+                if target.numel()
+                else logits.sum() * 0.0
+            )
             out["loss"] = loss
         return out
 
@@ -267,8 +336,10 @@ class CaptionMLMHead(Head):
         index = torch.searchsorted(vocabulary, target.long()).clamp(max=len(vocabulary) - 1)
         outside = vocabulary[index] != target
         if bool(outside.any()):
-            raise DataError(f"caption_mlm: masked piece {int(target[outside][0])} is not in the caption vocabulary "
-                            f"of {len(vocabulary)} pieces made from the training captions")
+            raise DataError(
+                f"caption_mlm: masked piece {int(target[outside][0])} is not in the caption vocabulary "
+                f"of {len(vocabulary)} pieces made from the training captions"
+            )
         return index
 
     def _decoder_weight(self, device_type: str) -> torch.Tensor:
@@ -286,7 +357,14 @@ class CaptionMLMHead(Head):
             self._cast = None
             return weight
         dtype = torch.get_autocast_dtype(device_type)
-        key = (id(weight), weight.data_ptr(), weight._version, tuple(weight.shape), weight.device, dtype)
+        key = (
+            id(weight),
+            weight.data_ptr(),
+            weight._version,
+            tuple(weight.shape),
+            weight.device,
+            dtype,
+        )
         cast = self._cast
         if cast is None or cast[0] != key:
             self._cast = None  # a stale copy goes before the new one is made, not beside it
@@ -312,8 +390,16 @@ class ContrastiveHead(Head):
         self.image_proj = nn.Linear(hidden_size, hidden_size)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
 
-    def forward(self, hidden, mask, *, image_hidden=None, image_mask=None, labels: dict | None = None,
-                **_: object) -> dict:
+    def forward(
+        self,
+        hidden,
+        mask,
+        *,
+        image_hidden=None,
+        image_mask=None,
+        labels: dict | None = None,
+        **_: object,
+    ) -> dict:
         text = F.normalize(self.text_proj(masked_mean(hidden, mask)).float(), dim=-1)
         out: dict[str, torch.Tensor] = {"text_embeds": text}
         if image_hidden is None:
@@ -322,8 +408,11 @@ class ContrastiveHead(Head):
         scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
         logits = scale * text @ image.t()
         target = torch.arange(logits.shape[0], device=logits.device)
-        out.update(logits=logits, image_embeds=image,
-                   loss=(F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2)
+        out.update(
+            logits=logits,
+            image_embeds=image,
+            loss=(F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2,
+        )
         return out
 
 
@@ -341,8 +430,16 @@ class BitextContrastiveHead(Head):
     def __init__(self, hidden_size: int, **_: object) -> None:
         super().__init__()
 
-    def forward(self, hidden, mask, *, pair_hidden=None, pair_mask=None, labels: dict | None = None,
-                **_: object) -> dict:
+    def forward(
+        self,
+        hidden,
+        mask,
+        *,
+        pair_hidden=None,
+        pair_mask=None,
+        labels: dict | None = None,
+        **_: object,
+    ) -> dict:
         source = F.normalize(masked_mean(hidden, mask).float(), dim=-1)
         out: dict[str, torch.Tensor] = {"text_embeds": source}
         if pair_hidden is None:
@@ -350,6 +447,9 @@ class BitextContrastiveHead(Head):
         target = F.normalize(masked_mean(pair_hidden, pair_mask).float(), dim=-1)
         logits = source @ target.t() / self.TEMPERATURE
         gold = torch.arange(logits.shape[0], device=logits.device)
-        out.update(logits=logits, pair_embeds=target,
-                   loss=(F.cross_entropy(logits, gold) + F.cross_entropy(logits.t(), gold)) / 2)
+        out.update(
+            logits=logits,
+            pair_embeds=target,
+            loss=(F.cross_entropy(logits, gold) + F.cross_entropy(logits.t(), gold)) / 2,
+        )
         return out

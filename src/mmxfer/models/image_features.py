@@ -31,7 +31,9 @@ def _budget() -> int:
     try:
         return max(0, int(raw)) * 2**20
     except ValueError:
-        raise ConfigError(f"MMXFER_IMAGE_FEATURE_CACHE_MB must be a whole number of MiB, got {raw!r}") from None
+        raise ConfigError(
+            f"MMXFER_IMAGE_FEATURE_CACHE_MB must be a whole number of MiB, got {raw!r}"
+        ) from None
 
 
 #: the process-wide cache of frozen towers' image tokens
@@ -40,7 +42,13 @@ FEATURES = StateCache(_budget())
 
 def image_digest(value: Any) -> bytes:
     """sha256 of an image's encoded bytes (embedded bytes, or the file a path names)."""
-    data = value.get("bytes") if isinstance(value, dict) else value if isinstance(value, bytes) else None
+    data = (
+        value.get("bytes")
+        if isinstance(value, dict)
+        else value
+        if isinstance(value, bytes)
+        else None
+    )
     if not data:
         path = value.get("path") if isinstance(value, dict) else value
         try:
@@ -55,13 +63,24 @@ class FrozenImageFeatures:
     holds it: bytes, a path or a ``{"bytes", "path"}`` dict, made into pixels by ``preprocess``, which
     ``preprocess_id`` names in the key), from :data:`FEATURES` or computed."""
 
-    def __init__(self, tower: nn.Module, preprocess: Callable[[Any], torch.Tensor], preprocess_id: str,
-                 cache: StateCache = FEATURES) -> None:
+    def __init__(
+        self,
+        tower: nn.Module,
+        preprocess: Callable[[Any], torch.Tensor],
+        preprocess_id: str,
+        cache: StateCache = FEATURES,
+    ) -> None:
         if any(p.requires_grad for p in tower.parameters()):
-            raise ValueError("image features are cached for a frozen tower only (vision.freeze: true)")
+            raise ValueError(
+                "image features are cached for a frozen tower only (vision.freeze: true)"
+            )
         self.tower, self.preprocess, self.cache = tower, preprocess, cache
-        self.fingerprint = tensors_fingerprint(iter(tower.state_dict().items()), type(tower).__name__,
-                                               getattr(tower, "name", ""), preprocess_id)
+        self.fingerprint = tensors_fingerprint(
+            iter(tower.state_dict().items()),
+            type(tower).__name__,
+            getattr(tower, "name", ""),
+            preprocess_id,
+        )
 
     def _keys(self, images: Sequence[Any]) -> list[tuple[str, bytes]]:
         return [(self.fingerprint, image_digest(v)) for v in images]
@@ -72,11 +91,11 @@ class FrozenImageFeatures:
         try:
             with torch.no_grad(), torch.autocast("cpu", enabled=False):
                 for start in range(0, len(images), BATCH_SIZE):
-                    chunk = images[start:start + BATCH_SIZE]
+                    chunk = images[start : start + BATCH_SIZE]
                     pixels = torch.stack([self.preprocess(v) for v in chunk])
                     device = next(self.tower.parameters()).device
                     tokens = self.tower(pixels.to(device)).float().cpu()
-                    for key, row in zip(keys[start:start + BATCH_SIZE], tokens):
+                    for key, row in zip(keys[start : start + BATCH_SIZE], tokens):
                         self.cache.put(key, row.clone())
         finally:
             self.tower.train(was_training)
@@ -106,5 +125,7 @@ class FrozenImageFeatures:
             for i in missing:
                 rows[i] = self.cache.get(keys[i])
             if any(r is None for r in rows):  # larger than the whole cache: computed, not kept
-                raise ConfigError("MMXFER_IMAGE_FEATURE_CACHE_MB is too small to hold one image's tokens")
+                raise ConfigError(
+                    "MMXFER_IMAGE_FEATURE_CACHE_MB is too small to hold one image's tokens"
+                )
         return torch.stack(rows)

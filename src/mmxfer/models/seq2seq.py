@@ -60,7 +60,9 @@ def special_ids(tokenizer: Any) -> dict[str, int]:
     ids = {"start": start, "end": end, "pad": tokenizer.pad_token_id, "unk": tokenizer.unk_token_id}
     missing = [k for k, v in ids.items() if v is None]
     if missing:
-        raise ConfigError(f"the trunk's tokenizer has no {', '.join(missing)} token: it cannot drive a decoder")
+        raise ConfigError(
+            f"the trunk's tokenizer has no {', '.join(missing)} token: it cannot drive a decoder"
+        )
     return ids
 
 
@@ -100,13 +102,17 @@ def install_resdrop(encoder: nn.Module, layer: int) -> NoResidualSelfOutput:
     layers = getattr(getattr(encoder, "encoder", None), "layer", None)
     if layers is None or not 0 <= layer < len(layers):
         depth = len(layers) if layers is not None else 0
-        raise ConfigError(f"translation.resdrop_layer={layer}: the trunk has {depth} layers (0-based index "
-                          f"0 to {depth - 1})")
+        raise ConfigError(
+            f"translation.resdrop_layer={layer}: the trunk has {depth} layers (0-based index "
+            f"0 to {depth - 1})"
+        )
     attention = getattr(layers[layer], "attention", None)
     output = getattr(attention, "output", None)
     if not all(hasattr(output, name) for name in ("dense", "dropout", "LayerNorm")):
-        raise ConfigError(f"translation.resdrop_layer: layer {layer} of this trunk has no BERT-style self-attention "
-                          f"output (dense, dropout, LayerNorm) to remove the residual from")
+        raise ConfigError(
+            f"translation.resdrop_layer: layer {layer} of this trunk has no BERT-style self-attention "
+            f"output (dense, dropout, LayerNorm) to remove the residual from"
+        )
     if not isinstance(output, NoResidualSelfOutput):
         output = NoResidualSelfOutput(output)
         attention.output = output
@@ -139,8 +145,14 @@ class Seq2Seq(nn.Module):
     returns ``{"loss"}`` (label-smoothed cross-entropy); :meth:`generate` returns trunk ids.
     """
 
-    def __init__(self, model: Any, vocab: Sequence[int], full_size: int, specials: dict[str, int],
-                 label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: Any,
+        vocab: Sequence[int],
+        full_size: int,
+        specials: dict[str, int],
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__()
         self.model = model
         self.label_smoothing = float(label_smoothing)
@@ -148,9 +160,14 @@ class Seq2Seq(nn.Module):
         lookup = torch.full((full_size,), -1, dtype=torch.long)
         lookup[compact] = torch.arange(len(compact))
         self.register_buffer("compact_to_full", compact, persistent=True)
-        self.register_buffer("full_to_compact", lookup.masked_fill(lookup < 0, int(lookup[specials["unk"]])),
-                             persistent=True)
-        self.ids = {k: int(lookup[v]) for k, v in specials.items()}  # compact ids of start, end, pad, unk
+        self.register_buffer(
+            "full_to_compact",
+            lookup.masked_fill(lookup < 0, int(lookup[specials["unk"]])),
+            persistent=True,
+        )
+        self.ids = {
+            k: int(lookup[v]) for k, v in specials.items()
+        }  # compact ids of start, end, pad, unk
         self.encoder_frozen = False
         # the ResDrop layer's output (active from stage 2), held in a tuple: it is registered once, in the encoder
         self.resdrop: tuple[NoResidualSelfOutput, ...] = ()
@@ -171,23 +188,43 @@ class Seq2Seq(nn.Module):
         ids = self.full_to_compact[labels.clamp(min=0)]
         return ids.masked_fill(labels == IGNORE, IGNORE)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, **_: Any) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **_: Any,
+    ) -> dict[str, torch.Tensor]:
         if labels is None:
             raise ValueError("Seq2Seq.forward needs labels (use generate() to translate)")
         target = self.to_compact(labels)
         decoder_inputs = shift_right(target, self.ids["start"], self.ids["pad"])
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_inputs,
-                         use_cache=False)
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_inputs,
+            use_cache=False,
+        )
         logits = out.logits
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
-                               ignore_index=IGNORE, label_smoothing=self.label_smoothing)
+        loss = F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]),
+            target.reshape(-1),
+            ignore_index=IGNORE,
+            label_smoothing=self.label_smoothing,
+        )
         return {"loss": loss}
 
     @torch.no_grad()
-    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *, num_beams: int = 5,
-                 max_new_tokens: int = 128, min_new_tokens: int = 0, bounds: torch.Tensor | None = None
-                 ) -> torch.Tensor:
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        num_beams: int = 5,
+        max_new_tokens: int = 128,
+        min_new_tokens: int = 0,
+        bounds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Beam search (no sampling: deterministic); trunk ids ``[B, T]``, right-padded with the pad id.
 
         ``bounds``: each sentence's most tokens before its end token (:meth:`length_bounds`), enforced inside the
@@ -201,13 +238,24 @@ class Seq2Seq(nn.Module):
         extra: dict[str, Any] = {"min_new_tokens": min_new_tokens} if min_new_tokens else {}
         if bounds is not None:
             max_new_tokens = int(bounds.max()) + 1
-            extra["logits_processor"] = LogitsProcessorList([EndAtBound(bounds, num_beams, self.ids["end"])])
+            extra["logits_processor"] = LogitsProcessorList(
+                [EndAtBound(bounds, num_beams, self.ids["end"])]
+            )
         if num_beams > 1:
             extra["early_stopping"] = True
-        out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, num_beams=num_beams,
-                                  num_return_sequences=1, do_sample=False, max_new_tokens=max_new_tokens,
-                                  decoder_start_token_id=self.ids["start"], bos_token_id=self.ids["start"],
-                                  eos_token_id=self.ids["end"], pad_token_id=self.ids["pad"], **extra)
+        out = self.model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            num_beams=num_beams,
+            num_return_sequences=1,
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            decoder_start_token_id=self.ids["start"],
+            bos_token_id=self.ids["start"],
+            eos_token_id=self.ids["end"],
+            pad_token_id=self.ids["pad"],
+            **extra,
+        )
         sequences = out if isinstance(out, torch.Tensor) else out.sequences
         return self.compact_to_full[sequences]
 
@@ -217,7 +265,9 @@ class Seq2Seq(nn.Module):
         fairseq takes the batch's padded source width (:188), the same bound when ``a`` is 0 (its test decoding)
         and never below this one otherwise, so a translation here does not depend on its batch."""
         positions = int(getattr(self.decoder.config, "max_position_embeddings", 512))
-        first = int(getattr(self.decoder.config, "pad_token_id", 0) or 0) + 1  # XLM-R positions start after pad
+        first = (
+            int(getattr(self.decoder.config, "pad_token_id", 0) or 0) + 1
+        )  # XLM-R positions start after pad
         raw = torch.tensor([int(a * int(n) + b) for n in source_lengths.tolist()], dtype=torch.long)
         # fed to the decoder: the start token and every hypothesis token but the last (fairseq: positions - 1)
         return raw.clamp(min=1, max=positions - first - 1)
@@ -250,8 +300,13 @@ class Seq2Seq(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
-def _decoder_config(encoder_config: Any, layers: int | None, vocab_size: int, specials: dict[str, int],
-                    dropout: float | None) -> Any:
+def _decoder_config(
+    encoder_config: Any,
+    layers: int | None,
+    vocab_size: int,
+    specials: dict[str, int],
+    dropout: float | None,
+) -> Any:
     config = copy.deepcopy(encoder_config)
     n = layers if layers is not None else int(config.num_hidden_layers)
     if n < 1:
@@ -262,15 +317,26 @@ def _decoder_config(encoder_config: Any, layers: int | None, vocab_size: int, sp
     config.vocab_size = vocab_size
     config.output_hidden_states = False
     config.tie_word_embeddings = True  # output projection = the decoder's token embeddings
-    config.pad_token_id, config.bos_token_id, config.eos_token_id = specials["pad"], specials["start"], specials["end"]
+    config.pad_token_id, config.bos_token_id, config.eos_token_id = (
+        specials["pad"],
+        specials["start"],
+        specials["end"],
+    )
     if dropout is not None:
         config.hidden_dropout_prob = config.attention_probs_dropout_prob = float(dropout)
     return config
 
 
-def build_seq2seq(trunk: Trunk, *, vocab: Sequence[int] | None = None, layers: int | None = None,
-                  init: str = "trunk", dropout: float | None = None, label_smoothing: float = 0.0,
-                  resdrop_layer: int | None = None) -> Seq2Seq:
+def build_seq2seq(
+    trunk: Trunk,
+    *,
+    vocab: Sequence[int] | None = None,
+    layers: int | None = None,
+    init: str = "trunk",
+    dropout: float | None = None,
+    label_smoothing: float = 0.0,
+    resdrop_layer: int | None = None,
+) -> Seq2Seq:
     """The trunk as encoder + a decoder made from it (see the module docstring).
 
     ``vocab``: the trunk ids the decoder can emit (:func:`target_vocabulary`); None = the whole vocabulary.
@@ -281,19 +347,27 @@ def build_seq2seq(trunk: Trunk, *, vocab: Sequence[int] | None = None, layers: i
 
     encoder, tokenizer = trunk.model, trunk.tokenizer
     if init not in ("trunk", "random"):
-        raise ConfigError(f"translation.decoder_init: {init!r} is not allowed; allowed values: 'trunk', 'random'")
+        raise ConfigError(
+            f"translation.decoder_init: {init!r} is not allowed; allowed values: 'trunk', 'random'"
+        )
     full_size = int(encoder.get_input_embeddings().weight.shape[0])
     specials = special_ids(tokenizer)
     vocab = list(range(full_size)) if vocab is None else sorted({*vocab, *specials.values()})
     if vocab[-1] >= full_size:
-        raise ConfigError(f"target vocabulary id {vocab[-1]} is outside the trunk's {full_size} embeddings")
+        raise ConfigError(
+            f"target vocabulary id {vocab[-1]} is outside the trunk's {full_size} embeddings"
+        )
     depth = layers if layers is not None else int(encoder.config.num_hidden_layers)
     if init == "trunk" and depth > int(encoder.config.num_hidden_layers):
-        raise ConfigError(f"translation.decoder_layers={depth} but the trunk has {encoder.config.num_hidden_layers} "
-                          f"layers to start from; use at most that many or decoder_init=random")
+        raise ConfigError(
+            f"translation.decoder_layers={depth} but the trunk has {encoder.config.num_hidden_layers} "
+            f"layers to start from; use at most that many or decoder_init=random"
+        )
     compact_specials = {k: vocab.index(v) for k, v in specials.items()}
     config = _decoder_config(encoder.config, layers, len(vocab), compact_specials, dropout)
-    decoder = AutoModelForCausalLM.from_config(config, attn_implementation=encoder.config._attn_implementation)
+    decoder = AutoModelForCausalLM.from_config(
+        config, attn_implementation=encoder.config._attn_implementation
+    )
     _init_decoder(decoder, encoder, vocab, init, depth)
     encoder.config.output_hidden_states = False  # the decoder reads the last layer only
     model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
@@ -304,7 +378,9 @@ def build_seq2seq(trunk: Trunk, *, vocab: Sequence[int] | None = None, layers: i
     return seq2seq
 
 
-def _init_decoder(decoder: nn.Module, encoder: nn.Module, vocab: Sequence[int], init: str, depth: int) -> None:
+def _init_decoder(
+    decoder: nn.Module, encoder: nn.Module, vocab: Sequence[int], init: str, depth: int
+) -> None:
     """Copy the trunk's embeddings (target-vocabulary rows) and, with ``init="trunk"``, its first ``depth``
     layers into the decoder; cross-attention and the LM head's transform stay freshly initialised."""
     state = encoder.state_dict()
@@ -312,12 +388,16 @@ def _init_decoder(decoder: nn.Module, encoder: nn.Module, vocab: Sequence[int], 
     wanted: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if key.startswith("embeddings."):
-            wanted[key] = value[rows].clone() if key == "embeddings.word_embeddings.weight" else value.clone()
+            wanted[key] = (
+                value[rows].clone() if key == "embeddings.word_embeddings.weight" else value.clone()
+            )
         elif init == "trunk" and key.startswith("encoder.layer."):
             index = int(key.split(".")[2])
             if index < depth:
                 wanted[key] = value.clone()
     report = load_state_partial(decoder.base_model, wanted, log_level=logging.DEBUG)
     if report.mismatched:
-        raise ConfigError(f"cannot start the decoder from the trunk: mismatched weights {report.mismatched[:3]}")
+        raise ConfigError(
+            f"cannot start the decoder from the trunk: mismatched weights {report.mismatched[:3]}"
+        )
     decoder.tie_weights()

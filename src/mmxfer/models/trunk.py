@@ -61,10 +61,22 @@ class TrunkEntry:
     description: str = ""
 
 
-TRUNKS.add(TrunkEntry("xlm-roberta-large", hub_id="FacebookAI/xlm-roberta-large",
-                      description="XLM-R Large (24 layers, 1024 hidden), the paper's trunk"), "xlm-roberta-large")
-TRUNKS.add(TrunkEntry("xlm-roberta-base", hub_id="FacebookAI/xlm-roberta-base",
-                      description="XLM-R Base (12 layers, 768 hidden)"), "xlm-roberta-base")
+TRUNKS.add(
+    TrunkEntry(
+        "xlm-roberta-large",
+        hub_id="FacebookAI/xlm-roberta-large",
+        description="XLM-R Large (24 layers, 1024 hidden), the paper's trunk",
+    ),
+    "xlm-roberta-large",
+)
+TRUNKS.add(
+    TrunkEntry(
+        "xlm-roberta-base",
+        hub_id="FacebookAI/xlm-roberta-base",
+        description="XLM-R Base (12 layers, 768 hidden)",
+    ),
+    "xlm-roberta-base",
+)
 
 
 def _finish(model: nn.Module, tokenizer: Any) -> Trunk:
@@ -105,7 +117,11 @@ def _no_pooler_kwargs(path: Path) -> dict[str, bool]:
         cls = AutoModel._model_mapping[type(AutoConfig.from_pretrained(str(path)))]
     except (KeyError, ValueError, OSError):
         return {}
-    return {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(cls.__init__).parameters else {}
+    return (
+        {"add_pooling_layer": False}
+        if "add_pooling_layer" in inspect.signature(cls.__init__).parameters
+        else {}
+    )
 
 
 def _drop_pooler(model: nn.Module) -> None:
@@ -126,10 +142,19 @@ _loaded: OrderedDict[tuple, Trunk] = OrderedDict()
 def _folder_key(path: Path, attn_implementation: str) -> tuple | None:
     """The folder's identity (path, attention, every file's name, size and mtime); None when it is too big to keep."""
     try:
-        files = tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file()))
+        files = tuple(
+            sorted(
+                (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                for p in path.iterdir()
+                if p.is_file()
+            )
+        )
     except OSError:
         return None
-    if sum(size for name, size, _ in files if name.endswith((".safetensors", ".bin"))) > CACHE_MAX_BYTES:
+    if (
+        sum(size for name, size, _ in files if name.endswith((".safetensors", ".bin")))
+        > CACHE_MAX_BYTES
+    ):
         return None
     return (str(path.resolve()), attn_implementation, files)
 
@@ -171,13 +196,20 @@ def _load_dir(path: Path, attn_implementation: str) -> Trunk:
 #: per-run state (padding and truncation are set per call)
 _TOKENIZER_ENTRIES = 4
 _tokenizers: OrderedDict[str, Any] = OrderedDict()
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model")
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "sentencepiece.bpe.model",
+)
 
 
 #: tokenizer_config.json fields that say where and how a tokenizer was read, not what it does: ``save_pretrained``
 #: writes some of them, so a phase-2 folder's copy of its trunk's tokenizer differs from the original only in these
 #: (without leaving them out of the key, each study held a second 250k-piece tokenizer, about 0.23 GB)
-_LOAD_ONLY_FIELDS = frozenset({"is_local", "local_files_only", "cache_dir", "_commit_hash", "name_or_path"})
+_LOAD_ONLY_FIELDS = frozenset(
+    {"is_local", "local_files_only", "cache_dir", "_commit_hash", "name_or_path"}
+)
 
 
 def _tokenizer_file_bytes(file: Path) -> bytes:
@@ -217,16 +249,24 @@ def _read_dir(path: Path, attn_implementation: str) -> Trunk:
     from transformers import AutoModel
 
     if not (path / "config.json").is_file():
-        raise AssetError(f"{path} is not a trunk folder (no config.json); pass a folder written by save_trunk "
-                         f"or a Hugging Face model folder")
+        raise AssetError(
+            f"{path} is not a trunk folder (no config.json); pass a folder written by save_trunk "
+            f"or a Hugging Face model folder"
+        )
     check_sealed(path)
     try:
         tokenizer = _read_tokenizer(path)
     except Exception as exc:
-        raise AssetError(f"cannot load the tokenizer in {path}: {str(exc).splitlines()[0][:200]}") from None
+        raise AssetError(
+            f"cannot load the tokenizer in {path}: {str(exc).splitlines()[0][:200]}"
+        ) from None
     if not getattr(tokenizer, "is_fast", False):
-        raise AssetError(f"the tokenizer in {path} is not a fast tokenizer (tokenizer.json is missing)")
-    model = AutoModel.from_pretrained(str(path), attn_implementation=attn_implementation, **_no_pooler_kwargs(path))
+        raise AssetError(
+            f"the tokenizer in {path} is not a fast tokenizer (tokenizer.json is missing)"
+        )
+    model = AutoModel.from_pretrained(
+        str(path), attn_implementation=attn_implementation, **_no_pooler_kwargs(path)
+    )
     model.mmxfer_source_dir = str(path)  # lets the MLM head find the checkpoint's LM-head weights
     return _finish(model, tokenizer)
 
@@ -238,7 +278,9 @@ def check_sealed(path: Path) -> None:
         raise AssetError(f"the trunk folder {path} is damaged: {problem}")
 
 
-def load_trunk(name_or_path: str, revision: str | None = None, *, attn_implementation: str = "sdpa") -> Trunk:
+def load_trunk(
+    name_or_path: str, revision: str | None = None, *, attn_implementation: str = "sdpa"
+) -> Trunk:
     """Load a trunk by registered name, local folder or hub id; all hidden states are returned."""
     load_plugins()
     local = Path(name_or_path).expanduser()
@@ -272,7 +314,9 @@ def load_profile_trunk(name_or_path: str, trunk: TrunkConfig, precision: str = "
     settings (revision, attention implementation for the run's ``precision``). Every phase and the retrieval
     evaluation load it this way, so they compute the same states (and share the frozen-layer cache, whose key holds
     the attention implementation)."""
-    return load_trunk(name_or_path, trunk.revision, attn_implementation=attention_for(trunk, precision))
+    return load_trunk(
+        name_or_path, trunk.revision, attn_implementation=attention_for(trunk, precision)
+    )
 
 
 def forget_call_settings(tokenizer: Any) -> None:
@@ -327,14 +371,19 @@ class LoadReport:
         if self.dropped:
             parts.append(f"dropped {len(self.dropped)} unexpected: {short(self.dropped)}")
         if self.missing:
-            parts.append(f"{len(self.missing)} missing (kept as initialised): {short(self.missing)}")
+            parts.append(
+                f"{len(self.missing)} missing (kept as initialised): {short(self.missing)}"
+            )
         if self.mismatched:
-            parts.append(f"{len(self.mismatched)} shape-mismatched (dropped): {short(self.mismatched)}")
+            parts.append(
+                f"{len(self.mismatched)} shape-mismatched (dropped): {short(self.mismatched)}"
+            )
         return "; ".join(parts)
 
 
-def load_state_partial(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, log_level: int = logging.INFO
-                       ) -> LoadReport:
+def load_state_partial(
+    module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, log_level: int = logging.INFO
+) -> LoadReport:
     """Load the keys of ``state_dict`` that match ``module`` by name and shape; report the rest."""
     own = module.state_dict()
     loaded, dropped, mismatched = [], [], []

@@ -45,21 +45,36 @@ class TowerEntry:
     name: str
     description: str
     architecture: str | None = None
-    checkpoints: Mapping[str, Callable[[], Path]] = field(default_factory=dict, compare=False, repr=False)
+    checkpoints: Mapping[str, Callable[[], Path]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     convert: Callable[[dict[str, torch.Tensor], str], dict[str, torch.Tensor]] | None = field(
-        default=None, compare=False, repr=False)
+        default=None, compare=False, repr=False
+    )
 
     def model_config(self) -> dict[str, Any]:
-        return json.loads((RESOURCE_DIR / f"{self.architecture or self.name}.json").read_text("utf-8"))
+        return json.loads(
+            (RESOURCE_DIR / f"{self.architecture or self.name}.json").read_text("utf-8")
+        )
 
 
-VISION_TOWERS.add(TowerEntry("tiny-vit", "32px ViT, patch 16, width 48, 1 layer (tests)"), "tiny-vit")
-VISION_TOWERS.add(TowerEntry("starter-vit", "64px ViT, patch 16, width 128, 4 layers, trained from scratch"),
-                  "starter-vit")
-VISION_TOWERS.add(TowerEntry(
-    "efficientnet-lite0", f"EfficientNet-Lite0, 224px, 1280-dim 7x7 map pooled to 3x3 tokens; pretrained: imagenet = "
-                          f"{efficientnet.PROVENANCE}",
-    checkpoints={"imagenet": efficientnet.weights_path}, convert=efficientnet.as_visual_state), "efficientnet-lite0")
+VISION_TOWERS.add(
+    TowerEntry("tiny-vit", "32px ViT, patch 16, width 48, 1 layer (tests)"), "tiny-vit"
+)
+VISION_TOWERS.add(
+    TowerEntry("starter-vit", "64px ViT, patch 16, width 128, 4 layers, trained from scratch"),
+    "starter-vit",
+)
+VISION_TOWERS.add(
+    TowerEntry(
+        "efficientnet-lite0",
+        f"EfficientNet-Lite0, 224px, 1280-dim 7x7 map pooled to 3x3 tokens; pretrained: imagenet = "
+        f"{efficientnet.PROVENANCE}",
+        checkpoints={"imagenet": efficientnet.weights_path},
+        convert=efficientnet.as_visual_state,
+    ),
+    "efficientnet-lite0",
+)
 
 
 def tower_config(name: str) -> dict[str, Any]:
@@ -71,14 +86,18 @@ def tower_config(name: str) -> dict[str, Any]:
     cfg = open_clip.get_model_config(name)
     if cfg is None:
         choices = [*VISION_TOWERS.all_names(), *open_clip.list_models()]
-        raise UnknownNameError(f"unknown vision tower {name!r}{suggest(name, choices)}; "
-                               f"run `mmxfer ls towers` or see open_clip.list_models()")
+        raise UnknownNameError(
+            f"unknown vision tower {name!r}{suggest(name, choices)}; "
+            f"run `mmxfer ls towers` or see open_clip.list_models()"
+        )
     return cfg
 
 
 def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
-        raise AssetError(f"vision checkpoint not found: {path} (set vision.checkpoint to an open_clip checkpoint file)")
+        raise AssetError(
+            f"vision checkpoint not found: {path} (set vision.checkpoint to an open_clip checkpoint file)"
+        )
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -87,7 +106,9 @@ def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise AssetError(f"cannot read vision checkpoint {path}: {str(exc).splitlines()[0][:200]}") from None
+        raise AssetError(
+            f"cannot read vision checkpoint {path}: {str(exc).splitlines()[0][:200]}"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -101,8 +122,10 @@ def _pretrained_file(model: str, tag: str) -> Path:
     cfg = oc_pretrained.get_pretrained_cfg(model, tag)
     if not cfg:
         tags = oc_pretrained.list_pretrained_tags_by_model(model)
-        raise UnknownNameError(f"open_clip model {model!r} has no pretrained tag {tag!r}{suggest(tag, tags)}; "
-                               f"known tags: {', '.join(tags) or 'none'}")
+        raise UnknownNameError(
+            f"open_clip model {model!r} has no pretrained tag {tag!r}{suggest(tag, tags)}; "
+            f"known tags: {', '.join(tags) or 'none'}"
+        )
     where = cfg.get("hf_hub") or cfg.get("url") or "?"
     try:
         if assets.is_offline() and cfg.get("hf_hub"):
@@ -121,11 +144,16 @@ def _pretrained_file(model: str, tag: str) -> Path:
             raise FileNotFoundError(where)
         return Path(path)
     except Exception:
-        mode = "offline (HF_HUB_OFFLINE is set) and not cached" if assets.is_offline() else "not reachable"
+        mode = (
+            "offline (HF_HUB_OFFLINE is set) and not cached"
+            if assets.is_offline()
+            else "not reachable"
+        )
         raise AssetError(
             f"open_clip weights {model}/{tag} ({where}) are {mode}; download the checkpoint file "
             f"(open_clip_model.safetensors) on a connected machine and pass it with "
-            f"`--set vision.checkpoint=/path/to/open_clip_model.safetensors`") from None
+            f"`--set vision.checkpoint=/path/to/open_clip_model.safetensors`"
+        ) from None
 
 
 class VisionTower(nn.Module):
@@ -141,16 +169,23 @@ class VisionTower(nn.Module):
         # a timm trunk without pooling or projection gives its feature map [B, C, H, W]
         self.feature_map = timm and vcfg.get("timm_pool") == "" and vcfg.get("timm_proj") == "none"
         self.token_grid = model_cfg.get("token_grid")
-        self.tokens_supported = self.feature_map or (not timm and not isinstance(vcfg.get("layers"), (list, tuple)))
+        self.tokens_supported = self.feature_map or (
+            not timm and not isinstance(vcfg.get("layers"), (list, tuple))
+        )
         if self.tokens_supported and not timm:
             vcfg["output_tokens"] = True
-        self.visual = _build_vision_tower(model_cfg["embed_dim"], CLIPVisionCfg(**vcfg),
-                                          quick_gelu=bool(model_cfg.get("quick_gelu", False)))
+        self.visual = _build_vision_tower(
+            model_cfg["embed_dim"],
+            CLIPVisionCfg(**vcfg),
+            quick_gelu=bool(model_cfg.get("quick_gelu", False)),
+        )
         self.image_size = vcfg.get("image_size", 224)
         if self.feature_map:
             self.width = int(self.visual.trunk.num_features)
         else:
-            self.width = int(vcfg["width"]) if self.tokens_supported else int(model_cfg["embed_dim"])
+            self.width = (
+                int(vcfg["width"]) if self.tokens_supported else int(model_cfg["embed_dim"])
+            )
         pre = model_cfg.get("preprocess_cfg", {})
         self.mean = tuple(pre.get("mean", OPENAI_MEAN))
         self.std = tuple(pre.get("std", OPENAI_STD))
@@ -172,19 +207,29 @@ class VisionTower(nn.Module):
     def load_visual_state(self, state: dict[str, torch.Tensor], source: str) -> None:
         visual = {k.removeprefix("visual."): v for k, v in state.items() if k.startswith("visual.")}
         if not visual:
-            raise AssetError(f"{source} has no `visual.*` weights; is it an open_clip CLIP checkpoint?")
+            raise AssetError(
+                f"{source} has no `visual.*` weights; is it an open_clip CLIP checkpoint?"
+            )
         result = self.visual.load_state_dict(visual, strict=False)
         if result.missing_keys:
-            raise AssetError(f"{source} does not fit vision tower {self.name!r}: missing "
-                             f"{', '.join(result.missing_keys[:5])}")
+            raise AssetError(
+                f"{source} does not fit vision tower {self.name!r}: missing "
+                f"{', '.join(result.missing_keys[:5])}"
+            )
         if result.unexpected_keys:
-            log.info("vision tower %s: ignored %d checkpoint keys", self.name, len(result.unexpected_keys))
+            log.info(
+                "vision tower %s: ignored %d checkpoint keys",
+                self.name,
+                len(result.unexpected_keys),
+            )
 
     def transform(self, is_train: bool = False):
         """open_clip's own image preprocessing for this tower."""
         import open_clip
 
-        return open_clip.image_transform(self.image_size, is_train=is_train, mean=self.mean, std=self.std)
+        return open_clip.image_transform(
+            self.image_size, is_train=is_train, mean=self.mean, std=self.std
+        )
 
 
 def _shipped_checkpoint(cfg: VisionConfig) -> Path:
@@ -192,9 +237,11 @@ def _shipped_checkpoint(cfg: VisionConfig) -> Path:
     entry: TowerEntry = VISION_TOWERS.get(cfg.model)
     if cfg.pretrained not in entry.checkpoints:
         tags = ", ".join(entry.checkpoints)
-        raise AssetError(f"vision tower {cfg.model!r} has no pretrained weights {cfg.pretrained!r}"
-                         f"{'; it has: ' + tags if tags else ''}; set vision.pretrained to "
-                         f"{'one of them or ' if tags else ''}null, or pass vision.checkpoint")
+        raise AssetError(
+            f"vision tower {cfg.model!r} has no pretrained weights {cfg.pretrained!r}"
+            f"{'; it has: ' + tags if tags else ''}; set vision.pretrained to "
+            f"{'one of them or ' if tags else ''}null, or pass vision.checkpoint"
+        )
     return entry.checkpoints[cfg.pretrained]()
 
 
@@ -206,15 +253,24 @@ def build_vision_tower(cfg: VisionConfig) -> VisionTower:
 
         pcfg = oc_pretrained.get_pretrained_cfg(cfg.model, cfg.pretrained) if cfg.pretrained else {}
         if pcfg:
-            model_cfg = {**model_cfg, "preprocess_cfg": {"mean": pcfg.get("mean", OPENAI_MEAN),
-                                                         "std": pcfg.get("std", OPENAI_STD)}}
+            model_cfg = {
+                **model_cfg,
+                "preprocess_cfg": {
+                    "mean": pcfg.get("mean", OPENAI_MEAN),
+                    "std": pcfg.get("std", OPENAI_STD),
+                },
+            }
     tower = VisionTower(cfg.model, model_cfg)
     convert = VISION_TOWERS.get(cfg.model).convert if cfg.model in VISION_TOWERS else None
     path = None
     if cfg.checkpoint:
         path = Path(cfg.checkpoint).expanduser()
     elif cfg.pretrained:
-        path = _shipped_checkpoint(cfg) if cfg.model in VISION_TOWERS else _pretrained_file(cfg.model, cfg.pretrained)
+        path = (
+            _shipped_checkpoint(cfg)
+            if cfg.model in VISION_TOWERS
+            else _pretrained_file(cfg.model, cfg.pretrained)
+        )
     if path is not None:
         state = _read_checkpoint(path)
         if convert is not None and not any(k.startswith("visual.") for k in state):

@@ -35,7 +35,9 @@ def umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+def atomic_open(
+    path: str | Path, mode: str = "w", encoding: str | None = "utf-8"
+) -> Iterator[IO[Any]]:
     """Open a temp file beside ``path``; on clean exit it replaces ``path``, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,9 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False) + "\n")
+    write_text(
+        path, json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False) + "\n"
+    )
 
 
 def write_yaml(path: str | Path, data: Any) -> None:
@@ -124,7 +128,9 @@ def _probe(folder: Path, path: Path, option: str) -> None:
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
-        raise ConfigError(f"{option} {path}: cannot write in {folder} ({exc.strerror or exc})") from None
+        raise ConfigError(
+            f"{option} {path}: cannot write in {folder} ({exc.strerror or exc})"
+        ) from None
 
 
 def check_output_dir(path: str | Path, option: str = "output folder") -> Path:

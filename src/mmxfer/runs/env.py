@@ -16,8 +16,17 @@ import mmxfer
 
 # torch is imported when the environment of a run is recorded, not with the run store
 
-_PACKAGES = ("torch", "transformers", "datasets", "accelerate", "open_clip_torch", "tokenizers",
-             "sacrebleu", "numpy", "pandas")
+_PACKAGES = (
+    "torch",
+    "transformers",
+    "datasets",
+    "accelerate",
+    "open_clip_torch",
+    "tokenizers",
+    "sacrebleu",
+    "numpy",
+    "pandas",
+)
 
 
 @functools.cache  # the process runs the packages it imported at start: ask importlib.metadata once
@@ -35,10 +44,21 @@ def git_commit(path: Path | None = None) -> str | None:
     """The commit of the mmxfer source tree, with '+dirty' if it has local changes; None if not a checkout."""
     where = path or Path(mmxfer.__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
-                                timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -99,7 +119,9 @@ def device_info() -> dict[str, Any]:
         info["cuda"] = torch.cuda.is_available()
         if info["cuda"]:
             info["cuda_version"] = torch.version.cuda
-            info["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            info["devices"] = [
+                torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+            ]
         info["torch_threads"] = torch.get_num_threads()
     except ImportError:  # pragma: no cover - torch is a hard dependency
         pass

@@ -71,7 +71,9 @@ def _pid_start(pid: int) -> str | None:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
     except OSError:
         return None
-    fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": state is field 3, starttime field 22
+    fields = stat[
+        stat.rfind(")") + 2 :
+    ].split()  # after "pid (comm) ": state is field 3, starttime field 22
     return fields[19] if len(fields) > 19 else None
 
 
@@ -80,7 +82,7 @@ def _pid_state(pid: int) -> str | None:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
     except OSError:
         return None
-    rest = stat[stat.rfind(")") + 2:].split()
+    rest = stat[stat.rfind(")") + 2 :].split()
     return rest[0] if rest else None
 
 
@@ -126,7 +128,9 @@ class Holder:
         if not self.local or self.pid is None:
             return None
         if self.pid == os.getpid():
-            return self.token in _HELD  # a lock of this very process that it no longer holds is left over
+            return (
+                self.token in _HELD
+            )  # a lock of this very process that it no longer holds is left over
         return pid_alive(self.pid, self.pid_started)
 
     def stale(self, stale_after: float) -> bool:
@@ -156,16 +160,29 @@ def read_holder(path: str | Path) -> Holder | None:
         loaded = {}
     data: dict[str, Any] = loaded if isinstance(loaded, dict) else {}
     pid = data.get("pid")
-    return Holder(pid=pid if isinstance(pid, int) else None, host=data.get("host"), started=data.get("started"),
-                  command=str(data.get("command") or ""), token=data.get("token"),
-                  pid_started=data.get("pid_started"), heartbeat_age=age)
+    return Holder(
+        pid=pid if isinstance(pid, int) else None,
+        host=data.get("host"),
+        started=data.get("started"),
+        command=str(data.get("command") or ""),
+        token=data.get("token"),
+        pid_started=data.get("pid_started"),
+        heartbeat_age=age,
+    )
 
 
 class FileLock:
     """An exclusive lock file for ``folder`` (see the module docstring); ``what`` names the folder in messages."""
 
-    def __init__(self, folder: str | Path, what: str = "folder", *, name: str = LOCK_NAME,
-                 heartbeat: float | None = None, stale_after: float | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        what: str = "folder",
+        *,
+        name: str = LOCK_NAME,
+        heartbeat: float | None = None,
+        stale_after: float | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.path = self.folder / name
         self.what = what
@@ -181,10 +198,16 @@ class FileLock:
     # --- acquiring -------------------------------------------------------------------------------------
 
     def _record(self) -> str:
-        return json.dumps({
-            "pid": os.getpid(), "host": hostname(), "pid_started": _pid_start(os.getpid()),
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(["mmxfer", *sys.argv[1:]])[:300], "token": self.token})
+        return json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": hostname(),
+                "pid_started": _pid_start(os.getpid()),
+                "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "command": " ".join(["mmxfer", *sys.argv[1:]])[:300],
+                "token": self.token,
+            }
+        )
 
     def _try_create(self) -> bool:
         """Create the lock file whole; False when it exists."""
@@ -224,8 +247,14 @@ class FileLock:
         with contextlib.suppress(OSError):
             os.unlink(aside)
 
-    def acquire(self, *, wait: bool = False, until: Callable[[], bool] | None = None, poll: float = 2.0,
-                log_every: float = 60.0) -> bool:
+    def acquire(
+        self,
+        *,
+        wait: bool = False,
+        until: Callable[[], bool] | None = None,
+        poll: float = 2.0,
+        log_every: float = 60.0,
+    ) -> bool:
         """Take the lock. A live holder: with ``wait``, wait for it (True once taken, or False as soon as
         ``until()`` is true - the work is then done); without, raise :class:`LockHeld` naming the holder."""
         if not self.folder.exists():
@@ -241,26 +270,43 @@ class FileLock:
             if holder is None:
                 continue  # released between our attempt and the read
             if holder.stale(self.stale_after):
-                log.warning("taking over the stale lock of %s %s (%s)", self.what, self.folder, holder.describe())
+                log.warning(
+                    "taking over the stale lock of %s %s (%s)",
+                    self.what,
+                    self.folder,
+                    holder.describe(),
+                )
                 self._take_over(holder)
                 continue
             beating = holder.local or holder.heartbeat_age < 3 * self.heartbeat
             if not wait and beating:
-                raise LockHeld(f"{self.what} {self.folder} is in use by {holder.describe()}; wait for it to "
-                               f"finish or stop it (a lock whose process is gone is taken over by itself)", holder)
+                raise LockHeld(
+                    f"{self.what} {self.folder} is in use by {holder.describe()}; wait for it to "
+                    f"finish or stop it (a lock whose process is gone is taken over by itself)",
+                    holder,
+                )
             now = time.monotonic()
             if last_log is None or now - last_log >= log_every:
                 if beating:
-                    log.warning("waiting for %s %s: in use by %s", self.what, self.folder, holder.describe())
+                    log.warning(
+                        "waiting for %s %s: in use by %s", self.what, self.folder, holder.describe()
+                    )
                 else:  # a holder on another host whose heartbeat stopped: its host may have died
-                    log.warning("%s %s: the heartbeat of %s stopped; taking the lock over %.0f s after it",
-                                self.what, self.folder, holder.describe(), self.stale_after)
+                    log.warning(
+                        "%s %s: the heartbeat of %s stopped; taking the lock over %.0f s after it",
+                        self.what,
+                        self.folder,
+                        holder.describe(),
+                        self.stale_after,
+                    )
                 last_log = now
             time.sleep(poll)
         self.held = True
         _HELD.add(self.token)
         self._stop.clear()
-        self._thread = threading.Thread(target=self._beat, name=f"lock-heartbeat:{self.folder.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._beat, name=f"lock-heartbeat:{self.folder.name}", daemon=True
+        )
         self._thread.start()
         return True
 
@@ -275,7 +321,11 @@ class FileLock:
             try:
                 if not self.owned():
                     self.lost = True
-                    log.warning("the lock of %s %s was taken over by another process", self.what, self.folder)
+                    log.warning(
+                        "the lock of %s %s was taken over by another process",
+                        self.what,
+                        self.folder,
+                    )
                     return
                 os.utime(self.path)
             except OSError:  # the file system is briefly away: try again at the next beat
@@ -305,8 +355,13 @@ class FileLock:
 
 
 @contextlib.contextmanager
-def locked(folder: str | Path, what: str = "folder", *, wait: bool = False,
-           until: Callable[[], bool] | None = None) -> Iterator[bool]:
+def locked(
+    folder: str | Path,
+    what: str = "folder",
+    *,
+    wait: bool = False,
+    until: Callable[[], bool] | None = None,
+) -> Iterator[bool]:
     """Hold the lock of ``folder`` for the ``with`` block; yields False (without locking) when ``wait``-ing
     ended because ``until()`` became true."""
     lock = FileLock(folder, what)

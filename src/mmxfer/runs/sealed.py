@@ -68,13 +68,20 @@ def _memo_key(folder: Path, record: str) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def seal(folder: str | Path, record: str = "DONE", info: dict[str, Any] | None = None) -> dict[str, Any]:
+def seal(
+    folder: str | Path, record: str = "DONE", info: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Write ``folder/record``: ``info`` plus the size and sha256 of every other file under ``folder``; returns it."""
     folder = Path(folder)
     files = _listed(folder, record)
-    data = {**(info or {}), "seal": SEAL_FORMAT,
-            FILES_KEY: {rel: {"size": (folder / rel).stat().st_size, "sha256": sha256_file(folder / rel)}
-                        for rel in files}}
+    data = {
+        **(info or {}),
+        "seal": SEAL_FORMAT,
+        FILES_KEY: {
+            rel: {"size": (folder / rel).stat().st_size, "sha256": sha256_file(folder / rel)}
+            for rel in files
+        },
+    }
     atomic.write_json(folder / record, data)
     _checked[_memo_key(folder, record)] = _stats(folder, record, files)
     return data
@@ -91,8 +98,10 @@ def _read_record(folder: Path, record: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Damaged(f"{path}: not a seal record")
     files = data.get(FILES_KEY)
-    if not isinstance(files, dict) or not all(isinstance(v, dict) and isinstance(v.get("size"), int)
-                                              and isinstance(v.get("sha256"), str) for v in files.values()):
+    if not isinstance(files, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("size"), int) and isinstance(v.get("sha256"), str)
+        for v in files.values()
+    ):
         raise Damaged(f"{path}: holds no checksums (written by an older mmxfer)")
     return data
 
@@ -116,13 +125,17 @@ def check(folder: str | Path, record: str = "DONE") -> dict[str, Any]:
         except OSError:
             raise Damaged(f"{path}: missing (listed in {record})") from None
         if size != want["size"]:
-            raise Damaged(f"{path}: {size} bytes, {want['size']} recorded in {record} (truncated or rewritten)")
+            raise Damaged(
+                f"{path}: {size} bytes, {want['size']} recorded in {record} (truncated or rewritten)"
+            )
         try:
             digest = sha256_file(path)
         except OSError as exc:
             raise Damaged(f"{path}: unreadable ({exc.strerror or exc})") from None
         if digest != want["sha256"]:
-            raise Damaged(f"{path}: content differs from its sha256 in {record} (damaged or edited)")
+            raise Damaged(
+                f"{path}: content differs from its sha256 in {record} (damaged or edited)"
+            )
     if key is not None:
         _checked[key] = stats
     return data

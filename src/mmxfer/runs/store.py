@@ -81,7 +81,11 @@ DONE = "DONE"
 RUN_FORMAT = 1
 PREDICTION_KEYS = ("id", "pred", "gold")  # the keys every predictions row has
 METRIC_KEYS = ("task", "lang", "metric", "score")  # the keys every metrics row has
-SEAL_KEYS = ("n_metrics", "metrics_sha256", "predictions_sha256")  # what DONE records of the run's files
+SEAL_KEYS = (
+    "n_metrics",
+    "metrics_sha256",
+    "predictions_sha256",
+)  # what DONE records of the run's files
 
 
 def check_name(kind: str, name: object) -> str:
@@ -90,8 +94,10 @@ def check_name(kind: str, name: object) -> str:
     if not text.strip():
         raise ConfigError(f"{kind}: empty name")
     if text.strip() in (".", "..") or "/" in text or "\\" in text or "\x00" in text:
-        raise ConfigError(f"{kind} {text!r}: not allowed as a name (no '..', no '/' or '\\'): it becomes a "
-                          f"folder or file name")
+        raise ConfigError(
+            f"{kind} {text!r}: not allowed as a name (no '..', no '/' or '\\'): it becomes a "
+            f"folder or file name"
+        )
     return text
 
 
@@ -103,15 +109,18 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); the file is damaged") from None
+        raise DataError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); the file is damaged"
+        ) from None
 
 
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                        f"the file is damaged") from None
+        raise DataError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the file is damaged"
+        ) from None
 
 
 class Run:
@@ -174,7 +183,9 @@ class Run:
     def is_started(self) -> bool:
         """Whether the folder holds anything of a run (a bare lock file does not count)."""
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            return any(not p.name.startswith((LOCK_NAME, f".{LOCK_NAME}")) for p in self.path.iterdir())
+            return any(
+                not p.name.startswith((LOCK_NAME, f".{LOCK_NAME}")) for p in self.path.iterdir()
+            )
         return False
 
     def config(self) -> dict[str, Any]:
@@ -183,12 +194,15 @@ class Run:
         try:
             data = load_yaml(_read_text(self.config_path), str(self.config_path))
         except (yaml.YAMLError, RecursionError) as exc:
-            raise DataError(f"{self.config_path}: not valid YAML ({str(exc).splitlines()[0]}); "
-                            f"the file is damaged") from None
+            raise DataError(
+                f"{self.config_path}: not valid YAML ({str(exc).splitlines()[0]}); the file is damaged"
+            ) from None
         if data is None:
             return {}
         if not isinstance(data, dict):
-            raise DataError(f"{self.config_path}: expected a mapping, got {type(data).__name__}; the file is damaged")
+            raise DataError(
+                f"{self.config_path}: expected a mapping, got {type(data).__name__}; the file is damaged"
+            )
         return data
 
     def env(self) -> dict[str, Any]:
@@ -211,7 +225,9 @@ class Run:
 
     def require_done(self) -> None:
         if not self.is_done():
-            raise RunStoreError(f"{self.path}: run is not finished (no DONE file); its results are not used")
+            raise RunStoreError(
+                f"{self.path}: run is not finished (no DONE file); its results are not used"
+            )
 
     # writing ----------------------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> None:
@@ -220,24 +236,45 @@ class Run:
     def write_env(self, seed: int | None = None, extra: dict[str, Any] | None = None) -> None:
         atomic.write_json(self.env_path, environment(seed=seed, extra=extra))
 
-    def log_metric(self, task: str, lang: str, split: str, metric: str, score: float, **extra: Any) -> None:
-        row = {"task": task, "lang": lang, "split": split, "metric": metric, "score": float(score), **extra}
+    def log_metric(
+        self, task: str, lang: str, split: str, metric: str, score: float, **extra: Any
+    ) -> None:
+        row = {
+            "task": task,
+            "lang": lang,
+            "split": split,
+            "metric": metric,
+            "score": float(score),
+            **extra,
+        }
         atomic.append_jsonl(self.metrics_path, row)
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
         """Replace metrics.jsonl as a whole (used by re-scoring); a finished run's DONE records the new files."""
-        info = self.done_info()  # a finished folder of another format is refused before anything is written
+        info = (
+            self.done_info()
+        )  # a finished folder of another format is refused before anything is written
         atomic.write_jsonl(self.metrics_path, rows)
         if info:
-            atomic.write_json(self.done_path, {**info, **self.seal(),
-                                               "rescored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            atomic.write_json(
+                self.done_path,
+                {
+                    **info,
+                    **self.seal(),
+                    "rescored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                },
+            )
 
     def metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.is_file():
             return []
-        return atomic.read_jsonl(self.metrics_path, skip_bad=True)  # a killed process may leave a torn line
+        return atomic.read_jsonl(
+            self.metrics_path, skip_bad=True
+        )  # a killed process may leave a torn line
 
-    def write_predictions(self, task: str, split: str, lang: str, rows: list[dict[str, Any]]) -> Path:
+    def write_predictions(
+        self, task: str, split: str, lang: str, rows: list[dict[str, Any]]
+    ) -> Path:
         return write_predictions(self.predictions_path(task, split, lang), rows)
 
     def read_predictions(self, task: str, split: str, lang: str) -> list[dict[str, Any]]:
@@ -258,14 +295,24 @@ class Run:
         """What DONE records of the run's results: row count and sha256 of metrics.jsonl, sha256 of each
         predictions file."""
         rows = self.metrics() if self.metrics_path.is_file() else []
-        return {"n_metrics": len(rows),
-                "metrics_sha256": sha256_file(self.metrics_path) if self.metrics_path.is_file() else None,
-                "predictions_sha256": {f"{task}/{path.name}": sha256_file(path)
-                                       for task, _, _, path in self.prediction_files()}}
+        return {
+            "n_metrics": len(rows),
+            "metrics_sha256": sha256_file(self.metrics_path)
+            if self.metrics_path.is_file()
+            else None,
+            "predictions_sha256": {
+                f"{task}/{path.name}": sha256_file(path)
+                for task, _, _, path in self.prediction_files()
+            },
+        }
 
     def mark_done(self, summary: dict[str, Any] | None = None) -> None:
-        info = {"run_format": RUN_FORMAT, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                **self.seal(), **(summary or {})}
+        info = {
+            "run_format": RUN_FORMAT,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **self.seal(),
+            **(summary or {}),
+        }
         atomic.write_json(self.done_path, info)
 
     def verified_metrics(self) -> list[dict[str, Any]]:
@@ -275,8 +322,10 @@ class Run:
         fix = f"re-score it from its predictions (mmxfer evaluate --rescore {self.path}) or rerun it with --force"
         unsealed = [k for k in SEAL_KEYS if k not in info]
         if unsealed:
-            raise RunStoreError(f"{self.done_path}: records no {', '.join(unsealed)}, so the run's files cannot be "
-                                f"checked; the file is damaged; {fix}")
+            raise RunStoreError(
+                f"{self.done_path}: records no {', '.join(unsealed)}, so the run's files cannot be "
+                f"checked; the file is damaged; {fix}"
+            )
         recorded = info["n_metrics"]
         if not self.metrics_path.is_file():
             rows_note = f" (its DONE records {recorded} rows)" if recorded else ""
@@ -285,23 +334,32 @@ class Run:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise RunStoreError(f"{self.metrics_path}: not UTF-8 text (byte {exc.start}); the file is damaged; "
-                                f"{fix}") from None
+            raise RunStoreError(
+                f"{self.metrics_path}: not UTF-8 text (byte {exc.start}); the file is damaged; {fix}"
+            ) from None
         rows = _parse_metric_lines(self.metrics_path, text, fix)
         if recorded != len(rows):
-            raise RunStoreError(f"{self.metrics_path}: {len(rows)} rows, but the run finished with {recorded} "
-                                f"(DONE); the file changed after the run finished; {fix}")
+            raise RunStoreError(
+                f"{self.metrics_path}: {len(rows)} rows, but the run finished with {recorded} "
+                f"(DONE); the file changed after the run finished; {fix}"
+            )
         if info["metrics_sha256"] != hashlib.sha256(data).hexdigest():
-            raise RunStoreError(f"{self.metrics_path}: the content differs from what the run finished with "
-                                f"(sha256 in DONE); {fix}")
+            raise RunStoreError(
+                f"{self.metrics_path}: the content differs from what the run finished with "
+                f"(sha256 in DONE); {fix}"
+            )
         for rel, digest in sorted((info["predictions_sha256"] or {}).items()):
             path = self.predictions_dir / rel
             if not path.is_file():
-                raise RunStoreError(f"finished run {self.path}: predictions file {path} is missing (DONE records "
-                                    f"it); rerun it with --force")
+                raise RunStoreError(
+                    f"finished run {self.path}: predictions file {path} is missing (DONE records "
+                    f"it); rerun it with --force"
+                )
             if sha256_file(path) != digest:
-                raise RunStoreError(f"{path}: the predictions differ from what the run finished with (sha256 in "
-                                    f"DONE), so its scores would not match them; {fix}")
+                raise RunStoreError(
+                    f"{path}: the predictions differ from what the run finished with (sha256 in "
+                    f"DONE), so its scores would not match them; {fix}"
+                )
         return rows
 
     def __repr__(self) -> str:
@@ -313,15 +371,23 @@ def check_format(path: Path, found: Any) -> None:
     if found == RUN_FORMAT and not isinstance(found, bool):
         return
     if not isinstance(found, int) or isinstance(found, bool) or found < 0:
-        raise DataError(f"{path / DONE}: run_format {found!r} is not a format number; the file is damaged")
+        raise DataError(
+            f"{path / DONE}: run_format {found!r} is not a format number; the file is damaged"
+        )
     if found > RUN_FORMAT:
-        raise RunFormatError(f"{path}: run folder of format {found}, newer than this mmxfer {mmxfer.__version__} "
-                             f"reads (format {RUN_FORMAT}); read it with the mmxfer that wrote it (its env.json "
-                             f"names the version)")
-    recorded = "its DONE records no run_format" if found == 0 else f"its DONE records run_format {found}"
-    raise RunFormatError(f"{path}: run folder of format {found} ({recorded}); mmxfer {mmxfer.__version__} reads "
-                         f"format {RUN_FORMAT} only: run it again into a fresh folder (another --runs-dir or "
-                         f"study), or delete {path}")
+        raise RunFormatError(
+            f"{path}: run folder of format {found}, newer than this mmxfer {mmxfer.__version__} "
+            f"reads (format {RUN_FORMAT}); read it with the mmxfer that wrote it (its env.json "
+            f"names the version)"
+        )
+    recorded = (
+        "its DONE records no run_format" if found == 0 else f"its DONE records run_format {found}"
+    )
+    raise RunFormatError(
+        f"{path}: run folder of format {found} ({recorded}); mmxfer {mmxfer.__version__} reads "
+        f"format {RUN_FORMAT} only: run it again into a fresh folder (another --runs-dir or "
+        f"study), or delete {path}"
+    )
 
 
 def run_id_for(config: Any, label: str) -> str:
@@ -330,7 +396,11 @@ def run_id_for(config: Any, label: str) -> str:
 
 def run_path(runs_dir: str | Path, study: str, config: Any, label: str) -> Path:
     """``<runs_dir>/<study>/<run_id>``: the folder of the run of ``config``."""
-    return Path(runs_dir) / slug(check_name("study", study)) / run_id_for(config, check_name("run label", label))
+    return (
+        Path(runs_dir)
+        / slug(check_name("study", study))
+        / run_id_for(config, check_name("run label", label))
+    )
 
 
 def _parse_metric_lines(path: Path, text: str, fix: str) -> list[dict[str, Any]]:
@@ -343,7 +413,9 @@ def _parse_metric_lines(path: Path, text: str, fix: str) -> list[dict[str, Any]]
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
-            raise RunStoreError(f"{path}: line {n} is not valid JSON (a torn or damaged write); {fix}") from None
+            raise RunStoreError(
+                f"{path}: line {n} is not valid JSON (a torn or damaged write); {fix}"
+            ) from None
         if not isinstance(row, dict):
             raise RunStoreError(f"{path}: line {n} is not a JSON object; {fix}")
         missing = [k for k in METRIC_KEYS if k not in row]
@@ -355,17 +427,30 @@ def _parse_metric_lines(path: Path, text: str, fix: str) -> list[dict[str, Any]]
         key = (row["task"], row["lang"], row.get("split", "test"), row["metric"], row.get("part"))
         if key in seen:
             first, before = seen[key]
-            what = f"scores {before} and {score}" if before != score else f"score {score} both times"
-            raise RunStoreError(f"{path}: lines {first} and {n} are the same result ({key[0]} {key[1]} {key[2]} "
-                                f"{key[3]}{' ' + str(key[4]) if key[4] else ''}; {what}): the file was written "
-                                f"twice; {fix}")
+            what = (
+                f"scores {before} and {score}" if before != score else f"score {score} both times"
+            )
+            raise RunStoreError(
+                f"{path}: lines {first} and {n} are the same result ({key[0]} {key[1]} {key[2]} "
+                f"{key[3]}{' ' + str(key[4]) if key[4] else ''}; {what}): the file was written "
+                f"twice; {fix}"
+            )
         seen[key] = (n, score)
         rows.append(row)
     return rows
 
 
-def open_run(runs_dir: str | Path, study: str, config: Any, label: str, *, resume: bool = False,
-             force: bool = False, seed: int | None = None, env: dict[str, Any] | None = None) -> Run:
+def open_run(
+    runs_dir: str | Path,
+    study: str,
+    config: Any,
+    label: str,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    seed: int | None = None,
+    env: dict[str, Any] | None = None,
+) -> Run:
     """Create (or reopen) the run folder for ``config``.
 
     - a finished run (DONE) is never touched unless ``force`` (then it is wiped and restarted);
@@ -378,7 +463,9 @@ def open_run(runs_dir: str | Path, study: str, config: Any, label: str, *, resum
     if run.is_started():
         if run.is_done() and not force:
             run.done_info()  # a folder of another format says so, rather than that it is finished
-            raise RunStoreError(f"{run.path} is already finished (DONE); pass --force to run it again")
+            raise RunStoreError(
+                f"{run.path} is already finished (DONE); pass --force to run it again"
+            )
         if force:
             wipe(run)
         elif not resume:
@@ -394,8 +481,10 @@ def open_run(runs_dir: str | Path, study: str, config: Any, label: str, *, resum
 def wipe(run: Run) -> None:
     """Empty a run folder for ``--force`` (its lock stays). Never through a symbolic link."""
     if run.path.is_symlink():
-        raise RunStoreError(f"{run.path} is a symbolic link (to {os.readlink(run.path)}); --force does not delete "
-                            f"through links: remove the link, or the folder it points to, yourself")
+        raise RunStoreError(
+            f"{run.path} is a symbolic link (to {os.readlink(run.path)}); --force does not delete "
+            f"through links: remove the link, or the folder it points to, yourself"
+        )
     for entry in run.path.iterdir():
         if entry.name.startswith((LOCK_NAME, f".{LOCK_NAME}")):
             continue

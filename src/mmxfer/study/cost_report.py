@@ -39,7 +39,15 @@ def _si(value: float) -> str:
 def hours(seconds: float) -> str:
     """GPU-hours with the digits that matter: 716 / 42.7 / 0.36 / 0.004."""
     h = seconds / 3600
-    return f"{h:,.0f}" if h >= 100 else f"{h:.1f}" if h >= 10 else f"{h:.2f}" if h >= 0.1 else f"{h:.3f}"
+    return (
+        f"{h:,.0f}"
+        if h >= 100
+        else f"{h:.1f}"
+        if h >= 10
+        else f"{h:.2f}"
+        if h >= 0.1
+        else f"{h:.3f}"
+    )
 
 
 def _rows(works: Iterable[Work], key: Callable[[Work], str]) -> dict[str, list[float]]:
@@ -55,8 +63,10 @@ def _rows(works: Iterable[Work], key: Callable[[Work], str]) -> dict[str, list[f
 
 def _line(name: str, row: Sequence[float], total: float) -> str:
     share = f"{100 * row[3] / total:5.1f} %" if total else ""
-    return (f"    {name:<34} {_si(row[0]):>10} {_si(row[1]):>10} {row[2] / 1e15:>12,.1f} "
-            f"{hours(row[3]):>11}  {share}")
+    return (
+        f"    {name:<34} {_si(row[0]):>10} {_si(row[1]):>10} {row[2] / 1e15:>12,.1f} "
+        f"{hours(row[3]):>11}  {share}"
+    )
 
 
 def wall_seconds(works: Sequence[Work], gpus: int) -> float:
@@ -73,7 +83,9 @@ def wall_seconds(works: Sequence[Work], gpus: int) -> float:
         if after in duration:
             children[after].append(job)
     chain: dict[str, float] = {}
-    for job in duration:  # a run's chain is itself; a phase-2 job's chain is itself + its longest run
+    for (
+        job
+    ) in duration:  # a run's chain is itself; a phase-2 job's chain is itself + its longest run
         chain[job] = duration[job] + max((duration[c] for c in children[job]), default=0.0)
     ready = [(-chain[j], j) for j in duration if parent.get(j) not in duration]
     heapq.heapify(ready)
@@ -121,13 +133,23 @@ def fit_budget(estimate: Estimate, runs: Sequence[Any], budget_hours: float) -> 
     works = estimate.works
     seeds = sorted({w.seed for w in works})
     _, mixes, others = _arm_roles(runs)
-    targets = list(dict.fromkeys(w.target for w in works if w.phase not in ("phase 2", "retrieval")))
+    targets = list(
+        dict.fromkeys(w.target for w in works if w.phase not in ("phase 2", "retrieval"))
+    )
     category = {t: catalog.task(t).category for t in targets}
     fit = Fit(list(seeds), list(dict.fromkeys(r.arm for r in runs)), list(targets))
 
     def hours(seeds_: Sequence[int], arms_: Sequence[str], targets_: Sequence[str]) -> float:
-        return sum(w.seconds for w in works if w.seed in seeds_ and w.arm in arms_
-                   and (w.phase in ("phase 2", "retrieval") or w.target in targets_)) / 3600
+        return (
+            sum(
+                w.seconds
+                for w in works
+                if w.seed in seeds_
+                and w.arm in arms_
+                and (w.phase in ("phase 2", "retrieval") or w.target in targets_)
+            )
+            / 3600
+        )
 
     def by_cost(names: Sequence[str], attr: str) -> list[str]:
         cost: dict[str, float] = defaultdict(float)
@@ -157,50 +179,90 @@ def fit_budget(estimate: Estimate, runs: Sequence[Any], budget_hours: float) -> 
     return fit
 
 
-def print_cost(estimate: Estimate, runs: Sequence[Any], *, gpus: int | None = None,
-               budget_hours: float | None = None, out: Printer = print) -> None:
+def print_cost(
+    estimate: Estimate,
+    runs: Sequence[Any],
+    *,
+    gpus: int | None = None,
+    budget_hours: float | None = None,
+    out: Printer = print,
+) -> None:
     """The cost section of a dry run (see the module docstring for the budget rule)."""
     d = estimate.device
     total = estimate.total("seconds")
-    out(f"\ncost of what remains to run, on {d.label} ({d.peak_flops / 1e12:,.1f} TFLOP/s peak; {d.source}):")
+    out(
+        f"\ncost of what remains to run, on {d.label} ({d.peak_flops / 1e12:,.1f} TFLOP/s peak; {d.source}):"
+    )
     assumed = d.assumed
-    rates = ", ".join(f"{n} {d.rate(n):g}" + (" ASSUMED" if n in assumed else " measured") for n in d.rates)
+    rates = ", ".join(
+        f"{n} {d.rate(n):g}" + (" ASSUMED" if n in assumed else " measured") for n in d.rates
+    )
     out(f"  rates (mmxfer/resources/cost/throughput.json): {rates}")
     if assumed:
-        out(f"  ASSUMED: {len(assumed)} of {len(d.rates)} rates - nothing measured for {d.label} yet "
-            f"(benchmarks/gpu_check.py, then benchmarks/throughput_from_check.py)")
+        out(
+            f"  ASSUMED: {len(assumed)} of {len(d.rates)} rates - nothing measured for {d.label} yet "
+            f"(benchmarks/gpu_check.py, then benchmarks/throughput_from_check.py)"
+        )
     out(f"    {'':<34} {'train tok':>10} {'eval tok':>10} {'PFLOP':>12} {'GPU-hours':>11}")
-    for title, key in (("by phase", lambda w: w.phase), ("by arm", lambda w: w.arm),
-                       ("by target group", lambda w: w.group)):
+    for title, key in (
+        ("by phase", lambda w: w.phase),
+        ("by arm", lambda w: w.arm),
+        ("by target group", lambda w: w.group),
+    ):
         out(f"  {title}")
         rows = _rows(estimate.works, key)
         names = [p for p in PHASES if p in rows] if title == "by phase" else list(rows)
         for name in names:
             out(_line(name, rows[name], total))
-    out(_line("total", [estimate.total(k) for k in ("train_tokens", "eval_tokens", "flops", "seconds")], total)
-        .replace("    total", "  total"))
-    items = sorted(_rows(estimate.works, lambda w: f"{w.phase} {w.part} ({w.target})").items(),
-                   key=lambda kv: -kv[1][3])[:5]
-    out("  biggest items: " + "; ".join(f"{name} {hours(row[3])} GPU-h ({100 * row[3] / max(total, 1e-9):.0f} %)"
-                                         for name, row in items))
-    evaluation = sum(w.seconds for w in estimate.works if "evaluation" in w.part or "generation" in w.part
-                     or w.part == "embedding")
-    out(f"  zero-shot and dev evaluation (every language): {hours(evaluation)} GPU-h "
-        f"({100 * evaluation / max(total, 1e-9):.1f} %)")
+    out(
+        _line(
+            "total",
+            [estimate.total(k) for k in ("train_tokens", "eval_tokens", "flops", "seconds")],
+            total,
+        ).replace("    total", "  total")
+    )
+    items = sorted(
+        _rows(estimate.works, lambda w: f"{w.phase} {w.part} ({w.target})").items(),
+        key=lambda kv: -kv[1][3],
+    )[:5]
+    out(
+        "  biggest items: "
+        + "; ".join(
+            f"{name} {hours(row[3])} GPU-h ({100 * row[3] / max(total, 1e-9):.0f} %)"
+            for name, row in items
+        )
+    )
+    evaluation = sum(
+        w.seconds
+        for w in estimate.works
+        if "evaluation" in w.part or "generation" in w.part or w.part == "embedding"
+    )
+    out(
+        f"  zero-shot and dev evaluation (every language): {hours(evaluation)} GPU-h "
+        f"({100 * evaluation / max(total, 1e-9):.1f} %)"
+    )
     if estimate.assumed_lengths:
-        out(f"  token lengths ASSUMED (no data measured here) for: {', '.join(estimate.assumed_lengths)}")
+        out(
+            f"  token lengths ASSUMED (no data measured here) for: {', '.join(estimate.assumed_lengths)}"
+        )
     if estimate.assumed_languages:
-        out(f"  {len(estimate.assumed_languages)} languages without a measured length ratio (the median of 61 "
-            f"measured): {', '.join(estimate.assumed_languages[:8])}{' ...' if len(estimate.assumed_languages) > 8 else ''}")
+        out(
+            f"  {len(estimate.assumed_languages)} languages without a measured length ratio (the median of 61 "
+            f"measured): {', '.join(estimate.assumed_languages[:8])}{' ...' if len(estimate.assumed_languages) > 8 else ''}"
+        )
     for note in estimate.notes:
         out(f"  note: {note}")
-    out("  upper bound where early stopping would end a phase sooner; sizes as released (the task specs), not as a "
-        "local data copy or fixtures would give them")
+    out(
+        "  upper bound where early stopping would end a phase sooner; sizes as released (the task specs), not as a "
+        "local data copy or fixtures would give them"
+    )
     if gpus:
         wall = wall_seconds(estimate.works, gpus)
         days = f", {wall / 86400:,.1f} days" if wall >= 86400 else ""
-        out(f"  wall time on {gpus} {d.kind} GPU(s): {hours(wall)} h{days} (one job per GPU - a run, or a "
-            f"phase-2 training that its runs wait for - the longest chain first)")
+        out(
+            f"  wall time on {gpus} {d.kind} GPU(s): {hours(wall)} h{days} (one job per GPU - a run, or a "
+            f"phase-2 training that its runs wait for - the longest chain first)"
+        )
     if budget_hours is not None:
         print_fit(fit_budget(estimate, runs, budget_hours), estimate, budget_hours, out)
 
@@ -211,8 +273,12 @@ def print_fit(fit: Fit, estimate: Estimate, budget_hours: float, out: Printer = 
         out(f"  budget {budget_hours:,.1f} GPU-hours: the whole plan fits ({need:,.1f})")
         return
     verdict = "fits" if fit.fits else "does NOT fit even after every step of the rule"
-    out(f"  budget {budget_hours:,.1f} GPU-hours: the plan needs {need:,.1f}; dropping (rule: seeds above 2, arms "
+    out(
+        f"  budget {budget_hours:,.1f} GPU-hours: the plan needs {need:,.1f}; dropping (rule: seeds above 2, arms "
         f"outside the twin comparison, costliest targets, the second seed): {', '.join(fit.dropped) or 'nothing'} "
-        f"-> {fit.hours:,.1f} GPU-hours, {verdict}")
-    out(f"    keeps seeds {fit.seeds}, arms {', '.join(fit.arms)}; targets {', '.join(fit.targets)}"
-        f"  (e.g. --set seeds=[{','.join(map(str, fit.seeds))}])")
+        f"-> {fit.hours:,.1f} GPU-hours, {verdict}"
+    )
+    out(
+        f"    keeps seeds {fit.seeds}, arms {', '.join(fit.arms)}; targets {', '.join(fit.targets)}"
+        f"  (e.g. --set seeds=[{','.join(map(str, fit.seeds))}])"
+    )

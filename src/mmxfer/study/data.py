@@ -24,8 +24,10 @@ def prepare(study: StudyConfig, data_dir: str | None) -> LocalData:
     catalog.load_plugins()
     names = catalog.DATA_SOURCES.all_names()
     if study.data not in names:
-        raise ConfigError(f"study {study.name}: data: unknown data source {study.data!r}{suggest(study.data, names)}; "
-                          f"known: {', '.join(names) or 'none'}")
+        raise ConfigError(
+            f"study {study.name}: data: unknown data source {study.data!r}{suggest(study.data, names)}; "
+            f"known: {', '.join(names) or 'none'}"
+        )
     return catalog.DATA_SOURCES.get(study.data).prepare(study.data_form)
 
 
@@ -34,7 +36,11 @@ def describe(study: StudyConfig, data_dir: str | None, local: LocalData) -> str:
     if data_dir is not None:
         return f"data: release files in {data_dir} (--data-dir)"
     if study.data:
-        where = local.data_dir if study.data_form == "release" else ", ".join(f"{k}={v}" for k, v in local.env.items())
+        where = (
+            local.data_dir
+            if study.data_form == "release"
+            else ", ".join(f"{k}={v}" for k, v in local.env.items())
+        )
         return f"data: {study.data}, {study.data_form} form ({where})"
     return "data: the hub"
 

@@ -78,8 +78,10 @@ class Vision:
         """Forward FLOPs of one image: patch embedding plus every layer over every position."""
         enc = Encoder(self.layers, self.width, self.ff)
         patches = (self.image_size // self.patch) ** 2
-        return patches * 2 * 3 * self.patch ** 2 * self.width + self.tokens * self.layers * enc.layer_forward(
-            self.tokens)
+        return (
+            patches * 2 * 3 * self.patch** 2 * self.width
+            + self.tokens * self.layers * enc.layer_forward(self.tokens)
+        )
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -87,8 +89,12 @@ class Vision:
 
 def _shape_of_config(config: dict[str, Any]) -> Encoder:
     try:
-        return Encoder(int(config["num_hidden_layers"]), int(config["hidden_size"]), int(config["intermediate_size"]),
-                       int(config.get("vocab_size", 0)))
+        return Encoder(
+            int(config["num_hidden_layers"]),
+            int(config["hidden_size"]),
+            int(config["intermediate_size"]),
+            int(config.get("vocab_size", 0)),
+        )
     except KeyError as exc:
         raise ConfigError(f"trunk config lacks {exc.args[0]}: cannot count its FLOPs") from None
 
@@ -110,8 +116,10 @@ def trunk_shape(name: str) -> Encoder:
         from mmxfer.models.trunk import load_trunk
 
         return _shape_of_config(load_trunk(name).model.config.to_dict())
-    raise ConfigError(f"no architecture known for trunk {name!r}: add it to {ARCHITECTURES} or pass a trunk folder "
-                      f"(with config.json) to estimate its cost")
+    raise ConfigError(
+        f"no architecture known for trunk {name!r}: add it to {ARCHITECTURES} or pass a trunk folder "
+        f"(with config.json) to estimate its cost"
+    )
 
 
 def vision_shape(vision_cfg: Any) -> Vision:
@@ -121,11 +129,21 @@ def vision_shape(vision_cfg: Any) -> Vision:
 
     cfg = tower_config(vision_cfg.model)["vision_cfg"]
     if "timm_model_name" in cfg or isinstance(cfg.get("layers"), (list, tuple)):
-        raise ConfigError(f"vision tower {vision_cfg.model!r} is not a plain ViT: its FLOPs are not counted here")
+        raise ConfigError(
+            f"vision tower {vision_cfg.model!r} is not a plain ViT: its FLOPs are not counted here"
+        )
     width = int(cfg["width"])
-    out = visual_token_count(vision_cfg.__class__(model=vision_cfg.model, pretrained=None, num_tokens=None))
-    return Vision(int(cfg["layers"]), width, int(width * float(cfg.get("mlp_ratio", 4.0))), int(cfg["patch_size"]),
-                  int(cfg["image_size"]), out)
+    out = visual_token_count(
+        vision_cfg.__class__(model=vision_cfg.model, pretrained=None, num_tokens=None)
+    )
+    return Vision(
+        int(cfg["layers"]),
+        width,
+        int(width * float(cfg.get("mlp_ratio", 4.0))),
+        int(cfg["patch_size"]),
+        int(cfg["image_size"]),
+        out,
+    )
 
 
 # ----------------------------------------------------------------------------- per sequence
@@ -138,8 +156,14 @@ def _factor(trains: bool, grad_below: bool, training: bool) -> int:
     return 1 + int(grad_below) + int(trains)
 
 
-def trunk_sequence(enc: Encoder, length: float, *, training: bool, trained_layers: int | None = None,
-                   grad_below: bool = False) -> float:
+def trunk_sequence(
+    enc: Encoder,
+    length: float,
+    *,
+    training: bool,
+    trained_layers: int | None = None,
+    grad_below: bool = False,
+) -> float:
     """FLOPs of one sequence of ``length`` (padded) positions through the trunk. ``trained_layers``: the top
     layers that train (None = all); ``grad_below``: something under the trunk trains (the vision projector), so
     even frozen layers pass the gradient down."""
@@ -153,8 +177,15 @@ def trunk_sequence(enc: Encoder, length: float, *, training: bool, trained_layer
     return total
 
 
-def head_sequence(head: str, enc: Encoder, text_length: float, *, training: bool, num_labels: int = 2,
-                  embeddings_train: bool = True) -> float:
+def head_sequence(
+    head: str,
+    enc: Encoder,
+    text_length: float,
+    *,
+    training: bool,
+    num_labels: int = 2,
+    embeddings_train: bool = True,
+) -> float:
     """FLOPs of one sequence's head (``text_length``: its text positions); the head's matrices train in training."""
     h = enc.hidden
     f = _factor(True, True, training)
@@ -177,7 +208,9 @@ def head_sequence(head: str, enc: Encoder, text_length: float, *, training: bool
     raise ConfigError(f"no FLOP count for head {head!r}")
 
 
-def projector_sequence(vision: Vision, hidden: int, tokens: int, kind: str, *, training: bool) -> float:
+def projector_sequence(
+    vision: Vision, hidden: int, tokens: int, kind: str, *, training: bool
+) -> float:
     """The projector (trained) over ``tokens`` visual tokens: linear, or linear-GELU-linear."""
     params = vision.width * hidden + (hidden * hidden if kind == "mlp" else 0)
     return _factor(True, False, training) * 2 * params * tokens
@@ -216,13 +249,22 @@ class Decoder:
         return self.layers * 2 * self.cross_kv_params * source
 
 
-def seq2seq_pair(enc: Encoder, dec: Decoder, source: float, target: float, *, encoder_trains: bool,
-                 embeddings_train: bool) -> float:
+def seq2seq_pair(
+    enc: Encoder,
+    dec: Decoder,
+    source: float,
+    target: float,
+    *,
+    encoder_trains: bool,
+    embeddings_train: bool,
+) -> float:
     """Training FLOPs of one padded pair. The encoder trains in stage 2 except its embeddings (so its lowest layer
     passes no gradient down), and is frozen in stage 1 (forward only); the decoder's layers and cross-attention
     train; its lowest layer passes a gradient down, and its output projection (tied to its embeddings) computes a
     weight gradient, only where the decoder's embeddings train (``embeddings_train``)."""
-    encoder = trunk_sequence(enc, source, training=True, trained_layers=None if encoder_trains else 0)
+    encoder = trunk_sequence(
+        enc, source, training=True, trained_layers=None if encoder_trains else 0
+    )
     layer = (2 * dec.token_params + 4 * target * dec.hidden + 4 * source * dec.hidden) * target
     layers = layer * (3 * (dec.layers - 1) + _factor(True, embeddings_train, True))
     kv = dec.source_forward(source) * _factor(True, encoder_trains, True)
@@ -230,7 +272,9 @@ def seq2seq_pair(enc: Encoder, dec: Decoder, source: float, target: float, *, en
     return encoder + layers + kv + head
 
 
-def generation_batch(enc: Encoder, dec: Decoder, batch: int, source: float, steps: int, beams: int) -> float:
+def generation_batch(
+    enc: Encoder, dec: Decoder, batch: int, source: float, steps: int, beams: int
+) -> float:
     """Forward FLOPs of generating ``steps`` tokens for ``batch`` sentences of ``source`` padded positions with
     ``beams`` beams (a KV cache: each step runs one new position per beam; finished beams still compute)."""
     encode = batch * (trunk_sequence(enc, source, training=False) + dec.source_forward(source))

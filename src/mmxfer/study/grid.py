@@ -104,15 +104,18 @@ def suite_targets(suite: str | None, profile: ExperimentConfig) -> tuple[list[st
                 continue
             spec = catalog.task(profile.resolve_task(item.task))
             if item.mode == "translation" and spec.kind != "translation":
-                raise ConfigError(f"suite {name.strip()}: {item.task} is a {spec.kind} task but its entry says "
-                                  f"mode: translation; name the translation task itself (e.g. flores200-translate)")
+                raise ConfigError(
+                    f"suite {name.strip()}: {item.task} is a {spec.kind} task but its entry says "
+                    f"mode: translation; name the translation task itself (e.g. flores200-translate)"
+                )
             if spec.name not in targets:
                 targets.append(spec.name)
     return targets, trunk
 
 
-def plan(study: StudyConfig, runs_dir: str | Path | None = None, data_dir: str | None = None
-         ) -> tuple[ExperimentConfig, list[PlannedRun]]:
+def plan(
+    study: StudyConfig, runs_dir: str | Path | None = None, data_dir: str | None = None
+) -> tuple[ExperimentConfig, list[PlannedRun]]:
     """Every run of ``study`` in a stable order (arm, target, seed), finished or not."""
     catalog.load_plugins()
     check_name("study", study.name)
@@ -128,18 +131,32 @@ def plan(study: StudyConfig, runs_dir: str | Path | None = None, data_dir: str |
     if trunk:
         targets.append(None)
     if not targets:
-        raise MmxferError(f"study {study.name!r} has neither targets nor a suite: nothing to evaluate")
+        raise MmxferError(
+            f"study {study.name!r} has neither targets nor a suite: nothing to evaluate"
+        )
     out = []
     for arm in study.arms:
         tasks = parse_intermediate(",".join(arm.intermediate) or "none", profile)
         for target in targets:
             for seed in study.seeds:
-                request = RunRequest(profile=profile, tasks=tasks, target=target, seed=seed, study=study.name,
-                                     arm=arm.name, runs_dir=runs_dir, data_dir=data_dir or profile.data_dir,
-                                     resume=True, languages=parse_languages(study.languages))
+                request = RunRequest(
+                    profile=profile,
+                    tasks=tasks,
+                    target=target,
+                    seed=seed,
+                    study=study.name,
+                    arm=arm.name,
+                    runs_dir=runs_dir,
+                    data_dir=data_dir or profile.data_dir,
+                    resume=True,
+                    languages=parse_languages(study.languages),
+                )
                 check_request(request)
-                p2 = phases.phase2_dir(profile, tasks, seed, runs_dir, study.name, request.data_dir) if tasks \
+                p2 = (
+                    phases.phase2_dir(profile, tasks, seed, runs_dir, study.name, request.data_dir)
+                    if tasks
                     else None
+                )
                 out.append(PlannedRun(request, p2))
     return profile, out
 
@@ -147,27 +164,42 @@ def plan(study: StudyConfig, runs_dir: str | Path | None = None, data_dir: str |
 def counts(runs: list[PlannedRun]) -> dict[str, int]:
     todo = [r for r in runs if not r.done]
     phase2 = {r.phase2 for r in todo if r.phase2 is not None and not r.phase2_done}
-    return {"runs": len(runs), "finished": len(runs) - len(todo), "to_run": len(todo),
-            "phase2_trainings": len(phase2), "phase3_trainings": sum(1 for r in todo if r.target),
-            "retrieval_evaluations": sum(1 for r in todo if not r.target)}
+    return {
+        "runs": len(runs),
+        "finished": len(runs) - len(todo),
+        "to_run": len(todo),
+        "phase2_trainings": len(phase2),
+        "phase3_trainings": sum(1 for r in todo if r.target),
+        "retrieval_evaluations": sum(1 for r in todo if not r.target),
+    }
 
 
-def print_plan(study: StudyConfig, profile: ExperimentConfig, runs: list[PlannedRun]) -> dict[str, int]:
+def print_plan(
+    study: StudyConfig, profile: ExperimentConfig, runs: list[PlannedRun]
+) -> dict[str, int]:
     c = counts(runs)
     targets = list(dict.fromkeys(r.target for r in runs if r.target))
     retrieval = any(r.target is None for r in runs)
-    print(f"study {study.name}: profile {profile.name} ({profile.trunk.name}), {len(study.arms)} arms x "
-          f"{len(targets)} targets{' + retrieval (' + study.suite + ')' if retrieval else ''} x "
-          f"{len(study.seeds)} seeds{' | languages ' + ','.join(study.languages) if study.languages else ''}")
+    print(
+        f"study {study.name}: profile {profile.name} ({profile.trunk.name}), {len(study.arms)} arms x "
+        f"{len(targets)} targets{' + retrieval (' + study.suite + ')' if retrieval else ''} x "
+        f"{len(study.seeds)} seeds{' | languages ' + ','.join(study.languages) if study.languages else ''}"
+    )
     if targets:
         print(f"  targets: {', '.join(targets)}")
     for r in runs:
         state = "done" if r.done else "todo"
-        p2 = "" if r.phase2 is None else f"  phase2 {'reuse' if r.phase2_done else 'train'} {r.phase2.name}"
+        p2 = (
+            ""
+            if r.phase2 is None
+            else f"  phase2 {'reuse' if r.phase2_done else 'train'} {r.phase2.name}"
+        )
         print(f"  [{state}] {r.label:<40} {r.path.name}{p2}")
-    print(f"{c['runs']} runs: {c['finished']} finished, {c['to_run']} to run -> {c['phase2_trainings']} phase-2 "
-          f"trainings (shared across targets), {c['phase3_trainings']} phase-3 trainings, "
-          f"{c['retrieval_evaluations']} retrieval evaluations")
+    print(
+        f"{c['runs']} runs: {c['finished']} finished, {c['to_run']} to run -> {c['phase2_trainings']} phase-2 "
+        f"trainings (shared across targets), {c['phase3_trainings']} phase-3 trainings, "
+        f"{c['retrieval_evaluations']} retrieval evaluations"
+    )
     return c
 
 
@@ -175,21 +207,43 @@ def print_plan(study: StudyConfig, profile: ExperimentConfig, runs: list[Planned
 DryRunSection = Callable[[StudyConfig, ExperimentConfig, list[PlannedRun], "str | None"], None]
 
 
-def run_study(study: StudyConfig, *, launcher: str | None = None, runs_dir: str | Path | None = None,
-              data_dir: str | None = None, dry_run: bool = False, compare: bool = True,
-              dry_run_sections: tuple[DryRunSection, ...] = ()) -> None:
+def run_study(
+    study: StudyConfig,
+    *,
+    launcher: str | None = None,
+    runs_dir: str | Path | None = None,
+    data_dir: str | None = None,
+    dry_run: bool = False,
+    compare: bool = True,
+    dry_run_sections: tuple[DryRunSection, ...] = (),
+) -> None:
     """Plan ``study``, then run (``local``) or submit (``slurm``) every unfinished run; a local grid that
     finishes is compared (the gap analysis over the study's folder) unless ``compare`` is False. The runs read
     the study's data (:func:`mmxfer.study.data.study_data`: ``data_dir``, else its ``data`` source, else the hub).
     A dry run prints the plan, then each of ``dry_run_sections`` (the cost: :mod:`mmxfer.study.cost_report`)."""
     # the runs sharing a phase-2 trunk fingerprint its training data once (they read one copy of the data)
     with study_data(study, data_dir) as data_dir, phases.fingerprint_once():
-        _run_study(study, launcher=launcher, runs_dir=runs_dir, data_dir=data_dir, dry_run=dry_run, compare=compare,
-                   sections=dry_run_sections)
+        _run_study(
+            study,
+            launcher=launcher,
+            runs_dir=runs_dir,
+            data_dir=data_dir,
+            dry_run=dry_run,
+            compare=compare,
+            sections=dry_run_sections,
+        )
 
 
-def _run_study(study: StudyConfig, *, launcher: str | None, runs_dir: str | Path | None, data_dir: str | None,
-               dry_run: bool, compare: bool, sections: tuple[DryRunSection, ...] = ()) -> None:
+def _run_study(
+    study: StudyConfig,
+    *,
+    launcher: str | None,
+    runs_dir: str | Path | None,
+    data_dir: str | None,
+    dry_run: bool,
+    compare: bool,
+    sections: tuple[DryRunSection, ...] = (),
+) -> None:
     launcher = launcher or study.launcher
     profile, runs = plan(study, runs_dir, data_dir)
     runs_dir = str(runs_dir or profile.runs_dir)
@@ -217,11 +271,15 @@ def _run_study(study: StudyConfig, *, launcher: str | None, runs_dir: str | Path
         finally:
             release_memory()  # the finished run's models before the next run loads its own
     if failed:
-        raise MmxferError(f"{len(failed)} of {len(todo)} runs failed: {', '.join(failed)}; fix and rerun the study "
-                          f"(finished runs are skipped)")
+        raise MmxferError(
+            f"{len(failed)} of {len(todo)} runs failed: {', '.join(failed)}; fix and rerun the study "
+            f"(finished runs are skipped)"
+        )
     if busy:
-        raise MmxferError(f"{len(busy)} of {len(todo)} runs are being run by other processes ({', '.join(busy)}); "
-                          f"rerun the study when they finish to compare")
+        raise MmxferError(
+            f"{len(busy)} of {len(todo)} runs are being run by other processes ({', '.join(busy)}); "
+            f"rerun the study when they finish to compare"
+        )
     if compare:  # the whole grid: every suite of the study and every fine-tuned target
         study_dir = Path(runs_dir) / slug(study.name)
         targets = list(dict.fromkeys(r.target for r in runs if r.target))
@@ -236,9 +294,13 @@ def _submit(study: StudyConfig, todo: list[PlannedRun], runs_dir: str) -> None:
     first_job: dict[Path, str] = {}
     for r in todo:
         deps = [first_job[r.phase2]] if r.phase2 in first_job else []
-        job = launch.submit_slurm(launch.train_argv(r.request, study.profile, overrides), study.slurm,
-                                  Path(runs_dir) / slug(study.name) / "_slurm" / r.path.name,
-                                  depends_on=deps, name=f"mmxfer-{r.label}")
+        job = launch.submit_slurm(
+            launch.train_argv(r.request, study.profile, overrides),
+            study.slurm,
+            Path(runs_dir) / slug(study.name) / "_slurm" / r.path.name,
+            depends_on=deps,
+            name=f"mmxfer-{r.label}",
+        )
         if r.phase2 is not None and not r.phase2_done:
             first_job.setdefault(r.phase2, str(job.job_id))
         print(f"submitted {r.label}: job {job.job_id}{' after ' + deps[0] if deps else ''}")

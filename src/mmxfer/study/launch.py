@@ -22,9 +22,22 @@ from mmxfer.train.run import RunRequest
 def train_argv(request: RunRequest, profile: str, overrides: Sequence[str]) -> list[str]:
     """The ``mmxfer train`` arguments of ``request`` for a new process: ``profile`` (a name or YAML path)
     and ``overrides`` are what that process resolves the request's profile from."""
-    argv = ["train", "--arm", request.arm, "--intermediate", ",".join(request.tasks) or "none", "--profile",
-            profile, "--seed", str(request.seed), "--study", request.study, "--runs-dir", str(request.runs_dir),
-            "--resume"]
+    argv = [
+        "train",
+        "--arm",
+        request.arm,
+        "--intermediate",
+        ",".join(request.tasks) or "none",
+        "--profile",
+        profile,
+        "--seed",
+        str(request.seed),
+        "--study",
+        request.study,
+        "--runs-dir",
+        str(request.runs_dir),
+        "--resume",
+    ]
     if request.target:
         argv += ["--target", request.target]
     if request.data_dir:
@@ -39,30 +52,55 @@ def train_argv(request: RunRequest, profile: str, overrides: Sequence[str]) -> l
 def accelerate_command(argv: list[str], slurm: SlurmConfig) -> list[str]:
     cmd = ["accelerate", "launch"]
     if slurm.gpus_per_node > 1 or slurm.nodes > 1:
-        cmd += ["--multi_gpu", "--num_processes", str(slurm.gpus_per_node * slurm.nodes),
-                "--num_machines", str(slurm.nodes)]
+        cmd += [
+            "--multi_gpu",
+            "--num_processes",
+            str(slurm.gpus_per_node * slurm.nodes),
+            "--num_machines",
+            str(slurm.nodes),
+        ]
     if slurm.nodes > 1:
         # every node runs this command once (srun below); rank and rendezvous come from SLURM
-        cmd += ["--machine_rank", "$SLURM_NODEID", "--main_process_ip", "$MASTER_ADDR",
-                "--main_process_port", "29500"]
+        cmd += [
+            "--machine_rank",
+            "$SLURM_NODEID",
+            "--main_process_ip",
+            "$MASTER_ADDR",
+            "--main_process_port",
+            "29500",
+        ]
     return cmd + ["-m", "mmxfer"] + argv
 
 
-def submit_slurm(argv: list[str], slurm: SlurmConfig, log_dir: Path, *, depends_on: Sequence[str] = (),
-                 name: str = "mmxfer") -> Any:
+def submit_slurm(
+    argv: list[str],
+    slurm: SlurmConfig,
+    log_dir: Path,
+    *,
+    depends_on: Sequence[str] = (),
+    name: str = "mmxfer",
+) -> Any:
     """Submit one run as one SLURM job; returns the submitit job."""
     try:  # submitit is imported on submission only, like the other heavy packages
         import submitit
     except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise ConfigError("the slurm launcher needs the `submitit` package (pip install submitit)") from exc
+        raise ConfigError(
+            "the slurm launcher needs the `submitit` package (pip install submitit)"
+        ) from exc
     log_dir.mkdir(parents=True, exist_ok=True)
     executor = submitit.AutoExecutor(folder=str(log_dir))
     extra = dict(slurm.extra)
     if depends_on:
         extra["dependency"] = "afterok:" + ":".join(depends_on)
-    params: dict[str, Any] = {"name": name, "timeout_min": slurm.timeout_min, "nodes": slurm.nodes,
-                              "gpus_per_node": slurm.gpus_per_node, "cpus_per_task": slurm.cpus_per_task,
-                              "tasks_per_node": 1, "slurm_additional_parameters": extra}
+    params: dict[str, Any] = {
+        "name": name,
+        "timeout_min": slurm.timeout_min,
+        "nodes": slurm.nodes,
+        "gpus_per_node": slurm.gpus_per_node,
+        "cpus_per_task": slurm.cpus_per_task,
+        "tasks_per_node": 1,
+        "slurm_additional_parameters": extra,
+    }
     if slurm.partition:
         params["slurm_partition"] = slurm.partition
     if slurm.mem_gb:
@@ -72,8 +110,10 @@ def submit_slurm(argv: list[str], slurm: SlurmConfig, log_dir: Path, *, depends_
     executor.update_parameters(**params)
     cmd = accelerate_command(argv, slurm)
     if slurm.nodes > 1:
-        script = "export MASTER_ADDR=$(scontrol show hostnames $SLURM_JOB_NODELIST | head -n1); " + \
-            " ".join(c if c.startswith("$") else shlex.quote(c) for c in cmd)
+        script = (
+            "export MASTER_ADDR=$(scontrol show hostnames $SLURM_JOB_NODELIST | head -n1); "
+            + " ".join(c if c.startswith("$") else shlex.quote(c) for c in cmd)
+        )
         function = submitit.helpers.CommandFunction(["bash", "-c", script])
     else:
         function = submitit.helpers.CommandFunction(cmd)

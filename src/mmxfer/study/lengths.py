@@ -55,7 +55,9 @@ class Lengths:
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` integer lengths drawn from the distribution (inverse CDF, linear between quantiles)."""
         u = np.random.default_rng(seed).random(n)
-        return np.maximum(1, np.rint(np.interp(u, QUANTILE_POINTS, self.quantiles))).astype(np.int64)
+        return np.maximum(1, np.rint(np.interp(u, QUANTILE_POINTS, self.quantiles))).astype(
+            np.int64
+        )
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,10 @@ def quantiles_of(values: Sequence[float]) -> tuple[float, ...]:
     """The 21 quantiles of ``values`` (rounded to 0.1 piece) as the table stores them."""
     if not len(values):
         raise ValueError("no lengths to summarise")
-    return tuple(round(float(v), 1) for v in np.quantile(np.asarray(values, dtype=np.float64), QUANTILE_POINTS))
+    return tuple(
+        round(float(v), 1)
+        for v in np.quantile(np.asarray(values, dtype=np.float64), QUANTILE_POINTS)
+    )
 
 
 def lognormal(mean: float, cv: float) -> Lengths:
@@ -108,9 +113,16 @@ def task_lengths(task: str) -> TaskLengths | None:
     entry = table()["tasks"].get(task)
     if entry is None:
         return None
-    return TaskLengths(task=task, tokens=_lengths(entry["tokens"]), status=entry["status"], source=entry["source"],
-                       language=entry["language"], question=entry.get("question"), choices=entry.get("choices"),
-                       target=_lengths(entry["target"]) if "target" in entry else None)
+    return TaskLengths(
+        task=task,
+        tokens=_lengths(entry["tokens"]),
+        status=entry["status"],
+        source=entry["source"],
+        language=entry["language"],
+        question=entry.get("question"),
+        choices=entry.get("choices"),
+        target=_lengths(entry["target"]) if "target" in entry else None,
+    )
 
 
 def language_ratio(lang: str) -> tuple[float, bool]:
@@ -145,7 +157,9 @@ def measure(spec: Any, dataset: Any, tokenizer: Any) -> dict[str, Any]:
 
     kind = kind_of(spec)
     space = kind.label_space(dataset)
-    features = featurize(spec, dataset, tokenizer, FeatureOptions(max_length=100_000, use_cache=False), space=space)
+    features = featurize(
+        spec, dataset, tokenizer, FeatureOptions(max_length=100_000, use_cache=False), space=space
+    )
     ids = features["input_ids"]
     out: dict[str, Any] = {"examples": len(dataset)}
     if ids and isinstance(ids[0][0], list):  # multiple choice: one sequence per choice
@@ -153,8 +167,12 @@ def measure(spec: Any, dataset: Any, tokenizer: Any) -> dict[str, Any]:
         out["choices"] = round(sum(len(row) for row in ids) / len(ids))
     else:
         out["tokens"] = {"quantiles": list(quantiles_of([len(x) for x in ids]))}
-    if kind.windowed:  # every window repeats the question: its length shapes the windows (cost.Costing.draw)
-        questions = tokenizer([q.lstrip() for q in dataset["question"]], add_special_tokens=False)["input_ids"]
+    if (
+        kind.windowed
+    ):  # every window repeats the question: its length shapes the windows (cost.Costing.draw)
+        questions = tokenizer([q.lstrip() for q in dataset["question"]], add_special_tokens=False)[
+            "input_ids"
+        ]
         out["question"] = round(float(np.mean([len(q) for q in questions])), 1)
     if kind.generates:  # the decoder's side
         out["target"] = {"quantiles": list(quantiles_of([len(x) for x in features["labels"]]))}
@@ -163,4 +181,6 @@ def measure(spec: Any, dataset: Any, tokenizer: Any) -> dict[str, Any]:
 
 def mean_pieces(tokenizer: Any, sentences: Sequence[str]) -> float:
     """Mean pieces per sentence without special tokens (what the language ratios compare)."""
-    return float(np.mean([len(x) for x in tokenizer(list(sentences), add_special_tokens=False)["input_ids"]]))
+    return float(
+        np.mean([len(x) for x in tokenizer(list(sentences), add_special_tokens=False)["input_ids"]])
+    )

@@ -25,8 +25,9 @@ def _tasks(suite: str) -> set[str]:
     return {item.task for item in suite_tasks(suite)}
 
 
-def comparison_suites(study: StudyConfig, profile: ExperimentConfig, targets: list[str],
-                      study_dir: str | Path) -> list[str]:
+def comparison_suites(
+    study: StudyConfig, profile: ExperimentConfig, targets: list[str], study_dir: str | Path
+) -> list[str]:
     """Suite names (or a YAML path) whose reports together cover every target of ``study`` and its suites.
 
     ``targets``: the study's fine-tuned targets, canonical names; ``profile``: the study's resolved profile.
@@ -35,7 +36,9 @@ def comparison_suites(study: StudyConfig, profile: ExperimentConfig, targets: li
     covered = set().union(*(_tasks(s) for s in suites)) if suites else set()
     missing = [t for t in targets if t not in covered]
     if missing:
-        own = load_profile(study.profile, study.overrides).suite  # the profile's suite before the study's override
+        own = load_profile(
+            study.profile, study.overrides
+        ).suite  # the profile's suite before the study's override
         for name in _names(own):
             if name not in suites and _tasks(name) & set(missing):
                 suites.append(name)
@@ -43,8 +46,15 @@ def comparison_suites(study: StudyConfig, profile: ExperimentConfig, targets: li
         missing = [t for t in targets if t not in covered]
     if missing:  # targets no shipped suite holds: a suite of just them, next to the runs
         path = Path(study_dir) / "_suites" / f"{slug(study.name)}-targets.yaml"
-        atomic.write_text(path, yaml.safe_dump({
-            "description": f"fine-tuned targets of study {study.name} that no suite of it holds",
-            "tasks": [{"task": t} for t in missing]}, sort_keys=False))
+        atomic.write_text(
+            path,
+            yaml.safe_dump(
+                {
+                    "description": f"fine-tuned targets of study {study.name} that no suite of it holds",
+                    "tasks": [{"task": t} for t in missing],
+                },
+                sort_keys=False,
+            ),
+        )
         suites.append(str(path))
     return suites

@@ -32,8 +32,15 @@ from mmxfer.errors import ConfigError, suggest
 
 TABLE = Path(__file__).resolve().parent.parent / "resources" / "cost" / "throughput.json"
 MEASURED, ASSUMED = "measured", "assumed"
-RATE_NAMES = ("train_mfu", "forward_mfu", "train_layer_ms", "forward_layer_ms", "greedy_layer_ms", "beam_layer_ms",
-              "optimizer_bytes")
+RATE_NAMES = (
+    "train_mfu",
+    "forward_mfu",
+    "train_layer_ms",
+    "forward_layer_ms",
+    "greedy_layer_ms",
+    "beam_layer_ms",
+    "optimizer_bytes",
+)
 CPU = "cpu"
 
 
@@ -67,12 +74,16 @@ class Device:
         return f"{self.kind} {self.precision}"
 
     def train_seconds(self, flops: float, micro_batches: float, layers: int) -> float:
-        return max(flops / (self.peak_flops * self.rate("train_mfu")),
-                   micro_batches * layers * self.rate("train_layer_ms") / 1e3)
+        return max(
+            flops / (self.peak_flops * self.rate("train_mfu")),
+            micro_batches * layers * self.rate("train_layer_ms") / 1e3,
+        )
 
     def forward_seconds(self, flops: float, batches: float, layers: int) -> float:
-        return max(flops / (self.peak_flops * self.rate("forward_mfu")),
-                   batches * layers * self.rate("forward_layer_ms") / 1e3)
+        return max(
+            flops / (self.peak_flops * self.rate("forward_mfu")),
+            batches * layers * self.rate("forward_layer_ms") / 1e3,
+        )
 
     def generate_seconds(self, flops: float, steps: float, layers: int, beams: int) -> float:
         per = self.rate("beam_layer_ms" if beams > 1 else "greedy_layer_ms")
@@ -98,18 +109,26 @@ def table_precision(precision: str) -> str:
 
 def _rates(kind: str, precision: str) -> dict[str, Rate]:
     data = table()
-    merged = {**data["default_rates"].get(precision, {}), **data.get("rates", {}).get(kind, {}).get(precision, {})}
+    merged = {
+        **data["default_rates"].get(precision, {}),
+        **data.get("rates", {}).get(kind, {}).get(precision, {}),
+    }
     missing = [n for n in RATE_NAMES if n not in merged]
     if missing:
         raise ConfigError(f"{TABLE}: {kind} {precision} has no {', '.join(missing)}")
-    return {n: Rate(float(merged[n]["value"]), merged[n]["status"], merged[n]["source"]) for n in RATE_NAMES}
+    return {
+        n: Rate(float(merged[n]["value"]), merged[n]["status"], merged[n]["source"])
+        for n in RATE_NAMES
+    }
 
 
 def check_kind(kind: str) -> str:
     """``kind`` as the table spells it (``cpu`` for this machine); one clear error for an unknown kind."""
     match = next((k for k in kinds() if k.lower() == kind.lower()), None)
     if match is None:
-        raise ConfigError(f"unknown GPU kind {kind!r}{suggest(kind, kinds())}; the table has {', '.join(kinds())}")
+        raise ConfigError(
+            f"unknown GPU kind {kind!r}{suggest(kind, kinds())}; the table has {', '.join(kinds())}"
+        )
     return match
 
 
@@ -122,12 +141,22 @@ def device(kind: str, precision: str) -> Device:
     gpu = table()["gpus"][match]
     if precision not in gpu["peak_tflops"]:
         raise ConfigError(f"{match} has no {precision} peak in {TABLE}")
-    return Device(match, precision, gpu["peak_tflops"][precision] * 1e12, gpu["memory_tb_s"] * 1e12,
-                  _rates(match, precision), gpu["source"])
+    return Device(
+        match,
+        precision,
+        gpu["peak_tflops"][precision] * 1e12,
+        gpu["memory_tb_s"] * 1e12,
+        _rates(match, precision),
+        gpu["source"],
+    )
 
 
-def cpu_matmul_flops(precision: str = "fp32", size: int = 512, seconds: float = 0.3,
-                     clock: Callable[[], float] = time.perf_counter) -> float:
+def cpu_matmul_flops(
+    precision: str = "fp32",
+    size: int = 512,
+    seconds: float = 0.3,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
     """FLOP/s of a square matrix product on this machine's CPU at ``precision``: the best of short repeats, timed
     by ``clock`` (``time.process_time`` gives FLOPs per CPU-second, which other processes on the machine do not
     change)."""
@@ -141,7 +170,7 @@ def cpu_matmul_flops(precision: str = "fp32", size: int = 512, seconds: float = 
         start = clock()
         for _ in range(4):
             a @ b
-        best = max(best, 4 * 2 * size ** 3 / max(clock() - start, 1e-9))
+        best = max(best, 4 * 2 * size**3 / max(clock() - start, 1e-9))
     return best
 
 
@@ -150,8 +179,11 @@ def cpu_device(precision: str = "fp32", flops: float | None = None) -> Device:
     measured = cpu_matmul_flops(precision) if flops is None else flops
     note = f"{measured / 1e9:.0f} GFLOP/s: a {precision} 512-square matrix product timed on this machine"
     rates = {n: Rate(0.0, ASSUMED, "cpu: no fixed cost") for n in RATE_NAMES}
-    rates.update(train_mfu=Rate(1.0, MEASURED, note), forward_mfu=Rate(1.0, MEASURED, note),
-                 optimizer_bytes=Rate(28.0, ASSUMED, "AdamW: 4 fp32 tensors read, 3 written"))
+    rates.update(
+        train_mfu=Rate(1.0, MEASURED, note),
+        forward_mfu=Rate(1.0, MEASURED, note),
+        optimizer_bytes=Rate(28.0, ASSUMED, "AdamW: 4 fp32 tensors read, 3 written"),
+    )
     return Device(CPU, precision, measured, 10e9, rates, note)
 
 
@@ -163,7 +195,9 @@ def gpu_kind_of(device_name: str) -> str:
     for kind in table()["gpus"]:
         if kind.lower() in device_name.lower():
             return kind
-    raise ConfigError(f"device {device_name!r} is none of the table's GPU kinds ({', '.join(table()['gpus'])})")
+    raise ConfigError(
+        f"device {device_name!r} is none of the table's GPU kinds ({', '.join(table()['gpus'])})"
+    )
 
 
 def rates_from_check(report: dict[str, Any]) -> tuple[str, str, dict[str, dict[str, Any]]]:
@@ -172,12 +206,17 @@ def rates_from_check(report: dict[str, Any]) -> tuple[str, str, dict[str, dict[s
         raise ConfigError(f"the GPU check failed ({report['error']}): nothing to import")
     device_name = report.get("device", {}).get("name", "")
     if report.get("device", {}).get("type") != "cuda":
-        raise ConfigError(f"the report was made on {device_name or 'a CPU'}, not a GPU: nothing to import")
+        raise ConfigError(
+            f"the report was made on {device_name or 'a CPU'}, not a GPU: nothing to import"
+        )
     kind = gpu_kind_of(device_name)
     fit = report.get("fit") or {}
     source = f"benchmarks/gpu_check.py on {device_name}, torch {report.get('torch')}, {report.get('finished', '')}"
-    rates = {name: {"value": float(value), "status": MEASURED, "source": source}
-             for name, value in fit.items() if name in RATE_NAMES and value is not None}
+    rates = {
+        name: {"value": float(value), "status": MEASURED, "source": source}
+        for name, value in fit.items()
+        if name in RATE_NAMES and value is not None
+    }
     if not rates:
         raise ConfigError("the report has no fitted rates ('fit'): rerun benchmarks/gpu_check.py")
     return kind, report.get("precision", "bf16"), rates

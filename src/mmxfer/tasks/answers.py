@@ -16,7 +16,9 @@ from mmxfer.metrics.vqa import compared_forms, soft_scores
 VQAV2_VOCAB_SIZE = 3129
 
 
-def build_answer_vocab(answer_lists: Iterable[Sequence[str]], size: int = VQAV2_VOCAB_SIZE) -> list[str]:
+def build_answer_vocab(
+    answer_lists: Iterable[Sequence[str]], size: int = VQAV2_VOCAB_SIZE
+) -> list[str]:
     """The ``size`` most frequent compared answer forms (counted once per question; ties broken alphabetically).
 
     With VQAv2 train+val this is the usual 3129-answer vocabulary convention.

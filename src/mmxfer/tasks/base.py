@@ -35,8 +35,17 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
 
-Kind = Literal["classification", "multiple_choice", "span_qa", "tagging", "vqa", "captioning",
-               "retrieval", "translation", "bitext"]
+Kind = Literal[
+    "classification",
+    "multiple_choice",
+    "span_qa",
+    "tagging",
+    "vqa",
+    "captioning",
+    "retrieval",
+    "translation",
+    "bitext",
+]
 Modality = Literal["text", "image-text"]
 #: how a task's example ids align across its languages (:mod:`mmxfer.compare.draws`): ``parallel`` - every
 #: language has the same items (ids equal once a leading ``<lang>-`` is stripped), ``partial`` - some items are
@@ -106,7 +115,9 @@ class TaskSpec:
     label_names: tuple[str, ...] = ()
     fields: dict[str, str] = field(default_factory=dict)  # canonical column -> source column
     splits: tuple[str, ...] = ("train", "validation", "test")
-    train_task: str | None = None  # e.g. XNLI is trained on MNLI; None = its own English train split
+    train_task: str | None = (
+        None  # e.g. XNLI is trained on MNLI; None = its own English train split
+    )
     # phase 3: keep the weights of the best score on the *training task's* English dev split (``train_task``'s
     # validation, else the task's own); False = no dev selection, the final weights are kept (XTREME's QA
     # recipe, google-research/xtreme scripts/train_qa.sh: no --evaluate_during_training, --save_steps -1)
@@ -120,9 +131,13 @@ class TaskSpec:
     extra: dict[str, Any] = field(default_factory=dict)
     # parallel/partial: the bootstrap draws each item once for all languages (their scores are correlated)
     example_alignment: Alignment = "independent"
-    sizes: Sizes | None = None  # examples per split and language as released (the cost estimate reads them)
+    sizes: Sizes | None = (
+        None  # examples per split and language as released (the cost estimate reads them)
+    )
 
-    def load(self, split: str, lang: str | None = None, data_dir: str | None = None) -> datasets.Dataset:
+    def load(
+        self, split: str, lang: str | None = None, data_dir: str | None = None
+    ) -> datasets.Dataset:
         """The canonical-schema dataset for one split and language (from the hub or ``data_dir``)."""
         if self.loader is None:  # pragma: no cover - every registered task has one
             raise NotImplementedError(self.name)

@@ -69,8 +69,9 @@ def check_language(spec: TaskSpec, lang: str, data_dir: str | None = None) -> st
     )
 
 
-def evaluation_languages(spec: TaskSpec, subset: Sequence[str] | None = None,
-                         data_dir: str | None = None) -> list[str]:
+def evaluation_languages(
+    spec: TaskSpec, subset: Sequence[str] | None = None, data_dir: str | None = None
+) -> list[str]:
     """The languages a zero-shot evaluation of ``spec`` covers: all of them, or those of ``subset`` that the task
     has (written in any code system: ``de``, ``deu``, ``deu_Latn``), in the task's order; [] when it has none."""
     if not subset:
@@ -81,8 +82,11 @@ def evaluation_languages(spec: TaskSpec, subset: Sequence[str] | None = None,
             wanted.add(check_language(spec, lang, data_dir))
         except UnknownNameError:
             continue
-    extra = [lang for lang in subset if lang in wanted and lang not in spec.languages] \
-        if data_dir is not None and spec.open_languages else []  # local copies with more languages
+    extra = (
+        [lang for lang in subset if lang in wanted and lang not in spec.languages]
+        if data_dir is not None and spec.open_languages
+        else []
+    )  # local copies with more languages
     return [lang for lang in spec.languages if lang in wanted] + extra
 
 
@@ -92,7 +96,12 @@ def _normalise(spec: TaskSpec, lang: str) -> str | None:
         info = languages.lookup(lang)
     except MmxferError:
         return None
-    for code in (info.flores, info.iso639_1, info.iso639_3, *info.aliases):  # aliases: Tatoeba's cmn, ara
+    for code in (
+        info.flores,
+        info.iso639_1,
+        info.iso639_3,
+        *info.aliases,
+    ):  # aliases: Tatoeba's cmn, ara
         if code and (code in spec.languages or code == spec.train_language):
             return code
     return None
@@ -100,30 +109,46 @@ def _normalise(spec: TaskSpec, lang: str) -> str | None:
 
 def check_split(spec: TaskSpec, split: str) -> str:
     if split not in spec.splits:
-        raise DataError(f"task {spec.name!r} has no split {split!r}; it has: {', '.join(spec.splits)}")
+        raise DataError(
+            f"task {spec.name!r} has no split {split!r}; it has: {', '.join(spec.splits)}"
+        )
     return split
 
 
-def load_hub(spec: TaskSpec, split: str, config: str | None = None, *, hub_split: str | None = None,
-             **kwargs: Any) -> datasets.Dataset:
+def load_hub(
+    spec: TaskSpec,
+    split: str,
+    config: str | None = None,
+    *,
+    hub_split: str | None = None,
+    **kwargs: Any,
+) -> datasets.Dataset:
     """The hub split of ``spec.source`` (``config`` overrides the source's), with clear errors; ``kwargs`` go to
     ``datasets.load_dataset`` (``data_dir``: one folder of a Parquet export)."""
     src = spec.source
     if src is None:
-        raise DataError(f"task {spec.name!r} has no hub source; pass a local copy with --data-dir "
-                        f"({spec.local_format})")
+        raise DataError(
+            f"task {spec.name!r} has no hub source; pass a local copy with --data-dir ({spec.local_format})"
+        )
     if src.loading_script:
-        raise DataError(f"task {spec.name!r}: hub dataset {src.path!r} is a loading script, which current `datasets` "
-                        f"cannot run; {src.loading_script}")
+        raise DataError(
+            f"task {spec.name!r}: hub dataset {src.path!r} is a loading script, which current `datasets` "
+            f"cannot run; {src.loading_script}"
+        )
     name = config if config is not None else src.config
     hub_split = hub_split or src.splits.get(split, split)
-    mirrored = assets.hub_mirror_dir(src.path, src.revision) is not None  # a local copy: no token, no cache
+    mirrored = (
+        assets.hub_mirror_dir(src.path, src.revision) is not None
+    )  # a local copy: no token, no cache
     if src.gated and not mirrored and not assets.hub_token():
-        raise AssetError(f"task {spec.name!r}: hub dataset {src.path!r} is gated: accept its terms on the Hub and "
-                         f"set HF_TOKEN, or pass a local copy with --data-dir DIR ({spec.local_format})")
+        raise AssetError(
+            f"task {spec.name!r}: hub dataset {src.path!r} is gated: accept its terms on the Hub and "
+            f"set HF_TOKEN, or pass a local copy with --data-dir DIR ({spec.local_format})"
+        )
     try:
-        return assets.load_hub_dataset(src.path, name, split=hub_split, revision=src.revision, gated=src.gated,
-                                       **kwargs)
+        return assets.load_hub_dataset(
+            src.path, name, split=hub_split, revision=src.revision, gated=src.gated, **kwargs
+        )
     except AssetError as exc:
         if mirrored or not assets.is_offline():
             raise
@@ -134,7 +159,9 @@ def load_hub(spec: TaskSpec, split: str, config: str | None = None, *, hub_split
         ) from exc
 
 
-def find_file(data_dir: str | os.PathLike, candidates: Sequence[str], spec: TaskSpec, what: str = "") -> Path:
+def find_file(
+    data_dir: str | os.PathLike, candidates: Sequence[str], spec: TaskSpec, what: str = ""
+) -> Path:
     """The first of ``candidates`` (paths relative to ``data_dir``; ``.gz`` variants too) that exists.
 
     Falls back to a recursive search for the candidates' base names, so a user may point
@@ -151,7 +178,11 @@ def find_file(data_dir: str | os.PathLike, candidates: Sequence[str], spec: Task
     for rel in candidates:
         base = Path(rel).name
         for suffix in ("", ".gz"):
-            hits = sorted(p for p in root.rglob(base + suffix) if p.is_file() and str(p).endswith(rel + suffix))
+            hits = sorted(
+                p
+                for p in root.rglob(base + suffix)
+                if p.is_file() and str(p).endswith(rel + suffix)
+            )
             if hits:
                 return hits[0]
     raise DataError(
@@ -182,8 +213,10 @@ def check_line_lengths(text: str, path: Path) -> None:
         return
     for n, line in enumerate(text.split("\n"), 1):
         if len(line) > MAX_LINE_CHARS:
-            raise DataError(f"{path}:{n}: a line of {len(line):,} characters, more than the {MAX_LINE_CHARS:,} a line "
-                            f"of this format may have (is it the right file, with its line ends?)")
+            raise DataError(
+                f"{path}:{n}: a line of {len(line):,} characters, more than the {MAX_LINE_CHARS:,} a line "
+                f"of this format may have (is it the right file, with its line ends?)"
+            )
 
 
 def read_lines(path: Path) -> list[str]:
@@ -205,8 +238,12 @@ def features_for(schema: str, label_names: Sequence[str] = ()) -> datasets.Featu
     table: dict[str, dict[str, Any]] = {
         "classification": {"id": s, "text_a": s, "text_b": s, "label": i},
         "multiple_choice": {"id": s, "context": s, "question": s, "choices": Seq(s), "label": i},
-        "span_qa": {"id": s, "context": s, "question": s,
-                    "answers": {"text": Seq(s), "answer_start": Seq(i)}},
+        "span_qa": {
+            "id": s,
+            "context": s,
+            "question": s,
+            "answers": {"text": Seq(s), "answer_start": Seq(i)},
+        },
         "tagging": {"id": s, "tokens": Seq(s), "tags": Seq(s)},
         "vqa": {"id": s, "image": Image(), "question": s, "answers": Seq(s)},
         "vqa-text": {"id": s, "context": s, "question": s, "answers": Seq(s)},
@@ -220,7 +257,9 @@ def features_for(schema: str, label_names: Sequence[str] = ()) -> datasets.Featu
     return Features(table[schema])
 
 
-def dataset_from_rows(spec: TaskSpec, rows: Iterable[dict[str, Any]], *, split: str, lang: str) -> datasets.Dataset:
+def dataset_from_rows(
+    spec: TaskSpec, rows: Iterable[dict[str, Any]], *, split: str, lang: str
+) -> datasets.Dataset:
     """A canonical dataset for ``spec`` from plain dict rows (images as paths, bytes or PIL images)."""
     import datasets
 
@@ -246,7 +285,9 @@ def _image_value(value: Any) -> Any:
     return value
 
 
-def rename_to_canonical(spec: TaskSpec, ds: datasets.Dataset, *, split: str, lang: str) -> datasets.Dataset:
+def rename_to_canonical(
+    spec: TaskSpec, ds: datasets.Dataset, *, split: str, lang: str
+) -> datasets.Dataset:
     """Rename source columns to canonical ones (``spec.fields``: canonical -> source); missing = DataError."""
     missing = [src for src in spec.fields.values() if src not in ds.column_names]
     if missing:
@@ -262,8 +303,10 @@ def verify(spec: TaskSpec, ds: datasets.Dataset, *, split: str, lang: str) -> da
     """Check the canonical columns and that the split is not empty."""
     missing = [c for c in features_for(canonical_schema(spec)) if c not in ds.column_names]
     if missing:
-        raise DataError(f"task {spec.name!r} ({split}, {lang}): missing column(s) {', '.join(missing)} "
-                        f"after loading; columns are {', '.join(ds.column_names)}")
+        raise DataError(
+            f"task {spec.name!r} ({split}, {lang}): missing column(s) {', '.join(missing)} "
+            f"after loading; columns are {', '.join(ds.column_names)}"
+        )
     if len(ds) == 0:
         raise DataError(f"task {spec.name!r}: split {split!r} for language {lang!r} is empty")
     return ds
@@ -282,7 +325,9 @@ def hub_serves(spec: TaskSpec) -> bool:
     return spec.source is not None and not spec.source.loading_script
 
 
-GENERATED_FORMAT = "(no files)"  # how the local_format of a task whose data is generated ends (the starter world)
+GENERATED_FORMAT = (
+    "(no files)"  # how the local_format of a task whose data is generated ends (the starter world)
+)
 
 
 def is_generated(spec: TaskSpec) -> bool:
@@ -314,8 +359,10 @@ def make_loader(hub: HubFn | None, local: LocalFn | None):
             ds = local(spec, split, lang, Path(data_dir).expanduser())
         else:
             if hub is None:
-                raise DataError(f"task {spec.name!r} has no public source: pass a local copy with --data-dir DIR "
-                                f"({spec.local_format})")
+                raise DataError(
+                    f"task {spec.name!r} has no public source: pass a local copy with --data-dir DIR "
+                    f"({spec.local_format})"
+                )
             ds = hub(spec, split, lang)
         return verify(spec, ds, split=split, lang=lang)
 
@@ -334,8 +381,10 @@ def hub_simple(spec: TaskSpec, split: str, lang: str) -> datasets.Dataset:
 QA_FIELDS = {"id": "id", "context": "context", "question": "question", "answers": "answers"}
 
 
-def hub_span_qa(config_of: Callable[[str], str | None] = lambda lang: None,
-                id_filter: Callable[[str], str] | None = None) -> Callable[..., datasets.Dataset]:
+def hub_span_qa(
+    config_of: Callable[[str], str | None] = lambda lang: None,
+    id_filter: Callable[[str], str] | None = None,
+) -> Callable[..., datasets.Dataset]:
     """Hub loader for SQuAD-format QA: the config per language (None = the source's), optionally only
     the ids starting with ``id_filter(lang)`` (TyDiQA-GoldP keeps every language in one config)."""
 
@@ -345,6 +394,8 @@ def hub_span_qa(config_of: Callable[[str], str | None] = lambda lang: None,
         if id_filter is not None:
             prefix = id_filter(lang)
             ds = ds.filter(lambda ex: str(ex["id"]).startswith(prefix), desc=f"{spec.name} {lang}")
-        return ds.select_columns(["id", "context", "question", "answers"]).cast(features_for("span_qa"))
+        return ds.select_columns(["id", "context", "question", "answers"]).cast(
+            features_for("span_qa")
+        )
 
     return hub

@@ -21,13 +21,20 @@ from mmxfer.tasks.common import check_line_lengths, read_lines, read_text
 log = logging.getLogger(__name__)
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
-_NLI_ALIASES = {"contradictory": "contradiction", "e": "entailment", "n": "neutral", "c": "contradiction"}
+_NLI_ALIASES = {
+    "contradictory": "contradiction",
+    "e": "entailment",
+    "n": "neutral",
+    "c": "contradiction",
+}
 
 
 def nli_label(value: str, path: Path) -> int:
     name = _NLI_ALIASES.get(value.strip(), value.strip())
     if name not in NLI_LABELS:
-        raise DataError(f"{path}: unknown NLI label {value!r} (expected one of {', '.join(NLI_LABELS)})")
+        raise DataError(
+            f"{path}: unknown NLI label {value!r} (expected one of {', '.join(NLI_LABELS)})"
+        )
     return NLI_LABELS.index(name)
 
 
@@ -60,7 +67,9 @@ def record(where: str) -> Iterator[None]:
     try:
         yield
     except KeyError as exc:
-        raise DataError(f"{where}: no {exc.args[0]!r}, which every record of this format has") from None
+        raise DataError(
+            f"{where}: no {exc.args[0]!r}, which every record of this format has"
+        ) from None
     except (TypeError, ValueError, AttributeError, IndexError) as exc:
         raise DataError(f"{where}: a value that is not of this format ({exc})") from None
 
@@ -104,8 +113,15 @@ def read_jsonl(path: Path, *, columns: tuple[str, ...] = ()) -> list[Row]:
 _SEPARATED = {"\t": "tab-separated", ",": "comma-separated"}
 
 
-def read_tsv(path: Path, *, header: bool = True, quoting: int = csv.QUOTE_NONE, columns: tuple[str, ...] = (),
-             skip_short: str = "", delimiter: str = "\t") -> list[Row]:
+def read_tsv(
+    path: Path,
+    *,
+    header: bool = True,
+    quoting: int = csv.QUOTE_NONE,
+    columns: tuple[str, ...] = (),
+    skip_short: str = "",
+    delimiter: str = "\t",
+) -> list[Row]:
     """Rows of a TSV file (``delimiter=","`` with ``csv.QUOTE_MINIMAL``: a CSV file) as dicts (``header=False``: keys
     are column indices as strings), each with its ``line``.
 
@@ -121,8 +137,10 @@ def read_tsv(path: Path, *, header: bool = True, quoting: int = csv.QUOTE_NONE, 
             if fields:
                 rows.append((reader.line_num, fields))
     except csv.Error as exc:
-        raise DataError(f"{path}:{reader.line_num + 1}: not a row of {_SEPARATED.get(delimiter, 'delimited')} "
-                        f"fields ({exc})") from None
+        raise DataError(
+            f"{path}:{reader.line_num + 1}: not a row of {_SEPARATED.get(delimiter, 'delimited')} "
+            f"fields ({exc})"
+        ) from None
     if not rows:
         return []
     if not header:
@@ -130,19 +148,27 @@ def read_tsv(path: Path, *, header: bool = True, quoting: int = csv.QUOTE_NONE, 
     (_, head), body = rows[0], rows[1:]
     missing = [c for c in columns if c not in head]
     if missing:
-        raise DataError(f"{path}:{rows[0][0]}: missing column(s) {', '.join(missing)}; the header has "
-                        f"{', '.join(head)}")
+        raise DataError(
+            f"{path}:{rows[0][0]}: missing column(s) {', '.join(missing)}; the header has {', '.join(head)}"
+        )
     out, short = [], 0
     for n, fields in body:
         if len(fields) != len(head):
             if skip_short and len(fields) < len(head):
                 short += 1
                 continue
-            raise DataError(f"{path}:{n}: {len(fields)} {_SEPARATED.get(delimiter, 'delimited')} field(s), the "
-                            f"header has {len(head)} ({', '.join(head)})")
+            raise DataError(
+                f"{path}:{n}: {len(fields)} {_SEPARATED.get(delimiter, 'delimited')} field(s), the "
+                f"header has {len(head)} ({', '.join(head)})"
+            )
         out.append(_row(dict(zip(head, fields)), n))
     if short:
-        log.warning("%s: %d row(s) with fewer fields than the header left out, as %s does", path, short, skip_short)
+        log.warning(
+            "%s: %d row(s) with fewer fields than the header left out, as %s does",
+            path,
+            short,
+            skip_short,
+        )
     return out
 
 
@@ -155,8 +181,9 @@ def _row(values: dict[str, Any], line: int) -> Row:
 def require(row: dict[str, Any], keys: tuple[str, ...], path: Path) -> None:
     missing = [k for k in keys if k not in row]
     if missing:
-        raise DataError(f"{located(path, row)}: missing column(s) {', '.join(missing)}; it has "
-                        f"{', '.join(map(str, row))}")
+        raise DataError(
+            f"{located(path, row)}: missing column(s) {', '.join(missing)}; it has {', '.join(map(str, row))}"
+        )
 
 
 def check_unique(rows: list[Row], key: str, path: Path, what: str = "") -> None:
@@ -166,8 +193,10 @@ def check_unique(rows: list[Row], key: str, path: Path, what: str = "") -> None:
     for row in rows:
         value = row[key]
         if value in seen:
-            raise DataError(f"{located(path, row)}: {what or key} {value!r} appears again (first on line "
-                            f"{seen[value]}); each must be unique")
+            raise DataError(
+                f"{located(path, row)}: {what or key} {value!r} appears again (first on line "
+                f"{seen[value]}); each must be unique"
+            )
         seen[value] = row.line
 
 
@@ -180,11 +209,14 @@ def check_integer_ids(rows: list[Row], key: str, path: Path) -> None:
 
 # --- bitext -------------------------------------------------------------------------------------
 
+
 def aligned_pairs(src_path: Path, trg_path: Path) -> list[dict[str, str]]:
     """Line-aligned bitext (Tatoeba ``tatoeba.xxx-eng.{xxx,eng}``, FLORES, Multi30K)."""
     src, trg = read_lines(src_path), read_lines(trg_path)
     if len(src) != len(trg):
-        raise DataError(f"{src_path} has {len(src)} lines but {trg_path} has {len(trg)}; they must be aligned")
+        raise DataError(
+            f"{src_path} has {len(src)} lines but {trg_path} has {len(trg)}; they must be aligned"
+        )
     return [{"id": str(i), "source": s, "target": t} for i, (s, t) in enumerate(zip(src, trg))]
 
 
@@ -198,7 +230,9 @@ def english_sibling(src_path: Path, english_name: str, what: str) -> Path:
     return trg_path
 
 
-def bitext_with_english_sibling(src_path: Path, english_name: str, what: str) -> list[dict[str, str]]:
+def bitext_with_english_sibling(
+    src_path: Path, english_name: str, what: str
+) -> list[dict[str, str]]:
     """Line-aligned pairs of ``src_path`` and its English sibling (see :func:`english_sibling`)."""
     return aligned_pairs(src_path, english_sibling(src_path, english_name, what))
 
@@ -212,7 +246,9 @@ def bucc_rows(src_path: Path, trg_path: Path, gold_path: Path | None) -> list[di
             if line.strip():
                 parts = line.split("\t")
                 if len(parts) != 2:
-                    raise DataError(f"{gold_path}:{n}: expected '<src id>\\t<en id>', got {line[:80]!r}")
+                    raise DataError(
+                        f"{gold_path}:{n}: expected '<src id>\\t<en id>', got {line[:80]!r}"
+                    )
                 gold[parts[0]] = parts[1]
                 gold[parts[1]] = parts[0]
     rows = []
@@ -225,14 +261,17 @@ def bucc_rows(src_path: Path, trg_path: Path, gold_path: Path | None) -> list[di
             if not sep or not sid.strip():
                 raise DataError(f"{path}:{n}: expected '<id>\\t<sentence>', got {line[:80]!r}")
             if sid in seen:
-                raise DataError(f"{path}:{n}: sentence id {sid!r} appears again (first on line {seen[sid]}); each "
-                                f"must be unique")
+                raise DataError(
+                    f"{path}:{n}: sentence id {sid!r} appears again (first on line {seen[sid]}); each "
+                    f"must be unique"
+                )
             seen[sid] = n
             rows.append({"id": sid, "side": side, "text": text, "gold": gold.get(sid, "")})
     return rows
 
 
 # --- QA -----------------------------------------------------------------------------------------
+
 
 def squad_rows(path: Path, *, id_prefix: str | None = None) -> list[dict[str, Any]]:
     """SQuAD-format JSON (SQuAD 1.1/2.0, XQuAD, MLQA, TyDiQA-GoldP): one row per question.
@@ -259,19 +298,39 @@ def squad_rows(path: Path, *, id_prefix: str | None = None) -> list[dict[str, An
             if not isinstance(qas, list):
                 raise DataError(f"{where}: 'qas' is not a list")
             for q, qa in enumerate(qas):
-                if not isinstance(qa, dict) or "id" not in qa or not isinstance(qa.get("question"), str):
-                    raise DataError(f"{where}.qas[{q}]: a question needs an 'id' and a 'question' text")
+                if (
+                    not isinstance(qa, dict)
+                    or "id" not in qa
+                    or not isinstance(qa.get("question"), str)
+                ):
+                    raise DataError(
+                        f"{where}.qas[{q}]: a question needs an 'id' and a 'question' text"
+                    )
                 qid = str(qa["id"])
                 if qid in seen:
-                    raise DataError(f"{path}: question id {qid!r} appears twice (questions {seen[qid]} and "
-                                    f"{len(seen) + 1} of the file); each must be unique")
+                    raise DataError(
+                        f"{path}: question id {qid!r} appears twice (questions {seen[qid]} and "
+                        f"{len(seen) + 1} of the file); each must be unique"
+                    )
                 seen[qid] = len(seen) + 1
                 if id_prefix and not qid.startswith(id_prefix):
                     continue
-                answers = [] if qa.get("is_impossible") else _answers(qa.get("answers", []), f"{path}: question "
-                                                                                              f"{qid!r}")
-                rows.append({"id": qid, "context": context, "question": qa["question"],
-                             "answers": {"text": [t for t, _ in answers], "answer_start": [s for _, s in answers]}})
+                answers = (
+                    []
+                    if qa.get("is_impossible")
+                    else _answers(qa.get("answers", []), f"{path}: question {qid!r}")
+                )
+                rows.append(
+                    {
+                        "id": qid,
+                        "context": context,
+                        "question": qa["question"],
+                        "answers": {
+                            "text": [t for t, _ in answers],
+                            "answer_start": [s for _, s in answers],
+                        },
+                    }
+                )
     return rows
 
 
@@ -286,7 +345,9 @@ def _answers(answers: Any, where: str) -> list[tuple[str, int]]:
         if isinstance(start, str) and start.strip().isdigit():
             start = int(start)
         if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-            raise DataError(f"{where}: answer_start {start!r} is not a character offset (a whole number >= 0)")
+            raise DataError(
+                f"{where}: answer_start {start!r} is not a character offset (a whole number >= 0)"
+            )
         out.append((answer["text"], start))
     return out
 
@@ -295,8 +356,24 @@ def _answers(answers: Any, where: str) -> list[tuple[str, int]]:
 
 #: XTREME's span-head tie-break for multi-word tokens (third_party/ud-conversion-tools/conllu_to_conll.py)
 MWT_POS_PRECEDENCE: dict[str, tuple[str, ...]] = {
-    "default": ("VERB", "NOUN", "PROPN", "PRON", "ADJ", "NUM", "ADV", "INTJ", "AUX", "ADP", "DET", "PART", "CCONJ",
-                "SCONJ", "X", "PUNCT"),
+    "default": (
+        "VERB",
+        "NOUN",
+        "PROPN",
+        "PRON",
+        "ADJ",
+        "NUM",
+        "ADV",
+        "INTJ",
+        "AUX",
+        "ADP",
+        "DET",
+        "PART",
+        "CCONJ",
+        "SCONJ",
+        "X",
+        "PUNCT",
+    ),
     "es": ("VERB", "AUX", "PRON", "ADP", "DET"),
     "fr": ("VERB", "AUX", "PRON", "NOUN", "ADJ", "ADV", "ADP", "DET", "PART", "SCONJ", "CONJ"),
     "it": ("VERB", "AUX", "ADV", "PRON", "ADP", "DET", "INTJ"),
@@ -316,7 +393,9 @@ def _ancestors(parents: dict[int, set[int]], node: int) -> int:
     return len(seen)
 
 
-def _span_head(span: list[int], parents: dict[int, set[int]], upos: dict[int, str], precedence: tuple[str, ...]) -> int:
+def _span_head(
+    span: list[int], parents: dict[int, set[int]], upos: dict[int, str], precedence: tuple[str, ...]
+) -> int:
     """XTREME's head of a multi-word token: the word of the span with the fewest ancestors; ties go to the
     best-ranked UPOS of ``precedence`` (first in the span among equals; unranked tags after every ranked one)."""
     depth = {w: _ancestors(parents, w) for w in span}
@@ -343,7 +422,9 @@ def _clean_word(word: str) -> str:
 _CONLLU_ID = re.compile(r"(?P<word>[0-9]+)(?:-(?P<end>[0-9]+)|\.(?P<empty>[0-9]+))?")
 
 
-def conllu_sentences(path: Path, *, column: int = 3, lang: str | None = None) -> list[dict[str, Any]]:
+def conllu_sentences(
+    path: Path, *, column: int = 3, lang: str | None = None
+) -> list[dict[str, Any]]:
     """CoNLL-U words with their UPOS (column 4), read as XTREME reads UD for UDPOS.
 
     A multi-word token (``4-5 della``) replaces its syntactic words by its surface form, tagged with the UPOS
@@ -377,8 +458,13 @@ def conllu_sentences(path: Path, *, column: int = 3, lang: str | None = None) ->
             order = [w for w in sorted(words) if w not in dropped]
             tokens = [forms[w] for w in order]
             if _keep_sentence(tokens):
-                rows.append({"id": sent_id or f"{path.stem}-{sentence_no}", "tokens": [_clean_word(t) for t in tokens],
-                             "tags": [tags[w] for w in order]})
+                rows.append(
+                    {
+                        "id": sent_id or f"{path.stem}-{sentence_no}",
+                        "tokens": [_clean_word(t) for t in tokens],
+                        "tags": [tags[w] for w in order],
+                    }
+                )
             sentence_no += 1
         words, parents, fused, sent_id = {}, {}, [], None
 
@@ -391,23 +477,31 @@ def conllu_sentences(path: Path, *, column: int = 3, lang: str | None = None) ->
             if line.startswith("# sent_id"):
                 sent_id = line.split("=", 1)[-1].strip()
                 if sent_id in sent_lines:
-                    raise DataError(f"{path}:{n}: sent_id {sent_id!r} appears again (first on line "
-                                    f"{sent_lines[sent_id]}); each sentence id must be unique")
+                    raise DataError(
+                        f"{path}:{n}: sent_id {sent_id!r} appears again (first on line "
+                        f"{sent_lines[sent_id]}); each sentence id must be unique"
+                    )
                 sent_lines[sent_id] = n
             continue
         cols = line.split("\t")
         if len(cols) != 10:
-            raise DataError(f"{path}:{n}: a CoNLL-U line has 10 tab-separated columns, this one has {len(cols)}")
+            raise DataError(
+                f"{path}:{n}: a CoNLL-U line has 10 tab-separated columns, this one has {len(cols)}"
+            )
         token_id = _CONLLU_ID.fullmatch(cols[0])
         if token_id is None or (not token_id["empty"] and int(token_id["word"]) == 0):
-            raise DataError(f"{path}:{n}: token id {cols[0][:40]!r} is not a CoNLL-U id (a word number 1, 2, ..., a "
-                            f"range such as 4-5, or an empty node such as 8.1)")
+            raise DataError(
+                f"{path}:{n}: token id {cols[0][:40]!r} is not a CoNLL-U id (a word number 1, 2, ..., a "
+                f"range such as 4-5, or an empty node such as 8.1)"
+            )
         if token_id["empty"]:
             continue
         if token_id["end"]:
             start, end = int(token_id["word"]), int(token_id["end"])
             if end <= start:
-                raise DataError(f"{path}:{n}: multi-word token range {cols[0]!r} does not go forward")
+                raise DataError(
+                    f"{path}:{n}: multi-word token range {cols[0]!r} does not go forward"
+                )
             fused.append((start, end, cols[1]))
             continue
         word = int(token_id["word"])
@@ -415,7 +509,9 @@ def conllu_sentences(path: Path, *, column: int = 3, lang: str | None = None) ->
             raise DataError(f"{path}:{n}: word id {word} appears twice in one sentence")
         words[word] = (cols[1], cols[column])
         heads = {int(cols[6])} if cols[6].isdigit() else set()
-        heads |= {int(d.split(":", 1)[0]) for d in cols[8].split("|") if d.split(":", 1)[0].isdigit()}
+        heads |= {
+            int(d.split(":", 1)[0]) for d in cols[8].split("|") if d.split(":", 1)[0].isdigit()
+        }
         parents[word] = heads
     return rows
 
@@ -434,7 +530,7 @@ def panx_sentences(path: Path, lang: str) -> list[dict[str, Any]]:
         if len(parts) != 2:
             raise DataError(f"{path}:{n}: expected '{prefix}token<TAB>TAG', got {line[:80]!r}")
         token, tag = parts
-        tokens.append(token[len(prefix):] if token.startswith(prefix) else token)
+        tokens.append(token[len(prefix) :] if token.startswith(prefix) else token)
         tags.append(tag.strip())
     return rows
 
@@ -449,7 +545,9 @@ def stagged_sentences(path: Path) -> list[dict[str, Any]]:
         for item in line.split(" "):
             parts = item.split("|")
             if len(parts) < 3:
-                raise DataError(f"{path}:{n}: expected 'word|POS|CATEGORY' tokens, got {item[:60]!r}")
+                raise DataError(
+                    f"{path}:{n}: expected 'word|POS|CATEGORY' tokens, got {item[:60]!r}"
+                )
             tokens.append(parts[0])
             tags.append(parts[-1])
         rows.append({"id": str(len(rows)), "tokens": tokens, "tags": tags})
@@ -457,6 +555,7 @@ def stagged_sentences(path: Path) -> list[dict[str, Any]]:
 
 
 # --- images -------------------------------------------------------------------------------------
+
 
 def image_path(root: Path, *candidates: str) -> str:
     """The first candidate under ``root`` that exists, else the first (missing images are handled later)."""
@@ -466,7 +565,9 @@ def image_path(root: Path, *candidates: str) -> str:
     return str(root / candidates[0])
 
 
-def vqa_v2_rows(questions: Path, annotations: Path | None, image_root: Path, coco_split: str) -> list[dict[str, Any]]:
+def vqa_v2_rows(
+    questions: Path, annotations: Path | None, image_root: Path, coco_split: str
+) -> list[dict[str, Any]]:
     """VQAv2 release: ``v2_OpenEnded_mscoco_<split>_questions.json`` + ``v2_mscoco_<split>_annotations.json``."""
     qdata = load_json(questions)
     answers: dict[int, list[str]] = {}
@@ -478,9 +579,17 @@ def vqa_v2_rows(questions: Path, annotations: Path | None, image_root: Path, coc
     for i, q in enumerate(record_list(qdata, "questions", questions)):
         with record(f"{questions}: questions[{i}]"):
             name = f"COCO_{coco_split}_{int(q['image_id']):012d}.jpg"
-            rows.append({"id": str(q["question_id"]), "image_id": str(q["image_id"]),
-                         "question": text_value(q["question"]), "answers": answers.get(q["question_id"], []),
-                         "image": image_path(image_root, f"{coco_split}/{name}", name, f"images/{coco_split}/{name}")})
+            rows.append(
+                {
+                    "id": str(q["question_id"]),
+                    "image_id": str(q["image_id"]),
+                    "question": text_value(q["question"]),
+                    "answers": answers.get(q["question_id"], []),
+                    "image": image_path(
+                        image_root, f"{coco_split}/{name}", name, f"images/{coco_split}/{name}"
+                    ),
+                }
+            )
     return rows
 
 
@@ -490,9 +599,17 @@ def textvqa_rows(path: Path, image_root: Path) -> list[dict[str, Any]]:
     for i, q in enumerate(record_list(load_json(path), "data", path)):
         with record(f"{path}: data[{i}]"):
             name = f"{q['image_id']}.jpg"
-            rows.append({"id": str(q["question_id"]), "image_id": str(q["image_id"]),
-                         "question": text_value(q["question"]), "answers": [text_value(a) for a in q.get("answers", [])],
-                         "image": image_path(image_root, f"train_images/{name}", f"test_images/{name}", name)})
+            rows.append(
+                {
+                    "id": str(q["question_id"]),
+                    "image_id": str(q["image_id"]),
+                    "question": text_value(q["question"]),
+                    "answers": [text_value(a) for a in q.get("answers", [])],
+                    "image": image_path(
+                        image_root, f"train_images/{name}", f"test_images/{name}", name
+                    ),
+                }
+            )
     return rows
 
 
@@ -507,9 +624,17 @@ def karpathy_rows(path: Path, image_root: Path, split: str) -> Iterator[dict[str
             if img.get("split") not in wanted:
                 continue
             rel = f"{img['filepath']}/{img['filename']}" if img.get("filepath") else img["filename"]
-            image = image_path(image_root, rel, img["filename"], f"images/{img['filename']}",
-                               f"flickr30k-images/{img['filename']}")
+            image = image_path(
+                image_root,
+                rel,
+                img["filename"],
+                f"images/{img['filename']}",
+                f"flickr30k-images/{img['filename']}",
+            )
             key = img.get("cocoid", img.get("imgid"))
-            captions = [(k, text_value(sent["raw"]).strip()) for k, sent in enumerate(img.get("sentences", []))]
+            captions = [
+                (k, text_value(sent["raw"]).strip())
+                for k, sent in enumerate(img.get("sentences", []))
+            ]
         for k, caption in captions:
             yield {"id": f"{key}-{k}", "image_id": str(key), "image": image, "caption": caption}

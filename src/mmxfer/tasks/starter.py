@@ -25,7 +25,12 @@ from mmxfer.tasks.common import dataset_from_rows, make_loader, register
 
 SIZE = 64
 SHAPES = ("circle", "square", "triangle")
-COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 200, 30)}
+COLOURS = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (230, 200, 30),
+}
 ROWS, COLS = ("top", "middle", "bottom"), ("left", "centre", "right")
 SPLIT_SIZES = {"train": 1000, "validation": 200, "test": 200}
 NUMBER = ("0", "1", "2", "3")
@@ -40,7 +45,11 @@ class Shape:
 
     @property
     def place(self) -> str:
-        return "in the centre" if (self.row, self.col) == (1, 1) else f"at the {ROWS[self.row]} {COLS[self.col]}"
+        return (
+            "in the centre"
+            if (self.row, self.col) == (1, 1)
+            else f"at the {ROWS[self.row]} {COLS[self.col]}"
+        )
 
 
 @dataclass(frozen=True)
@@ -102,10 +111,18 @@ def make_scene(seed: int, split: str, index: int) -> Scene:
     combos = rng.sample([(k, c) for k in SHAPES for c in sorted(COLOURS)], len(cells))
     shapes = tuple(Shape(k, c, cell // 3, cell % 3) for cell, (k, c) in zip(sorted(cells), combos))
     phrases = [f"a {s.colour} {s.kind} {s.place}" for s in shapes]
-    caption = (phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]) + "."
+    caption = (
+        phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    ) + "."
     description = " ".join(f"There is a {s.colour} {s.kind} {s.place}." for s in shapes)
-    return Scene(id=f"{split}-{index}", shapes=shapes, png=render(shapes), caption=caption,
-                 description=description, qa=tuple(_questions(shapes, rng)))
+    return Scene(
+        id=f"{split}-{index}",
+        shapes=shapes,
+        png=render(shapes),
+        caption=caption,
+        description=description,
+        qa=tuple(_questions(shapes, rng)),
+    )
 
 
 @lru_cache(maxsize=16)
@@ -134,8 +151,14 @@ def _generated_loader(build):
     return make_loader(local, local)
 
 
-_WORLD = dict(category="intermediate", version="1.0", languages=("en",), intermediate=True, source=None,
-              local_format="generated (no files)")
+_WORLD = dict(
+    category="intermediate",
+    version="1.0",
+    languages=("en",),
+    intermediate=True,
+    source=None,
+    local_format="generated (no files)",
+)
 
 
 def _world_extra(twin_of: str | None = None, **more: object) -> dict:
@@ -150,41 +173,110 @@ def _world_extra(twin_of: str | None = None, **more: object) -> dict:
 _CAPTIONS = {"closed_vocabulary": True}
 _CAPTION_TASK = {**_WORLD, "version": "1.1"}  # 1.1: the softmax over the captions' pieces
 
-register(TaskSpec(
-    name="starter-vqa", kind="vqa", modality="image-text", metric="vqa_accuracy", head="vqa",
-    description="shapes world VQA: colour, count, existence, shape and position questions on 64x64 renders",
-    loader=_generated_loader(lambda spec, split, lang: _vqa_rows(spec, split, text=False)), extra=_world_extra(),
-    **_WORLD,
-), "shapes-vqa")
+register(
+    TaskSpec(
+        name="starter-vqa",
+        kind="vqa",
+        modality="image-text",
+        metric="vqa_accuracy",
+        head="vqa",
+        description="shapes world VQA: colour, count, existence, shape and position questions on 64x64 renders",
+        loader=_generated_loader(lambda spec, split, lang: _vqa_rows(spec, split, text=False)),
+        extra=_world_extra(),
+        **_WORLD,
+    ),
+    "shapes-vqa",
+)
 
-register(TaskSpec(
-    name="starter-vqa-text", kind="vqa", modality="text", metric="vqa_accuracy", head="vqa",
-    description="text twin of starter-vqa: same questions answered from a textual scene description",
-    loader=_generated_loader(lambda spec, split, lang: _vqa_rows(spec, split, text=True)),
-    extra=_world_extra("starter-vqa"), **_WORLD,
-), "shapes-vqa-text")
+register(
+    TaskSpec(
+        name="starter-vqa-text",
+        kind="vqa",
+        modality="text",
+        metric="vqa_accuracy",
+        head="vqa",
+        description="text twin of starter-vqa: same questions answered from a textual scene description",
+        loader=_generated_loader(lambda spec, split, lang: _vqa_rows(spec, split, text=True)),
+        extra=_world_extra("starter-vqa"),
+        **_WORLD,
+    ),
+    "shapes-vqa-text",
+)
 
-register(TaskSpec(
-    name="starter-caption", kind="captioning", modality="image-text", metric="accuracy", head="caption_mlm",
-    description="shapes world captions (masked-LM over the caption, conditioned on the image)",
-    loader=_generated_loader(lambda spec, split, lang: [{"id": s.id, "image": s.png, "caption": s.caption}
-                                                          for s in starter_world(spec.data_seed, split)]),
-    extra=_world_extra(**_CAPTIONS), **_CAPTION_TASK,
-), "shapes-caption")
+register(
+    TaskSpec(
+        name="starter-caption",
+        kind="captioning",
+        modality="image-text",
+        metric="accuracy",
+        head="caption_mlm",
+        description="shapes world captions (masked-LM over the caption, conditioned on the image)",
+        loader=_generated_loader(
+            lambda spec, split, lang: [
+                {"id": s.id, "image": s.png, "caption": s.caption}
+                for s in starter_world(spec.data_seed, split)
+            ]
+        ),
+        extra=_world_extra(**_CAPTIONS),
+        **_CAPTION_TASK,
+    ),
+    "shapes-caption",
+)
 
-register(TaskSpec(
-    name="starter-caption-text", kind="captioning", modality="text", metric="accuracy", head="caption_mlm",
-    description="text twin of starter-caption: masked-LM over the same captions, no image",
-    loader=_generated_loader(lambda spec, split, lang: [{"id": s.id, "caption": s.caption}
-                                                          for s in starter_world(spec.data_seed, split)]),
-    extra=_world_extra("starter-caption", **_CAPTIONS), **_CAPTION_TASK,
-), "shapes-caption-text")
+register(
+    TaskSpec(
+        name="starter-caption-text",
+        kind="captioning",
+        modality="text",
+        metric="accuracy",
+        head="caption_mlm",
+        description="text twin of starter-caption: masked-LM over the same captions, no image",
+        loader=_generated_loader(
+            lambda spec, split, lang: [
+                {"id": s.id, "caption": s.caption} for s in starter_world(spec.data_seed, split)
+            ]
+        ),
+        extra=_world_extra("starter-caption", **_CAPTIONS),
+        **_CAPTION_TASK,
+    ),
+    "shapes-caption-text",
+)
 
 
 # --- CLDR targets -------------------------------------------------------------------------------
 
-CLDR_LOCALES = ("ar", "am", "bn", "de", "el", "es", "fa", "fi", "fr", "he", "hi", "hu", "id", "it", "ja", "kk",
-                "ko", "nl", "pl", "pt", "ru", "sw", "ta", "te", "th", "tr", "uk", "ur", "vi", "zh")
+CLDR_LOCALES = (
+    "ar",
+    "am",
+    "bn",
+    "de",
+    "el",
+    "es",
+    "fa",
+    "fi",
+    "fr",
+    "he",
+    "hi",
+    "hu",
+    "id",
+    "it",
+    "ja",
+    "kk",
+    "ko",
+    "nl",
+    "pl",
+    "pt",
+    "ru",
+    "sw",
+    "ta",
+    "te",
+    "th",
+    "tr",
+    "uk",
+    "ur",
+    "vi",
+    "zh",
+)
 NAME_TYPES = ("territory", "language", "currency", "script")
 PER_TYPE = 80
 
@@ -196,12 +288,22 @@ def _names(locale: str, kind: str) -> dict[str, str]:
 
     loc = Locale.parse(locale)
     if kind == "territory":
-        return {k: v for k, v in loc.territories.items() if len(k) == 2 and k.isalpha() and k not in ("ZZ",)}
+        return {
+            k: v
+            for k, v in loc.territories.items()
+            if len(k) == 2 and k.isalpha() and k not in ("ZZ",)
+        }
     if kind == "language":
-        return {k: v for k, v in loc.languages.items() if "_" not in k and k.isalpha() and k != "und"}
+        return {
+            k: v for k, v in loc.languages.items() if "_" not in k and k.isalpha() and k != "und"
+        }
     if kind == "currency":
         return {k: v for k, v in loc.currencies.items() if len(k) == 3}
-    return {k: v for k, v in loc.scripts.items() if len(k) == 4 and k not in ("Zzzz", "Zyyy", "Zinh", "Zxxx")}
+    return {
+        k: v
+        for k, v in loc.scripts.items()
+        if len(k) == 4 and k not in ("Zzzz", "Zyyy", "Zinh", "Zxxx")
+    }
 
 
 def _key(seed: int, *parts: str) -> str:
@@ -226,30 +328,63 @@ def cldr_items(seed: int = 0) -> tuple[tuple[str, str, str], ...]:
 
 def _bitext_rows(spec: TaskSpec, split: str, lang: str) -> list[dict[str, Any]]:
     src, eng = _names(lang, "territory"), _names("en", "territory")
-    return [{"id": code, "source": src[code], "target": eng[code]} for code in sorted(src) if code in eng]
+    return [
+        {"id": code, "source": src[code], "target": eng[code]}
+        for code in sorted(src)
+        if code in eng
+    ]
 
 
 def _names_rows(spec: TaskSpec, split: str, lang: str) -> list[dict[str, Any]]:
     rows = []
     for kind, code, item_split in cldr_items(spec.data_seed):
         if item_split == split:
-            rows.append({"id": f"{kind}-{code}", "text_a": _names(lang, kind)[code], "text_b": None,
-                         "label": NAME_TYPES.index(kind)})
+            rows.append(
+                {
+                    "id": f"{kind}-{code}",
+                    "text_a": _names(lang, kind)[code],
+                    "text_b": None,
+                    "label": NAME_TYPES.index(kind),
+                }
+            )
     return rows
 
 
-register(TaskSpec(
-    name="starter-bitext", kind="retrieval", modality="text", category="retrieval", version="1.0",
-    description="CLDR territory names in 30 locales paired with English (babel); xSIM-style retrieval",
-    languages=CLDR_LOCALES, metric="tatoeba_accuracy", source=None, splits=("test",),
-    local_format="generated from babel's CLDR data (no files)", extra={"seed": 0},
-    loader=_generated_loader(_bitext_rows),
-), "cldr-bitext")
+register(
+    TaskSpec(
+        name="starter-bitext",
+        kind="retrieval",
+        modality="text",
+        category="retrieval",
+        version="1.0",
+        description="CLDR territory names in 30 locales paired with English (babel); xSIM-style retrieval",
+        languages=CLDR_LOCALES,
+        metric="tatoeba_accuracy",
+        source=None,
+        splits=("test",),
+        local_format="generated from babel's CLDR data (no files)",
+        extra={"seed": 0},
+        loader=_generated_loader(_bitext_rows),
+    ),
+    "cldr-bitext",
+)
 
-register(TaskSpec(
-    name="starter-names", kind="classification", modality="text", category="classification", version="1.0",
-    description="is this CLDR name a territory, language, currency or script? train English, test 30 locales",
-    languages=CLDR_LOCALES, metric="accuracy", source=None, label_names=NAME_TYPES, head="classification",
-    local_format="generated from babel's CLDR data (no files)", extra={"seed": 0},
-    loader=_generated_loader(_names_rows),
-), "cldr-names")
+register(
+    TaskSpec(
+        name="starter-names",
+        kind="classification",
+        modality="text",
+        category="classification",
+        version="1.0",
+        description="is this CLDR name a territory, language, currency or script? train English, test 30 locales",
+        languages=CLDR_LOCALES,
+        metric="accuracy",
+        source=None,
+        label_names=NAME_TYPES,
+        head="classification",
+        local_format="generated from babel's CLDR data (no files)",
+        extra={"seed": 0},
+        loader=_generated_loader(_names_rows),
+    ),
+    "cldr-names",
+)

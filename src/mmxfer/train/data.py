@@ -37,7 +37,9 @@ class TaskData:
     collate: Callable[[list[Any]], dict[str, Any]]
     lengths: list[int] | None
     num_labels: int | None
-    label_space: dict[str, Any] = field(default_factory=dict)  # answer_vocab / label_names to reuse on dev, test
+    label_space: dict[str, Any] = field(
+        default_factory=dict
+    )  # answer_vocab / label_names to reuse on dev, test
     skipped: int = 0  # training examples the kind left out (TaskKind.trainable), told in the run's log and metrics
 
     @property
@@ -71,14 +73,27 @@ def _lengths(features: Any) -> list[int] | None:
     cols = getattr(features, "column_names", None)
     if not cols or "input_ids" not in cols:
         return None
-    return [len(x) if not (x and isinstance(x[0], list)) else sum(len(y) for y in x) for x in features["input_ids"]]
+    return [
+        len(x) if not (x and isinstance(x[0], list)) else sum(len(y) for y in x)
+        for x in features["input_ids"]
+    ]
 
 
-def _collate(spec: TaskSpec, tokenizer: Any, space: LabelSpace, image_preprocess: Any, image_features: Any = None
-             ) -> Callable[[list[Any]], dict[str, Any]]:
+def _collate(
+    spec: TaskSpec,
+    tokenizer: Any,
+    space: LabelSpace,
+    image_preprocess: Any,
+    image_features: Any = None,
+) -> Callable[[list[Any]], dict[str, Any]]:
     vocab = space.get("answer_vocab")
-    return collate_fn(spec, tokenizer, image_preprocess=image_preprocess, num_answers=len(vocab) if vocab else None,
-                      image_features=image_features)
+    return collate_fn(
+        spec,
+        tokenizer,
+        image_preprocess=image_preprocess,
+        num_answers=len(vocab) if vocab else None,
+        image_features=image_features,
+    )
 
 
 def with_text_prefix(ds: datasets.Dataset, prefix: str) -> datasets.Dataset:
@@ -87,15 +102,29 @@ def with_text_prefix(ds: datasets.Dataset, prefix: str) -> datasets.Dataset:
         return ds
 
     def add(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        return {k: [t if t is None else prefix + t for t in batch[k]] for k in ("text_a", "text_b") if k in batch}
+        return {
+            k: [t if t is None else prefix + t for t in batch[k]]
+            for k in ("text_a", "text_b")
+            if k in batch
+        }
 
     with progress_bars(False):
         return ds.map(add, batched=True, keep_in_memory=True, load_from_cache_file=False)
 
 
-def task_data(spec: TaskSpec, ds: datasets.Dataset, tokenizer: Any, max_length: int, *, split: str, lang: str,
-              space: dict[str, Any] | None = None, image_preprocess: Any = None, on_bad_image: str = "skip",
-              seed: int = 0) -> TaskData:
+def task_data(
+    spec: TaskSpec,
+    ds: datasets.Dataset,
+    tokenizer: Any,
+    max_length: int,
+    *,
+    split: str,
+    lang: str,
+    space: dict[str, Any] | None = None,
+    image_preprocess: Any = None,
+    on_bad_image: str = "skip",
+    seed: int = 0,
+) -> TaskData:
     """Featurise ``ds`` for ``spec`` with its kind (cached by content hash from :data:`MIN_CACHED_ROWS` rows).
 
     ``space``: the label space of the training data (answer vocabulary, tag set); None = derive it
@@ -109,17 +138,33 @@ def task_data(spec: TaskSpec, ds: datasets.Dataset, tokenizer: Any, max_length: 
         kept, reason = kind.trainable(ds)
         skipped = len(ds) - len(kept)
         if skipped:
-            log.warning("%s train: %d of %d example(s) left out: %s", spec.name, skipped, len(ds), reason)
+            log.warning(
+                "%s train: %d of %d example(s) left out: %s", spec.name, skipped, len(ds), reason
+            )
         ds = kept
     derive = space is None
     space = kind.label_space(ds) if derive else space
-    options = FeatureOptions(max_length=max_length, split=split, lang=lang, on_bad_image=on_bad_image, seed=seed,
-                             use_cache=len(ds) >= MIN_CACHED_ROWS)
+    options = FeatureOptions(
+        max_length=max_length,
+        split=split,
+        lang=lang,
+        on_bad_image=on_bad_image,
+        seed=seed,
+        use_cache=len(ds) >= MIN_CACHED_ROWS,
+    )
     features = featurize(spec, ds, tokenizer, options, space=space)
     if derive:
         space = kind.space_from_features(features, space)
-    return TaskData(spec, ds, features, _collate(spec, tokenizer, space, image_preprocess), _lengths(features),
-                    kind.num_labels(space), space, skipped)
+    return TaskData(
+        spec,
+        ds,
+        features,
+        _collate(spec, tokenizer, space, image_preprocess),
+        _lengths(features),
+        kind.num_labels(space),
+        space,
+        skipped,
+    )
 
 
 def with_images(data: TaskData, transform: Any, tokenizer: Any, features: Any = None) -> TaskData:
@@ -141,16 +186,26 @@ def decode(data: TaskData, outputs: dict[str, torch.Tensor]) -> dict[str, Any]:
     return data.kind.decode(data.features, data.raw, outputs, data.label_space)
 
 
-def prediction_rows(data: TaskData, preds: dict[str, Any], gold: list[Any] | None = None, *,
-                    warn: bool = True) -> list[dict[str, Any]]:
+def prediction_rows(
+    data: TaskData, preds: dict[str, Any], gold: list[Any] | None = None, *, warn: bool = True
+) -> list[dict[str, Any]]:
     """``{"id", "pred", "gold"}`` rows in ``data.raw`` order for every example that has a prediction;
     examples dropped during featurisation (bad images, ``on_bad_image: skip``) are left out, with a warning
     (unless ``warn`` is False). ``gold``: :func:`golds` of ``data``, when the caller already has it."""
     gold = golds(data) if gold is None else gold
-    rows = [{"id": i, "pred": preds[str(i)], "gold": g} for i, g in zip(data.raw["id"], gold) if str(i) in preds]
+    rows = [
+        {"id": i, "pred": preds[str(i)], "gold": g}
+        for i, g in zip(data.raw["id"], gold)
+        if str(i) in preds
+    ]
     if warn and len(rows) < len(data.raw):
-        log.warning("%s: %d of %d example(s) have no prediction (dropped during featurisation, e.g. bad images); "
-                    "scored without them", data.spec.name, len(data.raw) - len(rows), len(data.raw))
+        log.warning(
+            "%s: %d of %d example(s) have no prediction (dropped during featurisation, e.g. bad images); "
+            "scored without them",
+            data.spec.name,
+            len(data.raw) - len(rows),
+            len(data.raw),
+        )
     return rows
 
 

@@ -59,9 +59,16 @@ from mmxfer.train.sampling import epoch_batches
 CHECKPOINT_PREFIX = "step-"
 STATE_FILE = "trainer_state.json"
 SCHEDULER_FILE = "scheduler.json"  # the LR schedule's state (plain numbers)
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl")  # files of a checkpoint that torch/accelerate unpickle
+PICKLE_SUFFIXES = (
+    ".bin",
+    ".pt",
+    ".pth",
+    ".pkl",
+)  # files of a checkpoint that torch/accelerate unpickle
 CHECKPOINTS_DIR = "checkpoints"
-BEST_DIR = "best"  # best dev weights: best/step-<N>.pt; the trainer state's best_step names the valid one
+BEST_DIR = (
+    "best"  # best dev weights: best/step-<N>.pt; the trainer state's best_step names the valid one
+)
 
 Batches = list[list[int]]
 EvalFn = Callable[[nn.Module, Accelerator], float]
@@ -90,7 +97,9 @@ class LoopResult:
     resumed_from: str | None = None
     # under FSDP the unwrapped module's parameters are shards: the gathered full state dict (main process)
     full_state_dict: dict[str, torch.Tensor] | None = None
-    best_path: Path | None = None  # the full state dict of the selected (best dev) weights, when evaluated
+    best_path: Path | None = (
+        None  # the full state dict of the selected (best dev) weights, when evaluated
+    )
 
 
 @dataclass(frozen=True)
@@ -122,36 +131,65 @@ class LoopOptions:
     nan_check: bool = True  # stop with a clear error when the loss is not finite
 
 
-def make_accelerator(precision: str = "no", *, log_with: Sequence[str] = (), project_dir: str | Path | None = None,
-                     find_unused_parameters: bool = False, cpu: bool = False) -> Accelerator:
+def make_accelerator(
+    precision: str = "no",
+    *,
+    log_with: Sequence[str] = (),
+    project_dir: str | Path | None = None,
+    find_unused_parameters: bool = False,
+    cpu: bool = False,
+) -> Accelerator:
     """An Accelerator for one phase. Distribution (DDP/FSDP, nodes) comes from ``accelerate launch``;
     ``precision: auto`` is resolved here (:func:`mmxfer.runs.env.resolve_precision`)."""
     if precision not in ("no", "fp16", "bf16", "auto"):
-        raise ConfigError(f"precision: {precision!r} is not allowed; allowed values: 'no', 'fp16', 'bf16', 'auto'")
+        raise ConfigError(
+            f"precision: {precision!r} is not allowed; allowed values: 'no', 'fp16', 'bf16', 'auto'"
+        )
     precision = resolve_precision(precision, "cpu" if cpu else None)
     if precision == "fp16" and not torch.cuda.is_available():
-        raise ConfigError("precision fp16 needs a GPU; use --set precision=bf16 or precision=no on CPU")
+        raise ConfigError(
+            "precision fp16 needs a GPU; use --set precision=bf16 or precision=no on CPU"
+        )
     for tracker in log_with:
         _check_tracker(tracker)
     # without a GPU, accelerate only sets up multi-process CPU training (gloo) when told cpu=True
     cpu = cpu or not torch.cuda.is_available()
-    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
-    return Accelerator(mixed_precision=precision, log_with=list(log_with) or None,
-                       project_dir=str(project_dir) if project_dir else None, kwargs_handlers=handlers, cpu=cpu)
+    handlers = (
+        [DistributedDataParallelKwargs(find_unused_parameters=True)]
+        if find_unused_parameters
+        else []
+    )
+    return Accelerator(
+        mixed_precision=precision,
+        log_with=list(log_with) or None,
+        project_dir=str(project_dir) if project_dir else None,
+        kwargs_handlers=handlers,
+        cpu=cpu,
+    )
 
 
 def _check_tracker(name: str) -> None:
-    known = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "comet_ml": "comet_ml",
-             "aim": "aim", "clearml": "clearml", "dvclive": "dvclive"}
+    known = {
+        "tensorboard": "tensorboard",
+        "wandb": "wandb",
+        "mlflow": "mlflow",
+        "comet_ml": "comet_ml",
+        "aim": "aim",
+        "clearml": "clearml",
+        "dvclive": "dvclive",
+    }
     if name not in known:
         raise ConfigError(f"log_with: unknown tracker {name!r}; use one of {', '.join(known)}")
     check = getattr(accelerate_imports, f"is_{name}_available", None)
     if check is not None and not check():
-        raise ConfigError(f"log_with: {name} is not installed (pip install {known[name]}) - or drop it from log_with")
+        raise ConfigError(
+            f"log_with: {name} is not installed (pip install {known[name]}) - or drop it from log_with"
+        )
 
 
-def linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
-                    ) -> torch.optim.lr_scheduler.LambdaLR:
+def linear_schedule(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warmup from 0 to the peak lr, then linear decay to 0 at ``total_steps``."""
 
     def factor(step: int) -> float:
@@ -169,8 +207,14 @@ def make_optimizer(model: nn.Module, phase: PhaseConfig) -> torch.optim.Optimize
         if not param.requires_grad:
             continue
         (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-    groups = [g for g in ({"params": decay, "weight_decay": phase.weight_decay},
-                          {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    groups = [
+        g
+        for g in (
+            {"params": decay, "weight_decay": phase.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        )
+        if g["params"]
+    ]
     betas = tuple(phase.adam_betas)
     try:  # the fused kernel (CPU and CUDA) is what transformers' Trainer uses by default, and faster
         return torch.optim.AdamW(groups, lr=phase.lr, betas=betas, fused=True)
@@ -184,7 +228,9 @@ def local_batches(batches: Batches, num_processes: int, process_index: int) -> B
     if num_processes == 1:
         return batches
     per = math.ceil(len(batches) / num_processes)
-    padded = batches + [batches[i % len(batches)] for i in range(per * num_processes - len(batches))]
+    padded = batches + [
+        batches[i % len(batches)] for i in range(per * num_processes - len(batches))
+    ]
     return padded[process_index::num_processes]
 
 
@@ -197,7 +243,7 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     if not folder.is_dir():
         return None
     done = [p for p in folder.glob(f"{CHECKPOINT_PREFIX}*") if (p / STATE_FILE).is_file()]
-    return max(done, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):])) if done else None
+    return max(done, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :])) if done else None
 
 
 def _safe_globals() -> list[Any]:
@@ -224,14 +270,18 @@ def safe_load(path: str | Path, *, mmap: bool = False) -> Any:
             except RuntimeError as exc:
                 if not mmap or "zipfile" not in str(exc):
                     raise
-                return torch.load(path, map_location="cpu", weights_only=True)  # a legacy (non-zip) file
+                return torch.load(
+                    path, map_location="cpu", weights_only=True
+                )  # a legacy (non-zip) file
     except OSError:
         raise
     except Exception as exc:  # noqa: BLE001 - UnpicklingError, or any error torch raises on a crafted file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RunStoreError(f"{path}: refused to load: it holds more than tensors and plain values, or is damaged "
-                            f"({first[:160]}); a checkpoint must come from mmxfer itself - delete it and rerun with "
-                            f"--force") from None
+        raise RunStoreError(
+            f"{path}: refused to load: it holds more than tensors and plain values, or is damaged "
+            f"({first[:160]}); a checkpoint must come from mmxfer itself - delete it and rerun with "
+            f"--force"
+        ) from None
 
 
 def check_checkpoint(folder: Path) -> None:
@@ -239,8 +289,10 @@ def check_checkpoint(folder: Path) -> None:
     reads metadata only) before anything else reads it."""
     for path in sorted(folder.iterdir()):
         if path.name.startswith("custom_checkpoint_"):
-            raise RunStoreError(f"{path}: mmxfer checkpoints hold no custom objects; refusing to resume from "
-                                f"{folder} - delete it and rerun with --force")
+            raise RunStoreError(
+                f"{path}: mmxfer checkpoints hold no custom objects; refusing to resume from "
+                f"{folder} - delete it and rerun with --force"
+            )
         if path.suffix in PICKLE_SUFFIXES and path.is_file():
             safe_load(path, mmap=True)
 
@@ -248,14 +300,20 @@ def check_checkpoint(folder: Path) -> None:
 def _load_scheduler(folder: Path, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
     path = folder / SCHEDULER_FILE
     if not path.is_file():
-        raise RunStoreError(f"{folder}: no {SCHEDULER_FILE}, so not a checkpoint this mmxfer wrote (or a damaged "
-                            f"one); it cannot be resumed - rerun with --force")
+        raise RunStoreError(
+            f"{folder}: no {SCHEDULER_FILE}, so not a checkpoint this mmxfer wrote (or a damaged "
+            f"one); it cannot be resumed - rerun with --force"
+        )
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RunStoreError(f"{path}: not valid JSON; the checkpoint is damaged - rerun with --force") from None
+        raise RunStoreError(
+            f"{path}: not valid JSON; the checkpoint is damaged - rerun with --force"
+        ) from None
     if not isinstance(state, dict):
-        raise RunStoreError(f"{path}: not a scheduler state; the checkpoint is damaged - rerun with --force")
+        raise RunStoreError(
+            f"{path}: not a scheduler state; the checkpoint is damaged - rerun with --force"
+        )
     scheduler.load_state_dict(state)
 
 
@@ -264,11 +322,18 @@ def _read_train_state(path: Path) -> TrainState:
         data = json.loads(path.read_text(encoding="utf-8"))
         return TrainState(**data)
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
-        raise RunStoreError(f"{path}: not a trainer state; the checkpoint is damaged - rerun with --force") from None
+        raise RunStoreError(
+            f"{path}: not a trainer state; the checkpoint is damaged - rerun with --force"
+        ) from None
 
 
-def _save_checkpoint(accelerator: Accelerator, folder: Path, state: TrainState,
-                     scheduler: torch.optim.lr_scheduler.LRScheduler, keep: int = 1) -> Path:
+def _save_checkpoint(
+    accelerator: Accelerator,
+    folder: Path,
+    state: TrainState,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    keep: int = 1,
+) -> Path:
     """``save_state`` into a temp folder, then rename: a checkpoint folder is either whole or absent."""
     final = folder / f"{CHECKPOINT_PREFIX}{state.global_step:09d}"
     tmp = folder / f".tmp-{final.name}"
@@ -280,12 +345,16 @@ def _save_checkpoint(accelerator: Accelerator, folder: Path, state: TrainState,
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         atomic.write_json(tmp / SCHEDULER_FILE, scheduler.state_dict())
-        atomic.write_json(tmp / STATE_FILE, asdict(state))  # written last: marks the folder complete
+        atomic.write_json(
+            tmp / STATE_FILE, asdict(state)
+        )  # written last: marks the folder complete
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        older = sorted((p for p in folder.glob(f"{CHECKPOINT_PREFIX}*") if p != final),
-                       key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+        older = sorted(
+            (p for p in folder.glob(f"{CHECKPOINT_PREFIX}*") if p != final),
+            key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]),
+        )
         for path in older[: max(0, len(older) - (keep - 1))]:
             shutil.rmtree(path, ignore_errors=True)
     accelerator.wait_for_everyone()
@@ -335,7 +404,7 @@ class BestWeights:
         if not self.accelerator.is_main_process or not self.folder.is_dir():
             return
         for path in self.folder.glob(f"{CHECKPOINT_PREFIX}*.pt"):
-            if drop(int(path.stem[len(CHECKPOINT_PREFIX):])):
+            if drop(int(path.stem[len(CHECKPOINT_PREFIX) :])):
                 path.unlink(missing_ok=True)
 
     def load_selected(self, model: nn.Module, step: int | None, name: str) -> Path | None:
@@ -344,8 +413,10 @@ class BestWeights:
             return None
         path = best_file(self.workdir, step)
         if not path.is_file():
-            raise TrainingError(f"{name}: the best dev weights (step {step}) are missing from "
-                                f"{path.parent}; rerun with --force")
+            raise TrainingError(
+                f"{name}: the best dev weights (step {step}) are missing from "
+                f"{path.parent}; rerun with --force"
+            )
         model.load_state_dict(safe_load(path))
         self.keep_only(step)
         return path
@@ -356,14 +427,21 @@ def _trim_log(path: Path | None, phase: str, step: int) -> None:
     if path is None or not path.is_file():
         return
     rows = atomic.read_jsonl(path, skip_bad=True)
-    atomic.write_jsonl(path, [r for r in rows if not (r.get("phase") == phase and r.get("step", 0) > step)])
+    atomic.write_jsonl(
+        path, [r for r in rows if not (r.get("phase") == phase and r.get("step", 0) > step)]
+    )
 
 
 # ----------------------------------------------------------------------------- the loop
 
 
-def train_phase(model: nn.Module, dataset: Any, collate_fn: Callable[[list[Any]], dict[str, Any]],
-                phase: PhaseConfig, options: LoopOptions) -> LoopResult:
+def train_phase(
+    model: nn.Module,
+    dataset: Any,
+    collate_fn: Callable[[list[Any]], dict[str, Any]],
+    phase: PhaseConfig,
+    options: LoopOptions,
+) -> LoopResult:
     """Train ``model`` for one phase and return it with the best dev weights loaded.
 
     ``model(**batch)`` must return a mapping with a scalar ``"loss"``. ``dataset[i]`` items are
@@ -378,9 +456,20 @@ def train_phase(model: nn.Module, dataset: Any, collate_fn: Callable[[list[Any]]
 class _PhaseRun:
     """One :func:`train_phase` call: the prepared model, optimizer and schedule, and the loop's named steps."""
 
-    def __init__(self, model: nn.Module, dataset: Any, collate_fn: Callable[[list[Any]], dict[str, Any]],
-                 phase: PhaseConfig, options: LoopOptions) -> None:
-        self.phase, self.options, self.dataset, self.collate_fn = phase, options, dataset, collate_fn
+    def __init__(
+        self,
+        model: nn.Module,
+        dataset: Any,
+        collate_fn: Callable[[list[Any]], dict[str, Any]],
+        phase: PhaseConfig,
+        options: LoopOptions,
+    ) -> None:
+        self.phase, self.options, self.dataset, self.collate_fn = (
+            phase,
+            options,
+            dataset,
+            collate_fn,
+        )
         self.name = options.name
         self.workdir = Path(options.workdir)
         self.ckpt_dir = self.workdir / CHECKPOINTS_DIR
@@ -388,8 +477,11 @@ class _PhaseRun:
         if phase.grad_accum < 1:
             raise ConfigError(f"grad_accum must be at least 1, got {phase.grad_accum}")
         self.accelerator = options.accelerator or make_accelerator(
-            options.precision, log_with=options.log_with, project_dir=self.workdir,
-            find_unused_parameters=options.find_unused_parameters)
+            options.precision,
+            log_with=options.log_with,
+            project_dir=self.workdir,
+            find_unused_parameters=options.find_unused_parameters,
+        )
         if len(dataset) == 0:
             raise TrainingError(f"{self.name}: no training examples")
         self.plan = options.plan or self._default_plan
@@ -406,19 +498,33 @@ class _PhaseRun:
         self.total = phase.max_steps or max(1, math.ceil(phase.epochs * steps_per_epoch))
         self.n_epochs = math.ceil(self.total / steps_per_epoch)
         warmup = int(phase.warmup_ratio * self.total)
-        self.scheduler = linear_schedule(getattr(self.optimizer, "optimizer", self.optimizer), warmup, self.total)
+        self.scheduler = linear_schedule(
+            getattr(self.optimizer, "optimizer", self.optimizer), warmup, self.total
+        )
         self.state = TrainState(total_steps=self.total)
         self.resumed_from: str | None = None
         self.best = BestWeights(self.workdir, self.accelerator)
-        self.check_every = phase.checkpoint_every if phase.checkpoint_every and phase.checkpoint_every > 0 else None
+        self.check_every = (
+            phase.checkpoint_every
+            if phase.checkpoint_every and phase.checkpoint_every > 0
+            else None
+        )
         self.log_every = max(1, phase.log_every)
-        self.running = torch.zeros((), device=self.accelerator.device)  # summed loss since the last log row
+        self.running = torch.zeros(
+            (), device=self.accelerator.device
+        )  # summed loss since the last log row
         self.running_n = 0
 
     def _default_plan(self, epoch: int) -> Batches:
         lengths = self.options.lengths
-        return epoch_batches(len(self.dataset), self.phase.batch_size, self.options.seed, epoch, lengths=lengths,
-                             group_by_length=self.phase.group_by_length and lengths is not None)
+        return epoch_batches(
+            len(self.dataset),
+            self.phase.batch_size,
+            self.options.seed,
+            epoch,
+            lengths=lengths,
+            group_by_length=self.phase.group_by_length and lengths is not None,
+        )
 
     # --- resume -------------------------------------------------------------------------------------
 
@@ -432,9 +538,11 @@ class _PhaseRun:
             _load_scheduler(last, self.scheduler)
             self.state = _read_train_state(last / STATE_FILE)
             if self.state.total_steps != self.total:
-                raise TrainingError(f"{self.name}: checkpoint {last} was made for {self.state.total_steps} steps "
-                                    f"but this config gives {self.total}; the config changed - use --force to start "
-                                    f"over")
+                raise TrainingError(
+                    f"{self.name}: checkpoint {last} was made for {self.state.total_steps} steps "
+                    f"but this config gives {self.total}; the config changed - use --force to start "
+                    f"over"
+                )
             self.resumed_from = str(last)
             if self.main:
                 _trim_log(self.log_path, self.name, self.state.global_step)
@@ -449,17 +557,37 @@ class _PhaseRun:
         """Epochs until the step budget, the epoch budget or early stopping ends the phase."""
         options, state = self.options, self.state
         if options.log_with and not state.finished:
-            self.accelerator.init_trackers(self.name.replace("/", "-"), config={
-                "lr": self.phase.lr, "batch_size": self.phase.batch_size, "total_steps": self.total,
-                "seed": options.seed})
-        self.loader_gen = torch.Generator().manual_seed(options.seed)  # creating iterators never advances torch's
-        self.bar = tqdm(total=self.total, initial=state.global_step, desc=self.name, unit="step",
-                        disable=not self.main, dynamic_ncols=True)
+            self.accelerator.init_trackers(
+                self.name.replace("/", "-"),
+                config={
+                    "lr": self.phase.lr,
+                    "batch_size": self.phase.batch_size,
+                    "total_steps": self.total,
+                    "seed": options.seed,
+                },
+            )
+        self.loader_gen = torch.Generator().manual_seed(
+            options.seed
+        )  # creating iterators never advances torch's
+        self.bar = tqdm(
+            total=self.total,
+            initial=state.global_step,
+            desc=self.name,
+            unit="step",
+            disable=not self.main,
+            dynamic_ncols=True,
+        )
         self.started = time.time()
         self.saved_step: int | None = None  # the step of the last checkpoint this loop wrote
-        with interrupt.deferred():  # SIGTERM: finish the step, checkpoint, stop (see _stop_if_asked)
+        with (
+            interrupt.deferred()
+        ):  # SIGTERM: finish the step, checkpoint, stop (see _stop_if_asked)
             while not state.finished:
-                if state.epoch >= self.n_epochs or state.global_step >= self.total or state.stopped_early:
+                if (
+                    state.epoch >= self.n_epochs
+                    or state.global_step >= self.total
+                    or state.stopped_early
+                ):
                     state.finished = True
                     break
                 self._run_epoch()
@@ -474,8 +602,13 @@ class _PhaseRun:
         state, accum = self.state, self.phase.grad_accum
         mine = local_batches(self.plan(state.epoch), self.world, self.rank)
         skip = state.batch_in_epoch
-        loader = DataLoader(self.dataset, batch_sampler=mine[skip:], collate_fn=self.collate_fn,
-                            num_workers=self.options.num_workers, generator=self.loader_gen)
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=mine[skip:],
+            collate_fn=self.collate_fn,
+            num_workers=self.options.num_workers,
+            generator=self.loader_gen,
+        )
         for i, batch in enumerate(loader, start=skip):
             group_start = (i // accum) * accum
             group_end = min(group_start + accum, len(mine))
@@ -491,7 +624,11 @@ class _PhaseRun:
     def _forward_backward(self, batch: dict[str, Any], *, sync: bool, group_size: int) -> None:
         """One micro-batch; gradients are synchronised across processes only at the group's last one."""
         batch = send_to_device(batch, self.accelerator.device)
-        no_sync = self.accelerator.no_sync(self.model) if (self.world > 1 and not sync) else contextlib.nullcontext()
+        no_sync = (
+            self.accelerator.no_sync(self.model)
+            if (self.world > 1 and not sync)
+            else contextlib.nullcontext()
+        )
         with no_sync:
             out = self.model(**batch)
             loss = out["loss"] if isinstance(out, dict) else out.loss
@@ -503,16 +640,23 @@ class _PhaseRun:
 
     def _check_finite(self, loss: torch.Tensor) -> None:
         """Stop with one clear error when the loss is NaN/inf on any process (one sync: ``.item()``)."""
-        bad = (~torch.isfinite(loss.detach()).all()).float().to(self.accelerator.device)  # stays on device
+        bad = (
+            (~torch.isfinite(loss.detach()).all()).float().to(self.accelerator.device)
+        )  # stays on device
         if self.world > 1:
             bad = self.accelerator.reduce(bad, "sum")
         if bad.item() > 0:
             kept = latest_checkpoint(self.ckpt_dir)
-            where = f"the last good checkpoint is kept at {kept}" if kept else "no checkpoint was written yet"
+            where = (
+                f"the last good checkpoint is kept at {kept}"
+                if kept
+                else "no checkpoint was written yet"
+            )
             raise TrainingError(
                 f"{self.name}: the loss became {loss.item()} at step {self.state.global_step + 1} "
                 f"(epoch {self.state.epoch + 1}); training stopped and {where}. Lower the learning "
-                f"rate (--set ...lr=) or change precision, then rerun with --resume or --force")
+                f"rate (--set ...lr=) or change precision, then rerun with --resume or --force"
+            )
 
     def _optimizer_step(self) -> None:
         if self.phase.max_grad_norm and self.phase.max_grad_norm > 0:
@@ -535,8 +679,11 @@ class _PhaseRun:
         # a checkpoint also flushes the running loss, so a resumed run logs the same rows
         if state.global_step % self.log_every == 0 or last_step or due_ckpt:
             self._log_loss(n_batches)
-        due_eval = (phase.eval_every and state.global_step % phase.eval_every == 0) or \
-            (not phase.eval_every and end_of_epoch) or last_step
+        due_eval = (
+            (phase.eval_every and state.global_step % phase.eval_every == 0)
+            or (not phase.eval_every and end_of_epoch)
+            or last_step
+        )
         if due_eval and not (state.history and state.history[-1]["step"] == state.global_step):
             self._evaluate()
         if last_step or state.stopped_early:
@@ -547,8 +694,13 @@ class _PhaseRun:
         return state.finished
 
     def _checkpoint(self) -> Path:
-        path = _save_checkpoint(self.accelerator, self.ckpt_dir, self.state, self.scheduler,
-                                keep=self.options.keep_checkpoints)
+        path = _save_checkpoint(
+            self.accelerator,
+            self.ckpt_dir,
+            self.state,
+            self.scheduler,
+            keep=self.options.keep_checkpoints,
+        )
         self.best.keep_only(self.state.best_step)
         self.saved_step = self.state.global_step
         return path
@@ -557,7 +709,9 @@ class _PhaseRun:
         """After an optimizer step: if any process got SIGTERM, all checkpoint this step and stop."""
         asked = interrupt.requested()
         stop = asked is not None
-        if self.world > 1:  # every process must stop at the same step (the checkpoint is collective)
+        if (
+            self.world > 1
+        ):  # every process must stop at the same step (the checkpoint is collective)
             flag = torch.tensor(float(stop), device=self.accelerator.device)
             stop = bool(self.accelerator.reduce(flag, "sum").item() > 0)
         if not stop:
@@ -571,22 +725,33 @@ class _PhaseRun:
             path = latest_checkpoint(self.ckpt_dir)
         self.bar.close()
         interrupt.clear()
-        raise interrupt.Stopped(asked or signal.SIGTERM, f"{self.name} stopped after step {state.global_step} of {self.total}; "
-                                            f"checkpoint {path}")
+        raise interrupt.Stopped(
+            asked or signal.SIGTERM,
+            f"{self.name} stopped after step {state.global_step} of {self.total}; checkpoint {path}",
+        )
 
     def _log(self, row: dict[str, Any]) -> None:
         if self.main and self.log_path is not None:
             atomic.append_jsonl(self.log_path, {"phase": self.name, **row})
         if self.options.log_with:
-            self.accelerator.log({f"{self.name}/{k}": v for k, v in row.items() if isinstance(v, (int, float))},
-                                 step=self.state.global_step)
+            self.accelerator.log(
+                {f"{self.name}/{k}": v for k, v in row.items() if isinstance(v, (int, float))},
+                step=self.state.global_step,
+            )
 
     def _log_loss(self, n_batches: int) -> None:
         state = self.state
         mean_loss = self.accelerator.reduce(self.running / max(1, self.running_n), "mean").item()
         lr = self.scheduler.get_last_lr()[0]
-        self._log({"step": state.global_step, "epoch": round(state.epoch + state.batch_in_epoch / n_batches, 4),
-                   "loss": mean_loss, "lr": lr, "elapsed_s": round(time.time() - self.started, 2)})
+        self._log(
+            {
+                "step": state.global_step,
+                "epoch": round(state.epoch + state.batch_in_epoch / n_batches, 4),
+                "loss": mean_loss,
+                "lr": lr,
+                "elapsed_s": round(time.time() - self.started, 2),
+            }
+        )
         self.bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
         self.running.zero_()
         self.running_n = 0
@@ -606,7 +771,11 @@ class _PhaseRun:
         state.history.append({"step": state.global_step, "epoch": state.epoch, "metric": metric})
         self._log({"step": state.global_step, "eval_metric": metric, "best": improved})
         if improved:
-            state.best_metric, state.best_step, state.evals_without_improvement = metric, state.global_step, 0
+            state.best_metric, state.best_step, state.evals_without_improvement = (
+                metric,
+                state.global_step,
+                0,
+            )
             self.best.save(self.model, state.global_step)
             if not self.check_every:  # no checkpoint will name an older best: keep only this one
                 self.best.keep_only(state.global_step)
@@ -621,15 +790,25 @@ class _PhaseRun:
     def finish(self) -> LoopResult:
         """The unwrapped model with the selected (best dev) weights loaded, and what produced them."""
         unwrapped = self.accelerator.unwrap_model(self.model)
-        best = self.best.load_selected(unwrapped, self.state.best_step, self.name) \
-            if self.options.evaluate is not None else None
+        best = (
+            self.best.load_selected(unwrapped, self.state.best_step, self.name)
+            if self.options.evaluate is not None
+            else None
+        )
         full = None
-        if str(self.accelerator.distributed_type).endswith("FSDP"):  # not exercised on CPU: needs several GPUs
+        if str(self.accelerator.distributed_type).endswith(
+            "FSDP"
+        ):  # not exercised on CPU: needs several GPUs
             full = self.accelerator.get_state_dict(self.model)
         self.accelerator.wait_for_everyone()
         release_prepared(self.accelerator)
-        return LoopResult(model=unwrapped, state=self.state, resumed_from=self.resumed_from, full_state_dict=full,
-                          best_path=best)
+        return LoopResult(
+            model=unwrapped,
+            state=self.state,
+            resumed_from=self.resumed_from,
+            full_state_dict=full,
+            best_path=best,
+        )
 
 
 def release_prepared(accelerator: Accelerator) -> None:
@@ -646,16 +825,27 @@ def release_prepared(accelerator: Accelerator) -> None:
     accelerator.step = 0
 
 
-def eval_loader(accelerator: Accelerator, dataset: Any, collate_fn: Callable[[list[Any]], Any],
-                batch_size: int) -> DataLoader:
+def eval_loader(
+    accelerator: Accelerator, dataset: Any, collate_fn: Callable[[list[Any]], Any], batch_size: int
+) -> DataLoader:
     """A sharded, in-order evaluation loader; use with :func:`gather_outputs`."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_fn)
-    return prepare_data_loader(loader, device=accelerator.device, num_processes=accelerator.num_processes,
-                               process_index=accelerator.process_index, put_on_device=True, even_batches=True)
+    return prepare_data_loader(
+        loader,
+        device=accelerator.device,
+        num_processes=accelerator.num_processes,
+        process_index=accelerator.process_index,
+        put_on_device=True,
+        even_batches=True,
+    )
 
 
-def gather_outputs(accelerator: Accelerator, model: nn.Module, loader: DataLoader,
-                   step: Callable[[nn.Module, dict[str, Any]], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+def gather_outputs(
+    accelerator: Accelerator,
+    model: nn.Module,
+    loader: DataLoader,
+    step: Callable[[nn.Module, dict[str, Any]], dict[str, torch.Tensor]],
+) -> dict[str, torch.Tensor]:
     """Run ``step(model, batch)`` over ``loader`` on every process and gather the outputs in dataset
     order, with the padding ``even_batches`` adds dropped (``gather_for_metrics``)."""
     parts: dict[str, list[torch.Tensor]] = {}
@@ -664,7 +854,11 @@ def gather_outputs(accelerator: Accelerator, model: nn.Module, loader: DataLoade
     with torch.no_grad():
         for batch in loader:
             out = step(model, batch)
-            out = accelerator.pad_across_processes(out, dim=1, pad_index=-100) if any(v.ndim > 1 for v in out.values()) else out
+            out = (
+                accelerator.pad_across_processes(out, dim=1, pad_index=-100)
+                if any(v.ndim > 1 for v in out.values())
+                else out
+            )
             gathered = accelerator.gather_for_metrics(out)
             for key, value in gathered.items():
                 parts.setdefault(key, []).append(value.cpu())
@@ -676,6 +870,10 @@ def _cat_padded(chunks: list[torch.Tensor]) -> torch.Tensor:
     if chunks[0].ndim < 2:
         return torch.cat(chunks)
     width = max(c.shape[1] for c in chunks)
-    padded = [torch.nn.functional.pad(c, (0, 0) * (c.ndim - 2) + (0, width - c.shape[1]), value=-100)
-              if c.shape[1] < width else c for c in chunks]
+    padded = [
+        torch.nn.functional.pad(c, (0, 0) * (c.ndim - 2) + (0, width - c.shape[1]), value=-100)
+        if c.shape[1] < width
+        else c
+        for c in chunks
+    ]
     return torch.cat(padded)

@@ -32,7 +32,9 @@ from mmxfer.train.loop import remove_training_state
 from mmxfer.train.runners import profile_sections, runner_of
 
 
-def parse_intermediate(text: str | None, profile: ExperimentConfig | None = None) -> tuple[str, ...]:
+def parse_intermediate(
+    text: str | None, profile: ExperimentConfig | None = None
+) -> tuple[str, ...]:
     """``none`` -> (); ``mnli,squad`` -> canonical names (unknown names fail with suggestions).
 
     Names go through the profile's ``task_aliases`` first (the starter profile maps ``vqa`` to
@@ -63,8 +65,15 @@ def arm_name(tasks: tuple[str, ...]) -> str:
     return "+".join(tasks) if tasks else "baseline"
 
 
-def run_config(profile: ExperimentConfig, tasks: tuple[str, ...], target: str | None, seed: int, study: str,
-               arm: str | None = None, languages: tuple[str, ...] | None = None) -> dict[str, Any]:
+def run_config(
+    profile: ExperimentConfig,
+    tasks: tuple[str, ...],
+    target: str | None,
+    seed: int,
+    study: str,
+    arm: str | None = None,
+    languages: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
     """The run's config.yaml (the gap analysis reads exactly these top-level keys).
 
     A phase-3 runner's own profile section (the ``translation`` recipe) is part of the config of that
@@ -72,15 +81,25 @@ def run_config(profile: ExperimentConfig, tasks: tuple[str, ...], target: str | 
     subset of the evaluation languages.
     """
     profile_dict = to_dict(profile)
-    profile_dict.pop("console")  # how the profile introduces itself on the console; nothing a run computes
+    profile_dict.pop(
+        "console"
+    )  # how the profile introduces itself on the console; nothing a run computes
     own = runner_of(catalog.task(target)).profile_section if target else None
     for section in profile_sections() - {own}:
         profile_dict.pop(section, None)
     if own:  # the whole recipe, defaults included: it determines this run
         profile_dict[own] = to_dict(getattr(profile, own))
-    config = {"arm": {"name": arm or arm_name(tasks), "intermediate": list(tasks),
-                      "modality": catalog.modality_of(tasks)},
-              "target": target, "seed": seed, "study": study, "profile": profile_dict}
+    config = {
+        "arm": {
+            "name": arm or arm_name(tasks),
+            "intermediate": list(tasks),
+            "modality": catalog.modality_of(tasks),
+        },
+        "target": target,
+        "seed": seed,
+        "study": study,
+        "profile": profile_dict,
+    }
     if languages:
         config["languages"] = list(languages)
     return config
@@ -113,11 +132,15 @@ class RunRequest:
     data_dir: str | None = None
     resume: bool = False  # continue an unfinished run folder
     force: bool = False  # start over, even if the folder is finished
-    languages: tuple[str, ...] | None = None  # zero-shot evaluation limited to these languages (None = all)
+    languages: tuple[str, ...] | None = (
+        None  # zero-shot evaluation limited to these languages (None = all)
+    )
 
     @property
     def config(self) -> dict[str, Any]:
-        return run_config(self.profile, self.tasks, self.target, self.seed, self.study, self.arm, self.languages)
+        return run_config(
+            self.profile, self.tasks, self.target, self.seed, self.study, self.arm, self.languages
+        )
 
     @property
     def label(self) -> str:
@@ -129,19 +152,37 @@ class RunRequest:
         return run_path(self.runs_dir, self.study, self.config, self.label)
 
 
-def resolve_request(profile: ExperimentConfig, intermediate: str | None, target: str | None, *,
-                    seed: int | None = None, study: str | None = None, arm: str | None = None,
-                    runs_dir: str | Path | None = None, data_dir: str | None = None, resume: bool = False,
-                    force: bool = False, languages: str | Sequence[str] | None = None) -> RunRequest:
+def resolve_request(
+    profile: ExperimentConfig,
+    intermediate: str | None,
+    target: str | None,
+    *,
+    seed: int | None = None,
+    study: str | None = None,
+    arm: str | None = None,
+    runs_dir: str | Path | None = None,
+    data_dir: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    languages: str | Sequence[str] | None = None,
+) -> RunRequest:
     """A request from names as a user writes them; what is not given comes from ``profile``. Everything a
     run folder would be made of is checked here, before any folder exists."""
     catalog.load_plugins()
     tasks = parse_intermediate(intermediate, profile)
-    request = RunRequest(profile=profile, tasks=tasks, target=parse_target(target, profile),
-                         seed=seed if seed is not None else profile.seed, study=study or profile.study,
-                         arm=arm or arm_name(tasks), runs_dir=runs_dir or profile.runs_dir,
-                         data_dir=data_dir or profile.data_dir, resume=resume, force=force,
-                         languages=parse_languages(languages))
+    request = RunRequest(
+        profile=profile,
+        tasks=tasks,
+        target=parse_target(target, profile),
+        seed=seed if seed is not None else profile.seed,
+        study=study or profile.study,
+        arm=arm or arm_name(tasks),
+        runs_dir=runs_dir or profile.runs_dir,
+        data_dir=data_dir or profile.data_dir,
+        resume=resume,
+        force=force,
+        languages=parse_languages(languages),
+    )
     check_request(request)
     return request
 
@@ -157,7 +198,9 @@ def check_request(request: RunRequest) -> None:
         request.profile.phase_for_target(request.target)
         phases.target_text_prefix(request.profile, catalog.task(request.target))
         if request.languages:
-            phases.target_languages(catalog.task(request.target), request.languages, request.data_dir)
+            phases.target_languages(
+                catalog.task(request.target), request.languages, request.data_dir
+            )
 
 
 def execute(request: RunRequest) -> Run:
@@ -193,23 +236,43 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
     config = request.config
     main = state.is_main_process
     if main:
-        print(f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
-              f"data {data_dir or profile.console.data or _hub_label()} | "
-              f"precision {precision_text(profile.precision)} | {state.num_processes} process(es) on {state.device}")
+        print(
+            f"mmxfer train: profile {profile.name} | trunk {profile.trunk.name} | "
+            f"data {data_dir or profile.console.data or _hub_label()} | "
+            f"precision {precision_text(profile.precision)} | {state.num_processes} process(es) on {state.device}"
+        )
         if profile.console.note:
             print(f"  ({profile.console.note})")
-        print(f"  arm {arm} ({config['arm']['modality']}) -> target {target or 'retrieval suite ' + profile.suite}"
-              f" | seed {seed}{' | languages ' + ','.join(request.languages) if request.languages else ''}"
-              f" | run folder {run.path}")
-        open_run(runs_dir, study, config, request.label, resume=request.resume, force=request.force, seed=seed,
-                 env={"precision": precision_record(profile.precision)})
+        print(
+            f"  arm {arm} ({config['arm']['modality']}) -> target {target or 'retrieval suite ' + profile.suite}"
+            f" | seed {seed}{' | languages ' + ','.join(request.languages) if request.languages else ''}"
+            f" | run folder {run.path}"
+        )
+        open_run(
+            runs_dir,
+            study,
+            config,
+            request.label,
+            resume=request.resume,
+            force=request.force,
+            seed=seed,
+            env={"precision": precision_record(profile.precision)},
+        )
     state.wait_for_everyone()
     log_with = profile.log_with
     trunk = profile.trunk.name
     summary: dict[str, Any] = {}
     if tasks:
-        trunk_dir = phases.run_intermediate(profile, tasks, seed=seed, runs_dir=runs_dir, study=study,
-                                            data_dir=data_dir, resume=True, log_with=log_with)
+        trunk_dir = phases.run_intermediate(
+            profile,
+            tasks,
+            seed=seed,
+            runs_dir=runs_dir,
+            study=study,
+            data_dir=data_dir,
+            resume=True,
+            log_with=log_with,
+        )
         trunk = str(trunk_dir)
         if main:
             _copy_phase2_log(trunk_dir.parent / "train_log.jsonl", run)
@@ -218,15 +281,27 @@ def _execute_locked(request: RunRequest, run: Run, state: PartialState) -> None:
     languages = request.languages
     if target:
         phase3 = runner_of(catalog.task(target)).run
-        rows = phase3(run, profile, target, trunk=trunk, seed=seed, data_dir=data_dir, resume=request.resume,
-                      log_with=log_with, languages=languages)
+        rows = phase3(
+            run,
+            profile,
+            target,
+            trunk=trunk,
+            seed=seed,
+            data_dir=data_dir,
+            resume=request.resume,
+            log_with=log_with,
+            languages=languages,
+        )
     elif main and (twin := seed_twin(request)) is not None:
         rows = reuse_results(*twin, run)
         summary["reused_from"] = twin[0].path.name
-        print(f"  the untrained trunk's retrieval does not read the seed: results of {twin[0].path.name} reused")
+        print(
+            f"  the untrained trunk's retrieval does not read the seed: results of {twin[0].path.name} reused"
+        )
     elif main:
-        rows = phases.run_retrieval(run, profile, trunk=trunk, suite=profile.suite, data_dir=data_dir,
-                                    languages=languages)
+        rows = phases.run_retrieval(
+            run, profile, trunk=trunk, suite=profile.suite, data_dir=data_dir, languages=languages
+        )
     else:
         rows = []
     state.wait_for_everyone()
@@ -259,7 +334,10 @@ def seed_twin(request: RunRequest) -> tuple[Run, list[dict[str, Any]]] | None:
         if path == request.path or not other.is_done():
             continue
         try:  # a damaged or vanishing folder is no twin; it is reported where it is read as a run
-            if _without_seed(other.config()) == mine and other.done_info().get("data_dir") == request.data_dir:
+            if (
+                _without_seed(other.config()) == mine
+                and other.done_info().get("data_dir") == request.data_dir
+            ):
                 return other, other.verified_metrics()
         except MmxferError:
             continue
@@ -278,18 +356,25 @@ def _hub_label() -> str:
     """Where hub datasets come from in this process: the Hub, or a local mirror of it (and the release files of
     the tasks the hub cannot serve, when given)."""
     mirror, local = os.environ.get(assets.MIRROR_ENV), os.environ.get(LOCAL_DATA_ENV)
-    return ("Hugging Face Hub" + (f" (mirror {mirror})" if mirror else "")
-            + (f", hub-less tasks from {local}" if local else ""))
+    return (
+        "Hugging Face Hub"
+        + (f" (mirror {mirror})" if mirror else "")
+        + (f", hub-less tasks from {local}" if local else "")
+    )
 
 
 def _copy_phase2_log(source: Path, run: Run) -> None:
     """Put the (shared) phase-2 loss curve into this run's train_log.jsonl, once, marked with its origin."""
     if not source.is_file():
         return
-    existing = atomic.read_jsonl(run.train_log_path, skip_bad=True) if run.train_log_path.is_file() else []
+    existing = (
+        atomic.read_jsonl(run.train_log_path, skip_bad=True) if run.train_log_path.is_file() else []
+    )
     if any(str(r.get("phase", "")).startswith("phase2:") for r in existing):
         return
-    rows = [{**r, "shared_from": str(source.parent)} for r in atomic.read_jsonl(source, skip_bad=True)]
+    rows = [
+        {**r, "shared_from": str(source.parent)} for r in atomic.read_jsonl(source, skip_bad=True)
+    ]
     atomic.write_jsonl(run.train_log_path, rows + existing)
 
 
@@ -298,7 +383,10 @@ def _copy_phase2_selection(source: Path, run: Run) -> dict[str, Any]:
     ``phase2_selection.json`` and its DONE record."""
     if not source.is_file():
         return {}
-    selection = {**json.loads(source.read_text(encoding="utf-8")), "shared_from": str(source.parent)}
+    selection = {
+        **json.loads(source.read_text(encoding="utf-8")),
+        "shared_from": str(source.parent),
+    }
     atomic.write_json(run.path / "phase2_selection.json", selection)
     return {"phase2_selection": {k: selection.get(k) for k in phases.SELECTION_SUMMARY}}
 
@@ -314,4 +402,6 @@ def _summary(rows: list[dict[str, Any]]) -> None:
             print(f"  {len(scored)} scores, mean {sum(scored) / len(scored):.4f} ({task} {metric})")
         missing = [r for r in group if r.get("score") is None]
         if missing:
-            print(f"  {len(missing)} {task} {metric} rows without a score: {missing[0].get('missing', 'not scored')}")
+            print(
+                f"  {len(missing)} {task} {metric} rows without a score: {missing[0].get('missing', 'not scored')}"
+            )

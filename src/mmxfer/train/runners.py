@@ -32,21 +32,33 @@ class Phase3Runner:
     description: str = ""
 
 
-catalog.RUNNERS.add(Phase3Runner(phases.run_target, description="fine-tune the trunk with the kind's head on "
-                                 "the English training data, then predict every language zero-shot"),
-                    "finetune")
-catalog.RUNNERS.add(Phase3Runner(translation.run_translation, "translation",
-                                 "train an encoder-decoder from the trunk on one pair, then translate every "
-                                 "language into English"), "translation")
+catalog.RUNNERS.add(
+    Phase3Runner(
+        phases.run_target,
+        description="fine-tune the trunk with the kind's head on "
+        "the English training data, then predict every language zero-shot",
+    ),
+    "finetune",
+)
+catalog.RUNNERS.add(
+    Phase3Runner(
+        translation.run_translation,
+        "translation",
+        "train an encoder-decoder from the trunk on one pair, then translate every language into English",
+    ),
+    "translation",
+)
 
 
 def runner_of(spec: TaskSpec) -> Phase3Runner:
     """The runner that trains and evaluates ``spec`` as a target: the one its kind names."""
     kind = kind_of(spec)
     if kind.runner not in catalog.RUNNERS:
-        raise ConfigError(f"{spec.name}: its task kind {kind.name!r} names the phase-3 runner "
-                          f"{kind.runner!r}, which is not registered (registered: "
-                          f"{', '.join(catalog.RUNNERS.names())})")
+        raise ConfigError(
+            f"{spec.name}: its task kind {kind.name!r} names the phase-3 runner "
+            f"{kind.runner!r}, which is not registered (registered: "
+            f"{', '.join(catalog.RUNNERS.names())})"
+        )
     return catalog.RUNNERS.get(kind.runner)
 
 

@@ -24,9 +24,18 @@ def _rng(seed: int, epoch: int, salt: int = 0) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(epoch), int(salt)])
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, *, lengths: Sequence[int] | None = None,
-                  group_by_length: bool = False, drop_last: bool = False, shuffle: bool = True,
-                  salt: int = 0) -> list[list[int]]:
+def epoch_batches(
+    n: int,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    *,
+    lengths: Sequence[int] | None = None,
+    group_by_length: bool = False,
+    drop_last: bool = False,
+    shuffle: bool = True,
+    salt: int = 0,
+) -> list[list[int]]:
     """The batches (lists of example indices) of one epoch.
 
     With ``group_by_length`` the shuffled indices are cut into mega-batches of
@@ -46,9 +55,9 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, *, lengths: Se
         if len(lens) != n:
             raise ValueError(f"lengths has {len(lens)} entries for {n} examples")
         mega = MEGA_BATCHES * batch_size
-        chunks = [order[i:i + mega] for i in range(0, n, mega)]
+        chunks = [order[i : i + mega] for i in range(0, n, mega)]
         order = np.concatenate([c[np.argsort(-lens[c], kind="stable")] for c in chunks])
-    batches = [order[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
+    batches = [order[i : i + batch_size].tolist() for i in range(0, n, batch_size)]
     if drop_last and len(batches[-1]) < batch_size:
         batches.pop()
     if group_by_length and lengths is not None and shuffle and len(batches) > 1:
@@ -71,7 +80,9 @@ def task_probabilities(sizes: Sequence[int], config: MultiTaskConfig) -> np.ndar
     if len(n) == 0:
         raise ConfigError("multi-task mixing needs at least one task")
     if (n <= 0).any():
-        raise ConfigError(f"every task in a multi-task mix needs training examples; sizes are {list(sizes)}")
+        raise ConfigError(
+            f"every task in a multi-task mix needs training examples; sizes are {list(sizes)}"
+        )
     if config.sampling == "proportional":
         weights = np.minimum(n, config.cap) if config.cap else n
     elif config.sampling == "temperature":
@@ -83,9 +94,16 @@ def task_probabilities(sizes: Sequence[int], config: MultiTaskConfig) -> np.ndar
     return weights / weights.sum()
 
 
-def multitask_epoch_batches(sizes: Sequence[int], batch_size: int, seed: int, epoch: int,
-                            config: MultiTaskConfig, *, lengths: Sequence[Sequence[int]] | None = None,
-                            group_by_length: bool = False) -> list[tuple[int, list[int]]]:
+def multitask_epoch_batches(
+    sizes: Sequence[int],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    config: MultiTaskConfig,
+    *,
+    lengths: Sequence[Sequence[int]] | None = None,
+    group_by_length: bool = False,
+) -> list[tuple[int, list[int]]]:
     """One multi-task "epoch": a list of ``(task_index, example indices within that task)``.
 
     Every batch holds examples of one task (each task has its own head and collator). The task
@@ -95,7 +113,10 @@ def multitask_epoch_batches(sizes: Sequence[int], batch_size: int, seed: int, ep
     for proportional mixing, ``sum(n_i) / batch_size`` otherwise.
     """
     probs = task_probabilities(sizes, config)
-    capped = [min(s, config.cap) if (config.sampling == "proportional" and config.cap) else s for s in sizes]
+    capped = [
+        min(s, config.cap) if (config.sampling == "proportional" and config.cap) else s
+        for s in sizes
+    ]
     n_steps = max(1, int(np.ceil(sum(capped) / batch_size)))
     rng = _rng(seed, epoch, salt=10_007)
     picks = rng.choice(len(sizes), size=n_steps, p=probs)
@@ -105,9 +126,15 @@ def multitask_epoch_batches(sizes: Sequence[int], batch_size: int, seed: int, ep
     out: list[tuple[int, list[int]]] = []
     for t in picks.tolist():
         if cursors[t] >= len(queues[t]):
-            queues[t] = epoch_batches(sizes[t], batch_size, seed, epoch * 1000 + rounds[t],
-                                      lengths=lengths[t] if lengths is not None else None,
-                                      group_by_length=group_by_length, salt=t + 1)
+            queues[t] = epoch_batches(
+                sizes[t],
+                batch_size,
+                seed,
+                epoch * 1000 + rounds[t],
+                lengths=lengths[t] if lengths is not None else None,
+                group_by_length=group_by_length,
+                salt=t + 1,
+            )
             cursors[t] = 0
             rounds[t] += 1
         out.append((t, queues[t][cursors[t]]))

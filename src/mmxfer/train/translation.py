@@ -50,7 +50,9 @@ from mmxfer.train.loop import (
 )
 from mmxfer.train.phases import dev_loss_scorer
 
-RECIPE_FILE = "translation.json"  # what the run trained and how it selected (kept out of metrics.jsonl)
+RECIPE_FILE = (
+    "translation.json"  # what the run trained and how it selected (kept out of metrics.jsonl)
+)
 
 
 def stage_file(run_path: Path, stage: int) -> Path:
@@ -62,10 +64,14 @@ def pair_task(spec: TaskSpec, cfg: TranslationConfig) -> TaskSpec:
     """The task of the one training pair: ``translation.train_task``, else the target's ``train_task``."""
     name = cfg.train_task or spec.train_task
     if not name:
-        raise ConfigError(f"{spec.name} names no training pair: set translation.train_task (e.g. wmt14-de-en)")
+        raise ConfigError(
+            f"{spec.name} names no training pair: set translation.train_task (e.g. wmt14-de-en)"
+        )
     pair = catalog.task(name)
     if pair.kind != "translation":
-        raise ConfigError(f"translation.train_task: {pair.name} is a {pair.kind} task, not a translation pair")
+        raise ConfigError(
+            f"translation.train_task: {pair.name} is a {pair.kind} task, not a translation pair"
+        )
     return pair
 
 
@@ -78,7 +84,9 @@ def _check(cfg: TranslationConfig) -> None:
         if getattr(cfg, key) < 1:
             raise ConfigError(f"translation.{key} must be at least 1, got {getattr(cfg, key)}")
     if not 0 <= cfg.label_smoothing < 1:
-        raise ConfigError(f"translation.label_smoothing must be in [0, 1), got {cfg.label_smoothing}")
+        raise ConfigError(
+            f"translation.label_smoothing must be in [0, 1), got {cfg.label_smoothing}"
+        )
     if cfg.max_len_a < 0 or cfg.max_len_b < 0:
         raise ConfigError("translation.max_len_a and max_len_b must not be negative")
 
@@ -86,8 +94,17 @@ def _check(cfg: TranslationConfig) -> None:
 # ----------------------------------------------------------------------------- generation
 
 
-def generate_hypotheses(accelerator: Accelerator, model: Seq2Seq, data: TaskData, tokenizer: Any, *, num_beams: int,
-                        batch_size: int, max_len_a: float, max_len_b: int) -> dict[str, str]:
+def generate_hypotheses(
+    accelerator: Accelerator,
+    model: Seq2Seq,
+    data: TaskData,
+    tokenizer: Any,
+    *,
+    num_beams: int,
+    batch_size: int,
+    max_len_a: float,
+    max_len_b: int,
+) -> dict[str, str]:
     """Translations of ``data``'s sources keyed by example id: batched beam search, longest sources first (less
     padding), sharded over the processes and gathered in order.
 
@@ -102,7 +119,9 @@ def generate_hypotheses(accelerator: Accelerator, model: Seq2Seq, data: TaskData
     def step(m: Seq2Seq, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         bounds = m.length_bounds(batch["attention_mask"].sum(dim=1), max_len_a, max_len_b)
         with accelerator.autocast():
-            ids = m.generate(batch["input_ids"], batch["attention_mask"], num_beams=num_beams, bounds=bounds)
+            ids = m.generate(
+                batch["input_ids"], batch["attention_mask"], num_beams=num_beams, bounds=bounds
+            )
         return {"sequences": ids}
 
     sequences = gather_outputs(accelerator, model, loader, step)["sequences"]
@@ -116,8 +135,10 @@ def generate_hypotheses(accelerator: Accelerator, model: Seq2Seq, data: TaskData
 
 def dev_bounds(cfg: TranslationConfig) -> dict[str, Any]:
     """The length bound of the dev translations (model selection): ``dev_max_len_a/b``, else the test bound."""
-    return {"max_len_a": cfg.max_len_a if cfg.dev_max_len_a is None else cfg.dev_max_len_a,
-            "max_len_b": cfg.max_len_b if cfg.dev_max_len_b is None else cfg.dev_max_len_b}
+    return {
+        "max_len_a": cfg.max_len_a if cfg.dev_max_len_a is None else cfg.dev_max_len_a,
+        "max_len_b": cfg.max_len_b if cfg.dev_max_len_b is None else cfg.dev_max_len_b,
+    }
 
 
 def chrf_dev_scorer(data: TaskData, tokenizer: Any, cfg: TranslationConfig) -> EvalFn:
@@ -125,8 +146,15 @@ def chrf_dev_scorer(data: TaskData, tokenizer: Any, cfg: TranslationConfig) -> E
     golds = train_data.golds(data)
 
     def evaluate(model: Any, accelerator: Accelerator) -> float:
-        hyps = generate_hypotheses(accelerator, accelerator.unwrap_model(model), data, tokenizer,
-                                   num_beams=cfg.dev_beams, batch_size=cfg.generate_batch_size, **dev_bounds(cfg))
+        hyps = generate_hypotheses(
+            accelerator,
+            accelerator.unwrap_model(model),
+            data,
+            tokenizer,
+            num_beams=cfg.dev_beams,
+            batch_size=cfg.generate_batch_size,
+            **dev_bounds(cfg),
+        )
         rows = train_data.prediction_rows(data, hyps, golds, warn=False)
         return chrf_pp([r["pred"] for r in rows], [r["gold"] for r in rows])
 
@@ -136,9 +164,18 @@ def chrf_dev_scorer(data: TaskData, tokenizer: Any, cfg: TranslationConfig) -> E
 # ----------------------------------------------------------------------------- the run
 
 
-def run_translation(run: Run, profile: ExperimentConfig, target: str, *, trunk: str, seed: int,
-                    data_dir: str | None = None, resume: bool = False, log_with: Sequence[str] = (),
-                    languages: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def run_translation(
+    run: Run,
+    profile: ExperimentConfig,
+    target: str,
+    *,
+    trunk: str,
+    seed: int,
+    data_dir: str | None = None,
+    resume: bool = False,
+    log_with: Sequence[str] = (),
+    languages: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
     """Train the translation model of ``target`` from ``trunk`` (two stages on one pair), translate every
     evaluation language (``languages``: a subset) into English, write predictions and metric rows into ``run``."""
     spec, cfg = catalog.task(target), profile.translation
@@ -146,61 +183,135 @@ def run_translation(run: Run, profile: ExperimentConfig, target: str, *, trunk: 
     pair = pair_task(spec, cfg)
     langs = evaluation_languages(spec, languages, data_dir)
     if not langs:
-        raise ConfigError(f"none of the languages {', '.join(languages or [])} is a language of {spec.name}")
+        raise ConfigError(
+            f"none of the languages {', '.join(languages or [])} is a language of {spec.name}"
+        )
     accelerator = make_accelerator(profile.precision, log_with=log_with, project_dir=run.path)
-    if str(accelerator.distributed_type).endswith("FSDP"):  # generation reads whole weights on every process
-        raise ConfigError(f"{spec.name} trains with DDP (accelerate launch --multi_gpu), not FSDP: the "
-                          f"encoder-decoder fits on one GPU and beam search needs unsharded weights")
+    if str(accelerator.distributed_type).endswith(
+        "FSDP"
+    ):  # generation reads whole weights on every process
+        raise ConfigError(
+            f"{spec.name} trains with DDP (accelerate launch --multi_gpu), not FSDP: the "
+            f"encoder-decoder fits on one GPU and beam search needs unsharded weights"
+        )
     main = accelerator.is_main_process
     set_seed(seed)
     loaded = load_profile_trunk(trunk, profile.trunk, profile.precision)
     tokenizer = loaded.tokenizer
     max_length = cfg.stage1.max_length or profile.trunk.max_length
-    check_sequence_length(loaded, 0, max_length,
-                          length_key="translation.stage1.max_length" if cfg.stage1.max_length else "trunk.max_length")
+    check_sequence_length(
+        loaded,
+        0,
+        max_length,
+        length_key="translation.stage1.max_length" if cfg.stage1.max_length else "trunk.max_length",
+    )
     if cfg.test_max_length:
-        check_sequence_length(loaded, 0, cfg.test_max_length, length_key="translation.test_max_length")
+        check_sequence_length(
+            loaded, 0, cfg.test_max_length, length_key="translation.test_max_length"
+        )
     plan = stages(cfg)
     with accelerator.main_process_first():
         trains, dev = _pair_data(pair, plan, tokenizer, max_length, data_dir, seed)
     largest = max(trains.values(), key=lambda d: len(d.features))
-    vocab = target_vocabulary(tokenizer, largest.features["labels"]) if cfg.target_vocab == "train" else None
-    model = build_seq2seq(loaded, vocab=vocab, layers=cfg.decoder_layers, init=cfg.decoder_init,
-                          dropout=cfg.dropout, label_smoothing=cfg.label_smoothing, resdrop_layer=cfg.resdrop_layer)
-    evaluate = chrf_dev_scorer(dev, tokenizer, cfg) if cfg.select_on == "chrf_pp" else \
-        dev_loss_scorer(dev, cfg.generate_batch_size)
+    vocab = (
+        target_vocabulary(tokenizer, largest.features["labels"])
+        if cfg.target_vocab == "train"
+        else None
+    )
+    model = build_seq2seq(
+        loaded,
+        vocab=vocab,
+        layers=cfg.decoder_layers,
+        init=cfg.decoder_init,
+        dropout=cfg.dropout,
+        label_smoothing=cfg.label_smoothing,
+        resdrop_layer=cfg.resdrop_layer,
+    )
+    evaluate = (
+        chrf_dev_scorer(dev, tokenizer, cfg)
+        if cfg.select_on == "chrf_pp"
+        else dev_loss_scorer(dev, cfg.generate_batch_size)
+    )
     record: dict[str, Any] = {
-        "task": spec.name, "train_task": pair.name, "train_pairs": {str(n): len(d.raw) for n, d in trains.items()},
-        "dev_pairs": len(dev.raw), "max_length": max_length, "target_vocab": cfg.target_vocab,
-        "decoder": {"layers": model.decoder.config.num_hidden_layers, "init": cfg.decoder_init,
-                    "vocab_size": model.vocab_size},
-        "selection": {"split": "validation", "metric": f"{pair.name}:{cfg.select_on}"}, "stages": {}}
+        "task": spec.name,
+        "train_task": pair.name,
+        "train_pairs": {str(n): len(d.raw) for n, d in trains.items()},
+        "dev_pairs": len(dev.raw),
+        "max_length": max_length,
+        "target_vocab": cfg.target_vocab,
+        "decoder": {
+            "layers": model.decoder.config.num_hidden_layers,
+            "init": cfg.decoder_init,
+            "vocab_size": model.vocab_size,
+        },
+        "selection": {"split": "validation", "metric": f"{pair.name}:{cfg.select_on}"},
+        "stages": {},
+    }
     for n, phase in plan:
-        model, record["stages"][str(n)] = _train_stage(run, spec, model, n, phase, trains[n], evaluate, cfg,
-                                                       accelerator, seed=seed, resume=resume, log_with=log_with)
+        model, record["stages"][str(n)] = _train_stage(
+            run,
+            spec,
+            model,
+            n,
+            phase,
+            trains[n],
+            evaluate,
+            cfg,
+            accelerator,
+            seed=seed,
+            resume=resume,
+            log_with=log_with,
+        )
     model.to(accelerator.device)
     test_length = cfg.test_max_length or max_length
-    rows = _translate_all(run, spec, model, tokenizer, langs, cfg, accelerator, test_length, data_dir, resume)
+    rows = _translate_all(
+        run, spec, model, tokenizer, langs, cfg, accelerator, test_length, data_dir, resume
+    )
     if main:
-        record.update(languages=langs, generation={"num_beams": cfg.num_beams, "max_len_a": cfg.max_len_a,
-                                                   "max_len_b": cfg.max_len_b, "source_max_length": test_length,
-                                                   "dev": {"num_beams": cfg.dev_beams, **dev_bounds(cfg)}},
-                      resdrop_layer=cfg.resdrop_layer)
+        record.update(
+            languages=langs,
+            generation={
+                "num_beams": cfg.num_beams,
+                "max_len_a": cfg.max_len_a,
+                "max_len_b": cfg.max_len_b,
+                "source_max_length": test_length,
+                "dev": {"num_beams": cfg.dev_beams, **dev_bounds(cfg)},
+            },
+            resdrop_layer=cfg.resdrop_layer,
+        )
         atomic.write_json(run.path / RECIPE_FILE, record)
     accelerator.wait_for_everyone()
     return rows
 
 
-def _pair_data(pair: TaskSpec, plan: list[tuple[int, PhaseConfig]], tokenizer: Any, max_length: int,
-               data_dir: str | None, seed: int) -> tuple[dict[int, TaskData], TaskData]:
+def _pair_data(
+    pair: TaskSpec,
+    plan: list[tuple[int, PhaseConfig]],
+    tokenizer: Any,
+    max_length: int,
+    data_dir: str | None,
+    seed: int,
+) -> tuple[dict[int, TaskData], TaskData]:
     """Each stage's featurised training pairs (its ``max_train_examples``) and the dev pairs (stage 1's
     ``max_eval_examples``); the raw pairs are read once."""
     caps = [phase.max_train_examples for _, phase in plan]
     raw = _load(pair, "train", data_dir, None if None in caps else max(caps))
-    trains = {n: train_data.task_data(pair, train_data.subset(raw, phase.max_train_examples), tokenizer, max_length,
-                                      split="train", lang=pair.train_language, seed=seed) for n, phase in plan}
+    trains = {
+        n: train_data.task_data(
+            pair,
+            train_data.subset(raw, phase.max_train_examples),
+            tokenizer,
+            max_length,
+            split="train",
+            lang=pair.train_language,
+            seed=seed,
+        )
+        for n, phase in plan
+    }
     dev_raw = _load(pair, "validation", data_dir, plan[0][1].max_eval_examples)
-    dev = train_data.task_data(pair, dev_raw, tokenizer, max_length, split="validation", lang=pair.train_language)
+    dev = train_data.task_data(
+        pair, dev_raw, tokenizer, max_length, split="validation", lang=pair.train_language
+    )
     return trains, dev
 
 
@@ -211,28 +322,62 @@ def _load(spec: TaskSpec, split: str, data_dir: str | None, limit: int | None) -
     return ds
 
 
-def _train_stage(run: Run, spec: TaskSpec, model: Seq2Seq, stage: int, phase: PhaseConfig, train: TaskData,
-                 evaluate: EvalFn, cfg: TranslationConfig, accelerator: Accelerator, *, seed: int, resume: bool,
-                 log_with: Sequence[str]) -> tuple[Seq2Seq, dict[str, Any]]:
+def _train_stage(
+    run: Run,
+    spec: TaskSpec,
+    model: Seq2Seq,
+    stage: int,
+    phase: PhaseConfig,
+    train: TaskData,
+    evaluate: EvalFn,
+    cfg: TranslationConfig,
+    accelerator: Accelerator,
+    *,
+    seed: int,
+    resume: bool,
+    log_with: Sequence[str],
+) -> tuple[Seq2Seq, dict[str, Any]]:
     """One stage: its selected weights (loaded from its stage file when a resumed run finished it before)."""
     done = stage_file(run.path, stage)
     summary = done.with_suffix(".json")
-    model.set_stage(stage, train_decoder_embeddings=cfg.train_decoder_embeddings)  # also for a finished stage
+    model.set_stage(
+        stage, train_decoder_embeddings=cfg.train_decoder_embeddings
+    )  # also for a finished stage
     if resume and done.is_file() and summary.is_file():
         model.load_state_dict(torch.load(done, map_location="cpu", weights_only=True))
         if accelerator.is_main_process:
             print(f"  {spec.name} stage {stage}: finished before, weights from {done}")
         return model, json.loads(summary.read_text(encoding="utf-8"))
     trainable = model.trainable_parameters()
-    result = train_phase(model, train.features, train.collate, phase, LoopOptions(
-        workdir=run.path / CHECKPOINTS_DIR / f"stage{stage}", seed=seed, name=f"phase3:{spec.name}:stage{stage}",
-        lengths=train.lengths, evaluate=evaluate, resume=resume, log_path=run.train_log_path,
-        accelerator=accelerator, log_with=log_with))
+    result = train_phase(
+        model,
+        train.features,
+        train.collate,
+        phase,
+        LoopOptions(
+            workdir=run.path / CHECKPOINTS_DIR / f"stage{stage}",
+            seed=seed,
+            name=f"phase3:{spec.name}:stage{stage}",
+            lengths=train.lengths,
+            evaluate=evaluate,
+            resume=resume,
+            log_path=run.train_log_path,
+            accelerator=accelerator,
+            log_with=log_with,
+        ),
+    )
     model = result.model
     st = result.state
-    info = {"stage": stage, "trainable_parameters": trainable, "encoder_frozen": stage == 1,
-            "best": st.best_metric, "best_step": st.best_step, "total_steps": st.total_steps,
-            "stopped_early": st.stopped_early, "history": st.history}
+    info = {
+        "stage": stage,
+        "trainable_parameters": trainable,
+        "encoder_frozen": stage == 1,
+        "best": st.best_metric,
+        "best_step": st.best_step,
+        "total_steps": st.total_steps,
+        "stopped_early": st.stopped_early,
+        "history": st.history,
+    }
     if accelerator.is_main_process:
         with atomic.atomic_open(done, "wb") as handle:
             torch.save(model.state_dict(), handle)
@@ -241,9 +386,18 @@ def _train_stage(run: Run, spec: TaskSpec, model: Seq2Seq, stage: int, phase: Ph
     return model, info
 
 
-def _translate_all(run: Run, spec: TaskSpec, model: Seq2Seq, tokenizer: Any, langs: list[str],
-                   cfg: TranslationConfig, accelerator: Accelerator, max_length: int, data_dir: str | None,
-                   resume: bool) -> list[dict[str, Any]]:
+def _translate_all(
+    run: Run,
+    spec: TaskSpec,
+    model: Seq2Seq,
+    tokenizer: Any,
+    langs: list[str],
+    cfg: TranslationConfig,
+    accelerator: Accelerator,
+    max_length: int,
+    data_dir: str | None,
+    resume: bool,
+) -> list[dict[str, Any]]:
     """Predictions ``predictions/<task>/<split>-<lang>.jsonl`` (``{id, pred: hypothesis, gold: reference}``)
     and their metric rows, language by language."""
     main = accelerator.is_main_process
@@ -259,11 +413,24 @@ def _translate_all(run: Run, spec: TaskSpec, model: Seq2Seq, tokenizer: Any, lan
             rows = read_predictions(path)
         else:
             with accelerator.main_process_first():
-                data = train_data.task_data(spec, spec.load(split, lang, data_dir), tokenizer, max_length,
-                                            split=split, lang=lang)
-            hyps = generate_hypotheses(accelerator, model, data, tokenizer, num_beams=cfg.num_beams,
-                                       batch_size=cfg.generate_batch_size, max_len_a=cfg.max_len_a,
-                                       max_len_b=cfg.max_len_b)
+                data = train_data.task_data(
+                    spec,
+                    spec.load(split, lang, data_dir),
+                    tokenizer,
+                    max_length,
+                    split=split,
+                    lang=lang,
+                )
+            hyps = generate_hypotheses(
+                accelerator,
+                model,
+                data,
+                tokenizer,
+                num_beams=cfg.num_beams,
+                batch_size=cfg.generate_batch_size,
+                max_len_a=cfg.max_len_a,
+                max_len_b=cfg.max_len_b,
+            )
             rows = train_data.prediction_rows(data, hyps)
             if main:
                 run.write_predictions(spec.name, split, lang, rows)
