@@ -68,9 +68,8 @@ class Check:
 
         self.args, self.torch = args, torch
         self.cuda = args.device == "cuda"
-        if (
-            args.tiny
-        ):  # tiny models: a second thread only waits on the first (and on the machine's other work)
+        # tiny models: a second thread only waits on the first (and on the machine's other work)
+        if args.tiny:
             torch.set_num_threads(1)
         self.precision = "bf16" if self.cuda else "no"
         self.started = time.perf_counter()
@@ -446,9 +445,8 @@ class Check:
                 "--runs-dir",
                 f"{tmp}/runs",
             ]
-            if (
-                self.args.tiny
-            ):  # CI: two arms, one target, one seed (the whole rehearsal is what the GPU runs)
+            # CI: two arms, one target, one seed (the whole rehearsal is what the GPU runs)
+            if self.args.tiny:
                 cmd += [
                     "--set",
                     "arms=[{name: baseline, intermediate: []}, {name: vqa, intermediate: [vqa]}]",

@@ -317,9 +317,8 @@ def main() -> None:
         if not (args.full or args.quick or in_default_run(spec)):
             continue
         studies = args.studies if spec["arms"] == 3 else args.studies_16
-        if (
-            spec["k"] == 1
-        ):  # outside the aim (no run variance can be estimated): a rougher figure is enough
+        # outside the aim (no run variance can be estimated): a rougher figure is enough
+        if spec["k"] == 1:
             studies = max(studies // 2, 20)
         t = time.perf_counter()
         if tuple(values) in done and done[tuple(values)]["studies"] == studies:

@@ -282,9 +282,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
         one(arm, targets[0], 1000) for arm in arms
     ]  # first use of each path: imports, kernels
     runs = []
-    for seed in range(
-        1, args.seeds + 1
-    ):  # as a study orders them: a seed's phase 2 is shared by its targets
+    # as a study orders them: a seed's phase 2 is shared by its targets
+    for seed in range(1, args.seeds + 1):
         for arm in arms:
             runs += [
                 {**one(arm, target, seed), "phase2": "trained" if i == 0 else "reused"}
@@ -353,9 +352,8 @@ def results_digest(runs_dir: Path) -> str:
         for path in sorted((run / "predictions").rglob("*.jsonl")) + [run / "metrics.jsonl"]:
             h.update(str(path.relative_to(run)).encode())
             h.update(path.read_bytes())
-        for line in (
-            (run / "train_log.jsonl").read_text(encoding="utf-8").splitlines()
-        ):  # losses, not timings
+        # losses, not timings
+        for line in (run / "train_log.jsonl").read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             h.update(
                 json.dumps(

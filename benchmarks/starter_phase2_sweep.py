@@ -184,9 +184,8 @@ def main() -> int:
     runs_dir = Path(args.runs_dir)
     base = load_study("starter")
     extra: dict = {}
-    if (
-        not args.with_sib
-    ):  # the trunk only: a suite of the retrieval task alone, no fine-tuned target
+    # the trunk only: a suite of the retrieval task alone, no fine-tuned target
+    if not args.with_sib:
         suite = runs_dir / "retrieval-only.yaml"
         runs_dir.mkdir(parents=True, exist_ok=True)
         items = [

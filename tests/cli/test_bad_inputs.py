@@ -510,10 +510,11 @@ def _tatoeba_long(ctx: Ctx) -> list[str]:
 
 def _bucc_duplicate(ctx: Ctx) -> list[str]:
     folder = ctx.ws / "bucc" / "bucc2018" / "de-en"
+    # dev (the threshold) and test files, the same repeated id in both
     for name in (
         "sample",
         "training",
-    ):  # dev (the threshold) and test files, the same repeated id in both
+    ):
         _write(
             folder / f"de-en.{name}.de", "de-1\tHallo Welt\nde-2\tGuten Tag\nde-1\tNoch einmal\n"
         )

@@ -181,9 +181,8 @@ def test_a_bucc_resample_without_gold_pairs_does_not_stop_the_comparison(tmp_pat
     counts = np.zeros((1, 10))
     counts[0, 8] = 10.0  # row 8 drawn ten times: predicted pairs, no gold
     assert metric.from_stats(counts @ metric.stats(golds, preds)).tolist() == [0.0]
-    with pytest.raises(
-        DataError, match="none of the 10 rows has a gold pair"
-    ):  # a whole file must have gold
+    # a whole file must have gold
+    with pytest.raises(DataError, match="none of the 10 rows has a gold pair"):
         metric.headline([golds[8]] * 10, [preds[8]] * 10)
     # two rows, one with a gold pair: a quarter of the resamples draw no gold pair; the comparison goes through
     _run(tmp_path, "baseline", "none", "bucc", "bucc_f1", golds[5:7], [preds[5], None])

@@ -22,9 +22,8 @@ def _case(rng: random.Random, names: list[str]) -> tuple[list[list[str]], list[l
         [rng.choice(names) for _ in range(rng.randint(0 if rng.random() < 0.05 else 1, 7))]
         for _ in range(rng.randint(1, 5))
     ]
-    for sent in (
-        gold
-    ):  # X at sentence starts and ends is what an independent per-sentence chunker gets wrong
+    # X at sentence starts and ends is what an independent per-sentence chunker gets wrong
+    for sent in gold:
         if sent and rng.random() < 0.3:
             sent[0 if rng.random() < 0.5 else -1] = "X" if "X" in names else sent[0]
     pred = [[rng.choice(names) if rng.random() < 0.35 else t for t in sent] for sent in gold]

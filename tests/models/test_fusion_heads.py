@@ -122,9 +122,8 @@ def test_fused_positions_match_trunk_convention(builder, batch):
     real = mask.bool()
     assert torch.allclose(fused.last_hidden_state[real], plain.last_hidden_state[real], atol=1e-5)
     pos = position_ids_for(trunk, torch.cat([torch.ones(2, 4, dtype=mask.dtype), mask], 1))
-    if (
-        builder is tiny_trunk
-    ):  # RoBERTa: visual tokens take padding_idx+1.., the text continues, pads stay at padding_idx
+    # RoBERTa: visual tokens take padding_idx+1.., the text continues, pads stay at padding_idx
+    if builder is tiny_trunk:
         assert pos[0, :4].tolist() == [2, 3, 4, 5] and pos[0, 4].item() == 6
         assert (pos[0][torch.cat([torch.ones(4), mask[0]]) == 0] == 1).all()
     else:

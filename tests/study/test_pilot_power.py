@@ -42,9 +42,8 @@ def test_the_seeds_needed_are_the_fewest_that_reach_the_margin(pilot):
     assert len(table) == result.family_size and table["seeds_needed"].notna().any()
     for i, need in enumerate(table["seeds_needed"]):
         row = fam.iloc[i]
-        if (
-            need != need
-        ):  # NaN: the test set alone keeps the margin above 4 points, or 100 seeds do not suffice
+        # NaN: the test set alone keeps the margin above 4 points, or 100 seeds do not suffice
+        if need != need:
             assert (
                 table.at[i, "examples_floor"] >= 4.0
                 or power.mde_with_seeds(row, power.MAX_SEEDS, int(row["pooled_arms"]), alpha) > 4.0

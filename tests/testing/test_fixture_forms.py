@@ -151,9 +151,8 @@ def comparable(spec, ds) -> list:
         ds = ds.cast_column("image", type(ds.features["image"])(decode=False))
     rows = ds.to_list()
     for r in rows:
-        if (
-            "image" in r
-        ):  # the same picture: a file (release, COCO from the hub) or bytes in the Parquet file
+        # the same picture: a file (release, COCO from the hub) or bytes in the Parquet file
+        if "image" in r:
             image = r["image"]["bytes"] or Path(r["image"]["path"]).read_bytes()
             r["image"] = hashlib.sha256(image).hexdigest()
         if spec.name in OWN_IDS:

@@ -113,7 +113,6 @@ def test_the_intermediate_phase_takes_no_prefix():
     profile = config.load_profile("starter", ["intermediate.text_prefix='query: '"])
     with pytest.raises(ConfigError, match="only the target phase takes a text prefix"):
         check_profile(profile)
-    with pytest.raises(
-        ConfigError, match="only the target phase takes a text prefix"
-    ):  # mmxfer train's path
+    # mmxfer train's path
+    with pytest.raises(ConfigError, match="only the target phase takes a text prefix"):
         resolve_request(profile, "starter-vqa-text", None)

@@ -80,9 +80,8 @@ def check_study(study: config.StudyConfig, where: str = "study") -> None:
         _check_task(target, f"{where}: targets")
     if not study.seeds:
         raise ConfigError(f"{where}: seeds: at least one seed is needed")
-    for name in (study.suite or "").split(
-        ","
-    ):  # a comma list of suites (paper: xtreme-retrieval,flores200)
+    # a comma list of suites (paper: xtreme-retrieval,flores200)
+    for name in (study.suite or "").split(","):
         if name.strip():
             config.load_suite(name.strip())
 

@@ -131,9 +131,8 @@ def _weighted(cell: CellExamples, weights: np.ndarray) -> dict[RunKey, np.ndarra
     empty = total == 0
     out: dict[RunKey, np.ndarray] = {}
     keys = list(cell.values)
-    if (
-        cell.scorer.stats is not None
-    ):  # one product for every run: (B, rows) @ (rows, runs x statistics)
+    # one product for every run: (B, rows) @ (rows, runs x statistics)
+    if cell.scorer.stats is not None:
         d = cell.values[keys[0]].shape[1]
         summed = (weights @ np.concatenate([cell.values[k] for k in keys], axis=1)).reshape(
             len(weights), len(keys), d

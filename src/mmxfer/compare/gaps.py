@@ -584,9 +584,8 @@ def compute_gaps(
     cat_df = _frame(cat_rows, settings, ["arm", "reference"])
     suite_df = _frame(suite_rows, settings, None)
     contrasts = _frame(contrast_rows, settings, ["arm", "reference"])
-    if (
-        not settings.overall
-    ):  # the suite declares no overall number: none is computed, shown or written
+    # the suite declares no overall number: none is computed, shown or written
+    if not settings.overall:
         suite_df = suite_df.iloc[0:0]
     tracks = [
         dataclasses.replace(t, note=notes[(t.task, t.metric)]) if (t.task, t.metric) in notes else t

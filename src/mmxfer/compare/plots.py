@@ -211,9 +211,8 @@ def all_plots(result, out_dir: str | Path, max_family_plots: int = 4) -> list[Pa
     paths += heatmap(result.tasks, out_dir)
     langs = result.languages
     flores_like = langs["lang"].str.contains("_", regex=False)
-    if (
-        flores_like.any()
-    ):  # one plot per FLORES-200 track (task and metric): margins of different metrics never mix
+    # one plot per FLORES-200 track (task and metric): margins of different metrics never mix
+    if flores_like.any():
         fl = langs[flores_like]
         tracks = fl[["task", "metric"]].drop_duplicates()
         several = len(tracks) > 1

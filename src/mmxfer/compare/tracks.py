@@ -169,9 +169,8 @@ def describe_tracks(
             )
             continue
         rows = scored[(scored["task"] == e.task) & (scored["metric"] == metric)]
-        if (
-            rows.empty and e.score_key
-        ):  # valued by scores[score_key] (select_metrics renames the metric to it)
+        # valued by scores[score_key] (select_metrics renames the metric to it)
+        if rows.empty and e.score_key:
             rows = scored[(scored["task"] == e.task) & (scored["metric"] == e.score_key)]
             if not rows.empty:
                 common.update(metric=e.score_key, label=f"{e.task} ({e.score_key})")
@@ -197,9 +196,8 @@ def describe_tracks(
 def select_metrics(results: pd.DataFrame, entries: list[SuiteEntry] | None = None) -> pd.DataFrame:
     """Keep the rows each entry asks for: its first metric the runs have (without any: the task
     spec's metric, else the first in name order), its split (else ``test`` when present)."""
-    if (
-        "part" in results
-    ):  # a run's per-direction rows (xSIM's xx-en, en-xx) are parts of its headline row
+    # a run's per-direction rows (xSIM's xx-en, en-xx) are parts of its headline row
+    if "part" in results:
         results = results[results["part"].fillna("") == ""]
     if entries is None:
         entries = [SuiteEntry(t) for t in dict.fromkeys(results["task"])]

@@ -100,9 +100,8 @@ class TaskModel(nn.Module):
         if self.head.dual:
             text_out = self.trunk(input_ids=input_ids, attention_mask=attention_mask, **extra)
             kwargs: dict[str, Any] = {}
-            if (
-                target_input_ids is not None
-            ):  # a sentence pair (bitext): the other side through the same trunk
+            # a sentence pair (bitext): the other side through the same trunk
+            if target_input_ids is not None:
                 if target_attention_mask is None:
                     target_attention_mask = torch.ones_like(target_input_ids)
                 pair_out = self.trunk(

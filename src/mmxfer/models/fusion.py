@@ -48,9 +48,8 @@ def position_ids_for(trunk: nn.Module, attention_mask: torch.Tensor) -> torch.Te
     """Position ids matching the trunk's own convention for a (possibly visual-prefixed) mask."""
     padding_idx = getattr(getattr(trunk, "embeddings", None), "padding_idx", None)
     mask = attention_mask.long()
-    if (
-        padding_idx is not None
-    ):  # RoBERTa / XLM-R: padding_idx + running count of real tokens, pads at padding_idx
+    # RoBERTa / XLM-R: padding_idx + running count of real tokens, pads at padding_idx
+    if padding_idx is not None:
         return torch.cumsum(mask, dim=1) * mask + padding_idx
     length = mask.shape[1]
     return torch.arange(length, device=mask.device).unsqueeze(0).expand_as(mask)

@@ -276,9 +276,8 @@ def starter_dir() -> Path:
     try:
         convert(src, out)
     except OSError as exc:
-        if not sealed.is_sealed(
-            out, SEAL_FILE
-        ):  # a concurrent conversion that won leaves a sealed folder
+        # a concurrent conversion that won leaves a sealed folder
+        if not sealed.is_sealed(out, SEAL_FILE):
             raise cache_write_error(out, exc) from None
     return out
 

@@ -738,9 +738,8 @@ class Estimator:
                 for lang in langs:
                     for split in splits:
                         count = self.size(spec, split, lang)
-                        if (
-                            count
-                        ):  # both sides: the sentences in `lang` and their English counterparts
+                        # both sides: the sentences in `lang` and their English counterparts
+                        if count:
                             self._language(lang, c.lengths)
                             self._evaluation(c, count, lang, cfg.batch_size, 1, work)
                             self._evaluation(c, count, spec.train_language, cfg.batch_size, 1, work)

@@ -167,9 +167,8 @@ def measure(spec: Any, dataset: Any, tokenizer: Any) -> dict[str, Any]:
         out["choices"] = round(sum(len(row) for row in ids) / len(ids))
     else:
         out["tokens"] = {"quantiles": list(quantiles_of([len(x) for x in ids]))}
-    if (
-        kind.windowed
-    ):  # every window repeats the question: its length shapes the windows (cost.Costing.draw)
+    # every window repeats the question: its length shapes the windows (cost.Costing.draw)
+    if kind.windowed:
         questions = tokenizer([q.lstrip() for q in dataset["question"]], add_special_tokens=False)[
             "input_ids"
         ]

@@ -96,12 +96,13 @@ def _normalise(spec: TaskSpec, lang: str) -> str | None:
         info = languages.lookup(lang)
     except MmxferError:
         return None
+    # aliases: Tatoeba's cmn, ara
     for code in (
         info.flores,
         info.iso639_1,
         info.iso639_3,
         *info.aliases,
-    ):  # aliases: Tatoeba's cmn, ara
+    ):
         if code and (code in spec.languages or code == spec.train_language):
             return code
     return None

@@ -579,9 +579,8 @@ class _PhaseRun:
         )
         self.started = time.time()
         self.saved_step: int | None = None  # the step of the last checkpoint this loop wrote
-        with (
-            interrupt.deferred()
-        ):  # SIGTERM: finish the step, checkpoint, stop (see _stop_if_asked)
+        # SIGTERM: finish the step, checkpoint, stop (see _stop_if_asked)
+        with interrupt.deferred():
             while not state.finished:
                 if (
                     state.epoch >= self.n_epochs
@@ -709,9 +708,8 @@ class _PhaseRun:
         """After an optimizer step: if any process got SIGTERM, all checkpoint this step and stop."""
         asked = interrupt.requested()
         stop = asked is not None
-        if (
-            self.world > 1
-        ):  # every process must stop at the same step (the checkpoint is collective)
+        # every process must stop at the same step (the checkpoint is collective)
+        if self.world > 1:
             flag = torch.tensor(float(stop), device=self.accelerator.device)
             stop = bool(self.accelerator.reduce(flag, "sum").item() > 0)
         if not stop:
@@ -796,9 +794,8 @@ class _PhaseRun:
             else None
         )
         full = None
-        if str(self.accelerator.distributed_type).endswith(
-            "FSDP"
-        ):  # not exercised on CPU: needs several GPUs
+        # not exercised on CPU: needs several GPUs
+        if str(self.accelerator.distributed_type).endswith("FSDP"):
             full = self.accelerator.get_state_dict(self.model)
         self.accelerator.wait_for_everyone()
         release_prepared(self.accelerator)

@@ -97,9 +97,8 @@ def data_source(spec: TaskSpec, data_dir: str | None) -> dict[str, Any]:
     if data_dir is not None:
         return {"data_dir": str(Path(data_dir).expanduser().resolve())}
     src = spec.source
-    if (
-        src is None
-    ):  # no folder for a task that reads only local files: its loader says what to pass
+    # no folder for a task that reads only local files: its loader says what to pass
+    if src is None:
         return {"data_dir": None}
     return {"hub": src.path, "config": src.config, "revision": src.revision}
 
@@ -380,9 +379,8 @@ def predict(
         order = sorted(range(len(data.lengths)), key=lambda i: -data.lengths[i])
     if order is None:
         features = data.features
-    elif hasattr(
-        data.features, "select"
-    ):  # a datasets.Dataset: an index mapping, still read in batches
+    # a datasets.Dataset: an index mapping, still read in batches
+    elif hasattr(data.features, "select"):
         features = data.features.select(order)
     else:
         features = _Reordered(data.features, order)
@@ -913,9 +911,8 @@ def run_target(
     model = accelerator.prepare(result.model)
     split = _eval_split(spec)
     rows_out: list[dict[str, Any]] = []
-    if (
-        accelerator.is_main_process
-    ):  # a resumed run predicts every language again: no duplicate rows
+    # a resumed run predicts every language again: no duplicate rows
+    if accelerator.is_main_process:
         run.write_metrics([])
     for lang in target_languages(spec, languages, data_dir):
         with accelerator.main_process_first():
@@ -942,9 +939,8 @@ def run_target(
                     extra["train_skipped"] = skipped
                 run.log_metric(m["task"], m["lang"], m["split"], m["metric"], m["score"], **extra)
                 rows_out.append(m)
-    if (
-        accelerator.is_main_process
-    ):  # model selection record (kept out of metrics.jsonl: not a result)
+    # model selection record (kept out of metrics.jsonl: not a result)
+    if accelerator.is_main_process:
         atomic.write_json(run.path / "selection.json", _target_selection(spec, dev_spec, result))
     accelerator.wait_for_everyone()
     return rows_out

@@ -187,9 +187,8 @@ def run_translation(
             f"none of the languages {', '.join(languages or [])} is a language of {spec.name}"
         )
     accelerator = make_accelerator(profile.precision, log_with=log_with, project_dir=run.path)
-    if str(accelerator.distributed_type).endswith(
-        "FSDP"
-    ):  # generation reads whole weights on every process
+    # generation reads whole weights on every process
+    if str(accelerator.distributed_type).endswith("FSDP"):
         raise ConfigError(
             f"{spec.name} trains with DDP (accelerate launch --multi_gpu), not FSDP: the "
             f"encoder-decoder fits on one GPU and beam search needs unsharded weights"
