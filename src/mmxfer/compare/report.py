@@ -774,6 +774,16 @@ def write_report(
     """Markdown report + CSV and LaTeX tables in ``out_dir``; returns the written paths."""
     out_dir = Path(out_dir)
     paths = {f"gaps_{k}": v for k, v in write_gaps(result, out_dir).items()}
+    tables = report_tables(result, results)
+    paths.update(_write_tables(tables, out_dir, suite_name))
+    paths["report"] = out_dir / "report.md"
+    md = _report_lines(result, results, tables, suite_name, plots)
+    atomic.write_text(paths["report"], "\n".join(md) + "\n")
+    return paths
+
+
+def report_tables(result: GapResult, results: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The report's tables by name; a table with no rows is left out (and so is its section)."""
     overall = result.settings.overall and not result.suite.empty
     tables: dict[str, pd.DataFrame] = {"tracks": tracks_table(result)}
     if overall:
@@ -802,6 +812,13 @@ def write_report(
     published = beside_published(results)
     if not published.empty:
         tables["published"] = published
+    return tables
+
+
+def _write_tables(
+    tables: dict[str, pd.DataFrame], out_dir: Path, suite_name: str
+) -> dict[str, Path]:
+    paths: dict[str, Path] = {}
     for name, table in tables.items():
         for ext, text in (
             ("csv", table.to_csv(index=False)),
@@ -810,6 +827,16 @@ def write_report(
             path = out_dir / f"table_{name}.{ext}"
             atomic.write_text(path, text)
             paths[f"table_{name}_{ext}"] = path
+    return paths
+
+
+def _report_lines(
+    result: GapResult,
+    results: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+    suite_name: str,
+    plots: list[Path] | None,
+) -> list[str]:
     bullets = [
         f"  - {line.strip()}" if line.startswith("  ") else f"- {line}" for line in headline(result)
     ]
@@ -875,7 +902,7 @@ def write_report(
             "",
             to_markdown(tables["intermediate"]),
         ]
-    if overall:
+    if "suite" in tables:
         md += [
             "## Suite average",
             "",
@@ -900,6 +927,4 @@ def write_report(
         ]
     if plots:
         md += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots if p.suffix == ".png"]
-    paths["report"] = out_dir / "report.md"
-    atomic.write_text(paths["report"], "\n".join(md) + "\n")
-    return paths
+    return md
