@@ -62,9 +62,8 @@ def measure(name: str, golds: list, preds: list, n_boot: int, recompute_boot: in
     for _ in range(2):
         for row in idx:
             metric.headline([golds[i] for i in row], [preds[i] for i in row])
-    recompute_s = (
-        (time.perf_counter() - start) * n_boot / recompute_boot
-    )  # scaled to n_boot resamples
+    # scaled to n_boot resamples
+    recompute_s = (time.perf_counter() - start) * n_boot / recompute_boot
     return {
         "metric": name,
         "n": n,

@@ -109,9 +109,8 @@ def main() -> None:
             ("xnli_shaped", xnli, pairs, {"max_length": 128}),
             ("squad_shaped", squad, qa, {"max_length": 384, "doc_stride": 128}),
         ):
-            featurize(
-                spec, ds.select(range(50)), tok, FeatureOptions(use_cache=False, **kw)
-            )  # warm-up
+            # warm-up
+            featurize(spec, ds.select(range(50)), tok, FeatureOptions(use_cache=False, **kw))
             start = time.perf_counter()
             feats = featurize(spec, ds, tok, FeatureOptions(use_cache=False, **kw))
             seconds = time.perf_counter() - start

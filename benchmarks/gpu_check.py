@@ -510,9 +510,8 @@ class Check:
             tt = _throughput_module()
             hidden, layers, _, ff, vocab = tt.SIZES[SHAPES["xlmr-large"]]
             params = layers * (4 * hidden * hidden + 2 * hidden * ff) + vocab * hidden
-            optimizer = (
-                params * device.rate("optimizer_bytes") / device.memory_bytes_s
-            )  # the model's, per step
+            # the model's, per step
+            optimizer = params * device.rate("optimizer_bytes") / device.memory_bytes_s
             step = large["seconds"] / large["timed_steps"]
             flops_step = train["xlmr-large"]["model_flops_per_step"]
             fit["train_mfu"] = flops_step / max(step - optimizer, 1e-9) / self.peak

@@ -134,9 +134,8 @@ def count(profile_name: str, study_name: str) -> dict:
                         x for row in tokenizer(list(raw["caption"]))["input_ids"] for x in row
                     )
                     tokens[f"masked pieces {spec.name} s{seed}"] = masked
-                    scored = (
-                        len(data.label_space.get("caption_vocabulary") or ()) or vocab
-                    )  # the head's softmax
+                    # the head's softmax
+                    scored = len(data.label_space.get("caption_vocabulary") or ()) or vocab
                     flops["phase 2 caption head: decoder over the vocabulary"] += (
                         epochs * masked * 2 * (2 * hidden * scored + 3 * hidden * hidden)
                     )
@@ -147,9 +146,8 @@ def count(profile_name: str, study_name: str) -> dict:
                     )
     # phase 3: SIB-200 on every arm and seed
     targets = [catalog.task(profile.resolve_task(t)) for t in study.targets]
-    trunks = 1 + sum(1 for a in study.arms if a.intermediate) * len(
-        seeds
-    )  # the untrained trunk, each phase-2 trunk
+    # the untrained trunk, each phase-2 trunk
+    trunks = 1 + sum(1 for a in study.arms if a.intermediate) * len(seeds)
     runs = len(study.arms) * len(seeds)
     eval_seqs: set[tuple[int, ...]] = set()
     for spec in targets:

@@ -58,9 +58,7 @@ def test_a_positive_control_is_known_by_its_task_specs():
 
     assert catalog.is_control(["starter-pivot-bitext"]) and catalog.is_control(["bitext-control"])
     assert not catalog.is_control(["starter-vqa-text"]) and not catalog.is_control([])
-    assert not catalog.is_control(
-        ["starter-pivot-bitext", "starter-vqa-text"]
-    )  # a mix is not a control
-    assert (
-        catalog.modality_of(["starter-pivot-bitext"]) == "text"
-    )  # compared with the baseline as a text arm
+    # a mix is not a control
+    assert not catalog.is_control(["starter-pivot-bitext", "starter-vqa-text"])
+    # compared with the baseline as a text arm
+    assert catalog.modality_of(["starter-pivot-bitext"]) == "text"

@@ -23,14 +23,12 @@ TRUNKS: Registry[Any] = Registry("trunk")
 VISION_TOWERS: Registry[Any] = Registry("vision tower")
 HEADS: Registry[Any] = Registry("head")
 METRICS: Registry[Any] = Registry("metric")
-KINDS: Registry[Any] = Registry(
-    "kind"
-)  # task kind -> its adapter class (mmxfer.kinds.base.TaskKind)
+# task kind -> its adapter class (mmxfer.kinds.base.TaskKind)
+KINDS: Registry[Any] = Registry("kind")
 # phase-3 recipe -> how it trains and evaluates a target (mmxfer.train.runners.Phase3Runner), named by the kinds
 RUNNERS: Registry[Any] = Registry("phase-3 runner")
-DATA_SOURCES: Registry[Any] = Registry(
-    "data source"
-)  # local data a study can name (mmxfer.assets.DataSource)
+# local data a study can name (mmxfer.assets.DataSource)
+DATA_SOURCES: Registry[Any] = Registry("data source")
 
 _PLUGIN_PACKAGES = (
     "mmxfer.tasks",

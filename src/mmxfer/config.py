@@ -471,9 +471,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     if origin is Literal:
         allowed = typing.get_args(tp)
         if isinstance(value, bool) and ("yes" if value else "no") in allowed:
-            value = (
-                "yes" if value else "no"
-            )  # YAML 1.1 reads an unquoted no/yes (precision: no) as a boolean
+            # YAML 1.1 reads an unquoted no/yes (precision: no) as a boolean
+            value = "yes" if value else "no"
         if value not in allowed:
             hint = suggest(str(value), [str(a) for a in allowed])
             raise ConfigError(

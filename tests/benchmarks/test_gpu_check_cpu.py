@@ -56,9 +56,8 @@ def test_cpu_tiny_mode_runs_every_part(tmp_path):
         and report["parts"]["rehearsal"]["runs_done"] >= 3
     )
     assert [a["threshold"] for a in report["aims"]] == [1.0, 1.0, 0.45, 1000.0]
-    assert all(
-        a["pass"] is None and a["measured"] is not None for a in report["aims"]
-    )  # not judged on a CPU
+    # not judged on a CPU
+    assert all(a["pass"] is None and a["measured"] is not None for a in report["aims"])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

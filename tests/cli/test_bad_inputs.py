@@ -624,9 +624,8 @@ def _truncated_like_others(ctx: Ctx) -> None:
 
 def _cache_at(path: str | Path) -> Callable[[Ctx], list[str]]:
     def argv(ctx: Ctx) -> list[str]:
-        os.environ["MMXFER_CACHE"] = str(path).format(
-            ws=ctx.ws
-        )  # the test's monkeypatch puts it back
+        # the test's monkeypatch puts it back
+        os.environ["MMXFER_CACHE"] = str(path).format(ws=ctx.ws)
         return [*TRAIN, "--runs-dir", "runs"]
 
     return argv

@@ -41,9 +41,8 @@ def test_error_after_a_progress_bar_starts_on_a_fresh_line(monkeypatch, capsys):
 
     def step(self):
         real_step(self)
-        raise TrainingError(
-            "the loss broke"
-        )  # the training bar is open: nothing closes it on the way out
+        # the training bar is open: nothing closes it on the way out
+        raise TrainingError("the loss broke")
 
     monkeypatch.setattr(loop._PhaseRun, "_optimizer_step", step)
     assert (

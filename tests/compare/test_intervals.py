@@ -261,9 +261,8 @@ def test_an_arm_whose_runs_are_copies_adds_no_run_variance(tmp_path):
     row = result.languages[
         (result.languages["arm"] == "vqa") & (result.languages["reference"] == "baseline")
     ].iloc[0]
-    assert (
-        row["df_runs"] == 2 and row["pooled_arms"] == 2
-    )  # vqa and caption; the baseline's copies add none
+    # vqa and caption; the baseline's copies add none
+    assert row["df_runs"] == 2 and row["pooled_arms"] == 2
     assert row["sum_w2"] == pytest.approx(1.0)  # only vqa's own mean moves from run to run
 
 

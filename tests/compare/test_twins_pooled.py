@@ -128,9 +128,8 @@ def test_pooled_twin_margin_is_the_mean_of_the_twin_margins(results):
     expected = ((means["vqa"] - means["vqa-text"]) + (means["caption"] - means["caption-text"])) / 2
     assert pooled["margin"] == pytest.approx(expected, abs=1e-9)
     assert pooled["family"] == "confirmatory"
-    assert (
-        suite.loc[(ALL_MULTIMODAL, ALL_TEXT), "family"] == "exploratory"
-    )  # confounded with the task
+    # confounded with the task
+    assert suite.loc[(ALL_MULTIMODAL, ALL_TEXT), "family"] == "exploratory"
     assert pooled["ci_low"] < pooled["margin"] < pooled["ci_high"]
     # the pooled interval is narrower than either twin's (it averages two pairs' noise)
     width = suite["ci_high"] - suite["ci_low"]
@@ -151,9 +150,8 @@ def test_category_contrast_has_the_difference_of_the_margins_and_its_own_interva
         row["margin"] == pytest.approx(-4.0, abs=1.0) and row["ci_high"] < 0 and row["significant"]
     )
     assert row["ci_low"] < row["margin"] < row["ci_high"]
-    assert (
-        abs(con.loc[("caption", "caption-text"), "margin"]) < 1.0
-    )  # no constructed difference there
+    # no constructed difference there
+    assert abs(con.loc[("caption", "caption-text"), "margin"]) < 1.0
     assert not con.loc[("caption", "caption-text"), "significant"]
 
 
@@ -171,9 +169,8 @@ def test_headline_names_twins_and_pooled_never_a_best_arm_and_says_the_tasks_are
         < modality.index("vqa - vqa-text")
         < modality.index("pooled-multimodal - pooled-twins")
     )
-    assert (
-        "caption - vqa-text" not in text and "vqa - caption-text" not in text
-    )  # cross pairs stay in the tables
+    # cross pairs stay in the tables
+    assert "caption - vqa-text" not in text and "vqa - caption-text" not in text
     gap = next(
         line
         for line in lines

@@ -55,9 +55,8 @@ def test_profiles_follow_the_jiant_xstilts_recipe(name):
     assert (qa.max_length, qa.grad_accum) == (384, 4)
     assert p.retrieval.max_length == 512 and p.retrieval.pooling == "mean"
     text = (config_dir("profiles") / f"{name}.yaml").read_text(encoding="utf-8")
-    assert (
-        "model selection on the english dev set" not in text.lower()
-    )  # phase 2 keeps its final weights
+    # phase 2 keeps its final weights
+    assert "model selection on the english dev set" not in text.lower()
     assert "recipe_and_deviations.md" in text and "J:guides/projects/xstilts.md" in text
 
 
@@ -93,9 +92,8 @@ def test_paper_profiles_test_translation_as_sixt_tests_it(name):
     assert (t.num_beams, t.max_len_a, t.max_len_b, t.test_max_length) == (5, 0.0, 200, 512)
     assert (t.dev_max_len_a, t.dev_max_len_b) == (1.2, 10)
     assert t.stage1.adam_betas == t.stage2.adam_betas == (0.9, 0.98)
-    assert (
-        t.resdrop_layer is None
-    )  # the released recipe never applies it (see the profile's comment)
+    # the released recipe never applies it (see the profile's comment)
+    assert t.resdrop_layer is None
     assert load_profile(name).target.adam_betas == (
         0.9,
         0.999,

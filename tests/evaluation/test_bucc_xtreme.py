@@ -100,9 +100,8 @@ def test_hub_numbers_carry_the_upper_bound_caveat_everywhere(
     assert printed.count("upper bound, no distractors") == 2 and "*" in printed
     run = Run(out)
     run.write_metrics(rows)
-    assert all(
-        r["caveat"] == "upper bound, no distractors" for r in rescore_run(run)
-    )  # re-scoring keeps it
+    # re-scoring keeps it
+    assert all(r["caveat"] == "upper bound, no distractors" for r in rescore_run(run))
     # the same task from local release files carries no caveat
     _files(tmp_path / "data" / "bucc2018" / "de-en", "de-en.sample", "s")
     _files(tmp_path / "data" / "bucc2018" / "de-en", "de-en.training", "tr")

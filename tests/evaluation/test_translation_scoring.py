@@ -63,9 +63,8 @@ def test_hypotheses_made_elsewhere(tmp_path, no_spm, capsys):
     refs = [sentence("eng_Latn", 1000 + i) for i in range(5)]
     good = refs[:3] + ["The cat.", "A horse on the snow."]
     (hyp_dir / "deu_Latn.txt").write_text("\n".join(good) + "\n", encoding="utf-8")
-    (hyp_dir / "sw.txt").write_text(
-        "\n".join(["x"] * 5) + "\n", encoding="utf-8"
-    )  # ISO 639-1 name for swh_Latn
+    # ISO 639-1 name for swh_Latn
+    (hyp_dir / "sw.txt").write_text("\n".join(["x"] * 5) + "\n", encoding="utf-8")
     out = tmp_path / "scored"
     assert (
         main(

@@ -102,9 +102,8 @@ def test_xtremes_tatoeba_is_scored_by_index():
 
     for suite in ("xtreme", "xtreme-retrieval"):
         tatoeba = next(t for t in load_suite(suite).tasks if t.task == "tatoeba")
-        assert (
-            tatoeba.params["comparison"] == "index"
-        )  # XTREME evaluate.py: accuracy of predicted vs gold lines
+        # XTREME evaluate.py: accuracy of predicted vs gold lines
+        assert tatoeba.params["comparison"] == "index"
     assert RetrievalConfig().comparison == "text"
 
 

@@ -69,9 +69,8 @@ def test_spbleu_equals_sacrebleu_flores200_tokenizer(spm_model, tmp_path):
     expected, signature = json.loads(out.stdout)
     assert 0 < expected < 100
     assert generation.spbleu(HYPS, REFS, spm_model=spm_model) == pytest.approx(expected, abs=1e-9)
-    assert (
-        generation.spbleu_signature() == signature
-    )  # what mmxfer records is sacrebleu's own signature
+    # what mmxfer records is sacrebleu's own signature
+    assert generation.spbleu_signature() == signature
 
 
 def test_environment_variable_wins_over_the_default_path(spm_model, tmp_path, monkeypatch):
@@ -81,9 +80,8 @@ def test_environment_variable_wins_over_the_default_path(spm_model, tmp_path, mo
     monkeypatch.setattr(generation, "default_spm_path", lambda: default)
     monkeypatch.setenv("MMXFER_FLORES200_SPM", str(spm_model))
     assert generation.resolve_spm_model() == spm_model
-    assert (
-        generation.resolve_spm_model(tmp_path / "default" / "flores200sacrebleuspm") == default
-    )  # explicit path
+    # explicit path
+    assert generation.resolve_spm_model(tmp_path / "default" / "flores200sacrebleuspm") == default
     monkeypatch.setenv("MMXFER_FLORES200_SPM", str(tmp_path / "nowhere.model"))
     with pytest.raises(AssetError, match="needs the flores200 SPM model.*MMXFER_FLORES200_SPM"):
         generation.resolve_spm_model()

@@ -104,9 +104,8 @@ def test_precision_no_is_fp32_and_bf16_autocast_stays_close(trunk):
         encode(model, tok, SENTENCES, precision="no", progress=False), fp32
     )
     bf16 = encode(model, tok, SENTENCES, precision="bf16", progress=False)
-    assert bf16.dtype == np.float32 and not np.array_equal(
-        bf16, fp32
-    )  # autocast really ran in bf16
+    # autocast really ran in bf16
+    assert bf16.dtype == np.float32 and not np.array_equal(bf16, fp32)
     assert (bf16 * fp32).sum(axis=1).min() > 0.99  # cosine of unit rows
     with pytest.raises(ConfigError, match="precision must be one of"):
         encode(model, tok, SENTENCES, precision="int8", progress=False)
@@ -151,9 +150,8 @@ def test_cli_embed_says_which_precision_auto_became(tmp_path, capsys, monkeypatc
         == 0
     )
     assert "(precision no)" in capsys.readouterr().out
-    np.testing.assert_array_equal(
-        np.load(tmp_path / "f.npy"), np.load(tmp_path / "e.npy")
-    )  # auto -> no above
+    # auto -> no above
+    np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), np.load(tmp_path / "e.npy"))
 
 
 def test_lines_are_truncated_to_the_trunks_positions(trunk):

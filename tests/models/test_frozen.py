@@ -68,9 +68,8 @@ def test_split_forward_equals_the_plain_forward_and_fills_the_cache():
             out.last_hidden_state[real], plain.last_hidden_state[real], atol=1e-5, rtol=1e-5
         )
         assert len(out.hidden_states) == len(plain.hidden_states) == 4
-        assert (
-            out.hidden_states[0] is None and out.hidden_states[1] is None
-        )  # below the frozen depth: not computed
+        # below the frozen depth: not computed
+        assert out.hidden_states[0] is None and out.hidden_states[1] is None
         for k in (2, 3):
             torch.testing.assert_close(
                 out.hidden_states[k][real], plain.hidden_states[k][real], atol=1e-5, rtol=1e-5
@@ -99,9 +98,8 @@ def test_the_cache_key_is_the_frozen_weights_not_the_model_object(tmp_path):
     loaded, _ = load_trunk(str(tmp_path / "trunk"))
     assert frozen.lower_fingerprint(loaded, 2) == frozen.lower_fingerprint(model, 2)
     with torch.no_grad():
-        loaded.encoder.layer[2].output.dense.weight.add_(
-            1.0
-        )  # above the frozen depth: same lower states
+        # above the frozen depth: same lower states
+        loaded.encoder.layer[2].output.dense.weight.add_(1.0)
     assert frozen.lower_fingerprint(loaded, 2) == frozen.lower_fingerprint(model, 2)
     with torch.no_grad():
         loaded.encoder.layer[1].output.dense.weight.add_(1.0)  # a frozen layer: other states
@@ -231,9 +229,8 @@ def test_under_bf16_autocast_states_are_kept_in_bf16_and_read_the_same_cached_or
         torch.bfloat16
     }
     real = mask.bool()
-    assert torch.equal(
-        first[real], again[real]
-    )  # a result never depends on whether the sentence was seen
+    # a result never depends on whether the sentence was seen
+    assert torch.equal(first[real], again[real])
     torch.testing.assert_close(first[real].float(), plain[real].float(), atol=0.05, rtol=0.05)
     with torch.no_grad():  # fp32: another cache entry, kept in fp32
         model(input_ids=ids, attention_mask=mask)
@@ -310,9 +307,8 @@ def test_hashing_a_mapped_file_gives_back_chunks_on_chunk_edges_and_hashes_every
     assert all((a + n) % memory.HASH_CHUNK == 0 for a, n in given[:-1])
     assert all(a + n == b for (a, n), (b, _) in zip(given, given[1:]))
     given.clear()
-    memory.hash_giving_back_file_pages(
-        hashlib.sha256(), data, address, [(address, address + 100)]
-    )  # not inside
+    # not inside
+    memory.hash_giving_back_file_pages(hashlib.sha256(), data, address, [(address, address + 100)])
     memory.hash_giving_back_file_pages(
         hashlib.sha256(), data[: memory.HASH_CHUNK], address, [(0, 2**48)]
     )

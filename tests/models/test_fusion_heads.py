@@ -178,12 +178,10 @@ def test_caption_mlm_reuses_checkpoint_lm_head(tmp_path):
     model = build_task_model(trunk, "caption_mlm")
     assert model.head.reused_lm_head
     assert torch.all(model.head.dense.weight == 0.25) and torch.all(model.head.bias == 0.5)
-    assert (
-        model.head._embeddings[0] is trunk.get_input_embeddings()
-    )  # decoder tied to the word embeddings
-    fresh = build_task_model(
-        tiny_trunk(), "caption_mlm"
-    )  # no LM head in the checkpoint: a fresh tied head
+    # decoder tied to the word embeddings
+    assert model.head._embeddings[0] is trunk.get_input_embeddings()
+    # no LM head in the checkpoint: a fresh tied head
+    fresh = build_task_model(tiny_trunk(), "caption_mlm")
     assert not fresh.head.reused_lm_head
 
 
@@ -263,6 +261,7 @@ def test_a_frozen_tied_decoder_is_cast_once_under_autocast_with_the_same_logits(
         out = head(hidden, None, labels={"mlm_labels": mlm})
     out["loss"].backward()
     assert head._cast is None and emb.weight.grad is not None
+    # fp32
     assert torch.equal(
         head(hidden, None, labels={"mlm_labels": mlm})["logits"], autocast_reference()
-    )  # fp32
+    )

@@ -46,9 +46,8 @@ def test_decoder_starts_from_the_trunk(trunk):
         base.embeddings.word_embeddings.weight, reference["embeddings.word_embeddings.weight"][rows]
     )
     out = model.decoder.get_output_embeddings().weight
-    assert (
-        out.data_ptr() == base.embeddings.word_embeddings.weight.data_ptr()
-    )  # tied output projection
+    # tied output projection
+    assert out.data_ptr() == base.embeddings.word_embeddings.weight.data_ptr()
     # random init keeps only the embeddings
     rand = build_seq2seq(
         load_trunk(encoder.config.model_type == "bert" and "tiny-bert" or "tiny"),
@@ -92,9 +91,8 @@ def test_stages_freeze_what_sixt_freezes(trunk):
         p.requires_grad for n, p in model.decoder.named_parameters() if "crossattention" in n
     )
     model.train()
-    assert (
-        not model.encoder.training and model.decoder.training
-    )  # the frozen encoder runs without dropout
+    # the frozen encoder runs without dropout
+    assert not model.encoder.training and model.decoder.training
     model.set_stage(2, train_decoder_embeddings=False)
     encoder_layers = [p.requires_grad for p in model.encoder.encoder.parameters()]
     assert encoder_layers and all(encoder_layers)
@@ -169,9 +167,8 @@ def test_each_sentence_ends_exactly_at_its_own_bound_inside_the_search(trunk, be
         body = row[1:]  # after the decoder start token
         assert end not in body[:bound] and pad not in body[:bound]
         assert body[bound] == end and all(t == pad for t in body[bound + 1 :])
-    assert (
-        out.shape[1] == 1 + int(bounds.max()) + 1
-    )  # the search ran no further than the longest bound
+    # the search ran no further than the longest bound
+    assert out.shape[1] == 1 + int(bounds.max()) + 1
 
 
 def test_resdrop_removes_exactly_the_residual_of_one_self_attention(trunk):

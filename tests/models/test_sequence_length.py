@@ -18,9 +18,8 @@ VISION = VisionConfig(
 
 
 def test_position_limit_subtracts_the_padding_offset():
-    assert (
-        position_limit(tiny_trunk().model) == 128
-    )  # XLM-R style: 130 positions, counted from padding_idx + 1
+    # XLM-R style: 130 positions, counted from padding_idx + 1
+    assert position_limit(tiny_trunk().model) == 128
     assert position_limit(tiny_bert_trunk().model) == 128  # BERT style: from 0
 
 
@@ -34,9 +33,8 @@ def test_visual_token_count_matches_the_built_tower():
 
 def test_build_fails_with_both_numbers_and_the_fix():
     trunk = tiny_trunk()
-    build_task_model(
-        trunk, "vqa", num_labels=3, vision_cfg=VISION, max_text_length=124
-    )  # 4 + 124 fits
+    # 4 + 124 fits
+    build_task_model(trunk, "vqa", num_labels=3, vision_cfg=VISION, max_text_length=124)
     with pytest.raises(ConfigError) as info:
         build_task_model(
             trunk,

@@ -170,9 +170,8 @@ def test_a_tokenizer_is_read_once_per_content_not_per_folder(tmp_path, monkeypat
 
     model, tokenizer = tiny_trunk()
     save_trunk(model, tokenizer, tmp_path / "a")
-    save_trunk(
-        model, tokenizer, tmp_path / "b"
-    )  # a phase-2 folder: the same tokenizer files, another place
+    # a phase-2 folder: the same tokenizer files, another place
+    save_trunk(model, tokenizer, tmp_path / "b")
     monkeypatch.setattr(trunk_module, "CACHE_MAX_BYTES", 0)  # weights always read from disk
     monkeypatch.setattr(trunk_module, "_tokenizers", type(trunk_module._tokenizers)())
     import transformers
@@ -190,12 +189,12 @@ def test_a_tokenizer_is_read_once_per_content_not_per_folder(tmp_path, monkeypat
     )
     assert len(reads) == 1 and first is second
     assert first("Die Katze")["input_ids"] == tokenizer("Die Katze")["input_ids"]
+    # other content: read again
     (tmp_path / "b" / "tokenizer_config.json").write_text(
         (tmp_path / "b" / "tokenizer_config.json").read_text().replace("128", "64")
-    )  # other content: read again
-    sealed.seal(
-        tmp_path / "b", trunk_module.SEAL_FILE
-    )  # an edit on purpose, sealed again (else refused as damaged)
+    )
+    # an edit on purpose, sealed again (else refused as damaged)
+    sealed.seal(tmp_path / "b", trunk_module.SEAL_FILE)
     load_trunk(str(tmp_path / "b"))
     assert len(reads) == 2
 
@@ -223,9 +222,8 @@ def test_a_phase2_folder_saved_from_a_loaded_tokenizer_reuses_it(tmp_path, monke
     encoded = loaded_tokenizer(
         ["Die Katze sitzt auf der Matte"], truncation=True, max_length=4, padding="max_length"
     )
-    save_trunk(
-        loaded, loaded_tokenizer, tmp_path / "phase2"
-    )  # after a call that set truncation and padding
+    # after a call that set truncation and padding
+    save_trunk(loaded, loaded_tokenizer, tmp_path / "phase2")
     base_config = (tmp_path / "base" / "tokenizer_config.json").read_text()
     phase2_config = (tmp_path / "phase2" / "tokenizer_config.json").read_text()
     assert base_config != phase2_config  # the situation this guards against: the files differ
@@ -234,9 +232,8 @@ def test_a_phase2_folder_saved_from_a_loaded_tokenizer_reuses_it(tmp_path, monke
     again = loaded_tokenizer(
         ["Die Katze sitzt auf der Matte"], truncation=True, max_length=4, padding="max_length"
     )
-    assert (
-        again["input_ids"] == encoded["input_ids"]
-    )  # each call still sets its own truncation and padding
+    # each call still sets its own truncation and padding
+    assert again["input_ids"] == encoded["input_ids"]
 
 
 def test_auto_attention_is_eager_under_bf16_and_sdpa_in_float32(monkeypatch):
@@ -248,9 +245,8 @@ def test_auto_attention_is_eager_under_bf16_and_sdpa_in_float32(monkeypatch):
     assert trunk_module.attention_for(auto, "no") == "sdpa"
     monkeypatch.setattr("mmxfer.runs.env.cpu_bf16_native", lambda: False)
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    assert (
-        trunk_module.attention_for(auto, "auto") == "sdpa"
-    )  # auto precision on a CPU without native bf16
+    # auto precision on a CPU without native bf16
+    assert trunk_module.attention_for(auto, "auto") == "sdpa"
     assert (
         trunk_module.attention_for(TrunkConfig(name="tiny", attn_implementation="eager"), "no")
         == "eager"

@@ -68,9 +68,8 @@ def test_killed_but_unreaped_process_counts_as_dead(tmp_path):
 
 
 def test_reused_pid_is_not_the_holder(tmp_path):
-    _write_lock(
-        tmp_path, pid=os.getppid(), pid_started="1"
-    )  # a live pid, but it started at another time
+    # a live pid, but it started at another time
+    _write_lock(tmp_path, pid=os.getppid(), pid_started="1")
     with locked(tmp_path) as got:
         assert got
 
@@ -97,9 +96,8 @@ def test_stopped_heartbeat_of_another_host_is_waited_out_not_refused(tmp_path):
 
 
 def test_a_lock_file_that_is_no_json_record_names_no_holder_and_goes_stale_by_age(tmp_path):
-    (tmp_path / "LOCK").write_text(
-        f"{_dead_pid()}@{lockmod.hostname()}"
-    )  # not the lock record: not read as one
+    # not the lock record: not read as one
+    (tmp_path / "LOCK").write_text(f"{_dead_pid()}@{lockmod.hostname()}")
     holder = read_holder(tmp_path / "LOCK")
     assert (holder.pid, holder.host, holder.alive()) == (None, None, None)
     with pytest.raises(LockHeld, match="in use by an unknown process"):

@@ -50,9 +50,8 @@ def test_done_records_the_run_format_and_another_format_is_one_clear_error(tmp_p
     run = _finished(tmp_path)
     assert run.done_info()["run_format"] == RUN_FORMAT == 1
     sealed = run.done_info()
-    atomic.write_json(
-        run.done_path, {"finished_at": "2024-01-01T00:00:00+00:00", "n_metrics": 1}
-    )  # before formats
+    # before formats
+    atomic.write_json(run.done_path, {"finished_at": "2024-01-01T00:00:00+00:00", "n_metrics": 1})
     with pytest.raises(
         RunFormatError,
         match=r"run folder of format 0 \(its DONE records no run_format\); mmxfer "
@@ -86,9 +85,8 @@ def test_symlinked_run_folders_are_found(tmp_path):
     real = _finished(tmp_path / "elsewhere")
     (tmp_path / "runs" / "s").mkdir(parents=True)
     (tmp_path / "runs" / "s" / real.run_id).symlink_to(real.path, target_is_directory=True)
-    (tmp_path / "runs" / "s" / "loop").symlink_to(
-        tmp_path / "runs", target_is_directory=True
-    )  # a cycle
+    # a cycle
+    (tmp_path / "runs" / "s" / "loop").symlink_to(tmp_path / "runs", target_is_directory=True)
     assert [r.run_id for r in iter_runs(tmp_path / "runs")] == [real.run_id]
 
 

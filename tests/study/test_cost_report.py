@@ -52,9 +52,8 @@ def test_paper_dry_run_prints_gpu_hours_with_the_assumptions_named(tmp_path, cap
     for section in ("by phase", "by arm", "by target group"):
         assert f"  {section}\n" in out
     total = re.search(r"\n  total +\S+ +\S+ +([\d,.]+) +([\d,.]+)", out)
-    assert (
-        total and float(total.group(2).replace(",", "")) > 100
-    )  # SixT's 230k updates per arm and seed
+    # SixT's 230k updates per arm and seed
+    assert total and float(total.group(2).replace(",", "")) > 100
     assert re.search(r"biggest items: translation stage 1 \(flores200-translate\)", out)
     assert "token lengths ASSUMED (no data measured here) for: " in out and "mnli" in out
     assert "wall time on 8 H100 GPU(s)" in out
@@ -93,12 +92,10 @@ def test_wall_time_waits_for_phase2_and_fills_the_gpus():
         _work("b", "x", 1, 4, job="R3"),
     ]
     assert cost_report.wall_seconds(works, 1) == pytest.approx(10 * 3600)  # everything in sequence
-    assert cost_report.wall_seconds(works, 2) == pytest.approx(
-        5 * 3600
-    )  # P then R1 (5 h) beside R3 + R2
-    assert cost_report.wall_seconds(works, 10) == pytest.approx(
-        5 * 3600
-    )  # the longest chain: P then R1
+    # P then R1 (5 h) beside R3 + R2
+    assert cost_report.wall_seconds(works, 2) == pytest.approx(5 * 3600)
+    # the longest chain: P then R1
+    assert cost_report.wall_seconds(works, 10) == pytest.approx(5 * 3600)
 
 
 def _runs(arms: dict[str, tuple[str, ...]]) -> list[SimpleNamespace]:

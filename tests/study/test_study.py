@@ -202,9 +202,8 @@ def test_a_release_examines_only_what_was_made_since_the_last_one_and_every_cycl
         assert ref() is not None
         for _ in range(memory.FULL_COLLECTION_EVERY - 1):
             memory.release_memory()
-        assert (
-            ref() is None
-        )  # the full collection of every FULL_COLLECTION_EVERY-th release frees it
+        # the full collection of every FULL_COLLECTION_EVERY-th release frees it
+        assert ref() is None
     finally:
         gc.enable()
 
@@ -268,9 +267,8 @@ def test_untrained_trunk_retrieval_is_computed_once_for_all_seeds(tmp_path, monk
         second.done_info()["reused_from"] == first.path.name
         and "reused_from" not in first.done_info()
     )
-    assert (
-        second.verified_metrics() == first.verified_metrics()
-    )  # the copy is sealed like a computed run
+    # the copy is sealed like a computed run
+    assert second.verified_metrics() == first.verified_metrics()
     files = sorted(p.relative_to(first.path) for p in first.predictions_dir.rglob("*.jsonl"))
     assert files and files == sorted(
         p.relative_to(second.path) for p in second.predictions_dir.rglob("*.jsonl")

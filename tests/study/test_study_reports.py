@@ -12,9 +12,8 @@ from mmxfer.study import grid
 def _compared(monkeypatch, study, tmp_path) -> list[str]:
     calls = []
     monkeypatch.setattr(grid, "execute", lambda request: None)
-    monkeypatch.setattr(
-        grid, "release_memory", lambda: None
-    )  # no run trains here: no models to free
+    # no run trains here: no models to free
+    monkeypatch.setattr(grid, "release_memory", lambda: None)
     monkeypatch.setattr(grid, "compare_and_print", lambda suite, runs, *a, **k: calls.append(suite))
     grid.run_study(study, runs_dir=tmp_path, launcher="local")
     return calls

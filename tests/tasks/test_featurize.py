@@ -284,9 +284,8 @@ def test_cache_key_is_pinned(catalog):
         answer_vocab=["x", "y"],
         extra={"labels": None, "on_bad_image": "skip", "mlm": None},
     )
-    assert (
-        key == "a810747757e5dcdacca5384ba47812d5"
-    )  # squad version 1.1 (XTREME windows); fingerprint without name, revision
+    # squad version 1.1 (XTREME windows); fingerprint without name, revision
+    assert key == "a810747757e5dcdacca5384ba47812d5"
 
 
 def test_a_tokenizer_fingerprint_is_what_it_does_not_where_it_was_read_or_its_last_call(tok):
@@ -300,9 +299,8 @@ def test_a_tokenizer_fingerprint_is_what_it_does_not_where_it_was_read_or_its_la
     fresh, moved, used, other = (copy.deepcopy(tok) for _ in range(4))
     moved.name_or_path = "/runs/phase2/caption-s1/trunk"
     used(["a few words here", "one"], truncation=True, max_length=3, padding="max_length")
-    assert (
-        used.backend_tokenizer.truncation is not None
-    )  # the call's settings are still on the backend
+    # the call's settings are still on the backend
+    assert used.backend_tokenizer.truncation is not None
     other.add_tokens(["zebra-crossing"])
     assert (
         tokenizer_fingerprint(moved) == tokenizer_fingerprint(used) == tokenizer_fingerprint(fresh)

@@ -62,9 +62,8 @@ def test_every_registered_hub_source_is_a_recorded_contract(catalog):
         )
         same = next(c for c in mine if _matches(c, spec.source))
         assert same["gated"] == spec.source.gated, name
-        assert same["loading_script"] == bool(spec.source.loading_script), (
-            name
-        )  # else the hub is asked for it
+        # else the hub is asked for it
+        assert same["loading_script"] == bool(spec.source.loading_script), name
         checked += 1
     assert checked >= 25
     for where, src in _module_sources():

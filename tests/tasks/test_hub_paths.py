@@ -93,9 +93,8 @@ def test_tatoeba_and_xquad_split_mapping(fake_hub, catalog):
             "target_lang": ["eng"],
         }
     )
-    assert (
-        catalog.task("tatoeba").load("test", "kk")[0]["source"] == "Сәлем"
-    )  # ISO 639-1 mapped to kaz
+    # ISO 639-1 mapped to kaz
+    assert catalog.task("tatoeba").load("test", "kk")[0]["source"] == "Сәлем"
     assert calls[-1] == ("google/xtreme", "tatoeba.kaz", "validation")
 
 

@@ -54,9 +54,8 @@ def test_tatoeba_and_flores_local(tmp_path, catalog):
     for lang, lines in (("eng_Latn", "One\nTwo\n"), ("amh_Ethi", "አንድ\nሁለት\n")):
         with gzip.open(base / f"{lang}.dev.gz", "wt", encoding="utf-8") as fh:
             fh.write(lines)
-    ds = catalog.task("flores200").load(
-        "dev", "am", str(tmp_path)
-    )  # ISO 639-1 code mapped to amh_Ethi
+    # ISO 639-1 code mapped to amh_Ethi
+    ds = catalog.task("flores200").load("dev", "am", str(tmp_path))
     assert ds["source"] == ["አንድ", "ሁለት"] and ds["target"] == ["One", "Two"]
 
 

@@ -234,9 +234,8 @@ def test_flores_tracks_are_three_tasks_with_their_own_metrics(catalog):
         "de-en",
         "translation",
     )
-    assert (
-        pair.extra["hub_commit_seen"] == "b199e40"
-    )  # the full hash is pinned on a connected machine
+    # the full hash is pinned on a connected machine
+    assert pair.extra["hub_commit_seen"] == "b199e40"
     assert (sib.source.path, sib.source.revision) == ("Davlan/sib200", "refs/convert/parquet")
 
 

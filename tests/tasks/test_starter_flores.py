@@ -41,9 +41,8 @@ def test_starter_sib200_is_the_sib200_task_on_the_shipped_folder():
 
 def test_a_quoted_sentence_keeps_its_quotes():
     texts = catalog.task("starter-sib200").load("train", PIVOT)["text_a"]
-    assert any(
-        '"' in t for t in texts
-    )  # CSV quoting read as such: the quotes are text, not field delimiters
+    # CSV quoting read as such: the quotes are text, not field delimiters
+    assert any('"' in t for t in texts)
     assert not any(t.startswith('"') and t.endswith('"') and t.count('"') == 2 for t in texts)
 
 

@@ -51,9 +51,8 @@ def test_registered_datasets_are_deterministic_and_twins_share_supervision(catal
     t = twin.load("test")
     assert t["id"] == a["id"] and t["question"] == a["question"] and t["answers"] == a["answers"]
     img = a[0]["image"]
-    assert (
-        img.size == (starter.SIZE, starter.SIZE) and len(img.getcolors(4096)) >= 2
-    )  # background + at least one shape
+    # background + at least one shape
+    assert img.size == (starter.SIZE, starter.SIZE) and len(img.getcolors(4096)) >= 2
     cap = catalog.task("starter-caption").load("test")
     assert cap.num_rows == starter.SPLIT_SIZES["test"] and cap[0]["caption"].endswith(".")
     assert catalog.task("starter-caption-text").load("test")["caption"] == cap["caption"]

@@ -33,17 +33,15 @@ def test_pair_from_local_text_and_tsv(tmp_path, catalog):
         "source": "Katze",
         "target": "Cat",
     }
-    (tmp_path / "b" / "dev.tsv").write_text(
-        "Hallo\tHello\n", encoding="utf-8"
-    )  # no header: German first
+    # no header: German first
+    (tmp_path / "b" / "dev.tsv").write_text("Hallo\tHello\n", encoding="utf-8")
     assert pair.load("validation", None, str(tmp_path / "b"))[0]["source"] == "Hallo"
 
 
 def test_pair_errors_name_the_expected_files(tmp_path, catalog):
     pair = catalog.task("wmt14-de-en")
-    (tmp_path / "sib" / "eng_Latn").mkdir(
-        parents=True
-    )  # another task's train.tsv is never taken for the pair
+    # another task's train.tsv is never taken for the pair
+    (tmp_path / "sib" / "eng_Latn").mkdir(parents=True)
     (tmp_path / "sib" / "eng_Latn" / "train.tsv").write_text(
         "index_id\tcategory\ttext\n1\ttravel\tx\n"
     )

@@ -217,9 +217,8 @@ def test_bucc_release_test_split_has_gold(fixture_data):
         release / "de-en.test.gold"
     ).exists()
     ds = spec.load("validation", "de", str(fixture_data.data_dir))
-    assert sum(1 for r in ds if r["gold"]) == fixture_data.rows(
-        "bucc", HUB, "validation", "de"
-    )  # 2 rows a pair
+    # 2 rows a pair
+    assert sum(1 for r in ds if r["gold"]) == fixture_data.rows("bucc", HUB, "validation", "de")
 
 
 def test_translation_fixtures_have_their_shape(fixture_data):

@@ -30,9 +30,8 @@ def test_the_rehearsal_trunk_is_the_saved_folder_read_through_transformers(mmxfe
 
     model, tokenizer = load_trunk("rehearsal-xlmr")
     folder = tiny_trunk_dir()
-    assert (
-        folder.parent == mmxfer_cache / "testing" and (folder / "config.json").is_file()
-    )  # made on first use
+    # made on first use
+    assert folder.parent == mmxfer_cache / "testing" and (folder / "config.json").is_file()
     assert model.mmxfer_source_dir == str(folder) and type(model).__name__ == "XLMRobertaModel"
     assert model.pooler is None and tokenizer.is_fast
     reference, _ = tiny_trunk()
@@ -87,9 +86,8 @@ def test_a_run_on_cpu_uses_the_profiles_threads(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(torch, "set_num_threads", calls.append)
     monkeypatch.setattr(Run, "is_done", lambda self: True)  # stop before any work
-    monkeypatch.setattr(
-        Run, "done_info", lambda self: {"run_format": 1}
-    )  # of this format (no DONE file is read)
+    # of this format (no DONE file is read)
+    monkeypatch.setattr(Run, "done_info", lambda self: {"run_format": 1})
     profile = load_profile("rehearsal", [f"runs_dir={tmp_path}"])
     execute(resolve_request(profile, "none", "pawsx"))
     execute(resolve_request(dataclasses.replace(profile, cpu_threads=None), "none", "pawsx"))
@@ -118,9 +116,8 @@ def test_a_study_with_data_fixtures_reads_them_in_its_form(form, mmxfer_cache, m
         else:
             assert data_dir and os.path.isdir(data_dir) and mirror is None
             assert len(catalog.task("xnli").load("test", "de", data_dir)) > 0
-    assert (
-        os.environ.get(assets.MIRROR_ENV) is None and os.environ.get(LOCAL_DATA_ENV) is None
-    )  # restored
+    # restored
+    assert os.environ.get(assets.MIRROR_ENV) is None and os.environ.get(LOCAL_DATA_ENV) is None
 
 
 def test_a_data_dir_wins_over_the_study_data(tmp_path, monkeypatch):

@@ -40,9 +40,8 @@ def test_a_cpu_phase_ends_without_a_full_garbage_collection(tmp_path, monkeypatc
         LoopOptions(workdir=tmp_path, seed=1, accelerator=accelerator),
     )
     assert calls == []
-    assert (
-        accelerator._models == [] and accelerator._optimizers == []
-    )  # nothing prepared is kept alive
+    # nothing prepared is kept alive
+    assert accelerator._models == [] and accelerator._optimizers == []
     assert result.state.global_step == 2
 
 

@@ -80,9 +80,8 @@ def run_study(folder: Path, cache: Path, *extra: str) -> str:
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp(
-        "cache"
-    )  # empty: everything the rehearsal needs is made on first use
+    # empty: everything the rehearsal needs is made on first use
+    return tmp_path_factory.mktemp("cache")
 
 
 @pytest.fixture(scope="module")
@@ -260,8 +259,7 @@ def test_the_release_form_reads_every_task_from_local_files(release_study, cache
     runs = finished_runs(folder / "runs")
     assert runs and all("-s1-" in run.name for run in runs)
     rows = metric_rows(runs, "retrieval")
-    assert rows and not any(
-        r.get("caveat") for r in rows
-    )  # BUCC from its release files, with distractors
+    # BUCC from its release files, with distractors
+    assert rows and not any(r.get("caveat") for r in rows)
     assert {r["task"] for r in rows} == {"bucc", "tatoeba", "flores200"}
     assert len([run for run in runs if "-flores200-translate-" in run.name]) == len(STUDY.arms)

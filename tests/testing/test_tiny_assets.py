@@ -26,9 +26,8 @@ def test_tiny_trunk_folder_loads_as_the_tiny_trunk(tiny_models):
     model, tok = load_trunk(str(folder))
     ref_model, ref_tok = tiny_trunk()
     assert type(model).__name__ == "XLMRobertaModel" and tok.is_fast
-    assert getattr(model, "mmxfer_source_dir", None) == str(
-        folder
-    )  # the folder path, not a builder
+    # the folder path, not a builder
+    assert getattr(model, "mmxfer_source_dir", None) == str(folder)
     text = ["Die Katze sitzt auf der Matte.", "猫坐在垫子上"]
     batch, ref_batch = (
         tok(text, padding=True, return_tensors="pt"),
@@ -87,9 +86,8 @@ def test_a_small_trunk_folder_is_read_once_per_process(tiny_models, tmp_path, mo
     second, tok2 = load_trunk(str(folder))
     assert len(reads) == 1 and second is not first and tok2 is not tok
     reference = load_file_state(folder)
-    assert all(
-        torch.equal(v, reference[k]) for k, v in second.state_dict().items()
-    )  # ... leaves the cache as read
+    # ... leaves the cache as read
+    assert all(torch.equal(v, reference[k]) for k, v in second.state_dict().items())
     assert not second.training and second.config.output_hidden_states
     assert getattr(second, "mmxfer_source_dir", None) == str(folder)
     trunk.save_trunk(first, tok, folder)  # a new phase-2 trunk in the same place

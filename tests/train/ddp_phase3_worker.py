@@ -33,9 +33,8 @@ def main(out: Path, trunk: str, data: str) -> None:
     run = Run(out / "run")
     run.path.mkdir(parents=True, exist_ok=True)
     rows = phases.run_target(run, profile, "pawsx", trunk=trunk, seed=1, data_dir=data)
-    accelerator = make_accelerator(
-        profile.precision
-    )  # the state phase 3 set up (precision auto: bf16 or no)
+    # the state phase 3 set up (precision auto: bf16 or no)
+    accelerator = make_accelerator(profile.precision)
     selection = (
         json.loads((run.path / "selection.json").read_text()) if accelerator.is_main_process else {}
     )

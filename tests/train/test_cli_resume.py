@@ -71,9 +71,8 @@ def test_killed_then_resume_equals_uninterrupted_and_seed_repeats(tmp_path, monk
         main(ARGS + ["--runs-dir", str(tmp_path / "c")])
     assert str(info.value).endswith("step-000000003")  # mid-epoch: 4 steps per epoch
     monkeypatch.setattr(loop, "_save_checkpoint", real_save)
-    assert (
-        main(ARGS + ["--runs-dir", str(tmp_path / "c")]) == 2
-    )  # unfinished folder: must say --resume
+    # unfinished folder: must say --resume
+    assert main(ARGS + ["--runs-dir", str(tmp_path / "c")]) == 2
     assert "--resume" in capsys.readouterr().err
     assert main(ARGS + ["--runs-dir", str(tmp_path / "c"), "--resume"]) == 0
     resumed = _results(tmp_path / "c")

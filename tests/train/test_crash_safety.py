@@ -152,9 +152,8 @@ def test_second_process_on_a_run_stops_naming_the_holder(tmp_path, capsys):
         assert main([*BASELINE, "--runs-dir", str(runs), "--resume"]) == 2
         err = capsys.readouterr().err
         assert f"is in use by pid {proc.pid} on host" in err and "mmxfer train" in err
-        assert (
-            main([*BASELINE, "--runs-dir", str(runs)]) == 2
-        )  # without --resume: the holder, not "pass --resume"
+        # without --resume: the holder, not "pass --resume"
+        assert main([*BASELINE, "--runs-dir", str(runs)]) == 2
         assert f"pid {proc.pid}" in capsys.readouterr().err
     finally:
         go.touch()
@@ -168,15 +167,13 @@ def test_second_process_on_a_run_stops_naming_the_holder(tmp_path, capsys):
 def test_kill_9_in_phase_2_then_resume_takes_the_locks_over_at_once(tmp_path, reference, capsys):
     runs = tmp_path / "runs"
     proc, mark, _ = _worker(tmp_path, [*ARM, "--runs-dir", str(runs)])
-    assert (
-        "_intermediate" in mark.read_text()
-    )  # paused in phase 2, right after its first checkpoint
+    # paused in phase 2, right after its first checkpoint
+    assert "_intermediate" in mark.read_text()
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     left = _locks(runs)
-    assert len(left) == 2 and any(
-        "_intermediate" in str(p) for p in left
-    )  # the run's and phase 2's
+    # the run's and phase 2's
+    assert len(left) == 2 and any("_intermediate" in str(p) for p in left)
     assert all(json.loads(p.read_text())["pid"] == proc.pid for p in left)
     previous = _within(180)
     try:

@@ -102,7 +102,6 @@ def test_longest_first_batching_gives_each_example_its_own_outputs(tmp_path, mon
                 for i in range(len(rows))
             ]
         )
-    assert not torch.allclose(
-        alone[0], alone[1]
-    )  # the examples differ, so an order mix-up would show
+    # the examples differ, so an order mix-up would show
+    assert not torch.allclose(alone[0], alone[1])
     torch.testing.assert_close(seen[0], alone, atol=1e-5, rtol=1e-5)

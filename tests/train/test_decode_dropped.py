@@ -52,9 +52,8 @@ def vqa_dev(tmp_path, monkeypatch):
     for i, (question, answer) in enumerate(QUESTIONS):
         path = tmp_path / f"img{i}.png"
         if i == 1:
-            path.write_bytes(
-                b"not an image"
-            )  # corrupt: dropped by featurisation (on_bad_image: skip)
+            # corrupt: dropped by featurisation (on_bad_image: skip)
+            path.write_bytes(b"not an image")
         else:
             buf = io.BytesIO()
             Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(buf, format="PNG")
@@ -84,9 +83,10 @@ def test_dropped_image_does_not_shift_predictions(vqa_dev):
 
 def test_dev_score_of_a_perfect_model_is_perfect_despite_a_dropped_row(vqa_dev):
     spec, data, model = vqa_dev
+    # VQA accuracy in percent
     assert dev_scorer(spec, data, batch_size=2)(model, make_accelerator("no")) == pytest.approx(
         100.0
-    )  # VQA accuracy in percent
+    )
 
 
 def test_dev_scorer_reads_golds_and_warns_about_dropped_rows_once(vqa_dev, caplog, monkeypatch):

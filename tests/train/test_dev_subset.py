@@ -16,13 +16,11 @@ def test_the_dev_cap_is_the_head_of_the_split_and_the_train_cap_a_seeded_draw():
     train = spec.load("train", "eng_Latn")
     drawn = _load_split(spec, "train", "eng_Latn", None, 20)["id"]
     order = {i: k for k, i in enumerate(train["id"])}
-    assert (
-        len(drawn) == 20 and drawn != train["id"][:20]
-    )  # not the head of a file that may be sorted by label
+    # not the head of a file that may be sorted by label
+    assert len(drawn) == 20 and drawn != train["id"][:20]
     assert [order[i] for i in drawn] == sorted(order[i] for i in drawn)  # in file order
-    assert (
-        _load_split(spec, "train", "eng_Latn", None, 20)["id"] == drawn
-    )  # the same draw every time
+    # the same draw every time
+    assert _load_split(spec, "train", "eng_Latn", None, 20)["id"] == drawn
 
 
 def test_the_translation_dev_cap_is_the_head_too():

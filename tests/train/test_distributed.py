@@ -79,9 +79,8 @@ def test_torchrun_phase3_on_an_xlmr_architecture_trunk_folder(tmp_path):
     from mmxfer.testing.tiny import tiny_trunk
 
     model, tokenizer = tiny_trunk()
-    assert (
-        model.pooler is not None
-    )  # as in FacebookAI/xlm-roberta-*: the folder holds pooler weights
+    # as in FacebookAI/xlm-roberta-*: the folder holds pooler weights
+    assert model.pooler is not None
     trunk = tmp_path / "xlmr-tiny"
     model.save_pretrained(str(trunk))
     tokenizer.save_pretrained(str(trunk))
@@ -116,7 +115,6 @@ def test_torchrun_phase3_on_an_xlmr_architecture_trunk_folder(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{k}.json").read_text()) for k in (0, 1))
     assert r0["world"] == r1["world"] == 2
-    assert (
-        r0["langs"] == ["de", "en", "es", "fr", "ja", "ko", "zh"] and r1["rows"] == 0
-    )  # rank 0 writes the rows
+    # rank 0 writes the rows
+    assert r0["langs"] == ["de", "en", "es", "fr", "ja", "ko", "zh"] and r1["rows"] == 0
     assert r0["steps"] == 4  # 16 examples / batch 4 / 2 processes x 2 epochs

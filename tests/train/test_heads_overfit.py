@@ -78,9 +78,8 @@ def test_head_overfits_a_tiny_batch(head, tmp_path):
     torch.manual_seed(0)
     batch, kwargs = _batch(head, torch.Generator().manual_seed(0))
     model = build_task_model(load_trunk("tiny"), head, **kwargs)
-    steps = (
-        150 if head == "caption_mlm" else 60
-    )  # 12 masked tokens over a 588-word vocab learn slower
+    # 12 masked tokens over a 588-word vocab learn slower
+    steps = 150 if head == "caption_mlm" else 60
     phase = PhaseConfig(
         lr=1e-2,
         batch_size=1,

@@ -120,12 +120,10 @@ def test_resume_mid_epoch_equals_uninterrupted(tmp_path):
         _run(tmp_path / "cut", collate_fn=CrashingCollate(after=13))
     ckpt = latest_checkpoint(tmp_path / "cut" / "checkpoints")
     state = json.loads((ckpt / "trainer_state.json").read_text())
-    assert (
-        state["global_step"] == 6 and state["epoch"] == 1 and state["batch_in_epoch"] == 4
-    )  # mid-epoch
-    resumed = _run(
-        tmp_path / "cut", resume=True, init_seed=123
-    )  # a different init is overwritten by the checkpoint
+    # mid-epoch
+    assert state["global_step"] == 6 and state["epoch"] == 1 and state["batch_in_epoch"] == 4
+    # a different init is overwritten by the checkpoint
+    resumed = _run(tmp_path / "cut", resume=True, init_seed=123)
     assert resumed.resumed_from == str(ckpt)
     assert _same(full.model, resumed.model)
     assert full.state.history == resumed.state.history
@@ -160,9 +158,8 @@ def test_early_stopping_and_best_weights(tmp_path):
     assert result.state.stopped_early
     assert result.state.global_step < 50 * 8
     assert result.state.evals_without_improvement == 2
-    assert (
-        result.state.history[-3]["metric"] == result.state.best_metric
-    )  # best is kept, not the last
+    # best is kept, not the last
+    assert result.state.history[-3]["metric"] == result.state.best_metric
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tmp_path):

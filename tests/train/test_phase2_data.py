@@ -44,9 +44,8 @@ def test_key_names_the_data_source_and_bad_image_policy(tmp_path):
     a = phases.phase2_dir(profile, ["sst2"], 1, "r", "s", str(tmp_path / "A"))
     assert a != phases.phase2_dir(profile, ["sst2"], 1, "r", "s", str(tmp_path / "B"))
     assert a != phases.phase2_dir(profile, ["sst2"], 1, "r", "s", None)  # the hub
-    assert a == phases.phase2_dir(
-        profile, ["sst2"], 1, "r", "s", str(tmp_path / "x" / ".." / "A")
-    )  # resolved
+    # resolved
+    assert a == phases.phase2_dir(profile, ["sst2"], 1, "r", "s", str(tmp_path / "x" / ".." / "A"))
     fail = load_profile("starter", ["on_bad_image=fail"])
     assert phases.phase2_dir(profile, ["starter-vqa"], 1, "r", "s") != phases.phase2_dir(
         fail, ["starter-vqa"], 1, "r", "s"

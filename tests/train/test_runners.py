@@ -85,9 +85,8 @@ def test_the_cost_of_a_runner_without_a_cost_model_is_a_note_not_a_guess(plugin)
     est = cost.Estimator(profile, throughput.device("h100", profile.precision), None, None)
     assert est.target("echo-target", "baseline", 1, "job", None) == []
     assert est.notes == ["echo-target: no cost model for its phase-3 runner 'echo': not costed"]
-    assert est.target(
-        "starter-sib200", "baseline", 1, "job", None
-    )  # the toolkit's own runners are costed
+    # the toolkit's own runners are costed
+    assert est.target("starter-sib200", "baseline", 1, "job", None)
 
 
 def test_a_kind_that_names_no_registered_runner_is_one_clear_error(plugin, monkeypatch):

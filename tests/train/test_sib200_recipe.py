@@ -40,9 +40,8 @@ def test_sib200_recipe_is_the_authors_in_both_paper_profiles_and_makes_their_440
         phase.group_by_length,
     ) == (1e-5, 16, 2, 20, 164, 0.0, 0.0, 1.0, False)
     spec = catalog.task("sib200")
-    assert (
-        target_dev_spec(spec) is None
-    )  # final weights: their dev pass needs more than 500 updates (:204)
+    # final weights: their dev pass needs more than 500 updates (:204)
+    assert target_dev_spec(spec) is None
     n_train = len(spec.load("train", "eng_Latn", str(shipped_root())))
     assert n_train == 701
     expected = official_updates(n_train, 16, 2, 20)

@@ -43,9 +43,8 @@ def _lower_lookups(tmp_path, prefix: str) -> tuple[int, int]:
     ]  # the starter profile sets it there
     assert main(["train", "--target", "starter-sib200", "--runs-dir", runs, *COMMON, *sets]) == 0
     misses, hits = frozen.STATES.misses, frozen.STATES.hits
-    assert (
-        main(["train", "--runs-dir", runs, *COMMON, *sets]) == 0
-    )  # no target: the trunk's retrieval suite
+    # no target: the trunk's retrieval suite
+    assert main(["train", "--runs-dir", runs, *COMMON, *sets]) == 0
     return frozen.STATES.misses - misses, frozen.STATES.hits - hits
 
 

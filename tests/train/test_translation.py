@@ -219,9 +219,8 @@ def test_the_translation_recipe_is_part_of_translation_runs_only():
     from mmxfer.train.run import run_config
 
     starter = load_profile("starter")
-    assert starter.translation == TranslationConfig() and "translation" in to_dict(
-        starter
-    )  # to_dict omits nothing
+    # to_dict omits nothing
+    assert starter.translation == TranslationConfig() and "translation" in to_dict(starter)
     assert "translation" not in run_config(starter, (), "xnli", 1, "s")["profile"]
     large = load_profile("xlmr-large")
     assert (
@@ -237,9 +236,8 @@ def test_the_translation_recipe_is_part_of_translation_runs_only():
     ) == (5e-4, 200000, 1e-4, 30000)  # SixT's scripts/run.sh
     assert "translation" not in run_config(large, (), "xnli", 1, "s")["profile"]
     full = run_config(starter, (), "flores200-translate", 1, "s")["profile"]["translation"]
-    assert (
-        full["decoder_layers"] == 2 and full["stage1"]["lr"] == 5e-4
-    )  # defaults included: they make the run
+    # defaults included: they make the run
+    assert full["decoder_layers"] == 2 and full["stage1"]["lr"] == 5e-4
     other = load_profile("starter", ["translation.num_beams=4"])
     assert run_config(other, (), "flores200-translate", 1, "s") != run_config(
         starter, (), "flores200-translate", 1, "s"

@@ -115,9 +115,8 @@ def _ls_registry(registry: Registry) -> None:
     catalog.load_plugins()
     rows = []
     for name, obj in registry.items():
-        module = sys.modules.get(
-            getattr(obj, "__module__", "")
-        )  # a kind adapter is described by its module
+        # a kind adapter is described by its module
+        module = sys.modules.get(getattr(obj, "__module__", ""))
         doc = (
             getattr(obj, "description", None)
             or getattr(obj, "__doc__", None)
@@ -161,9 +160,8 @@ def run(args: argparse.Namespace) -> int:
     elif what in ("suites", "profiles", "studies"):
         _ls_configs(what)
     elif what == "runs":
-        _ls_runs(
-            args.runs_dir
-        )  # --runs-dir is read here, so it is not among the outputs checked writable
+        # --runs-dir is read here, so it is not among the outputs checked writable
+        _ls_runs(args.runs_dir)
     else:
         registry = {
             "trunks": catalog.TRUNKS,

@@ -58,12 +58,10 @@ class CellExamples:
     lang: str
     units: list[str]  # one per row
     scorer: Scorer
-    values: dict[RunKey, np.ndarray] = field(
-        default_factory=dict
-    )  # (n,) scores or (n, d) statistics
-    pairs: dict[RunKey, tuple[list, list]] = field(
-        default_factory=dict
-    )  # golds, preds (recomputed metrics)
+    # (n,) scores or (n, d) statistics
+    values: dict[RunKey, np.ndarray] = field(default_factory=dict)
+    # golds, preds (recomputed metrics)
+    pairs: dict[RunKey, tuple[list, list]] = field(default_factory=dict)
 
     @property
     def recomputed(self) -> bool:

@@ -105,12 +105,10 @@ class GapResult:
     suite: pd.DataFrame
     settings: GapSettings
     arms: pd.DataFrame = field(default_factory=pd.DataFrame)
-    tracks: list[Track] = field(
-        default_factory=list
-    )  # every declared (task, metric), present or missing
-    contrasts: pd.DataFrame = field(
-        default_factory=pd.DataFrame
-    )  # category differences of modality margins
+    # every declared (task, metric), present or missing
+    tracks: list[Track] = field(default_factory=list)
+    # category differences of modality margins
+    contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)
     comparisons: list[Comparison] = field(default_factory=list)
     family_size: int = 0  # margins in the confirmatory family (:mod:`mmxfer.compare.family`)
 
@@ -555,9 +553,8 @@ def compute_gaps(
     settings = settings or GapSettings()
     _check(settings)
     frame = select_metrics(results, entries)
-    frame = frame[frame["score"].notna()].reset_index(
-        drop=True
-    )  # unscored rows: their tracks say why
+    # unscored rows: their tracks say why
+    frame = frame[frame["score"].notna()].reset_index(drop=True)
     tracks = describe_tracks(results, frame, entries)
     if frame.empty:
         wanted = ", ".join(dict.fromkeys(e.task for e in entries or []))

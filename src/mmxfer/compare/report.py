@@ -774,7 +774,7 @@ def write_report(
     """Markdown report + CSV and LaTeX tables in ``out_dir``; returns the written paths."""
     out_dir = Path(out_dir)
     paths = {f"gaps_{k}": v for k, v in write_gaps(result, out_dir).items()}
-    tables = report_tables(result, results)
+    tables = _report_tables(result, results)
     paths.update(_write_tables(tables, out_dir, suite_name))
     paths["report"] = out_dir / "report.md"
     md = _report_lines(result, results, tables, suite_name, plots)
@@ -782,7 +782,7 @@ def write_report(
     return paths
 
 
-def report_tables(result: GapResult, results: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def _report_tables(result: GapResult, results: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The report's tables by name; a table with no rows is left out (and so is its section)."""
     overall = result.settings.overall and not result.suite.empty
     tables: dict[str, pd.DataFrame] = {"tracks": tracks_table(result)}

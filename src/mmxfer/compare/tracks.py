@@ -64,9 +64,8 @@ class Track:
     """One declared (task, metric) of a suite and what the runs hold for it."""
 
     task: str
-    metric: (
-        str | None
-    )  # the metric the runs' rows carry (None when the runs have no rows for the task)
+    # the metric the runs' rows carry (None when the runs have no rows for the task)
+    metric: str | None
     category: str | None
     status: str  # "ok" or "missing"
     reason: str = ""  # why it is missing

@@ -151,9 +151,8 @@ def trunk_embedder(
     ``max_length`` is capped at the tokenizer's own limit; the embedder's ``max_length`` says what was used.
     ``precision``: ``no`` (fp32), ``bf16``, or ``auto`` (bf16 autocast where the hardware has native bf16)."""
     layer = resolve_layer(cfg, getattr(getattr(model, "config", None), "num_hidden_layers", None))
-    limit = getattr(
-        tokenizer, "model_max_length", None
-    )  # a tokenizer's own limit (512 for XLM-R) is never passed
+    # a tokenizer's own limit (512 for XLM-R) is never passed
+    limit = getattr(tokenizer, "model_max_length", None)
     if isinstance(limit, int) and 0 < limit < 1_000_000:
         max_length = min(max_length, limit)
 

@@ -181,9 +181,8 @@ def freeze_lower_layers(model: nn.Module, n: int, cache: StateCache | None = STA
     for module in _lower_modules(model, n):
         module.requires_grad_(False)
     model._mmxfer_frozen = _Frozen(n, lower_fingerprint(model, n), cache)
-    model.forward = _split_forward.__get__(
-        model
-    )  # the instance's forward; the class (and saving) is unchanged
+    # the instance's forward; the class (and saving) is unchanged
+    model.forward = _split_forward.__get__(model)
 
 
 @contextlib.contextmanager

@@ -114,9 +114,10 @@ def fused_forward(
         and mask.shape[1] > limit
         and int(positions.max()) >= trunk.config.max_position_embeddings
     ):
+        # raises
         check_fused_length(
             trunk, visual_tokens.shape[1], input_ids.shape[1], length_key="max_length"
-        )  # raises
+        )
     kwargs = {}
     if token_type_ids is not None:
         kwargs["token_type_ids"] = torch.cat(

@@ -265,9 +265,8 @@ class Seq2Seq(nn.Module):
         fairseq takes the batch's padded source width (:188), the same bound when ``a`` is 0 (its test decoding)
         and never below this one otherwise, so a translation here does not depend on its batch."""
         positions = int(getattr(self.decoder.config, "max_position_embeddings", 512))
-        first = (
-            int(getattr(self.decoder.config, "pad_token_id", 0) or 0) + 1
-        )  # XLM-R positions start after pad
+        # XLM-R positions start after pad
+        first = int(getattr(self.decoder.config, "pad_token_id", 0) or 0) + 1
         raw = torch.tensor([int(a * int(n) + b) for n in source_lengths.tolist()], dtype=torch.long)
         # fed to the decoder: the start token and every hypothesis token but the last (fairseq: positions - 1)
         return raw.clamp(min=1, max=positions - first - 1)

@@ -230,9 +230,8 @@ def convert(src: Path, out_dir: Path) -> Path:
         attention_probs_dropout_prob=0.1,
     )
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(
-            0
-        )  # only the (unused) pooler is initialised; seeded so conversions are identical
+        # only the (unused) pooler is initialised; seeded so conversions are identical
+        torch.manual_seed(0)
         model = BertModel(config)
     result = model.load_state_dict(_state_dict(f), strict=False)
     leftover = [k for k in result.missing_keys if not k.startswith("pooler.")]
@@ -283,9 +282,8 @@ def starter_dir() -> Path:
 
 
 def load_starter(attn_implementation: str = "sdpa") -> Trunk:
-    return _load_dir(
-        starter_dir(), attn_implementation
-    )  # already finished (hidden states on, eval mode)
+    # already finished (hidden states on, eval mode)
+    return _load_dir(starter_dir(), attn_implementation)
 
 
 TRUNKS.add(

@@ -251,9 +251,8 @@ class Run:
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
         """Replace metrics.jsonl as a whole (used by re-scoring); a finished run's DONE records the new files."""
-        info = (
-            self.done_info()
-        )  # a finished folder of another format is refused before anything is written
+        # a finished folder of another format is refused before anything is written
+        info = self.done_info()
         atomic.write_jsonl(self.metrics_path, rows)
         if info:
             atomic.write_json(
@@ -268,9 +267,8 @@ class Run:
     def metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.is_file():
             return []
-        return atomic.read_jsonl(
-            self.metrics_path, skip_bad=True
-        )  # a killed process may leave a torn line
+        # a killed process may leave a torn line
+        return atomic.read_jsonl(self.metrics_path, skip_bad=True)
 
     def write_predictions(
         self, task: str, split: str, lang: str, rows: list[dict[str, Any]]

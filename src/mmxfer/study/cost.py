@@ -86,12 +86,10 @@ class Estimate:
     device: Device
     works: list[Work]
     notes: list[str] = field(default_factory=list)
-    assumed_lengths: list[str] = field(
-        default_factory=list
-    )  # tasks whose token lengths are assumed
-    assumed_languages: list[str] = field(
-        default_factory=list
-    )  # languages without a measured length ratio
+    # tasks whose token lengths are assumed
+    assumed_lengths: list[str] = field(default_factory=list)
+    # languages without a measured length ratio
+    assumed_languages: list[str] = field(default_factory=list)
 
     def total(self, key: str) -> float:
         return sum(getattr(w, key) for w in self.works)
@@ -119,9 +117,8 @@ class Costing:
     vision: F.Vision | None = None
     visual_tokens: int = 0
     projector: str = "mlp"
-    _trunk: dict = field(
-        default_factory=dict, compare=False, repr=False
-    )  # trunk FLOPs by (width, training)
+    # trunk FLOPs by (width, training)
+    _trunk: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def layers(self) -> int:
@@ -148,9 +145,8 @@ class Costing:
             return [length]
         q = min(self.lengths.question or 12.0, MAX_QUERY, m // 2 - 2)
         capacity = m - q - 4
-        step = min(
-            DOC_STRIDE, capacity
-        )  # windows start DOC_STRIDE context pieces apart (XTREME, kinds.span_qa)
+        # windows start DOC_STRIDE context pieces apart (XTREME, kinds.span_qa)
+        step = min(DOC_STRIDE, capacity)
         context = length - q - 4
         n = 1 + math.ceil((context - capacity) / max(1.0, step))
         last = q + 4 + (context - (n - 1) * step)
@@ -687,9 +683,8 @@ class Estimator:
                 src[start : start + cfg.generate_batch_size],
                 tgt[start : start + cfg.generate_batch_size],
             )
-            steps = min(
-                limit, int(t.max()) + 1
-            )  # the batch decodes until its longest hypothesis ends
+            # the batch decodes until its longest hypothesis ends
+            steps = min(limit, int(t.max()) + 1)
             flops += F.generation_batch(self.enc, dec, len(s), int(s.max()), steps, beams)
             tokens += len(s) * (int(s.max()) + beams * steps)
             steps_total += steps

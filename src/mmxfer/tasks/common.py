@@ -138,9 +138,8 @@ def load_hub(
         )
     name = config if config is not None else src.config
     hub_split = hub_split or src.splits.get(split, split)
-    mirrored = (
-        assets.hub_mirror_dir(src.path, src.revision) is not None
-    )  # a local copy: no token, no cache
+    # a local copy: no token, no cache
+    mirrored = assets.hub_mirror_dir(src.path, src.revision) is not None
     if src.gated and not mirrored and not assets.hub_token():
         raise AssetError(
             f"task {spec.name!r}: hub dataset {src.path!r} is gated: accept its terms on the Hub and "

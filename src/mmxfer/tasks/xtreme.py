@@ -726,9 +726,8 @@ def _local_udpos(spec: TaskSpec, split: str, lang: str, root: Path):
     name = {"train": "train", "validation": "dev", "test": "test"}[split]
     files = sorted(p for p in root.rglob(f"{lang}_*-ud-{name}.conllu") if p.is_file())
     if not files:
-        find_file(
-            root, [f"{lang}_*-ud-{name}.conllu"], spec, "CoNLL-U file"
-        )  # raises with the expected name
+        # raises with the expected name
+        find_file(root, [f"{lang}_*-ud-{name}.conllu"], spec, "CoNLL-U file")
     rows = []
     for path in files:  # XTREME concatenates every treebank of the language
         rows.extend(formats.conllu_sentences(path, lang=lang))

@@ -37,9 +37,8 @@ class TaskData:
     collate: Callable[[list[Any]], dict[str, Any]]
     lengths: list[int] | None
     num_labels: int | None
-    label_space: dict[str, Any] = field(
-        default_factory=dict
-    )  # answer_vocab / label_names to reuse on dev, test
+    # answer_vocab / label_names to reuse on dev, test
+    label_space: dict[str, Any] = field(default_factory=dict)
     skipped: int = 0  # training examples the kind left out (TaskKind.trainable), told in the run's log and metrics
 
     @property

@@ -270,9 +270,8 @@ def safe_load(path: str | Path, *, mmap: bool = False) -> Any:
             except RuntimeError as exc:
                 if not mmap or "zipfile" not in str(exc):
                     raise
-                return torch.load(
-                    path, map_location="cpu", weights_only=True
-                )  # a legacy (non-zip) file
+                # a legacy (non-zip) file
+                return torch.load(path, map_location="cpu", weights_only=True)
     except OSError:
         raise
     except Exception as exc:  # noqa: BLE001 - UnpicklingError, or any error torch raises on a crafted file
@@ -345,9 +344,8 @@ def _save_checkpoint(
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         atomic.write_json(tmp / SCHEDULER_FILE, scheduler.state_dict())
-        atomic.write_json(
-            tmp / STATE_FILE, asdict(state)
-        )  # written last: marks the folder complete
+        # written last: marks the folder complete
+        atomic.write_json(tmp / STATE_FILE, asdict(state))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -510,9 +508,8 @@ class _PhaseRun:
             else None
         )
         self.log_every = max(1, phase.log_every)
-        self.running = torch.zeros(
-            (), device=self.accelerator.device
-        )  # summed loss since the last log row
+        # summed loss since the last log row
+        self.running = torch.zeros((), device=self.accelerator.device)
         self.running_n = 0
 
     def _default_plan(self, epoch: int) -> Batches:
@@ -566,9 +563,8 @@ class _PhaseRun:
                     "seed": options.seed,
                 },
             )
-        self.loader_gen = torch.Generator().manual_seed(
-            options.seed
-        )  # creating iterators never advances torch's
+        # creating iterators never advances torch's
+        self.loader_gen = torch.Generator().manual_seed(options.seed)
         self.bar = tqdm(
             total=self.total,
             initial=state.global_step,
@@ -639,9 +635,8 @@ class _PhaseRun:
 
     def _check_finite(self, loss: torch.Tensor) -> None:
         """Stop with one clear error when the loss is NaN/inf on any process (one sync: ``.item()``)."""
-        bad = (
-            (~torch.isfinite(loss.detach()).all()).float().to(self.accelerator.device)
-        )  # stays on device
+        # stays on device
+        bad = (~torch.isfinite(loss.detach()).all()).float().to(self.accelerator.device)
         if self.world > 1:
             bad = self.accelerator.reduce(bad, "sum")
         if bad.item() > 0:

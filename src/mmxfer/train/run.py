@@ -81,9 +81,8 @@ def run_config(
     subset of the evaluation languages.
     """
     profile_dict = to_dict(profile)
-    profile_dict.pop(
-        "console"
-    )  # how the profile introduces itself on the console; nothing a run computes
+    # how the profile introduces itself on the console; nothing a run computes
+    profile_dict.pop("console")
     own = runner_of(catalog.task(target)).profile_section if target else None
     for section in profile_sections() - {own}:
         profile_dict.pop(section, None)

@@ -339,9 +339,8 @@ def _train_stage(
     """One stage: its selected weights (loaded from its stage file when a resumed run finished it before)."""
     done = stage_file(run.path, stage)
     summary = done.with_suffix(".json")
-    model.set_stage(
-        stage, train_decoder_embeddings=cfg.train_decoder_embeddings
-    )  # also for a finished stage
+    # also for a finished stage
+    model.set_stage(stage, train_decoder_embeddings=cfg.train_decoder_embeddings)
     if resume and done.is_file() and summary.is_file():
         model.load_state_dict(torch.load(done, map_location="cpu", weights_only=True))
         if accelerator.is_main_process:
